@@ -1,0 +1,595 @@
+//! Command-line parsing and the one place that prints errors and picks exit codes.
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Args, Parser, Subcommand};
+use peer::client::{self, AttachEnd, AttachIo, Attacher, Dialer, HostConn, KnownHosts};
+use peer::host::{self, Host, HostConfig, HostEvent};
+use peer::paths::Paths;
+use peer::proto::{
+    CreateSession, LocalReply, LocalRequest, Reply, Request, Role, SessionInfo, SessionState,
+};
+
+mod service;
+mod terminal;
+
+/// peer: your machine's terminals, in your pocket.
+///
+/// Run `peer host` on the machine with the shells, scan its QR code (or run `peer pair URL` on
+/// a laptop), then `peer attach --new` from anywhere.
+#[derive(Debug, Parser)]
+#[command(name = "peer", version, about, long_about)]
+struct Cli {
+    /// Never use direct paths; send everything through the relay (strict firewalls).
+    #[arg(long, global = true)]
+    relay_only: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the host: serve this machine's terminals to paired devices.
+    Host(HostArgs),
+    /// Pair with a host (`peer pair URL`), or, on the host machine, show a fresh pairing code.
+    Pair(PairArgs),
+    /// List the hosts this device is paired with.
+    Hosts {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a host's sessions.
+    Ls {
+        /// Host name or id prefix (default: the only paired host).
+        host: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start a new session on a host (detached).
+    New(NewArgs),
+    /// Kill a running session, or forget an ended one.
+    Kill {
+        /// `[HOST] ID`.
+        #[arg(num_args = 1..=2, required = true)]
+        args: Vec<String>,
+    },
+    /// Attach to a session (detach with Enter ~ .).
+    Attach(AttachArgs),
+    /// List or revoke the devices paired with the host on this machine.
+    Devices {
+        #[command(subcommand)]
+        action: Option<DevicesAction>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the status of the host running on this machine.
+    Status,
+    /// Install `peer host` as a service that starts at boot and restarts on failure.
+    Service {
+        #[command(subcommand)]
+        action: service::ServiceAction,
+    },
+}
+
+#[derive(Debug, Args)]
+struct HostArgs {
+    /// Name shown to paired devices (default: the machine's host name).
+    #[arg(long)]
+    name: Option<String>,
+    /// IP address to listen on (endpoint and embedded relay).
+    #[arg(long, default_value = "0.0.0.0")]
+    listen: IpAddr,
+    /// UDP port for direct connections (default: the last one used, else random).
+    #[arg(long)]
+    port: Option<u16>,
+    /// TCP port of the embedded relay (default: the last one used, else random).
+    #[arg(long)]
+    relay_port: Option<u16>,
+    /// Use this external relay (e.g. https://relay.example.com) instead of the embedded one.
+    #[arg(long)]
+    relay: Option<String>,
+    /// IP address written into pairing URLs for the embedded relay (default: this machine's
+    /// LAN address).
+    #[arg(long)]
+    advertise: Option<IpAddr>,
+    /// Output kept per session for replay, in bytes.
+    #[arg(long, default_value_t = host::DEFAULT_BUFFER)]
+    buffer: usize,
+    /// Seconds a pairing code stays valid.
+    #[arg(long, default_value_t = host::DEFAULT_PAIRING_TTL.as_secs())]
+    pairing_ttl: u64,
+    /// Role of devices paired with the code shown at start.
+    #[arg(long, default_value = "operator")]
+    role: Role,
+    /// Do not print a pairing code at start.
+    #[arg(long)]
+    no_pairing: bool,
+}
+
+#[derive(Debug, Args)]
+struct PairArgs {
+    /// The pairing URL shown by `peer host`. Without it, ask the host on this machine for a
+    /// fresh code.
+    url: Option<String>,
+    /// Name this device is listed under on the host.
+    #[arg(long)]
+    name: Option<String>,
+    /// (Host side) role of the device that uses the new code.
+    #[arg(long, default_value = "operator")]
+    role: Role,
+    /// (Host side) seconds the new code stays valid.
+    #[arg(long, default_value_t = host::DEFAULT_PAIRING_TTL.as_secs())]
+    ttl: u64,
+}
+
+#[derive(Debug, Args)]
+struct NewArgs {
+    /// Host name or id prefix (default: the only paired host).
+    host: Option<String>,
+    /// A name for the session.
+    #[arg(long)]
+    name: Option<String>,
+    /// Working directory on the host (default: the host user's home).
+    #[arg(long)]
+    cwd: Option<String>,
+    /// Command and arguments (default: the host user's login shell).
+    #[arg(last = true)]
+    command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct AttachArgs {
+    /// `[HOST] [ID]`: host name or id prefix, and session id (default: the only session).
+    #[arg(num_args = 0..=2)]
+    args: Vec<String>,
+    /// Create a new session and attach to it; exit with its exit status.
+    #[arg(long)]
+    new: bool,
+    /// With --new: a name for the session.
+    #[arg(long)]
+    name: Option<String>,
+    /// With --new: working directory on the host.
+    #[arg(long)]
+    cwd: Option<String>,
+    /// Bytes of earlier output to replay when attaching to an existing session.
+    #[arg(long, default_value_t = 256 * 1024)]
+    replay: u64,
+    /// With --new: command and arguments.
+    #[arg(last = true)]
+    command: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum DevicesAction {
+    /// Revoke a device: it can no longer connect, and its live connections close now.
+    Revoke {
+        /// Device id or a unique prefix of it.
+        id: String,
+    },
+}
+
+/// Runs the CLI.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("peer: cannot start the async runtime: {e}");
+            return ExitCode::from(255);
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    // Blocked stdin readers must not keep the process alive.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("peer: {e:#}");
+            ExitCode::from(255)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<u8> {
+    let paths = Paths::from_env().context("locating peer's state directory")?;
+    let relay_only = cli.relay_only;
+    match cli.command {
+        Command::Host(args) => run_host(paths, args, relay_only).await,
+        Command::Pair(args) => match args.url {
+            Some(url) => pair_with(&paths, &url, args.name, relay_only).await,
+            None => show_local_pairing(&paths, args.role, args.ttl).await,
+        },
+        Command::Hosts { json } => list_hosts(&paths, json),
+        Command::Ls { host, json } => {
+            let (dialer, mut conn) = connect(&paths, host.as_deref(), relay_only).await?;
+            let reply = conn.request(Request::ListSessions).await;
+            hang_up(dialer, conn).await;
+            let Reply::Sessions(list) = reply? else {
+                bail!("unexpected reply");
+            };
+            print_sessions(&list, json)?;
+            Ok(0)
+        }
+        Command::New(args) => {
+            let (dialer, mut conn) = connect(&paths, args.host.as_deref(), relay_only).await?;
+            let info = create(&mut conn, args.name, args.cwd, args.command).await;
+            hang_up(dialer, conn).await;
+            println!("{}", info?.id);
+            Ok(0)
+        }
+        Command::Kill { args } => {
+            let (host, id) = split_host_id(&args)?;
+            let id = id.ok_or_else(|| anyhow!("which session? `peer kill [HOST] ID`"))?;
+            let (dialer, mut conn) = connect(&paths, host.as_deref(), relay_only).await?;
+            let reply = conn.request(Request::KillSession { session: id }).await;
+            hang_up(dialer, conn).await;
+            reply?;
+            Ok(0)
+        }
+        Command::Attach(args) => attach(&paths, args, relay_only).await,
+        Command::Devices { action, json } => devices(&paths, action, json).await,
+        Command::Status => {
+            match client::local_request(&paths, LocalRequest::Status)
+                .await
+                .map_err(|e| anyhow!(e))?
+            {
+                LocalReply::Status(s) => {
+                    println!("host       {}", s.host_name);
+                    println!("id         {}", s.endpoint_id);
+                    println!("relays     {}", s.relay_urls.join(" "));
+                    println!("direct     {}", s.direct_addrs.join(" "));
+                    println!("key        {}", s.key_store);
+                    println!("sessions   {}", s.sessions);
+                    println!("clients    {}", s.connections);
+                    Ok(0)
+                }
+                other => bail!("unexpected reply: {other:?}"),
+            }
+        }
+        Command::Service { action } => service::run(action, &paths),
+    }
+}
+
+async fn run_host(paths: Paths, args: HostArgs, relay_only: bool) -> Result<u8> {
+    let mut cfg = HostConfig::new(paths);
+    if let Some(n) = args.name {
+        cfg.name = n;
+    }
+    cfg.listen = args.listen;
+    cfg.port = args.port;
+    cfg.relay_port = args.relay_port;
+    cfg.relay = args
+        .relay
+        .map(|u| u.parse())
+        .transpose()
+        .map_err(|e| anyhow!("--relay: {e}"))?;
+    cfg.advertise = args.advertise;
+    cfg.relay_only = relay_only;
+    cfg.buffer_bytes = args.buffer.max(4096);
+    let mut host = Host::start(cfg).await?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "peer host {}", host.endpoint_id())?;
+    writeln!(out, "host key: {}", host.key_store())?;
+    let status = host.status();
+    writeln!(out, "relay: {}", status.relay_urls.join(" "))?;
+    if !args.no_pairing {
+        let (url, _) = host.pairing_url(args.role, Duration::from_secs(args.pairing_ttl))?;
+        print_pairing(&mut out, &url, args.pairing_ttl)?;
+    }
+    drop(out);
+    let mut events = host.take_events();
+    let printer = async {
+        while let Some(ev) = events.as_mut()?.recv().await {
+            match ev {
+                HostEvent::Paired { name, device, role, code } => println!(
+                    "paired {name} ({}) as {} — short code {code}",
+                    &device[..8],
+                    role.as_str()
+                ),
+                HostEvent::PairingFailed(why) => println!("pairing attempt failed: {why}"),
+            }
+        }
+        Some(())
+    };
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+        _ = printer => {}
+    }
+    println!("shutting down");
+    host.shutdown().await;
+    Ok(0)
+}
+
+fn print_pairing(out: &mut impl Write, url: &str, ttl: u64) -> Result<()> {
+    if let Some(qr) = peer::qr::render(url) {
+        writeln!(out, "{qr}")?;
+    }
+    writeln!(out, "Scan the code, or on another machine run:  peer pair '{url}'")?;
+    writeln!(out, "pairing URL: {url}")?;
+    writeln!(out, "(valid {} min, one device)", ttl.div_ceil(60))?;
+    out.flush()?;
+    Ok(())
+}
+
+async fn show_local_pairing(paths: &Paths, role: Role, ttl: u64) -> Result<u8> {
+    match client::local_request(paths, LocalRequest::NewPairing { role, ttl_secs: ttl })
+        .await
+        .map_err(|e| anyhow!(e))?
+    {
+        LocalReply::Pairing { url, .. } => {
+            print_pairing(&mut std::io::stdout().lock(), &url, ttl)?;
+            Ok(0)
+        }
+        LocalReply::Error(e) => bail!("{}", e.message),
+        other => bail!("unexpected reply: {other:?}"),
+    }
+}
+
+async fn load_device(paths: &Paths) -> Result<iroh::SecretKey> {
+    let p = paths.clone();
+    let (key, _) = tokio::task::spawn_blocking(move || client::load_device_key(&p)).await??;
+    Ok(key)
+}
+
+async fn pair_with(paths: &Paths, url: &str, name: Option<String>, relay_only: bool) -> Result<u8> {
+    let device = load_device(paths).await?;
+    let name = name.unwrap_or_else(host::default_host_name);
+    let result = client::pair(url, &device, &name, relay_only).await?;
+    let mut hosts = KnownHosts::load(paths.hosts_file())?;
+    let stored = hosts.upsert(result.host.clone());
+    hosts.save()?;
+    println!(
+        "paired with {stored} as {} — short code {} (check that the host shows the same)",
+        result.role.as_str(),
+        result.code
+    );
+    Ok(0)
+}
+
+fn list_hosts(paths: &Paths, json: bool) -> Result<u8> {
+    let hosts = KnownHosts::load(paths.hosts_file())?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&hosts.hosts)?);
+        return Ok(0);
+    }
+    if hosts.hosts.is_empty() {
+        println!("no paired hosts; run `peer pair URL`");
+    }
+    for h in &hosts.hosts {
+        println!("{:<20} {} {:<8} {}", h.name, &h.endpoint_id[..10.min(h.endpoint_id.len())], h.role.as_str(), h.relay_urls.join(" "));
+    }
+    Ok(0)
+}
+
+async fn connect(paths: &Paths, host: Option<&str>, relay_only: bool) -> Result<(Dialer, HostConn)> {
+    let hosts = KnownHosts::load(paths.hosts_file())?;
+    let known = hosts.find(host)?.clone();
+    let device = load_device(paths).await?;
+    let dialer = Dialer::new(&known, device, relay_only).await?;
+    let conn = dialer
+        .connect()
+        .await
+        .with_context(|| format!("connecting to {}", known.name))?;
+    Ok((dialer, conn))
+}
+
+/// Closes the connection and the endpoint so the host sees a clean goodbye at once.
+async fn hang_up(dialer: Dialer, conn: HostConn) {
+    conn.close();
+    tokio::time::timeout(Duration::from_secs(1), dialer.close()).await.ok();
+}
+
+async fn create(
+    conn: &mut HostConn,
+    name: Option<String>,
+    cwd: Option<String>,
+    command: Vec<String>,
+) -> Result<SessionInfo> {
+    let size = terminal::size().unwrap_or_default();
+    let env = std::env::var("TERM")
+        .ok()
+        .map(|t| vec![("TERM".to_string(), t)])
+        .unwrap_or_default();
+    match conn
+        .request(Request::CreateSession(CreateSession {
+            name,
+            command,
+            cwd,
+            env,
+            size,
+        }))
+        .await?
+    {
+        Reply::Created(info) => Ok(info),
+        other => bail!("unexpected reply: {other:?}"),
+    }
+}
+
+/// `[HOST] [ID]`: a lone numeric argument is an id.
+fn split_host_id(args: &[String]) -> Result<(Option<String>, Option<u64>)> {
+    let parse = |s: &String| s.parse::<u64>().map_err(|_| anyhow!("{s:?} is not a session id"));
+    Ok(match args {
+        [] => (None, None),
+        [one] => match one.parse::<u64>() {
+            Ok(id) => (None, Some(id)),
+            Err(_) => (Some(one.clone()), None),
+        },
+        [host, id, ..] => (Some(host.clone()), Some(parse(id)?)),
+    })
+}
+
+async fn attach(paths: &Paths, args: AttachArgs, relay_only: bool) -> Result<u8> {
+    let (host, id) = split_host_id(&args.args)?;
+    let (dialer, mut conn) = connect(paths, host.as_deref(), relay_only).await?;
+    let target = pick_session(&mut conn, &args, id).await;
+    let (session, from) = match target {
+        Ok(t) => t,
+        Err(e) => {
+            hang_up(dialer, conn).await;
+            return Err(e);
+        }
+    };
+
+    let mut term = terminal::Terminal::setup()?;
+    let io = AttachIo {
+        input: term.input(),
+        resize: term.resizes()?,
+        output: Box::new(tokio::io::stdout()),
+        notice: Box::new(terminal::notice),
+        size: terminal::size(),
+        escape: true,
+    };
+    let mut attacher = Attacher::new(dialer, conn);
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut term_sig = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let end = tokio::select! {
+        end = attacher.run(session, from, io) => end,
+        _ = hup.recv() => Ok(AttachEnd::Detached),
+        _ = term_sig.recv() => Ok(AttachEnd::Detached),
+    };
+    drop(term);
+    let dialer = attacher.into_dialer();
+    tokio::time::timeout(Duration::from_secs(1), dialer.close()).await.ok();
+    match end? {
+        AttachEnd::Detached => {
+            eprintln!("[detached from session {session}]");
+            Ok(0)
+        }
+        AttachEnd::Exited(status) => Ok(match status.signal {
+            Some(_) => 255,
+            None => u8::try_from(status.code).unwrap_or(255),
+        }),
+    }
+}
+
+/// The session `peer attach` goes to, and the offset to start from.
+async fn pick_session(conn: &mut HostConn, args: &AttachArgs, id: Option<u64>) -> Result<(u64, u64)> {
+    Ok(if args.new {
+
+        if id.is_some() {
+            bail!("--new takes no session id");
+        }
+        let info = create(conn, args.name.clone(), args.cwd.clone(), args.command.clone()).await?;
+        (info.id, 0)
+    } else {
+        let Reply::Sessions(list) = conn.request(Request::ListSessions).await? else {
+            bail!("unexpected reply");
+        };
+        let info = match id {
+            Some(id) => list
+                .into_iter()
+                .find(|s| s.id == id)
+                .ok_or_else(|| anyhow!("no session {id} on this host; `peer ls` lists them"))?,
+            None => {
+                let mut running: Vec<_> = list
+                    .into_iter()
+                    .filter(|s| s.state == SessionState::Running)
+                    .collect();
+                match running.len() {
+                    0 => bail!("no running sessions; start one with `peer attach --new`"),
+                    1 => running.remove(0),
+                    _ => bail!(
+                        "several sessions run ({}); name one",
+                        running.iter().map(|s| s.id.to_string()).collect::<Vec<_>>().join(", ")
+                    ),
+                }
+            }
+        };
+        (info.id, info.output_end.saturating_sub(args.replay))
+    })
+}
+
+fn print_sessions(list: &[SessionInfo], json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list.iter().map(session_json).collect::<Vec<_>>())?);
+        return Ok(());
+    }
+    println!("{:>4}  {:<12} {:<14} {:>8}  COMMAND", "ID", "NAME", "STATE", "ATTACHED");
+    for s in list {
+        let state = match &s.state {
+            SessionState::Running => "running".to_string(),
+            SessionState::Exited(e) => match &e.signal {
+                Some(sig) => format!("killed ({sig})"),
+                None => format!("exited ({})", e.code),
+            },
+        };
+        println!(
+            "{:>4}  {:<12} {:<14} {:>8}  {}",
+            s.id,
+            s.name.as_deref().unwrap_or("-"),
+            state,
+            s.attached,
+            s.command.join(" ")
+        );
+    }
+    Ok(())
+}
+
+fn session_json(s: &SessionInfo) -> serde_json::Value {
+    let (state, code, signal) = match &s.state {
+        SessionState::Running => ("running", None, None),
+        SessionState::Exited(e) => ("exited", Some(e.code), e.signal.clone()),
+    };
+    serde_json::json!({
+        "id": s.id,
+        "name": s.name,
+        "command": s.command,
+        "cwd": s.cwd,
+        "created_at_ms": s.created_at_ms,
+        "state": state,
+        "exit_code": code,
+        "signal": signal,
+        "cols": s.size.cols,
+        "rows": s.size.rows,
+        "attached": s.attached,
+        "output_bytes": s.output_end,
+    })
+}
+
+async fn devices(paths: &Paths, action: Option<DevicesAction>, json: bool) -> Result<u8> {
+    let req = match &action {
+        None => LocalRequest::ListDevices,
+        Some(DevicesAction::Revoke { id }) => LocalRequest::RevokeDevice { id: id.clone() },
+    };
+    match client::local_request(paths, req).await.map_err(|e| anyhow!(e))? {
+        LocalReply::Devices(list) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+                return Ok(0);
+            }
+            if list.is_empty() {
+                println!("no paired devices; pair one with `peer pair`");
+            }
+            for d in list {
+                let state = match d.revoked_at {
+                    Some(_) => "revoked".to_string(),
+                    None if d.connections > 0 => format!("online ({})", d.connections),
+                    None => "offline".to_string(),
+                };
+                println!("{}  {:<20} {:<8} {}", &d.id[..16], d.name, d.role.as_str(), state);
+            }
+            Ok(0)
+        }
+        LocalReply::Revoked { device, closed } => {
+            println!("revoked {} ({}); closed {closed} connection(s)", device.name, &device.id[..16]);
+            Ok(0)
+        }
+        LocalReply::Error(e) => bail!("{}", e.message),
+        other => bail!("unexpected reply: {other:?}"),
+    }
+}

@@ -1,0 +1,288 @@
+//! Attaching to a session: output to the terminal, keystrokes to the host, and resume across
+//! broken connections with nothing lost and nothing twice.
+//!
+//! The client remembers the offset of the next output byte it expects and every keystroke the
+//! host has not acknowledged. After a reconnect it attaches again from that offset with the
+//! same client token; the host replays exactly the missing output and reports which input
+//! sequence numbers it already applied, so the rest is re-sent once.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use super::conn::{ClientError, Dialer, HostConn};
+use super::escape::{EscapeAction, EscapeFilter};
+use crate::proto::{Attach, ErrorCode, ExitInfo, Frame, Input, MAX_CHUNK, WinSize, write_frame};
+
+/// Keystrokes kept for re-sending while disconnected; past this, new input is dropped.
+const MAX_UNACKED: usize = 1024 * 1024;
+
+/// The terminal side of an attachment.
+pub struct AttachIo {
+    /// Keystrokes (raw bytes); closed at end of input.
+    pub input: mpsc::Receiver<Vec<u8>>,
+    /// Window size changes.
+    pub resize: mpsc::Receiver<WinSize>,
+    /// Where output goes.
+    pub output: Box<dyn AsyncWrite + Unpin + Send>,
+    /// Status lines for the person (connection lost, resumed, output lost).
+    pub notice: Box<dyn FnMut(&str) + Send>,
+    /// The terminal size, if there is a terminal.
+    pub size: Option<WinSize>,
+    /// Whether `Enter ~ .` detaches.
+    pub escape: bool,
+}
+
+impl std::fmt::Debug for AttachIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AttachIo").field("size", &self.size).finish_non_exhaustive()
+    }
+}
+
+/// How an attachment ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttachEnd {
+    /// The person detached; the session runs on.
+    Detached,
+    /// The session's process ended.
+    Exited(ExitInfo),
+}
+
+/// Runs attachments over a dialer, reconnecting as needed.
+#[derive(Debug)]
+pub struct Attacher {
+    dialer: Dialer,
+    conn: Option<HostConn>,
+    instance: u64,
+}
+
+fn backoff(attempt: u32) -> Duration {
+    let base = 100u64.saturating_mul(1 << attempt.min(6)).min(5000);
+    let jitter = rand::random::<u64>() % (base / 4 + 1);
+    Duration::from_millis(base + jitter)
+}
+
+impl Attacher {
+    /// Wraps a connected dialer.
+    pub fn new(dialer: Dialer, conn: HostConn) -> Attacher {
+        let instance = conn.hello().instance;
+        Attacher {
+            dialer,
+            conn: Some(conn),
+            instance,
+        }
+    }
+
+    /// Gives the dialer back (to close its endpoint).
+    pub fn into_dialer(self) -> Dialer {
+        if let Some(c) = &self.conn {
+            c.close();
+        }
+        self.dialer
+    }
+
+    /// Attaches to `session` from `from_offset` until detach, exit or a fatal error.
+    pub async fn run(
+        &mut self,
+        session: u64,
+        from_offset: u64,
+        mut io: AttachIo,
+    ) -> Result<AttachEnd, ClientError> {
+        let token = rand::random::<u64>() | 1;
+        let mut offset = from_offset;
+        let mut next_seq = 1u64;
+        let mut unacked: VecDeque<(u64, Vec<u8>)> = VecDeque::new();
+        let mut unacked_bytes = 0usize;
+        let mut filter = io.escape.then(EscapeFilter::default);
+        let mut input_open = true;
+        let mut attempt = 0u32;
+
+        // Turns raw input into queued keystrokes; true means detach.
+        let mut take_input = |data: Vec<u8>,
+                              unacked: &mut VecDeque<(u64, Vec<u8>)>,
+                              unacked_bytes: &mut usize,
+                              notice: &mut Box<dyn FnMut(&str) + Send>|
+         -> (bool, Vec<(u64, Vec<u8>)>) {
+            let actions = match &mut filter {
+                Some(f) => f.feed(&data),
+                None => vec![EscapeAction::Send(data)],
+            };
+            let mut fresh = Vec::new();
+            for a in actions {
+                match a {
+                    EscapeAction::Detach => return (true, fresh),
+                    EscapeAction::Send(bytes) => {
+                        for chunk in bytes.chunks(MAX_CHUNK) {
+                            if *unacked_bytes + chunk.len() > MAX_UNACKED {
+                                notice("input dropped: the host is not acknowledging keystrokes");
+                                continue;
+                            }
+                            *unacked_bytes += chunk.len();
+                            unacked.push_back((next_seq, chunk.to_vec()));
+                            fresh.push((next_seq, chunk.to_vec()));
+                            next_seq += 1;
+                        }
+                    }
+                }
+            }
+            (false, fresh)
+        };
+
+        'connection: loop {
+            let conn = loop {
+                if let Some(c) = self.conn.take() {
+                    break c;
+                }
+                let delay = backoff(attempt);
+                tokio::select! {
+                    r = async { tokio::time::sleep(delay).await; self.dialer.connect().await } => match r {
+                        Ok(c) => {
+                            if c.hello().instance != self.instance {
+                                c.close();
+                                return Err(ClientError::Remote(crate::proto::WireError::new(
+                                    ErrorCode::NotFound,
+                                    format!("the host restarted; session {session} ended with it"),
+                                )));
+                            }
+                            attempt = 0;
+                            break c;
+                        }
+                        Err(e) if e.is_retryable() => {
+                            attempt += 1;
+                            if attempt == 1 || attempt % 10 == 0 {
+                                (io.notice)(&format!("still reconnecting ({e})"));
+                            }
+                        }
+                        Err(e) => return Err(e),
+                    },
+                    r = io.input.recv(), if input_open => match r {
+                        None => input_open = false,
+                        Some(data) => {
+                            let (detach, _) = take_input(data, &mut unacked, &mut unacked_bytes, &mut io.notice);
+                            if detach {
+                                return Ok(AttachEnd::Detached);
+                            }
+                        }
+                    },
+                }
+            };
+
+            let attach = Attach {
+                session,
+                from_offset: offset,
+                client_token: token,
+                size: io.size,
+            };
+            let (mut send, mut reader, attached) = match conn.attach(attach).await {
+                Ok(x) => x,
+                Err(e) if e.is_retryable() => {
+                    (io.notice)(&format!("connection lost ({e}); reconnecting"));
+                    continue 'connection;
+                }
+                Err(e) => return Err(e),
+            };
+            if offset != from_offset || attempt > 0 {
+                (io.notice)("reconnected; output resumed");
+            }
+            while unacked.front().is_some_and(|(s, _)| *s <= attached.input_acked) {
+                if let Some((_, d)) = unacked.pop_front() {
+                    unacked_bytes -= d.len();
+                }
+            }
+            let mut lost = false;
+            for (seq, data) in &unacked {
+                let f = Frame::Input(Input {
+                    seq: *seq,
+                    data: data.clone(),
+                });
+                if write_frame(&mut send, &f).await.is_err() {
+                    lost = true;
+                    break;
+                }
+            }
+            if lost {
+                (io.notice)("connection lost; reconnecting");
+                continue 'connection;
+            }
+
+            loop {
+                tokio::select! {
+                    frame = reader.read() => match frame {
+                        Ok(Frame::Output(o)) => {
+                            // Exact resume means o.offset == offset; tolerate overlap, never
+                            // write a byte twice.
+                            if o.offset > offset {
+                                return Err(ClientError::Protocol(format!(
+                                    "output jumped from {offset} to {}", o.offset)));
+                            }
+                            let skip = (offset - o.offset) as usize;
+                            if skip < o.data.len() {
+                                io.output.write_all(&o.data[skip..]).await.map_err(|e| {
+                                    ClientError::Protocol(format!("cannot write output: {e}"))
+                                })?;
+                                io.output.flush().await.ok();
+                                offset = o.offset + o.data.len() as u64;
+                            }
+                        }
+                        Ok(Frame::Gap(g)) => {
+                            (io.notice)(&format!(
+                                "{} bytes of output were lost: they are older than the host's buffer",
+                                g.to.saturating_sub(g.from)));
+                            offset = offset.max(g.to);
+                        }
+                        Ok(Frame::InputAck(a)) => {
+                            while unacked.front().is_some_and(|(s, _)| *s <= a.seq) {
+                                if let Some((_, d)) = unacked.pop_front() {
+                                    unacked_bytes -= d.len();
+                                }
+                            }
+                        }
+                        Ok(Frame::Exited(e)) => {
+                            io.output.flush().await.ok();
+                            self.conn = Some(conn);
+                            return Ok(AttachEnd::Exited(e.status));
+                        }
+                        Ok(Frame::Error(e)) => return Err(e.into()),
+                        Ok(other) => {
+                            return Err(ClientError::Protocol(format!(
+                                "unexpected {:?} frame", other.frame_type())));
+                        }
+                        Err(e) => {
+                            let e = ClientError::from_read(e, conn.connection());
+                            if !e.is_retryable() {
+                                return Err(e);
+                            }
+                            (io.notice)(&format!("connection lost ({e}); reconnecting"));
+                            continue 'connection;
+                        }
+                    },
+                    r = io.input.recv(), if input_open => match r {
+                        None => input_open = false,
+                        Some(data) => {
+                            let (detach, fresh) = take_input(data, &mut unacked, &mut unacked_bytes, &mut io.notice);
+                            for (seq, data) in fresh {
+                                if write_frame(&mut send, &Frame::Input(Input { seq, data })).await.is_err() {
+                                    break;
+                                }
+                            }
+                            if detach {
+                                let _ = write_frame(&mut send, &Frame::Detach).await;
+                                let _ = send.finish();
+                                // Let the detach and any last keystrokes reach the host.
+                                let _ = tokio::time::timeout(Duration::from_millis(500), send.stopped()).await;
+                                self.conn = Some(conn);
+                                return Ok(AttachEnd::Detached);
+                            }
+                        }
+                    },
+                    Some(size) = io.resize.recv() => {
+                        io.size = Some(size);
+                        let _ = write_frame(&mut send, &Frame::Resize(size)).await;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! Dialing a paired host and speaking the control protocol.
+
+use std::time::Duration;
+
+use iroh::endpoint::{Connection, RecvStream, SendStream};
+use iroh::{Endpoint, EndpointId, RelayUrl, SecretKey};
+
+use super::hosts::KnownHost;
+use crate::net::{self, ALPN_SESSION, close};
+use crate::proto::{
+    Attach, Attached, ClientHello, Frame, FrameReader, HostHello, PROTOCOL_VERSION, ReadError,
+    Reply, Request, RequestFrame, WireError, write_frame,
+};
+
+/// How long one connection attempt may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why talking to a host failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The host record is unusable.
+    #[error("bad host record: {0}")]
+    BadRecord(String),
+    /// The host could not be reached (retryable).
+    #[error("cannot reach the host: {0}")]
+    Unreachable(String),
+    /// The host closed the connection on purpose.
+    #[error("{reason}")]
+    Closed {
+        /// The close code ([`crate::net::close`]).
+        code: u32,
+        /// The host's reason.
+        reason: String,
+    },
+    /// The host answered with an error.
+    #[error("{0}")]
+    Remote(#[from] WireError),
+    /// The host sent something that makes no sense here.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+}
+
+impl ClientError {
+    /// Whether trying again later can help.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ClientError::Unreachable(_) => true,
+            ClientError::Closed { code, .. } => {
+                !matches!(*code, close::REVOKED | close::NOT_PAIRED | close::PROTOCOL)
+            }
+            _ => false,
+        }
+    }
+
+    fn from_conn(e: &iroh::endpoint::ConnectionError) -> ClientError {
+        match net::app_close(e) {
+            Some((code, reason)) => ClientError::Closed { code, reason },
+            None => ClientError::Unreachable(e.to_string()),
+        }
+    }
+
+    pub(crate) fn from_read(e: ReadError, conn: &Connection) -> ClientError {
+        if let Some(reason) = conn.close_reason() {
+            return ClientError::from_conn(&reason);
+        }
+        match e {
+            ReadError::Io(e) => ClientError::Unreachable(e.to_string()),
+            ReadError::Closed | ReadError::Truncated => {
+                ClientError::Unreachable("the host closed the stream".into())
+            }
+            other => ClientError::Protocol(other.to_string()),
+        }
+    }
+}
+
+/// Dials one host; keeps its endpoint for reconnects.
+#[derive(Debug)]
+pub struct Dialer {
+    endpoint: Endpoint,
+    device: SecretKey,
+    host_id: EndpointId,
+    relays: Vec<RelayUrl>,
+    direct: Vec<std::net::SocketAddr>,
+    relay_only: bool,
+}
+
+impl Dialer {
+    /// Binds a fresh endpoint (its own random key) for talking to `host`.
+    pub async fn new(
+        host: &KnownHost,
+        device: SecretKey,
+        relay_only: bool,
+    ) -> Result<Dialer, ClientError> {
+        let host_id: EndpointId = host
+            .endpoint_id
+            .parse()
+            .map_err(|_| ClientError::BadRecord(format!("endpoint id {:?}", host.endpoint_id)))?;
+        let relays = host
+            .relay_urls
+            .iter()
+            .map(|u| u.parse::<RelayUrl>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ClientError::BadRecord(format!("relay url: {e}")))?;
+        let endpoint = net::bind_endpoint(net::EndpointOptions {
+            secret: SecretKey::generate(),
+            relays: relays.clone(),
+            bind: bind_for(&host.direct_addrs),
+            relay_only,
+            alpns: vec![],
+        })
+        .await
+        .map_err(|e| ClientError::Unreachable(e.to_string()))?;
+        Ok(Dialer {
+            endpoint,
+            device,
+            host_id,
+            relays,
+            direct: host.direct_addrs.clone(),
+            relay_only,
+        })
+    }
+
+    /// The local endpoint.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Connects, proves the device key and reads the host's hello.
+    pub async fn connect(&self) -> Result<HostConn, ClientError> {
+        tokio::time::timeout(CONNECT_TIMEOUT, self.connect_inner())
+            .await
+            .map_err(|_| ClientError::Unreachable("timed out".into()))?
+    }
+
+    async fn connect_inner(&self) -> Result<HostConn, ClientError> {
+        let addr = net::dial_addr(self.host_id, &self.relays, &self.direct, self.relay_only);
+        let conn = self
+            .endpoint
+            .connect(addr, ALPN_SESSION)
+            .await
+            .map_err(|e| ClientError::Unreachable(e.to_string()))?;
+        let (mut send, recv) = conn.open_bi().await.map_err(|e| ClientError::from_conn(&e))?;
+        let material = net::proof_material(&conn, &self.endpoint.id())
+            .ok_or_else(|| ClientError::Protocol("cannot derive the connection proof".into()))?;
+        let proof = self.device.sign(&net::proof_message(&material));
+        let hello = Frame::ClientHello(ClientHello {
+            protocol: PROTOCOL_VERSION,
+            device: *self.device.public().as_bytes(),
+            proof: proof.to_bytes().to_vec(),
+        });
+        write_frame(&mut send, &hello)
+            .await
+            .map_err(|e| ClientError::Unreachable(e.to_string()))?;
+        let mut reader = FrameReader::new(recv);
+        let hello = match reader.read().await {
+            Ok(Frame::HostHello(h)) => h,
+            Ok(Frame::Error(e)) => return Err(e.into()),
+            Ok(other) => {
+                return Err(ClientError::Protocol(format!(
+                    "expected HostHello, got {:?}",
+                    other.frame_type()
+                )));
+            }
+            Err(e) => {
+                // A refusal arrives as a connection close; wait briefly for its reason.
+                let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
+                return Err(ClientError::from_read(e, &conn));
+            }
+        };
+        Ok(HostConn {
+            conn,
+            send,
+            reader,
+            hello,
+            next_id: 1,
+        })
+    }
+
+    /// Closes the endpoint.
+    pub async fn close(self) {
+        self.endpoint.close().await;
+    }
+}
+
+/// Bind the client's UDP socket on loopback when the host is only reachable there (tests,
+/// same-machine use), else let iroh choose.
+fn bind_for(direct: &[std::net::SocketAddr]) -> Option<std::net::SocketAddr> {
+    let all_loopback = !direct.is_empty() && direct.iter().all(|a| a.ip().is_loopback());
+    all_loopback.then(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+/// A live, authenticated connection to a host.
+#[derive(Debug)]
+pub struct HostConn {
+    conn: Connection,
+    send: SendStream,
+    reader: FrameReader<RecvStream>,
+    hello: HostHello,
+    next_id: u32,
+}
+
+impl HostConn {
+    /// What the host said about itself.
+    pub fn hello(&self) -> &HostHello {
+        &self.hello
+    }
+
+    /// The QUIC connection.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Sends a request on the control stream and waits for its answer.
+    pub async fn request(&mut self, request: Request) -> Result<Reply, ClientError> {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1);
+        write_frame(&mut self.send, &Frame::Request(RequestFrame { id, request }))
+            .await
+            .map_err(|e| ClientError::Unreachable(e.to_string()))?;
+        loop {
+            match self.reader.read().await {
+                Ok(Frame::Response(r)) if r.id == id => return Ok(r.result?),
+                Ok(Frame::Response(_)) => continue,
+                Ok(Frame::Error(e)) => return Err(e.into()),
+                Ok(other) => {
+                    return Err(ClientError::Protocol(format!(
+                        "unexpected {:?} frame",
+                        other.frame_type()
+                    )));
+                }
+                Err(e) => return Err(ClientError::from_read(e, &self.conn)),
+            }
+        }
+    }
+
+    /// Opens a session stream and attaches.
+    pub async fn attach(
+        &self,
+        attach: Attach,
+    ) -> Result<(SendStream, FrameReader<RecvStream>, Attached), ClientError> {
+        let (mut send, recv) = self
+            .conn
+            .open_bi()
+            .await
+            .map_err(|e| ClientError::from_conn(&e))?;
+        write_frame(&mut send, &Frame::Attach(attach))
+            .await
+            .map_err(|e| ClientError::Unreachable(e.to_string()))?;
+        let mut reader = FrameReader::new(recv);
+        match reader.read().await {
+            Ok(Frame::Attached(a)) => Ok((send, reader, a)),
+            Ok(Frame::Error(e)) => Err(e.into()),
+            Ok(other) => Err(ClientError::Protocol(format!(
+                "expected Attached, got {:?}",
+                other.frame_type()
+            ))),
+            Err(e) => Err(ClientError::from_read(e, &self.conn)),
+        }
+    }
+
+    /// Closes the connection cleanly.
+    pub fn close(&self) {
+        self.conn.close(close::DONE.into(), b"bye");
+    }
+}

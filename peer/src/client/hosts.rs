@@ -1,0 +1,163 @@
+//! The hosts this client has paired with (`hosts.json` in the client's state directory).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::paths::write_private_file;
+use crate::proto::Role;
+
+/// A paired host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownHost {
+    /// Name to refer to it by (unique in the file).
+    pub name: String,
+    /// Its iroh endpoint id.
+    pub endpoint_id: String,
+    /// Its Noise static key, hex.
+    pub noise_key: String,
+    /// Relays it uses.
+    pub relay_urls: Vec<String>,
+    /// Its direct addresses when paired.
+    pub direct_addrs: Vec<SocketAddr>,
+    /// The role this client has there.
+    pub role: Role,
+    /// Unix seconds of pairing.
+    pub paired_at: u64,
+}
+
+/// Why the hosts file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum HostsError {
+    /// Read or write failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid.
+    #[error("{0} is damaged: {1}")]
+    Corrupt(PathBuf, String),
+    /// No host matches.
+    #[error("no paired host matches {0:?}; `peer hosts` lists them")]
+    NotFound(String),
+    /// No host is paired.
+    #[error("no host is paired yet; run `peer pair URL` with the URL `peer host` shows")]
+    None,
+    /// Several hosts and none named.
+    #[error("several hosts are paired ({0}); name one")]
+    Ambiguous(String),
+}
+
+/// The file of known hosts.
+#[derive(Debug)]
+pub struct KnownHosts {
+    path: PathBuf,
+    /// The hosts.
+    pub hosts: Vec<KnownHost>,
+}
+
+impl KnownHosts {
+    /// Loads the file (missing = empty).
+    pub fn load(path: PathBuf) -> Result<KnownHosts, HostsError> {
+        let hosts = match std::fs::read(&path) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map_err(|e| HostsError::Corrupt(path.clone(), e.to_string()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(source) => return Err(HostsError::Io { path, source }),
+        };
+        Ok(KnownHosts { path, hosts })
+    }
+
+    /// Writes the file.
+    pub fn save(&self) -> Result<(), HostsError> {
+        let bytes = serde_json::to_vec_pretty(&self.hosts)
+            .map_err(|e| HostsError::Corrupt(self.path.clone(), e.to_string()))?;
+        write_private_file(&self.path, &bytes).map_err(|source| HostsError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Adds or replaces (same endpoint id) a host, keeping names unique. Returns its name.
+    pub fn upsert(&mut self, mut host: KnownHost) -> String {
+        self.hosts.retain(|h| h.endpoint_id != host.endpoint_id);
+        let base = host.name.clone();
+        let mut n = 2;
+        while self.hosts.iter().any(|h| h.name == host.name) {
+            host.name = format!("{base}-{n}");
+            n += 1;
+        }
+        let name = host.name.clone();
+        self.hosts.push(host);
+        name
+    }
+
+    /// Finds a host by exact name or endpoint id prefix; with no query, the only host.
+    pub fn find(&self, query: Option<&str>) -> Result<&KnownHost, HostsError> {
+        match query {
+            None => match self.hosts.as_slice() {
+                [] => Err(HostsError::None),
+                [one] => Ok(one),
+                many => Err(HostsError::Ambiguous(
+                    many.iter().map(|h| h.name.as_str()).collect::<Vec<_>>().join(", "),
+                )),
+            },
+            Some(q) => {
+                if let Some(h) = self.hosts.iter().find(|h| h.name == q) {
+                    return Ok(h);
+                }
+                let hits: Vec<_> = self
+                    .hosts
+                    .iter()
+                    .filter(|h| !q.is_empty() && h.endpoint_id.starts_with(q))
+                    .collect();
+                match hits.as_slice() {
+                    [one] => Ok(one),
+                    [] => Err(HostsError::NotFound(q.into())),
+                    many => Err(HostsError::Ambiguous(
+                        many.iter().map(|h| h.name.as_str()).collect::<Vec<_>>().join(", "),
+                    )),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(name: &str, id: &str) -> KnownHost {
+        KnownHost {
+            name: name.into(),
+            endpoint_id: id.into(),
+            noise_key: String::new(),
+            relay_urls: vec![],
+            direct_addrs: vec![],
+            role: Role::Operator,
+            paired_at: 0,
+        }
+    }
+
+    #[test]
+    fn names_stay_unique_and_lookup_works() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let mut k = KnownHosts::load(t.path().join("hosts.json")).expect("load");
+        assert!(matches!(k.find(None), Err(HostsError::None)));
+        assert_eq!(k.upsert(host("box", "aaaa")), "box");
+        assert_eq!(k.find(None).expect("one").endpoint_id, "aaaa");
+        assert_eq!(k.upsert(host("box", "bbbb")), "box-2");
+        assert!(matches!(k.find(None), Err(HostsError::Ambiguous(_))));
+        assert_eq!(k.find(Some("bb")).expect("prefix").name, "box-2");
+        assert_eq!(k.upsert(host("box", "aaaa")), "box");
+        assert_eq!(k.hosts.len(), 2);
+        k.save().expect("save");
+        let k2 = KnownHosts::load(t.path().join("hosts.json")).expect("reload");
+        assert_eq!(k2.hosts, k.hosts);
+        assert!(matches!(k2.find(Some("zz")), Err(HostsError::NotFound(_))));
+    }
+}

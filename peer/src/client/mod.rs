@@ -1,0 +1,17 @@
+//! The client side: paired hosts, pairing, connecting (with resume) and attaching.
+
+mod attach;
+mod conn;
+mod device;
+mod escape;
+mod hosts;
+mod local;
+mod pair;
+
+pub use attach::{AttachEnd, AttachIo, Attacher};
+pub use conn::{ClientError, Dialer, HostConn};
+pub use device::load_device_key;
+pub use escape::{EscapeAction, EscapeFilter};
+pub use hosts::{KnownHost, KnownHosts};
+pub use local::local_request;
+pub use pair::{PairResult, pair};

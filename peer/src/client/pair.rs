@@ -1,0 +1,181 @@
+//! The client side of pairing: decode the URL, dial the host on `peer/pair/1`, run the Noise
+//! handshake with the one-time secret, prove the device key, remember the host.
+
+use std::time::Duration;
+
+use iroh::{EndpointId, RelayUrl, SecretKey};
+use peer_pairing::{Initiator, NoiseKeypair, PairingPayload, short_code};
+
+use super::hosts::KnownHost;
+use crate::host::devices::now_secs;
+use crate::host::pairing::{CONFIRM_PREFIX, Refusal, prologue, read_msg, write_msg};
+use crate::net::{self, ALPN_PAIR};
+use crate::proto::{PairConfirm, PairOutcome, Role};
+
+/// A finished pairing.
+#[derive(Debug, Clone)]
+pub struct PairResult {
+    /// The host record to remember.
+    pub host: KnownHost,
+    /// The short code to compare with the host's screen.
+    pub code: String,
+    /// The role given.
+    pub role: Role,
+}
+
+/// Why pairing failed, in words a person can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum PairError {
+    /// The URL is not a valid pairing code.
+    #[error("not a valid pairing link: {0}")]
+    Payload(#[from] peer_pairing::PayloadError),
+    /// The host refused.
+    #[error("{0}")]
+    Refused(Refusal),
+    /// The handshake failed on our side: the code is not the host's.
+    #[error("the host's answer does not match this pairing code (a tampered link, or not the host it names)")]
+    Mismatch,
+    /// The host said no after the handshake.
+    #[error("the host refused: {0}")]
+    HostSaid(String),
+    /// Network failure.
+    #[error("cannot reach the host: {0}")]
+    Network(String),
+}
+
+/// Pairs this device (key `device`) with the host named by `url`.
+pub async fn pair(
+    url: &str,
+    device: &SecretKey,
+    name: &str,
+    relay_only: bool,
+) -> Result<PairResult, PairError> {
+    let payload = PairingPayload::from_url(url)?;
+    payload.check_fresh(now_secs())?;
+    let host_id = EndpointId::from_bytes(&payload.host_id)
+        .map_err(|_| PairError::Payload(peer_pairing::PayloadError::Truncated { field: "host id" }))?;
+    let relays: Vec<RelayUrl> = payload
+        .relay_urls
+        .iter()
+        .filter_map(|u| u.parse().ok())
+        .collect();
+    let bind = payload
+        .direct_addrs
+        .iter()
+        .all(|a| a.ip().is_loopback())
+        .then(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .filter(|_| !payload.direct_addrs.is_empty());
+    let endpoint = net::bind_endpoint(net::EndpointOptions {
+        secret: SecretKey::generate(),
+        relays: relays.clone(),
+        bind,
+        relay_only,
+        alpns: vec![],
+    })
+    .await
+    .map_err(|e| PairError::Network(e.to_string()))?;
+    let result = tokio::time::timeout(
+        Duration::from_secs(30),
+        run(&endpoint, &payload, host_id, &relays, device, name, relay_only),
+    )
+    .await
+    .unwrap_or_else(|_| Err(PairError::Network("timed out".into())));
+    endpoint.close().await;
+    result
+}
+
+async fn run(
+    endpoint: &iroh::Endpoint,
+    payload: &PairingPayload,
+    host_id: EndpointId,
+    relays: &[RelayUrl],
+    device: &SecretKey,
+    name: &str,
+    relay_only: bool,
+) -> Result<PairResult, PairError> {
+    let addr = net::dial_addr(host_id, relays, &payload.direct_addrs, relay_only);
+    let conn = endpoint
+        .connect(addr, ALPN_PAIR)
+        .await
+        .map_err(|e| PairError::Network(e.to_string()))?;
+    let (mut send, mut recv) = conn
+        .open_bi()
+        .await
+        .map_err(|e| PairError::Network(e.to_string()))?;
+    let net_err = |e: std::io::Error| PairError::Network(e.to_string());
+
+    // Our Noise static key is throwaway: the device key is proven by signature below.
+    let noise = NoiseKeypair::generate();
+    let mut hello = vec![1u8];
+    hello.extend_from_slice(&payload.secret.pairing_id());
+    let (state, msg1) = Initiator::start(
+        &noise,
+        &payload.host_noise_key,
+        payload.secret.as_bytes(),
+        &prologue(&payload.host_id),
+        &hello,
+    )
+    .map_err(|_| PairError::Mismatch)?;
+    write_msg(&mut send, &msg1).await.map_err(net_err)?;
+    let answer = read_msg(&mut recv).await.map_err(net_err)?;
+    let (&status, body) = answer.split_first().ok_or(PairError::Mismatch)?;
+    if status != 0 {
+        return Err(match Refusal::from_u8(status) {
+            Some(r) => PairError::Refused(r),
+            None => PairError::HostSaid(String::from_utf8_lossy(body).into_owned()),
+        });
+    }
+    let (mut transport, host_name) = state.finish(body).map_err(|_| PairError::Mismatch)?;
+    let hash = transport.handshake_hash();
+    let mut msg = CONFIRM_PREFIX.to_vec();
+    msg.extend_from_slice(&hash);
+    let confirm = PairConfirm {
+        device: *device.public().as_bytes(),
+        name: name.to_owned(),
+        signature: device.sign(&msg).to_bytes().to_vec(),
+    };
+    let bytes = postcard::to_stdvec(&confirm).map_err(|_| PairError::Mismatch)?;
+    let ct = transport.encrypt(&bytes).map_err(|_| PairError::Mismatch)?;
+    write_msg(&mut send, &ct).await.map_err(net_err)?;
+    let reply = read_msg(&mut recv).await.map_err(net_err)?;
+    let plain = transport.decrypt(&reply).map_err(|_| PairError::Mismatch)?;
+    let outcome: PairOutcome = postcard::from_bytes(&plain).map_err(|_| PairError::Mismatch)?;
+    conn.close(net::close::DONE.into(), b"paired");
+    match outcome {
+        PairOutcome::Refused(why) => Err(PairError::HostSaid(why)),
+        PairOutcome::Paired { role, host_name: hn } => {
+            let host_name = if hn.is_empty() {
+                String::from_utf8_lossy(&host_name).into_owned()
+            } else {
+                hn
+            };
+            let name = payload
+                .host_name
+                .clone()
+                .filter(|n| !n.is_empty())
+                .unwrap_or(host_name);
+            Ok(PairResult {
+                host: KnownHost {
+                    name: sanitize_host_name(&name),
+                    endpoint_id: host_id.to_string(),
+                    noise_key: hex::encode(payload.host_noise_key),
+                    relay_urls: payload.relay_urls.clone(),
+                    direct_addrs: payload.direct_addrs.clone(),
+                    role,
+                    paired_at: now_secs(),
+                },
+                code: short_code(&hash),
+                role,
+            })
+        }
+    }
+}
+
+fn sanitize_host_name(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| if c.is_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '-' })
+        .take(32)
+        .collect();
+    if s.is_empty() { "host".into() } else { s }
+}

@@ -1,0 +1,365 @@
+//! Paired devices: stored in SQLite, cached in memory for the hot path, and tracked with their
+//! live connections so a revocation can close them at once.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rusqlite::{Connection, params};
+use tokio_util::sync::CancellationToken;
+
+use crate::proto::{DeviceInfo, Role};
+
+/// A device's long-term public key.
+pub type DeviceKey = [u8; 32];
+
+/// Why a device operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    /// The database failed.
+    #[error("device database: {0}")]
+    Db(#[from] rusqlite::Error),
+    /// No device matches.
+    #[error("no paired device matches {0:?}")]
+    NotFound(String),
+    /// More than one device matches a prefix.
+    #[error("{0:?} matches more than one device; give more of its id")]
+    Ambiguous(String),
+    /// The blocking task failed.
+    #[error("device database task failed")]
+    Task,
+}
+
+#[derive(Debug, Clone)]
+struct Device {
+    name: String,
+    role: Role,
+    paired_at: u64,
+    last_seen: Option<u64>,
+    revoked_at: Option<u64>,
+}
+
+/// The device table, with live connections.
+#[derive(Debug, Clone)]
+pub struct Devices {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    db: Mutex<Connection>,
+    cache: Mutex<HashMap<DeviceKey, Device>>,
+    live: Mutex<HashMap<DeviceKey, Vec<(u64, CancellationToken)>>>,
+    next_conn: std::sync::atomic::AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS devices (
+    id         BLOB PRIMARY KEY,
+    name       TEXT NOT NULL,
+    role       TEXT NOT NULL,
+    paired_at  INTEGER NOT NULL,
+    last_seen  INTEGER,
+    revoked_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id     INTEGER PRIMARY KEY,
+    at     INTEGER NOT NULL,
+    device BLOB,
+    event  TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+";
+
+/// Unix seconds now.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Devices {
+    /// Opens (and migrates) the database at `path`.
+    pub fn open(path: &Path) -> Result<Devices, DeviceError> {
+        let db = Connection::open(path)?;
+        db.pragma_update(None, "journal_mode", "WAL")?;
+        db.pragma_update(None, "synchronous", "NORMAL")?;
+        db.execute_batch(SCHEMA)?;
+        let mut cache = HashMap::new();
+        {
+            let mut stmt =
+                db.prepare("SELECT id, name, role, paired_at, last_seen, revoked_at FROM devices")?;
+            let rows = stmt.query_map([], |r| {
+                let id: Vec<u8> = r.get(0)?;
+                let role: String = r.get(2)?;
+                Ok((
+                    id,
+                    Device {
+                        name: r.get(1)?,
+                        role: role.parse().unwrap_or(Role::Viewer),
+                        paired_at: r.get(3)?,
+                        last_seen: r.get(4)?,
+                        revoked_at: r.get(5)?,
+                    },
+                ))
+            })?;
+            for row in rows {
+                let (id, dev) = row?;
+                if let Ok(key) = <DeviceKey>::try_from(id.as_slice()) {
+                    cache.insert(key, dev);
+                }
+            }
+        }
+        Ok(Devices {
+            inner: Arc::new(Inner {
+                db: Mutex::new(db),
+                cache: Mutex::new(cache),
+                live: Mutex::new(HashMap::new()),
+                next_conn: std::sync::atomic::AtomicU64::new(1),
+            }),
+        })
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, DeviceError> + Send + 'static,
+    ) -> Result<T, DeviceError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || f(&lock(&inner.db)))
+            .await
+            .map_err(|_| DeviceError::Task)?
+    }
+
+    /// Records a newly paired device (re-pairing a revoked key un-revokes it).
+    pub async fn add(&self, key: DeviceKey, name: String, role: Role) -> Result<(), DeviceError> {
+        let now = now_secs();
+        let (n, r) = (name.clone(), role);
+        self.blocking(move |db| {
+            db.execute(
+                "INSERT INTO devices (id, name, role, paired_at, revoked_at) VALUES (?1, ?2, ?3, ?4, NULL)
+                 ON CONFLICT(id) DO UPDATE SET name = ?2, role = ?3, paired_at = ?4, revoked_at = NULL",
+                params![key.as_slice(), n, r.as_str(), now],
+            )?;
+            db.execute(
+                "INSERT INTO audit (at, device, event, detail) VALUES (?1, ?2, 'pair', ?3)",
+                params![now, key.as_slice(), format!("{n} as {}", r.as_str())],
+            )?;
+            Ok(())
+        })
+        .await?;
+        lock(&self.inner.cache).insert(
+            key,
+            Device {
+                name,
+                role,
+                paired_at: now,
+                last_seen: None,
+                revoked_at: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// The role of a paired, unrevoked device.
+    pub fn authorize(&self, key: &DeviceKey) -> Option<(String, Role)> {
+        lock(&self.inner.cache)
+            .get(key)
+            .filter(|d| d.revoked_at.is_none())
+            .map(|d| (d.name.clone(), d.role))
+    }
+
+    /// Whether the device was paired once and later revoked.
+    pub fn is_revoked(&self, key: &DeviceKey) -> bool {
+        lock(&self.inner.cache)
+            .get(key)
+            .is_some_and(|d| d.revoked_at.is_some())
+    }
+
+    /// Registers a live connection of `key`; the returned guard unregisters it. The token is
+    /// cancelled when the device is revoked.
+    pub fn connect(&self, key: DeviceKey, token: CancellationToken) -> LiveGuard {
+        let id = self
+            .inner
+            .next_conn
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        lock(&self.inner.live)
+            .entry(key)
+            .or_default()
+            .push((id, token));
+        let now = now_secs();
+        if let Some(d) = lock(&self.inner.cache).get_mut(&key) {
+            d.last_seen = Some(now);
+        }
+        let inner = self.inner.clone();
+        // Best effort: last_seen is informational.
+        drop(tokio::task::spawn_blocking(move || {
+            let _ = lock(&inner.db).execute(
+                "UPDATE devices SET last_seen = ?1 WHERE id = ?2",
+                params![now, key.as_slice()],
+            );
+        }));
+        LiveGuard {
+            devices: self.clone(),
+            key,
+            id,
+        }
+    }
+
+    /// Number of live connections.
+    pub fn live_count(&self) -> u32 {
+        lock(&self.inner.live).values().map(|v| v.len() as u32).sum()
+    }
+
+    /// All devices, newest first.
+    pub fn list(&self) -> Vec<DeviceInfo> {
+        let live = lock(&self.inner.live);
+        let mut out: Vec<DeviceInfo> = lock(&self.inner.cache)
+            .iter()
+            .map(|(k, d)| DeviceInfo {
+                id: hex::encode(k),
+                name: d.name.clone(),
+                role: d.role,
+                paired_at: d.paired_at,
+                last_seen: d.last_seen,
+                revoked_at: d.revoked_at,
+                connections: live.get(k).map_or(0, |v| v.len() as u32),
+            })
+            .collect();
+        out.sort_by(|a, b| b.paired_at.cmp(&a.paired_at).then(a.id.cmp(&b.id)));
+        out
+    }
+
+    /// Revokes the device whose hex id starts with `prefix` and closes its connections.
+    pub async fn revoke(&self, prefix: &str) -> Result<(DeviceInfo, u32), DeviceError> {
+        let prefix = prefix.trim().to_ascii_lowercase();
+        let key = {
+            let cache = lock(&self.inner.cache);
+            let mut hits = cache
+                .keys()
+                .filter(|k| !prefix.is_empty() && hex::encode(k).starts_with(&prefix));
+            let key = *hits.next().ok_or_else(|| DeviceError::NotFound(prefix.clone()))?;
+            if hits.next().is_some() {
+                return Err(DeviceError::Ambiguous(prefix));
+            }
+            key
+        };
+        let now = now_secs();
+        self.blocking(move |db| {
+            db.execute(
+                "UPDATE devices SET revoked_at = ?1 WHERE id = ?2",
+                params![now, key.as_slice()],
+            )?;
+            db.execute(
+                "INSERT INTO audit (at, device, event, detail) VALUES (?1, ?2, 'revoke', '')",
+                params![now, key.as_slice()],
+            )?;
+            Ok(())
+        })
+        .await?;
+        if let Some(d) = lock(&self.inner.cache).get_mut(&key) {
+            d.revoked_at = Some(now);
+        }
+        let closed = lock(&self.inner.live).remove(&key).unwrap_or_default();
+        for (_, token) in &closed {
+            token.cancel();
+        }
+        let info = self
+            .list()
+            .into_iter()
+            .find(|d| d.id == hex::encode(key))
+            .ok_or_else(|| DeviceError::NotFound(prefix))?;
+        Ok((info, closed.len() as u32))
+    }
+
+    /// Appends to the audit log (best effort; failures are logged, never fatal).
+    pub async fn audit(&self, device: Option<DeviceKey>, event: &'static str, detail: String) {
+        let res = self
+            .blocking(move |db| {
+                db.execute(
+                    "INSERT INTO audit (at, device, event, detail) VALUES (?1, ?2, ?3, ?4)",
+                    params![now_secs(), device.map(|d| d.to_vec()), event, detail],
+                )?;
+                Ok(())
+            })
+            .await;
+        if let Err(e) = res {
+            tracing::warn!("audit log: {e}");
+        }
+    }
+
+    /// The newest audit rows, for tests and `peer audit` later.
+    pub async fn audit_events(&self, limit: u32) -> Result<Vec<(String, String)>, DeviceError> {
+        self.blocking(move |db| {
+            let mut stmt =
+                db.prepare("SELECT event, detail FROM audit ORDER BY id DESC LIMIT ?1")?;
+            let rows = stmt.query_map([limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    /// Looks a device up by exact key (for tests and listings).
+    pub fn get_name(&self, key: &DeviceKey) -> Option<String> {
+        lock(&self.inner.cache).get(key).map(|d| d.name.clone())
+    }
+}
+
+/// Unregisters a live connection on drop.
+#[derive(Debug)]
+pub struct LiveGuard {
+    devices: Devices,
+    key: DeviceKey,
+    id: u64,
+}
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        let mut live = lock(&self.devices.inner.live);
+        if let Some(v) = live.get_mut(&self.key) {
+            v.retain(|(id, _)| *id != self.id);
+            if v.is_empty() {
+                live.remove(&self.key);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn pair_list_revoke_and_reload() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let db = t.path().join("peer.db");
+        let d = Devices::open(&db).expect("open");
+        d.add([1; 32], "phone".into(), Role::Operator).await.expect("add");
+        d.add([2; 32], "laptop".into(), Role::Viewer).await.expect("add");
+        assert_eq!(d.authorize(&[1; 32]).map(|x| x.1), Some(Role::Operator));
+        assert!(d.authorize(&[3; 32]).is_none());
+
+        let token = CancellationToken::new();
+        let guard = d.connect([1; 32], token.clone());
+        assert_eq!(d.live_count(), 1);
+        assert!(matches!(d.revoke("").await, Err(DeviceError::NotFound(_))));
+        let (info, closed) = d.revoke(&hex::encode([1u8; 32])[..6]).await.expect("revoke");
+        assert_eq!((info.name.as_str(), closed), ("phone", 1));
+        assert!(token.is_cancelled());
+        assert!(d.authorize(&[1; 32]).is_none());
+        assert!(d.is_revoked(&[1; 32]));
+        drop(guard);
+        assert_eq!(d.live_count(), 0);
+
+        drop(d);
+        let d = Devices::open(&db).expect("reopen");
+        assert!(d.is_revoked(&[1; 32]));
+        assert_eq!(d.authorize(&[2; 32]).map(|x| x.1), Some(Role::Viewer));
+        let events = d.audit_events(10).await.expect("audit");
+        assert!(events.iter().any(|(e, _)| e == "revoke"));
+    }
+}

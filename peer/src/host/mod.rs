@@ -1,0 +1,450 @@
+//! The host daemon: identity, endpoint, embedded relay, pairing, sessions, control socket.
+
+mod control;
+pub mod devices;
+pub mod pairing;
+mod session_conn;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use iroh::{Endpoint, RelayUrl, SecretKey};
+use peer_pairing::{HostIdentity, PairingPayload, PayloadError};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+use crate::keystore::{self, KeyStore};
+use crate::net::{self, ALPN_BRIDGE, ALPN_PAIR, ALPN_SESSION, close};
+use crate::paths::{Paths, ensure_private_dir, write_private_file};
+use crate::proto::{HostStatus, Role};
+use crate::pty::SessionManager;
+use devices::Devices;
+use pairing::{PairContext, Pairings};
+
+/// Default output buffer per session.
+pub const DEFAULT_BUFFER: usize = 8 * 1024 * 1024;
+/// Default lifetime of a pairing code.
+pub const DEFAULT_PAIRING_TTL: Duration = Duration::from_secs(300);
+
+/// How a host is set up.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// State directory.
+    pub paths: Paths,
+    /// Display name.
+    pub name: String,
+    /// IP to bind the endpoint and the embedded relay to.
+    pub listen: IpAddr,
+    /// UDP port of the endpoint (`None`: the one used last time, else random).
+    pub port: Option<u16>,
+    /// TCP port of the embedded relay (`None`: the one used last time, else random).
+    pub relay_port: Option<u16>,
+    /// An external relay instead of the embedded one.
+    pub relay: Option<RelayUrl>,
+    /// The IP written into URLs for the embedded relay (`None`: picked from the interfaces).
+    pub advertise: Option<IpAddr>,
+    /// No direct paths.
+    pub relay_only: bool,
+    /// Output buffer per session, bytes.
+    pub buffer_bytes: usize,
+    /// Most sessions at once.
+    pub max_sessions: usize,
+}
+
+impl HostConfig {
+    /// Defaults for a home.
+    pub fn new(paths: Paths) -> Self {
+        HostConfig {
+            paths,
+            name: default_host_name(),
+            listen: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port: None,
+            relay_port: None,
+            relay: None,
+            advertise: None,
+            relay_only: false,
+            buffer_bytes: DEFAULT_BUFFER,
+            max_sessions: 256,
+        }
+    }
+}
+
+/// The machine's host name, or "peer host".
+pub fn default_host_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "peer host".into())
+}
+
+/// Something the host wants its operator to see.
+#[derive(Debug, Clone)]
+pub enum HostEvent {
+    /// A device paired.
+    Paired {
+        /// Its name.
+        name: String,
+        /// Its id, hex.
+        device: String,
+        /// Its role.
+        role: Role,
+        /// The short code both sides show.
+        code: String,
+    },
+    /// A pairing attempt failed.
+    PairingFailed(String),
+}
+
+/// State shared by all connection handlers.
+#[derive(Debug)]
+pub struct HostShared {
+    pub(crate) name: String,
+    pub(crate) instance: u64,
+    pub(crate) identity: HostIdentity,
+    pub(crate) endpoint: Endpoint,
+    pub(crate) devices: Devices,
+    pub(crate) sessions: SessionManager,
+    pub(crate) pairings: Pairings,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) relay_urls: Vec<RelayUrl>,
+    pub(crate) web_base: String,
+    pub(crate) key_store: KeyStore,
+    pub(crate) events: mpsc::Sender<HostEvent>,
+    pub(crate) relay_only: bool,
+}
+
+/// A running host.
+#[derive(Debug)]
+pub struct Host {
+    shared: Arc<HostShared>,
+    tasks: TaskTracker,
+    relay: Option<peer_relay::EmbeddedRelay>,
+    events: Option<mpsc::Receiver<HostEvent>>,
+}
+
+/// Why the host could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// Another host runs with this state directory.
+    #[error("a host is already running for {0} (its control socket answers)")]
+    AlreadyRunning(String),
+    /// State directory problems.
+    #[error("state directory: {0}")]
+    Io(#[from] std::io::Error),
+    /// Key problems.
+    #[error(transparent)]
+    Key(#[from] keystore::KeyStoreError),
+    /// Database problems.
+    #[error(transparent)]
+    Db(#[from] devices::DeviceError),
+    /// Network problems.
+    #[error(transparent)]
+    Net(#[from] net::NetError),
+    /// The embedded relay failed.
+    #[error("embedded relay: {0}")]
+    Relay(String),
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Ports {
+    udp: Option<u16>,
+    relay: Option<u16>,
+}
+
+impl Host {
+    /// Starts a host: loads or creates its identity, binds, and begins serving.
+    pub async fn start(cfg: HostConfig) -> Result<Host, HostError> {
+        let dir = cfg.paths.host_dir();
+        ensure_private_dir(&dir)?;
+        let sock = cfg.paths.control_socket();
+        if tokio::net::UnixStream::connect(&sock).await.is_ok() {
+            return Err(HostError::AlreadyRunning(cfg.paths.root().display().to_string()));
+        }
+
+        let kdir = dir.clone();
+        let (identity, key_store) = tokio::task::spawn_blocking(move || {
+            keystore::load_or_create(
+                &kdir,
+                "host",
+                || {
+                    let id = HostIdentity::generate();
+                    let bytes = id.to_bytes();
+                    (id, bytes)
+                },
+                |b| HostIdentity::from_bytes(b).map_err(|e| e.to_string()),
+            )
+        })
+        .await
+        .map_err(|e| HostError::Io(std::io::Error::other(e)))??;
+
+        let ports_path = dir.join("ports.json");
+        let saved: Ports = std::fs::read(&ports_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+
+        let relay = match &cfg.relay {
+            Some(_) => None,
+            None => {
+                let port = cfg.relay_port.or(saved.relay).unwrap_or(0);
+                let relay = match peer_relay::EmbeddedRelay::spawn(SocketAddr::new(cfg.listen, port)).await {
+                    Ok(r) => r,
+                    // The remembered port is taken: take any.
+                    Err(e) if cfg.relay_port.is_none() && port != 0 => {
+                        warn!("relay port {port} unavailable ({e}); using a new one");
+                        peer_relay::EmbeddedRelay::spawn(SocketAddr::new(cfg.listen, 0))
+                            .await
+                            .map_err(|e| HostError::Relay(e.to_string()))?
+                    }
+                    Err(e) => return Err(HostError::Relay(e.to_string())),
+                };
+                Some(relay)
+            }
+        };
+
+        let secret = SecretKey::from_bytes(identity.iroh_secret.as_bytes());
+        let alpns = vec![ALPN_PAIR.to_vec(), ALPN_SESSION.to_vec(), ALPN_BRIDGE.to_vec()];
+        let udp = cfg.port.or(saved.udp).unwrap_or(0);
+        let advertise = match (cfg.advertise, cfg.listen) {
+            (Some(ip), _) => ip,
+            (None, ip) if !ip.is_unspecified() => ip,
+            (None, _) => pick_lan_ip().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        };
+        let relay_urls = match (&cfg.relay, &relay) {
+            (Some(url), _) => vec![url.clone()],
+            (None, Some(r)) => vec![r.url_for(advertise)],
+            (None, None) => vec![],
+        };
+        // The host's own dial to its embedded relay stays on this machine.
+        let local_relays = match (&cfg.relay, &relay) {
+            (None, Some(r)) => vec![r.url_for(loopback_for(cfg.listen))],
+            _ => relay_urls.clone(),
+        };
+        let bind = |port| net::EndpointOptions {
+            secret: secret.clone(),
+            relays: local_relays.clone(),
+            bind: Some(SocketAddr::new(cfg.listen, port)),
+            relay_only: cfg.relay_only,
+            alpns: alpns.clone(),
+        };
+        let endpoint = match net::bind_endpoint(bind(udp)).await {
+            Ok(e) => e,
+            Err(e) if cfg.port.is_none() && udp != 0 => {
+                warn!("UDP port {udp} unavailable ({e}); using a new one");
+                net::bind_endpoint(bind(0)).await?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let ports = Ports {
+            udp: endpoint.bound_sockets().first().map(|s| s.port()),
+            relay: relay.as_ref().map(|r| r.http_addr().port()),
+        };
+        if let Ok(b) = serde_json::to_vec(&ports) {
+            let _ = write_private_file(&ports_path, &b);
+        }
+
+        let devices = Devices::open(&cfg.paths.host_db())?;
+        let web_base = match relay_urls.first() {
+            Some(u) => u.to_string(),
+            None => "peer:".into(),
+        };
+        let (events_tx, events_rx) = mpsc::channel(64);
+        let shared = Arc::new(HostShared {
+            name: cfg.name.clone(),
+            instance: rand::random(),
+            identity,
+            endpoint,
+            devices,
+            sessions: SessionManager::new(cfg.buffer_bytes, cfg.max_sessions),
+            pairings: Pairings::default(),
+            shutdown: CancellationToken::new(),
+            relay_urls,
+            web_base,
+            key_store,
+            events: events_tx,
+            relay_only: cfg.relay_only,
+        });
+
+        let tasks = TaskTracker::new();
+        tasks.spawn(accept_loop(shared.clone(), tasks.clone()));
+        let listener = control::bind(&sock)?;
+        tasks.spawn(control::serve(shared.clone(), listener, sock));
+        info!(
+            id = %shared.endpoint.id(),
+            relays = ?shared.relay_urls,
+            "host started"
+        );
+        Ok(Host {
+            shared,
+            tasks,
+            relay,
+            events: Some(events_rx),
+        })
+    }
+
+    /// Events for the operator (pairings). Can be taken once.
+    pub fn take_events(&mut self) -> Option<mpsc::Receiver<HostEvent>> {
+        self.events.take()
+    }
+
+    /// A fresh one-time pairing URL and its expiry (unix seconds).
+    pub fn pairing_url(&self, role: Role, ttl: Duration) -> Result<(String, u64), PayloadError> {
+        self.shared.pairing_url(role, ttl)
+    }
+
+    /// The host's endpoint id.
+    pub fn endpoint_id(&self) -> iroh::EndpointId {
+        self.shared.endpoint.id()
+    }
+
+    /// Where the host key is kept.
+    pub fn key_store(&self) -> &KeyStore {
+        &self.shared.key_store
+    }
+
+    /// Status, as `peer status` shows it.
+    pub fn status(&self) -> HostStatus {
+        self.shared.status()
+    }
+
+    /// Stops: tells every client why, kills the sessions, closes the endpoint.
+    pub async fn shutdown(self) {
+        self.shared.shutdown.cancel();
+        self.tasks.close();
+        // Connection handlers close their connections with SHUTTING_DOWN on cancel.
+        let _ = tokio::time::timeout(Duration::from_secs(3), self.tasks.wait()).await;
+        self.shared.sessions.kill_all().await;
+        self.shared.endpoint.close().await;
+        if let Some(relay) = self.relay {
+            relay.shutdown().await;
+        }
+    }
+}
+
+fn loopback_for(listen: IpAddr) -> IpAddr {
+    match listen {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    }
+}
+
+/// The first private IPv4 address of this machine's interfaces, for LAN URLs.
+fn pick_lan_ip() -> Option<IpAddr> {
+    // Asking the OS which source address it would use needs no packet to be sent.
+    let sock = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).ok()?;
+    sock.connect((Ipv4Addr::new(192, 0, 2, 1), 9)).ok()?;
+    let ip = sock.local_addr().ok()?.ip();
+    (!ip.is_unspecified()).then_some(ip)
+}
+
+impl HostShared {
+    fn pairing_url(&self, role: Role, ttl: Duration) -> Result<(String, u64), PayloadError> {
+        let (secret, expires_at) = self.pairings.issue(role, ttl);
+        let addr = self.endpoint.addr();
+        let direct_addrs = if self.relay_only {
+            vec![]
+        } else {
+            let mut v: Vec<SocketAddr> = addr.ip_addrs().copied().collect();
+            if v.is_empty() {
+                v = self.endpoint.bound_sockets();
+            }
+            v.retain(|a| !a.ip().is_unspecified());
+            v.truncate(8);
+            v
+        };
+        let payload = PairingPayload {
+            host_id: *self.endpoint.id().as_bytes(),
+            host_noise_key: self.identity.noise.public(),
+            secret,
+            expires_at,
+            relay_urls: self.relay_urls.iter().take(4).map(|u| u.to_string()).collect(),
+            direct_addrs,
+            host_name: pairing::clean_name(&self.name).map(|n| n.chars().take(32).collect()),
+            relay_cert_sha256: None,
+        };
+        Ok((payload.to_url(&self.web_base)?, expires_at))
+    }
+
+    fn status(&self) -> HostStatus {
+        let addr = self.endpoint.addr();
+        HostStatus {
+            host_name: self.name.clone(),
+            endpoint_id: self.endpoint.id().to_string(),
+            relay_urls: self.relay_urls.iter().map(|u| u.to_string()).collect(),
+            direct_addrs: addr.ip_addrs().map(|a| a.to_string()).collect(),
+            key_store: self.key_store.to_string(),
+            sessions: self.sessions.len() as u32,
+            connections: self.devices.live_count(),
+        }
+    }
+}
+
+async fn accept_loop(host: Arc<HostShared>, tasks: TaskTracker) {
+    loop {
+        let incoming = tokio::select! {
+            _ = host.shutdown.cancelled() => break,
+            i = host.endpoint.accept() => match i { Some(i) => i, None => break },
+        };
+        let host = host.clone();
+        tasks.spawn(async move {
+            let conn = match incoming.await {
+                Ok(c) => c,
+                Err(e) => {
+                    debug!("incoming connection failed: {e}");
+                    return;
+                }
+            };
+            match conn.alpn() {
+                a if a == ALPN_SESSION => session_conn::serve(host, conn).await,
+                a if a == ALPN_PAIR => serve_pairing(host, conn).await,
+                a if a == ALPN_BRIDGE => {
+                    conn.close(close::UNSUPPORTED.into(), b"the browser bridge is not served by this host yet");
+                }
+                _ => conn.close(close::PROTOCOL.into(), b"unknown ALPN"),
+            }
+        });
+    }
+}
+
+async fn serve_pairing(host: Arc<HostShared>, conn: iroh::endpoint::Connection) {
+    let stream = tokio::select! {
+        _ = host.shutdown.cancelled() => return,
+        s = tokio::time::timeout(Duration::from_secs(15), conn.accept_bi()) => s,
+    };
+    let Ok(Ok((mut send, mut recv))) = stream else {
+        conn.close(close::PROTOCOL.into(), b"no pairing stream");
+        return;
+    };
+    let ctx = PairContext {
+        noise: &host.identity.noise,
+        host_id: *host.endpoint.id().as_bytes(),
+        host_name: &host.name,
+        pairings: &host.pairings,
+        devices: &host.devices,
+    };
+    let event = match pairing::serve(ctx, &mut recv, &mut send).await {
+        Ok(p) => {
+            info!(device = %hex::encode(&p.device[..4]), name = %p.name, "paired");
+            HostEvent::Paired {
+                name: p.name,
+                device: hex::encode(p.device),
+                role: p.role,
+                code: p.code,
+            }
+        }
+        Err(e) => {
+            info!("pairing failed: {e}");
+            HostEvent::PairingFailed(e.to_string())
+        }
+    };
+    let _ = send.finish();
+    let _ = host.events.try_send(event);
+    // Give the client time to read the outcome before the connection goes.
+    let _ = tokio::time::timeout(Duration::from_secs(5), conn.closed()).await;
+}

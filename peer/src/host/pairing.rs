@@ -1,0 +1,340 @@
+//! One-time pairing codes and the host side of the pairing handshake (ALPN `peer/pair/1`).
+//!
+//! Wire (one bi stream opened by the client; every message is `u16 BE length | bytes`):
+//! 1. client → host: Noise message 1, payload `0x01 | pairing id (16 bytes)`.
+//! 2. host → client: `0x00 | Noise message 2` (payload: host name), or a refusal
+//!    `code (1..) | UTF-8 reason` (see [`Refusal`]).
+//! 3. client → host: Noise transport message carrying [`PairConfirm`] (postcard).
+//! 4. host → client: Noise transport message carrying [`PairOutcome`] (postcard).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use peer_pairing::{NoiseKeypair, PairingSecret, Responder, short_code};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::devices::{Devices, now_secs};
+use crate::proto::{PairConfirm, PairOutcome, Role};
+
+/// Prefix of the message a device signs when confirming a pairing.
+pub const CONFIRM_PREFIX: &[u8] = b"peer pair confirm v1:";
+/// Failed confirmations after which a code is burnt.
+const MAX_FAILURES: u8 = 3;
+/// How long the host waits for each pairing message.
+const STEP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Why the host refuses a pairing before the handshake completes. Wire values never change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[repr(u8)]
+pub enum Refusal {
+    /// The host never issued this code (or has restarted since).
+    #[error("this pairing code is unknown to the host (it may have restarted); make a new one with `peer pair` on the host")]
+    Unknown = 1,
+    /// The code expired.
+    #[error("this pairing code has expired; make a new one with `peer pair` on the host")]
+    Expired = 2,
+    /// The code was already used.
+    #[error("this pairing code was already used; each code pairs one device")]
+    Used = 3,
+    /// Too many failed attempts.
+    #[error("this pairing code was locked after failed attempts; make a new one")]
+    Locked = 4,
+    /// The handshake message did not decrypt (wrong host key or a damaged code).
+    #[error("the handshake failed: the pairing code does not belong to this host or was altered")]
+    Handshake = 5,
+}
+
+impl Refusal {
+    /// Maps a wire byte back.
+    pub fn from_u8(b: u8) -> Option<Refusal> {
+        Some(match b {
+            1 => Refusal::Unknown,
+            2 => Refusal::Expired,
+            3 => Refusal::Used,
+            4 => Refusal::Locked,
+            5 => Refusal::Handshake,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Pending {
+    secret: PairingSecret,
+    role: Role,
+    expires_at: u64,
+    used: bool,
+    failures: u8,
+}
+
+/// The host's outstanding pairing codes.
+#[derive(Debug, Default)]
+pub struct Pairings {
+    pending: Mutex<HashMap<[u8; 16], Pending>>,
+}
+
+impl Pairings {
+    fn table(&self) -> MutexGuard<'_, HashMap<[u8; 16], Pending>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Issues a new code valid for `ttl`.
+    pub fn issue(&self, role: Role, ttl: Duration) -> (PairingSecret, u64) {
+        let secret = PairingSecret::generate();
+        let expires_at = now_secs() + ttl.as_secs().max(1);
+        let mut t = self.table();
+        // Forget codes that ended more than an hour ago.
+        let horizon = now_secs().saturating_sub(3600);
+        t.retain(|_, p| p.expires_at > horizon);
+        t.insert(
+            secret.pairing_id(),
+            Pending {
+                secret: secret.clone(),
+                role,
+                expires_at,
+                used: false,
+                failures: 0,
+            },
+        );
+        (secret, expires_at)
+    }
+
+    fn lookup(&self, id: &[u8; 16]) -> Result<(PairingSecret, Role), Refusal> {
+        let t = self.table();
+        let p = t.get(id).ok_or(Refusal::Unknown)?;
+        if p.used {
+            return Err(Refusal::Used);
+        }
+        if p.failures >= MAX_FAILURES {
+            return Err(Refusal::Locked);
+        }
+        if now_secs() >= p.expires_at {
+            return Err(Refusal::Expired);
+        }
+        Ok((p.secret.clone(), p.role))
+    }
+
+    /// Marks a code used; fails if another device got there first.
+    fn consume(&self, id: &[u8; 16]) -> Result<(), Refusal> {
+        let mut t = self.table();
+        let p = t.get_mut(id).ok_or(Refusal::Unknown)?;
+        if p.used {
+            return Err(Refusal::Used);
+        }
+        p.used = true;
+        Ok(())
+    }
+
+    fn fail(&self, id: &[u8; 16]) {
+        if let Some(p) = self.table().get_mut(id) {
+            p.failures = p.failures.saturating_add(1);
+        }
+    }
+}
+
+/// A device that completed pairing.
+#[derive(Debug, Clone)]
+pub struct Paired {
+    /// Device key.
+    pub device: [u8; 32],
+    /// Its name.
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+    /// The short code both sides show.
+    pub code: String,
+}
+
+/// Why a pairing attempt ended without a device.
+#[derive(Debug, thiserror::Error)]
+pub enum PairError {
+    /// The stream failed or timed out.
+    #[error("pairing stream: {0}")]
+    Io(#[from] std::io::Error),
+    /// Refused before the handshake completed.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The client did not prove knowledge of the code, or sent garbage.
+    #[error("pairing failed: {0}")]
+    Failed(&'static str),
+    /// The device could not be stored.
+    #[error(transparent)]
+    Store(#[from] super::devices::DeviceError),
+}
+
+/// Everything the pairing handler needs.
+#[derive(Debug)]
+pub struct PairContext<'a> {
+    /// The host's Noise key.
+    pub noise: &'a NoiseKeypair,
+    /// The host's endpoint id (bound into the prologue).
+    pub host_id: [u8; 32],
+    /// The host's name.
+    pub host_name: &'a str,
+    /// Outstanding codes.
+    pub pairings: &'a Pairings,
+    /// Device table.
+    pub devices: &'a Devices,
+}
+
+/// The Noise prologue of a pairing with the host `host_id`.
+pub fn prologue(host_id: &[u8; 32]) -> Vec<u8> {
+    let mut p = crate::net::ALPN_PAIR.to_vec();
+    p.extend_from_slice(host_id);
+    p
+}
+
+/// Reads one `u16 BE length | bytes` message (at most 65535 bytes).
+pub async fn read_msg<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Vec<u8>> {
+    let len = tokio::time::timeout(STEP_TIMEOUT, r.read_u16())
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out"))??;
+    let mut buf = vec![0u8; len as usize];
+    tokio::time::timeout(STEP_TIMEOUT, r.read_exact(&mut buf))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out"))??;
+    Ok(buf)
+}
+
+/// Writes one `u16 BE length | bytes` message.
+pub async fn write_msg<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> std::io::Result<()> {
+    let len = u16::try_from(bytes.len())
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "message too long"))?;
+    let mut out = Vec::with_capacity(2 + bytes.len());
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(bytes);
+    w.write_all(&out).await
+}
+
+async fn refuse<W: AsyncWrite + Unpin>(w: &mut W, r: Refusal) -> PairError {
+    let mut msg = vec![r as u8];
+    msg.extend_from_slice(r.to_string().as_bytes());
+    let _ = write_msg(w, &msg).await;
+    PairError::Refused(r)
+}
+
+/// Runs the host side of one pairing on a stream.
+pub async fn serve<R, W>(ctx: PairContext<'_>, recv: &mut R, send: &mut W) -> Result<Paired, PairError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let msg1 = read_msg(recv).await?;
+    let prologue = prologue(&ctx.host_id);
+    let (responder, payload) = match Responder::read_first(ctx.noise, &prologue, &msg1) {
+        Ok(x) => x,
+        Err(_) => return Err(refuse(send, Refusal::Handshake).await),
+    };
+    if payload.len() != 17 || payload[0] != 1 {
+        return Err(refuse(send, Refusal::Handshake).await);
+    }
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&payload[1..]);
+    let (secret, role) = match ctx.pairings.lookup(&id) {
+        Ok(x) => x,
+        Err(r) => return Err(refuse(send, r).await),
+    };
+    let (mut transport, msg2) = responder
+        .respond(secret.as_bytes(), ctx.host_name.as_bytes())
+        .map_err(|_| PairError::Failed("handshake"))?;
+    let mut out = vec![0u8];
+    out.extend_from_slice(&msg2);
+    write_msg(send, &out).await?;
+
+    // Only a client that knew the secret can produce a message we can decrypt.
+    let confirm = read_msg(recv).await?;
+    let Ok(plain) = transport.decrypt(&confirm) else {
+        ctx.pairings.fail(&id);
+        return Err(PairError::Failed("the client does not know the pairing secret"));
+    };
+    let outcome = async {
+        let confirm: PairConfirm =
+            postcard::from_bytes(&plain).map_err(|_| PairError::Failed("malformed confirmation"))?;
+        let name = clean_name(&confirm.name).ok_or(PairError::Failed("bad device name"))?;
+        let key = iroh::PublicKey::from_bytes(&confirm.device)
+            .map_err(|_| PairError::Failed("bad device key"))?;
+        let sig_bytes: [u8; 64] = confirm
+            .signature
+            .as_slice()
+            .try_into()
+            .map_err(|_| PairError::Failed("bad signature"))?;
+        let mut msg = CONFIRM_PREFIX.to_vec();
+        msg.extend_from_slice(&transport.handshake_hash());
+        key.verify(&msg, &iroh::Signature::from_bytes(&sig_bytes))
+            .map_err(|_| PairError::Failed("device signature does not verify"))?;
+        ctx.pairings.consume(&id)?;
+        ctx.devices.add(confirm.device, name.clone(), role).await?;
+        Ok::<_, PairError>((confirm.device, name))
+    }
+    .await;
+    let reply = match &outcome {
+        Ok(_) => PairOutcome::Paired {
+            role,
+            host_name: ctx.host_name.to_owned(),
+        },
+        Err(e) => PairOutcome::Refused(e.to_string()),
+    };
+    if let Ok(bytes) = postcard::to_stdvec(&reply) {
+        if let Ok(ct) = transport.encrypt(&bytes) {
+            write_msg(send, &ct).await?;
+        }
+    }
+    let (device, name) = outcome?;
+    Ok(Paired {
+        device,
+        name,
+        role,
+        code: short_code(&transport.handshake_hash()),
+    })
+}
+
+/// A device name as stored: trimmed, 1..=64 bytes, no control characters.
+pub fn clean_name(name: &str) -> Option<String> {
+    let n = name.trim();
+    (!n.is_empty() && n.len() <= 64 && !n.chars().any(char::is_control)).then(|| n.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_expire_get_used_and_lock() {
+        let p = Pairings::default();
+        let (s, _) = p.issue(Role::Operator, Duration::from_secs(60));
+        let id = s.pairing_id();
+        assert!(p.lookup(&id).is_ok());
+        assert_eq!(p.lookup(&[0; 16]).err(), Some(Refusal::Unknown));
+        p.consume(&id).expect("first use");
+        assert_eq!(p.consume(&id).err(), Some(Refusal::Used));
+        assert_eq!(p.lookup(&id).err(), Some(Refusal::Used));
+
+        let (s, _) = p.issue(Role::Viewer, Duration::from_secs(60));
+        for _ in 0..MAX_FAILURES {
+            p.fail(&s.pairing_id());
+        }
+        assert_eq!(p.lookup(&s.pairing_id()).err(), Some(Refusal::Locked));
+
+        let (s, _) = p.issue(Role::Viewer, Duration::from_secs(60));
+        p.table().get_mut(&s.pairing_id()).expect("pending").expires_at = now_secs();
+        assert_eq!(p.lookup(&s.pairing_id()).err(), Some(Refusal::Expired));
+    }
+
+    #[test]
+    fn refusal_codes_round_trip() {
+        for b in 0..=255u8 {
+            if let Some(r) = Refusal::from_u8(b) {
+                assert_eq!(r as u8, b);
+            }
+        }
+    }
+
+    #[test]
+    fn names_are_cleaned() {
+        assert_eq!(clean_name("  phone "), Some("phone".into()));
+        assert_eq!(clean_name(""), None);
+        assert_eq!(clean_name("a\u{7}b"), None);
+        assert_eq!(clean_name(&"x".repeat(65)), None);
+    }
+}

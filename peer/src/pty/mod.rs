@@ -1,0 +1,9 @@
+//! PTY sessions: processes on pseudo-terminals with replayable output.
+
+mod buffer;
+mod manager;
+mod session;
+
+pub use buffer::{OutputBuffer, Slice};
+pub use manager::{SessionManager, SessionError};
+pub use session::{AttachGuard, KILL_GRACE, PtySession, SpawnError, now_ms};

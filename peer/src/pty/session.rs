@@ -1,0 +1,414 @@
+//! One PTY session: a process on a pseudo-terminal, its output buffer, and the threads that
+//! move bytes between them.
+//!
+//! Three plain threads do the blocking work so the async runtime never blocks: a reader
+//! (PTY → buffer), a writer (input channel → PTY) and a waiter (collects the exit status once the
+//! reader has drained the PTY, so `Exited` always follows the last byte of output).
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use portable_pty::{CommandBuilder, MasterPty, PtySize, native_pty_system};
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, warn};
+
+use super::buffer::{OutputBuffer, Slice};
+use crate::proto::{CreateSession, ExitInfo, MAX_CHUNK, SessionInfo, SessionState, WinSize};
+
+/// How long a killed session gets between SIGHUP and SIGKILL.
+pub const KILL_GRACE: Duration = Duration::from_secs(2);
+
+/// Why a session could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// The working directory does not exist or is not a directory.
+    #[error("working directory {0:?} does not exist")]
+    NoSuchDir(String),
+    /// The program could not be found or executed.
+    #[error("cannot start {program:?}: {reason}")]
+    Exec {
+        /// The program.
+        program: String,
+        /// What the OS said.
+        reason: String,
+    },
+    /// A PTY could not be opened.
+    #[error("cannot open a pseudo-terminal: {0}")]
+    Pty(String),
+}
+
+/// A running or ended PTY session.
+pub struct PtySession {
+    id: u64,
+    name: Option<String>,
+    command: Vec<String>,
+    cwd: String,
+    created_at_ms: u64,
+    pid: Option<u32>,
+    shared: Arc<Shared>,
+    input: mpsc::Sender<Vec<u8>>,
+    master: Mutex<Box<dyn MasterPty + Send>>,
+}
+
+impl std::fmt::Debug for PtySession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PtySession")
+            .field("id", &self.id)
+            .field("command", &self.command)
+            .field("pid", &self.pid)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<State>,
+    /// Bumped whenever output arrives or the process ends.
+    changed: watch::Sender<u64>,
+}
+
+#[derive(Debug)]
+struct State {
+    buffer: OutputBuffer,
+    exit: Option<ExitInfo>,
+    size: WinSize,
+    attached: u32,
+    /// Highest input sequence number applied, per client token.
+    input_seqs: HashMap<u64, u64>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic in another thread while holding the lock leaves plain data behind; keep serving.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl PtySession {
+    /// Starts `req` on a new PTY.
+    pub fn spawn(
+        id: u64,
+        req: &CreateSession,
+        buffer_bytes: usize,
+    ) -> Result<Arc<PtySession>, SpawnError> {
+        let cwd = match &req.cwd {
+            Some(dir) => dir.clone(),
+            None => std::env::var("HOME").unwrap_or_else(|_| "/".into()),
+        };
+        if !std::path::Path::new(&cwd).is_dir() {
+            return Err(SpawnError::NoSuchDir(cwd));
+        }
+        let size = clamp(req.size);
+        let pair = native_pty_system()
+            .openpty(pty_size(size))
+            .map_err(|e| SpawnError::Pty(e.to_string()))?;
+        let mut cmd = match req.command.split_first() {
+            None => CommandBuilder::new_default_prog(),
+            Some((prog, args)) => {
+                let mut c = CommandBuilder::new(prog);
+                c.args(args);
+                c
+            }
+        };
+        cmd.cwd(&cwd);
+        if std::env::var_os("TERM").is_none() {
+            cmd.env("TERM", "xterm-256color");
+        }
+        cmd.env("PEER_SESSION", id.to_string());
+        for (k, v) in &req.env {
+            cmd.env(k, v);
+        }
+        let program = req
+            .command
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "login shell".into());
+        let mut child = pair.slave.spawn_command(cmd).map_err(|e| SpawnError::Exec {
+            program: program.clone(),
+            reason: e.to_string(),
+        })?;
+        // Only the child holds the slave from here on, so the reader sees EOF when it exits.
+        drop(pair.slave);
+        let pid = child.process_id();
+        let reader = pair
+            .master
+            .try_clone_reader()
+            .map_err(|e| SpawnError::Pty(e.to_string()))?;
+        let writer = pair
+            .master
+            .take_writer()
+            .map_err(|e| SpawnError::Pty(e.to_string()))?;
+
+        let (changed, _) = watch::channel(0u64);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                buffer: OutputBuffer::new(buffer_bytes),
+                exit: None,
+                size,
+                attached: 0,
+                input_seqs: HashMap::new(),
+            }),
+            changed,
+        });
+        let (input, input_rx) = mpsc::channel::<Vec<u8>>(64);
+
+        let (eof_tx, eof_rx) = std::sync::mpsc::channel::<()>();
+        let rshared = shared.clone();
+        spawn_thread(format!("pty-{id}-read"), move || {
+            read_loop(reader, &rshared);
+            let _ = eof_tx.send(());
+        })?;
+        spawn_thread(format!("pty-{id}-write"), move || write_loop(writer, input_rx))?;
+        let wshared = shared.clone();
+        spawn_thread(format!("pty-{id}-wait"), move || {
+            let status = child.wait();
+            // Descendants may hold the PTY open after the child exits; don't wait forever
+            // for their output.
+            let _ = eof_rx.recv_timeout(Duration::from_millis(500));
+            let exit = match status {
+                Ok(s) => ExitInfo {
+                    code: s.exit_code(),
+                    signal: s.signal().map(str::to_owned),
+                },
+                Err(e) => {
+                    warn!(session = id, "wait failed: {e}");
+                    ExitInfo {
+                        code: 255,
+                        signal: None,
+                    }
+                }
+            };
+            debug!(session = id, code = exit.code, "session ended");
+            lock(&wshared.state).exit = Some(exit);
+            wshared.changed.send_modify(|v| *v += 1);
+        })?;
+
+        Ok(Arc::new(PtySession {
+            id,
+            name: req.name.clone(),
+            command: if req.command.is_empty() {
+                vec![program]
+            } else {
+                req.command.clone()
+            },
+            cwd,
+            created_at_ms: now_ms(),
+            pid,
+            shared,
+            input,
+            master: Mutex::new(pair.master),
+        }))
+    }
+
+    /// The session id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The display name.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// What a session list shows.
+    pub fn info(&self) -> SessionInfo {
+        let st = lock(&self.shared.state);
+        SessionInfo {
+            id: self.id,
+            name: self.name.clone(),
+            command: self.command.clone(),
+            cwd: self.cwd.clone(),
+            created_at_ms: self.created_at_ms,
+            state: match &st.exit {
+                None => SessionState::Running,
+                Some(e) => SessionState::Exited(e.clone()),
+            },
+            size: st.size,
+            attached: st.attached,
+            output_end: st.buffer.end(),
+        }
+    }
+
+    /// The exit status, once the process has ended and its output is drained.
+    pub fn exit(&self) -> Option<ExitInfo> {
+        lock(&self.shared.state).exit.clone()
+    }
+
+    /// Reads output at `offset`.
+    pub fn read(&self, offset: u64) -> Slice {
+        lock(&self.shared.state).buffer.read(offset, MAX_CHUNK)
+    }
+
+    /// The oldest and one-past-newest offsets held.
+    pub fn bounds(&self) -> (u64, u64) {
+        let st = lock(&self.shared.state);
+        (st.buffer.start(), st.buffer.end())
+    }
+
+    /// The last `n` bytes of output.
+    pub fn tail(&self, n: usize) -> Vec<u8> {
+        lock(&self.shared.state).buffer.tail(n)
+    }
+
+    /// A receiver that wakes on new output and on exit.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.shared.changed.subscribe()
+    }
+
+    /// Counts an attached stream; the guard uncounts it.
+    pub fn attach_guard(self: &Arc<Self>) -> AttachGuard {
+        lock(&self.shared.state).attached += 1;
+        AttachGuard(self.clone())
+    }
+
+    /// Highest input sequence applied for `token`.
+    pub fn input_acked(&self, token: u64) -> u64 {
+        lock(&self.shared.state)
+            .input_seqs
+            .get(&token)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Applies input `seq` from `token` exactly once: returns `false` if it was applied before.
+    /// Waits (backpressure) while the process is not reading its input.
+    pub async fn write_input(&self, token: u64, seq: u64, data: Vec<u8>) -> bool {
+        {
+            let mut st = lock(&self.shared.state);
+            let last = st.input_seqs.entry(token).or_insert(0);
+            if seq <= *last {
+                return false;
+            }
+            *last = seq;
+        }
+        // The writer thread is gone only once the PTY is; then input has nowhere to go.
+        let _ = self.input.send(data).await;
+        true
+    }
+
+    /// Resizes the PTY (the "latest" policy: the most recent request from any client wins).
+    pub fn resize(&self, size: WinSize) {
+        let size = clamp(size);
+        {
+            let mut st = lock(&self.shared.state);
+            if st.size == size {
+                return;
+            }
+            st.size = size;
+        }
+        if let Err(e) = lock(&self.master).resize(pty_size(size)) {
+            debug!(session = self.id, "resize failed: {e}");
+        }
+    }
+
+    /// Ends the process group: SIGHUP, then SIGKILL after [`KILL_GRACE`]. Returns once the
+    /// session has ended.
+    pub async fn kill(&self) {
+        if self.exit().is_some() {
+            return;
+        }
+        let mut rx = self.subscribe();
+        self.signal(nix::sys::signal::Signal::SIGHUP);
+        let ended = tokio::time::timeout(KILL_GRACE, async {
+            while self.exit().is_none() {
+                if rx.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await;
+        if ended.is_err() {
+            self.signal(nix::sys::signal::Signal::SIGKILL);
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                while self.exit().is_none() {
+                    if rx.changed().await.is_err() {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
+    }
+
+    fn signal(&self, sig: nix::sys::signal::Signal) {
+        let Some(pid) = self.pid else { return };
+        let Ok(pid) = i32::try_from(pid) else { return };
+        // The child is a session leader (setsid), so its process group id is its pid.
+        if let Err(e) = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), sig) {
+            debug!(session = self.id, "killpg {sig}: {e}");
+        }
+    }
+}
+
+impl Drop for PtySession {
+    fn drop(&mut self) {
+        if self.exit().is_none() {
+            self.signal(nix::sys::signal::Signal::SIGHUP);
+        }
+    }
+}
+
+/// Keeps a session's attached count while alive.
+#[derive(Debug)]
+pub struct AttachGuard(Arc<PtySession>);
+
+impl Drop for AttachGuard {
+    fn drop(&mut self) {
+        let mut st = lock(&self.0.shared.state);
+        st.attached = st.attached.saturating_sub(1);
+    }
+}
+
+fn read_loop(mut reader: Box<dyn Read + Send>, shared: &Shared) {
+    let mut buf = vec![0u8; MAX_CHUNK];
+    loop {
+        match reader.read(&mut buf) {
+            // Linux reports EIO on the master once every slave fd is closed: that is EOF.
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                lock(&shared.state).buffer.push(&buf[..n]);
+                shared.changed.send_modify(|v| *v += 1);
+            }
+        }
+    }
+}
+
+fn write_loop(mut writer: Box<dyn Write + Send>, mut rx: mpsc::Receiver<Vec<u8>>) {
+    while let Some(data) = rx.blocking_recv() {
+        if writer.write_all(&data).and_then(|_| writer.flush()).is_err() {
+            break;
+        }
+    }
+}
+
+fn spawn_thread(name: String, f: impl FnOnce() + Send + 'static) -> Result<(), SpawnError> {
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(f)
+        .map(|_| ())
+        .map_err(|e| SpawnError::Pty(format!("cannot start thread: {e}")))
+}
+
+fn clamp(size: WinSize) -> WinSize {
+    WinSize {
+        cols: size.cols.clamp(1, 1000),
+        rows: size.rows.clamp(1, 1000),
+    }
+}
+
+fn pty_size(size: WinSize) -> PtySize {
+    PtySize {
+        rows: size.rows,
+        cols: size.cols,
+        pixel_width: 0,
+        pixel_height: 0,
+    }
+}
+
+/// Milliseconds since the unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
