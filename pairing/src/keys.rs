@@ -40,6 +40,10 @@ pub struct NoiseKeypair {
 
 impl NoiseKeypair {
     /// Generates a new keypair from OS randomness.
+    ///
+    /// # Panics
+    ///
+    /// If the operating system cannot provide randomness.
     #[must_use]
     pub fn generate() -> Self {
         let mut secret = os_random_32();
@@ -82,6 +86,10 @@ pub struct SecretBytes32([u8; 32]);
 
 impl SecretBytes32 {
     /// Generates 32 bytes from OS randomness.
+    ///
+    /// # Panics
+    ///
+    /// If the operating system cannot provide randomness.
     #[must_use]
     pub fn generate() -> Self {
         Self(os_random_32())
@@ -145,6 +153,10 @@ impl HostIdentity {
     pub const ENCODED_LEN: usize = 1 + 32 + 32;
 
     /// Generates a fresh identity from OS randomness.
+    ///
+    /// # Panics
+    ///
+    /// If the operating system cannot provide randomness.
     #[must_use]
     pub fn generate() -> Self {
         Self {
@@ -206,6 +218,10 @@ pub struct PairingSecret([u8; 32]);
 
 impl PairingSecret {
     /// Generates a new secret from OS randomness.
+    ///
+    /// # Panics
+    ///
+    /// If the operating system cannot provide randomness.
     #[must_use]
     pub fn generate() -> Self {
         Self(os_random_32())

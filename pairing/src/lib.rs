@@ -10,6 +10,54 @@
 //! crate root; the modules hold the specifications: [`payload`] (the QR payload
 //! format), [`noise`] (the handshake), [`sas`] (the short code). `README.md` also
 //! describes the test vectors.
+//!
+//! ```
+//! use peer_pairing::*;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Host: show a pairing link.
+//! let host = HostIdentity::generate();
+//! let secret = PairingSecret::generate();
+//! let payload = PairingPayload {
+//!     host_id: [7; 32], // the iroh endpoint id derived from host.iroh_secret
+//!     host_noise_key: host.noise.public(),
+//!     secret: secret.clone(),
+//!     expires_at: 1_767_225_900,
+//!     relay_urls: vec!["https://relay.example.com".into()],
+//!     direct_addrs: vec![],
+//!     host_name: Some("studio".into()),
+//!     relay_cert_sha256: None,
+//! };
+//! let link = payload.to_url("https://peer.dev/pair")?;
+//!
+//! // Phone: scan and start the handshake.
+//! let scanned = PairingPayload::from_url(&link)?;
+//! scanned.check_fresh(1_767_225_600)?;
+//! let device = NoiseKeypair::generate();
+//! let (waiting, msg1) = Initiator::start(
+//!     &device,
+//!     &scanned.host_noise_key,
+//!     scanned.secret.as_bytes(),
+//!     NOISE_PROLOGUE,
+//!     &scanned.secret.pairing_id(),
+//! )?;
+//!
+//! // Host: find the secret by pairing id and answer.
+//! let (awaiting_psk, pairing_id) = Responder::read_first(&host.noise, NOISE_PROLOGUE, &msg1)?;
+//! assert_eq!(pairing_id, secret.pairing_id());
+//! let (mut host_side, msg2) = awaiting_psk.respond(secret.as_bytes(), b"")?;
+//!
+//! // Phone: finish and confirm; the host knows the psk matched once this decrypts.
+//! let (mut phone_side, _) = waiting.finish(&msg2)?;
+//! let confirm = phone_side.encrypt(b"hello")?;
+//! assert_eq!(host_side.decrypt(&confirm)?, b"hello");
+//! assert_eq!(
+//!     short_code(&phone_side.handshake_hash()),
+//!     short_code(&host_side.handshake_hash()),
+//! );
+//! # Ok(())
+//! # }
+//! ```
 
 mod hex_fmt;
 pub mod keys;

@@ -1,0 +1,341 @@
+//! Test harness: real `peer` binaries with their own state directories on loopback.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const PEER: &str = env!("CARGO_BIN_EXE_peer");
+
+fn base_cmd(home: &Path) -> Command {
+    let mut c = Command::new(PEER);
+    c.env("PEER_HOME", home)
+        .env("PEER_KEY_STORE", "file")
+        .env("RUST_LOG", std::env::var("TEST_RUST_LOG").unwrap_or_else(|_| "warn".into()))
+        .env_remove("XDG_STATE_HOME");
+    c
+}
+
+/// A `peer host` process; SIGTERM and wait on drop.
+pub struct TestHost {
+    pub home: tempfile::TempDir,
+    child: Child,
+    pub lines: Arc<Mutex<Vec<String>>>,
+    new_line: mpsc::Receiver<String>,
+    pub url: String,
+    args: Vec<String>,
+}
+
+impl TestHost {
+    pub fn start(args: &[&str]) -> TestHost {
+        let home = tempfile::tempdir().expect("tempdir");
+        Self::start_in(home, args)
+    }
+
+    pub fn start_in(home: tempfile::TempDir, args: &[&str]) -> TestHost {
+        let mut cmd = base_cmd(home.path());
+        cmd.arg("host").arg("--listen").arg("127.0.0.1").args(args);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).stdin(Stdio::null());
+        let mut child = cmd.spawn().expect("spawn peer host");
+        let stdout = child.stdout.take().expect("stdout");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        let l2 = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                l2.lock().expect("lock").push(line.clone());
+                let _ = tx.send(line);
+            }
+        });
+        let mut host = TestHost {
+            home,
+            child,
+            lines,
+            new_line: rx,
+            url: String::new(),
+            args: args.iter().map(|s| s.to_string()).collect(),
+        };
+        if !args.contains(&"--no-pairing") {
+            let line = host.wait_line("pairing URL: ", Duration::from_secs(30));
+            host.url = line.trim_start_matches("pairing URL: ").trim().to_string();
+        } else {
+            host.wait_line("relay: ", Duration::from_secs(30));
+        }
+        host
+    }
+
+    /// Waits for a stdout line containing `needle`.
+    pub fn wait_line(&mut self, needle: &str, timeout: Duration) -> String {
+        if let Some(l) = self.lines.lock().expect("lock").iter().find(|l| l.contains(needle)) {
+            return l.clone();
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.new_line.recv_timeout(left) {
+                Ok(l) if l.contains(needle) => return l,
+                Ok(_) => {}
+                Err(_) => panic!(
+                    "host never printed {needle:?}; it printed:\n{}",
+                    self.lines.lock().expect("lock").join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Runs `peer ARGS` with the host's state directory (the CLI on the host machine).
+    pub fn cli(&self, args: &[&str]) -> Output {
+        run(base_cmd(self.home.path()).args(args))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, wait, and start again in the same state directory.
+    pub fn restart(mut self, extra: &[&str]) -> TestHost {
+        self.stop();
+        let home = std::mem::replace(&mut self.home, tempfile::tempdir().expect("tempdir"));
+        let mut args: Vec<&str> = self.args.iter().map(|s| s.as_str()).collect();
+        args.extend_from_slice(extra);
+        TestHost::start_in(home, &args)
+    }
+
+    pub fn stop(&mut self) {
+        signal(self.child.id(), "TERM");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        panic!("peer host did not stop within 10 s of SIGTERM");
+    }
+}
+
+impl Drop for TestHost {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            signal(self.child.id(), "TERM");
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+pub fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null());
+    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn peer");
+    wait_output(child, Duration::from_secs(60))
+}
+
+fn wait_output(mut child: Child, timeout: Duration) -> Output {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            return child.wait_with_output().expect("output");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "command timed out; stdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A client state directory.
+pub struct TestClient {
+    pub home: tempfile::TempDir,
+}
+
+impl TestClient {
+    pub fn new() -> TestClient {
+        TestClient {
+            home: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn cli(&self, args: &[&str]) -> Output {
+        run(base_cmd(self.home.path()).args(args))
+    }
+
+    /// `peer ARGS`, asserting success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "peer {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn hosts_file(&self) -> PathBuf {
+        self.home.path().join("client/hosts.json")
+    }
+
+    /// Starts `peer ARGS` with piped stdin/stdout for an interactive attach.
+    pub fn spawn(&self, args: &[&str]) -> Interactive {
+        let mut child = base_cmd(self.home.path())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn peer");
+        let stdin = child.stdin.take();
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let err = Arc::new(Mutex::new(Vec::new()));
+        let (mut so, mut se) = (child.stdout.take().expect("stdout"), child.stderr.take().expect("stderr"));
+        let (o2, e2) = (out.clone(), err.clone());
+        let readers = vec![
+            std::thread::spawn(move || pump(&mut so, &o2)),
+            std::thread::spawn(move || pump(&mut se, &e2)),
+        ];
+        Interactive { child, stdin, out, err, readers }
+    }
+}
+
+fn pump(r: &mut impl Read, into: &Mutex<Vec<u8>>) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => into.lock().expect("lock").extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// An interactive `peer` process.
+pub struct Interactive {
+    pub child: Child,
+    stdin: Option<ChildStdin>,
+    pub out: Arc<Mutex<Vec<u8>>>,
+    pub err: Arc<Mutex<Vec<u8>>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Interactive {
+    pub fn type_str(&mut self, s: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(s.as_bytes()).expect("write stdin");
+        stdin.flush().expect("flush");
+    }
+
+    pub fn stdout_len(&self) -> usize {
+        self.out.lock().expect("lock").len()
+    }
+
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.lock().expect("lock")).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.err.lock().expect("lock")).into_owned()
+    }
+
+    /// Waits until stdout contains `needle`.
+    pub fn wait_for(&self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.stdout().contains(needle) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!(
+            "never saw {needle:?}; stdout:\n{}\nstderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
+    }
+
+    /// Waits for the process to exit; returns its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> i32 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                for r in self.readers.drain(..) {
+                    let _ = r.join();
+                }
+                return status.code().unwrap_or(-1);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "peer did not exit; stdout tail:\n{}\nstderr:\n{}",
+                    self.stdout().chars().rev().take(500).collect::<String>().chars().rev().collect::<String>(),
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Interactive {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Pairs `client` with `host`, checks both show the same short code, returns it.
+pub fn pair(host: &mut TestHost, client: &TestClient, name: &str) -> String {
+    let url = host.url.clone();
+    let out = client.ok(&["pair", &url, "--name", name]);
+    let code = short_code(&out).unwrap_or_else(|| panic!("no short code in {out:?}"));
+    let line = host.wait_line(&format!("paired {name} "), Duration::from_secs(10));
+    assert_eq!(short_code(&line).as_deref(), Some(code.as_str()), "host line: {line}");
+    code
+}
+
+/// The "NNN NNN" after "short code " in a line.
+pub fn short_code(s: &str) -> Option<String> {
+    let i = s.find("short code ")? + "short code ".len();
+    let code: String = s[i..].chars().take(7).collect();
+    let ok = code.len() == 7
+        && code.chars().enumerate().all(|(j, c)| if j == 3 { c == ' ' } else { c.is_ascii_digit() });
+    ok.then_some(code)
+}
+
+/// `seq 1 n` as a PTY shows it (newlines become CR LF).
+pub fn seq_pty_output(n: u64) -> Vec<u8> {
+    let mut v = Vec::new();
+    for i in 1..=n {
+        v.extend_from_slice(i.to_string().as_bytes());
+        v.extend_from_slice(b"\r\n");
+    }
+    v
+}
+
+pub fn sha256(b: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(b))
+}

@@ -1,0 +1,78 @@
+//! End to end over the direct path: the real `peer` binaries, two state directories, loopback.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+#[test]
+fn pair_attach_detach_reattach_and_exit_status() {
+    let mut host = TestHost::start(&[]);
+    let client = TestClient::new();
+    pair(&mut host, &client, "laptop");
+    assert!(client.ok(&["hosts"]).contains("operator"));
+
+    // Create and attach in one step; type, see the echo.
+    let mut a = client.spawn(&["attach", "--new", "--", "sh"]);
+    a.type_str("echo hi-$((40+2))\n");
+    a.wait_for("hi-42", Duration::from_secs(20));
+    // Output that appears only after we detach.
+    a.type_str("(sleep 1; echo while-$((2*3))-detached) &\n");
+    a.type_str("\n~.");
+    assert_eq!(a.wait_exit(Duration::from_secs(10)), 0, "stderr: {}", a.stderr());
+    assert!(a.stderr().contains("detached from session 1"), "{}", a.stderr());
+    assert!(!a.stdout().contains("while-6-detached"));
+
+    std::thread::sleep(Duration::from_millis(1500));
+    let ls = client.ok(&["ls", "--json"]);
+    let list: serde_json::Value = serde_json::from_str(&ls).expect("json");
+    assert_eq!(list[0]["id"], 1);
+    assert_eq!(list[0]["state"], "running");
+    assert_eq!(list[0]["attached"], 0);
+
+    // Reattach: the output produced while detached is replayed.
+    let mut b = client.spawn(&["attach", "1"]);
+    b.wait_for("while-6-detached", Duration::from_secs(20));
+    b.type_str("exit 3\n");
+    assert_eq!(b.wait_exit(Duration::from_secs(10)), 3, "stderr: {}", b.stderr());
+
+    // The ended session is listed with its status until it is forgotten.
+    let ls = client.ok(&["ls"]);
+    assert!(ls.contains("exited (3)"), "{ls}");
+    client.ok(&["kill", "1"]);
+    assert!(!client.ok(&["ls"]).contains("exited (3)"));
+
+    // A command that does not exist is a clear error, and the host keeps serving.
+    let out = client.cli(&["new", "--", "/no/such/program"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot start \"/no/such/program\""), "{err}");
+    assert!(client.ok(&["ls"]).contains("ID"));
+}
+
+#[test]
+fn stream_survives_a_client_sleep_byte_exact() {
+    // A 32 MiB buffer holds the whole stream, so the resume can be exact.
+    let mut host = TestHost::start(&["--buffer", "33554432"]);
+    let client = TestClient::new();
+    pair(&mut host, &client, "sleeper");
+
+    let n = 3_000_000; // 20.9 MB of output
+    let expected = seq_pty_output(n);
+    let mut a = client.spawn(&["attach", "--new", "--", "seq", "1", &n.to_string()]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while a.stdout_len() < 2_000_000 {
+        assert!(std::time::Instant::now() < deadline, "stream never started: {}", a.stderr());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // The laptop sleeps longer than the idle timeout: the connection dies on both sides.
+    signal(a.child.id(), "STOP");
+    std::thread::sleep(Duration::from_secs(8));
+    signal(a.child.id(), "CONT");
+    assert_eq!(a.wait_exit(Duration::from_secs(120)), 0, "stderr: {}", a.stderr());
+    let got = a.out.lock().expect("lock").clone();
+    assert_eq!(got.len(), expected.len(), "stderr: {}", a.stderr());
+    assert_eq!(sha256(&got), sha256(&expected));
+    assert!(a.stderr().contains("reconnected"), "no reconnect happened: {}", a.stderr());
+}
