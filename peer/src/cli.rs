@@ -184,7 +184,10 @@ pub fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("peer: cannot start the async runtime: {e}");
@@ -294,7 +297,12 @@ async fn run_host(paths: Paths, args: HostArgs, relay_only: bool) -> Result<u8> 
     let printer = async {
         while let Some(ev) = events.as_mut()?.recv().await {
             match ev {
-                HostEvent::Paired { name, device, role, code } => println!(
+                HostEvent::Paired {
+                    name,
+                    device,
+                    role,
+                    code,
+                } => println!(
                     "paired {name} ({}) as {} — short code {code}",
                     &device[..8],
                     role.as_str()
@@ -319,7 +327,10 @@ fn print_pairing(out: &mut impl Write, url: &str, ttl: u64) -> Result<()> {
     if let Some(qr) = peer::qr::render(url) {
         writeln!(out, "{qr}")?;
     }
-    writeln!(out, "Scan the code, or on another machine run:  peer pair '{url}'")?;
+    writeln!(
+        out,
+        "Scan the code, or on another machine run:  peer pair '{url}'"
+    )?;
     writeln!(out, "pairing URL: {url}")?;
     writeln!(out, "(valid {} min, one device)", ttl.div_ceil(60))?;
     out.flush()?;
@@ -327,9 +338,15 @@ fn print_pairing(out: &mut impl Write, url: &str, ttl: u64) -> Result<()> {
 }
 
 async fn show_local_pairing(paths: &Paths, role: Role, ttl: u64) -> Result<u8> {
-    match client::local_request(paths, LocalRequest::NewPairing { role, ttl_secs: ttl })
-        .await
-        .map_err(|e| anyhow!(e))?
+    match client::local_request(
+        paths,
+        LocalRequest::NewPairing {
+            role,
+            ttl_secs: ttl,
+        },
+    )
+    .await
+    .map_err(|e| anyhow!(e))?
     {
         LocalReply::Pairing { url, .. } => {
             print_pairing(&mut std::io::stdout().lock(), &url, ttl)?;
@@ -371,12 +388,22 @@ fn list_hosts(paths: &Paths, json: bool) -> Result<u8> {
         println!("no paired hosts; run `peer pair URL`");
     }
     for h in &hosts.hosts {
-        println!("{:<20} {} {:<8} {}", h.name, &h.endpoint_id[..10.min(h.endpoint_id.len())], h.role.as_str(), h.relay_urls.join(" "));
+        println!(
+            "{:<20} {} {:<8} {}",
+            h.name,
+            &h.endpoint_id[..10.min(h.endpoint_id.len())],
+            h.role.as_str(),
+            h.relay_urls.join(" ")
+        );
     }
     Ok(0)
 }
 
-async fn connect(paths: &Paths, host: Option<&str>, relay_only: bool) -> Result<(Dialer, HostConn)> {
+async fn connect(
+    paths: &Paths,
+    host: Option<&str>,
+    relay_only: bool,
+) -> Result<(Dialer, HostConn)> {
     let hosts = KnownHosts::load(paths.hosts_file())?;
     let known = hosts.find(host)?.clone();
     let device = load_device(paths).await?;
@@ -391,7 +418,9 @@ async fn connect(paths: &Paths, host: Option<&str>, relay_only: bool) -> Result<
 /// Closes the connection and the endpoint so the host sees a clean goodbye at once.
 async fn hang_up(dialer: Dialer, conn: HostConn) {
     conn.close();
-    tokio::time::timeout(Duration::from_secs(1), dialer.close()).await.ok();
+    tokio::time::timeout(Duration::from_secs(1), dialer.close())
+        .await
+        .ok();
 }
 
 async fn create(
@@ -422,7 +451,10 @@ async fn create(
 
 /// `[HOST] [ID]`: a lone numeric argument is an id.
 fn split_host_id(args: &[String]) -> Result<(Option<String>, Option<u64>)> {
-    let parse = |s: &String| s.parse::<u64>().map_err(|_| anyhow!("{s:?} is not a session id"));
+    let parse = |s: &String| {
+        s.parse::<u64>()
+            .map_err(|_| anyhow!("{s:?} is not a session id"))
+    };
     Ok(match args {
         [] => (None, None),
         [one] => match one.parse::<u64>() {
@@ -464,7 +496,9 @@ async fn attach(paths: &Paths, args: AttachArgs, relay_only: bool) -> Result<u8>
     };
     drop(term);
     let dialer = attacher.into_dialer();
-    tokio::time::timeout(Duration::from_secs(1), dialer.close()).await.ok();
+    tokio::time::timeout(Duration::from_secs(1), dialer.close())
+        .await
+        .ok();
     match end? {
         AttachEnd::Detached => {
             eprintln!("[detached from session {session}]");
@@ -478,13 +512,22 @@ async fn attach(paths: &Paths, args: AttachArgs, relay_only: bool) -> Result<u8>
 }
 
 /// The session `peer attach` goes to, and the offset to start from.
-async fn pick_session(conn: &mut HostConn, args: &AttachArgs, id: Option<u64>) -> Result<(u64, u64)> {
+async fn pick_session(
+    conn: &mut HostConn,
+    args: &AttachArgs,
+    id: Option<u64>,
+) -> Result<(u64, u64)> {
     Ok(if args.new {
-
         if id.is_some() {
             bail!("--new takes no session id");
         }
-        let info = create(conn, args.name.clone(), args.cwd.clone(), args.command.clone()).await?;
+        let info = create(
+            conn,
+            args.name.clone(),
+            args.cwd.clone(),
+            args.command.clone(),
+        )
+        .await?;
         (info.id, 0)
     } else {
         let Reply::Sessions(list) = conn.request(Request::ListSessions).await? else {
@@ -505,7 +548,11 @@ async fn pick_session(conn: &mut HostConn, args: &AttachArgs, id: Option<u64>) -
                     1 => running.remove(0),
                     _ => bail!(
                         "several sessions run ({}); name one",
-                        running.iter().map(|s| s.id.to_string()).collect::<Vec<_>>().join(", ")
+                        running
+                            .iter()
+                            .map(|s| s.id.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 }
             }
@@ -516,10 +563,16 @@ async fn pick_session(conn: &mut HostConn, args: &AttachArgs, id: Option<u64>) -
 
 fn print_sessions(list: &[SessionInfo], json: bool) -> Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(&list.iter().map(session_json).collect::<Vec<_>>())?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&list.iter().map(session_json).collect::<Vec<_>>())?
+        );
         return Ok(());
     }
-    println!("{:>4}  {:<12} {:<14} {:>8}  COMMAND", "ID", "NAME", "STATE", "ATTACHED");
+    println!(
+        "{:>4}  {:<12} {:<14} {:>8}  COMMAND",
+        "ID", "NAME", "STATE", "ATTACHED"
+    );
     for s in list {
         let state = match &s.state {
             SessionState::Running => "running".to_string(),
@@ -566,7 +619,10 @@ async fn devices(paths: &Paths, action: Option<DevicesAction>, json: bool) -> Re
         None => LocalRequest::ListDevices,
         Some(DevicesAction::Revoke { id }) => LocalRequest::RevokeDevice { id: id.clone() },
     };
-    match client::local_request(paths, req).await.map_err(|e| anyhow!(e))? {
+    match client::local_request(paths, req)
+        .await
+        .map_err(|e| anyhow!(e))?
+    {
         LocalReply::Devices(list) => {
             if json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
@@ -581,12 +637,22 @@ async fn devices(paths: &Paths, action: Option<DevicesAction>, json: bool) -> Re
                     None if d.connections > 0 => format!("online ({})", d.connections),
                     None => "offline".to_string(),
                 };
-                println!("{}  {:<20} {:<8} {}", &d.id[..16], d.name, d.role.as_str(), state);
+                println!(
+                    "{}  {:<20} {:<8} {}",
+                    &d.id[..16],
+                    d.name,
+                    d.role.as_str(),
+                    state
+                );
             }
             Ok(0)
         }
         LocalReply::Revoked { device, closed } => {
-            println!("revoked {} ({}); closed {closed} connection(s)", device.name, &device.id[..16]);
+            println!(
+                "revoked {} ({}); closed {closed} connection(s)",
+                device.name,
+                &device.id[..16]
+            );
             Ok(0)
         }
         LocalReply::Error(e) => bail!("{}", e.message),

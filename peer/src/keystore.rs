@@ -55,6 +55,7 @@ pub enum KeyStoreError {
 pub fn load_or_create<T>(
     dir: &Path,
     name: &str,
+    file_only: bool,
     generate: impl FnOnce() -> (T, Zeroizing<Vec<u8>>),
     decode: impl Fn(&[u8]) -> Result<T, String>,
 ) -> Result<(T, KeyStore), KeyStoreError> {
@@ -77,7 +78,7 @@ pub fn load_or_create<T>(
     }
 
     let account = format!("{name}@{}", dir.display());
-    let why = if std::env::var("PEER_KEY_STORE").as_deref() == Ok("file") {
+    let why = if file_only || std::env::var("PEER_KEY_STORE").as_deref() == Ok("file") {
         "PEER_KEY_STORE=file".to_string()
     } else {
         match keyring::Entry::new("peer", &account) {
@@ -127,7 +128,6 @@ mod tests {
     #[test]
     fn file_store_round_trips_and_detects_damage() {
         let t = tempfile::tempdir().expect("tempdir");
-        // SAFETY-free: tests in this module only read PEER_KEY_STORE; set it for determinism.
         let gen_key = || (7u8, Zeroizing::new(vec![7u8; 4]));
         let dec = |b: &[u8]| {
             if b.len() == 4 {
@@ -137,12 +137,12 @@ mod tests {
             }
         };
         std::fs::write(t.path().join("k.key"), [9u8; 4]).expect("write");
-        let (k, store) = load_or_create(t.path(), "k", gen_key, dec).expect("load");
+        let (k, store) = load_or_create(t.path(), "k", true, gen_key, dec).expect("load");
         assert_eq!(k, 9);
         assert!(matches!(store, KeyStore::File { .. }));
         std::fs::write(t.path().join("k.key"), [9u8; 3]).expect("write");
         assert!(matches!(
-            load_or_create(t.path(), "k", gen_key, dec),
+            load_or_create(t.path(), "k", true, gen_key, dec),
             Err(KeyStoreError::Corrupt(..))
         ));
     }

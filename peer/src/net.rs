@@ -70,7 +70,11 @@ pub struct EndpointOptions {
 pub async fn bind_endpoint(opts: EndpointOptions) -> Result<Endpoint, NetError> {
     let transport = QuicTransportConfig::builder()
         .keep_alive_interval(KEEP_ALIVE)
-        .max_idle_timeout(Some(IDLE_TIMEOUT.try_into().map_err(|_| NetError::Bind("idle timeout".into()))?))
+        .max_idle_timeout(Some(
+            IDLE_TIMEOUT
+                .try_into()
+                .map_err(|_| NetError::Bind("idle timeout".into()))?,
+        ))
         .build();
     let relay_mode = if opts.relays.is_empty() {
         RelayMode::Disabled
@@ -86,9 +90,14 @@ pub async fn bind_endpoint(opts: EndpointOptions) -> Result<Endpoint, NetError> 
         // No UDP socket at all: every packet goes through the relay.
         builder = builder.clear_ip_transports();
     } else if let Some(bind) = opts.bind {
-        builder = builder.bind_addr(bind).map_err(|_| NetError::BadBind(bind))?;
+        builder = builder
+            .bind_addr(bind)
+            .map_err(|_| NetError::BadBind(bind))?;
     }
-    builder.bind().await.map_err(|e| NetError::Bind(e.to_string()))
+    builder
+        .bind()
+        .await
+        .map_err(|e| NetError::Bind(e.to_string()))
 }
 
 /// The address a client dials: the host id plus what it knows of its relays and sockets.

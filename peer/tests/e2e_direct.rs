@@ -20,8 +20,17 @@ fn pair_attach_detach_reattach_and_exit_status() {
     // Output that appears only after we detach.
     a.type_str("(sleep 1; echo while-$((2*3))-detached) &\n");
     a.type_str("\n~.");
-    assert_eq!(a.wait_exit(Duration::from_secs(10)), 0, "stderr: {}", a.stderr());
-    assert!(a.stderr().contains("detached from session 1"), "{}", a.stderr());
+    assert_eq!(
+        a.wait_exit(Duration::from_secs(10)),
+        0,
+        "stderr: {}",
+        a.stderr()
+    );
+    assert!(
+        a.stderr().contains("detached from session 1"),
+        "{}",
+        a.stderr()
+    );
     assert!(!a.stdout().contains("while-6-detached"));
 
     std::thread::sleep(Duration::from_millis(1500));
@@ -35,7 +44,12 @@ fn pair_attach_detach_reattach_and_exit_status() {
     let mut b = client.spawn(&["attach", "1"]);
     b.wait_for("while-6-detached", Duration::from_secs(20));
     b.type_str("exit 3\n");
-    assert_eq!(b.wait_exit(Duration::from_secs(10)), 3, "stderr: {}", b.stderr());
+    assert_eq!(
+        b.wait_exit(Duration::from_secs(10)),
+        3,
+        "stderr: {}",
+        b.stderr()
+    );
 
     // The ended session is listed with its status until it is forgotten.
     let ls = client.ok(&["ls"]);
@@ -63,16 +77,29 @@ fn stream_survives_a_client_sleep_byte_exact() {
     let mut a = client.spawn(&["attach", "--new", "--", "seq", "1", &n.to_string()]);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while a.stdout_len() < 2_000_000 {
-        assert!(std::time::Instant::now() < deadline, "stream never started: {}", a.stderr());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stream never started: {}",
+            a.stderr()
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
     // The laptop sleeps longer than the idle timeout: the connection dies on both sides.
     signal(a.child.id(), "STOP");
     std::thread::sleep(Duration::from_secs(8));
     signal(a.child.id(), "CONT");
-    assert_eq!(a.wait_exit(Duration::from_secs(120)), 0, "stderr: {}", a.stderr());
+    assert_eq!(
+        a.wait_exit(Duration::from_secs(120)),
+        0,
+        "stderr: {}",
+        a.stderr()
+    );
     let got = a.out.lock().expect("lock").clone();
     assert_eq!(got.len(), expected.len(), "stderr: {}", a.stderr());
     assert_eq!(sha256(&got), sha256(&expected));
-    assert!(a.stderr().contains("reconnected"), "no reconnect happened: {}", a.stderr());
+    assert!(
+        a.stderr().contains("reconnected"),
+        "no reconnect happened: {}",
+        a.stderr()
+    );
 }

@@ -75,7 +75,10 @@ async fn q1_bind_and_direct_path() {
         .bind()
         .await
         .unwrap();
-    println!("bind_addr v4 without clear_ip_transports: {:?}", d.bound_sockets());
+    println!(
+        "bind_addr v4 without clear_ip_transports: {:?}",
+        d.bound_sockets()
+    );
     let e = Endpoint::builder(presets::Minimal)
         .relay_mode(RelayMode::Disabled)
         .bind_addr(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)))
@@ -84,7 +87,11 @@ async fn q1_bind_and_direct_path() {
         .bind()
         .await
         .unwrap();
-    println!("bind 0.0.0.0:0: bound={:?} addr={:?}", e.bound_sockets(), e.addr());
+    println!(
+        "bind 0.0.0.0:0: bound={:?} addr={:?}",
+        e.bound_sockets(),
+        e.addr()
+    );
     let b = Endpoint::builder(presets::Minimal)
         .relay_mode(RelayMode::Disabled)
         .clear_ip_transports()
@@ -93,7 +100,12 @@ async fn q1_bind_and_direct_path() {
         .bind()
         .await
         .unwrap();
+    let acc = tokio::spawn({
+        let a = a.clone();
+        async move { a.accept().await.unwrap().await.unwrap() }
+    });
     let conn = b.connect(a.addr(), ALPN).await.unwrap();
+    let _server_conn = acc.await.unwrap();
     let paths = conn.paths();
     for p in paths.iter() {
         println!(
@@ -274,7 +286,10 @@ async fn q4_close_reset_stop() {
         "dialer (idle 3s) after relay shutdown: {why:?} after {:?}",
         t0.elapsed()
     );
-    let (sr, st) = timeout(Duration::from_secs(60), a_srv).await.unwrap().unwrap();
+    let (sr, st) = timeout(Duration::from_secs(60), a_srv)
+        .await
+        .unwrap()
+        .unwrap();
     println!("listener (default idle) after relay shutdown: {sr:?} after {st:?}");
     b2.close().await;
     a.close().await;
@@ -284,7 +299,11 @@ async fn q4_close_reset_stop() {
 struct DenyAll;
 impl EndpointHooks for DenyAll {
     async fn after_handshake<'a>(&'a self, conn: &'a Connection) -> AfterHandshakeOutcome {
-        println!("hook sees remote {} alpn {:?}", conn.remote_id(), conn.alpn());
+        println!(
+            "hook sees remote {} alpn {:?}",
+            conn.remote_id(),
+            conn.alpn()
+        );
         AfterHandshakeOutcome::Reject {
             error_code: VarInt::from_u32(403),
             reason: b"not paired".to_vec(),
@@ -308,7 +327,10 @@ async fn q5_accept_refuse() {
             // 1st: inspect and accept
             let incoming = a.accept().await.unwrap();
             let ra = incoming.remote_addr();
-            println!("Incoming.remote_addr = {ra:?}, validated={}", incoming.remote_addr_validated());
+            println!(
+                "Incoming.remote_addr = {ra:?}, validated={}",
+                incoming.remote_addr_validated()
+            );
             if let IncomingAddr::Relay { endpoint_id, .. } = &ra {
                 assert_eq!(*endpoint_id, bid);
             }
@@ -316,7 +338,11 @@ async fn q5_accept_refuse() {
             let alpn = accepting.alpn().await.unwrap();
             println!("Accepting.alpn = {:?}", String::from_utf8_lossy(&alpn));
             let conn = accepting.await.unwrap();
-            println!("conn.alpn = {:?} remote_id = {}", String::from_utf8_lossy(conn.alpn()), conn.remote_id());
+            println!(
+                "conn.alpn = {:?} remote_id = {}",
+                String::from_utf8_lossy(conn.alpn()),
+                conn.remote_id()
+            );
             assert_eq!(conn.remote_id(), bid);
             conn.close(0u32.into(), b"bye");
             // 2nd: refuse
@@ -330,7 +356,10 @@ async fn q5_accept_refuse() {
     let c = b.connect(dial.clone(), ALPN2).await.unwrap();
     println!("dialer conn.alpn = {:?}", String::from_utf8_lossy(c.alpn()));
     let _ = c.closed().await;
-    let err = timeout(T, b.connect(dial.clone(), ALPN)).await.unwrap().unwrap_err();
+    let err = timeout(T, b.connect(dial.clone(), ALPN))
+        .await
+        .unwrap()
+        .unwrap_err();
     println!("refused connect error: {err:?}");
     println!("refused connect display: {err:#}");
     if let ConnectError::Connecting {
@@ -342,12 +371,20 @@ async fn q5_accept_refuse() {
     }
     let t0 = Instant::now();
     let res = timeout(Duration::from_secs(30), b.connect(dial.clone(), ALPN)).await;
-    println!("ignored connect: {:?} after {:?}", res.as_ref().map(|r| r.as_ref().err().map(|e| e.to_string())), t0.elapsed());
+    println!(
+        "ignored connect: {:?} after {:?}",
+        res.as_ref()
+            .map(|r| r.as_ref().err().map(|e| e.to_string())),
+        t0.elapsed()
+    );
     srv.await.unwrap();
 
     // Unknown ALPN
     let err = timeout(T, b.connect(dial.clone(), b"nope")).await;
-    println!("unknown alpn: {:?}", err.map(|r| r.err().map(|e| format!("{e:#}"))));
+    println!(
+        "unknown alpn: {:?}",
+        err.map(|r| r.err().map(|e| format!("{e:#}")))
+    );
 
     // Hook rejection
     let h = Endpoint::builder(presets::Minimal)
@@ -364,14 +401,20 @@ async fn q5_accept_refuse() {
         async move {
             let inc = h.accept().await.unwrap();
             let res = inc.await;
-            println!("hooked accept result: {:?}", res.err().map(|e| e.to_string()));
+            println!(
+                "hooked accept result: {:?}",
+                res.err().map(|e| e.to_string())
+            );
         }
     });
     let hc = b
         .connect(EndpointAddr::new(h.id()).with_relay_url(url.clone()), ALPN)
         .await;
     match hc {
-        Ok(c) => println!("dialer to hooked: connected, then closed with {:?}", c.closed().await),
+        Ok(c) => println!(
+            "dialer to hooked: connected, then closed with {:?}",
+            c.closed().await
+        ),
         Err(e) => println!("dialer to hooked: err {e:#}"),
     }
     hsrv.await.unwrap();
@@ -432,7 +475,10 @@ async fn q6_relay_not_in_map() {
     }
     // Empty EndpointAddr with Minimal (no address lookup)
     let res = timeout(T, b.connect(EndpointAddr::new(a.id()), ALPN)).await;
-    println!("no addrs: {:?}", res.map(|r| r.err().map(|e| format!("{e:#}"))));
+    println!(
+        "no addrs: {:?}",
+        res.map(|r| r.err().map(|e| format!("{e:#}")))
+    );
     b.close().await;
     a.close().await;
     r.shutdown().await;
@@ -457,14 +503,26 @@ fn q7_keys() {
     println!("Debug = {id:?}");
     assert_eq!(PublicKey::from_str(&s).unwrap(), id);
     assert_eq!(s.parse::<EndpointId>().unwrap(), id);
-    assert!(PublicKey::from_str(&s.to_uppercase()).is_err(), "uppercase hex rejected?");
-    println!("uppercase hex parse: {:?}", PublicKey::from_str(&s.to_uppercase()).map(|_| ()));
+    assert!(
+        PublicKey::from_str(&s.to_uppercase()).is_err(),
+        "uppercase hex rejected?"
+    );
+    println!(
+        "uppercase hex parse: {:?}",
+        PublicKey::from_str(&s.to_uppercase()).map(|_| ())
+    );
     // z32 via FromStr?
-    println!("FromStr(z32): {:?}", PublicKey::from_str(&id.to_z32()).map(|p| p == id));
+    println!(
+        "FromStr(z32): {:?}",
+        PublicKey::from_str(&id.to_z32()).map(|p| p == id)
+    );
     assert_eq!(PublicKey::from_z32(&id.to_z32()).unwrap(), id);
     // RFC4648 base32 via FromStr
     let b32 = data_b32(&bytes);
-    println!("FromStr(base32 {b32}): {:?}", PublicKey::from_str(&b32).map(|p| p == id));
+    println!(
+        "FromStr(base32 {b32}): {:?}",
+        PublicKey::from_str(&b32).map(|p| p == id)
+    );
     let sks = SecretKey::from_str(&"07".repeat(32)).unwrap();
     assert_eq!(sks.to_bytes(), [7u8; 32]);
     println!("SecretKey Debug = {sk:?}");
@@ -514,19 +572,80 @@ async fn q10_online_relay_down() {
     let r = EmbeddedRelay::spawn(addr).await.unwrap();
     let t0 = Instant::now();
     let res = timeout(Duration::from_secs(10), e.online()).await;
-    println!("online() after relay came up (no nudge), 10s: {res:?} after {:?}", t0.elapsed());
+    println!(
+        "online() after relay came up (no nudge), 10s: {res:?} after {:?}",
+        t0.elapsed()
+    );
     if res.is_err() {
         e.network_change().await;
         let t1 = Instant::now();
         let res = timeout(Duration::from_secs(30), e.online()).await;
-        println!("online() after network_change(): {res:?} after {:?}", t1.elapsed());
+        println!(
+            "online() after network_change(): {res:?} after {:?}",
+            t1.elapsed()
+        );
     }
     println!("home_relay_status: {:?}", e.home_relay_status().get());
 
     // Relay goes away while online.
     r.shutdown().await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    println!("after relay shutdown, status: {:?}", e.home_relay_status().get());
+    println!(
+        "after relay shutdown, status: {:?}",
+        e.home_relay_status().get()
+    );
     println!("after relay shutdown, addr: {:?}", e.addr());
     e.close().await;
+}
+
+async fn direct_ep(disable_relay: bool, clear: bool, alpn: bool) -> Endpoint {
+    let mut b = Endpoint::builder(presets::Minimal).portmapper_config(PortmapperConfig::Disabled);
+    if disable_relay {
+        b = b.relay_mode(RelayMode::Disabled);
+    }
+    if clear {
+        b = b.clear_ip_transports();
+    }
+    b = b.bind_addr("127.0.0.1:0").unwrap();
+    if alpn {
+        b = b.alpns(vec![ALPN.to_vec()]);
+    }
+    b.bind().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn q1b_variants() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .try_init();
+    for (dis, clear) in [(true, true), (true, false), (false, true)] {
+        let a = direct_ep(dis, clear, true).await;
+        let b = direct_ep(dis, clear, false).await;
+        let acc = tokio::spawn({
+            let a = a.clone();
+            async move {
+                let inc = a.accept().await.unwrap();
+                println!("  incoming from {:?}", inc.remote_addr());
+                let c = inc.await;
+                println!("  accept result ok={}", c.is_ok());
+            }
+        });
+        let t0 = Instant::now();
+        let addr = EndpointAddr::new(a.id()).with_ip_addr(a.bound_sockets()[0]);
+        let res = timeout(Duration::from_secs(8), b.connect(addr, ALPN)).await;
+        println!(
+            "disable_relay={dis} clear_ip={clear}: {:?} in {:?}",
+            res.map(|r| r
+                .map(|c| c
+                    .paths()
+                    .iter()
+                    .map(|p| p.remote_addr().to_string())
+                    .collect::<Vec<_>>())
+                .map_err(|e| e.to_string())),
+            t0.elapsed()
+        );
+        acc.abort();
+        b.close().await;
+        a.close().await;
+    }
 }

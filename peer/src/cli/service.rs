@@ -30,14 +30,22 @@ const LABEL: &str = "dev.peer.host";
 /// Runs a service action.
 pub fn run(action: ServiceAction, paths: &Paths) -> Result<u8> {
     let exe = std::env::current_exe().context("locating the peer binary")?;
-    let home = std::env::var_os("HOME").map(PathBuf::from).context("HOME is not set")?;
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .context("HOME is not set")?;
     let macos = cfg!(target_os = "macos");
     match action {
         ServiceAction::Install { print, args } => {
             let (path, text) = if macos {
-                (home.join(format!("Library/LaunchAgents/{LABEL}.plist")), launchd_plist(&exe, paths.root(), &args))
+                (
+                    home.join(format!("Library/LaunchAgents/{LABEL}.plist")),
+                    launchd_plist(&exe, paths.root(), &args),
+                )
             } else {
-                (systemd_dir(&home).join(UNIT), systemd_unit(&exe, paths.root(), &args))
+                (
+                    systemd_dir(&home).join(UNIT),
+                    systemd_unit(&exe, paths.root(), &args),
+                )
             };
             if print {
                 print!("{text}");
@@ -110,15 +118,27 @@ fn sh(cmd: &str, args: &[&str]) -> Result<()> {
 
 /// Quotes an argument for a systemd `ExecStart=` line.
 fn systemd_quote(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=@".contains(c)) {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@".contains(c))
+    {
         s.to_owned()
     } else {
-        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"").replace('%', "%%"))
+        format!(
+            "\"{}\"",
+            s.replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('%', "%%")
+        )
     }
 }
 
 fn systemd_unit(exe: &Path, home: &Path, args: &[String]) -> String {
-    let mut exec = vec![systemd_quote(&exe.to_string_lossy()), "host".into(), "--no-pairing".into()];
+    let mut exec = vec![
+        systemd_quote(&exe.to_string_lossy()),
+        "host".into(),
+        "--no-pairing".into(),
+    ];
     exec.extend(args.iter().map(|a| systemd_quote(a)));
     format!(
         "[Unit]\n\
@@ -142,11 +162,17 @@ fn systemd_unit(exe: &Path, home: &Path, args: &[String]) -> String {
 }
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 fn launchd_plist(exe: &Path, home: &Path, args: &[String]) -> String {
-    let mut argv = vec![exe.to_string_lossy().into_owned(), "host".into(), "--no-pairing".into()];
+    let mut argv = vec![
+        exe.to_string_lossy().into_owned(),
+        "host".into(),
+        "--no-pairing".into(),
+    ];
     argv.extend(args.iter().cloned());
     let argv: String = argv
         .iter()
@@ -172,7 +198,11 @@ mod tests {
 
     #[test]
     fn systemd_unit_quotes_and_restarts() {
-        let unit = systemd_unit(Path::new("/usr/bin/peer"), Path::new("/home/a b/.peer"), &["--name".into(), "my box".into()]);
+        let unit = systemd_unit(
+            Path::new("/usr/bin/peer"),
+            Path::new("/home/a b/.peer"),
+            &["--name".into(), "my box".into()],
+        );
         assert!(unit.contains("ExecStart=/usr/bin/peer host --no-pairing --name \"my box\"\n"));
         assert!(unit.contains("Environment=\"PEER_HOME=/home/a b/.peer\"\n"));
         assert!(unit.contains("Restart=on-failure"));
@@ -181,7 +211,11 @@ mod tests {
 
     #[test]
     fn launchd_plist_escapes() {
-        let p = launchd_plist(Path::new("/bin/peer"), Path::new("/Users/x"), &["--name".into(), "a<b".into()]);
+        let p = launchd_plist(
+            Path::new("/bin/peer"),
+            Path::new("/Users/x"),
+            &["--name".into(), "a<b".into()],
+        );
         assert!(p.contains("<string>a&lt;b</string>"));
         assert!(p.contains("<key>KeepAlive</key>"));
     }

@@ -25,7 +25,10 @@ impl Terminal {
                 previous(info);
             }));
         }
-        Ok(Terminal { raw, tasks: Vec::new() })
+        Ok(Terminal {
+            raw,
+            tasks: Vec::new(),
+        })
     }
 
     /// Keystrokes from stdin. The reader thread blocks in `read`; it ends with the process.
@@ -56,13 +59,14 @@ impl Terminal {
     /// Window size changes (SIGWINCH).
     pub fn resizes(&mut self) -> Result<mpsc::Receiver<WinSize>> {
         let (tx, rx) = mpsc::channel(4);
-        let mut sig = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())?;
+        let mut sig =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())?;
         self.tasks.push(tokio::spawn(async move {
             while sig.recv().await.is_some() {
-                if let Some(size) = size() {
-                    if tx.send(size).await.is_err() {
-                        break;
-                    }
+                if let Some(size) = size()
+                    && tx.send(size).await.is_err()
+                {
+                    break;
                 }
             }
         }));

@@ -37,7 +37,9 @@ pub struct AttachIo {
 
 impl std::fmt::Debug for AttachIo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AttachIo").field("size", &self.size).finish_non_exhaustive()
+        f.debug_struct("AttachIo")
+            .field("size", &self.size)
+            .finish_non_exhaustive()
     }
 }
 
@@ -151,7 +153,7 @@ impl Attacher {
                         }
                         Err(e) if e.is_retryable() => {
                             attempt += 1;
-                            if attempt == 1 || attempt % 10 == 0 {
+                            if attempt == 1 || attempt.is_multiple_of(10) {
                                 (io.notice)(&format!("still reconnecting ({e})"));
                             }
                         }
@@ -186,7 +188,10 @@ impl Attacher {
             if offset != from_offset || attempt > 0 {
                 (io.notice)("reconnected; output resumed");
             }
-            while unacked.front().is_some_and(|(s, _)| *s <= attached.input_acked) {
+            while unacked
+                .front()
+                .is_some_and(|(s, _)| *s <= attached.input_acked)
+            {
                 if let Some((_, d)) = unacked.pop_front() {
                     unacked_bytes -= d.len();
                 }

@@ -139,7 +139,10 @@ impl Dialer {
             .connect(addr, ALPN_SESSION)
             .await
             .map_err(|e| ClientError::Unreachable(e.to_string()))?;
-        let (mut send, recv) = conn.open_bi().await.map_err(|e| ClientError::from_conn(&e))?;
+        let (mut send, recv) = conn
+            .open_bi()
+            .await
+            .map_err(|e| ClientError::from_conn(&e))?;
         let material = net::proof_material(&conn, &self.endpoint.id())
             .ok_or_else(|| ClientError::Protocol("cannot derive the connection proof".into()))?;
         let proof = self.device.sign(&net::proof_message(&material));
@@ -214,9 +217,12 @@ impl HostConn {
     pub async fn request(&mut self, request: Request) -> Result<Reply, ClientError> {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
-        write_frame(&mut self.send, &Frame::Request(RequestFrame { id, request }))
-            .await
-            .map_err(|e| ClientError::Unreachable(e.to_string()))?;
+        write_frame(
+            &mut self.send,
+            &Frame::Request(RequestFrame { id, request }),
+        )
+        .await
+        .map_err(|e| ClientError::Unreachable(e.to_string()))?;
         loop {
             match self.reader.read().await {
                 Ok(Frame::Response(r)) if r.id == id => return Ok(r.result?),

@@ -11,6 +11,7 @@ pub fn load_device_key(paths: &Paths) -> Result<(SecretKey, KeyStore), KeyStoreE
     keystore::load_or_create(
         &paths.client_dir(),
         "device",
+        false,
         || {
             let key = SecretKey::generate();
             let bytes = Zeroizing::new(key.to_bytes().to_vec());

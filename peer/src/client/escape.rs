@@ -78,7 +78,10 @@ mod tests {
     fn enter_tilde_dot_detaches() {
         assert_eq!(run(&[b"ls\r~."]), vec![Send(b"ls\r".to_vec()), Detach]);
         assert_eq!(run(&[b"~."]), vec![Detach]);
-        assert_eq!(run(&[b"x\n", b"~", b"."]), vec![Send(b"x\n".to_vec()), Detach]);
+        assert_eq!(
+            run(&[b"x\n", b"~", b"."]),
+            vec![Send(b"x\n".to_vec()), Detach]
+        );
     }
 
     #[test]
@@ -86,6 +89,9 @@ mod tests {
         assert_eq!(run(&[b"a~.b"]), vec![Send(b"a~.b".to_vec())]);
         assert_eq!(run(&[b"\r~~."]), vec![Send(b"\r~.".to_vec())]);
         assert_eq!(run(&[b"\r~x"]), vec![Send(b"\r~x".to_vec())]);
-        assert_eq!(run(&[b"\r~", b"x"]), vec![Send(b"\r".to_vec()), Send(b"~x".to_vec())]);
+        assert_eq!(
+            run(&[b"\r~", b"x"]),
+            vec![Send(b"\r".to_vec()), Send(b"~x".to_vec())]
+        );
     }
 }

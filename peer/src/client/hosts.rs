@@ -103,7 +103,10 @@ impl KnownHosts {
                 [] => Err(HostsError::None),
                 [one] => Ok(one),
                 many => Err(HostsError::Ambiguous(
-                    many.iter().map(|h| h.name.as_str()).collect::<Vec<_>>().join(", "),
+                    many.iter()
+                        .map(|h| h.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 )),
             },
             Some(q) => {
@@ -119,7 +122,10 @@ impl KnownHosts {
                     [one] => Ok(one),
                     [] => Err(HostsError::NotFound(q.into())),
                     many => Err(HostsError::Ambiguous(
-                        many.iter().map(|h| h.name.as_str()).collect::<Vec<_>>().join(", "),
+                        many.iter()
+                            .map(|h| h.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
                     )),
                 }
             }

@@ -33,7 +33,9 @@ pub enum PairError {
     #[error("{0}")]
     Refused(Refusal),
     /// The handshake failed on our side: the code is not the host's.
-    #[error("the host's answer does not match this pairing code (a tampered link, or not the host it names)")]
+    #[error(
+        "the host's answer does not match this pairing code (a tampered link, or not the host it names)"
+    )]
     Mismatch,
     /// The host said no after the handshake.
     #[error("the host refused: {0}")]
@@ -52,8 +54,9 @@ pub async fn pair(
 ) -> Result<PairResult, PairError> {
     let payload = PairingPayload::from_url(url)?;
     payload.check_fresh(now_secs())?;
-    let host_id = EndpointId::from_bytes(&payload.host_id)
-        .map_err(|_| PairError::Payload(peer_pairing::PayloadError::Truncated { field: "host id" }))?;
+    let host_id = EndpointId::from_bytes(&payload.host_id).map_err(|_| {
+        PairError::Payload(peer_pairing::PayloadError::Truncated { field: "host id" })
+    })?;
     let relays: Vec<RelayUrl> = payload
         .relay_urls
         .iter()
@@ -76,7 +79,9 @@ pub async fn pair(
     .map_err(|e| PairError::Network(e.to_string()))?;
     let result = tokio::time::timeout(
         Duration::from_secs(30),
-        run(&endpoint, &payload, host_id, &relays, device, name, relay_only),
+        run(
+            &endpoint, &payload, host_id, &relays, device, name, relay_only,
+        ),
     )
     .await
     .unwrap_or_else(|_| Err(PairError::Network("timed out".into())));
@@ -143,7 +148,10 @@ async fn run(
     conn.close(net::close::DONE.into(), b"paired");
     match outcome {
         PairOutcome::Refused(why) => Err(PairError::HostSaid(why)),
-        PairOutcome::Paired { role, host_name: hn } => {
+        PairOutcome::Paired {
+            role,
+            host_name: hn,
+        } => {
             let host_name = if hn.is_empty() {
                 String::from_utf8_lossy(&host_name).into_owned()
             } else {
@@ -174,7 +182,13 @@ async fn run(
 fn sanitize_host_name(name: &str) -> String {
     let s: String = name
         .chars()
-        .map(|c| if c.is_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '-' })
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(32)
         .collect();
     if s.is_empty() { "host".into() } else { s }

@@ -10,7 +10,9 @@ use tokio::task::JoinSet;
 use tracing::debug;
 
 use super::HostShared;
-use crate::proto::{ErrorCode, Frame, FrameReader, LocalReply, LocalRequest, ReadError, WireError, write_frame};
+use crate::proto::{
+    ErrorCode, Frame, FrameReader, LocalReply, LocalRequest, ReadError, WireError, write_frame,
+};
 
 /// Binds the socket, replacing a stale one, with mode 0600.
 pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
@@ -60,10 +62,16 @@ async fn serve_client(host: Arc<HostShared>, stream: UnixStream) {
             Frame::LocalRequest(req) => handle(&host, req).await,
             other => LocalReply::Error(WireError::new(
                 ErrorCode::Protocol,
-                format!("unexpected {:?} frame on the control socket", other.frame_type()),
+                format!(
+                    "unexpected {:?} frame on the control socket",
+                    other.frame_type()
+                ),
             )),
         };
-        if write_frame(&mut write, &Frame::LocalReply(reply)).await.is_err() {
+        if write_frame(&mut write, &Frame::LocalReply(reply))
+            .await
+            .is_err()
+        {
             return;
         }
     }

@@ -212,7 +212,10 @@ impl Devices {
 
     /// Number of live connections.
     pub fn live_count(&self) -> u32 {
-        lock(&self.inner.live).values().map(|v| v.len() as u32).sum()
+        lock(&self.inner.live)
+            .values()
+            .map(|v| v.len() as u32)
+            .sum()
     }
 
     /// All devices, newest first.
@@ -242,7 +245,9 @@ impl Devices {
             let mut hits = cache
                 .keys()
                 .filter(|k| !prefix.is_empty() && hex::encode(k).starts_with(&prefix));
-            let key = *hits.next().ok_or_else(|| DeviceError::NotFound(prefix.clone()))?;
+            let key = *hits
+                .next()
+                .ok_or_else(|| DeviceError::NotFound(prefix.clone()))?;
             if hits.next().is_some() {
                 return Err(DeviceError::Ambiguous(prefix));
             }
@@ -338,8 +343,12 @@ mod tests {
         let t = tempfile::tempdir().expect("tempdir");
         let db = t.path().join("peer.db");
         let d = Devices::open(&db).expect("open");
-        d.add([1; 32], "phone".into(), Role::Operator).await.expect("add");
-        d.add([2; 32], "laptop".into(), Role::Viewer).await.expect("add");
+        d.add([1; 32], "phone".into(), Role::Operator)
+            .await
+            .expect("add");
+        d.add([2; 32], "laptop".into(), Role::Viewer)
+            .await
+            .expect("add");
         assert_eq!(d.authorize(&[1; 32]).map(|x| x.1), Some(Role::Operator));
         assert!(d.authorize(&[3; 32]).is_none());
 
@@ -347,7 +356,10 @@ mod tests {
         let guard = d.connect([1; 32], token.clone());
         assert_eq!(d.live_count(), 1);
         assert!(matches!(d.revoke("").await, Err(DeviceError::NotFound(_))));
-        let (info, closed) = d.revoke(&hex::encode([1u8; 32])[..6]).await.expect("revoke");
+        let (info, closed) = d
+            .revoke(&hex::encode([1u8; 32])[..6])
+            .await
+            .expect("revoke");
         assert_eq!((info.name.as_str(), closed), ("phone", 1));
         assert!(token.is_cancelled());
         assert!(d.authorize(&[1; 32]).is_none());

@@ -53,6 +53,8 @@ pub struct HostConfig {
     pub buffer_bytes: usize,
     /// Most sessions at once.
     pub max_sessions: usize,
+    /// Keep the host key in a file even where an OS keyring exists (tests).
+    pub file_keys: bool,
 }
 
 impl HostConfig {
@@ -69,6 +71,7 @@ impl HostConfig {
             relay_only: false,
             buffer_bytes: DEFAULT_BUFFER,
             max_sessions: 256,
+            file_keys: false,
         }
     }
 }
@@ -163,14 +166,18 @@ impl Host {
         ensure_private_dir(&dir)?;
         let sock = cfg.paths.control_socket();
         if tokio::net::UnixStream::connect(&sock).await.is_ok() {
-            return Err(HostError::AlreadyRunning(cfg.paths.root().display().to_string()));
+            return Err(HostError::AlreadyRunning(
+                cfg.paths.root().display().to_string(),
+            ));
         }
 
         let kdir = dir.clone();
+        let file_keys = cfg.file_keys;
         let (identity, key_store) = tokio::task::spawn_blocking(move || {
             keystore::load_or_create(
                 &kdir,
                 "host",
+                file_keys,
                 || {
                     let id = HostIdentity::generate();
                     let bytes = id.to_bytes();
@@ -192,23 +199,29 @@ impl Host {
             Some(_) => None,
             None => {
                 let port = cfg.relay_port.or(saved.relay).unwrap_or(0);
-                let relay = match peer_relay::EmbeddedRelay::spawn(SocketAddr::new(cfg.listen, port)).await {
-                    Ok(r) => r,
-                    // The remembered port is taken: take any.
-                    Err(e) if cfg.relay_port.is_none() && port != 0 => {
-                        warn!("relay port {port} unavailable ({e}); using a new one");
-                        peer_relay::EmbeddedRelay::spawn(SocketAddr::new(cfg.listen, 0))
-                            .await
-                            .map_err(|e| HostError::Relay(e.to_string()))?
-                    }
-                    Err(e) => return Err(HostError::Relay(e.to_string())),
-                };
+                let relay =
+                    match peer_relay::EmbeddedRelay::spawn(SocketAddr::new(cfg.listen, port)).await
+                    {
+                        Ok(r) => r,
+                        // The remembered port is taken: take any.
+                        Err(e) if cfg.relay_port.is_none() && port != 0 => {
+                            warn!("relay port {port} unavailable ({e}); using a new one");
+                            peer_relay::EmbeddedRelay::spawn(SocketAddr::new(cfg.listen, 0))
+                                .await
+                                .map_err(|e| HostError::Relay(e.to_string()))?
+                        }
+                        Err(e) => return Err(HostError::Relay(e.to_string())),
+                    };
                 Some(relay)
             }
         };
 
         let secret = SecretKey::from_bytes(identity.iroh_secret.as_bytes());
-        let alpns = vec![ALPN_PAIR.to_vec(), ALPN_SESSION.to_vec(), ALPN_BRIDGE.to_vec()];
+        let alpns = vec![
+            ALPN_PAIR.to_vec(),
+            ALPN_SESSION.to_vec(),
+            ALPN_BRIDGE.to_vec(),
+        ];
         let udp = cfg.port.or(saved.udp).unwrap_or(0);
         let advertise = match (cfg.advertise, cfg.listen) {
             (Some(ip), _) => ip,
@@ -363,7 +376,12 @@ impl HostShared {
             host_noise_key: self.identity.noise.public(),
             secret,
             expires_at,
-            relay_urls: self.relay_urls.iter().take(4).map(|u| u.to_string()).collect(),
+            relay_urls: self
+                .relay_urls
+                .iter()
+                .take(4)
+                .map(|u| u.to_string())
+                .collect(),
             direct_addrs,
             host_name: pairing::clean_name(&self.name).map(|n| n.chars().take(32).collect()),
             relay_cert_sha256: None,
@@ -404,7 +422,10 @@ async fn accept_loop(host: Arc<HostShared>, tasks: TaskTracker) {
                 a if a == ALPN_SESSION => session_conn::serve(host, conn).await,
                 a if a == ALPN_PAIR => serve_pairing(host, conn).await,
                 a if a == ALPN_BRIDGE => {
-                    conn.close(close::UNSUPPORTED.into(), b"the browser bridge is not served by this host yet");
+                    conn.close(
+                        close::UNSUPPORTED.into(),
+                        b"the browser bridge is not served by this host yet",
+                    );
                 }
                 _ => conn.close(close::PROTOCOL.into(), b"unknown ALPN"),
             }

@@ -29,7 +29,9 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(15);
 #[repr(u8)]
 pub enum Refusal {
     /// The host never issued this code (or has restarted since).
-    #[error("this pairing code is unknown to the host (it may have restarted); make a new one with `peer pair` on the host")]
+    #[error(
+        "this pairing code is unknown to the host (it may have restarted); make a new one with `peer pair` on the host"
+    )]
     Unknown = 1,
     /// The code expired.
     #[error("this pairing code has expired; make a new one with `peer pair` on the host")]
@@ -215,7 +217,11 @@ async fn refuse<W: AsyncWrite + Unpin>(w: &mut W, r: Refusal) -> PairError {
 }
 
 /// Runs the host side of one pairing on a stream.
-pub async fn serve<R, W>(ctx: PairContext<'_>, recv: &mut R, send: &mut W) -> Result<Paired, PairError>
+pub async fn serve<R, W>(
+    ctx: PairContext<'_>,
+    recv: &mut R,
+    send: &mut W,
+) -> Result<Paired, PairError>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -246,11 +252,13 @@ where
     let confirm = read_msg(recv).await?;
     let Ok(plain) = transport.decrypt(&confirm) else {
         ctx.pairings.fail(&id);
-        return Err(PairError::Failed("the client does not know the pairing secret"));
+        return Err(PairError::Failed(
+            "the client does not know the pairing secret",
+        ));
     };
     let outcome = async {
-        let confirm: PairConfirm =
-            postcard::from_bytes(&plain).map_err(|_| PairError::Failed("malformed confirmation"))?;
+        let confirm: PairConfirm = postcard::from_bytes(&plain)
+            .map_err(|_| PairError::Failed("malformed confirmation"))?;
         let name = clean_name(&confirm.name).ok_or(PairError::Failed("bad device name"))?;
         let key = iroh::PublicKey::from_bytes(&confirm.device)
             .map_err(|_| PairError::Failed("bad device key"))?;
@@ -275,10 +283,11 @@ where
         },
         Err(e) => PairOutcome::Refused(e.to_string()),
     };
-    if let Ok(bytes) = postcard::to_stdvec(&reply) {
-        if let Ok(ct) = transport.encrypt(&bytes) {
-            write_msg(send, &ct).await?;
-        }
+    if let Ok(ct) = postcard::to_stdvec(&reply)
+        .map_err(|_| ())
+        .and_then(|bytes| transport.encrypt(&bytes).map_err(|_| ()))
+    {
+        write_msg(send, &ct).await?;
     }
     let (device, name) = outcome?;
     Ok(Paired {
@@ -317,7 +326,10 @@ mod tests {
         assert_eq!(p.lookup(&s.pairing_id()).err(), Some(Refusal::Locked));
 
         let (s, _) = p.issue(Role::Viewer, Duration::from_secs(60));
-        p.table().get_mut(&s.pairing_id()).expect("pending").expires_at = now_secs();
+        p.table()
+            .get_mut(&s.pairing_id())
+            .expect("pending")
+            .expires_at = now_secs();
         assert_eq!(p.lookup(&s.pairing_id()).err(), Some(Refusal::Expired));
     }
 

@@ -16,9 +16,9 @@ use tracing::{debug, info, warn};
 use super::HostShared;
 use crate::net::{self, close};
 use crate::proto::{
-    Attach, Attached, ErrorCode, Exited, Frame, FrameReader, Gap, HostHello, InputAck,
-    MAX_CHUNK, Output, PROTOCOL_VERSION, ReadError, Reply, Request, ResponseFrame, Role,
-    WireError, write_frame,
+    Attach, Attached, ErrorCode, Exited, Frame, FrameReader, Gap, HostHello, InputAck, MAX_CHUNK,
+    Output, PROTOCOL_VERSION, ReadError, Reply, Request, ResponseFrame, Role, WireError,
+    write_frame,
 };
 use crate::pty::{PtySession, SessionError, Slice};
 
@@ -52,7 +52,10 @@ pub async fn serve(host: Arc<HostShared>, conn: Connection) {
         let (code, why): (u32, &[u8]) = if host.devices.is_revoked(&device) {
             (close::REVOKED, b"this device was revoked on the host")
         } else {
-            (close::NOT_PAIRED, b"this device is not paired with the host")
+            (
+                close::NOT_PAIRED,
+                b"this device is not paired with the host",
+            )
         };
         debug!(device = %hex::encode(&device[..4]), "refused session connection");
         conn.close(code.into(), why);
@@ -71,7 +74,11 @@ pub async fn serve(host: Arc<HostShared>, conn: Connection) {
     }
     info!(device = %hex::encode(&device[..4]), %name, "client connected");
     host.devices
-        .audit(Some(device), "connect", format!("{name} from {}", remote.fmt_short()))
+        .audit(
+            Some(device),
+            "connect",
+            format!("{name} from {}", remote.fmt_short()),
+        )
         .await;
 
     let mut streams = JoinSet::new();
@@ -148,7 +155,10 @@ async fn control_loop(ctx: StreamCtx, mut reader: FrameReader<RecvStream>, mut s
             }
         };
         let Frame::Request(req) = frame else {
-            let err = WireError::new(ErrorCode::Protocol, "expected a Request on the control stream");
+            let err = WireError::new(
+                ErrorCode::Protocol,
+                "expected a Request on the control stream",
+            );
             let _ = write_frame(&mut send, &Frame::Error(err)).await;
             break;
         };
@@ -190,7 +200,11 @@ async fn handle_request(ctx: &StreamCtx, req: Request) -> Result<Reply, WireErro
             let s = sessions.create(c).await.map_err(session_error)?;
             ctx.host
                 .devices
-                .audit(Some(ctx.device), "session.create", format!("{} {detail}", s.id()))
+                .audit(
+                    Some(ctx.device),
+                    "session.create",
+                    format!("{} {detail}", s.id()),
+                )
                 .await;
             Ok(Reply::Created(s.info()))
         }
@@ -216,17 +230,23 @@ fn validate_create(c: &crate::proto::CreateSession) -> Result<(), WireError> {
     if c.command.first().is_some_and(|p| p.is_empty()) {
         return bad("empty program name");
     }
-    if c.name.as_ref().is_some_and(|n| n.len() > 64 || n.chars().any(char::is_control)) {
+    if c.name
+        .as_ref()
+        .is_some_and(|n| n.len() > 64 || n.chars().any(char::is_control))
+    {
         return bad("session name must be at most 64 printable characters");
     }
     if c.env.len() > 256
-        || c.env
-            .iter()
-            .any(|(k, v)| k.is_empty() || k.contains(['=', '\0']) || v.contains('\0') || v.len() > 4096)
+        || c.env.iter().any(|(k, v)| {
+            k.is_empty() || k.contains(['=', '\0']) || v.contains('\0') || v.len() > 4096
+        })
     {
         return bad("bad environment variable");
     }
-    if c.cwd.as_ref().is_some_and(|d| d.contains('\0') || d.len() > 4096) {
+    if c.cwd
+        .as_ref()
+        .is_some_and(|d| d.contains('\0') || d.len() > 4096)
+    {
         return bad("bad working directory");
     }
     Ok(())
@@ -305,7 +325,9 @@ async fn run_attach(
         start_offset: from.max(start),
         input_acked: session.input_acked(token),
     });
-    write_frame(send, &attached).await.map_err(|_| AttachEnd::Gone)?;
+    write_frame(send, &attached)
+        .await
+        .map_err(|_| AttachEnd::Gone)?;
     debug!(session = session.id(), from, "attached");
 
     let (ack_tx, ack_rx) = watch::channel(0u64);
@@ -342,12 +364,18 @@ async fn run_attach(
                 Ok(other) => {
                     return Err(AttachEnd::Error(WireError::new(
                         ErrorCode::Protocol,
-                        format!("unexpected {:?} frame on a session stream", other.frame_type()),
+                        format!(
+                            "unexpected {:?} frame on a session stream",
+                            other.frame_type()
+                        ),
                     )));
                 }
                 Err(ReadError::Io(_)) => return Err(AttachEnd::Gone),
                 Err(e) => {
-                    return Err(AttachEnd::Error(WireError::new(ErrorCode::Protocol, e.to_string())));
+                    return Err(AttachEnd::Error(WireError::new(
+                        ErrorCode::Protocol,
+                        e.to_string(),
+                    )));
                 }
             }
         }
@@ -372,7 +400,9 @@ async fn pump_output(
     loop {
         let seq = *acks.borrow_and_update();
         if seq != acked {
-            write_frame(send, &Frame::InputAck(InputAck { seq })).await.map_err(gone)?;
+            write_frame(send, &Frame::InputAck(InputAck { seq }))
+                .await
+                .map_err(gone)?;
             acked = seq;
         }
         changed.borrow_and_update();
@@ -385,10 +415,20 @@ async fn pump_output(
                 pos += len;
             }
             Slice::Gap { start } => {
-                warn!(session = session.id(), lost = start - pos, "client fell behind the buffer");
-                write_frame(send, &Frame::Gap(Gap { from: pos, to: start }))
-                    .await
-                    .map_err(gone)?;
+                warn!(
+                    session = session.id(),
+                    lost = start - pos,
+                    "client fell behind the buffer"
+                );
+                write_frame(
+                    send,
+                    &Frame::Gap(Gap {
+                        from: pos,
+                        to: start,
+                    }),
+                )
+                .await
+                .map_err(gone)?;
                 pos = start;
             }
             Slice::Empty => {

@@ -289,7 +289,10 @@ mod tests {
 
     #[test]
     fn unknown_type_is_an_error_value() {
-        assert_eq!(Frame::decode(&[0x7e, 1, 2]), Err(FrameError::UnknownType(0x7e)));
+        assert_eq!(
+            Frame::decode(&[0x7e, 1, 2]),
+            Err(FrameError::UnknownType(0x7e))
+        );
         assert_eq!(Frame::decode(&[]), Err(FrameError::Empty));
     }
 
@@ -305,7 +308,10 @@ mod tests {
         );
         let mut long = b.clone();
         long.push(0);
-        assert_eq!(Frame::decode(&long), Err(FrameError::Trailing(FrameType::Input)));
+        assert_eq!(
+            Frame::decode(&long),
+            Err(FrameError::Trailing(FrameType::Input))
+        );
         assert_eq!(
             Frame::decode(&[FrameType::Detach as u8, 0]),
             Err(FrameError::Trailing(FrameType::Detach))
@@ -316,7 +322,10 @@ mod tests {
     fn oversized_body_is_rejected() {
         let mut b = vec![FrameType::Output as u8];
         b.resize(MAX_FRAME + 1, 0);
-        assert!(matches!(Frame::decode(&b), Err(FrameError::TooLarge { .. })));
+        assert!(matches!(
+            Frame::decode(&b),
+            Err(FrameError::TooLarge { .. })
+        ));
     }
 
     fn arb_frame() -> impl Strategy<Value = Frame> {
@@ -326,14 +335,22 @@ mod tests {
             (any::<u64>(), proptest::collection::vec(any::<u8>(), 0..300))
                 .prop_map(|(seq, data)| Frame::Input(Input { seq, data })),
             (any::<u64>(), any::<u64>()).prop_map(|(from, to)| Frame::Gap(Gap { from, to })),
-            (any::<u16>(), any::<u16>()).prop_map(|(cols, rows)| Frame::Resize(WinSize { cols, rows })),
-            (any::<u64>(), any::<u64>(), any::<u64>(), proptest::option::of(any::<(u16, u16)>()))
-                .prop_map(|(session, from_offset, client_token, size)| Frame::Attach(Attach {
-                    session,
-                    from_offset,
-                    client_token,
-                    size: size.map(|(cols, rows)| WinSize { cols, rows }),
-                })),
+            (any::<u16>(), any::<u16>())
+                .prop_map(|(cols, rows)| Frame::Resize(WinSize { cols, rows })),
+            (
+                any::<u64>(),
+                any::<u64>(),
+                any::<u64>(),
+                proptest::option::of(any::<(u16, u16)>())
+            )
+                .prop_map(|(session, from_offset, client_token, size)| Frame::Attach(
+                    Attach {
+                        session,
+                        from_offset,
+                        client_token,
+                        size: size.map(|(cols, rows)| WinSize { cols, rows }),
+                    }
+                )),
             ".{0,40}".prop_map(|m| Frame::Error(WireError::new(ErrorCode::NotFound, m))),
             Just(Frame::Detach),
             (any::<u32>(), proptest::collection::vec(".{0,8}", 0..4)).prop_map(|(id, command)| {

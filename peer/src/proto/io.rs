@@ -106,7 +106,10 @@ mod tests {
             .encode(),
         );
         let mut r = FrameReader::new(&bytes[..]);
-        assert_eq!(r.read().await.ok(), Some(Frame::Gap(Gap { from: 1, to: 2 })));
+        assert_eq!(
+            r.read().await.ok(),
+            Some(Frame::Gap(Gap { from: 1, to: 2 }))
+        );
         assert!(matches!(r.read().await, Ok(Frame::Output(_))));
         assert!(matches!(r.read().await, Err(ReadError::Closed)));
 

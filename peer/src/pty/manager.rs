@@ -62,7 +62,10 @@ impl SessionManager {
 
     /// A session by id.
     pub fn get(&self, id: u64) -> Result<Arc<PtySession>, SessionError> {
-        self.table().get(&id).cloned().ok_or(SessionError::NotFound(id))
+        self.table()
+            .get(&id)
+            .cloned()
+            .ok_or(SessionError::NotFound(id))
     }
 
     /// All sessions, oldest first.

@@ -5,5 +5,5 @@ mod manager;
 mod session;
 
 pub use buffer::{OutputBuffer, Slice};
-pub use manager::{SessionManager, SessionError};
+pub use manager::{SessionError, SessionManager};
 pub use session::{AttachGuard, KILL_GRACE, PtySession, SpawnError, now_ms};

@@ -123,10 +123,13 @@ impl PtySession {
             .first()
             .cloned()
             .unwrap_or_else(|| "login shell".into());
-        let mut child = pair.slave.spawn_command(cmd).map_err(|e| SpawnError::Exec {
-            program: program.clone(),
-            reason: e.to_string(),
-        })?;
+        let mut child = pair
+            .slave
+            .spawn_command(cmd)
+            .map_err(|e| SpawnError::Exec {
+                program: program.clone(),
+                reason: e.to_string(),
+            })?;
         // Only the child holds the slave from here on, so the reader sees EOF when it exits.
         drop(pair.slave);
         let pid = child.process_id();
@@ -158,7 +161,9 @@ impl PtySession {
             read_loop(reader, &rshared);
             let _ = eof_tx.send(());
         })?;
-        spawn_thread(format!("pty-{id}-write"), move || write_loop(writer, input_rx))?;
+        spawn_thread(format!("pty-{id}-write"), move || {
+            write_loop(writer, input_rx)
+        })?;
         let wshared = shared.clone();
         spawn_thread(format!("pty-{id}-wait"), move || {
             let status = child.wait();
@@ -375,7 +380,11 @@ fn read_loop(mut reader: Box<dyn Read + Send>, shared: &Shared) {
 
 fn write_loop(mut writer: Box<dyn Write + Send>, mut rx: mpsc::Receiver<Vec<u8>>) {
     while let Some(data) = rx.blocking_recv() {
-        if writer.write_all(&data).and_then(|_| writer.flush()).is_err() {
+        if writer
+            .write_all(&data)
+            .and_then(|_| writer.flush())
+            .is_err()
+        {
             break;
         }
     }

@@ -15,7 +15,10 @@ fn base_cmd(home: &Path) -> Command {
     let mut c = Command::new(PEER);
     c.env("PEER_HOME", home)
         .env("PEER_KEY_STORE", "file")
-        .env("RUST_LOG", std::env::var("TEST_RUST_LOG").unwrap_or_else(|_| "warn".into()))
+        .env(
+            "RUST_LOG",
+            std::env::var("TEST_RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .env_remove("XDG_STATE_HOME");
     c
 }
@@ -39,7 +42,9 @@ impl TestHost {
     pub fn start_in(home: tempfile::TempDir, args: &[&str]) -> TestHost {
         let mut cmd = base_cmd(home.path());
         cmd.arg("host").arg("--listen").arg("127.0.0.1").args(args);
-        cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).stdin(Stdio::null());
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .stdin(Stdio::null());
         let mut child = cmd.spawn().expect("spawn peer host");
         let stdout = child.stdout.take().expect("stdout");
         let lines = Arc::new(Mutex::new(Vec::new()));
@@ -71,7 +76,13 @@ impl TestHost {
 
     /// Waits for a stdout line containing `needle`.
     pub fn wait_line(&mut self, needle: &str, timeout: Duration) -> String {
-        if let Some(l) = self.lines.lock().expect("lock").iter().find(|l| l.contains(needle)) {
+        if let Some(l) = self
+            .lines
+            .lock()
+            .expect("lock")
+            .iter()
+            .find(|l| l.contains(needle))
+        {
             return l.clone();
         }
         let deadline = Instant::now() + timeout;
@@ -139,12 +150,19 @@ impl Drop for TestHost {
 }
 
 pub fn signal(pid: u32, sig: &str) {
-    let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
 }
 
 fn run(cmd: &mut Command) -> Output {
     cmd.stdin(Stdio::null());
-    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn peer");
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn peer");
     wait_output(child, Duration::from_secs(60))
 }
 
@@ -212,13 +230,22 @@ impl TestClient {
         let stdin = child.stdin.take();
         let out = Arc::new(Mutex::new(Vec::new()));
         let err = Arc::new(Mutex::new(Vec::new()));
-        let (mut so, mut se) = (child.stdout.take().expect("stdout"), child.stderr.take().expect("stderr"));
+        let (mut so, mut se) = (
+            child.stdout.take().expect("stdout"),
+            child.stderr.take().expect("stderr"),
+        );
         let (o2, e2) = (out.clone(), err.clone());
         let readers = vec![
             std::thread::spawn(move || pump(&mut so, &o2)),
             std::thread::spawn(move || pump(&mut se, &e2)),
         ];
-        Interactive { child, stdin, out, err, readers }
+        Interactive {
+            child,
+            stdin,
+            out,
+            err,
+            readers,
+        }
     }
 }
 
@@ -290,7 +317,14 @@ impl Interactive {
                 let _ = self.child.kill();
                 panic!(
                     "peer did not exit; stdout tail:\n{}\nstderr:\n{}",
-                    self.stdout().chars().rev().take(500).collect::<String>().chars().rev().collect::<String>(),
+                    self.stdout()
+                        .chars()
+                        .rev()
+                        .take(500)
+                        .collect::<String>()
+                        .chars()
+                        .rev()
+                        .collect::<String>(),
                     self.stderr()
                 );
             }
@@ -312,7 +346,11 @@ pub fn pair(host: &mut TestHost, client: &TestClient, name: &str) -> String {
     let out = client.ok(&["pair", &url, "--name", name]);
     let code = short_code(&out).unwrap_or_else(|| panic!("no short code in {out:?}"));
     let line = host.wait_line(&format!("paired {name} "), Duration::from_secs(10));
-    assert_eq!(short_code(&line).as_deref(), Some(code.as_str()), "host line: {line}");
+    assert_eq!(
+        short_code(&line).as_deref(),
+        Some(code.as_str()),
+        "host line: {line}"
+    );
     code
 }
 
@@ -321,7 +359,10 @@ pub fn short_code(s: &str) -> Option<String> {
     let i = s.find("short code ")? + "short code ".len();
     let code: String = s[i..].chars().take(7).collect();
     let ok = code.len() == 7
-        && code.chars().enumerate().all(|(j, c)| if j == 3 { c == ' ' } else { c.is_ascii_digit() });
+        && code
+            .chars()
+            .enumerate()
+            .all(|(j, c)| if j == 3 { c == ' ' } else { c.is_ascii_digit() });
     ok.then_some(code)
 }
 
@@ -339,3 +380,4 @@ pub fn sha256(b: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(b))
 }
+pub mod proxy;

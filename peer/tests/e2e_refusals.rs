@@ -1,0 +1,136 @@
+//! Every way pairing and connecting can be refused, each with a clear message, while the host
+//! keeps serving the devices it should.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use peer_pairing::PairingPayload;
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn refused(client: &TestClient, args: &[&str], expect: &str) {
+    let out = client.cli(args);
+    assert!(!out.status.success(), "peer {args:?} should fail");
+    let err = stderr_of(&out);
+    assert!(
+        err.contains(expect),
+        "peer {args:?}: expected {expect:?} in {err:?}"
+    );
+}
+
+fn tamper(url: &str, f: impl FnOnce(&mut PairingPayload)) -> String {
+    let (base, _) = url.split_once('#').expect("fragment");
+    let mut p = PairingPayload::from_url(url).expect("decode");
+    f(&mut p);
+    p.to_url(base).expect("encode")
+}
+
+#[test]
+fn pairing_codes_are_checked() {
+    let mut host = TestHost::start(&[]);
+    let client = TestClient::new();
+    let url = host.url.clone();
+
+    refused(
+        &client,
+        &["pair", "http://127.0.0.1:1/#not-a-code"],
+        "not a valid pairing link",
+    );
+    refused(
+        &client,
+        &["pair", "http://127.0.0.1:1/"],
+        "not a valid pairing link",
+    );
+    // A different secret: the host's answer cannot be decrypted.
+    let wrong_secret = tamper(&url, |p| {
+        p.secret = peer_pairing::PairingSecret::generate();
+    });
+    refused(&client, &["pair", &wrong_secret], "pairing code is unknown");
+    // Same pairing id, other host key: the host cannot read message 1.
+    let wrong_key = tamper(&url, |p| {
+        p.host_noise_key = peer_pairing::NoiseKeypair::generate().public();
+    });
+    refused(
+        &client,
+        &["pair", &wrong_key],
+        "does not belong to this host",
+    );
+
+    // The real code works once...
+    pair(&mut host, &client, "first");
+    // ...and never again.
+    let other = TestClient::new();
+    refused(&other, &["pair", &url], "already used");
+    assert!(other.ok(&["hosts"]).contains("no paired hosts"));
+
+    // An expired code is refused before anything is sent.
+    let expired = tamper(&url, |p| p.expires_at = 1);
+    refused(&other, &["pair", &expired], "expired");
+
+    // A code from before a restart is unknown to the host.
+    let fresh = host.cli(&["pair", "--ttl", "60"]);
+    let fresh = String::from_utf8_lossy(&fresh.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("pairing URL: ").map(str::to_owned))
+        .expect("pairing url from `peer pair` on the host");
+    let host = host.restart(&["--no-pairing"]);
+    refused(&other, &["pair", &fresh], "unknown to the host");
+    // The device paired before the restart still gets in.
+    assert!(client.ok(&["ls"]).contains("ID"));
+    drop(host);
+}
+
+#[test]
+fn unpaired_and_revoked_devices_are_refused() {
+    let mut host = TestHost::start(&[]);
+    let client = TestClient::new();
+    pair(&mut host, &client, "doomed");
+
+    // A device that copies a host record but never paired.
+    let stranger = TestClient::new();
+    std::fs::create_dir_all(stranger.home.path().join("client")).expect("mkdir");
+    std::fs::copy(client.hosts_file(), stranger.hosts_file()).expect("copy hosts");
+    refused(&stranger, &["ls"], "not paired");
+
+    // A live attachment is closed the moment its device is revoked.
+    let mut a = client.spawn(&["attach", "--new", "--", "sh"]);
+    a.type_str("echo up-$((1+1))\n");
+    a.wait_for("up-2", Duration::from_secs(20));
+    let devices = host.cli(&["devices", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&devices.stdout).expect("json");
+    let id = list[0]["id"].as_str().expect("id").to_string();
+    assert_eq!(list[0]["connections"], 1);
+    let out = host.cli(&["devices", "revoke", &id[..12]]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("closed 1 connection"));
+    let started = std::time::Instant::now();
+    assert_eq!(a.wait_exit(Duration::from_secs(10)), 255);
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(a.stderr().contains("revoked"), "{}", a.stderr());
+    refused(&client, &["ls"], "revoked");
+    let devices = String::from_utf8_lossy(&host.cli(&["devices"]).stdout).into_owned();
+    assert!(devices.contains("revoked"), "{devices}");
+
+    // Other devices keep working.
+    let friend = TestClient::new();
+    let fresh = host.cli(&["pair"]);
+    let url = String::from_utf8_lossy(&fresh.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("pairing URL: ").map(str::to_owned))
+        .expect("url");
+    host.url = url;
+    pair(&mut host, &friend, "friend");
+    assert!(friend.ok(&["ls"]).contains("running"));
+}
+
+#[test]
+fn viewers_watch_but_cannot_type_or_start() {
+    let mut host = TestHost::start(&["--role", "viewer"]);
+    let viewer = TestClient::new();
+    pair(&mut host, &viewer, "tv");
+    refused(&viewer, &["new", "--", "sh"], "viewer");
+    assert!(viewer.ok(&["hosts"]).contains("viewer"));
+}
