@@ -103,3 +103,52 @@ fn stream_survives_a_client_sleep_byte_exact() {
         a.stderr()
     );
 }
+
+#[test]
+fn output_older_than_the_buffer_is_reported_plainly() {
+    let mut host = TestHost::start(&["--buffer", "4096"]);
+    let client = TestClient::new();
+    pair(&mut host, &client, "late");
+    let id = client.ok(&[
+        "new",
+        "--",
+        "sh",
+        "-c",
+        "seq 1 20000; echo END-OF-RUN; sleep 60",
+    ]);
+    assert_eq!(id.trim(), "1");
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut a = client.spawn(&["attach", "1", "--replay", "1000000"]);
+    a.wait_for("END-OF-RUN", Duration::from_secs(20));
+    a.type_str("\n~.");
+    a.wait_exit(Duration::from_secs(10));
+    assert!(
+        a.stderr().contains("bytes of output were lost"),
+        "{}",
+        a.stderr()
+    );
+    // Only what the buffer holds was replayed.
+    assert!(a.stdout_len() <= 4096, "{}", a.stdout_len());
+}
+
+#[test]
+fn host_restart_is_explained_to_attached_clients() {
+    let mut host = TestHost::start(&[]);
+    let client = TestClient::new();
+    pair(&mut host, &client, "watcher");
+    let mut a = client.spawn(&["attach", "--new", "--", "sh"]);
+    a.type_str("echo ready-$((3*3))\n");
+    a.wait_for("ready-9", Duration::from_secs(20));
+    // SIGTERM: the host tells its clients it is going away, then comes back on the same ports.
+    let host = host.restart(&["--no-pairing"]);
+    assert_eq!(a.wait_exit(Duration::from_secs(30)), 255);
+    let err = a.stderr();
+    assert!(err.contains("shutting down"), "{err}");
+    assert!(
+        err.contains("the host restarted; session 1 ended with it"),
+        "{err}"
+    );
+    // The device is still paired after the restart.
+    assert!(client.ok(&["ls"]).contains("ID"));
+    drop(host);
+}

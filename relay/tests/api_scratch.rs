@@ -649,3 +649,89 @@ async fn q1b_variants() {
         a.close().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn q5b_alpn_noaddr_offline() {
+    let (r, url) = relay().await;
+    let a = relay_only(&url, &[ALPN]).await;
+    timeout(T, a.online()).await.unwrap();
+    let acc = tokio::spawn({
+        let a = a.clone();
+        async move {
+            while let Some(inc) = a.accept().await {
+                let res = inc.await;
+                println!(
+                    "  server accept: {:?}",
+                    res.map(|c| c.remote_id()).map_err(|e| format!("{e:#}"))
+                );
+            }
+        }
+    });
+    let b = relay_only(&url, &[]).await;
+    let dial = EndpointAddr::new(a.id()).with_relay_url(url.clone());
+    let t0 = Instant::now();
+    let res = timeout(T, b.connect(dial.clone(), b"nope")).await;
+    println!(
+        "unknown alpn: {:?} in {:?}",
+        res.map(|r| r.err().map(|e| format!("{e:#}"))),
+        t0.elapsed()
+    );
+    if let Ok(Err(ConnectError::Connecting {
+        source: ConnectingError::ConnectionError { source, .. },
+        ..
+    })) = timeout(T, b.connect(dial.clone(), b"nope")).await
+    {
+        println!("  inner: {source:?}");
+    }
+
+    let fresh = relay_only(&url, &[]).await;
+    let t0 = Instant::now();
+    let res = timeout(T, fresh.connect(EndpointAddr::new(a.id()), ALPN)).await;
+    println!(
+        "no addrs (fresh ep): {:?} in {:?}",
+        res.map(|r| r.err().map(|e| format!("{e:#}"))),
+        t0.elapsed()
+    );
+
+    // Offline peer: id that never registered at the relay.
+    let ghost = SecretKey::generate().public();
+    let t0 = Instant::now();
+    let res = timeout(
+        Duration::from_secs(60),
+        fresh.connect(EndpointAddr::new(ghost).with_relay_url(url.clone()), ALPN),
+    )
+    .await;
+    println!(
+        "offline peer via relay: {:?} in {:?}",
+        res.map(|r| r.err().map(|e| format!("{e:#}"))),
+        t0.elapsed()
+    );
+
+    // Offline peer with short idle timeout on dialer
+    let cfg = QuicTransportConfig::builder()
+        .max_idle_timeout(Some(Duration::from_secs(5).try_into().unwrap()))
+        .build();
+    let short = Endpoint::builder(presets::Minimal)
+        .relay_mode(RelayMode::Custom(map(&url)))
+        .clear_ip_transports()
+        .transport_config(cfg)
+        .bind()
+        .await
+        .unwrap();
+    let t0 = Instant::now();
+    let res = timeout(
+        Duration::from_secs(60),
+        short.connect(EndpointAddr::new(ghost).with_relay_url(url.clone()), ALPN),
+    )
+    .await;
+    println!(
+        "offline peer, idle 5s: {:?} in {:?}",
+        res.map(|r| r.err().map(|e| format!("{e:#}"))),
+        t0.elapsed()
+    );
+    acc.abort();
+    for e in [short, fresh, b, a] {
+        e.close().await;
+    }
+    r.shutdown().await;
+}

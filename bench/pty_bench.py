@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""peer against ssh on this machine, in one run, on loopback.
+
+Starts a throwaway sshd (its own host key and user key, 127.0.0.1 only) and a `peer host`
+(its own PEER_HOME, embedded relay), pairs a client, and measures through a remote PTY:
+  - keystroke echo: 1 byte written, the same byte read back from `stty raw -echo; cat`
+  - throughput: N bytes of `head -c N /dev/zero` through the remote PTY
+  - host memory: VmRSS of `peer host` idle and with 20 shell sessions
+for ssh -tt, peer direct and peer relay-only. Prints a Markdown table.
+"""
+import argparse, os, shutil, socket, statistics, subprocess, sys, tempfile, time
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+def read_until(fd, needle, timeout=30):
+    buf = b""; end = time.time() + timeout
+    while needle not in buf:
+        if time.time() > end: raise TimeoutError(f"never saw {needle!r}; got {buf[-200:]!r}")
+        chunk = os.read(fd, 65536)
+        if not chunk: raise EOFError(f"EOF before {needle!r}; got {buf[-200:]!r}")
+        buf += chunk
+    return buf
+
+def start_sshd(tmp):
+    port = free_port()
+    hk, uk = os.path.join(tmp, "host_key"), os.path.join(tmp, "user_key")
+    for k in (hk, uk):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", k], check=True)
+    auth = os.path.join(tmp, "authorized_keys"); shutil.copy(uk + ".pub", auth)
+    cfg = os.path.join(tmp, "sshd_config")
+    with open(cfg, "w") as f:
+        f.write(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nAuthorizedKeysFile {auth}\n"
+                f"PidFile {tmp}/sshd.pid\nUsePAM no\nStrictModes no\nPermitRootLogin yes\n"
+                "PasswordAuthentication no\n")
+    os.makedirs("/run/sshd", exist_ok=True)
+    p = subprocess.Popen([shutil.which("sshd") or "/usr/sbin/sshd", "-D", "-e", "-f", cfg],
+                         stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close(); break
+        except OSError: time.sleep(0.05)
+    ssh = ["ssh", "-tt", "-p", str(port), "-i", uk, "-o", "StrictHostKeyChecking=no",
+           "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "127.0.0.1"]
+    return p, ssh
+
+def echo(cmd, n, env):
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    ifd, ofd = p.stdin.fileno(), p.stdout.fileno()
+    read_until(ofd, b"READY")
+    lat = []
+    for i in range(n + 20):
+        t0 = time.perf_counter_ns()
+        os.write(ifd, b"x")
+        got = b""
+        while b"x" not in got:
+            got += os.read(ofd, 64)
+        if i >= 20: lat.append((time.perf_counter_ns() - t0) / 1000.0)
+    p.kill(); p.wait()
+    lat.sort()
+    q = lambda f: lat[min(len(lat) - 1, int(f * len(lat)))]
+    return q(0.5), q(0.9), q(0.99)
+
+def throughput(cmd, env):
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    ofd = p.stdout.fileno(); total = 0; t0 = None
+    while True:
+        chunk = os.read(ofd, 1 << 20)
+        if not chunk: break
+        if t0 is None: t0 = time.perf_counter()
+        total += len(chunk)
+    dt = time.perf_counter() - t0
+    p.wait()
+    return total / dt / 1e6, total
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"): return int(line.split()[1])
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--peer", default="target/release/peer")
+    ap.add_argument("--echo", type=int, default=1000, help="keystrokes per path")
+    ap.add_argument("--bytes", type=int, default=200_000_000, help="bytes per throughput run")
+    ap.add_argument("--runs", type=int, default=3, help="repeats; the table shows medians")
+    a = ap.parse_args()
+    peer = os.path.abspath(a.peer)
+    tmp = tempfile.mkdtemp(prefix="peer-bench-")
+    env = dict(os.environ, PEER_KEY_STORE="file", RUST_LOG="error")
+    hosth, clienth = os.path.join(tmp, "host"), os.path.join(tmp, "client")
+    sshd, ssh = start_sshd(tmp)
+    host = subprocess.Popen([peer, "host", "--listen", "127.0.0.1"], env=dict(env, PEER_HOME=hosth),
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        url = None
+        for line in host.stdout:
+            line = line.decode()
+            if line.startswith("pairing URL: "): url = line.split(": ", 1)[1].strip(); break
+        time.sleep(0.5)
+        idle_rss = rss_kb(host.pid)
+        cenv = dict(env, PEER_HOME=clienth)
+        subprocess.run([peer, "pair", url, "--name", "bench"], env=cenv, check=True, stdout=subprocess.DEVNULL)
+        raw = "stty raw -echo; printf READY; cat"
+        zero = f"head -c {a.bytes} /dev/zero"
+        paths = {
+            "ssh -tt": lambda r: ssh + [r],
+            "peer direct": lambda r: [peer, "attach", "--new", "--", "sh", "-c", r],
+            "peer relay-only": lambda r: [peer, "--relay-only", "attach", "--new", "--", "sh", "-c", r],
+        }
+        res = {k: {"p50": [], "p90": [], "p99": [], "mbs": []} for k in paths}
+        for run in range(a.runs):
+            for name, mk in paths.items():
+                e = echo(mk(raw), a.echo, cenv)
+                for k, v in zip(("p50", "p90", "p99"), e): res[name][k].append(v)
+                mbs, total = throughput(mk(zero), cenv)
+                res[name]["mbs"].append(mbs)
+                print(f"run {run+1} {name}: echo p50 {e[0]:.0f} µs p99 {e[2]:.0f} µs, {mbs:.1f} MB/s ({total} B)", file=sys.stderr)
+        # 20 shell sessions.
+        for _ in range(20):
+            subprocess.run([peer, "new", "--", "sh"], env=cenv, check=True, stdout=subprocess.DEVNULL)
+        time.sleep(1)
+        busy_rss = rss_kb(host.pid)
+        med = lambda xs: statistics.median(xs)
+        base = res["ssh -tt"]
+        print(f"| path | echo p50 (µs) | p90 | p99 | throughput (MB/s) | p50 vs ssh | MB/s vs ssh |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for name, r in res.items():
+            print(f"| {name} | {med(r['p50']):.0f} | {med(r['p90']):.0f} | {med(r['p99']):.0f} | {med(r['mbs']):.1f} | "
+                  f"{med(r['p50'])/med(base['p50']):.2f}× | {med(r['mbs'])/med(base['mbs']):.2f}× |")
+        print(f"\npeer host RSS: idle {idle_rss/1024:.1f} MiB, with 20 more shell sessions {busy_rss/1024:.1f} MiB")
+    finally:
+        host.terminate(); host.wait(timeout=15)
+        sshd.terminate(); sshd.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+if __name__ == "__main__":
+    main()
