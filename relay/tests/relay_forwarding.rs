@@ -6,7 +6,10 @@ use std::{
 };
 
 use anyhow::{Context as _, ensure};
-use iroh::{Endpoint, EndpointAddr, RelayConfig, RelayMap, RelayMode, RelayUrl, endpoint::presets};
+use iroh::{
+    Endpoint, EndpointAddr, RelayConfig, RelayMap, RelayMode, RelayUrl, Watcher as _,
+    endpoint::presets,
+};
 use peer_relay::EmbeddedRelay;
 use tokio::time::timeout;
 
@@ -109,6 +112,36 @@ async fn bytes_flow_through_the_relay() -> anyhow::Result<()> {
     client.close().await;
     server.close().await;
     relay.shutdown().await;
+    Ok(())
+}
+
+/// Waits until `endpoint` reports no connected home relay.
+async fn wait_disconnected(endpoint: &Endpoint) {
+    let mut status = endpoint.home_relay_status();
+    while status.get().iter().any(|relay| relay.is_connected()) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_the_relay_disconnects_clients() -> anyhow::Result<()> {
+    for graceful in [true, false] {
+        let relay = EmbeddedRelay::spawn(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
+        let url = relay.url_for(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let client = relay_only_endpoint(&url, vec![]).await?;
+        timeout(STEP, client.online())
+            .await
+            .context("client never came online")?;
+        if graceful {
+            relay.shutdown().await;
+        } else {
+            drop(relay);
+        }
+        timeout(Duration::from_secs(5), wait_disconnected(&client))
+            .await
+            .with_context(|| format!("client still connected (graceful: {graceful})"))?;
+        client.close().await;
+    }
     Ok(())
 }
 
