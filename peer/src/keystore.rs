@@ -2,7 +2,8 @@
 //!
 //! Order of preference when loading: an existing key file (so a key never silently changes
 //! store), then the OS keyring, then a new key in the keyring, then a new key in a file.
-//! `PEER_KEY_STORE=file` skips the keyring altogether.
+//! `PEER_KEY_STORE=file` skips the keyring altogether. A key that went into the keyring leaves
+//! a `NAME.in-keyring` marker, so an unreachable keyring later is an error, never a new identity.
 
 use std::path::{Path, PathBuf};
 
@@ -44,6 +45,12 @@ pub enum KeyStoreError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The key lives in the OS keyring, which cannot be reached now. Making a new key would
+    /// change this machine's identity, so this is an error.
+    #[error(
+        "the key is kept in the OS keyring, which is not available ({0}); unlock it, or delete the .in-keyring marker in the state directory to start over with a new identity"
+    )]
+    KeyringUnavailable(String),
     /// The stored key does not decode.
     #[error("the key in {0} is damaged: {1}")]
     Corrupt(String, String),
@@ -77,9 +84,18 @@ pub fn load_or_create<T>(
         Err(source) => return Err(KeyStoreError::Io { path, source }),
     }
 
+    // Written when a key goes into the keyring: a later start that cannot reach the keyring
+    // must fail instead of quietly becoming a different identity.
+    let marker = dir.join(format!("{name}.in-keyring"));
+    let in_keyring = marker.exists();
     let account = format!("{name}@{}", dir.display());
     let why = if file_only || std::env::var("PEER_KEY_STORE").as_deref() == Ok("file") {
-        "PEER_KEY_STORE=file".to_string()
+        if in_keyring {
+            return Err(KeyStoreError::KeyringUnavailable(
+                "a file store was requested".into(),
+            ));
+        }
+        "file store requested".to_string()
     } else {
         match keyring::Entry::new("peer", &account) {
             Err(e) => format!("no OS keyring: {e}"),
@@ -90,10 +106,22 @@ pub fn load_or_create<T>(
                         .map_err(|e| KeyStoreError::Corrupt(format!("keyring {account}"), e))?;
                     return Ok((key, KeyStore::Keyring));
                 }
+                Err(keyring::Error::NoEntry) if in_keyring => {
+                    return Err(KeyStoreError::KeyringUnavailable(format!(
+                        "the keyring has no entry {account}"
+                    )));
+                }
                 Err(keyring::Error::NoEntry) => {
                     let (key, bytes) = generate();
                     match entry.set_secret(&bytes) {
-                        Ok(()) => return Ok((key, KeyStore::Keyring)),
+                        Ok(()) => {
+                            write_private_file(&marker, b"the key is in the OS keyring\n")
+                                .map_err(|source| KeyStoreError::Io {
+                                    path: marker.clone(),
+                                    source,
+                                })?;
+                            return Ok((key, KeyStore::Keyring));
+                        }
                         Err(e) => {
                             let why = format!("OS keyring refused the key: {e}");
                             return store_file(path, key, &bytes, why);
@@ -104,6 +132,9 @@ pub fn load_or_create<T>(
             },
         }
     };
+    if in_keyring {
+        return Err(KeyStoreError::KeyringUnavailable(why));
+    }
     let (key, bytes) = generate();
     store_file(path, key, &bytes, why)
 }
@@ -145,5 +176,12 @@ mod tests {
             load_or_create(t.path(), "k", true, gen_key, dec),
             Err(KeyStoreError::Corrupt(..))
         ));
+        // A key once put in the keyring is never silently replaced by a new file key.
+        std::fs::write(t.path().join("m.in-keyring"), b"").expect("write");
+        assert!(matches!(
+            load_or_create(t.path(), "m", true, gen_key, dec),
+            Err(KeyStoreError::KeyringUnavailable(_))
+        ));
+        assert!(!t.path().join("m.key").exists());
     }
 }

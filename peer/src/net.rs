@@ -79,7 +79,14 @@ pub async fn bind_endpoint(opts: EndpointOptions) -> Result<Endpoint, NetError> 
     let relay_mode = if opts.relays.is_empty() {
         RelayMode::Disabled
     } else {
-        RelayMode::custom(opts.relays.clone())
+        // No QUIC address-discovery probe: our relays speak plain HTTP(S) only, and the probe
+        // delays `online()` by seconds.
+        RelayMode::Custom(
+            opts.relays
+                .iter()
+                .map(|u| iroh::RelayConfig::new(u.clone(), None))
+                .collect(),
+        )
     };
     let mut builder = Endpoint::builder(presets::Minimal)
         .secret_key(opts.secret)
@@ -90,7 +97,9 @@ pub async fn bind_endpoint(opts: EndpointOptions) -> Result<Endpoint, NetError> 
         // No UDP socket at all: every packet goes through the relay.
         builder = builder.clear_ip_transports();
     } else if let Some(bind) = opts.bind {
+        // Only this address: a plain bind_addr would keep iroh's default [::]:0 socket too.
         builder = builder
+            .clear_ip_transports()
             .bind_addr(bind)
             .map_err(|_| NetError::BadBind(bind))?;
     }

@@ -152,3 +152,31 @@ fn host_restart_is_explained_to_attached_clients() {
     assert!(client.ok(&["ls"]).contains("ID"));
     drop(host);
 }
+
+#[test]
+fn a_slow_client_throttles_the_process_instead_of_losing_output() {
+    // A 64 KiB buffer and a 2 MB stream: only backpressure can deliver every byte.
+    let mut host = TestHost::start(&["--buffer", "65536"]);
+    let client = TestClient::new();
+    pair(&mut host, &client, "slow");
+    let n = 300_000;
+    let expected = seq_pty_output(n);
+    let mut a = client.spawn(&["attach", "--new", "--", "seq", "1", &n.to_string()]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while a.stdout_len() < 100_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stream never started: {}",
+            a.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Stalled for less than the host's lag grace: the process waits for us.
+    signal(a.child.id(), "STOP");
+    std::thread::sleep(Duration::from_millis(1000));
+    signal(a.child.id(), "CONT");
+    assert_eq!(a.wait_exit(Duration::from_secs(60)), 0, "{}", a.stderr());
+    let got = a.out.lock().expect("lock").clone();
+    assert!(!a.stderr().contains("lost"), "{}", a.stderr());
+    assert_eq!(sha256(&got), sha256(&expected));
+}

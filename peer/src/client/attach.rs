@@ -188,6 +188,10 @@ impl Attacher {
             if offset != from_offset || attempt > 0 {
                 (io.notice)("reconnected; output resumed");
             }
+            if offset == u64::MAX {
+                // "Only new output": start wherever the host says now is.
+                offset = attached.start_offset;
+            }
             while unacked
                 .front()
                 .is_some_and(|(s, _)| *s <= attached.input_acked)

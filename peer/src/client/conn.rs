@@ -45,9 +45,8 @@ impl ClientError {
     pub fn is_retryable(&self) -> bool {
         match self {
             ClientError::Unreachable(_) => true,
-            ClientError::Closed { code, .. } => {
-                !matches!(*code, close::REVOKED | close::NOT_PAIRED | close::PROTOCOL)
-            }
+            // Only a host that is restarting asks to be called again.
+            ClientError::Closed { code, .. } => *code == close::SHUTTING_DOWN,
             _ => false,
         }
     }
@@ -170,6 +169,13 @@ impl Dialer {
                 return Err(ClientError::from_read(e, &conn));
             }
         };
+        if hello.protocol != PROTOCOL_VERSION {
+            conn.close(close::PROTOCOL.into(), b"protocol version mismatch");
+            return Err(ClientError::Protocol(format!(
+                "the host speaks session protocol {}, this client {PROTOCOL_VERSION}; update peer",
+                hello.protocol
+            )));
+        }
         Ok(HostConn {
             conn,
             send,

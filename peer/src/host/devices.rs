@@ -87,6 +87,11 @@ impl Devices {
     /// Opens (and migrates) the database at `path`.
     pub fn open(path: &Path) -> Result<Devices, DeviceError> {
         let db = Connection::open(path)?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // Device records and the audit log are private; SQLite creates files per umask.
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        }
         db.pragma_update(None, "journal_mode", "WAL")?;
         db.pragma_update(None, "synchronous", "NORMAL")?;
         db.execute_batch(SCHEMA)?;
@@ -182,7 +187,7 @@ impl Devices {
 
     /// Registers a live connection of `key`; the returned guard unregisters it. The token is
     /// cancelled when the device is revoked.
-    pub fn connect(&self, key: DeviceKey, token: CancellationToken) -> LiveGuard {
+    pub async fn connect(&self, key: DeviceKey, token: CancellationToken) -> LiveGuard {
         let id = self
             .inner
             .next_conn
@@ -191,23 +196,29 @@ impl Devices {
             .entry(key)
             .or_default()
             .push((id, token));
+        let guard = LiveGuard {
+            devices: self.clone(),
+            key,
+            id,
+        };
         let now = now_secs();
         if let Some(d) = lock(&self.inner.cache).get_mut(&key) {
             d.last_seen = Some(now);
         }
-        let inner = self.inner.clone();
-        // Best effort: last_seen is informational.
-        drop(tokio::task::spawn_blocking(move || {
-            let _ = lock(&inner.db).execute(
-                "UPDATE devices SET last_seen = ?1 WHERE id = ?2",
-                params![now, key.as_slice()],
-            );
-        }));
-        LiveGuard {
-            devices: self.clone(),
-            key,
-            id,
+        let res = self
+            .blocking(move |db| {
+                db.execute(
+                    "UPDATE devices SET last_seen = ?1 WHERE id = ?2",
+                    params![now, key.as_slice()],
+                )?;
+                Ok(())
+            })
+            .await;
+        if let Err(e) = res {
+            // last_seen is informational; the connection goes on.
+            tracing::warn!("recording last_seen: {e}");
         }
+        guard
     }
 
     /// Number of live connections.
@@ -353,7 +364,7 @@ mod tests {
         assert!(d.authorize(&[3; 32]).is_none());
 
         let token = CancellationToken::new();
-        let guard = d.connect([1; 32], token.clone());
+        let guard = d.connect([1; 32], token.clone()).await;
         assert_eq!(d.live_count(), 1);
         assert!(matches!(d.revoke("").await, Err(DeviceError::NotFound(_))));
         let (info, closed) = d

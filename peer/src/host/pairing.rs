@@ -19,6 +19,8 @@ use crate::proto::{PairConfirm, PairOutcome, Role};
 
 /// Prefix of the message a device signs when confirming a pairing.
 pub const CONFIRM_PREFIX: &[u8] = b"peer pair confirm v1:";
+/// The longest a pairing code may stay valid.
+pub const MAX_TTL_SECS: u64 = 24 * 3600;
 /// Failed confirmations after which a code is burnt.
 const MAX_FAILURES: u8 = 3;
 /// How long the host waits for each pairing message.
@@ -84,7 +86,7 @@ impl Pairings {
     /// Issues a new code valid for `ttl`.
     pub fn issue(&self, role: Role, ttl: Duration) -> (PairingSecret, u64) {
         let secret = PairingSecret::generate();
-        let expires_at = now_secs() + ttl.as_secs().max(1);
+        let expires_at = now_secs() + ttl.as_secs().clamp(1, MAX_TTL_SECS);
         let mut t = self.table();
         // Forget codes that ended more than an hour ago.
         let horizon = now_secs().saturating_sub(3600);
@@ -123,6 +125,9 @@ impl Pairings {
         let p = t.get_mut(id).ok_or(Refusal::Unknown)?;
         if p.used {
             return Err(Refusal::Used);
+        }
+        if now_secs() >= p.expires_at {
+            return Err(Refusal::Expired);
         }
         p.used = true;
         Ok(())

@@ -20,7 +20,7 @@ use crate::proto::{
     Output, PROTOCOL_VERSION, ReadError, Reply, Request, ResponseFrame, Role, WireError,
     write_frame,
 };
-use crate::pty::{PtySession, SessionError, Slice};
+use crate::pty::{AttachGuard, PtySession, SessionError, Slice};
 
 /// How long a new connection has to present its device proof.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -43,6 +43,14 @@ pub async fn serve(host: Arc<HostShared>, conn: Connection) {
             return;
         }
     };
+    if hello.protocol != PROTOCOL_VERSION {
+        let why = format!(
+            "this host speaks session protocol {PROTOCOL_VERSION}, the client {}; update peer",
+            hello.protocol
+        );
+        conn.close(close::PROTOCOL.into(), why.as_bytes());
+        return;
+    }
     if !proof_ok(&conn, &remote, &hello.device, &hello.proof) {
         conn.close(close::NOT_PAIRED.into(), b"device proof does not verify");
         return;
@@ -62,7 +70,15 @@ pub async fn serve(host: Arc<HostShared>, conn: Connection) {
         return;
     };
     let token = host.shutdown.child_token();
-    let _live = host.devices.connect(device, token.clone());
+    let _live = host.devices.connect(device, token.clone()).await;
+    // A revocation between the check above and the registration must still close us.
+    if host.devices.authorize(&device).is_none() {
+        conn.close(
+            close::REVOKED.into(),
+            b"this device was revoked on the host",
+        );
+        return;
+    }
     let hello = Frame::HostHello(HostHello {
         protocol: PROTOCOL_VERSION,
         host_name: host.name.clone(),
@@ -302,7 +318,6 @@ async fn run_attach(
     send: &mut SendStream,
     reader: &mut FrameReader<RecvStream>,
 ) -> Result<(), AttachEnd> {
-    let _guard = session.attach_guard();
     let operator = ctx.role == Role::Operator;
     if let (Some(size), true) = (attach.size, operator) {
         session.resize(size);
@@ -319,6 +334,7 @@ async fn run_attach(
             format!("offset {from} is past the end of the output ({end})"),
         )));
     }
+    let guard = session.attach_guard(from);
     let token = attach.client_token;
     let attached = Frame::Attached(Attached {
         info: session.info(),
@@ -335,7 +351,6 @@ async fn run_attach(
         loop {
             match reader.read().await {
                 Ok(Frame::Input(i)) => {
-                    debug!(seq = i.seq, len = i.data.len(), "input");
                     if !operator {
                         return Err(AttachEnd::Error(forbidden()));
                     }
@@ -360,7 +375,11 @@ async fn run_attach(
                         session.resize(size);
                     }
                 }
-                Ok(Frame::Detach) | Err(ReadError::Closed) => return Ok(()),
+                Ok(Frame::Detach) => {
+                    session.forget_token(token);
+                    return Ok(());
+                }
+                Err(ReadError::Closed) => return Ok(()),
                 Ok(other) => {
                     return Err(AttachEnd::Error(WireError::new(
                         ErrorCode::Protocol,
@@ -380,7 +399,7 @@ async fn run_attach(
             }
         }
     };
-    let output = pump_output(session, from, send, ack_rx);
+    let output = pump_output(session, &guard, from, send, ack_rx);
     tokio::select! {
         r = input => r,
         r = output => r,
@@ -390,6 +409,7 @@ async fn run_attach(
 /// Sends output from `pos` on, input acks as they change, and `Exited` after the last byte.
 async fn pump_output(
     session: &PtySession,
+    guard: &AttachGuard,
     mut pos: u64,
     send: &mut SendStream,
     mut acks: watch::Receiver<u64>,
@@ -413,6 +433,7 @@ async fn pump_output(
                     .await
                     .map_err(gone)?;
                 pos += len;
+                guard.advance(pos);
             }
             Slice::Gap { start } => {
                 warn!(
@@ -430,6 +451,7 @@ async fn pump_output(
                 .await
                 .map_err(gone)?;
                 pos = start;
+                guard.advance(pos);
             }
             Slice::Empty => {
                 if let Some(status) = session.exit() {

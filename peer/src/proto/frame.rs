@@ -28,8 +28,6 @@ pub enum FrameType {
     Request = 0x03,
     /// host → client answer to a request.
     Response = 0x04,
-    /// host → client: the host is going away (shutdown, revocation).
-    Goodbye = 0x05,
     /// client → host, first frame of a session stream.
     Attach = 0x10,
     /// host → client, answer to [`FrameType::Attach`].
@@ -65,7 +63,6 @@ impl FrameType {
             0x02 => HostHello,
             0x03 => Request,
             0x04 => Response,
-            0x05 => Goodbye,
             0x10 => Attach,
             0x11 => Attached,
             0x12 => Output,
@@ -95,8 +92,6 @@ pub enum Frame {
     Request(RequestFrame),
     /// See [`FrameType::Response`].
     Response(ResponseFrame),
-    /// See [`FrameType::Goodbye`].
-    Goodbye(Goodbye),
     /// See [`FrameType::Attach`].
     Attach(Attach),
     /// See [`FrameType::Attached`].
@@ -157,7 +152,6 @@ impl Frame {
             Frame::HostHello(_) => FrameType::HostHello,
             Frame::Request(_) => FrameType::Request,
             Frame::Response(_) => FrameType::Response,
-            Frame::Goodbye(_) => FrameType::Goodbye,
             Frame::Attach(_) => FrameType::Attach,
             Frame::Attached(_) => FrameType::Attached,
             Frame::Output(_) => FrameType::Output,
@@ -182,7 +176,6 @@ impl Frame {
             Frame::HostHello(m) => append(&mut out, m),
             Frame::Request(m) => append(&mut out, m),
             Frame::Response(m) => append(&mut out, m),
-            Frame::Goodbye(m) => append(&mut out, m),
             Frame::Attach(m) => append(&mut out, m),
             Frame::Attached(m) => append(&mut out, m),
             Frame::Output(m) => append(&mut out, m),
@@ -221,7 +214,6 @@ impl Frame {
             FrameType::HostHello => Frame::HostHello(parse(ty, payload)?),
             FrameType::Request => Frame::Request(parse(ty, payload)?),
             FrameType::Response => Frame::Response(parse(ty, payload)?),
-            FrameType::Goodbye => Frame::Goodbye(parse(ty, payload)?),
             FrameType::Attach => Frame::Attach(parse(ty, payload)?),
             FrameType::Attached => Frame::Attached(parse(ty, payload)?),
             FrameType::Output => Frame::Output(parse(ty, payload)?),

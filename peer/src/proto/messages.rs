@@ -180,24 +180,6 @@ pub struct ExitInfo {
     pub signal: Option<String>,
 }
 
-/// Why the host closes a connection.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Goodbye {
-    /// Machine-readable reason.
-    pub reason: GoodbyeReason,
-    /// For people.
-    pub message: String,
-}
-
-/// Reasons for [`Goodbye`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum GoodbyeReason {
-    /// The host is stopping; reconnect later.
-    ShuttingDown,
-    /// This device was revoked; do not reconnect.
-    Revoked,
-}
-
 /// First frame of a session stream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attach {

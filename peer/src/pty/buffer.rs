@@ -39,6 +39,11 @@ impl OutputBuffer {
         self.start
     }
 
+    /// Most bytes held.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// Offset one past the newest byte.
     pub fn end(&self) -> u64 {
         self.start + self.bytes.len() as u64

@@ -17,6 +17,11 @@ use tracing::{debug, warn};
 use super::buffer::{OutputBuffer, Slice};
 use crate::proto::{CreateSession, ExitInfo, MAX_CHUNK, SessionInfo, SessionState, WinSize};
 
+/// How long the PTY reader waits for a slow attached client before dropping output it has not
+/// read yet (that client is then told of the gap). Live clients thus throttle the process, as
+/// with ssh, while a frozen one cannot stall a session for more than this.
+pub const LAG_GRACE: Duration = Duration::from_secs(2);
+
 /// How long a killed session gets between SIGHUP and SIGKILL.
 pub const KILL_GRACE: Duration = Duration::from_secs(2);
 
@@ -67,6 +72,8 @@ struct Shared {
     state: Mutex<State>,
     /// Bumped whenever output arrives or the process ends.
     changed: watch::Sender<u64>,
+    /// Signalled when an attached reader moves on or goes away.
+    room: std::sync::Condvar,
 }
 
 #[derive(Debug)]
@@ -77,6 +84,9 @@ struct State {
     attached: u32,
     /// Highest input sequence number applied, per client token.
     input_seqs: HashMap<u64, u64>,
+    /// Next offset each attached stream will send, by attach id.
+    readers: HashMap<u64, u64>,
+    next_reader: u64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -150,8 +160,11 @@ impl PtySession {
                 size,
                 attached: 0,
                 input_seqs: HashMap::new(),
+                readers: HashMap::new(),
+                next_reader: 0,
             }),
             changed,
+            room: std::sync::Condvar::new(),
         });
         let (input, input_rx) = mpsc::channel::<Vec<u8>>(64);
 
@@ -260,10 +273,18 @@ impl PtySession {
         self.shared.changed.subscribe()
     }
 
-    /// Counts an attached stream; the guard uncounts it.
-    pub fn attach_guard(self: &Arc<Self>) -> AttachGuard {
-        lock(&self.shared.state).attached += 1;
-        AttachGuard(self.clone())
+    /// Counts an attached stream that will send output from `from`; the guard reports its
+    /// progress (see [`AttachGuard::advance`]) and uncounts it on drop.
+    pub fn attach_guard(self: &Arc<Self>, from: u64) -> AttachGuard {
+        let mut st = lock(&self.shared.state);
+        st.attached += 1;
+        let id = st.next_reader;
+        st.next_reader += 1;
+        st.readers.insert(id, from);
+        AttachGuard {
+            session: self.clone(),
+            id,
+        }
     }
 
     /// Highest input sequence applied for `token`.
@@ -278,17 +299,28 @@ impl PtySession {
     /// Applies input `seq` from `token` exactly once: returns `false` if it was applied before.
     /// Waits (backpressure) while the process is not reading its input.
     pub async fn write_input(&self, token: u64, seq: u64, data: Vec<u8>) -> bool {
-        {
-            let mut st = lock(&self.shared.state);
-            let last = st.input_seqs.entry(token).or_insert(0);
-            if seq <= *last {
-                return false;
-            }
-            *last = seq;
+        if seq <= self.input_acked(token) {
+            return false;
         }
-        // The writer thread is gone only once the PTY is; then input has nowhere to go.
-        let _ = self.input.send(data).await;
+        // Wait for room first: a seq counts as applied only once its bytes are queued for the
+        // PTY, so input cut off by a broken stream while waiting is re-sent, never lost.
+        let Ok(permit) = self.input.reserve().await else {
+            // The writer is gone only once the PTY is; the input has nowhere to go.
+            return false;
+        };
+        let mut st = lock(&self.shared.state);
+        let last = st.input_seqs.entry(token).or_insert(0);
+        if seq <= *last {
+            return false;
+        }
+        *last = seq;
+        permit.send(data);
         true
+    }
+
+    /// Forgets the input sequence of a client token that detached cleanly.
+    pub fn forget_token(&self, token: u64) {
+        lock(&self.shared.state).input_seqs.remove(&token);
     }
 
     /// Resizes the PTY (the "latest" policy: the most recent request from any client wins).
@@ -353,14 +385,32 @@ impl Drop for PtySession {
     }
 }
 
-/// Keeps a session's attached count while alive.
+/// An attached stream: counted while alive, and holding back the PTY reader while it lags.
 #[derive(Debug)]
-pub struct AttachGuard(Arc<PtySession>);
+pub struct AttachGuard {
+    session: Arc<PtySession>,
+    id: u64,
+}
+
+impl AttachGuard {
+    /// Records that everything before `offset` was sent.
+    pub fn advance(&self, offset: u64) {
+        let shared = &self.session.shared;
+        if let Some(o) = lock(&shared.state).readers.get_mut(&self.id) {
+            *o = offset;
+        }
+        shared.room.notify_all();
+    }
+}
 
 impl Drop for AttachGuard {
     fn drop(&mut self) {
-        let mut st = lock(&self.0.shared.state);
+        let shared = &self.session.shared;
+        let mut st = lock(&shared.state);
         st.attached = st.attached.saturating_sub(1);
+        st.readers.remove(&self.id);
+        drop(st);
+        shared.room.notify_all();
     }
 }
 
@@ -371,7 +421,27 @@ fn read_loop(mut reader: Box<dyn Read + Send>, shared: &Shared) {
             // Linux reports EIO on the master once every slave fd is closed: that is EOF.
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                lock(&shared.state).buffer.push(&buf[..n]);
+                let mut st = lock(&shared.state);
+                let deadline = std::time::Instant::now() + LAG_GRACE;
+                // Wait while pushing would drop bytes an attached stream has yet to send.
+                // Streams already behind the buffer are lost causes and hold nothing back.
+                loop {
+                    let start = st.buffer.start();
+                    let new_start =
+                        (st.buffer.end() + n as u64).saturating_sub(st.buffer.capacity() as u64);
+                    let held = st.readers.values().any(|&o| o >= start && o < new_start);
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if !held || left.is_zero() {
+                        break;
+                    }
+                    st = shared
+                        .room
+                        .wait_timeout(st, left)
+                        .map(|(g, _)| g)
+                        .unwrap_or_else(|e| e.into_inner().0);
+                }
+                st.buffer.push(&buf[..n]);
+                drop(st);
                 shared.changed.send_modify(|v| *v += 1);
             }
         }
