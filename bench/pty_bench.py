@@ -61,7 +61,9 @@ def echo(cmd, n, env):
     q = lambda f: lat[min(len(lat) - 1, int(f * len(lat)))]
     return q(0.5), q(0.9), q(0.99)
 
-def throughput(cmd, env):
+def throughput(cmd, env, rss_file):
+    if TIME:
+        cmd = [TIME, "-f", "%M", "-o", rss_file] + cmd
     p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     ofd = p.stdout.fileno(); total = 0; t0 = None
     while True:
@@ -72,6 +74,13 @@ def throughput(cmd, env):
     dt = time.perf_counter() - t0
     p.wait()
     return total / dt / 1e6, total
+
+TIME = "/usr/bin/time" if os.path.exists("/usr/bin/time") else None
+
+def max_rss_kb(path):
+    try:
+        with open(path) as f: return int(f.read().split()[-1])
+    except (OSError, ValueError, IndexError): return None
 
 def rss_kb(pid):
     with open(f"/proc/{pid}/status") as f:
@@ -101,6 +110,11 @@ def main():
         idle_rss = rss_kb(host.pid)
         cenv = dict(env, PEER_HOME=clienth)
         subprocess.run([peer, "pair", url, "--name", "bench"], env=cenv, check=True, stdout=subprocess.DEVNULL)
+        # 20 idle shell sessions, before anything else holds output buffers.
+        for _ in range(20):
+            subprocess.run([peer, "new", "--", "sh"], env=cenv, check=True, stdout=subprocess.DEVNULL)
+        time.sleep(1)
+        busy_rss = rss_kb(host.pid)
         raw = "stty raw -echo; printf READY; cat"
         zero = f"head -c {a.bytes} /dev/zero"
         paths = {
@@ -108,27 +122,26 @@ def main():
             "peer direct": lambda r: [peer, "attach", "--new", "--", "sh", "-c", r],
             "peer relay-only": lambda r: [peer, "--relay-only", "attach", "--new", "--", "sh", "-c", r],
         }
-        res = {k: {"p50": [], "p90": [], "p99": [], "mbs": []} for k in paths}
+        res = {k: {"p50": [], "p90": [], "p99": [], "mbs": [], "rss": []} for k in paths}
         for run in range(a.runs):
             for name, mk in paths.items():
                 e = echo(mk(raw), a.echo, cenv)
                 for k, v in zip(("p50", "p90", "p99"), e): res[name][k].append(v)
-                mbs, total = throughput(mk(zero), cenv)
+                rss_file = os.path.join(tmp, "rss")
+                mbs, total = throughput(mk(zero), cenv, rss_file)
                 res[name]["mbs"].append(mbs)
+                rss = max_rss_kb(rss_file)
+                if rss: res[name]["rss"].append(rss)
                 print(f"run {run+1} {name}: echo p50 {e[0]:.0f} µs p99 {e[2]:.0f} µs, {mbs:.1f} MB/s ({total} B)", file=sys.stderr)
-        # 20 shell sessions.
-        for _ in range(20):
-            subprocess.run([peer, "new", "--", "sh"], env=cenv, check=True, stdout=subprocess.DEVNULL)
-        time.sleep(1)
-        busy_rss = rss_kb(host.pid)
         med = lambda xs: statistics.median(xs)
         base = res["ssh -tt"]
-        print(f"| path | echo p50 (µs) | p90 | p99 | throughput (MB/s) | p50 vs ssh | MB/s vs ssh |")
-        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        print(f"| path | echo p50 (µs) | p90 | p99 | throughput (MB/s) | p50 vs ssh | MB/s vs ssh | client max RSS (MiB) |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for name, r in res.items():
             print(f"| {name} | {med(r['p50']):.0f} | {med(r['p90']):.0f} | {med(r['p99']):.0f} | {med(r['mbs']):.1f} | "
-                  f"{med(r['p50'])/med(base['p50']):.2f}× | {med(r['mbs'])/med(base['mbs']):.2f}× |")
-        print(f"\npeer host RSS: idle {idle_rss/1024:.1f} MiB, with 20 more shell sessions {busy_rss/1024:.1f} MiB")
+                  f"{med(r['p50'])/med(base['p50']):.2f}× | {med(r['mbs'])/med(base['mbs']):.2f}× | "
+                  f"{(med(r['rss'])/1024 if r['rss'] else float('nan')):.1f} |")
+        print(f"\npeer host RSS: idle {idle_rss/1024:.1f} MiB, with 20 idle shell sessions {busy_rss/1024:.1f} MiB")
     finally:
         host.terminate(); host.wait(timeout=15)
         sshd.terminate(); sshd.wait()

@@ -481,7 +481,7 @@ async fn attach(paths: &Paths, args: AttachArgs, relay_only: bool) -> Result<u8>
     let io = AttachIo {
         input: term.input(),
         resize: term.resizes()?,
-        output: Box::new(tokio::io::stdout()),
+        output: Box::new(terminal::DirectStdout::new()),
         notice: Box::new(terminal::notice),
         size: terminal::size(),
         escape: true,

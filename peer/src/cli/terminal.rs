@@ -99,3 +99,41 @@ pub fn size() -> Option<WinSize> {
 pub fn notice(msg: &str) {
     eprint!("\r\n[peer: {msg}]\r\n");
 }
+
+/// Stdout written in place. tokio's stdout hands every write to its blocking pool, a thread hop
+/// per echoed keystroke; a write to a terminal or pipe returns at once in all but a flood, and
+/// in a flood this task has nothing better to do than wait for the terminal.
+pub struct DirectStdout(std::io::Stdout);
+
+impl DirectStdout {
+    /// The process's stdout.
+    pub fn new() -> Self {
+        DirectStdout(std::io::stdout())
+    }
+}
+
+impl tokio::io::AsyncWrite for DirectStdout {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        use std::io::Write;
+        let mut out = self.0.lock();
+        std::task::Poll::Ready(out.write_all(buf).and_then(|_| out.flush()).map(|_| buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
