@@ -120,7 +120,11 @@ impl tokio::io::AsyncWrite for DirectStdout {
     ) -> std::task::Poll<std::io::Result<usize>> {
         use std::io::Write;
         let mut out = self.0.lock();
-        std::task::Poll::Ready(out.write_all(buf).and_then(|_| out.flush()).map(|_| buf.len()))
+        std::task::Poll::Ready(
+            out.write_all(buf)
+                .and_then(|_| out.flush())
+                .map(|_| buf.len()),
+        )
     }
 
     fn poll_flush(
