@@ -4,6 +4,7 @@ mod control;
 pub mod devices;
 pub mod pairing;
 mod session_conn;
+mod streams;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;

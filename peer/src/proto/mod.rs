@@ -1,5 +1,6 @@
 //! The session protocol: messages, the frame codec, and async framing over streams.
 
+pub mod browser;
 mod frame;
 mod io;
 mod messages;

@@ -1,0 +1,299 @@
+//! Session logic shared by native streams and browser channels: requests, attachments, and the
+//! output pump. It talks to its peer through [`FrameSink`] and [`FrameSource`], so the same code
+//! serves a QUIC stream and a channel multiplexed inside a browser's Noise socket.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use iroh::endpoint::{RecvStream, SendStream};
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+use super::HostShared;
+use crate::proto::{
+    Attach, Attached, ErrorCode, Exited, Frame, FrameReader, Gap, InputAck, MAX_CHUNK, Output,
+    ReadError, Reply, Request, Role, WireError, write_frame,
+};
+use crate::pty::{AttachGuard, PtySession, SessionError, Slice};
+
+/// Where an attachment's frames go.
+pub trait FrameSink: Send {
+    /// Sends one frame; an error means the peer is gone.
+    fn send(&mut self, frame: Frame) -> impl Future<Output = Result<(), ()>> + Send;
+}
+
+/// Where an attachment's frames come from.
+pub trait FrameSource: Send {
+    /// The next frame; [`ReadError::Closed`] when the peer is done.
+    fn next(&mut self) -> impl Future<Output = Result<Frame, ReadError>> + Send;
+}
+
+impl FrameSink for SendStream {
+    async fn send(&mut self, frame: Frame) -> Result<(), ()> {
+        write_frame(self, &frame).await.map_err(|_| ())
+    }
+}
+
+impl FrameSource for FrameReader<RecvStream> {
+    async fn next(&mut self) -> Result<Frame, ReadError> {
+        self.read().await
+    }
+}
+
+/// Who is on the other end of a stream.
+#[derive(Clone)]
+pub struct StreamCtx {
+    pub(crate) host: Arc<HostShared>,
+    pub(crate) role: Role,
+    pub(crate) device: [u8; 32],
+}
+
+pub(crate) fn protocol_error(e: &ReadError) -> Frame {
+    Frame::Error(WireError::new(ErrorCode::Protocol, e.to_string()))
+}
+
+pub(crate) fn forbidden() -> WireError {
+    WireError::new(ErrorCode::Forbidden, "this device is a viewer on this host")
+}
+
+pub(crate) fn session_error(e: SessionError) -> WireError {
+    match e {
+        SessionError::NotFound(_) => WireError::new(ErrorCode::NotFound, e.to_string()),
+        SessionError::TooMany(_) => WireError::new(ErrorCode::Limit, e.to_string()),
+        SessionError::Spawn(_) => WireError::new(ErrorCode::SpawnFailed, e.to_string()),
+    }
+}
+
+pub(crate) async fn handle_request(ctx: &StreamCtx, req: Request) -> Result<Reply, WireError> {
+    let sessions = &ctx.host.sessions;
+    match req {
+        Request::ListSessions => Ok(Reply::Sessions(sessions.list())),
+        Request::CreateSession(c) => {
+            if ctx.role != Role::Operator {
+                return Err(forbidden());
+            }
+            validate_create(&c)?;
+            let detail = format!("{:?}", c.command);
+            let s = sessions.create(c).await.map_err(session_error)?;
+            ctx.host
+                .devices
+                .audit(
+                    Some(ctx.device),
+                    "session.create",
+                    format!("{} {detail}", s.id()),
+                )
+                .await;
+            Ok(Reply::Created(s.info()))
+        }
+        Request::KillSession { session } => {
+            if ctx.role != Role::Operator {
+                return Err(forbidden());
+            }
+            sessions.kill(session).await.map_err(session_error)?;
+            ctx.host
+                .devices
+                .audit(Some(ctx.device), "session.kill", session.to_string())
+                .await;
+            Ok(Reply::Killed)
+        }
+    }
+}
+
+fn validate_create(c: &crate::proto::CreateSession) -> Result<(), WireError> {
+    let bad = |m: &str| Err(WireError::new(ErrorCode::BadRequest, m));
+    if c.command.len() > 256 || c.command.iter().any(|a| a.len() > 4096 || a.contains('\0')) {
+        return bad("command too long or contains NUL");
+    }
+    if c.command.first().is_some_and(|p| p.is_empty()) {
+        return bad("empty program name");
+    }
+    if c.name
+        .as_ref()
+        .is_some_and(|n| n.len() > 64 || n.chars().any(char::is_control))
+    {
+        return bad("session name must be at most 64 printable characters");
+    }
+    if c.env.len() > 256
+        || c.env.iter().any(|(k, v)| {
+            k.is_empty() || k.contains(['=', '\0']) || v.contains('\0') || v.len() > 4096
+        })
+    {
+        return bad("bad environment variable");
+    }
+    if c.cwd
+        .as_ref()
+        .is_some_and(|d| d.contains('\0') || d.len() > 4096)
+    {
+        return bad("bad working directory");
+    }
+    Ok(())
+}
+
+pub(crate) enum AttachEnd {
+    /// Tell the client, then end the stream.
+    Error(WireError),
+    /// The client or the connection went away.
+    Gone,
+}
+
+/// Runs one attachment until the peer detaches or goes, or the session ends.
+pub(crate) async fn run_attach<S: FrameSink, R: FrameSource>(
+    ctx: &StreamCtx,
+    session: &Arc<PtySession>,
+    attach: &Attach,
+    send: &mut S,
+    reader: &mut R,
+) -> Result<(), AttachEnd> {
+    let operator = ctx.role == Role::Operator;
+    if let (Some(size), true) = (attach.size, operator) {
+        session.resize(size);
+    }
+    let (start, end) = session.bounds();
+    let from = if attach.from_offset == u64::MAX {
+        end
+    } else {
+        attach.from_offset
+    };
+    if from > end {
+        return Err(AttachEnd::Error(WireError::new(
+            ErrorCode::BadRequest,
+            format!("offset {from} is past the end of the output ({end})"),
+        )));
+    }
+    let guard = session.attach_guard(from);
+    let token = attach.client_token;
+    let attached = Frame::Attached(Attached {
+        info: session.info(),
+        start_offset: from.max(start),
+        input_acked: session.input_acked(token),
+    });
+    send.send(attached).await.map_err(|_| AttachEnd::Gone)?;
+    debug!(session = session.id(), from, "attached");
+
+    let (ack_tx, ack_rx) = watch::channel(0u64);
+    let input = async {
+        loop {
+            match reader.next().await {
+                Ok(Frame::Input(i)) => {
+                    if !operator {
+                        return Err(AttachEnd::Error(forbidden()));
+                    }
+                    if i.data.len() > MAX_CHUNK {
+                        return Err(AttachEnd::Error(WireError::new(
+                            ErrorCode::Protocol,
+                            "input chunk too large",
+                        )));
+                    }
+                    session.write_input(token, i.seq, i.data).await;
+                    // Acks only grow (a re-sent, already applied input acks nothing new).
+                    ack_tx.send_if_modified(|acked| {
+                        let grow = i.seq > *acked;
+                        if grow {
+                            *acked = i.seq;
+                        }
+                        grow
+                    });
+                }
+                Ok(Frame::Resize(size)) => {
+                    if operator {
+                        session.resize(size);
+                    }
+                }
+                Ok(Frame::Detach) => {
+                    session.forget_token(token);
+                    return Ok(());
+                }
+                Err(ReadError::Closed) => return Ok(()),
+                Ok(other) => {
+                    return Err(AttachEnd::Error(WireError::new(
+                        ErrorCode::Protocol,
+                        format!(
+                            "unexpected {:?} frame on a session stream",
+                            other.frame_type()
+                        ),
+                    )));
+                }
+                Err(ReadError::Io(_)) => return Err(AttachEnd::Gone),
+                Err(e) => {
+                    return Err(AttachEnd::Error(WireError::new(
+                        ErrorCode::Protocol,
+                        e.to_string(),
+                    )));
+                }
+            }
+        }
+    };
+    let output = pump_output(session, &guard, from, send, ack_rx);
+    tokio::select! {
+        r = input => r,
+        r = output => r,
+    }
+}
+
+/// Sends output from `pos` on, input acks as they change, and `Exited` after the last byte.
+async fn pump_output<S: FrameSink>(
+    session: &PtySession,
+    guard: &AttachGuard,
+    mut pos: u64,
+    send: &mut S,
+    mut acks: watch::Receiver<u64>,
+) -> Result<(), AttachEnd> {
+    let mut changed = session.subscribe();
+    let gone = |()| AttachEnd::Gone;
+    let mut acked = 0u64;
+    loop {
+        let seq = *acks.borrow_and_update();
+        if seq != acked {
+            send.send(Frame::InputAck(InputAck { seq }))
+                .await
+                .map_err(gone)?;
+            acked = seq;
+        }
+        changed.borrow_and_update();
+        match session.read(pos) {
+            Slice::Data(data) => {
+                let len = data.len() as u64;
+                send.send(Frame::Output(Output { offset: pos, data }))
+                    .await
+                    .map_err(gone)?;
+                pos += len;
+                guard.advance(pos);
+            }
+            Slice::Gap { start } => {
+                warn!(
+                    session = session.id(),
+                    lost = start - pos,
+                    "client fell behind the buffer"
+                );
+                send.send(Frame::Gap(Gap {
+                    from: pos,
+                    to: start,
+                }))
+                .await
+                .map_err(gone)?;
+                pos = start;
+                guard.advance(pos);
+            }
+            Slice::Empty => {
+                if let Some(status) = session.exit() {
+                    if session.bounds().1 == pos {
+                        let exited = Frame::Exited(Exited {
+                            status,
+                            end_offset: pos,
+                        });
+                        send.send(exited).await.map_err(gone)?;
+                        return Ok(());
+                    }
+                    continue;
+                }
+                tokio::select! {
+                    r = changed.changed() => if r.is_err() { return Err(AttachEnd::Gone) },
+                    r = acks.changed() => if r.is_err() {
+                        // The input side ended; the select in run_attach finishes us.
+                        std::future::pending::<()>().await;
+                    },
+                }
+            }
+        }
+    }
+}
