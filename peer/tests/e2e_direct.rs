@@ -180,3 +180,49 @@ fn a_slow_client_throttles_the_process_instead_of_losing_output() {
     assert!(!a.stderr().contains("lost"), "{}", a.stderr());
     assert_eq!(sha256(&got), sha256(&expected));
 }
+
+#[test]
+fn exited_follows_the_last_byte_even_while_another_client_lags() {
+    let mut host = TestHost::start(&["--buffer", "65536"]);
+    let client = TestClient::new();
+    pair(&mut host, &client, "pair-of-eyes");
+    // The process sleeps first so both clients are attached before it writes.
+    let id = client.ok(&[
+        "new",
+        "--",
+        "sh",
+        "-c",
+        "sleep 2; head -c 3000000 /dev/zero | tr '\\0' x; echo; echo DONE",
+    ]);
+    let id = id.trim();
+    let mut slow = client.spawn(&["attach", id, "--replay", "0"]);
+    let mut fast = client.spawn(&["attach", id, "--replay", "0"]);
+    // The slow client keeps stalling for a bit less than the host's lag grace, so it stays
+    // "live" and holds the PTY reader back again and again, up to the very end.
+    let slow_pid = slow.child.id();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let staller = std::thread::spawn(move || {
+        while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+            signal(slow_pid, "STOP");
+            std::thread::sleep(Duration::from_millis(1200));
+            signal(slow_pid, "CONT");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    let mut expected = vec![b'x'; 3_000_000];
+    expected.extend_from_slice(b"\r\nDONE\r\n");
+    assert_eq!(
+        fast.wait_exit(Duration::from_secs(60)),
+        0,
+        "{}",
+        fast.stderr()
+    );
+    let got = fast.out.lock().expect("lock").clone();
+    assert_eq!(got.len(), expected.len(), "{}", fast.stderr());
+    assert_eq!(sha256(&got), sha256(&expected));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = staller.join();
+    signal(slow.child.id(), "CONT");
+    slow.wait_exit(Duration::from_secs(60));
+}

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -74,6 +75,10 @@ struct Shared {
     changed: watch::Sender<u64>,
     /// Signalled when an attached reader moves on or goes away.
     room: std::sync::Condvar,
+    /// Counts the reader thread's pushes, so the waiter can tell a busy reader from an idle one.
+    activity: AtomicU64,
+    /// Whether the reader thread is waiting for a slow attached client.
+    held: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -165,6 +170,8 @@ impl PtySession {
             }),
             changed,
             room: std::sync::Condvar::new(),
+            activity: AtomicU64::new(0),
+            held: AtomicBool::new(false),
         });
         let (input, input_rx) = mpsc::channel::<Vec<u8>>(64);
 
@@ -180,9 +187,19 @@ impl PtySession {
         let wshared = shared.clone();
         spawn_thread(format!("pty-{id}-wait"), move || {
             let status = child.wait();
-            // Descendants may hold the PTY open after the child exits; don't wait forever
-            // for their output.
-            let _ = eof_rx.recv_timeout(Duration::from_millis(500));
+            // Wait for the reader to drain the PTY so `Exited` follows the last byte. Descendants
+            // may hold the PTY open after the child exits: stop waiting once the reader has
+            // been idle for 500 ms and is not merely held back by a slow client.
+            let mut seen = wshared.activity.load(Ordering::Relaxed);
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                eof_rx.recv_timeout(Duration::from_millis(500))
+            {
+                let now = wshared.activity.load(Ordering::Relaxed);
+                if now == seen && !wshared.held.load(Ordering::Relaxed) {
+                    break;
+                }
+                seen = now;
+            }
             let exit = match status {
                 Ok(s) => ExitInfo {
                     code: s.exit_code(),
@@ -434,14 +451,17 @@ fn read_loop(mut reader: Box<dyn Read + Send>, shared: &Shared) {
                     if !held || left.is_zero() {
                         break;
                     }
+                    shared.held.store(true, Ordering::Relaxed);
                     st = shared
                         .room
                         .wait_timeout(st, left)
                         .map(|(g, _)| g)
                         .unwrap_or_else(|e| e.into_inner().0);
                 }
+                shared.held.store(false, Ordering::Relaxed);
                 st.buffer.push(&buf[..n]);
                 drop(st);
+                shared.activity.fetch_add(1, Ordering::Relaxed);
                 shared.changed.send_modify(|v| *v += 1);
             }
         }
