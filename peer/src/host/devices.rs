@@ -34,6 +34,8 @@ pub enum DeviceError {
 struct Device {
     name: String,
     role: Role,
+    /// Browsers: the pre-shared key of their later Noise handshakes. Native devices: none.
+    psk: Option<zeroize::Zeroizing<[u8; 32]>>,
     paired_at: u64,
     last_seen: Option<u64>,
     revoked_at: Option<u64>,
@@ -75,6 +77,17 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 ";
 
+/// Adds what later versions added to a database made by an earlier one.
+fn migrate(db: &Connection) -> Result<(), rusqlite::Error> {
+    let has_psk = db
+        .prepare("SELECT 1 FROM pragma_table_info('devices') WHERE name = 'psk'")?
+        .exists([])?;
+    if !has_psk {
+        db.execute_batch("ALTER TABLE devices ADD COLUMN psk BLOB")?;
+    }
+    Ok(())
+}
+
 /// Unix seconds now.
 pub fn now_secs() -> u64 {
     std::time::SystemTime::now()
@@ -95,13 +108,16 @@ impl Devices {
         db.pragma_update(None, "journal_mode", "WAL")?;
         db.pragma_update(None, "synchronous", "NORMAL")?;
         db.execute_batch(SCHEMA)?;
+        migrate(&db)?;
         let mut cache = HashMap::new();
         {
-            let mut stmt =
-                db.prepare("SELECT id, name, role, paired_at, last_seen, revoked_at FROM devices")?;
+            let mut stmt = db.prepare(
+                "SELECT id, name, role, paired_at, last_seen, revoked_at, psk FROM devices",
+            )?;
             let rows = stmt.query_map([], |r| {
                 let id: Vec<u8> = r.get(0)?;
                 let role: String = r.get(2)?;
+                let psk: Option<Vec<u8>> = r.get(6)?;
                 Ok((
                     id,
                     Device {
@@ -110,6 +126,9 @@ impl Devices {
                         paired_at: r.get(3)?,
                         last_seen: r.get(4)?,
                         revoked_at: r.get(5)?,
+                        psk: psk
+                            .and_then(|p| <[u8; 32]>::try_from(p.as_slice()).ok())
+                            .map(zeroize::Zeroizing::new),
                     },
                 ))
             })?;
@@ -140,15 +159,37 @@ impl Devices {
             .map_err(|_| DeviceError::Task)?
     }
 
-    /// Records a newly paired device (re-pairing a revoked key un-revokes it).
+    /// Records a newly paired native device (re-pairing a revoked key un-revokes it).
     pub async fn add(&self, key: DeviceKey, name: String, role: Role) -> Result<(), DeviceError> {
+        self.insert(key, name, role, None).await
+    }
+
+    /// Records a newly paired browser with the pre-shared key of its later handshakes.
+    pub async fn add_browser(
+        &self,
+        key: DeviceKey,
+        name: String,
+        role: Role,
+        psk: [u8; 32],
+    ) -> Result<(), DeviceError> {
+        self.insert(key, name, role, Some(psk)).await
+    }
+
+    async fn insert(
+        &self,
+        key: DeviceKey,
+        name: String,
+        role: Role,
+        psk: Option<[u8; 32]>,
+    ) -> Result<(), DeviceError> {
         let now = now_secs();
         let (n, r) = (name.clone(), role);
+        let stored = psk.map(|p| p.to_vec());
         self.blocking(move |db| {
             db.execute(
-                "INSERT INTO devices (id, name, role, paired_at, revoked_at) VALUES (?1, ?2, ?3, ?4, NULL)
-                 ON CONFLICT(id) DO UPDATE SET name = ?2, role = ?3, paired_at = ?4, revoked_at = NULL",
-                params![key.as_slice(), n, r.as_str(), now],
+                "INSERT INTO devices (id, name, role, paired_at, revoked_at, psk) VALUES (?1, ?2, ?3, ?4, NULL, ?5)
+                 ON CONFLICT(id) DO UPDATE SET name = ?2, role = ?3, paired_at = ?4, revoked_at = NULL, psk = ?5",
+                params![key.as_slice(), n, r.as_str(), now, stored],
             )?;
             db.execute(
                 "INSERT INTO audit (at, device, event, detail) VALUES (?1, ?2, 'pair', ?3)",
@@ -162,6 +203,7 @@ impl Devices {
             Device {
                 name,
                 role,
+                psk: psk.map(zeroize::Zeroizing::new),
                 paired_at: now,
                 last_seen: None,
                 revoked_at: None,
@@ -170,11 +212,19 @@ impl Devices {
         Ok(())
     }
 
-    /// The role of a paired, unrevoked device.
-    pub fn authorize(&self, key: &DeviceKey) -> Option<(String, Role)> {
+    /// The name, role and pre-shared key of a paired, unrevoked browser.
+    pub fn browser(&self, key: &DeviceKey) -> Option<(String, Role, zeroize::Zeroizing<[u8; 32]>)> {
         lock(&self.inner.cache)
             .get(key)
             .filter(|d| d.revoked_at.is_none())
+            .and_then(|d| Some((d.name.clone(), d.role, d.psk.clone()?)))
+    }
+
+    /// The role of a paired, unrevoked native device.
+    pub fn authorize(&self, key: &DeviceKey) -> Option<(String, Role)> {
+        lock(&self.inner.cache)
+            .get(key)
+            .filter(|d| d.revoked_at.is_none() && d.psk.is_none())
             .map(|d| (d.name.clone(), d.role))
     }
 
@@ -242,6 +292,7 @@ impl Devices {
                 last_seen: d.last_seen,
                 revoked_at: d.revoked_at,
                 connections: live.get(k).map_or(0, |v| v.len() as u32),
+                browser: d.psk.is_some(),
             })
             .collect();
         out.sort_by(|a, b| b.paired_at.cmp(&a.paired_at).then(a.id.cmp(&b.id)));

@@ -1,5 +1,6 @@
 //! The host daemon: identity, endpoint, embedded relay, pairing, sessions, control socket.
 
+pub mod bridge;
 mod control;
 pub mod devices;
 pub mod pairing;
@@ -422,12 +423,7 @@ async fn accept_loop(host: Arc<HostShared>, tasks: TaskTracker) {
             match conn.alpn() {
                 a if a == ALPN_SESSION => session_conn::serve(host, conn).await,
                 a if a == ALPN_PAIR => serve_pairing(host, conn).await,
-                a if a == ALPN_BRIDGE => {
-                    conn.close(
-                        close::UNSUPPORTED.into(),
-                        b"the browser bridge is not served by this host yet",
-                    );
-                }
+                a if a == ALPN_BRIDGE => bridge::serve(host, conn).await,
                 _ => conn.close(close::PROTOCOL.into(), b"unknown ALPN"),
             }
         });

@@ -47,6 +47,12 @@ pub enum Refusal {
     /// The handshake message did not decrypt (wrong host key or a damaged code).
     #[error("the handshake failed: the pairing code does not belong to this host or was altered")]
     Handshake = 5,
+    /// A browser reconnecting with a key the host does not know.
+    #[error("this browser is not paired with the host; pair it again with a fresh code")]
+    NotPaired = 6,
+    /// A browser whose device was revoked.
+    #[error("this device was revoked on the host")]
+    Revoked = 7,
 }
 
 impl Refusal {
@@ -58,6 +64,8 @@ impl Refusal {
             3 => Refusal::Used,
             4 => Refusal::Locked,
             5 => Refusal::Handshake,
+            6 => Refusal::NotPaired,
+            7 => Refusal::Revoked,
             _ => return None,
         })
     }
@@ -104,7 +112,7 @@ impl Pairings {
         (secret, expires_at)
     }
 
-    fn lookup(&self, id: &[u8; 16]) -> Result<(PairingSecret, Role), Refusal> {
+    pub(crate) fn lookup(&self, id: &[u8; 16]) -> Result<(PairingSecret, Role), Refusal> {
         let t = self.table();
         let p = t.get(id).ok_or(Refusal::Unknown)?;
         if p.used {
@@ -120,7 +128,7 @@ impl Pairings {
     }
 
     /// Marks a code used; fails if another device got there first.
-    fn consume(&self, id: &[u8; 16]) -> Result<(), Refusal> {
+    pub(crate) fn consume(&self, id: &[u8; 16]) -> Result<(), Refusal> {
         let mut t = self.table();
         let p = t.get_mut(id).ok_or(Refusal::Unknown)?;
         if p.used {
@@ -133,7 +141,7 @@ impl Pairings {
         Ok(())
     }
 
-    fn fail(&self, id: &[u8; 16]) {
+    pub(crate) fn fail(&self, id: &[u8; 16]) {
         if let Some(p) = self.table().get_mut(id) {
             p.failures = p.failures.saturating_add(1);
         }
@@ -214,7 +222,7 @@ pub async fn write_msg<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> std::i
     w.write_all(&out).await
 }
 
-async fn refuse<W: AsyncWrite + Unpin>(w: &mut W, r: Refusal) -> PairError {
+pub(crate) async fn refuse<W: AsyncWrite + Unpin>(w: &mut W, r: Refusal) -> PairError {
     let mut msg = vec![r as u8];
     msg.extend_from_slice(r.to_string().as_bytes());
     let _ = write_msg(w, &msg).await;

@@ -355,6 +355,8 @@ pub struct DeviceInfo {
     pub revoked_at: Option<u64>,
     /// Live connections now.
     pub connections: u32,
+    /// A browser (paired through the mobile bridge) rather than a native client.
+    pub browser: bool,
 }
 
 /// What `peer status` shows.

@@ -1,0 +1,217 @@
+//! A client that speaks exactly what the phone app speaks on the browser path: a Noise channel
+//! (`Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s`, snow) over a message transport, carrying the
+//! browser channel protocol. Tests and benchmarks use it to play the browser; the transport is
+//! a WebSocket through the mobile bridge, or (as the bridge itself relays it) a QUIC stream on
+//! ALPN `peer/bridge/1` with `u16 BE length` framing.
+
+use std::future::Future;
+
+use iroh::endpoint::{RecvStream, SendStream};
+use peer_pairing::{Initiator, NoiseKeypair, PairingPayload, Transport, short_code};
+use tokio::io::AsyncReadExt;
+
+use crate::host::bridge::{MODE_DEVICE, MODE_PAIR, prologue};
+use crate::host::pairing::{Refusal, write_msg};
+use crate::proto::Role;
+use crate::proto::browser::{
+    self, BrowserMsg, BrowserToHost, HostToBrowser, KIND_INPUT, KIND_OUTPUT,
+};
+
+/// Moves whole messages (each one Noise message).
+pub trait MessageTransport: Send {
+    /// Sends one message.
+    fn send(&mut self, msg: &[u8]) -> impl Future<Output = std::io::Result<()>> + Send;
+    /// The next message; `None` when the other side closed.
+    fn recv(&mut self) -> impl Future<Output = std::io::Result<Option<Vec<u8>>>> + Send;
+}
+
+/// A QUIC stream with `u16 BE length | bytes` framing, as the bridge relays it to the host.
+#[derive(Debug)]
+pub struct QuicTransport {
+    /// Sending half.
+    pub send: SendStream,
+    /// Receiving half.
+    pub recv: RecvStream,
+}
+
+impl MessageTransport for QuicTransport {
+    async fn send(&mut self, msg: &[u8]) -> std::io::Result<()> {
+        write_msg(&mut self.send, msg).await
+    }
+
+    async fn recv(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        let len = match self.recv.read_u16().await {
+            Ok(l) => l,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut buf = vec![0u8; len as usize];
+        AsyncReadExt::read_exact(&mut self.recv, &mut buf).await?;
+        Ok(Some(buf))
+    }
+}
+
+/// Why the browser client failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BrowserError {
+    /// Transport failure.
+    #[error("transport: {0}")]
+    Io(#[from] std::io::Error),
+    /// The host closed the channel.
+    #[error("the host closed the channel")]
+    Closed,
+    /// The host refused the handshake.
+    #[error("{0}")]
+    Refused(Refusal),
+    /// Crypto failure (wrong key, tampered message).
+    #[error("the handshake or a message did not verify")]
+    Crypto,
+    /// A message that makes no sense.
+    #[error("protocol: {0}")]
+    Protocol(String),
+}
+
+/// What pairing gave the browser.
+#[derive(Debug, Clone)]
+pub struct BrowserPaired {
+    /// Its role.
+    pub role: Role,
+    /// The host's name.
+    pub host_name: String,
+    /// The pre-shared key of later connections.
+    pub device_psk: [u8; 32],
+    /// The short code to compare with the host's.
+    pub code: String,
+}
+
+/// A browser's end of an established Noise channel.
+pub struct BrowserClient<T> {
+    io: T,
+    noise: Transport,
+}
+
+impl<T> std::fmt::Debug for BrowserClient<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrowserClient").finish_non_exhaustive()
+    }
+}
+
+async fn handshake<T: MessageTransport>(
+    io: &mut T,
+    host_id: &[u8; 32],
+    host_key: &[u8; 32],
+    key: &NoiseKeypair,
+    psk: &[u8; 32],
+    payload: &[u8],
+) -> Result<Transport, BrowserError> {
+    let (state, msg1) = Initiator::start(key, host_key, psk, &prologue(host_id), payload)
+        .map_err(|_| BrowserError::Crypto)?;
+    io.send(&msg1).await?;
+    let answer = io.recv().await?.ok_or(BrowserError::Closed)?;
+    let (&status, body) = answer.split_first().ok_or(BrowserError::Closed)?;
+    if status != 0 {
+        return Err(match Refusal::from_u8(status) {
+            Some(r) => BrowserError::Refused(r),
+            None => BrowserError::Protocol(String::from_utf8_lossy(body).into_owned()),
+        });
+    }
+    let (transport, _host_name) = state.finish(body).map_err(|_| BrowserError::Crypto)?;
+    Ok(transport)
+}
+
+impl<T: MessageTransport> BrowserClient<T> {
+    /// Pairs with the host named by `payload`, as a browser with long-term key `key`.
+    pub async fn pair(
+        mut io: T,
+        payload: &PairingPayload,
+        key: &NoiseKeypair,
+        name: &str,
+    ) -> Result<(Self, BrowserPaired), BrowserError> {
+        let mut hello = vec![MODE_PAIR];
+        hello.extend_from_slice(&payload.secret.pairing_id());
+        let noise = handshake(
+            &mut io,
+            &payload.host_id,
+            &payload.host_noise_key,
+            key,
+            payload.secret.as_bytes(),
+            &hello,
+        )
+        .await?;
+        let code = short_code(&noise.handshake_hash());
+        let mut client = BrowserClient { io, noise };
+        client
+            .send(&BrowserToHost::PairConfirm { name: name.into() })
+            .await?;
+        match client.recv().await? {
+            BrowserMsg::Control(HostToBrowser::Paired {
+                role,
+                host_name,
+                device_psk,
+            }) => {
+                let psk = hex::decode(&device_psk)
+                    .ok()
+                    .and_then(|v| <[u8; 32]>::try_from(v).ok())
+                    .ok_or_else(|| BrowserError::Protocol("bad device psk".into()))?;
+                Ok((
+                    client,
+                    BrowserPaired {
+                        role,
+                        host_name,
+                        device_psk: psk,
+                        code,
+                    },
+                ))
+            }
+            BrowserMsg::Control(HostToBrowser::Error { error, .. }) => {
+                Err(BrowserError::Protocol(error.message))
+            }
+            other => Err(BrowserError::Protocol(format!(
+                "expected paired, got {other:?}"
+            ))),
+        }
+    }
+
+    /// Opens the channel of a paired browser.
+    pub async fn connect(
+        mut io: T,
+        host_id: &[u8; 32],
+        host_key: &[u8; 32],
+        key: &NoiseKeypair,
+        psk: &[u8; 32],
+    ) -> Result<Self, BrowserError> {
+        let noise = handshake(&mut io, host_id, host_key, key, psk, &[MODE_DEVICE]).await?;
+        Ok(BrowserClient { io, noise })
+    }
+
+    /// Sends a control message.
+    pub async fn send(&mut self, msg: &BrowserToHost) -> Result<(), BrowserError> {
+        self.send_plain(&browser::encode_control(msg)).await
+    }
+
+    /// Sends keystrokes for a channel.
+    pub async fn send_input(
+        &mut self,
+        channel: u32,
+        seq: u64,
+        data: &[u8],
+    ) -> Result<(), BrowserError> {
+        self.send_plain(&browser::encode_binary(KIND_INPUT, channel, seq, data))
+            .await
+    }
+
+    async fn send_plain(&mut self, plain: &[u8]) -> Result<(), BrowserError> {
+        let ct = self
+            .noise
+            .encrypt(plain)
+            .map_err(|_| BrowserError::Crypto)?;
+        Ok(self.io.send(&ct).await?)
+    }
+
+    /// The next message from the host.
+    pub async fn recv(&mut self) -> Result<BrowserMsg<HostToBrowser>, BrowserError> {
+        let ct = self.io.recv().await?.ok_or(BrowserError::Closed)?;
+        let plain = self.noise.decrypt(&ct).map_err(|_| BrowserError::Crypto)?;
+        browser::decode(&plain, KIND_OUTPUT).map_err(|e| BrowserError::Protocol(e.to_string()))
+    }
+}

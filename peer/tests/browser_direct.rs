@@ -1,0 +1,353 @@
+//! The browser path against an in-process host, with the browser test client dialing the
+//! host's bridge ALPN directly (exactly what the mobile bridge relays).
+
+use std::time::Duration;
+
+use iroh::SecretKey;
+use peer::client::browser::{BrowserClient, BrowserError, QuicTransport};
+use peer::host::pairing::Refusal;
+use peer::host::{Host, HostConfig, HostEvent};
+use peer::net::{self, ALPN_BRIDGE};
+use peer::paths::Paths;
+use peer::proto::browser::{BrowserMsg, BrowserToHost, HostToBrowser};
+use peer::proto::{Attach, CreateSession, LocalReply, LocalRequest, Reply, Request, Role, WinSize};
+use peer_pairing::{NoiseKeypair, PairingPayload};
+
+struct Fixture {
+    home: tempfile::TempDir,
+    host: Host,
+    endpoint: iroh::Endpoint,
+    conn: iroh::endpoint::Connection,
+}
+
+async fn fixture() -> Fixture {
+    let home = tempfile::tempdir().expect("tempdir");
+    let mut cfg = HostConfig::new(Paths::at(home.path().to_path_buf()));
+    cfg.listen = "127.0.0.1".parse().expect("ip");
+    cfg.file_keys = true;
+    let host = Host::start(cfg).await.expect("host");
+    let endpoint = net::bind_endpoint(net::EndpointOptions {
+        secret: SecretKey::generate(),
+        relays: vec![],
+        bind: Some("127.0.0.1:0".parse().expect("addr")),
+        relay_only: false,
+        alpns: vec![],
+    })
+    .await
+    .expect("endpoint");
+    let addrs: Vec<_> = host
+        .status()
+        .direct_addrs
+        .iter()
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let addr = net::dial_addr(host.endpoint_id(), &[], &addrs, false);
+    let conn = endpoint.connect(addr, ALPN_BRIDGE).await.expect("connect");
+    Fixture {
+        home,
+        host,
+        endpoint,
+        conn,
+    }
+}
+
+impl Fixture {
+    async fn socket(&self) -> QuicTransport {
+        let (send, recv) = self.conn.open_bi().await.expect("bi");
+        QuicTransport { send, recv }
+    }
+
+    fn payload(&self) -> PairingPayload {
+        let (url, _) = self
+            .host
+            .pairing_url(Role::Operator, Duration::from_secs(60))
+            .expect("url");
+        PairingPayload::from_url(&url).expect("payload")
+    }
+}
+
+/// Reads messages until `pred` is true, collecting channel output on the way; `pred` sees the
+/// control message just read (`None` after output) and all output so far. Returns the last
+/// control message read, if any.
+async fn until<T: peer::client::browser::MessageTransport>(
+    c: &mut BrowserClient<T>,
+    out: &mut Vec<u8>,
+    mut pred: impl FnMut(Option<&HostToBrowser>, &[u8]) -> bool,
+) -> Option<HostToBrowser> {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(20), c.recv())
+            .await
+            .expect("timely message")
+            .expect("message");
+        match msg {
+            BrowserMsg::Binary { data, .. } => {
+                out.extend_from_slice(&data);
+                if pred(None, out) {
+                    return None;
+                }
+            }
+            BrowserMsg::Control(m) => {
+                if pred(Some(&m), out) {
+                    return Some(m);
+                }
+            }
+        }
+    }
+}
+
+fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_pairs_attaches_and_resumes_exactly() {
+    let mut f = fixture().await;
+    let mut events = f.host.take_events().expect("events");
+    let payload = f.payload();
+    let key = NoiseKeypair::generate();
+
+    let (mut b, paired) = BrowserClient::pair(f.socket().await, &payload, &key, "phone")
+        .await
+        .expect("pair");
+    assert_eq!(paired.role, Role::Operator);
+    match tokio::time::timeout(Duration::from_secs(5), events.recv()).await {
+        Ok(Some(HostEvent::Paired { name, code, .. })) => {
+            assert_eq!(name, "phone");
+            assert_eq!(code, paired.code, "both sides show the same short code");
+        }
+        other => panic!("no pairing event: {other:?}"),
+    }
+    let mut out = Vec::new();
+    let hello = until(&mut b, &mut out, |m, _| {
+        matches!(m, Some(HostToBrowser::Hello { .. }))
+    })
+    .await;
+    let Some(HostToBrowser::Hello { instance, .. }) = hello else {
+        unreachable!()
+    };
+    assert_ne!(instance, 0);
+
+    b.send(&BrowserToHost::Request {
+        id: 1,
+        request: Request::CreateSession(CreateSession {
+            name: Some("web".into()),
+            command: vec!["sh".into()],
+            cwd: None,
+            env: vec![],
+            size: WinSize {
+                cols: 100,
+                rows: 30,
+            },
+        }),
+    })
+    .await
+    .expect("send");
+    let created = until(&mut b, &mut out, |m, _| {
+        matches!(m, Some(HostToBrowser::Response { id: 1, .. }))
+    })
+    .await;
+    let Some(HostToBrowser::Response {
+        result: Ok(Reply::Created(info)),
+        ..
+    }) = created
+    else {
+        panic!("create failed: {created:?}");
+    };
+    let token = 77;
+    let attach = |from| BrowserToHost::Attach {
+        channel: 1,
+        attach: Attach {
+            session: info.id,
+            from_offset: from,
+            client_token: token,
+            size: None,
+        },
+    };
+    b.send(&attach(0)).await.expect("attach");
+    until(&mut b, &mut out, |m, _| {
+        matches!(m, Some(HostToBrowser::Attached { channel: 1, .. }))
+    })
+    .await;
+    b.send_input(1, 1, b"echo hi-$((6*7))\r")
+        .await
+        .expect("input");
+    until(&mut b, &mut out, |_, o| contains(o, "hi-42")).await;
+
+    // The socket dies; a new one (device mode, the psk from pairing) resumes at the offset.
+    drop(b);
+    let mut seen = out.clone();
+    let mut b = BrowserClient::connect(
+        f.socket().await,
+        &payload.host_id,
+        &payload.host_noise_key,
+        &key,
+        &paired.device_psk,
+    )
+    .await
+    .expect("reconnect");
+    let mut more = Vec::new();
+    until(&mut b, &mut more, |m, _| {
+        matches!(m, Some(HostToBrowser::Hello { .. }))
+    })
+    .await;
+    b.send(&attach(seen.len() as u64)).await.expect("attach");
+    let attached = until(&mut b, &mut more, |m, _| {
+        matches!(m, Some(HostToBrowser::Attached { .. }))
+    })
+    .await;
+    let Some(HostToBrowser::Attached { attached, .. }) = attached else {
+        unreachable!()
+    };
+    assert_eq!(
+        attached.input_acked, 1,
+        "the host remembers which keystrokes it applied"
+    );
+    // Re-sending keystroke 1 is harmless: it is applied once.
+    b.send_input(1, 1, b"echo hi-$((6*7))\r")
+        .await
+        .expect("input");
+    b.send_input(1, 2, b"echo again-$((5*5))\r")
+        .await
+        .expect("input");
+    until(&mut b, &mut more, |_, o| contains(o, "again-25")).await;
+    seen.extend_from_slice(&more);
+
+    // A third socket replays everything from 0: what we saw is exactly a prefix of it.
+    let mut c = BrowserClient::connect(
+        f.socket().await,
+        &payload.host_id,
+        &payload.host_noise_key,
+        &key,
+        &paired.device_psk,
+    )
+    .await
+    .expect("third");
+    let mut all = Vec::new();
+    until(&mut c, &mut all, |m, _| {
+        matches!(m, Some(HostToBrowser::Hello { .. }))
+    })
+    .await;
+    c.send(&BrowserToHost::Attach {
+        channel: 9,
+        attach: Attach {
+            session: info.id,
+            from_offset: 0,
+            client_token: 5,
+            size: None,
+        },
+    })
+    .await
+    .expect("attach");
+    until(&mut c, &mut all, |_, o| o.len() >= seen.len()).await;
+    assert_eq!(&all[..seen.len()], &seen[..], "nothing lost, nothing twice");
+    assert_eq!(
+        seen.windows(5).filter(|w| w == b"hi-42").count(),
+        1,
+        "keystroke applied once"
+    );
+
+    // The pairing code was single use.
+    let again = BrowserClient::pair(
+        f.socket().await,
+        &payload,
+        &NoiseKeypair::generate(),
+        "thief",
+    )
+    .await;
+    assert!(
+        matches!(again, Err(BrowserError::Refused(Refusal::Used))),
+        "{again:?}"
+    );
+    // A key the host never paired.
+    let stranger = BrowserClient::connect(
+        f.socket().await,
+        &payload.host_id,
+        &payload.host_noise_key,
+        &NoiseKeypair::generate(),
+        &paired.device_psk,
+    )
+    .await;
+    assert!(
+        matches!(stranger, Err(BrowserError::Refused(Refusal::NotPaired))),
+        "{stranger:?}"
+    );
+    // The right key with a wrong psk.
+    let wrong = BrowserClient::connect(
+        f.socket().await,
+        &payload.host_id,
+        &payload.host_noise_key,
+        &key,
+        &[9; 32],
+    )
+    .await;
+    assert!(matches!(wrong, Err(BrowserError::Crypto)), "{wrong:?}");
+
+    // The browser is listed beside native devices and is revoked the same way.
+    let paths = Paths::at(f.home.path().to_path_buf());
+    let LocalReply::Devices(list) = peer::client::local_request(&paths, LocalRequest::ListDevices)
+        .await
+        .expect("devices")
+    else {
+        panic!("no device list")
+    };
+    assert!(
+        list.iter()
+            .any(|d| d.name == "phone" && d.browser && d.connections >= 1)
+    );
+    let id = hex::encode(key.public());
+    let reply = peer::client::local_request(&paths, LocalRequest::RevokeDevice { id })
+        .await
+        .expect("revoke");
+    assert!(
+        matches!(reply, LocalReply::Revoked { closed, .. } if closed >= 1),
+        "{reply:?}"
+    );
+    // The live socket ends at once.
+    let end = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if c.recv().await.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(end.is_ok(), "revoked socket stayed open");
+    let revoked = BrowserClient::connect(
+        f.socket().await,
+        &payload.host_id,
+        &payload.host_noise_key,
+        &key,
+        &paired.device_psk,
+    )
+    .await;
+    assert!(
+        matches!(revoked, Err(BrowserError::Refused(Refusal::Revoked))),
+        "{revoked:?}"
+    );
+
+    drop(b);
+    f.conn.close(0u32.into(), b"done");
+    f.endpoint.close().await;
+    f.host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_on_the_bridge_alpn_is_refused_and_others_are_served() {
+    let f = fixture().await;
+    // Not a Noise message.
+    let mut t = f.socket().await;
+    use peer::client::browser::MessageTransport;
+    t.send(b"definitely not noise").await.expect("send");
+    let answer = t.recv().await.expect("answer").expect("refusal");
+    assert_eq!(answer[0], Refusal::Handshake as u8);
+    // A valid pairing still works on the same bridge connection.
+    let payload = f.payload();
+    let (_b, paired) =
+        BrowserClient::pair(f.socket().await, &payload, &NoiseKeypair::generate(), "ok")
+            .await
+            .expect("pair");
+    assert_eq!(paired.role, Role::Operator);
+    f.conn.close(0u32.into(), b"done");
+    f.endpoint.close().await;
+    f.host.shutdown().await;
+}
