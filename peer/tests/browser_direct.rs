@@ -57,6 +57,17 @@ impl Fixture {
         QuicTransport { send, recv }
     }
 
+    /// A paired browser's new socket.
+    async fn connect(
+        &self,
+        payload: &PairingPayload,
+        key: &NoiseKeypair,
+        psk: &[u8; 32],
+    ) -> Result<BrowserClient<QuicTransport>, BrowserError> {
+        let io = self.socket().await;
+        BrowserClient::connect(io, &payload.host_id, &payload.host_noise_key, key, psk).await
+    }
+
     fn payload(&self) -> PairingPayload {
         let (url, _) = self
             .host
@@ -176,15 +187,10 @@ async fn browser_pairs_attaches_and_resumes_exactly() {
     // The socket dies; a new one (device mode, the psk from pairing) resumes at the offset.
     drop(b);
     let mut seen = out.clone();
-    let mut b = BrowserClient::connect(
-        f.socket().await,
-        &payload.host_id,
-        &payload.host_noise_key,
-        &key,
-        &paired.device_psk,
-    )
-    .await
-    .expect("reconnect");
+    let mut b = f
+        .connect(&payload, &key, &paired.device_psk)
+        .await
+        .expect("reconnect");
     let mut more = Vec::new();
     until(&mut b, &mut more, |m, _| {
         matches!(m, Some(HostToBrowser::Hello { .. }))
@@ -213,15 +219,10 @@ async fn browser_pairs_attaches_and_resumes_exactly() {
     seen.extend_from_slice(&more);
 
     // A third socket replays everything from 0: what we saw is exactly a prefix of it.
-    let mut c = BrowserClient::connect(
-        f.socket().await,
-        &payload.host_id,
-        &payload.host_noise_key,
-        &key,
-        &paired.device_psk,
-    )
-    .await
-    .expect("third");
+    let mut c = f
+        .connect(&payload, &key, &paired.device_psk)
+        .await
+        .expect("third");
     let mut all = Vec::new();
     until(&mut c, &mut all, |m, _| {
         matches!(m, Some(HostToBrowser::Hello { .. }))
@@ -259,27 +260,15 @@ async fn browser_pairs_attaches_and_resumes_exactly() {
         "{again:?}"
     );
     // A key the host never paired.
-    let stranger = BrowserClient::connect(
-        f.socket().await,
-        &payload.host_id,
-        &payload.host_noise_key,
-        &NoiseKeypair::generate(),
-        &paired.device_psk,
-    )
-    .await;
+    let stranger = f
+        .connect(&payload, &NoiseKeypair::generate(), &paired.device_psk)
+        .await;
     assert!(
         matches!(stranger, Err(BrowserError::Refused(Refusal::NotPaired))),
         "{stranger:?}"
     );
     // The right key with a wrong psk.
-    let wrong = BrowserClient::connect(
-        f.socket().await,
-        &payload.host_id,
-        &payload.host_noise_key,
-        &key,
-        &[9; 32],
-    )
-    .await;
+    let wrong = f.connect(&payload, &key, &[9; 32]).await;
     assert!(matches!(wrong, Err(BrowserError::Crypto)), "{wrong:?}");
 
     // The browser is listed beside native devices and is revoked the same way.
@@ -312,14 +301,7 @@ async fn browser_pairs_attaches_and_resumes_exactly() {
     })
     .await;
     assert!(end.is_ok(), "revoked socket stayed open");
-    let revoked = BrowserClient::connect(
-        f.socket().await,
-        &payload.host_id,
-        &payload.host_noise_key,
-        &key,
-        &paired.device_psk,
-    )
-    .await;
+    let revoked = f.connect(&payload, &key, &paired.device_psk).await;
     assert!(
         matches!(revoked, Err(BrowserError::Refused(Refusal::Revoked))),
         "{revoked:?}"

@@ -75,15 +75,7 @@ fn stream_survives_a_client_sleep_byte_exact() {
     let n = 3_000_000; // 20.9 MB of output
     let expected = seq_pty_output(n);
     let mut a = client.spawn(&["attach", "--new", "--", "seq", "1", &n.to_string()]);
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while a.stdout_len() < 2_000_000 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "stream never started: {}",
-            a.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    a.wait_len(2_000_000, Duration::from_secs(60));
     // The laptop sleeps longer than the idle timeout: the connection dies on both sides.
     signal(a.child.id(), "STOP");
     std::thread::sleep(Duration::from_secs(8));
@@ -162,15 +154,7 @@ fn a_slow_client_throttles_the_process_instead_of_losing_output() {
     let n = 300_000;
     let expected = seq_pty_output(n);
     let mut a = client.spawn(&["attach", "--new", "--", "seq", "1", &n.to_string()]);
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while a.stdout_len() < 100_000 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "stream never started: {}",
-            a.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    a.wait_len(100_000, Duration::from_secs(60));
     // Stalled for less than the host's lag grace: the process waits for us.
     signal(a.child.id(), "STOP");
     std::thread::sleep(Duration::from_millis(1000));

@@ -72,11 +72,7 @@ fn pairing_codes_are_checked() {
     refused(&other, &["pair", &expired], "expired");
 
     // A code from before a restart is unknown to the host.
-    let fresh = host.cli(&["pair", "--ttl", "60"]);
-    let fresh = String::from_utf8_lossy(&fresh.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("pairing URL: ").map(str::to_owned))
-        .expect("pairing url from `peer pair` on the host");
+    let fresh = host.fresh_url();
     let host = host.restart(&["--no-pairing"]);
     refused(&other, &["pair", &fresh], "unknown to the host");
     // The device paired before the restart still gets in.
@@ -116,12 +112,7 @@ fn unpaired_and_revoked_devices_are_refused() {
 
     // Other devices keep working.
     let friend = TestClient::new();
-    let fresh = host.cli(&["pair"]);
-    let url = String::from_utf8_lossy(&fresh.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("pairing URL: ").map(str::to_owned))
-        .expect("url");
-    host.url = url;
+    host.fresh_url();
     pair(&mut host, &friend, "friend");
     assert!(friend.ok(&["ls"]).contains("running"));
 }

@@ -52,15 +52,7 @@ async fn relay_only_sees_no_plaintext_and_outage_is_survived() {
             "1",
             &n.to_string(),
         ]);
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while b.stdout_len() < 2_000_000 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "stream never started: {}",
-                b.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        b.wait_len(2_000_000, Duration::from_secs(60));
         proxy.cut();
         std::thread::sleep(Duration::from_secs(8));
         proxy.restore();

@@ -118,34 +118,44 @@ impl TestHost {
     }
 
     pub fn stop(&mut self) {
-        signal(self.child.id(), "TERM");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        panic!("peer host did not stop within 10 s of SIGTERM");
+        assert!(
+            terminate(&mut self.child, Duration::from_secs(10)),
+            "peer host did not stop within 10 s of SIGTERM"
+        );
     }
+
+    /// A fresh pairing URL from `peer pair` on the host machine, made the current one.
+    pub fn fresh_url(&mut self) -> String {
+        let out = self.cli(&["pair"]);
+        self.url = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("pairing URL: ").map(str::to_owned))
+            .expect("pairing URL from `peer pair` on the host");
+        self.url.clone()
+    }
+}
+
+/// SIGTERM, then SIGKILL if the process has not exited within `grace`; whether it exited.
+fn terminate(child: &mut Child, grace: Duration) -> bool {
+    if let Ok(Some(_)) = child.try_wait() {
+        return true;
+    }
+    signal(child.id(), "TERM");
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    false
 }
 
 impl Drop for TestHost {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            signal(self.child.id(), "TERM");
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        terminate(&mut self.child, Duration::from_secs(5));
     }
 }
 
@@ -277,6 +287,19 @@ impl Interactive {
 
     pub fn stdout_len(&self) -> usize {
         self.out.lock().expect("lock").len()
+    }
+
+    /// Waits until at least `n` bytes of stdout arrived.
+    pub fn wait_len(&self, n: usize, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.stdout_len() < n {
+            assert!(
+                Instant::now() < deadline,
+                "stream never reached {n} bytes: {}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     pub fn stdout(&self) -> String {
