@@ -8,8 +8,9 @@
 //!
 //! This crate does no IO: bytes in, bytes out. Everything is re-exported at the
 //! crate root; the modules hold the specifications: [`payload`] (the QR payload
-//! format), [`noise`] (the handshake), [`sas`] (the short code). `README.md` also
-//! describes the test vectors.
+//! format), [`noise`] (the handshake), [`wire`] (prologue and message 1 payload
+//! of peer's pairing), [`sas`] (the short code). `README.md` also describes the
+//! test vectors.
 //!
 //! ```
 //! use peer_pairing::*;
@@ -38,17 +39,19 @@
 //!     &device,
 //!     &scanned.host_noise_key,
 //!     scanned.secret.as_bytes(),
-//!     NOISE_PROLOGUE,
-//!     &scanned.secret.pairing_id(),
+//!     &pairing_prologue(&scanned.host_id),
+//!     &hello_payload(&scanned.secret.pairing_id()),
 //! )?;
 //!
-//! // Host: find the secret by pairing id and answer.
-//! let (awaiting_psk, pairing_id) = Responder::read_first(&host.noise, NOISE_PROLOGUE, &msg1)?;
-//! assert_eq!(pairing_id, secret.pairing_id());
-//! let (mut host_side, msg2) = awaiting_psk.respond(secret.as_bytes(), b"")?;
+//! // Host: find the secret by pairing id and answer with its name.
+//! let (awaiting_psk, hello) =
+//!     Responder::read_first(&host.noise, &pairing_prologue(&payload.host_id), &msg1)?;
+//! assert_eq!(parse_hello_payload(&hello), Some(secret.pairing_id()));
+//! let (mut host_side, msg2) = awaiting_psk.respond(secret.as_bytes(), b"studio")?;
 //!
 //! // Phone: finish and confirm; the host knows the psk matched once this decrypts.
-//! let (mut phone_side, _) = waiting.finish(&msg2)?;
+//! let (mut phone_side, host_name) = waiting.finish(&msg2)?;
+//! assert_eq!(host_name, b"studio");
 //! let confirm = phone_side.encrypt(b"hello")?;
 //! assert_eq!(host_side.decrypt(&confirm)?, b"hello");
 //! assert_eq!(
@@ -64,14 +67,16 @@ pub mod keys;
 pub mod noise;
 pub mod payload;
 pub mod sas;
+pub mod wire;
 
 pub use keys::{HostIdentity, KeyError, NoiseKeypair, PairingSecret, SecretBytes32};
 pub use noise::{
-    Initiator, InitiatorAwaitingResponse, MAX_NOISE_MESSAGE, NOISE_PATTERN, NOISE_PROLOGUE,
-    NoiseError, Responder, ResponderAwaitingPsk, Transport,
+    Initiator, InitiatorAwaitingResponse, MAX_NOISE_MESSAGE, NOISE_PATTERN, NoiseError, Responder,
+    ResponderAwaitingPsk, Transport,
 };
 pub use payload::{
     MAX_DIRECT_ADDRS, MAX_FRAGMENT_LEN, MAX_PAYLOAD_LEN, MAX_RELAY_URLS, PAYLOAD_VERSION,
     PairingPayload, PayloadError,
 };
 pub use sas::short_code;
+pub use wire::{PAIR_PROLOGUE_PREFIX, hello_payload, pairing_prologue, parse_hello_payload};

@@ -13,9 +13,9 @@
 //! secret (the psk) from the QR code. The responder (host) reads message 1
 //! *before* it chooses the psk, because IKpsk2 mixes the psk in only at the end
 //! of message 2. That lets the host learn the initiator's static key and message 1
-//! payload (for example a pairing id, see
-//! [`PairingSecret::pairing_id`](crate::PairingSecret::pairing_id)) and look up the
-//! right psk.
+//! payload (peer sends the pairing id, see [`hello_payload`](crate::hello_payload)
+//! and [`PairingSecret::pairing_id`](crate::PairingSecret::pairing_id)) and look up
+//! the right psk.
 //!
 //! Security notes:
 //!
@@ -55,10 +55,6 @@ pub const NOISE_PATTERN: &str = "Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s";
 
 /// Maximum size of any Noise message (handshake or transport), in bytes.
 pub const MAX_NOISE_MESSAGE: usize = 65535;
-
-/// The prologue peer uses for its handshakes. Both sides must use the same
-/// prologue or the handshake fails.
-pub const NOISE_PROLOGUE: &[u8] = b"peer/noise/1";
 
 /// Length of an X25519 public key.
 const DH_LEN: usize = 32;

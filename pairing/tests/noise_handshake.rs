@@ -3,9 +3,14 @@
 #![allow(clippy::unwrap_used)]
 
 use peer_pairing::{
-    Initiator, MAX_NOISE_MESSAGE, NOISE_PROLOGUE, NoiseError, NoiseKeypair, PairingPayload,
-    PairingSecret, Responder, Transport, short_code,
+    Initiator, MAX_NOISE_MESSAGE, NoiseError, NoiseKeypair, PairingPayload, PairingSecret,
+    Responder, Transport, hello_payload, pairing_prologue, parse_hello_payload, short_code,
 };
+
+/// The prologue of a pairing with a fixed host id.
+fn prologue() -> Vec<u8> {
+    pairing_prologue(&[0xa0; 32])
+}
 
 /// Both sides of a completed handshake plus what each received.
 struct Completed {
@@ -17,8 +22,8 @@ struct Completed {
 
 fn complete(phone: &NoiseKeypair, host: &NoiseKeypair, psk: &[u8; 32]) -> Completed {
     let (waiting, msg1) =
-        Initiator::start(phone, &host.public(), psk, NOISE_PROLOGUE, b"hello host").unwrap();
-    let (awaiting_psk, msg1_payload) = Responder::read_first(host, NOISE_PROLOGUE, &msg1).unwrap();
+        Initiator::start(phone, &host.public(), psk, &prologue(), b"hello host").unwrap();
+    let (awaiting_psk, msg1_payload) = Responder::read_first(host, &prologue(), &msg1).unwrap();
     assert_eq!(awaiting_psk.remote_static(), phone.public());
     let (responder, msg2) = awaiting_psk.respond(psk, b"hello phone").unwrap();
     let (initiator, msg2_payload) = waiting.finish(&msg2).unwrap();
@@ -105,18 +110,20 @@ fn pairing_flow_through_the_qr_payload() {
         &phone,
         &scanned.host_noise_key,
         scanned.secret.as_bytes(),
-        NOISE_PROLOGUE,
-        &scanned.secret.pairing_id(),
+        &pairing_prologue(&scanned.host_id),
+        &hello_payload(&scanned.secret.pairing_id()),
     )
     .unwrap();
 
-    // Host side: find the secret by pairing id, answer.
-    let (awaiting_psk, pairing_id) = Responder::read_first(&host, NOISE_PROLOGUE, &msg1).unwrap();
-    assert_eq!(pairing_id, secret.pairing_id());
-    let (mut host_transport, msg2) = awaiting_psk.respond(secret.as_bytes(), b"").unwrap();
+    // Host side: find the secret by pairing id, answer with the host name.
+    let (awaiting_psk, hello) =
+        Responder::read_first(&host, &pairing_prologue(&payload.host_id), &msg1).unwrap();
+    assert_eq!(parse_hello_payload(&hello), Some(secret.pairing_id()));
+    let (mut host_transport, msg2) = awaiting_psk.respond(secret.as_bytes(), b"studio").unwrap();
 
     // Phone side: finish and confirm with a first transport message.
-    let (mut phone_transport, _) = waiting.finish(&msg2).unwrap();
+    let (mut phone_transport, host_name) = waiting.finish(&msg2).unwrap();
+    assert_eq!(host_name, b"studio");
     let confirm = phone_transport.encrypt(b"confirm").unwrap();
     assert_eq!(host_transport.decrypt(&confirm).unwrap(), b"confirm");
     assert_eq!(
@@ -130,8 +137,8 @@ fn wrong_psk_fails_at_initiator_finish() {
     let phone = NoiseKeypair::generate();
     let host = NoiseKeypair::generate();
     let (waiting, msg1) =
-        Initiator::start(&phone, &host.public(), &[1; 32], NOISE_PROLOGUE, b"").unwrap();
-    let (awaiting_psk, _) = Responder::read_first(&host, NOISE_PROLOGUE, &msg1).unwrap();
+        Initiator::start(&phone, &host.public(), &[1; 32], &prologue(), b"").unwrap();
+    let (awaiting_psk, _) = Responder::read_first(&host, &prologue(), &msg1).unwrap();
     // The responder cannot notice the mismatch: respond succeeds.
     let (_, msg2) = awaiting_psk.respond(&[2; 32], b"").unwrap();
     assert_eq!(waiting.finish(&msg2).unwrap_err(), NoiseError::Decrypt);
@@ -143,9 +150,9 @@ fn wrong_responder_static_key_fails_at_read_first() {
     let host = NoiseKeypair::generate();
     let other_host = NoiseKeypair::generate();
     let (_, msg1) =
-        Initiator::start(&phone, &other_host.public(), &[1; 32], NOISE_PROLOGUE, b"x").unwrap();
+        Initiator::start(&phone, &other_host.public(), &[1; 32], &prologue(), b"x").unwrap();
     assert_eq!(
-        Responder::read_first(&host, NOISE_PROLOGUE, &msg1).unwrap_err(),
+        Responder::read_first(&host, &prologue(), &msg1).unwrap_err(),
         NoiseError::Decrypt
     );
 }
@@ -163,16 +170,34 @@ fn prologue_mismatch_fails() {
 }
 
 #[test]
+fn other_host_id_in_prologue_fails() {
+    let phone = NoiseKeypair::generate();
+    let host = NoiseKeypair::generate();
+    let (_, msg1) = Initiator::start(
+        &phone,
+        &host.public(),
+        &[1; 32],
+        &pairing_prologue(&[1; 32]),
+        &hello_payload(&[9; 16]),
+    )
+    .unwrap();
+    assert_eq!(
+        Responder::read_first(&host, &pairing_prologue(&[2; 32]), &msg1).unwrap_err(),
+        NoiseError::Decrypt
+    );
+}
+
+#[test]
 fn tampered_msg1_fails() {
     let phone = NoiseKeypair::generate();
     let host = NoiseKeypair::generate();
     let (_, msg1) =
-        Initiator::start(&phone, &host.public(), &[1; 32], NOISE_PROLOGUE, b"payload").unwrap();
+        Initiator::start(&phone, &host.public(), &[1; 32], &prologue(), b"payload").unwrap();
     for index in 0..msg1.len() {
         for bit in [0, 7] {
             let mut tampered = msg1.clone();
             tampered[index] ^= 1 << bit;
-            let error = Responder::read_first(&host, NOISE_PROLOGUE, &tampered).unwrap_err();
+            let error = Responder::read_first(&host, &prologue(), &tampered).unwrap_err();
             assert!(
                 matches!(error, NoiseError::Decrypt | NoiseError::Malformed),
                 "{index}/{bit}: {error:?}"
@@ -187,8 +212,8 @@ fn tampered_msg2_fails() {
     let host = NoiseKeypair::generate();
     let psk = [3; 32];
     // A message 2 from an unrelated handshake, for the last check.
-    let (_, msg1) = Initiator::start(&phone, &host.public(), &psk, NOISE_PROLOGUE, b"").unwrap();
-    let (awaiting_psk, _) = Responder::read_first(&host, NOISE_PROLOGUE, &msg1).unwrap();
+    let (_, msg1) = Initiator::start(&phone, &host.public(), &psk, &prologue(), b"").unwrap();
+    let (awaiting_psk, _) = Responder::read_first(&host, &prologue(), &msg1).unwrap();
     let (_, msg2) = awaiting_psk.respond(&psk, b"payload").unwrap();
     // Each attempt needs a fresh initiator state, so replay message 1 with a fixed
     // ephemeral to get identical states.
@@ -197,14 +222,14 @@ fn tampered_msg2_fails() {
             &phone,
             &host.public(),
             &psk,
-            NOISE_PROLOGUE,
+            &prologue(),
             &[0x42; 32],
             b"",
         )
         .unwrap()
     };
     let (_, msg1) = start();
-    let (awaiting_psk, _) = Responder::read_first(&host, NOISE_PROLOGUE, &msg1).unwrap();
+    let (awaiting_psk, _) = Responder::read_first(&host, &prologue(), &msg1).unwrap();
     let (_, msg2_fixed) = awaiting_psk.respond(&psk, b"payload").unwrap();
     assert_eq!(msg2.len(), msg2_fixed.len());
     for index in 0..msg2_fixed.len() {
@@ -231,35 +256,35 @@ fn truncated_empty_and_oversized_handshake_messages_fail() {
     let phone = NoiseKeypair::generate();
     let host = NoiseKeypair::generate();
     let psk = [4; 32];
-    let (_, msg1) = Initiator::start(&phone, &host.public(), &psk, NOISE_PROLOGUE, b"abc").unwrap();
+    let (_, msg1) = Initiator::start(&phone, &host.public(), &psk, &prologue(), b"abc").unwrap();
     for len in 0..msg1.len() {
-        let error = Responder::read_first(&host, NOISE_PROLOGUE, &msg1[..len]).unwrap_err();
+        let error = Responder::read_first(&host, &prologue(), &msg1[..len]).unwrap_err();
         assert!(
             matches!(error, NoiseError::Decrypt | NoiseError::Malformed),
             "{len}: {error:?}"
         );
     }
     assert_eq!(
-        Responder::read_first(&host, NOISE_PROLOGUE, &[]).unwrap_err(),
+        Responder::read_first(&host, &prologue(), &[]).unwrap_err(),
         NoiseError::Malformed
     );
     assert_eq!(
-        Responder::read_first(&host, NOISE_PROLOGUE, &vec![1; MAX_NOISE_MESSAGE + 1]).unwrap_err(),
+        Responder::read_first(&host, &prologue(), &vec![1; MAX_NOISE_MESSAGE + 1]).unwrap_err(),
         NoiseError::TooLarge
     );
 
-    let (awaiting_psk, _) = Responder::read_first(&host, NOISE_PROLOGUE, &msg1).unwrap();
+    let (awaiting_psk, _) = Responder::read_first(&host, &prologue(), &msg1).unwrap();
     let (_, msg2) = awaiting_psk.respond(&psk, b"abc").unwrap();
     for len in 0..msg2.len() {
         let (waiting, _) =
-            Initiator::start(&phone, &host.public(), &psk, NOISE_PROLOGUE, b"").unwrap();
+            Initiator::start(&phone, &host.public(), &psk, &prologue(), b"").unwrap();
         let error = waiting.finish(&msg2[..len]).unwrap_err();
         assert!(
             matches!(error, NoiseError::Decrypt | NoiseError::Malformed),
             "{len}: {error:?}"
         );
     }
-    let (waiting, _) = Initiator::start(&phone, &host.public(), &psk, NOISE_PROLOGUE, b"").unwrap();
+    let (waiting, _) = Initiator::start(&phone, &host.public(), &psk, &prologue(), b"").unwrap();
     assert_eq!(
         waiting.finish(&vec![1; MAX_NOISE_MESSAGE + 1]).unwrap_err(),
         NoiseError::TooLarge
@@ -271,15 +296,15 @@ fn low_order_keys_are_rejected() {
     let phone = NoiseKeypair::generate();
     let host = NoiseKeypair::generate();
     assert_eq!(
-        Initiator::start(&phone, &[0; 32], &[1; 32], NOISE_PROLOGUE, b"").unwrap_err(),
+        Initiator::start(&phone, &[0; 32], &[1; 32], &prologue(), b"").unwrap_err(),
         NoiseError::Malformed
     );
     // Message 1 whose ephemeral is the identity point.
     let (_, mut msg1) =
-        Initiator::start(&phone, &host.public(), &[1; 32], NOISE_PROLOGUE, b"").unwrap();
+        Initiator::start(&phone, &host.public(), &[1; 32], &prologue(), b"").unwrap();
     msg1[..32].copy_from_slice(&[0; 32]);
     assert_eq!(
-        Responder::read_first(&host, NOISE_PROLOGUE, &msg1).unwrap_err(),
+        Responder::read_first(&host, &prologue(), &msg1).unwrap_err(),
         NoiseError::Malformed
     );
 }
@@ -377,9 +402,8 @@ fn debug_output_does_not_leak_secrets() {
     let phone = NoiseKeypair::from_secret_bytes([0x61; 32]);
     let host = NoiseKeypair::from_secret_bytes([0x62; 32]);
     let psk = [0x63; 32];
-    let (waiting, msg1) =
-        Initiator::start(&phone, &host.public(), &psk, NOISE_PROLOGUE, b"").unwrap();
-    let (awaiting_psk, _) = Responder::read_first(&host, NOISE_PROLOGUE, &msg1).unwrap();
+    let (waiting, msg1) = Initiator::start(&phone, &host.public(), &psk, &prologue(), b"").unwrap();
+    let (awaiting_psk, _) = Responder::read_first(&host, &prologue(), &msg1).unwrap();
     let outputs = [
         format!("{phone:?}"),
         format!("{waiting:?}"),

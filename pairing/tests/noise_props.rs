@@ -2,8 +2,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-use peer_pairing::{Initiator, NOISE_PROLOGUE, NoiseKeypair, Responder};
+use peer_pairing::{Initiator, NoiseKeypair, Responder, pairing_prologue};
 use proptest::prelude::*;
+
+fn prologue() -> Vec<u8> {
+    pairing_prologue(&[0xa0; 32])
+}
 
 fn host() -> NoiseKeypair {
     NoiseKeypair::from_secret_bytes([0x50; 32])
@@ -16,7 +20,7 @@ fn phone() -> NoiseKeypair {
 proptest! {
     #[test]
     fn read_first_never_panics(msg1 in proptest::collection::vec(any::<u8>(), 0..2000)) {
-        let _ = Responder::read_first(&host(), NOISE_PROLOGUE, &msg1);
+        let _ = Responder::read_first(&host(), &prologue(), &msg1);
     }
 }
 
@@ -31,17 +35,17 @@ proptest! {
         flip in 1u8..=255,
     ) {
         let (_, mut msg1) =
-            Initiator::start(&phone(), &host().public(), &[1; 32], NOISE_PROLOGUE, &payload)
+            Initiator::start(&phone(), &host().public(), &[1; 32], &prologue(), &payload)
                 .unwrap();
         let index = index.index(msg1.len());
         msg1[index] ^= flip;
-        prop_assert!(Responder::read_first(&host(), NOISE_PROLOGUE, &msg1).is_err());
+        prop_assert!(Responder::read_first(&host(), &prologue(), &msg1).is_err());
     }
 
     #[test]
     fn finish_never_panics(msg2 in proptest::collection::vec(any::<u8>(), 0..2000)) {
         let (waiting, _) =
-            Initiator::start(&phone(), &host().public(), &[1; 32], NOISE_PROLOGUE, b"").unwrap();
+            Initiator::start(&phone(), &host().public(), &[1; 32], &prologue(), b"").unwrap();
         prop_assert!(waiting.finish(&msg2).is_err());
     }
 
@@ -51,8 +55,8 @@ proptest! {
     ) {
         let psk = [2; 32];
         let (waiting, msg1) =
-            Initiator::start(&phone(), &host().public(), &psk, NOISE_PROLOGUE, b"").unwrap();
-        let (awaiting_psk, _) = Responder::read_first(&host(), NOISE_PROLOGUE, &msg1).unwrap();
+            Initiator::start(&phone(), &host().public(), &psk, &prologue(), b"").unwrap();
+        let (awaiting_psk, _) = Responder::read_first(&host(), &prologue(), &msg1).unwrap();
         let (mut responder, msg2) = awaiting_psk.respond(&psk, b"").unwrap();
         let (mut initiator, _) = waiting.finish(&msg2).unwrap();
         for message in &messages {

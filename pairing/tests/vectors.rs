@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use peer_pairing::{
-    Initiator, NOISE_PATTERN, NOISE_PROLOGUE, NoiseKeypair, PairingPayload, PairingSecret,
-    PayloadError, Responder, short_code,
+    Initiator, NOISE_PATTERN, NoiseKeypair, PAIR_PROLOGUE_PREFIX, PairingPayload, PairingSecret,
+    PayloadError, Responder, hello_payload, pairing_prologue, parse_hello_payload, short_code,
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
@@ -38,9 +38,12 @@ struct NoiseVector {
     responder_ephemeral_secret: String,
     responder_ephemeral_public: String,
     psk: String,
+    pairing_id: String,
+    host_id: String,
     prologue: String,
     msg1_payload: String,
     msg1: String,
+    host_name: String,
     msg2_payload: String,
     msg2: String,
     handshake_hash: String,
@@ -64,9 +67,10 @@ struct NoiseInputs {
     responder_static: [u8; 32],
     responder_ephemeral: [u8; 32],
     psk: [u8; 32],
-    prologue: &'static [u8],
-    msg1_payload: Vec<u8>,
-    msg2_payload: Vec<u8>,
+    /// The host's endpoint id, bound into the prologue.
+    host_id: [u8; 32],
+    /// Message 2 payload.
+    host_name: &'static str,
     /// `(sender is initiator, plaintext)`, in order.
     transport: Vec<(bool, Vec<u8>)>,
 }
@@ -80,15 +84,14 @@ fn noise_inputs() -> Vec<NoiseInputs> {
     let psk = counting(0x90);
     vec![
         NoiseInputs {
-            name: "pairing: message 1 carries the pairing id, prologue peer/noise/1",
+            name: "pairing with the host of the \"minimal\" payload in payload.json",
             initiator_static: counting(0x10),
             initiator_ephemeral: counting(0x30),
             responder_static: counting(0x50),
             responder_ephemeral: counting(0x70),
             psk,
-            prologue: NOISE_PROLOGUE,
-            msg1_payload: PairingSecret::from_bytes(psk).pairing_id().to_vec(),
-            msg2_payload: b"welcome".to_vec(),
+            host_id: counting(0xa0),
+            host_name: "studio",
             transport: vec![
                 (true, b"confirm".to_vec()),
                 (false, b"hello from the host".to_vec()),
@@ -97,15 +100,14 @@ fn noise_inputs() -> Vec<NoiseInputs> {
             ],
         },
         NoiseInputs {
-            name: "empty prologue and payloads",
+            name: "non-ASCII host name, empty and odd transport messages",
             initiator_static: [0x01; 32],
             initiator_ephemeral: [0x02; 32],
             responder_static: [0x03; 32],
             responder_ephemeral: [0x04; 32],
             psk: [0x05; 32],
-            prologue: b"",
-            msg1_payload: vec![],
-            msg2_payload: vec![],
+            host_id: [0x06; 32],
+            host_name: "Jo's MacBook ✨",
             transport: vec![
                 (true, vec![]),
                 (true, vec![0x00]),
@@ -117,6 +119,9 @@ fn noise_inputs() -> Vec<NoiseInputs> {
 }
 
 fn noise_vector(inputs: &NoiseInputs) -> NoiseVector {
+    let pairing_id = PairingSecret::from_bytes(inputs.psk).pairing_id();
+    let prologue = pairing_prologue(&inputs.host_id);
+    let hello = hello_payload(&pairing_id);
     let initiator_static = NoiseKeypair::from_secret_bytes(inputs.initiator_static);
     let responder_static = NoiseKeypair::from_secret_bytes(inputs.responder_static);
     let public_of = |secret| NoiseKeypair::from_secret_bytes(secret).public();
@@ -125,25 +130,25 @@ fn noise_vector(inputs: &NoiseInputs) -> NoiseVector {
         &initiator_static,
         &responder_static.public(),
         &inputs.psk,
-        inputs.prologue,
+        &prologue,
         &inputs.initiator_ephemeral,
-        &inputs.msg1_payload,
+        &hello,
     )
     .unwrap();
     let (awaiting_psk, msg1_payload) = Responder::read_first_with_ephemeral_for_testing(
         &responder_static,
-        inputs.prologue,
+        &prologue,
         &inputs.responder_ephemeral,
         &msg1,
     )
     .unwrap();
-    assert_eq!(msg1_payload, inputs.msg1_payload);
+    assert_eq!(parse_hello_payload(&msg1_payload), Some(pairing_id));
     assert_eq!(awaiting_psk.remote_static(), initiator_static.public());
     let (mut responder, msg2) = awaiting_psk
-        .respond(&inputs.psk, &inputs.msg2_payload)
+        .respond(&inputs.psk, inputs.host_name.as_bytes())
         .unwrap();
     let (mut initiator, msg2_payload) = waiting.finish(&msg2).unwrap();
-    assert_eq!(msg2_payload, inputs.msg2_payload);
+    assert_eq!(msg2_payload, inputs.host_name.as_bytes());
     assert_eq!(initiator.handshake_hash(), responder.handshake_hash());
     assert_eq!(msg1[..32], public_of(inputs.initiator_ephemeral));
     assert_eq!(msg2[..32], public_of(inputs.responder_ephemeral));
@@ -183,10 +188,13 @@ fn noise_vector(inputs: &NoiseInputs) -> NoiseVector {
         responder_ephemeral_secret: hex::encode(inputs.responder_ephemeral),
         responder_ephemeral_public: hex::encode(public_of(inputs.responder_ephemeral)),
         psk: hex::encode(inputs.psk),
-        prologue: hex::encode(inputs.prologue),
-        msg1_payload: hex::encode(&inputs.msg1_payload),
+        pairing_id: hex::encode(pairing_id),
+        host_id: hex::encode(inputs.host_id),
+        prologue: hex::encode(prologue),
+        msg1_payload: hex::encode(hello),
         msg1: hex::encode(msg1),
-        msg2_payload: hex::encode(&inputs.msg2_payload),
+        host_name: inputs.host_name.into(),
+        msg2_payload: hex::encode(inputs.host_name),
         msg2: hex::encode(msg2),
         handshake_hash: hex::encode(initiator.handshake_hash()),
         short_code: short_code(&initiator.handshake_hash()),
@@ -202,6 +210,12 @@ fn noise_vectors() -> NoiseVectors {
              them as usual (RFC 7748) when computing public keys and DH.",
             "The initiator knows responder_static_public in advance (pattern IK). The psk is \
              mixed in at position 2, i.e. at the end of message 2 (IKpsk2).",
+            "These are peer's pairing handshakes: initiator = the device that scanned the QR \
+             code, responder = the host (responder_static_public is the QR code's \
+             host_noise_key, psk its secret, host_id its host_id).",
+            "pairing_id = first 16 bytes of BLAKE2s-256(\"peer/pairing-id/1\" || psk). \
+             prologue = \"peer/pair/1\" (11 ASCII bytes) || host_id (32 bytes). \
+             msg1_payload = 0x01 || pairing_id (17 bytes). msg2_payload = host_name as UTF-8.",
             "msg1 = initiator ephemeral public (32) || encrypted initiator static (48) || \
              encrypted msg1_payload (len + 16). msg2 = responder ephemeral public (32) || \
              encrypted msg2_payload (len + 16).",
@@ -209,7 +223,9 @@ fn noise_vectors() -> NoiseVectors {
              short_code = six digits of BLAKE2s-256(\"peer/sas/1\" || handshake_hash), \
              first 4 bytes as big-endian u32, mod 1000000, zero padded, space after the third.",
             "transport lists transport messages in the order they were sent; each direction \
-             has its own nonce counter starting at 0 (standard Noise transport).",
+             has its own nonce counter starting at 0 (standard Noise transport). Their \
+             plaintexts are arbitrary test bytes; in peer the first one (initiator) carries \
+             the PairConfirm and the second (responder) the PairOutcome.",
         ]
         .map(String::from)
         .to_vec(),
@@ -591,6 +607,15 @@ fn stored_noise_vectors_replay() {
     let bytes = |text: &str| hex::decode(text).unwrap();
     let key = |text: &str| -> [u8; 32] { bytes(text).try_into().unwrap() };
     for vector in &file.vectors {
+        // The wire inputs follow from the psk, host id and host name.
+        let pairing_id = PairingSecret::from_bytes(key(&vector.psk)).pairing_id();
+        assert_eq!(hex::encode(pairing_id), vector.pairing_id);
+        let prologue = bytes(&vector.prologue);
+        assert_eq!(prologue, pairing_prologue(&key(&vector.host_id)));
+        assert!(prologue.starts_with(PAIR_PROLOGUE_PREFIX));
+        assert_eq!(hex::encode(hello_payload(&pairing_id)), vector.msg1_payload);
+        assert_eq!(hex::encode(&vector.host_name), vector.msg2_payload);
+
         let initiator_static =
             NoiseKeypair::from_secret_bytes(key(&vector.initiator_static_secret));
         let responder_static =
@@ -623,6 +648,7 @@ fn stored_noise_vectors_replay() {
             &bytes(&vector.msg1),
         )
         .unwrap();
+        assert_eq!(parse_hello_payload(&payload), Some(pairing_id));
         assert_eq!(hex::encode(payload), vector.msg1_payload);
         let (mut responder, msg2) = awaiting_psk
             .respond(&key(&vector.psk), &bytes(&vector.msg2_payload))

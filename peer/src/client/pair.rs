@@ -4,11 +4,13 @@
 use std::time::Duration;
 
 use iroh::{EndpointId, RelayUrl, SecretKey};
-use peer_pairing::{Initiator, NoiseKeypair, PairingPayload, short_code};
+use peer_pairing::{
+    Initiator, NoiseKeypair, PairingPayload, hello_payload, pairing_prologue, short_code,
+};
 
 use super::hosts::KnownHost;
 use crate::host::devices::now_secs;
-use crate::host::pairing::{CONFIRM_PREFIX, Refusal, prologue, read_msg, write_msg};
+use crate::host::pairing::{CONFIRM_PREFIX, Refusal, read_msg, write_msg};
 use crate::net::{self, ALPN_PAIR};
 use crate::proto::{PairConfirm, PairOutcome, Role};
 
@@ -111,14 +113,12 @@ async fn run(
 
     // Our Noise static key is throwaway: the device key is proven by signature below.
     let noise = NoiseKeypair::generate();
-    let mut hello = vec![1u8];
-    hello.extend_from_slice(&payload.secret.pairing_id());
     let (state, msg1) = Initiator::start(
         &noise,
         &payload.host_noise_key,
         payload.secret.as_bytes(),
-        &prologue(&payload.host_id),
-        &hello,
+        &pairing_prologue(&payload.host_id),
+        &hello_payload(&payload.secret.pairing_id()),
     )
     .map_err(|_| PairError::Mismatch)?;
     write_msg(&mut send, &msg1).await.map_err(net_err)?;

@@ -11,7 +11,9 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use peer_pairing::{NoiseKeypair, PairingSecret, Responder, short_code};
+use peer_pairing::{
+    NoiseKeypair, PairingSecret, Responder, pairing_prologue, parse_hello_payload, short_code,
+};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::devices::{Devices, now_secs};
@@ -193,13 +195,6 @@ pub struct PairContext<'a> {
     pub devices: &'a Devices,
 }
 
-/// The Noise prologue of a pairing with the host `host_id`.
-pub fn prologue(host_id: &[u8; 32]) -> Vec<u8> {
-    let mut p = crate::net::ALPN_PAIR.to_vec();
-    p.extend_from_slice(host_id);
-    p
-}
-
 /// Reads one `u16 BE length | bytes` message (at most 65535 bytes).
 pub async fn read_msg<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Vec<u8>> {
     let len = tokio::time::timeout(STEP_TIMEOUT, r.read_u16())
@@ -240,16 +235,14 @@ where
     W: AsyncWrite + Unpin,
 {
     let msg1 = read_msg(recv).await?;
-    let prologue = prologue(&ctx.host_id);
+    let prologue = pairing_prologue(&ctx.host_id);
     let (responder, payload) = match Responder::read_first(ctx.noise, &prologue, &msg1) {
         Ok(x) => x,
         Err(_) => return Err(refuse(send, Refusal::Handshake).await),
     };
-    if payload.len() != 17 || payload[0] != 1 {
+    let Some(id) = parse_hello_payload(&payload) else {
         return Err(refuse(send, Refusal::Handshake).await);
-    }
-    let mut id = [0u8; 16];
-    id.copy_from_slice(&payload[1..]);
+    };
     let (secret, role) = match ctx.pairings.lookup(&id) {
         Ok(x) => x,
         Err(r) => return Err(refuse(send, r).await),
