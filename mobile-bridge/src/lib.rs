@@ -1,5 +1,370 @@
 //! The mobile bridge: a browser cannot speak QUIC, so it opens a WebSocket to the bridge, which
 //! dials the host over iroh on ALPN `peer/bridge/1` and pumps opaque bytes both ways. The Noise
-//! channel runs between browser and host; the bridge never holds a key.
+//! channel runs between browser and host; the bridge never decrypts and never holds a key.
 //!
-//! Nothing here yet: see `README.md`.
+//! The embedding HTTP server (the relay's front server) does the HTTP side:
+//! 1. [`parse_bridge_path`] on the request path (`/bridge/<host id hex>`), 404 on error;
+//! 2. [`Bridge::admit`] with the client's IP, answering [`Refused::http_status`] on refusal;
+//! 3. the WebSocket upgrade, then [`Bridge::serve`] with the [`Admission`], in a task it owns.
+//!
+//! Wire, close codes and limits: see `README.md` and [`close`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use iroh::{Endpoint, EndpointAddr, EndpointId, RelayUrl};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::task::JoinSet;
+use tokio_websockets::WebSocketStream;
+
+mod hosts;
+mod path;
+mod pump;
+
+pub use path::{BRIDGE_PATH_PREFIX, PathError, parse_bridge_path};
+
+use hosts::{Hosts, lock};
+
+/// The ALPN the bridge dials hosts on.
+pub const BRIDGE_ALPN: &[u8] = b"peer/bridge/1";
+
+/// Largest WebSocket message (one Noise message) the bridge forwards, in bytes.
+pub const MAX_MESSAGE_LEN: usize = 65535;
+
+/// Largest WebSocket frame the bridge reads at all. Frames announcing more are refused by the
+/// WebSocket layer before they are buffered, with the standard close code 1009 (message too
+/// big); messages between [`MAX_MESSAGE_LEN`] and this size (or fragmented messages of any size
+/// above [`MAX_MESSAGE_LEN`]) get [`close::BAD_MESSAGE`].
+pub const WS_READ_LIMIT: usize = 128 * 1024;
+
+/// WebSocket close codes the bridge sends.
+pub mod close {
+    /// The host finished its side of the stream (normal closure).
+    pub const NORMAL: u16 = 1000;
+    /// The bridge itself is shutting down (its endpoint was closed).
+    pub const GOING_AWAY: u16 = 1001;
+    /// The host reset the stream, sent a truncated message, or the connection to it was lost
+    /// after it had answered.
+    pub const HOST_ERROR: u16 = 1011;
+    /// The host is unreachable or offline: the dial failed or did not finish within
+    /// [`BridgeConfig::connect_timeout`](crate::BridgeConfig::connect_timeout).
+    pub const HOST_UNREACHABLE: u16 = 4001;
+    /// The browser sent a text message or a message over 65535 bytes.
+    pub const BAD_MESSAGE: u16 = 4002;
+    /// No message either way for [`BridgeConfig::idle_timeout`](crate::BridgeConfig::idle_timeout).
+    pub const IDLE_TIMEOUT: u16 = 4003;
+    /// The host refused the bridge ALPN: it does not offer it, or it closed the connection with
+    /// an application code before answering. The reason carries the host's text (≤ 120 bytes).
+    pub const HOST_REFUSED: u16 = 4004;
+    /// Too many connections, when refused after the upgrade ([`Bridge::refuse`](crate::Bridge::refuse)).
+    pub const TOO_MANY: u16 = 4008;
+}
+
+/// Limits and timeouts of a [`Bridge`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BridgeConfig {
+    /// A socket with no message either way for this long is closed with
+    /// [`close::IDLE_TIMEOUT`]. Also how long a host connection is kept without any socket.
+    /// Default 120 s.
+    pub idle_timeout: Duration,
+    /// How long reaching the host (dial plus opening the stream) may take before the socket is
+    /// closed with [`close::HOST_UNREACHABLE`]. Default 10 s.
+    pub connect_timeout: Duration,
+    /// Sockets admitted at once, over all clients. Default 1024.
+    pub max_connections: usize,
+    /// Sockets admitted at once from one client IP (an IPv6 client counts by its /64).
+    /// Default 32.
+    pub max_per_ip: usize,
+}
+
+impl Default for BridgeConfig {
+    fn default() -> Self {
+        BridgeConfig {
+            idle_timeout: Duration::from_secs(120),
+            connect_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            max_per_ip: 32,
+        }
+    }
+}
+
+/// Maps a host id to the address the bridge dials.
+pub type AddrResolver = Arc<dyn Fn(EndpointId) -> EndpointAddr + Send + Sync>;
+
+/// The bridge: admission control, the host connection cache and the socket pumps.
+///
+/// Cheap to clone: clones share everything. Dropping the last clone aborts the background
+/// tasks (one per cached host connection) and drops the cached connections.
+#[derive(Clone)]
+pub struct Bridge {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    endpoint: Endpoint,
+    resolve: AddrResolver,
+    config: BridgeConfig,
+    hosts: Hosts,
+    admissions: Mutex<Admissions>,
+    /// One watcher per cached host connection.
+    watchers: Mutex<JoinSet<()>>,
+    counters: Counters,
+}
+
+#[derive(Default)]
+struct Admissions {
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+#[derive(Default)]
+struct Counters {
+    active: AtomicUsize,
+    served: AtomicU64,
+    refused: AtomicU64,
+    bytes_to_host: AtomicU64,
+    bytes_to_browser: AtomicU64,
+}
+
+impl fmt::Debug for Bridge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bridge")
+            .field(
+                "endpoint",
+                &self.inner.endpoint.id().fmt_short().to_string(),
+            )
+            .field("config", &self.inner.config)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// Why [`Bridge::admit`] refused a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// The bridge carries [`BridgeConfig::max_connections`] sockets already (HTTP 503).
+    #[error("the bridge is full")]
+    Full,
+    /// This client IP holds [`BridgeConfig::max_per_ip`] sockets already (HTTP 429).
+    #[error("too many connections from this address")]
+    TooManyFromIp,
+}
+
+impl Refused {
+    /// The HTTP status to answer the upgrade request with: 503 or 429.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Refused::Full => 503,
+            Refused::TooManyFromIp => 429,
+        }
+    }
+}
+
+/// A socket's place under the admission caps; frees it on drop. Hold it for the socket's life
+/// (pass it to [`Bridge::serve`]).
+pub struct Admission {
+    inner: Arc<Inner>,
+    key: IpAddr,
+}
+
+impl fmt::Debug for Admission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Admission").field("ip", &self.key).finish()
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        let mut a = lock(&self.inner.admissions);
+        a.total = a.total.saturating_sub(1);
+        if let Some(n) = a.per_ip.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                a.per_ip.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// A snapshot of the bridge's counters (for `/metrics`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BridgeStats {
+    /// Sockets being served now.
+    pub active: usize,
+    /// Admissions held now (sockets being served plus upgrades in progress).
+    pub admitted: usize,
+    /// Sockets served since the bridge started.
+    pub served: u64,
+    /// Sockets refused by the caps since the bridge started.
+    pub refused: u64,
+    /// Message bytes forwarded browser → host (payload only, without framing).
+    pub bytes_to_host: u64,
+    /// Message bytes forwarded host → browser (payload only, without framing).
+    pub bytes_to_browser: u64,
+    /// Host connections cached now.
+    pub host_connections: usize,
+}
+
+/// The per-IP admission key: IPv4 (also IPv4-mapped IPv6) as is, other IPv6 by /64, since one
+/// client commonly holds a whole /64.
+fn admission_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
+impl Bridge {
+    /// A bridge dialing hosts from `endpoint` (its own key) through `relay`, the relay URL hosts
+    /// are reachable through (the relay this bridge sits on). A host is dialed at
+    /// `EndpointAddr::new(host).with_relay_url(relay)`; with `relay = None` the address has no
+    /// route unless the endpoint has address lookup configured. Use [`Bridge::with_resolver`]
+    /// to dial other addresses (tests dial hosts directly on loopback).
+    pub fn new(endpoint: Endpoint, relay: Option<RelayUrl>, config: BridgeConfig) -> Bridge {
+        let resolve: AddrResolver = Arc::new(move |id| {
+            let addr = EndpointAddr::new(id);
+            match &relay {
+                Some(url) => addr.with_relay_url(url.clone()),
+                None => addr,
+            }
+        });
+        Bridge::with_resolver(endpoint, resolve, config)
+    }
+
+    /// A bridge that dials each host at the address `resolve` gives for its id.
+    pub fn with_resolver(
+        endpoint: Endpoint,
+        resolve: AddrResolver,
+        config: BridgeConfig,
+    ) -> Bridge {
+        Bridge {
+            inner: Arc::new(Inner {
+                endpoint,
+                resolve,
+                config,
+                hosts: Hosts::default(),
+                admissions: Mutex::new(Admissions::default()),
+                watchers: Mutex::new(JoinSet::new()),
+                counters: Counters::default(),
+            }),
+        }
+    }
+
+    /// The bridge's configuration.
+    pub fn config(&self) -> &BridgeConfig {
+        &self.inner.config
+    }
+
+    /// Admission check before upgrading: the global cap ([`Refused::Full`], answer 503) and the
+    /// per-IP cap ([`Refused::TooManyFromIp`], answer 429). On success returns the guard to
+    /// hold for the socket's life.
+    pub fn admit(&self, ip: IpAddr) -> Result<Admission, Refused> {
+        let key = admission_key(ip);
+        let config = &self.inner.config;
+        let mut a = lock(&self.inner.admissions);
+        let refused = if a.total >= config.max_connections {
+            Some(Refused::Full)
+        } else if a.per_ip.get(&key).copied().unwrap_or(0) >= config.max_per_ip {
+            Some(Refused::TooManyFromIp)
+        } else {
+            None
+        };
+        if let Some(r) = refused {
+            self.inner.counters.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(r);
+        }
+        a.total += 1;
+        *a.per_ip.entry(key).or_insert(0) += 1;
+        Ok(Admission {
+            inner: self.inner.clone(),
+            key,
+        })
+    }
+
+    /// Serves one upgraded WebSocket for `host` until either side closes; returns once the
+    /// socket is closed and the host stream ended.
+    ///
+    /// Caps the WebSocket's read limit at [`WS_READ_LIMIT`]. `admission` should come from this
+    /// bridge's [`Bridge::admit`]; it is released when this returns.
+    pub async fn serve<S>(&self, ws: WebSocketStream<S>, host: EndpointId, admission: Admission)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let _admission = admission;
+        let counters = &self.inner.counters;
+        counters.active.fetch_add(1, Ordering::Relaxed);
+        counters.served.fetch_add(1, Ordering::Relaxed);
+        let _active = ActiveGuard(&counters.active);
+        pump::serve(&self.inner, ws, host).await;
+    }
+
+    /// Closes an already upgraded WebSocket that was refused admission, with close code
+    /// [`close::TOO_MANY`] (4008) and the refusal as reason. For servers that upgrade before
+    /// calling [`Bridge::admit`]; answering the upgrade request with
+    /// [`Refused::http_status`] is preferred.
+    pub async fn refuse<S>(&self, mut ws: WebSocketStream<S>, refused: Refused)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        pump::close_ws(&mut ws, close::TOO_MANY, &refused.to_string()).await;
+    }
+
+    /// Active sockets, totals and bytes each way.
+    pub fn stats(&self) -> BridgeStats {
+        let c = &self.inner.counters;
+        BridgeStats {
+            active: c.active.load(Ordering::Relaxed),
+            admitted: lock(&self.inner.admissions).total,
+            served: c.served.load(Ordering::Relaxed),
+            refused: c.refused.load(Ordering::Relaxed),
+            bytes_to_host: c.bytes_to_host.load(Ordering::Relaxed),
+            bytes_to_browser: c.bytes_to_browser.load(Ordering::Relaxed),
+            host_connections: self.inner.hosts.live_connections(),
+        }
+    }
+}
+
+/// Decrements the active-socket count on drop (also when `serve` is cancelled).
+struct ActiveGuard<'a>(&'a AtomicUsize);
+
+impl Drop for ActiveGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn admission_keys() {
+        let v4 = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+        assert_eq!(admission_key(v4), v4);
+        let mapped = IpAddr::V6(Ipv4Addr::new(192, 0, 2, 1).to_ipv6_mapped());
+        assert_eq!(admission_key(mapped), v4);
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().expect("ip");
+        let c: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        assert_eq!(admission_key(a), admission_key(b));
+        assert_ne!(admission_key(a), admission_key(c));
+    }
+
+    #[test]
+    fn refusal_statuses() {
+        assert_eq!(Refused::Full.http_status(), 503);
+        assert_eq!(Refused::TooManyFromIp.http_status(), 429);
+    }
+}

@@ -1,36 +1,49 @@
-//! [`EmbeddedRelay`]: iroh's relay server running inside this process.
+//! [`EmbeddedRelay`]: the relay's front server running inside this process.
 
 use std::{
-    collections::HashMap,
     net::{IpAddr, SocketAddr},
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
-    time::Duration,
+    path::PathBuf,
 };
 
-use iroh_base::{EndpointId, RelayUrl};
-use iroh_relay::server::{
-    Access, AccessControl, ClientRequest, ConnectionId, RelayConfig, RelayService, Server,
-    ServerConfig, SpawnError, SupervisorError,
+use iroh_base::RelayUrl;
+use tracing::info;
+
+use crate::{
+    AccessMode, AccessPolicy,
+    front::{Front, FrontConfig},
 };
-use tokio::time::Instant;
-use tracing::{debug, info, warn};
 
 /// Errors from starting or running an [`EmbeddedRelay`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RelayError {
-    /// The server could not start, typically because the address could not be bound.
-    #[error("failed to start the relay server on {addr}")]
-    Spawn {
-        /// The address we tried to serve on.
+    /// A listener could not be bound, typically because the address is in use.
+    #[error("failed to listen on {addr}")]
+    Bind {
+        /// The address we tried to listen on.
         addr: SocketAddr,
         /// Why it failed.
         #[source]
-        source: SpawnError,
+        source: std::io::Error,
     },
-    /// The server started but did not report the address its HTTP listener is bound to.
-    #[error("the relay server started without an HTTP listener")]
-    NoHttpAddr,
+    /// The configuration has neither an HTTP nor an HTTPS listener.
+    #[error("nothing to listen on: configure an HTTP or an HTTPS listener")]
+    NoListener,
+    /// The configuration is inconsistent (e.g. a route prefix collides with a built-in path).
+    #[error("invalid relay configuration: {reason}")]
+    InvalidConfig {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The web root is not a readable directory.
+    #[error("web root {} is unusable", path.display())]
+    WebRoot {
+        /// The configured directory.
+        path: PathBuf,
+        /// Why it is unusable.
+        #[source]
+        source: std::io::Error,
+    },
     /// No valid relay URL can be formed from the bound address.
     #[error("cannot form a relay URL for {addr}")]
     Url {
@@ -40,14 +53,7 @@ pub enum RelayError {
         #[source]
         source: iroh_base::RelayUrlParseError,
     },
-    /// The server stopped on its own because one of its tasks failed.
-    #[error("the relay server stopped")]
-    Stopped {
-        /// The task failure.
-        #[source]
-        source: SupervisorError,
-    },
-    /// The server's supervisor task panicked or was cancelled.
+    /// The server's accept task panicked or was cancelled.
     #[error("the relay server task ended abnormally")]
     Task {
         /// The join failure.
@@ -56,223 +62,161 @@ pub enum RelayError {
     },
 }
 
-/// iroh's relay server, running in this process over plain HTTP (no TLS).
+/// The relay and its HTTP(S) front server, running in this process.
 ///
-/// Every endpoint is admitted (no access control yet). The server's tasks belong to this
-/// handle: dropping it stops the server and disconnects its clients (inside a Tokio runtime, a
-/// task living at most 2 s also catches clients that were just connecting);
-/// [`EmbeddedRelay::shutdown`] does the same gracefully and waits for it.
+/// [`EmbeddedRelay::spawn`] serves plain HTTP on one port and admits every endpoint;
+/// [`EmbeddedRelay::spawn_with`] takes a [`FrontConfig`] (HTTPS, a web root, routes such as
+/// the mobile bridge, an [`AccessPolicy`], [`crate::Limits`]).
+///
+/// The server's tasks belong to this handle: dropping it stops accepting and closes every
+/// connection, relay clients included (inside a Tokio runtime, a task living at most 2 s also
+/// catches clients that were just connecting); [`EmbeddedRelay::shutdown`] does the same
+/// gracefully and waits for it.
 ///
 /// Clients reach the relay at [`EmbeddedRelay::url_for`]; a client can dial a peer through
 /// any relay URL, but only relays in its relay map (`iroh::RelayMode::Custom`) become its home.
 #[derive(Debug)]
 pub struct EmbeddedRelay {
-    /// `None` only while being shut down or dropped.
-    server: Option<Server>,
-    access: Arc<Admitted>,
-    http_addr: SocketAddr,
-    /// `http://<bound ip>:<bound port>/`, the template for [`Self::url_for`].
+    /// `None` only once shut down.
+    front: Option<Front>,
+    /// The HTTP listener's address, or the HTTPS one's if there is no HTTP listener.
+    primary: SocketAddr,
+    https_addr: Option<SocketAddr>,
+    /// `http(s)://<bound ip>:<bound port>/` of `primary`, the template for [`Self::url_for`].
     base_url: RelayUrl,
-    /// Set once [`Self::join`] has seen the server stop; its task must not be awaited again.
-    finished: bool,
 }
 
 impl EmbeddedRelay {
-    /// Starts the relay server, serving HTTP on `http_bind` (port 0 picks a free port).
+    /// Starts a relay serving plain HTTP on `http_bind` (port 0 picks a free port), admitting
+    /// every endpoint, with the default [`crate::Limits`] and no web root.
     ///
     /// Must be called within a Tokio runtime. Returns once the listener is bound.
     pub async fn spawn(http_bind: SocketAddr) -> Result<Self, RelayError> {
-        let access = Arc::new(Admitted::default());
-        let mut relay = RelayConfig::new(http_bind);
-        relay.access = access.clone();
-        let mut config = ServerConfig::default();
-        config.relay = Some(relay);
-        // No `config.quic`: QUIC address discovery needs TLS, which this relay does not have.
+        Self::spawn_with(FrontConfig::http(http_bind)).await
+    }
 
-        let server = Server::spawn(config)
-            .await
-            .map_err(|source| RelayError::Spawn {
-                addr: http_bind,
-                source,
-            })?;
-        let http_addr = server.http_addr().ok_or(RelayError::NoHttpAddr)?;
-        let base_url = format!("http://{http_addr}/")
+    /// Starts a relay as configured. Must be called within a Tokio runtime; returns once all
+    /// listeners are bound.
+    pub async fn spawn_with(config: FrontConfig) -> Result<Self, RelayError> {
+        let front = Front::spawn(config).await?;
+        let (primary, scheme) = match (front.http_addr, front.https_addr) {
+            (Some(http), _) => (http, "http"),
+            (None, Some(https)) => (https, "https"),
+            (None, None) => return Err(RelayError::NoListener),
+        };
+        let base_url = format!("{scheme}://{primary}/")
             .parse::<RelayUrl>()
             .map_err(|source| RelayError::Url {
-                addr: http_addr,
+                addr: primary,
                 source,
             })?;
-        info!(%http_addr, "relay server listening (plain HTTP)");
+        info!(relay = %base_url, access = %front.access_mode(), "relay running");
         Ok(Self {
-            server: Some(server),
-            access,
-            http_addr,
+            https_addr: front.https_addr,
+            front: Some(front),
+            primary,
             base_url,
-            finished: false,
         })
     }
 
-    /// The socket address the relay's HTTP listener is bound to (with the real port).
+    /// The socket address of the plain-HTTP listener (with the real port); if the relay has
+    /// only an HTTPS listener, that one's.
     ///
     /// If the relay was bound to an unspecified address (`0.0.0.0`, `::`), so is this; use
     /// [`Self::url_for`] to build a URL with a reachable IP.
     pub fn http_addr(&self) -> SocketAddr {
-        self.http_addr
+        self.primary
     }
 
-    /// The relay URL clients should use, `http://{host}:{port}/`.
+    /// The socket address of the HTTPS listener, if there is one.
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.https_addr
+    }
+
+    /// The relay URL clients should use, `http://{host}:{port}/` (`https://` if the relay has
+    /// only an HTTPS listener).
     ///
     /// `host` is the IP address under which clients can reach this machine; the caller picks
-    /// it (e.g. `127.0.0.1` for tests, a LAN or public address otherwise).
+    /// it (e.g. `127.0.0.1` for tests, a LAN or public address otherwise). An HTTPS URL with an
+    /// IP only works if the certificate names that IP; use [`Self::https_url`] for a domain.
     pub fn url_for(&self, host: IpAddr) -> RelayUrl {
         let mut url = (*self.base_url).clone();
-        // Cannot fail: `base_url` is an `http://` URL, which always has a host.
+        // Cannot fail: `base_url` is an `http(s)://` URL, which always has a host.
         let _ = url.set_ip_host(host);
         RelayUrl::from(url)
     }
 
-    /// Waits until the server stops on its own, which only happens if one of its tasks fails.
+    /// The HTTPS relay URL under `host` (a domain name or an IP address), `https://{host}/` or
+    /// `https://{host}:{port}/`; `None` without an HTTPS listener or if `host` is not valid in
+    /// a URL.
+    pub fn https_url(&self, host: &str) -> Option<RelayUrl> {
+        let port = self.https_addr?.port();
+        let host = match host.parse::<IpAddr>() {
+            Ok(IpAddr::V6(v6)) => format!("[{v6}]"),
+            _ => host.to_owned(),
+        };
+        let url = if port == 443 {
+            format!("https://{host}/")
+        } else {
+            format!("https://{host}:{port}/")
+        };
+        url.parse().ok()
+    }
+
+    /// Number of relay clients connected right now.
+    pub fn relay_client_count(&self) -> usize {
+        self.front.as_ref().map_or(0, Front::relay_client_count)
+    }
+
+    /// The `/metrics` text (Prometheus format), regardless of who may read it over HTTP.
+    pub fn metrics_text(&self) -> String {
+        self.front
+            .as_ref()
+            .map(Front::metrics_text)
+            .unwrap_or_default()
+    }
+
+    /// The access mode in force.
+    pub fn access_mode(&self) -> AccessMode {
+        self.front
+            .as_ref()
+            .map_or(AccessMode::Open, Front::access_mode)
+    }
+
+    /// Replaces the access policy. Connected relay clients the new policy does not admit are
+    /// disconnected; returns how many.
+    pub fn set_access_policy(&self, policy: AccessPolicy) -> usize {
+        self.front
+            .as_ref()
+            .map_or(0, |front| front.set_access_policy(policy))
+    }
+
+    /// Waits until the server stops on its own, which only happens if its accept task fails.
     ///
     /// This does not request shutdown (see [`Self::shutdown`]). Cancel-safe.
     pub async fn join(&mut self) -> Result<(), RelayError> {
-        let Some(server) = self.server.as_mut().filter(|_| !self.finished) else {
-            return Ok(());
-        };
-        let result = server.join().await;
-        self.finished = true;
-        match result {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(source)) => Err(RelayError::Stopped { source }),
-            Err(source) => Err(RelayError::Task { source }),
+        match self.front.as_mut() {
+            Some(front) => front.join().await,
+            None => Ok(()),
         }
     }
 
     /// Stops the server gracefully and waits until all of its tasks have ended.
     ///
-    /// Connected clients are disconnected; they try to reconnect and otherwise carry on
-    /// without this relay (their connections through it time out).
+    /// Stops accepting, lets HTTP connections finish (a few seconds at most), then closes
+    /// every remaining connection: relay clients are disconnected (they try to reconnect and
+    /// otherwise carry on without this relay), routes are stopped.
     pub async fn shutdown(mut self) {
-        self.access.close();
-        let Some(server) = self.server.take() else {
-            return;
-        };
-        let service = server.relay_service().cloned();
-        if self.finished {
-            // Its tasks are gone, and awaiting them again would panic: just drop it.
-            drop(server);
-        } else if let Err(err) = server.shutdown().await {
-            warn!(%err, "relay server stopped with an error");
+        if let Some(mut front) = self.front.take() {
+            front.shutdown().await;
         }
-        if let Some(service) = service {
-            disconnect_stragglers(&self.access, &service).await;
-        }
-    }
-}
-
-/// How long stopping the relay keeps disconnecting late clients.
-const STRAGGLER_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Disconnects the clients of a stopped relay until none is left (or time runs out).
-///
-/// iroh-relay 1.4.1 finishes registering a client in a task that shutdown neither waits for
-/// nor aborts, so a client admitted just before shutdown can register (and be served) after
-/// the server disconnected everyone. [`Admitted`] refuses new clients once closed, and drops
-/// its record of a client only when that client's connection has ended.
-async fn disconnect_stragglers(access: &Admitted, service: &RelayService) {
-    let deadline = Instant::now() + STRAGGLER_TIMEOUT;
-    loop {
-        let connected = access.connected();
-        if connected.is_empty() {
-            return;
-        }
-        if Instant::now() >= deadline {
-            warn!(
-                clients = connected.len(),
-                "relay clients still connected after shutdown"
-            );
-            return;
-        }
-        for endpoint in connected {
-            service.clients().disconnect(endpoint, None);
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
 impl Drop for EmbeddedRelay {
     fn drop(&mut self) {
-        self.access.close();
-        let Some(server) = self.server.take() else {
-            return;
-        };
-        // Dropping an iroh-relay 1.4.1 `Server` stops accepting, but clients that are already
-        // connected keep being served (their tasks keep each other alive). Disconnect them.
-        let connected = self.access.connected();
-        if let Some(service) = server.relay_service().filter(|_| !connected.is_empty()) {
-            for endpoint in connected {
-                service.clients().disconnect(endpoint, None);
-            }
-            // Clients admitted a moment ago may register only after this; a short-lived task
-            // (at most STRAGGLER_TIMEOUT) disconnects them too.
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                let (access, service) = (self.access.clone(), service.clone());
-                runtime.spawn(async move { disconnect_stragglers(&access, &service).await });
-            }
+        if let Some(mut front) = self.front.take() {
+            front.abort();
         }
-        drop(server);
-    }
-}
-
-/// Access control of an [`EmbeddedRelay`]: admits every endpoint until closed, and
-/// remembers which ones are connected so that stopping the relay can disconnect them.
-#[derive(Debug, Default)]
-struct Admitted {
-    state: Mutex<AdmittedState>,
-}
-
-#[derive(Debug, Default)]
-struct AdmittedState {
-    /// Set when the relay stops; from then on every client is refused.
-    closed: bool,
-    /// Admitted connections whose client has not disconnected yet.
-    connected: HashMap<ConnectionId, EndpointId>,
-}
-
-impl Admitted {
-    fn state(&self) -> MutexGuard<'_, AdmittedState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Refuses all further clients.
-    fn close(&self) {
-        self.state().closed = true;
-    }
-
-    /// The endpoints that have at least one admitted, not yet ended connection.
-    fn connected(&self) -> Vec<EndpointId> {
-        let mut endpoints: Vec<_> = self.state().connected.values().copied().collect();
-        endpoints.sort_unstable();
-        endpoints.dedup();
-        endpoints
-    }
-}
-
-impl AccessControl for Admitted {
-    async fn on_connect(&self, request: &ClientRequest) -> Access {
-        let endpoint = request.endpoint_id();
-        let mut state = self.state();
-        if state.closed {
-            return Access::Deny {
-                reason: Some("relay is shutting down".to_owned()),
-            };
-        }
-        state.connected.insert(request.connection_id(), endpoint);
-        debug!(endpoint = %endpoint.fmt_short(), "relay client connected");
-        Access::Allow
-    }
-
-    fn on_disconnect(&self, endpoint: EndpointId, connection_id: ConnectionId) {
-        self.state().connected.remove(&connection_id);
-        debug!(endpoint = %endpoint.fmt_short(), "relay client disconnected");
     }
 }

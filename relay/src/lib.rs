@@ -4,21 +4,50 @@
 //! other directly, iroh sends the (already end-to-end encrypted) QUIC packets through a relay
 //! server; the relay only ever sees ciphertext addressed by endpoint id.
 //!
-//! This crate wraps iroh's relay server ([`iroh_relay::server`]):
+//! This crate puts iroh's relay service ([`iroh_relay::server::http_server::RelayService`])
+//! behind its own HTTP front server (feature `server`, on by default). One listener (plain HTTP
+//! or HTTPS) serves, on one port:
 //!
-//! - [`EmbeddedRelay`] (feature `server`, on by default) runs it in-process, e.g. inside a
-//!   host or a test.
-//! - The `peer-relay` binary (also feature `server`) runs it as a standalone service.
+//! - `GET /relay` (the relay protocol) and `GET /ping` (latency probes) → iroh's relay service,
+//!   admitted by an [`AccessPolicy`];
+//! - `GET /healthz` → `200 ok`;
+//! - `GET /metrics` → Prometheus text ([`MetricsExposure`] decides who may read it);
+//! - routes plugged in with [`FrontConfig::route`] (e.g. the mobile bridge under `/bridge`);
+//! - everything else: static files from an optional web root, with an SPA fallback.
 //!
-//! For now the relay speaks plain HTTP (no TLS) and admits every endpoint.
+//! New TCP connections are rate limited per IP and capped globally and per IP ([`Limits`]).
 //!
-//! Clients do not need the `server` feature; without it this crate only re-exports
-//! [`RelayUrl`].
+//! Entry points:
+//!
+//! - [`EmbeddedRelay`] runs it in-process (a host, a test): [`EmbeddedRelay::spawn`] for a plain
+//!   HTTP relay that admits everyone, [`EmbeddedRelay::spawn_with`] for everything else.
+//! - The `peer-relay` binary runs it as a service; [`config`] is its configuration file.
+//!
+//! Clients do not need the `server` feature; without it this crate re-exports [`RelayUrl`] and,
+//! with feature `pinning`, offers `pin`: trusting a relay certificate by its SHA-256
+//! fingerprint.
 
+#[cfg(feature = "server")]
+mod access;
+#[cfg(feature = "server")]
+pub mod config;
 #[cfg(feature = "server")]
 mod embedded;
+#[cfg(feature = "server")]
+mod front;
+#[cfg(feature = "pinning")]
+pub mod pin;
+#[cfg(feature = "server")]
+pub mod tls;
 
 #[cfg(feature = "server")]
+pub use access::{AccessMode, AccessPolicy, InvalidToken, RelayToken};
+#[cfg(feature = "server")]
 pub use embedded::{EmbeddedRelay, RelayError};
+#[cfg(feature = "server")]
+pub use front::{
+    BoxError, FrontBody, FrontConfig, Limits, MetricsExposure, RateLimit, RequestContext,
+    RouteFuture, RouteHandler, empty_body, full_body,
+};
 /// The URL clients use to reach a relay (same type as `iroh::RelayUrl`).
 pub use iroh_base::RelayUrl;

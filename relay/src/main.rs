@@ -1,79 +1,466 @@
 //! `peer-relay`: runs the peer relay server until SIGINT or SIGTERM.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    sync::Arc,
+};
 
 use anyhow::Context as _;
 use clap::Parser;
-use peer_relay::EmbeddedRelay;
-use tracing::info;
+use peer_relay::{
+    AccessMode, AccessPolicy, EmbeddedRelay, MetricsExposure, RelayToken,
+    config::{CertSource, ConfigFile, Listen, Overrides, Secret, Settings},
+    tls::{CertResolver, TlsIdentity, dev_names, server_config},
+};
+use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
-/// Relay for peer: forwards end-to-end encrypted QUIC packets between a peer host and its
-/// clients when they cannot reach each other directly. The relay only ever sees ciphertext.
+/// Relay for peer: forwards the end-to-end encrypted traffic between a peer host and its
+/// devices when they cannot reach each other directly. It only ever sees ciphertext.
 #[derive(Debug, Parser)]
 #[command(
     name = "peer-relay",
     version,
-    after_help = "Serves plain HTTP (no TLS) and admits every endpoint. \
-                  Log verbosity follows RUST_LOG (default: info), e.g. RUST_LOG=debug.\n\n\
-                  Example: peer-relay --http-bind 0.0.0.0:3340 --advertise-ip 192.168.1.10"
+    after_help = "Run `peer-relay --help` for examples and details.",
+    after_long_help = AFTER_LONG_HELP
 )]
 struct Args {
-    /// Address and port to serve the relay on (plain HTTP). Port 0 picks a free port.
+    /// Configuration file (TOML; every key is documented in peer-relay.example.toml).
+    #[arg(long, short = 'c', value_name = "PATH", env = "PEER_RELAY_CONFIG")]
+    config: Option<PathBuf>,
+
+    /// Plain-HTTP listener, or "off" [default: 0.0.0.0:3340 unless HTTPS is configured].
+    #[arg(long, value_name = "ADDR:PORT", env = "PEER_RELAY_HTTP_BIND")]
+    http_bind: Option<Listen>,
+
+    /// HTTPS listener, or "off" [default: 0.0.0.0:443 with --cert, 0.0.0.0:3443 with
+    /// --dev-tls].
+    #[arg(long, value_name = "ADDR:PORT", env = "PEER_RELAY_HTTPS_BIND")]
+    https_bind: Option<Listen>,
+
+    /// TLS certificate chain, PEM (e.g. /etc/letsencrypt/live/DOMAIN/fullchain.pem).
+    #[arg(long, value_name = "PEM", env = "PEER_RELAY_CERT", requires = "key")]
+    cert: Option<PathBuf>,
+
+    /// TLS private key, PEM (e.g. /etc/letsencrypt/live/DOMAIN/privkey.pem).
+    #[arg(long, value_name = "PEM", env = "PEER_RELAY_KEY", requires = "cert")]
+    key: Option<PathBuf>,
+
+    /// Serve HTTPS with a self-signed certificate and print its SHA-256 fingerprint (clients
+    /// must pin or trust it; for development and LANs).
+    #[arg(long, env = "PEER_RELAY_DEV_TLS", conflicts_with_all = ["cert", "key"])]
+    dev_tls: bool,
+
+    /// Keep the --dev-tls certificate in this directory so its fingerprint survives restarts.
+    #[arg(long, value_name = "DIR", env = "PEER_RELAY_DEV_TLS_DIR")]
+    dev_tls_dir: Option<PathBuf>,
+
+    /// Host name or IP clients reach this relay at; used to print the relay URLs (and named
+    /// in the --dev-tls certificate).
     #[arg(
         long,
-        value_name = "ADDR:PORT",
-        default_value = "0.0.0.0:3340",
-        env = "PEER_RELAY_HTTP_BIND"
+        alias = "advertise-ip",
+        value_name = "HOST",
+        env = "PEER_RELAY_ADVERTISE"
     )]
-    http_bind: SocketAddr,
+    advertise: Option<String>,
 
-    /// IP address clients reach this machine at; only used to print the relay URL.
-    /// Defaults to the bind address, or 127.0.0.1 when binding to all interfaces.
-    #[arg(long, value_name = "IP")]
-    advertise_ip: Option<IpAddr>,
+    /// Serve the static files of this directory (the web app) for all other paths.
+    #[arg(long, value_name = "DIR", env = "PEER_RELAY_WEB_ROOT")]
+    web_root: Option<PathBuf>,
+
+    /// Who may use the relay: open, allowlist (only --allow'ed endpoint ids) or token
+    /// (--allow'ed ids plus clients presenting a relay token) [default: open].
+    #[arg(long, value_name = "MODE", env = "PEER_RELAY_ACCESS")]
+    access: Option<AccessMode>,
+
+    /// An endpoint id admitted without a token (repeatable; comma-separated in the
+    /// environment). Hosts *and* the devices that dial them need one in allowlist mode.
+    #[arg(
+        long = "allow",
+        value_name = "ENDPOINT_ID",
+        env = "PEER_RELAY_ALLOW",
+        value_delimiter = ','
+    )]
+    allow: Vec<String>,
+
+    /// File with relay tokens, one per line (token mode).
+    #[arg(long, value_name = "PATH", env = "PEER_RELAY_TOKENS_FILE")]
+    tokens_file: Option<PathBuf>,
+
+    /// Who may read /metrics: public, loopback or off [default: loopback].
+    #[arg(long, value_name = "WHO", env = "PEER_RELAY_METRICS")]
+    metrics: Option<MetricsExposure>,
+
+    /// New TCP connections per second per client IP; 0 = unlimited [default: 20].
+    #[arg(long, value_name = "PER_SEC", env = "PEER_RELAY_CONN_RATE")]
+    conn_rate: Option<f64>,
+
+    /// Burst of new TCP connections per client IP [default: 100].
+    #[arg(long, value_name = "N", env = "PEER_RELAY_CONN_BURST")]
+    conn_burst: Option<u32>,
+
+    /// Open TCP connections in total; 0 = unlimited [default: 10000].
+    #[arg(long, value_name = "N", env = "PEER_RELAY_MAX_CONNS")]
+    max_conns: Option<usize>,
+
+    /// Open TCP connections per client IP; 0 = unlimited [default: 256].
+    #[arg(long, value_name = "N", env = "PEER_RELAY_MAX_CONNS_PER_IP")]
+    max_conns_per_ip: Option<usize>,
+
+    /// Run even as root (not recommended: use the systemd unit, which grants only the right to
+    /// bind ports below 1024).
+    #[arg(long, env = "PEER_RELAY_ALLOW_ROOT")]
+    allow_root: bool,
+
+    /// Print a new random relay token and exit.
+    #[arg(long, exclusive = true)]
+    generate_token: bool,
+
+    /// Check the configuration (and load the certificate and tokens) and exit.
+    #[arg(long)]
+    check: bool,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+const AFTER_LONG_HELP: &str = "\
+What it serves (on each listener):
+  /relay, /ping     the iroh relay (only ciphertext passes through)
+  /healthz          200 \"ok\" for load balancers and monitoring
+  /metrics          Prometheus metrics (loopback clients only by default)
+  everything else   the files of --web-root, if given
+
+Examples:
+  Try it (plain HTTP on port 3340):
+    peer-relay
+  On a server, with a certificate from certbot (see docs/relay.md and peer-relay.service):
+    peer-relay --cert /etc/letsencrypt/live/relay.example.org/fullchain.pem \\
+               --key /etc/letsencrypt/live/relay.example.org/privkey.pem \\
+               --advertise relay.example.org
+  HTTPS with a self-signed certificate (prints the fingerprint to pin):
+    peer-relay --dev-tls --dev-tls-dir ./dev-tls --advertise 192.168.1.10
+  Admit only your own devices:
+    peer-relay --access allowlist --allow <host id> --allow <phone id>
+
+Configuration: flags win over PEER_RELAY_* environment variables, which win over the --config
+file. Relay tokens are never taken from the command line: use access.tokens_file in the file,
+--tokens-file, or PEER_RELAY_TOKENS (comma-separated). `peer-relay --generate-token` makes one.
+
+Signals: SIGTERM and SIGINT stop gracefully (relay clients are disconnected); SIGHUP re-reads
+the access settings, the tokens file and the certificate files (listeners, web root and limits
+need a restart).
+
+Logs go to stderr; RUST_LOG sets the verbosity (default: info).
+It refuses to run as root unless --allow-root is given.";
+
+impl Args {
+    fn overrides(&self) -> Overrides {
+        let tokens = std::env::var("PEER_RELAY_TOKENS").ok().map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(Secret::new)
+                .collect()
+        });
+        let mut overrides = Overrides::default();
+        overrides.http_bind = self.http_bind;
+        overrides.https_bind = self.https_bind;
+        overrides.cert = self.cert.clone();
+        overrides.key = self.key.clone();
+        overrides.dev_tls = self.dev_tls;
+        overrides.dev_tls_dir = self.dev_tls_dir.clone();
+        overrides.advertise = self.advertise.clone();
+        overrides.web_root = self.web_root.clone();
+        overrides.metrics = self.metrics;
+        overrides.access = self.access;
+        overrides.allow = (!self.allow.is_empty()).then(|| self.allow.clone());
+        overrides.tokens = tokens;
+        overrides.tokens_file = self.tokens_file.clone();
+        overrides.conn_rate = self.conn_rate;
+        overrides.conn_burst = self.conn_burst;
+        overrides.max_conns = self.max_conns;
+        overrides.max_conns_per_ip = self.max_conns_per_ip;
+        overrides
+    }
+}
+
+fn main() -> ExitCode {
     let args = Args::parse();
+    if args.generate_token {
+        let (_, secret) = RelayToken::generate();
+        println!("{secret}");
+        return ExitCode::SUCCESS;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .init();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("peer-relay: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
+/// Everything loaded from files: done before the runtime starts, and again on SIGHUP.
+struct Loaded {
+    settings: Settings,
+    policy: AccessPolicy,
+    /// The certificate to serve, if HTTPS is on.
+    identity: Option<TlsIdentity>,
+}
+
+fn load(config: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Loaded> {
+    let file = match config {
+        Some(path) => ConfigFile::load(path)?,
+        None => ConfigFile::default(),
+    };
+    let settings = Settings::resolve(file, overrides.clone())?;
+    if let Some(path) = &settings.tokens_file {
+        warn_if_world_readable(path);
+    }
+    let policy = settings.access_policy()?;
+    let identity = match &settings.https {
+        None => None,
+        Some((_, CertSource::Files { cert, key })) => {
+            Some(TlsIdentity::from_pem_files(cert, key).context("loading the TLS certificate")?)
+        }
+        Some((addr, CertSource::Dev { dir, names })) => {
+            let mut extra = names.clone();
+            extra.extend(settings.advertise.clone());
+            extra.push(addr.ip().to_string());
+            Some(
+                TlsIdentity::dev(dir.as_deref(), &dev_names(extra))
+                    .context("creating the development certificate")?,
+            )
+        }
+    };
+    Ok(Loaded {
+        settings,
+        policy,
+        identity,
+    })
+}
+
+fn warn_if_world_readable(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o004 != 0
+        {
+            warn!(
+                path = %path.display(),
+                "the tokens file is readable by every user; chmod 600 or 640 it"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+fn refuse_root(allow_root: bool) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    if nix::unistd::geteuid().is_root() {
+        if allow_root {
+            warn!("running as root (--allow-root)");
+        } else {
+            anyhow::bail!(
+                "refusing to run as root: the relay faces the internet and needs no privileges. \
+                 Run it as an unprivileged user; to bind ports below 1024 use the systemd unit \
+                 (peer-relay.service grants only CAP_NET_BIND_SERVICE). --allow-root overrides."
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = allow_root;
+    Ok(())
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    refuse_root(args.allow_root)?;
+    let overrides = args.overrides();
+    let loaded = load(args.config.as_deref(), &overrides)?;
+    let resolver = loaded
+        .identity
+        .as_ref()
+        .map(CertResolver::new)
+        .transpose()?;
+    let tls = resolver.clone().map(server_config).transpose()?;
+    if args.check {
+        println!("configuration OK");
+        if let Some(identity) = &loaded.identity {
+            println!(
+                "certificate SHA-256 fingerprint: {}",
+                identity.fingerprint()
+            );
+        }
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("peer-relay")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(args.config, overrides, loaded, resolver, tls))
+}
+
+async fn serve(
+    config_path: Option<PathBuf>,
+    overrides: Overrides,
+    loaded: Loaded,
+    resolver: Option<Arc<CertResolver>>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> anyhow::Result<()> {
     // Install the handlers before starting, so an early signal is not lost.
     let mut signals = Signals::install()?;
-    let mut relay = EmbeddedRelay::spawn(args.http_bind).await?;
-    let bound = relay.http_addr();
-    let host = args.advertise_ip.unwrap_or(if bound.ip().is_unspecified() {
-        IpAddr::V4(Ipv4Addr::LOCALHOST)
-    } else {
-        bound.ip()
-    });
-    println!("peer-relay listening on {bound}");
-    println!("relay URL: {}", relay.url_for(host));
+    let Loaded {
+        settings,
+        policy,
+        identity,
+    } = loaded;
+    let mut relay = EmbeddedRelay::spawn_with(settings.front_config(tls, policy)).await?;
+    print_summary(&relay, &settings, identity.as_ref());
 
-    tokio::select! {
-        result = relay.join() => {
-            result.context("relay server failed")?;
-            anyhow::bail!("relay server stopped unexpectedly");
+    loop {
+        tokio::select! {
+            result = relay.join() => {
+                result.context("relay server failed")?;
+                anyhow::bail!("relay server stopped unexpectedly");
+            }
+            signal = signals.recv() => match signal {
+                Signal::Reload => {
+                    reload(&relay, config_path.clone(), &overrides, &settings, resolver.as_ref())
+                        .await;
+                }
+                Signal::Stop(name) => {
+                    info!("received {name}, shutting down");
+                    break;
+                }
+            },
         }
-        name = signals.recv() => info!("received {name}, shutting down"),
     }
     relay.shutdown().await;
     info!("relay stopped");
     Ok(())
 }
 
-/// SIGINT and SIGTERM (Ctrl-C elsewhere).
+/// SIGHUP: re-read access settings, tokens and certificate files; keep running on errors.
+async fn reload(
+    relay: &EmbeddedRelay,
+    config_path: Option<PathBuf>,
+    overrides: &Overrides,
+    current: &Settings,
+    resolver: Option<&Arc<CertResolver>>,
+) {
+    info!("SIGHUP: reloading the configuration");
+    let overrides = overrides.clone();
+    let loaded =
+        tokio::task::spawn_blocking(move || load(config_path.as_deref(), &overrides)).await;
+    let loaded = match loaded {
+        Ok(Ok(loaded)) => loaded,
+        Ok(Err(err)) => {
+            warn!("reload failed, keeping the running configuration: {err:#}");
+            return;
+        }
+        Err(err) => {
+            warn!(%err, "reload task failed");
+            return;
+        }
+    };
+    let new = &loaded.settings;
+    if new.http_bind != current.http_bind
+        || new.https.as_ref().map(|(a, _)| a) != current.https.as_ref().map(|(a, _)| a)
+        || new.web_root != current.web_root
+        || new.limits != current.limits
+        || new.metrics != current.metrics
+    {
+        warn!("listeners, web root, limits and metrics exposure change only on restart");
+    }
+    let disconnected = relay.set_access_policy(loaded.policy);
+    info!(
+        access = %relay.access_mode(),
+        disconnected,
+        "access policy reloaded"
+    );
+    match (resolver, &loaded.identity, &new.https) {
+        (Some(resolver), Some(identity), Some((_, CertSource::Files { .. }))) => {
+            match resolver.replace(identity) {
+                Ok(()) => info!(
+                    fingerprint = %identity.fingerprint(),
+                    "TLS certificate reloaded"
+                ),
+                Err(err) => warn!(%err, "keeping the old TLS certificate"),
+            }
+        }
+        (None, Some(_), _) => warn!("HTTPS was turned on: restart to apply"),
+        _ => {}
+    }
+}
+
+fn url_host(settings: &Settings, bound: SocketAddr) -> String {
+    let host = match &settings.advertise {
+        Some(host) => host.clone(),
+        None if !bound.ip().is_unspecified() => bound.ip().to_string(),
+        None => "127.0.0.1".to_owned(),
+    };
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => format!("[{v6}]"),
+        _ => host,
+    }
+}
+
+fn print_summary(relay: &EmbeddedRelay, settings: &Settings, identity: Option<&TlsIdentity>) {
+    if let Some(addr) = relay.https_addr() {
+        let host = url_host(settings, addr);
+        println!("peer-relay listening on {addr} (HTTPS)");
+        let url = if addr.port() == 443 {
+            format!("https://{host}/")
+        } else {
+            format!("https://{host}:{}/", addr.port())
+        };
+        println!("relay URL: {url}");
+    }
+    if settings.http_bind.is_some() {
+        let addr = relay.http_addr();
+        let host = url_host(settings, addr);
+        println!("peer-relay listening on {addr} (HTTP)");
+        println!("relay URL: http://{host}:{}/", addr.port());
+    }
+    if settings.advertise.is_none() {
+        println!("(pass --advertise HOST to print the URLs under the name clients use)");
+    }
+    if let (Some(identity), Some((_, CertSource::Dev { .. }))) = (identity, &settings.https) {
+        println!(
+            "self-signed certificate, SHA-256 fingerprint: {}",
+            identity.fingerprint()
+        );
+    }
+    println!("access: {}", relay.access_mode());
+    if let Some(root) = &settings.web_root {
+        println!("web root: {}", root.display());
+    }
+}
+
+/// What a signal asks for.
+enum Signal {
+    Stop(&'static str),
+    Reload,
+}
+
+/// SIGINT, SIGTERM and SIGHUP (Ctrl-C elsewhere).
 struct Signals {
     #[cfg(unix)]
     interrupt: tokio::signal::unix::Signal,
     #[cfg(unix)]
     terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hangup: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -84,27 +471,87 @@ impl Signals {
             Ok(Self {
                 interrupt: signal(SignalKind::interrupt()).context("installing SIGINT handler")?,
                 terminate: signal(SignalKind::terminate()).context("installing SIGTERM handler")?,
+                hangup: signal(SignalKind::hangup()).context("installing SIGHUP handler")?,
             })
         }
         #[cfg(not(unix))]
         Ok(Self {})
     }
 
-    /// Waits for the next signal and returns its name.
-    async fn recv(&mut self) -> &'static str {
+    /// Waits for the next signal.
+    async fn recv(&mut self) -> Signal {
         #[cfg(unix)]
         {
             tokio::select! {
-                _ = self.interrupt.recv() => "SIGINT",
-                _ = self.terminate.recv() => "SIGTERM",
+                _ = self.interrupt.recv() => Signal::Stop("SIGINT"),
+                _ = self.terminate.recv() => Signal::Stop("SIGTERM"),
+                _ = self.hangup.recv() => Signal::Reload,
             }
         }
         #[cfg(not(unix))]
         {
             match tokio::signal::ctrl_c().await {
-                Ok(()) => "Ctrl-C",
+                Ok(()) => Signal::Stop("Ctrl-C"),
                 Err(_) => std::future::pending().await,
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn cli_is_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_become_overrides() -> Result<(), clap::Error> {
+        let args = Args::try_parse_from([
+            "peer-relay",
+            "--https-bind",
+            "127.0.0.1:8443",
+            "--http-bind",
+            "off",
+            "--dev-tls",
+            "--access",
+            "allowlist",
+            "--allow",
+            "a",
+            "--allow",
+            "b",
+            "--conn-rate",
+            "2.5",
+            "--max-conns-per-ip",
+            "7",
+            "--advertise-ip",
+            "10.0.0.1",
+        ])?;
+        let overrides = args.overrides();
+        assert_eq!(overrides.http_bind, Some(Listen::Off));
+        assert!(overrides.dev_tls);
+        assert_eq!(overrides.access, Some(AccessMode::Allowlist));
+        assert_eq!(overrides.allow, Some(vec!["a".to_owned(), "b".to_owned()]));
+        assert_eq!(overrides.conn_rate, Some(2.5));
+        assert_eq!(overrides.max_conns_per_ip, Some(7));
+        assert_eq!(overrides.advertise.as_deref(), Some("10.0.0.1"));
+        Ok(())
+    }
+
+    #[test]
+    fn bad_flags_are_refused() {
+        for argv in [
+            &["peer-relay", "--access", "closed"][..],
+            &["peer-relay", "--cert", "c.pem"],
+            &["peer-relay", "--cert", "c", "--key", "k", "--dev-tls"],
+            &["peer-relay", "--http-bind", "localhost"],
+            &["peer-relay", "--metrics", "all"],
+        ] {
+            assert!(Args::try_parse_from(argv).is_err(), "{argv:?}");
         }
     }
 }

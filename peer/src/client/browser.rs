@@ -215,3 +215,71 @@ impl<T: MessageTransport> BrowserClient<T> {
         browser::decode(&plain, KIND_OUTPUT).map_err(|e| BrowserError::Protocol(e.to_string()))
     }
 }
+
+/// A WebSocket to the mobile bridge (`ws://HOST:PORT/bridge/<host endpoint id>`), as a browser
+/// opens it.
+pub struct WsTransport {
+    ws: tokio_websockets::WebSocketStream<tokio_websockets::MaybeTlsStream<tokio::net::TcpStream>>,
+}
+
+impl std::fmt::Debug for WsTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsTransport").finish_non_exhaustive()
+    }
+}
+
+fn ws_err(e: tokio_websockets::Error) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+impl WsTransport {
+    /// Opens the WebSocket.
+    pub async fn connect(url: &str) -> std::io::Result<WsTransport> {
+        let builder = tokio_websockets::ClientBuilder::new()
+            .uri(url)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+        let (ws, _) = builder.connect().await.map_err(ws_err)?;
+        Ok(WsTransport { ws })
+    }
+
+    /// The close code and reason, if the bridge closed the socket.
+    pub async fn close_reason(&mut self) -> Option<(u16, String)> {
+        use futures_util::StreamExt;
+        while let Some(Ok(msg)) = self.ws.next().await {
+            if let Some((code, reason)) = msg.as_close() {
+                return Some((code.into(), reason.to_owned()));
+            }
+        }
+        None
+    }
+}
+
+impl MessageTransport for WsTransport {
+    async fn send(&mut self, msg: &[u8]) -> std::io::Result<()> {
+        use futures_util::SinkExt;
+        self.ws
+            .send(tokio_websockets::Message::binary(msg.to_vec()))
+            .await
+            .map_err(ws_err)
+    }
+
+    async fn recv(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        use futures_util::StreamExt;
+        loop {
+            match self.ws.next().await {
+                None => return Ok(None),
+                Some(Err(e)) => return Err(ws_err(e)),
+                Some(Ok(msg)) if msg.is_binary() => return Ok(Some(msg.into_payload().to_vec())),
+                Some(Ok(msg)) if msg.is_close() => return Ok(None),
+                // Pings and pongs are the WebSocket's own business.
+                Some(Ok(msg)) if msg.is_ping() || msg.is_pong() => continue,
+                Some(Ok(_)) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "text message on the bridge socket",
+                    ));
+                }
+            }
+        }
+    }
+}

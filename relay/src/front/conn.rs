@@ -1,0 +1,387 @@
+//! Connection admission: per-IP token buckets for new TCP connections, global and per-IP caps
+//! on open ones, and a handle on every open connection so stopping can close it.
+
+use std::{
+    collections::HashMap,
+    fmt,
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    sync::{
+        Arc, Mutex, MutexGuard, PoisonError, Weak,
+        atomic::{AtomicU8, Ordering},
+    },
+};
+
+use tokio::time::Instant;
+use tracing::debug;
+
+use super::Limits;
+
+/// Connections are counted per IPv4 address, and per /64 for IPv6 (one subscriber's prefix).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum IpKey {
+    V4(Ipv4Addr),
+    V6Prefix(u64),
+}
+
+impl IpKey {
+    pub(crate) fn of(ip: IpAddr) -> Self {
+        match ip.to_canonical() {
+            IpAddr::V4(v4) => Self::V4(v4),
+            // The upper 64 bits of the address.
+            IpAddr::V6(v6) => Self::V6Prefix((u128::from(v6) >> 64) as u64),
+        }
+    }
+}
+
+/// Why a new connection was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The server is stopping.
+    ShuttingDown,
+    /// `max_connections` are open.
+    GlobalCap,
+    /// `max_connections_per_ip` are open from this IP.
+    PerIpCap,
+    /// This IP opened connections faster than `new_connections_per_ip` allows.
+    RateLimited,
+}
+
+/// A token bucket: `burst` tokens, refilled at `per_second`.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn refill(&mut self, now: Instant, per_second: f64, burst: f64) {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * per_second).min(burst);
+        self.last = now;
+    }
+}
+
+#[derive(Debug, Default)]
+struct TrackerState {
+    closed: bool,
+    next_id: u64,
+    open: usize,
+    per_ip: HashMap<IpKey, usize>,
+    buckets: HashMap<IpKey, Bucket>,
+    slots: HashMap<u64, Weak<SlotInner>>,
+    admits_since_prune: u32,
+}
+
+/// Admits TCP connections and tracks the open ones.
+#[derive(Debug)]
+pub(crate) struct ConnTracker {
+    limits: Limits,
+    state: Mutex<TrackerState>,
+}
+
+/// Prune the per-IP buckets every this many admissions.
+const PRUNE_EVERY: u32 = 1024;
+
+impl ConnTracker {
+    pub(crate) fn new(limits: Limits) -> Arc<Self> {
+        Arc::new(Self {
+            limits,
+            state: Mutex::default(),
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, TrackerState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Decides whether a new connection from `peer` may be served; if so, returns its slot,
+    /// which counts it as open until the slot (and all its clones) are dropped.
+    pub(crate) fn admit(
+        self: &Arc<Self>,
+        stream: &tokio::net::TcpStream,
+        peer: SocketAddr,
+    ) -> Result<Slot, Refusal> {
+        let key = IpKey::of(peer.ip());
+        let now = Instant::now();
+        let mut state = self.state();
+        if state.closed {
+            return Err(Refusal::ShuttingDown);
+        }
+        if let Some(rate) = self.limits.new_connections_per_ip {
+            let burst = f64::from(rate.burst.max(1));
+            let bucket = state.buckets.entry(key).or_insert(Bucket {
+                tokens: burst,
+                last: now,
+            });
+            bucket.refill(now, rate.per_second, burst);
+            if bucket.tokens < 1.0 {
+                return Err(Refusal::RateLimited);
+            }
+            bucket.tokens -= 1.0;
+            state.admits_since_prune += 1;
+            if state.admits_since_prune >= PRUNE_EVERY {
+                state.admits_since_prune = 0;
+                // Full buckets carry no information: forget them.
+                state.buckets.retain(|_, b| {
+                    b.refill(now, rate.per_second, burst);
+                    b.tokens < burst
+                });
+            }
+        }
+        if self
+            .limits
+            .max_connections
+            .is_some_and(|max| state.open >= max)
+        {
+            return Err(Refusal::GlobalCap);
+        }
+        let from_ip = state.per_ip.get(&key).copied().unwrap_or(0);
+        if self
+            .limits
+            .max_connections_per_ip
+            .is_some_and(|max| from_ip >= max)
+        {
+            return Err(Refusal::PerIpCap);
+        }
+        let id = state.next_id;
+        state.next_id += 1;
+        state.open += 1;
+        *state.per_ip.entry(key).or_insert(0) += 1;
+        let inner = Arc::new(SlotInner {
+            id,
+            peer,
+            key,
+            tracker: self.clone(),
+            kill: KillSwitch::new(stream),
+            relay: AtomicU8::new(RELAY_NONE),
+        });
+        state.slots.insert(id, Arc::downgrade(&inner));
+        Ok(Slot(inner))
+    }
+
+    fn release(&self, id: u64, key: IpKey) {
+        let mut state = self.state();
+        state.open = state.open.saturating_sub(1);
+        state.slots.remove(&id);
+        if let Some(count) = state.per_ip.get_mut(&key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                state.per_ip.remove(&key);
+            }
+        }
+    }
+
+    /// The slot of the open connection `id`, if it is still open.
+    pub(crate) fn slot(&self, id: u64) -> Option<Slot> {
+        self.state()
+            .slots
+            .get(&id)
+            .and_then(Weak::upgrade)
+            .map(Slot)
+    }
+
+    /// Number of open connections (including ones upgraded to relay clients or routes).
+    pub(crate) fn open_count(&self) -> usize {
+        self.state().open
+    }
+
+    /// Refuses every new connection from now on.
+    pub(crate) fn close(&self) {
+        self.state().closed = true;
+    }
+
+    /// Shuts down every open connection's socket, whoever holds it.
+    pub(crate) fn kill_all(&self) {
+        let slots: Vec<_> = self
+            .state()
+            .slots
+            .values()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for slot in slots {
+            slot.kill.kill();
+        }
+    }
+}
+
+const RELAY_NONE: u8 = 0;
+const RELAY_UPGRADING: u8 = 1;
+const RELAY_ADMITTED: u8 = 2;
+
+/// One open TCP connection, counted against the limits while any clone of it lives.
+///
+/// The connection task holds one; a request to `/relay` carries another into iroh's relay
+/// handler (as a request extension) and from there into the access control, which keeps it
+/// until the relay client disconnects; routes keep theirs in [`super::RequestContext`].
+#[derive(Clone)]
+pub(crate) struct Slot(Arc<SlotInner>);
+
+impl fmt::Debug for Slot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Slot")
+            .field("id", &self.0.id)
+            .field("peer", &self.0.peer)
+            .finish()
+    }
+}
+
+struct SlotInner {
+    id: u64,
+    peer: SocketAddr,
+    key: IpKey,
+    tracker: Arc<ConnTracker>,
+    kill: KillSwitch,
+    relay: AtomicU8,
+}
+
+impl fmt::Debug for SlotInner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SlotInner")
+            .field("id", &self.id)
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for SlotInner {
+    fn drop(&mut self) {
+        self.tracker.release(self.id, self.key);
+    }
+}
+
+impl Slot {
+    pub(crate) fn id(&self) -> u64 {
+        self.0.id
+    }
+
+    pub(crate) fn peer(&self) -> SocketAddr {
+        self.0.peer
+    }
+
+    /// Shuts the connection's socket down (both directions).
+    pub(crate) fn kill(&self) {
+        self.0.kill.kill();
+    }
+
+    pub(crate) fn downgrade(&self) -> WeakSlot {
+        WeakSlot(Arc::downgrade(&self.0))
+    }
+
+    /// The connection asked to become a relay client; the handshake is running.
+    pub(crate) fn set_relay_upgrading(&self) {
+        self.0.relay.store(RELAY_UPGRADING, Ordering::Release);
+    }
+
+    /// The `/relay` request was answered without an upgrade: a plain HTTP connection again.
+    pub(crate) fn clear_relay_upgrading(&self) {
+        let _ = self.0.relay.compare_exchange(
+            RELAY_UPGRADING,
+            RELAY_NONE,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
+    /// The access control admitted the relay client.
+    pub(crate) fn set_relay_admitted(&self) {
+        self.0.relay.store(RELAY_ADMITTED, Ordering::Release);
+    }
+
+    fn relay_upgrading(&self) -> bool {
+        self.0.relay.load(Ordering::Acquire) == RELAY_UPGRADING
+    }
+}
+
+/// A [`Slot`] that does not keep the connection counted.
+#[derive(Debug, Clone)]
+pub(crate) struct WeakSlot(Weak<SlotInner>);
+
+impl WeakSlot {
+    /// Closes the connection if it is still in the relay handshake. Returns whether it did.
+    pub(crate) fn kill_if_relay_upgrading(&self) -> bool {
+        match self.0.upgrade().map(Slot) {
+            Some(slot) if slot.relay_upgrading() => {
+                debug!(peer = %slot.peer(), "relay handshake timed out; closing the connection");
+                slot.kill();
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A duplicate of the connection's socket, used only to shut it down.
+///
+/// After an HTTP upgrade the socket belongs to whoever took the upgrade (iroh's relay handler
+/// or a route), and iroh-relay 1.4.1 neither times out a stalled relay handshake nor lets us
+/// cancel its tasks. `shutdown(2)` on a duplicate affects the shared socket, so the owner sees
+/// the connection end. The duplicate is closed when the slot drops, i.e. together with the
+/// owner's copy.
+#[derive(Debug)]
+struct KillSwitch {
+    #[cfg(unix)]
+    socket: Option<std::net::TcpStream>,
+}
+
+impl KillSwitch {
+    fn new(stream: &tokio::net::TcpStream) -> Self {
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsFd as _;
+            let socket = match stream.as_fd().try_clone_to_owned() {
+                Ok(fd) => Some(std::net::TcpStream::from(fd)),
+                Err(err) => {
+                    debug!(%err, "cannot duplicate the socket; it cannot be force-closed");
+                    None
+                }
+            };
+            Self { socket }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = stream;
+            Self {}
+        }
+    }
+
+    fn kill(&self) {
+        #[cfg(unix)]
+        if let Some(socket) = &self.socket {
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv6Addr;
+
+    use super::*;
+
+    #[test]
+    fn ipv6_is_keyed_by_prefix_and_mapped_v4_by_address() {
+        let a: Ipv6Addr = "2001:db8:1:2::1".parse().expect("addr");
+        let b: Ipv6Addr = "2001:db8:1:2:ffff::9".parse().expect("addr");
+        let c: Ipv6Addr = "2001:db8:1:3::1".parse().expect("addr");
+        assert_eq!(IpKey::of(a.into()), IpKey::of(b.into()));
+        assert_ne!(IpKey::of(a.into()), IpKey::of(c.into()));
+        let mapped: Ipv6Addr = "::ffff:192.0.2.7".parse().expect("addr");
+        assert_eq!(
+            IpKey::of(mapped.into()),
+            IpKey::V4(Ipv4Addr::new(192, 0, 2, 7))
+        );
+    }
+
+    #[test]
+    fn bucket_refills_up_to_burst() {
+        let start = Instant::now();
+        let mut bucket = Bucket {
+            tokens: 0.0,
+            last: start,
+        };
+        bucket.refill(start + std::time::Duration::from_millis(500), 4.0, 3.0);
+        assert!((bucket.tokens - 2.0).abs() < 1e-9);
+        bucket.refill(start + std::time::Duration::from_secs(10), 4.0, 3.0);
+        assert!((bucket.tokens - 3.0).abs() < 1e-9);
+    }
+}
