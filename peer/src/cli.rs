@@ -111,6 +111,9 @@ struct HostArgs {
     /// Do not print a pairing code at start.
     #[arg(long)]
     no_pairing: bool,
+    /// Serve the web app from this directory on the embedded relay's port.
+    #[arg(long)]
+    web_root: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -282,6 +285,7 @@ async fn run_host(paths: Paths, args: HostArgs, relay_only: bool) -> Result<u8> 
     cfg.advertise = args.advertise;
     cfg.relay_only = relay_only;
     cfg.buffer_bytes = args.buffer.max(4096);
+    cfg.web_root = args.web_root;
     let mut host = Host::start(cfg).await?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "peer host {}", host.endpoint_id())?;

@@ -1,7 +1,11 @@
 //! The browser path against an in-process host, with the browser test client dialing the
 //! host's bridge ALPN directly (exactly what the mobile bridge relays).
 
+mod common;
+
 use std::time::Duration;
+
+use common::{contains, until};
 
 use iroh::SecretKey;
 use peer::client::browser::{BrowserClient, BrowserError, QuicTransport};
@@ -9,7 +13,7 @@ use peer::host::pairing::Refusal;
 use peer::host::{Host, HostConfig, HostEvent};
 use peer::net::{self, ALPN_BRIDGE};
 use peer::paths::Paths;
-use peer::proto::browser::{BrowserMsg, BrowserToHost, HostToBrowser};
+use peer::proto::browser::{BrowserToHost, HostToBrowser};
 use peer::proto::{Attach, CreateSession, LocalReply, LocalRequest, Reply, Request, Role, WinSize};
 use peer_pairing::{NoiseKeypair, PairingPayload};
 
@@ -75,39 +79,6 @@ impl Fixture {
             .expect("url");
         PairingPayload::from_url(&url).expect("payload")
     }
-}
-
-/// Reads messages until `pred` is true, collecting channel output on the way; `pred` sees the
-/// control message just read (`None` after output) and all output so far. Returns the last
-/// control message read, if any.
-async fn until<T: peer::client::browser::MessageTransport>(
-    c: &mut BrowserClient<T>,
-    out: &mut Vec<u8>,
-    mut pred: impl FnMut(Option<&HostToBrowser>, &[u8]) -> bool,
-) -> Option<HostToBrowser> {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(20), c.recv())
-            .await
-            .expect("timely message")
-            .expect("message");
-        match msg {
-            BrowserMsg::Binary { data, .. } => {
-                out.extend_from_slice(&data);
-                if pred(None, out) {
-                    return None;
-                }
-            }
-            BrowserMsg::Control(m) => {
-                if pred(Some(&m), out) {
-                    return Some(m);
-                }
-            }
-        }
-    }
-}
-
-fn contains(hay: &[u8], needle: &str) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,7 +153,7 @@ async fn browser_pairs_attaches_and_resumes_exactly() {
     b.send_input(1, 1, b"echo hi-$((6*7))\r")
         .await
         .expect("input");
-    until(&mut b, &mut out, |_, o| contains(o, "hi-42")).await;
+    until(&mut b, &mut out, |_, o| contains(o, b"hi-42")).await;
 
     // The socket dies; a new one (device mode, the psk from pairing) resumes at the offset.
     drop(b);
@@ -215,7 +186,7 @@ async fn browser_pairs_attaches_and_resumes_exactly() {
     b.send_input(1, 2, b"echo again-$((5*5))\r")
         .await
         .expect("input");
-    until(&mut b, &mut more, |_, o| contains(o, "again-25")).await;
+    until(&mut b, &mut more, |_, o| contains(o, b"again-25")).await;
     seen.extend_from_slice(&more);
 
     // A third socket replays everything from 0: what we saw is exactly a prefix of it.

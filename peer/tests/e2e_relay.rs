@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::proxy::{CaptureProxy, contains};
+use common::proxy::CaptureProxy;
 use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -30,6 +30,8 @@
 #[cfg(feature = "server")]
 mod access;
 #[cfg(feature = "server")]
+mod bridge_route;
+#[cfg(feature = "server")]
 pub mod config;
 #[cfg(feature = "server")]
 mod embedded;
@@ -42,6 +44,8 @@ pub mod tls;
 
 #[cfg(feature = "server")]
 pub use access::{AccessMode, AccessPolicy, InvalidToken, RelayToken};
+#[cfg(feature = "server")]
+pub use bridge_route::{BRIDGE_PREFIX, BridgeRoute};
 #[cfg(feature = "server")]
 pub use embedded::{EmbeddedRelay, RelayError};
 #[cfg(feature = "server")]

@@ -10,7 +10,8 @@ use std::{
 use anyhow::Context as _;
 use clap::Parser;
 use peer_relay::{
-    AccessMode, AccessPolicy, EmbeddedRelay, MetricsExposure, RelayToken,
+    AccessMode, AccessPolicy, BRIDGE_PREFIX, BridgeRoute, EmbeddedRelay, MetricsExposure,
+    RelayToken,
     config::{CertSource, ConfigFile, Listen, Overrides, Secret, Settings},
     tls::{CertResolver, TlsIdentity, dev_names, server_config},
 };
@@ -324,7 +325,21 @@ async fn serve(
         policy,
         identity,
     } = loaded;
-    let mut relay = EmbeddedRelay::spawn_with(settings.front_config(tls, policy)).await?;
+    let bridge_route = BridgeRoute::new();
+    let front = settings
+        .front_config(tls, policy)
+        .route(BRIDGE_PREFIX, bridge_route.clone());
+    let mut relay = EmbeddedRelay::spawn_with(front).await?;
+    let bridge_endpoint = match start_bridge(&relay, identity.as_ref()).await {
+        Ok((endpoint, bridge)) => {
+            bridge_route.set_bridge(bridge);
+            Some(endpoint)
+        }
+        Err(e) => {
+            warn!("the mobile bridge is off: {e:#}");
+            None
+        }
+    };
     print_summary(&relay, &settings, identity.as_ref());
 
     loop {
@@ -346,8 +361,49 @@ async fn serve(
         }
     }
     relay.shutdown().await;
+    if let Some(endpoint) = bridge_endpoint {
+        endpoint.close().await;
+    }
     info!("relay stopped");
     Ok(())
+}
+
+/// The bridge's own iroh endpoint, dialing hosts through this relay (over its HTTP listener, or
+/// its HTTPS one with the relay's own certificate pinned).
+async fn start_bridge(
+    relay: &EmbeddedRelay,
+    identity: Option<&TlsIdentity>,
+) -> anyhow::Result<(iroh::Endpoint, peer_mobile_bridge::Bridge)> {
+    use iroh::endpoint::presets;
+    let loopback: std::net::IpAddr = std::net::Ipv4Addr::LOCALHOST.into();
+    let mut builder = iroh::Endpoint::builder(presets::Minimal);
+    let https_only = relay.https_addr() == Some(relay.http_addr());
+    let url = if https_only {
+        let identity = identity.context("HTTPS without a certificate")?;
+        let pin = peer_relay::pin::Fingerprint::of(identity.certificate());
+        builder = builder.ca_tls_config(iroh::tls::CaTlsConfig::custom_server_cert_verifier(
+            Arc::new(move |provider| Ok(peer_relay::pin::verifier(pin, provider))),
+        ));
+        relay.https_url("127.0.0.1").context("https url")?
+    } else {
+        relay.url_for(loopback)
+    };
+    let endpoint = builder
+        .relay_mode(iroh::RelayMode::Custom(
+            [iroh::RelayConfig::new(url.clone(), None)]
+                .into_iter()
+                .collect(),
+        ))
+        .clear_ip_transports()
+        .bind()
+        .await
+        .context("binding the bridge's endpoint")?;
+    let bridge = peer_mobile_bridge::Bridge::new(
+        endpoint.clone(),
+        Some(url),
+        peer_mobile_bridge::BridgeConfig::default(),
+    );
+    Ok((endpoint, bridge))
 }
 
 /// SIGHUP: re-read access settings, tokens and certificate files; keep running on errors.

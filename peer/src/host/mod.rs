@@ -57,6 +57,8 @@ pub struct HostConfig {
     pub max_sessions: usize,
     /// Keep the host key in a file even where an OS keyring exists (tests).
     pub file_keys: bool,
+    /// The web app's files, served by the embedded front at `/`.
+    pub web_root: Option<std::path::PathBuf>,
 }
 
 impl HostConfig {
@@ -74,6 +76,7 @@ impl HostConfig {
             buffer_bytes: DEFAULT_BUFFER,
             max_sessions: 256,
             file_keys: false,
+            web_root: None,
         }
     }
 }
@@ -129,6 +132,8 @@ pub struct Host {
     shared: Arc<HostShared>,
     tasks: TaskTracker,
     relay: Option<peer_relay::EmbeddedRelay>,
+    /// The embedded mobile bridge's own endpoint, dialing this host.
+    bridge_endpoint: Option<Endpoint>,
     events: Option<mpsc::Receiver<HostEvent>>,
 }
 
@@ -197,28 +202,36 @@ impl Host {
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
 
+        let secret = SecretKey::from_bytes(identity.iroh_secret.as_bytes());
+        // The embedded front: relay, this host's mobile bridge and the web app on one port.
+        let bridge_route = peer_relay::BridgeRoute::only_host(secret.public());
+        let front = |port| {
+            let mut f = peer_relay::FrontConfig::http(SocketAddr::new(cfg.listen, port))
+                .route(peer_relay::BRIDGE_PREFIX, bridge_route.clone());
+            if let Some(root) = &cfg.web_root {
+                f = f.web_root(root.clone());
+            }
+            f
+        };
         let relay = match &cfg.relay {
             Some(_) => None,
             None => {
                 let port = cfg.relay_port.or(saved.relay).unwrap_or(0);
-                let relay =
-                    match peer_relay::EmbeddedRelay::spawn(SocketAddr::new(cfg.listen, port)).await
-                    {
-                        Ok(r) => r,
-                        // The remembered port is taken: take any.
-                        Err(e) if cfg.relay_port.is_none() && port != 0 => {
-                            warn!("relay port {port} unavailable ({e}); using a new one");
-                            peer_relay::EmbeddedRelay::spawn(SocketAddr::new(cfg.listen, 0))
-                                .await
-                                .map_err(|e| HostError::Relay(e.to_string()))?
-                        }
-                        Err(e) => return Err(HostError::Relay(e.to_string())),
-                    };
+                let relay = match peer_relay::EmbeddedRelay::spawn_with(front(port)).await {
+                    Ok(r) => r,
+                    // The remembered port is taken: take any.
+                    Err(e) if cfg.relay_port.is_none() && port != 0 => {
+                        warn!("relay port {port} unavailable ({e}); using a new one");
+                        peer_relay::EmbeddedRelay::spawn_with(front(0))
+                            .await
+                            .map_err(|e| HostError::Relay(e.to_string()))?
+                    }
+                    Err(e) => return Err(HostError::Relay(e.to_string())),
+                };
                 Some(relay)
             }
         };
 
-        let secret = SecretKey::from_bytes(identity.iroh_secret.as_bytes());
         let alpns = vec![
             ALPN_PAIR.to_vec(),
             ALPN_SESSION.to_vec(),
@@ -285,6 +298,16 @@ impl Host {
             relay_only: cfg.relay_only,
         });
 
+        let bridge_endpoint = match &relay {
+            Some(_) => {
+                let (endpoint, bridge) =
+                    local_bridge(&shared.endpoint, &local_relays, cfg.relay_only).await?;
+                bridge_route.set_bridge(bridge);
+                Some(endpoint)
+            }
+            None => None,
+        };
+
         let tasks = TaskTracker::new();
         tasks.spawn(accept_loop(shared.clone(), tasks.clone()));
         let listener = control::bind(&sock)?;
@@ -298,6 +321,7 @@ impl Host {
             shared,
             tasks,
             relay,
+            bridge_endpoint,
             events: Some(events_rx),
         })
     }
@@ -334,11 +358,45 @@ impl Host {
         // Connection handlers close their connections with SHUTTING_DOWN on cancel.
         let _ = tokio::time::timeout(Duration::from_secs(3), self.tasks.wait()).await;
         self.shared.sessions.kill_all().await;
+        if let Some(endpoint) = self.bridge_endpoint {
+            endpoint.close().await;
+        }
         self.shared.endpoint.close().await;
         if let Some(relay) = self.relay {
             relay.shutdown().await;
         }
     }
+}
+
+/// The embedded mobile bridge: its own endpoint, dialing this host on this machine (through
+/// its UDP socket, or through the embedded relay when the host is relay-only).
+async fn local_bridge(
+    host: &Endpoint,
+    relays: &[RelayUrl],
+    relay_only: bool,
+) -> Result<(Endpoint, peer_mobile_bridge::Bridge), HostError> {
+    let endpoint = net::bind_endpoint(net::EndpointOptions {
+        secret: SecretKey::generate(),
+        relays: relays.to_vec(),
+        bind: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
+        relay_only,
+        alpns: vec![],
+    })
+    .await?;
+    let direct: Vec<SocketAddr> = host
+        .bound_sockets()
+        .into_iter()
+        .map(|a| SocketAddr::new(loopback_for(a.ip()), a.port()))
+        .collect();
+    let relays = relays.to_vec();
+    let resolve: peer_mobile_bridge::AddrResolver =
+        Arc::new(move |id| net::dial_addr(id, &relays, &direct, relay_only));
+    let bridge = peer_mobile_bridge::Bridge::with_resolver(
+        endpoint.clone(),
+        resolve,
+        peer_mobile_bridge::BridgeConfig::default(),
+    );
+    Ok((endpoint, bridge))
 }
 
 fn loopback_for(listen: IpAddr) -> IpAddr {

@@ -3,6 +3,9 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
+
+use peer::client::browser::BrowserClient;
+use peer::proto::browser::{BrowserMsg, HostToBrowser};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::mpsc;
@@ -404,3 +407,34 @@ pub fn sha256(b: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(b))
 }
 pub mod proxy;
+#[allow(unused_imports)]
+pub use proxy::contains;
+
+/// Reads messages until `pred` is true, collecting channel output on the way; `pred` sees the
+/// control message just read (`None` after output) and all output so far. Returns the last
+/// control message read, if any.
+pub async fn until<T: peer::client::browser::MessageTransport>(
+    c: &mut BrowserClient<T>,
+    out: &mut Vec<u8>,
+    mut pred: impl FnMut(Option<&HostToBrowser>, &[u8]) -> bool,
+) -> Option<HostToBrowser> {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(20), c.recv())
+            .await
+            .expect("timely message")
+            .expect("message");
+        match msg {
+            BrowserMsg::Binary { data, .. } => {
+                out.extend_from_slice(&data);
+                if pred(None, out) {
+                    return None;
+                }
+            }
+            BrowserMsg::Control(m) => {
+                if pred(Some(&m), out) {
+                    return Some(m);
+                }
+            }
+        }
+    }
+}

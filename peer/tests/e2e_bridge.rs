@@ -1,0 +1,424 @@
+//! The browser path end to end: the browser test client (WebSocket + Noise + the browser
+//! channel) through a real `peer-relay` process (its mobile bridge and its relay) to a real
+//! `peer host`, with a recording proxy in front of the relay.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::proxy::CaptureProxy;
+use common::*;
+use peer::client::browser::{BrowserClient, BrowserError, WsTransport};
+use peer::host::pairing::Refusal;
+use peer::proto::browser::{BrowserToHost, HostToBrowser};
+use peer::proto::{Attach, CreateSession, Reply, Request, WinSize};
+use peer_pairing::{NoiseKeypair, PairingPayload};
+
+/// The `peer-relay` binary next to `peer`, built if this test runs alone.
+fn relay_binary() -> std::path::PathBuf {
+    let bin = std::path::Path::new(PEER).with_file_name("peer-relay");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = Command::new(cargo)
+            .args(["build", "-p", "peer-relay", "--bin", "peer-relay"])
+            .status()
+            .expect("cargo build peer-relay")
+            .success();
+        assert!(ok, "building peer-relay failed");
+    }
+    bin
+}
+
+struct Relay {
+    child: Child,
+    port: u16,
+}
+
+impl Relay {
+    fn start(port: u16) -> Relay {
+        let mut child = Command::new(relay_binary())
+            .args(["--http-bind", &format!("127.0.0.1:{port}"), "--allow-root"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn peer-relay");
+        let out = child.stdout.take().expect("stdout");
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(out));
+        let url = loop {
+            let line = lines.next().expect("relay printed its URL").expect("line");
+            if let Some(u) = line.strip_prefix("relay URL: ") {
+                break u.trim().to_owned();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        let port = url
+            .trim_end_matches('/')
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port in the relay URL");
+        Relay { child, port }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn ws(proxy: &CaptureProxy, host_id: &[u8; 32]) -> std::io::Result<WsTransport> {
+    WsTransport::connect(&format!(
+        "ws://{}/bridge/{}",
+        proxy.addr,
+        hex::encode(host_id)
+    ))
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_through_peer_relay_pairs_attaches_resumes_and_leaks_nothing() {
+    let mut relay = Relay::start(0);
+    let proxy = CaptureProxy::start(([127, 0, 0, 1], relay.port).into()).await;
+    let relay_url = format!("http://{}/", proxy.addr);
+    let mut host = tokio::task::block_in_place(|| TestHost::start(&["--relay", &relay_url]));
+    let payload = PairingPayload::from_url(&host.url).expect("payload");
+    let key = NoiseKeypair::generate();
+
+    // Pair from the printed URL, as the phone would.
+    let (mut b, paired) = BrowserClient::pair(
+        ws(&proxy, &payload.host_id).await.expect("ws"),
+        &payload,
+        &key,
+        "phone",
+    )
+    .await
+    .expect("pair through the bridge");
+    let line =
+        tokio::task::block_in_place(|| host.wait_line("paired phone ", Duration::from_secs(10)));
+    assert_eq!(short_code(&line), Some(paired.code.clone()), "{line}");
+
+    let mut out = Vec::new();
+    until(&mut b, &mut out, |m, _| {
+        matches!(m, Some(HostToBrowser::Hello { .. }))
+    })
+    .await;
+    b.send(&BrowserToHost::Request {
+        id: 1,
+        request: Request::CreateSession(CreateSession {
+            name: None,
+            command: vec!["sh".into()],
+            cwd: None,
+            env: vec![],
+            size: WinSize { cols: 80, rows: 24 },
+        }),
+    })
+    .await
+    .expect("create");
+    let created = until(&mut b, &mut out, |m, _| {
+        matches!(m, Some(HostToBrowser::Response { id: 1, .. }))
+    })
+    .await;
+    let Some(HostToBrowser::Response {
+        result: Ok(Reply::Created(info)),
+        ..
+    }) = created
+    else {
+        panic!("create failed: {created:?}");
+    };
+    let token = 4242;
+    let attach = |from: u64| BrowserToHost::Attach {
+        channel: 1,
+        attach: Attach {
+            session: info.id,
+            from_offset: from,
+            client_token: token,
+            size: None,
+        },
+    };
+    b.send(&attach(0)).await.expect("attach");
+    until(&mut b, &mut out, |m, _| {
+        matches!(m, Some(HostToBrowser::Attached { .. }))
+    })
+    .await;
+    let marker = "BRIDGE-MARKER-93c1";
+    b.send_input(1, 1, format!("echo {marker} | tr A-Z a-z\r").as_bytes())
+        .await
+        .expect("type");
+    until(&mut b, &mut out, |_, o| {
+        contains(o, marker.to_lowercase().as_bytes())
+    })
+    .await;
+
+    // A stream of 3 MB; the socket dies in the middle; a new socket resumes exactly.
+    let n = 400_000u64;
+    b.send_input(1, 2, format!("seq 1 {n}; echo SEQ-DONE\r").as_bytes())
+        .await
+        .expect("type");
+    until(&mut b, &mut out, |_, o| o.len() > 500_000).await;
+    drop(b);
+    let mut b = BrowserClient::connect(
+        ws(&proxy, &payload.host_id).await.expect("ws"),
+        &payload.host_id,
+        &payload.host_noise_key,
+        &key,
+        &paired.device_psk,
+    )
+    .await
+    .expect("reconnect");
+    let mut more = Vec::new();
+    until(&mut b, &mut more, |m, _| {
+        matches!(m, Some(HostToBrowser::Hello { .. }))
+    })
+    .await;
+    b.send(&attach(out.len() as u64)).await.expect("re-attach");
+    until(&mut b, &mut more, |_, o| contains(o, b"SEQ-DONE\r\n")).await;
+    out.extend_from_slice(&more);
+    let start = out
+        .windows(5)
+        .position(|w| w == b"seq 1")
+        .expect("the command echo");
+    let from = start
+        + out[start..]
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("eol")
+        + 2;
+    let got = &out[from..];
+    let expected = seq_pty_output(n);
+    assert_eq!(
+        sha256(&got[..expected.len()]),
+        sha256(&expected),
+        "byte-exact across the socket break"
+    );
+
+    // The relay restarts: the bridged browser reconnects and resumes.
+    let port = relay.port;
+    relay.kill();
+    let relay2 = Relay::start(port);
+    assert_eq!(relay2.port, port);
+    drop(b);
+    let before = out.len() as u64;
+    let mut b = None;
+    for _ in 0..100 {
+        if let Ok(t) = ws(&proxy, &payload.host_id).await
+            && let Ok(c) = BrowserClient::connect(
+                t,
+                &payload.host_id,
+                &payload.host_noise_key,
+                &key,
+                &paired.device_psk,
+            )
+            .await
+        {
+            b = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let mut b = b.expect("the browser got back in after the relay restart");
+    let mut after = Vec::new();
+    until(&mut b, &mut after, |m, _| {
+        matches!(m, Some(HostToBrowser::Hello { .. }))
+    })
+    .await;
+    b.send(&attach(before)).await.expect("attach");
+    b.send_input(1, 3, b"echo after-$((2+3))-restart\r")
+        .await
+        .expect("type");
+    until(&mut b, &mut after, |_, o| contains(o, b"after-5-restart")).await;
+
+    // Hostile input at the bridge.
+    // A code that was used already.
+    let again = BrowserClient::pair(
+        ws(&proxy, &payload.host_id).await.expect("ws"),
+        &payload,
+        &NoiseKeypair::generate(),
+        "x",
+    )
+    .await;
+    assert!(
+        matches!(again, Err(BrowserError::Refused(Refusal::Used))),
+        "{again:?}"
+    );
+    // The right host id with a wrong host key: message 1 does not decrypt.
+    let mut bad = payload.clone();
+    bad.host_noise_key = NoiseKeypair::generate().public();
+    let r = BrowserClient::connect(
+        ws(&proxy, &payload.host_id).await.expect("ws"),
+        &bad.host_id,
+        &bad.host_noise_key,
+        &key,
+        &paired.device_psk,
+    )
+    .await;
+    assert!(
+        matches!(r, Err(BrowserError::Refused(Refusal::Handshake))),
+        "{r:?}"
+    );
+    // A host that does not exist: the bridge closes with 4001.
+    let nobody = *iroh::SecretKey::generate().public().as_bytes();
+    let mut t = ws(&proxy, &nobody).await.expect("ws");
+    use peer::client::browser::MessageTransport;
+    let _ = t.send(b"hello?").await;
+    let closed = tokio::time::timeout(Duration::from_secs(30), t.close_reason())
+        .await
+        .expect("closed in time");
+    assert!(matches!(closed, Some((4001, _))), "{closed:?}");
+    // Not a bridge path at all.
+    let err = WsTransport::connect(&format!("ws://{}/bridge/not-a-key", proxy.addr)).await;
+    assert!(err.is_err());
+
+    // What crossed the relay (host and bridge both talk through the proxy): no marker, no
+    // output, no keys.
+    let seen = proxy.captured();
+    assert!(
+        seen.len() > 3_000_000,
+        "the stream did not cross the relay: {}",
+        seen.len()
+    );
+    for needle in [
+        marker.as_bytes(),
+        marker.to_lowercase().as_bytes(),
+        b"399999\r\n",
+        b"SEQ-DONE",
+    ] {
+        assert!(
+            !contains(&seen, needle),
+            "the relay saw {:?}",
+            String::from_utf8_lossy(needle)
+        );
+    }
+    assert!(
+        !contains(&seen, &paired.device_psk),
+        "the relay saw the device psk"
+    );
+    assert!(
+        !contains(&seen, payload.secret.as_bytes()),
+        "the relay saw the pairing secret"
+    );
+    drop(b);
+    drop(relay2);
+    tokio::task::block_in_place(|| drop(host));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_host_serves_its_own_bridge_on_the_relay_port() {
+    let mut host = tokio::task::block_in_place(|| TestHost::start(&[]));
+    let payload = PairingPayload::from_url(&host.url).expect("payload");
+    // The pairing URL's base is the embedded front, where relay, bridge and web app live.
+    let base = host
+        .url
+        .split('#')
+        .next()
+        .expect("base")
+        .trim_end_matches('/')
+        .to_owned();
+    let bridge = format!(
+        "{}/bridge/{}",
+        base.replacen("http://", "ws://", 1),
+        hex::encode(payload.host_id)
+    );
+    let key = NoiseKeypair::generate();
+    let t = WsTransport::connect(&bridge).await.expect("ws");
+    let (mut b, paired) = BrowserClient::pair(t, &payload, &key, "tablet")
+        .await
+        .expect("pair");
+    let line =
+        tokio::task::block_in_place(|| host.wait_line("paired tablet ", Duration::from_secs(10)));
+    assert_eq!(short_code(&line), Some(paired.code.clone()));
+    let mut out = Vec::new();
+    until(&mut b, &mut out, |m, _| {
+        matches!(m, Some(HostToBrowser::Hello { .. }))
+    })
+    .await;
+    b.send(&BrowserToHost::Request {
+        id: 1,
+        request: Request::ListSessions,
+    })
+    .await
+    .expect("ls");
+    let r = until(&mut b, &mut out, |m, _| {
+        matches!(m, Some(HostToBrowser::Response { .. }))
+    })
+    .await;
+    assert!(
+        matches!(
+            r,
+            Some(HostToBrowser::Response {
+                result: Ok(Reply::Sessions(_)),
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+
+    // Another host's id is not served by this host's bridge.
+    let other = *iroh::SecretKey::generate().public().as_bytes();
+    let wrong = format!(
+        "{}/bridge/{}",
+        base.replacen("http://", "ws://", 1),
+        hex::encode(other)
+    );
+    assert!(WsTransport::connect(&wrong).await.is_err());
+
+    // A flood of sockets from one address: past the per-IP cap the bridge says no, while the
+    // paired browser keeps being served.
+    let mut held = Vec::new();
+    let mut refused = 0;
+    for _ in 0..40 {
+        match WsTransport::connect(&bridge).await {
+            Ok(t) => held.push(t),
+            Err(_) => refused += 1,
+        }
+    }
+    // The cap is 32 sockets per address, and the paired browser holds one.
+    assert_eq!(held.len(), 31, "{refused} refused");
+    assert_eq!(refused, 9);
+    b.send(&BrowserToHost::Request {
+        id: 2,
+        request: Request::ListSessions,
+    })
+    .await
+    .expect("ls");
+    until(&mut b, &mut out, |m, _| {
+        matches!(m, Some(HostToBrowser::Response { id: 2, .. }))
+    })
+    .await;
+    drop(held);
+
+    // Revoked on the host: the live socket ends and the browser is refused from then on.
+    let out = tokio::task::block_in_place(|| {
+        host.cli(&["devices", "revoke", &hex::encode(key.public())[..12]])
+    });
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("revoked tablet"),
+        "{out:?}"
+    );
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        while b.recv().await.is_ok() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "revoked socket stayed open");
+    let t = WsTransport::connect(&bridge).await.expect("ws");
+    let r = BrowserClient::connect(
+        t,
+        &payload.host_id,
+        &payload.host_noise_key,
+        &key,
+        &paired.device_psk,
+    )
+    .await;
+    assert!(
+        matches!(r, Err(BrowserError::Refused(Refusal::Revoked))),
+        "{r:?}"
+    );
+    tokio::task::block_in_place(|| drop(host));
+}
