@@ -18,6 +18,10 @@ pub const PROOF_LABEL: &[u8] = b"peer/session/1 device proof";
 /// Domain-separation prefix of the signed proof message.
 pub const PROOF_PREFIX: &[u8] = b"peer device proof v1:";
 
+/// Concurrent streams a peer may open on one connection (browser sockets through one bridge,
+/// or attached sessions of one native client).
+pub const MAX_STREAMS: u32 = 1024;
+
 /// How often an idle connection sends a keep-alive.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(1);
 /// How long a silent path is tolerated before the connection is declared dead and the client
@@ -70,6 +74,8 @@ pub struct EndpointOptions {
 pub async fn bind_endpoint(opts: EndpointOptions) -> Result<Endpoint, NetError> {
     let transport = QuicTransportConfig::builder()
         .keep_alive_interval(KEEP_ALIVE)
+        // A bridge carries one stream per browser socket; QUIC's default allows only 100.
+        .max_concurrent_bidi_streams(MAX_STREAMS.into())
         .max_idle_timeout(Some(
             IDLE_TIMEOUT
                 .try_into()

@@ -199,6 +199,16 @@ async fn browser_through_peer_relay_pairs_attaches_resumes_and_leaks_nothing() {
         "byte-exact across the socket break"
     );
 
+    // A native laptop attached over the direct path while the relay goes away and comes back.
+    let laptop = TestClient::new();
+    tokio::task::block_in_place(|| {
+        host.fresh_url();
+        pair(&mut host, &laptop, "laptop");
+    });
+    let mut native = laptop.spawn(&["attach", "--new", "--", "sh"]);
+    native.type_str("echo native-$((1+1))\n");
+    tokio::task::block_in_place(|| native.wait_for("native-2", Duration::from_secs(20)));
+
     // The relay restarts: the bridged browser reconnects and resumes.
     let port = relay.port;
     relay.kill();
@@ -234,6 +244,14 @@ async fn browser_through_peer_relay_pairs_attaches_resumes_and_leaks_nothing() {
         .await
         .expect("type");
     until(&mut b, &mut after, |_, o| contains(o, b"after-5-restart")).await;
+    // The native session never noticed: same connection, no reconnect.
+    native.type_str("echo native-$((2+2))-still\n");
+    tokio::task::block_in_place(|| native.wait_for("native-4-still", Duration::from_secs(20)));
+    assert!(
+        !native.stderr().contains("reconnect"),
+        "{}",
+        native.stderr()
+    );
 
     // Hostile input at the bridge.
     // A code that was used already.

@@ -40,7 +40,7 @@ use crate::proto::browser::{
 use crate::proto::{ErrorCode, Frame, Input, ReadError, Role, WireError};
 
 /// Browser sockets one bridge connection may carry at once.
-const MAX_SOCKETS: usize = 256;
+const MAX_SOCKETS: usize = crate::net::MAX_STREAMS as usize;
 /// Channels (attached sessions) one browser socket may have open.
 const MAX_CHANNELS: usize = 32;
 /// How long the handshake may take.
