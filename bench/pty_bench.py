@@ -8,7 +8,7 @@ Starts a throwaway sshd (its own host key and user key, 127.0.0.1 only) and a `p
   - host memory: VmRSS of `peer host` idle and with 20 shell sessions
 for ssh -tt, peer direct and peer relay-only. Prints a Markdown table.
 """
-import argparse, os, shutil, socket, statistics, subprocess, sys, tempfile, time
+import argparse, os, re, shutil, socket, statistics, subprocess, sys, tempfile, time
 
 def free_port():
     s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
@@ -93,6 +93,8 @@ def main():
     ap.add_argument("--echo", type=int, default=1000, help="keystrokes per path")
     ap.add_argument("--bytes", type=int, default=200_000_000, help="bytes per throughput run")
     ap.add_argument("--runs", type=int, default=3, help="repeats; the table shows medians")
+    ap.add_argument("--bridge-bench", default="target/release/examples/bridge_bench",
+                    help="the browser-path probe (cargo build --release -p peer --example bridge_bench)")
     a = ap.parse_args()
     peer = os.path.abspath(a.peer)
     tmp = tempfile.mkdtemp(prefix="peer-bench-")
@@ -133,6 +135,21 @@ def main():
                 rss = max_rss_kb(rss_file)
                 if rss: res[name]["rss"].append(rss)
                 print(f"run {run+1} {name}: echo p50 {e[0]:.0f} µs p99 {e[2]:.0f} µs, {mbs:.1f} MB/s ({total} B)", file=sys.stderr)
+        # The browser path: WebSocket + Noise through peer host's embedded mobile bridge.
+        bridge = {"p50": [], "p90": [], "p99": []}
+        bb = os.path.abspath(a.bridge_bench)
+        if os.path.exists(bb):
+            for run in range(a.runs):
+                fresh = subprocess.run([peer, "pair"], env=dict(env, PEER_HOME=hosth), check=True,
+                                       capture_output=True).stdout.decode()
+                burl = [l.split(": ", 1)[1].strip() for l in fresh.splitlines() if l.startswith("pairing URL: ")][0]
+                out = subprocess.run([bb, burl, "--echo", str(a.echo)], check=True, capture_output=True).stdout.decode()
+                line = [l for l in out.splitlines() if l.startswith("bridge echo:")][0]
+                for k, v in zip(("p50", "p90", "p99"), [float(t) for t in re.findall(r"p\d+ (\d+)", line)]):
+                    bridge[k].append(v)
+                print(f"run {run+1} bridge: {line}", file=sys.stderr)
+        else:
+            print(f"(no {bb}: skipping the browser path)", file=sys.stderr)
         med = lambda xs: statistics.median(xs)
         base = res["ssh -tt"]
         print(f"| path | echo p50 (µs) | p90 | p99 | throughput (MB/s) | p50 vs ssh | MB/s vs ssh | client max RSS (MiB) |")
@@ -141,6 +158,9 @@ def main():
             print(f"| {name} | {med(r['p50']):.0f} | {med(r['p90']):.0f} | {med(r['p99']):.0f} | {med(r['mbs']):.1f} | "
                   f"{med(r['p50'])/med(base['p50']):.2f}× | {med(r['mbs'])/med(base['mbs']):.2f}× | "
                   f"{(med(r['rss'])/1024 if r['rss'] else float('nan')):.1f} |")
+        if bridge["p50"]:
+            print(f"| browser bridge (embedded) | {med(bridge['p50']):.0f} | {med(bridge['p90']):.0f} | {med(bridge['p99']):.0f} | – | "
+                  f"{med(bridge['p50'])/med(base['p50']):.2f}× | – | – |")
         print(f"\npeer host RSS: idle {idle_rss/1024:.1f} MiB, with 20 idle shell sessions {busy_rss/1024:.1f} MiB")
     finally:
         host.terminate(); host.wait(timeout=15)

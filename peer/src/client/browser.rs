@@ -242,6 +242,34 @@ impl WsTransport {
         Ok(WsTransport { ws })
     }
 
+    /// Opens the WebSocket (plain `ws://` only) from the local address `source`, so one machine
+    /// can play many browsers (e.g. 127.0.0.2, 127.0.0.3, … in load tests).
+    pub async fn connect_from(url: &str, source: std::net::IpAddr) -> std::io::Result<WsTransport> {
+        let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
+        let builder = tokio_websockets::ClientBuilder::new()
+            .uri(url)
+            .map_err(|e| invalid(e.to_string()))?;
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| invalid(e.to_string()))?;
+        let host = uri.host().ok_or_else(|| invalid("no host".into()))?;
+        let target = tokio::net::lookup_host((host, uri.port_u16().unwrap_or(80)))
+            .await?
+            .next()
+            .ok_or_else(|| invalid("host does not resolve".into()))?;
+        let socket = match source {
+            std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        socket.bind(std::net::SocketAddr::new(source, 0))?;
+        let stream = socket.connect(target).await?;
+        let (ws, _) = builder
+            .connect_on(tokio_websockets::MaybeTlsStream::Plain(stream))
+            .await
+            .map_err(ws_err)?;
+        Ok(WsTransport { ws })
+    }
+
     /// The close code and reason, if the bridge closed the socket.
     pub async fn close_reason(&mut self) -> Option<(u16, String)> {
         use futures_util::StreamExt;
