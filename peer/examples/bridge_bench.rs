@@ -188,10 +188,10 @@ async fn main() -> Result<()> {
                     break;
                 }
             }
-            if (i + 1) % 250 == 0 {
-                if let Some(rss) = a.host_pid.and_then(rss_kib) {
-                    println!("{} sockets: host RSS {:.1} MiB", i + 1, rss as f64 / 1024.0);
-                }
+            if (i + 1) % 250 == 0
+                && let Some(rss) = a.host_pid.and_then(rss_kib)
+            {
+                println!("{} sockets: host RSS {:.1} MiB", i + 1, rss as f64 / 1024.0);
             }
         }
         let after = a.host_pid.and_then(rss_kib);
