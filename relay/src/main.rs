@@ -36,6 +36,12 @@ struct Args {
     #[arg(long, value_name = "ADDR:PORT", env = "PEER_RELAY_HTTP_BIND")]
     http_bind: Option<Listen>,
 
+    /// UDP address of the QUIC address-discovery service, which tells iroh endpoints their
+    /// public address (needs HTTPS: it uses the same certificate) [default: 0.0.0.0:7842 when
+    /// HTTPS is configured]; "off" disables it.
+    #[arg(long, value_name = "ADDR:PORT", env = "PEER_RELAY_QUIC_BIND")]
+    quic_bind: Option<String>,
+
     /// HTTPS listener, or "off" [default: 0.0.0.0:443 with --cert, 0.0.0.0:3443 with
     /// --dev-tls].
     #[arg(long, value_name = "ADDR:PORT", env = "PEER_RELAY_HTTPS_BIND")]
@@ -308,7 +314,18 @@ fn run(args: Args) -> anyhow::Result<()> {
         .thread_name("peer-relay")
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(args.config, overrides, loaded, resolver, tls))
+    let quic = match (args.quic_bind.as_deref(), &tls) {
+        (Some("off"), _) | (None, None) => None,
+        (Some(addr), None) => {
+            anyhow::bail!("--quic-bind {addr} needs HTTPS (--cert/--key or --dev-tls)")
+        }
+        (addr, Some(_)) => Some(
+            addr.unwrap_or("0.0.0.0:7842")
+                .parse::<SocketAddr>()
+                .context("--quic-bind")?,
+        ),
+    };
+    runtime.block_on(serve(args.config, overrides, loaded, resolver, tls, quic))
 }
 
 async fn serve(
@@ -317,6 +334,7 @@ async fn serve(
     loaded: Loaded,
     resolver: Option<Arc<CertResolver>>,
     tls: Option<Arc<rustls::ServerConfig>>,
+    quic: Option<SocketAddr>,
 ) -> anyhow::Result<()> {
     // Install the handlers before starting, so an early signal is not lost.
     let mut signals = Signals::install()?;
@@ -325,6 +343,23 @@ async fn serve(
         policy,
         identity,
     } = loaded;
+    // QUIC address discovery is iroh's own server, run with only that service enabled.
+    let qad = match (quic, &tls) {
+        (Some(bind), Some(tls)) => {
+            let mut config = iroh_relay::server::ServerConfig::default();
+            let mut quic = iroh_relay::server::QuicConfig::new(bind);
+            quic.server_config = Some((**tls).clone());
+            config.quic = Some(quic);
+            let server = iroh_relay::server::Server::spawn(config)
+                .await
+                .context("starting QUIC address discovery")?;
+            if let Some(addr) = server.quic_addr() {
+                println!("QUIC address discovery on {addr} (UDP)");
+            }
+            Some(server)
+        }
+        _ => None,
+    };
     let bridge_route = BridgeRoute::new();
     let front = settings
         .front_config(tls, policy)
@@ -361,6 +396,11 @@ async fn serve(
         }
     }
     relay.shutdown().await;
+    if let Some(server) = qad
+        && let Err(e) = server.shutdown().await
+    {
+        warn!("QUIC address discovery: {e}");
+    }
     if let Some(endpoint) = bridge_endpoint {
         endpoint.close().await;
     }
