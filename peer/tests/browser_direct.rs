@@ -5,16 +5,16 @@ mod common;
 
 use std::time::Duration;
 
-use common::{contains, until};
+use common::{browser_create_shell, contains, until};
 
 use iroh::SecretKey;
 use peer::client::browser::{BrowserClient, BrowserError, QuicTransport};
 use peer::host::pairing::Refusal;
-use peer::host::{Host, HostConfig, HostEvent};
+use peer::host::{Host, HostEvent};
 use peer::net::{self, ALPN_BRIDGE};
 use peer::paths::Paths;
 use peer::proto::browser::{BrowserToHost, HostToBrowser};
-use peer::proto::{Attach, CreateSession, LocalReply, LocalRequest, Reply, Request, Role, WinSize};
+use peer::proto::{Attach, LocalReply, LocalRequest, Role};
 use peer_pairing::{NoiseKeypair, PairingPayload};
 
 struct Fixture {
@@ -25,11 +25,7 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let home = tempfile::tempdir().expect("tempdir");
-    let mut cfg = HostConfig::new(Paths::at(home.path().to_path_buf()));
-    cfg.listen = "127.0.0.1".parse().expect("ip");
-    cfg.file_keys = true;
-    let host = Host::start(cfg).await.expect("host");
+    let (home, host) = common::in_process_host().await;
     let endpoint = net::bind_endpoint(net::EndpointOptions {
         secret: SecretKey::generate(),
         relays: vec![],
@@ -109,37 +105,12 @@ async fn browser_pairs_attaches_and_resumes_exactly() {
     };
     assert_ne!(instance, 0);
 
-    b.send(&BrowserToHost::Request {
-        id: 1,
-        request: Request::CreateSession(CreateSession {
-            name: Some("web".into()),
-            command: vec!["sh".into()],
-            cwd: None,
-            env: vec![],
-            size: WinSize {
-                cols: 100,
-                rows: 30,
-            },
-        }),
-    })
-    .await
-    .expect("send");
-    let created = until(&mut b, &mut out, |m, _| {
-        matches!(m, Some(HostToBrowser::Response { id: 1, .. }))
-    })
-    .await;
-    let Some(HostToBrowser::Response {
-        result: Ok(Reply::Created(info)),
-        ..
-    }) = created
-    else {
-        panic!("create failed: {created:?}");
-    };
+    let session = browser_create_shell(&mut b, &mut out, 1).await;
     let token = 77;
     let attach = |from| BrowserToHost::Attach {
         channel: 1,
         attach: Attach {
-            session: info.id,
+            session,
             from_offset: from,
             client_token: token,
             size: None,
@@ -202,7 +173,7 @@ async fn browser_pairs_attaches_and_resumes_exactly() {
     c.send(&BrowserToHost::Attach {
         channel: 9,
         attach: Attach {
-            session: info.id,
+            session,
             from_offset: 0,
             client_token: 5,
             size: None,

@@ -12,7 +12,7 @@ use common::*;
 use peer::client::browser::{BrowserClient, BrowserError, WsTransport};
 use peer::host::pairing::Refusal;
 use peer::proto::browser::{BrowserToHost, HostToBrowser};
-use peer::proto::{Attach, CreateSession, Reply, Request, WinSize};
+use peer::proto::{Attach, Reply, Request};
 use peer_pairing::{NoiseKeypair, PairingPayload};
 
 /// The `peer-relay` binary next to `peer`, built if this test runs alone.
@@ -110,34 +110,12 @@ async fn browser_through_peer_relay_pairs_attaches_resumes_and_leaks_nothing() {
         matches!(m, Some(HostToBrowser::Hello { .. }))
     })
     .await;
-    b.send(&BrowserToHost::Request {
-        id: 1,
-        request: Request::CreateSession(CreateSession {
-            name: None,
-            command: vec!["sh".into()],
-            cwd: None,
-            env: vec![],
-            size: WinSize { cols: 80, rows: 24 },
-        }),
-    })
-    .await
-    .expect("create");
-    let created = until(&mut b, &mut out, |m, _| {
-        matches!(m, Some(HostToBrowser::Response { id: 1, .. }))
-    })
-    .await;
-    let Some(HostToBrowser::Response {
-        result: Ok(Reply::Created(info)),
-        ..
-    }) = created
-    else {
-        panic!("create failed: {created:?}");
-    };
+    let session = browser_create_shell(&mut b, &mut out, 1).await;
     let token = 4242;
     let attach = |from: u64| BrowserToHost::Attach {
         channel: 1,
         attach: Attach {
-            session: info.id,
+            session,
             from_offset: from,
             client_token: token,
             size: None,

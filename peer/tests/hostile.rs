@@ -2,26 +2,17 @@
 //! frames, unknown frame types, forged proofs. Each gets a clear refusal, nothing panics, and
 //! a paired client keeps being served throughout.
 
+mod common;
+
 use std::time::Duration;
 
 use iroh::SecretKey;
 use iroh::endpoint::Connection;
 use peer::client::{Dialer, KnownHost, pair};
-use peer::host::{Host, HostConfig};
 use peer::net::{self, ALPN_PAIR, ALPN_SESSION, close};
-use peer::paths::Paths;
 use peer::proto::{
     ClientHello, ErrorCode, Frame, FrameReader, PROTOCOL_VERSION, Reply, Request, Role, write_frame,
 };
-
-async fn start_host() -> (tempfile::TempDir, Host) {
-    let home = tempfile::tempdir().expect("tempdir");
-    let mut cfg = HostConfig::new(Paths::at(home.path().to_path_buf()));
-    cfg.listen = "127.0.0.1".parse().expect("ip");
-    cfg.file_keys = true;
-    let host = Host::start(cfg).await.expect("host");
-    (home, host)
-}
 
 async fn raw_conn(host: &KnownHost, alpn: &[u8]) -> (iroh::Endpoint, Connection) {
     let ep = net::bind_endpoint(net::EndpointOptions {
@@ -48,7 +39,7 @@ async fn close_code(conn: &Connection) -> Option<u32> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_everywhere_and_the_host_keeps_serving() {
-    let (_home, host) = start_host().await;
+    let (_home, host) = common::in_process_host().await;
     let device = SecretKey::generate();
     let (url, _) = host
         .pairing_url(Role::Operator, Duration::from_secs(60))

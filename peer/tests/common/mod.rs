@@ -438,3 +438,51 @@ pub async fn until<T: peer::client::browser::MessageTransport>(
         }
     }
 }
+
+/// Asks the host, over a browser channel, to start `sh`; returns the new session's id.
+pub async fn browser_create_shell<T: peer::client::browser::MessageTransport>(
+    c: &mut BrowserClient<T>,
+    out: &mut Vec<u8>,
+    id: u32,
+) -> u64 {
+    use peer::proto::browser::BrowserToHost;
+    use peer::proto::{CreateSession, Reply, Request, WinSize};
+    c.send(&BrowserToHost::Request {
+        id,
+        request: Request::CreateSession(CreateSession {
+            name: None,
+            command: vec!["sh".into()],
+            cwd: None,
+            env: vec![],
+            size: WinSize {
+                cols: 100,
+                rows: 30,
+            },
+        }),
+    })
+    .await
+    .expect("send create");
+    let created = until(
+        c,
+        out,
+        |m, _| matches!(m, Some(HostToBrowser::Response { id: got, .. }) if *got == id),
+    )
+    .await;
+    match created {
+        Some(HostToBrowser::Response {
+            result: Ok(Reply::Created(info)),
+            ..
+        }) => info.id,
+        other => panic!("create failed: {other:?}"),
+    }
+}
+
+/// Starts `peer host` in this process (file keys, loopback) in a fresh state directory.
+pub async fn in_process_host() -> (tempfile::TempDir, peer::host::Host) {
+    let home = tempfile::tempdir().expect("tempdir");
+    let mut cfg = peer::host::HostConfig::new(peer::paths::Paths::at(home.path().to_path_buf()));
+    cfg.listen = "127.0.0.1".parse().expect("ip");
+    cfg.file_keys = true;
+    let host = peer::host::Host::start(cfg).await.expect("host");
+    (home, host)
+}
