@@ -28,6 +28,7 @@
 //!     direct_addrs: vec![],
 //!     host_name: Some("studio".into()),
 //!     relay_cert_sha256: None,
+//!     relay_token: None,
 //! };
 //! let link = payload.to_url("https://peer.dev/pair")?;
 //!
@@ -76,7 +77,7 @@ pub use noise::{
 };
 pub use payload::{
     MAX_DIRECT_ADDRS, MAX_FRAGMENT_LEN, MAX_PAYLOAD_LEN, MAX_RELAY_URLS, PAYLOAD_VERSION,
-    PairingPayload, PayloadError,
+    PairingPayload, PayloadError, RelayToken,
 };
 pub use sas::short_code;
 pub use wire::{PAIR_PROLOGUE_PREFIX, hello_payload, pairing_prologue, parse_hello_payload};

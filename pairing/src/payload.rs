@@ -26,7 +26,8 @@
 //! | `0x02` | direct address      | 6 bytes: IPv4 (4) + port (u16), or 18 bytes: IPv6 (16) + port (u16) | 0..=8 |
 //! | `0x03` | host name           | UTF-8, 1..=64 bytes, no control characters              | 0..=1  |
 //! | `0x04` | relay cert SHA-256  | 32 bytes: SHA-256 of the relay's DER certificate       | 0..=1  |
-//! | `0x80..=0xFF` | (reserved)   | unknown optional fields: decoders skip them            | any    |
+//! | `0x81` | relay token         | 16..=255 bytes of printable ASCII (`0x21..=0x7E`)      | 0..=1  |
+//! | `0x80`, `0x82..=0xFF` | (reserved) | unknown optional fields: decoders skip them      | any    |
 //! | other  | (reserved)          | unknown critical fields: decoders reject the payload   | -      |
 //!
 //! Rules:
@@ -39,7 +40,10 @@
 //! - Repeated relay URLs and direct addresses keep their order.
 //! - A payload must contain at least one relay URL or one direct address.
 //! - Encoders write the fields in tag order (relay URLs, direct addresses, host
-//!   name, certificate hash); decoders accept any order.
+//!   name, certificate hash, relay token); decoders accept any order.
+//! - The certificate hash and the relay token apply to every relay URL of the
+//!   payload. The relay token is optional (tag >= `0x80`): a decoder that does
+//!   not know it may skip it, and then only loses access to a relay in token mode.
 //! - The decoder does not check `expires_at` (it has no clock); call
 //!   [`PairingPayload::check_fresh`].
 //!
@@ -56,6 +60,7 @@ mod fields;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;
+mod token;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -64,6 +69,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 pub use error::PayloadError;
+pub use token::RelayToken;
 
 use crate::hex_fmt::Hex;
 use crate::keys::PairingSecret;
@@ -103,6 +109,8 @@ pub struct PairingPayload {
     pub host_name: Option<String>,
     /// SHA-256 of the relay's certificate, pinning a self-signed relay.
     pub relay_cert_sha256: Option<[u8; 32]>,
+    /// The token that admits the device to the host's relays when they run in token mode.
+    pub relay_token: Option<RelayToken>,
 }
 
 impl PairingPayload {
@@ -241,6 +249,7 @@ impl fmt::Debug for PairingPayload {
                 "relay_cert_sha256",
                 &self.relay_cert_sha256.as_ref().map(|hash| Hex(hash)),
             )
+            .field("relay_token", &self.relay_token)
             .finish()
     }
 }

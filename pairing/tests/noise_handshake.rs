@@ -99,6 +99,7 @@ fn pairing_flow_through_the_qr_payload() {
         direct_addrs: vec![],
         host_name: Some("studio".into()),
         relay_cert_sha256: None,
+        relay_token: None,
     };
     let url = payload.to_url("https://peer.dev/pair").unwrap();
 

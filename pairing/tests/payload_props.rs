@@ -4,7 +4,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
-use peer_pairing::{PairingPayload, PairingSecret};
+use peer_pairing::{PairingPayload, PairingSecret, RelayToken};
 use proptest::collection::vec;
 use proptest::prelude::*;
 
@@ -47,6 +47,7 @@ fn valid_payload() -> impl Strategy<Value = PairingPayload> {
         vec(socket_addr(), 0..=8),
         proptest::option::of("[^\\p{C}]{1,16}"),
         proptest::option::of(any::<[u8; 32]>()),
+        proptest::option::of("[!-~]{16,255}"),
     )
         .prop_filter("needs a route", |fields| {
             !fields.4.is_empty() || !fields.5.is_empty()
@@ -61,6 +62,7 @@ fn valid_payload() -> impl Strategy<Value = PairingPayload> {
                 direct_addrs,
                 host_name,
                 cert,
+                token,
             )| {
                 PairingPayload {
                     host_id,
@@ -71,6 +73,7 @@ fn valid_payload() -> impl Strategy<Value = PairingPayload> {
                     direct_addrs,
                     host_name,
                     relay_cert_sha256: cert,
+                    relay_token: token.map(|t| RelayToken::new(&t).unwrap()),
                 }
             },
         )
@@ -176,6 +179,13 @@ proptest! {
                 prop_assert!(payload.to_fragment().is_err());
             }
         }
+    }
+
+    #[test]
+    fn relay_tokens_are_exactly_printable_ascii_of_16_to_255_bytes(text in ".{0,300}") {
+        let valid = (16..=255).contains(&text.len())
+            && text.bytes().all(|b| (0x21..=0x7e).contains(&b));
+        prop_assert_eq!(RelayToken::new(&text).is_ok(), valid);
     }
 
     #[test]

@@ -10,7 +10,8 @@ use std::path::PathBuf;
 
 use peer_pairing::{
     Initiator, NOISE_PATTERN, NoiseKeypair, PAIR_PROLOGUE_PREFIX, PairingPayload, PairingSecret,
-    PayloadError, Responder, hello_payload, pairing_prologue, parse_hello_payload, short_code,
+    PayloadError, RelayToken, Responder, hello_payload, pairing_prologue, parse_hello_payload,
+    short_code,
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
@@ -259,6 +260,7 @@ struct PayloadFields {
     direct_addrs: Vec<String>,
     host_name: Option<String>,
     relay_cert_sha256: Option<String>,
+    relay_token: Option<String>,
 }
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -312,6 +314,7 @@ fn error_name(error: PayloadError) -> &'static str {
         PayloadError::InvalidRelayUrl => "InvalidRelayUrl",
         PayloadError::InvalidHostName => "InvalidHostName",
         PayloadError::InvalidRelayCertHash { .. } => "InvalidRelayCertHash",
+        PayloadError::InvalidRelayToken => "InvalidRelayToken",
         PayloadError::DuplicateField { .. } => "DuplicateField",
         PayloadError::TooMany { .. } => "TooMany",
         PayloadError::UnknownCriticalField { .. } => "UnknownCriticalField",
@@ -335,6 +338,10 @@ fn fields_of(payload: &PairingPayload) -> PayloadFields {
             .collect(),
         host_name: payload.host_name.clone(),
         relay_cert_sha256: payload.relay_cert_sha256.map(hex::encode),
+        relay_token: payload
+            .relay_token
+            .as_ref()
+            .map(|token| token.as_str().to_owned()),
     }
 }
 
@@ -349,6 +356,7 @@ fn valid_payloads() -> Vec<(&'static str, PairingPayload)> {
         direct_addrs: vec![],
         host_name: None,
         relay_cert_sha256: None,
+        relay_token: None,
     };
     let full = PairingPayload {
         relay_urls: vec![
@@ -370,9 +378,19 @@ fn valid_payloads() -> Vec<(&'static str, PairingPayload)> {
         expires_at: 0,
         ..minimal.clone()
     };
+    let token_relay = PairingPayload {
+        relay_urls: vec!["https://relay.example.org:3443/".into()],
+        relay_cert_sha256: Some(counting(0xe0)),
+        relay_token: Some(RelayToken::new("k3Y-relay_token.0123456789~").unwrap()),
+        ..minimal.clone()
+    };
     vec![
         ("minimal: one relay URL", minimal),
         ("every field", full),
+        (
+            "self-hosted relay in token mode: pinned certificate and relay token (0x81)",
+            token_relay,
+        ),
         ("direct address only, expires_at 0", direct_only),
     ]
 }
@@ -488,6 +506,26 @@ fn payload_vectors() -> PayloadVectors {
             "nine direct addresses",
             header_with(&[0x02, 6, 10, 0, 0, 1, 0, 80].repeat(9)),
         ),
+        (
+            "relay token of 15 bytes",
+            with(&[[0x81, 15].as_slice(), b"0123456789abcde"].concat()),
+        ),
+        (
+            "relay token with a space",
+            with(&[[0x81, 17].as_slice(), b"0123456789 abcdef"].concat()),
+        ),
+        (
+            "relay token twice",
+            with(
+                &[
+                    [0x81, 16].as_slice(),
+                    b"0123456789abcdef",
+                    &[0x81, 16],
+                    b"0123456789abcdef",
+                ]
+                .concat(),
+            ),
+        ),
         ("unknown critical field 0x05", with(&[0x05, 0])),
         ("unknown critical field 0x7f", with(&[0x7f, 1, 0])),
         ("no relay URL and no direct address", header.to_vec()),
@@ -536,7 +574,7 @@ fn payload_vectors() -> PayloadVectors {
             "Test vectors for the peer QR pairing payload v1 (format in pairing/README.md).",
             "Byte strings (encoded, host_id, host_noise_key, secret, relay_cert_sha256, \
              pairing_id) are lowercase hex. direct_addrs are written as IP:port (IPv6 in \
-             brackets); host_name and relay_urls are plain strings.",
+             brackets); host_name, relay_urls and relay_token are plain strings.",
             "valid: fields -> encoded (the only valid encoding, fields in tag order) -> \
              fragment (unpadded base64url of encoded) -> url (url_base + '#' + fragment). \
              pairing_id = first 16 bytes of BLAKE2s-256(\"peer/pairing-id/1\" || secret).",

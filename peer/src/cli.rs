@@ -95,6 +95,24 @@ struct HostArgs {
     /// Use this external relay (e.g. https://relay.example.com) instead of the embedded one.
     #[arg(long)]
     relay: Option<String>,
+    /// Token for an external relay in token mode (`peer-relay --generate-token`). Devices that
+    /// pair get it in the pairing code, to use that relay; it gives no access to this host.
+    /// Other users can see flags in `ps`: prefer PEER_RELAY_TOKEN or --relay-token-file.
+    #[arg(
+        long,
+        env = "PEER_RELAY_TOKEN",
+        hide_env_values = true,
+        requires = "relay"
+    )]
+    relay_token: Option<String>,
+    /// Read the relay token from this file (its first line).
+    #[arg(long, value_name = "PATH", requires = "relay")]
+    relay_token_file: Option<std::path::PathBuf>,
+    /// SHA-256 fingerprint of the external relay's TLS certificate, as `peer-relay --dev-tls`
+    /// prints it (AB:CD:… or 64 hex digits): trust exactly that certificate (self-signed
+    /// relays). Devices that pair get the pin too.
+    #[arg(long, value_name = "HEX", requires = "relay")]
+    relay_cert_sha256: Option<String>,
     /// IP address written into pairing URLs for the embedded relay (default: this machine's
     /// LAN address).
     #[arg(long)]
@@ -282,6 +300,13 @@ async fn run_host(paths: Paths, args: HostArgs, relay_only: bool) -> Result<u8> 
         .map(|u| u.parse())
         .transpose()
         .map_err(|e| anyhow!("--relay: {e}"))?;
+    cfg.relay_token = relay_token(args.relay_token, args.relay_token_file.as_deref())?;
+    cfg.relay_cert_sha256 = args
+        .relay_cert_sha256
+        .as_deref()
+        .map(peer_relay::pin::Fingerprint::parse)
+        .transpose()
+        .map_err(|e| anyhow!("--relay-cert-sha256: {e}"))?;
     cfg.advertise = args.advertise;
     cfg.relay_only = relay_only;
     cfg.buffer_bytes = args.buffer.max(4096);
@@ -325,6 +350,37 @@ async fn run_host(paths: Paths, args: HostArgs, relay_only: bool) -> Result<u8> 
     println!("shutting down");
     host.shutdown().await;
     Ok(0)
+}
+
+/// The relay token from `--relay-token`/`PEER_RELAY_TOKEN` or `--relay-token-file`.
+fn relay_token(
+    text: Option<String>,
+    file: Option<&std::path::Path>,
+) -> Result<Option<peer_pairing::RelayToken>> {
+    let text = zeroize::Zeroizing::new(match (text, file) {
+        (Some(_), Some(_)) => {
+            bail!(
+                "give the relay token once: --relay-token / PEER_RELAY_TOKEN or --relay-token-file"
+            )
+        }
+        (Some(t), None) => t,
+        (None, Some(path)) => {
+            let content = zeroize::Zeroizing::new(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("--relay-token-file {}", path.display()))?,
+            );
+            content.lines().next().unwrap_or_default().trim().to_owned()
+        }
+        (None, None) => return Ok(None),
+    });
+    peer_pairing::RelayToken::new(text.trim())
+        .map(Some)
+        .map_err(|_| {
+            anyhow!(
+                "invalid relay token: it must be 16 to 255 printable ASCII characters without \
+                 spaces (`peer-relay --generate-token` makes one)"
+            )
+        })
 }
 
 fn print_pairing(out: &mut impl Write, url: &str, ttl: u64) -> Result<()> {
@@ -385,7 +441,17 @@ async fn pair_with(paths: &Paths, url: &str, name: Option<String>, relay_only: b
 fn list_hosts(paths: &Paths, json: bool) -> Result<u8> {
     let hosts = KnownHosts::load(paths.hosts_file())?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&hosts.hosts)?);
+        // The relay token is a secret: say whether there is one, not what it is.
+        let mut list = serde_json::to_value(&hosts.hosts)?;
+        for (value, host) in list.as_array_mut().into_iter().flatten().zip(&hosts.hosts) {
+            if let Some(obj) = value.as_object_mut() {
+                obj.insert(
+                    "relay_token".into(),
+                    serde_json::Value::Bool(host.relay_token.is_some()),
+                );
+            }
+        }
+        println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(0);
     }
     if hosts.hosts.is_empty() {

@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use iroh::endpoint::{Connection, QuicTransportConfig, presets};
-use iroh::{Endpoint, EndpointAddr, RelayMode, RelayUrl, SecretKey};
+use iroh::{Endpoint, EndpointAddr, RelayMode, RelayUrl, SecretKey, Watcher as _};
+use peer_pairing::RelayToken;
+use peer_relay::pin::{Fingerprint, PinMismatches};
 
 /// Pairing: a Noise handshake with the one-time secret as psk.
 pub const ALPN_PAIR: &[u8] = b"peer/pair/1";
@@ -70,8 +72,102 @@ pub struct EndpointOptions {
     pub alpns: Vec<Vec<u8>>,
 }
 
+/// How an endpoint gets into its relays: a token for relays in token mode and a certificate
+/// pin for self-signed relays. Both apply to every relay of the endpoint.
+///
+/// `Debug` never shows the token.
+#[derive(Debug, Clone, Default)]
+pub struct RelayAuth {
+    /// Presented to every relay (`Authorization: Bearer`, iroh's `RelayConfig::with_auth_token`).
+    pub token: Option<RelayToken>,
+    /// The relays' TLS certificate must have this SHA-256; nothing else is trusted (no CA
+    /// fallback). `None`: the usual web PKI roots.
+    pub pin: Option<Fingerprint>,
+    /// Certificates refused because of the pin, for error messages.
+    pub mismatches: PinMismatches,
+}
+
+/// A relay problem that retrying will not fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RelayProblem {
+    /// The relay's certificate is not the pinned one.
+    #[error(
+        "relay {url} presented a TLS certificate with SHA-256 {presented}, but this host's \
+         relay certificate is pinned to {pinned}; refusing to use it (the relay's certificate \
+         changed, or someone is in between: check `peer-relay`'s printed fingerprint)"
+    )]
+    PinMismatch {
+        /// The relay.
+        url: String,
+        /// What it presented.
+        presented: Fingerprint,
+        /// What was expected.
+        pinned: Fingerprint,
+    },
+    /// The relay's access control refused this endpoint.
+    #[error("relay {url} refused this endpoint: {reason} ({hint})")]
+    Denied {
+        /// The relay.
+        url: String,
+        /// The relay's reason.
+        reason: String,
+        /// What to do about it.
+        hint: &'static str,
+    },
+}
+
+impl RelayAuth {
+    /// A fatal problem with one of `endpoint`'s relays, if one has shown up.
+    pub fn problem(&self, endpoint: &Endpoint) -> Option<RelayProblem> {
+        let statuses = endpoint.home_relay_status().get();
+        let url = || {
+            statuses
+                .first()
+                .map_or_else(|| "(none)".to_owned(), |s| s.url().to_string())
+        };
+        if let (Some(pinned), Some(presented)) = (self.pin, self.mismatches.last()) {
+            return Some(RelayProblem::PinMismatch {
+                url: url(),
+                presented,
+                pinned,
+            });
+        }
+        statuses.iter().find_map(|s| {
+            s.auth_denied_reason().map(|reason| RelayProblem::Denied {
+                url: s.url().to_string(),
+                reason: reason.to_owned(),
+                hint: if self.token.is_some() {
+                    "the relay token was not accepted: the relay's tokens changed"
+                } else {
+                    "the relay needs a relay token, and none was given"
+                },
+            })
+        })
+    }
+
+    /// Waits until [`Self::problem`] reports something (never returns if all is well).
+    pub async fn fatal(&self, endpoint: &Endpoint) -> RelayProblem {
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        loop {
+            tick.tick().await;
+            if let Some(p) = self.problem(endpoint) {
+                return p;
+            }
+        }
+    }
+}
+
 /// Binds an iroh endpoint that uses only the given relays and no discovery services.
 pub async fn bind_endpoint(opts: EndpointOptions) -> Result<Endpoint, NetError> {
+    bind_endpoint_with(opts, &RelayAuth::default()).await
+}
+
+/// [`bind_endpoint`], presenting `auth`'s token to the relays and checking their certificate
+/// against its pin.
+pub async fn bind_endpoint_with(
+    opts: EndpointOptions,
+    auth: &RelayAuth,
+) -> Result<Endpoint, NetError> {
     let transport = QuicTransportConfig::builder()
         .keep_alive_interval(KEEP_ALIVE)
         // A bridge carries one stream per browser socket; QUIC's default allows only 100.
@@ -90,7 +186,13 @@ pub async fn bind_endpoint(opts: EndpointOptions) -> Result<Endpoint, NetError> 
         RelayMode::Custom(
             opts.relays
                 .iter()
-                .map(|u| iroh::RelayConfig::new(u.clone(), None))
+                .map(|u| {
+                    let config = iroh::RelayConfig::new(u.clone(), None);
+                    match &auth.token {
+                        Some(token) => config.with_auth_token(token.as_str()),
+                        None => config,
+                    }
+                })
                 .collect(),
         )
     };
@@ -99,6 +201,20 @@ pub async fn bind_endpoint(opts: EndpointOptions) -> Result<Endpoint, NetError> 
         .relay_mode(relay_mode)
         .transport_config(transport)
         .alpns(opts.alpns);
+    if let Some(pin) = auth.pin {
+        // Replaces certificate verification for every TLS connection iroh makes (here: only to
+        // our relays): exactly the pinned certificate, whatever its name or expiry.
+        let mismatches = auth.mismatches.clone();
+        builder = builder.ca_tls_config(iroh::tls::CaTlsConfig::custom_server_cert_verifier(
+            std::sync::Arc::new(move |provider| {
+                Ok(peer_relay::pin::reporting_verifier(
+                    pin,
+                    provider,
+                    mismatches.clone(),
+                ))
+            }),
+        ));
+    }
     if opts.relay_only {
         // No UDP socket at all: every packet goes through the relay.
         builder = builder.clear_ip_transports();

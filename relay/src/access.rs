@@ -167,6 +167,8 @@ enum Admission {
     Open,
     Listed,
     Token,
+    /// One of the relay's own services (its mobile bridge's endpoint).
+    Service,
 }
 
 impl AccessPolicy {
@@ -257,6 +259,8 @@ struct AccessState {
 #[derive(Debug)]
 pub(crate) struct RelayAccess {
     policy: RwLock<AccessPolicy>,
+    /// Endpoints of the relay's own services, admitted whatever the policy.
+    services: RwLock<BTreeSet<EndpointId>>,
     state: Mutex<AccessState>,
     tracker: Arc<ConnTracker>,
     metrics: Arc<FrontMetrics>,
@@ -270,6 +274,7 @@ impl RelayAccess {
     ) -> Self {
         Self {
             policy: RwLock::new(policy),
+            services: RwLock::default(),
             state: Mutex::default(),
             tracker,
             metrics,
@@ -306,12 +311,29 @@ impl RelayAccess {
             .mode
     }
 
+    /// Admits `endpoint` whatever the policy, now and after policy changes: for the relay's own
+    /// services (its mobile bridge dials hosts through the relay with an endpoint of its own).
+    pub(crate) fn admit_service(&self, endpoint: EndpointId) {
+        self.services
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(endpoint);
+    }
+
+    fn is_service(&self, endpoint: &EndpointId) -> bool {
+        self.services
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(endpoint)
+    }
+
     /// Replaces the policy; returns the connections it no longer admits.
     pub(crate) fn set_policy(&self, policy: AccessPolicy) -> Vec<(EndpointId, ConnectionId)> {
         let state = self.state();
         let revoked = state
             .admitted
             .iter()
+            .filter(|(_, a)| !self.is_service(&a.endpoint))
             .filter(|(_, a)| policy.decide(&a.endpoint, a.token.as_ref()).is_none())
             .map(|(id, a)| (a.endpoint, *id))
             .collect();
@@ -335,11 +357,14 @@ impl AccessControl for RelayAccess {
             .auth_token()
             .map(|t| Sha256::digest(t.as_bytes()).into());
 
-        let admission = self
-            .policy
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .decide(&endpoint, token.as_ref());
+        let admission = if self.is_service(&endpoint) {
+            Some(Admission::Service)
+        } else {
+            self.policy
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .decide(&endpoint, token.as_ref())
+        };
         let mut state = self.state();
         if state.closed {
             return Access::Deny {

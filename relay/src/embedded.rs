@@ -183,6 +183,18 @@ impl EmbeddedRelay {
             .map_or(AccessMode::Open, Front::access_mode)
     }
 
+    /// Admits `endpoint` whatever the access policy, also after [`Self::set_access_policy`].
+    ///
+    /// For the relay's own services only: the mobile bridge dials hosts through this relay
+    /// with an iroh endpoint of its own, which must get in when the relay runs in allowlist or
+    /// token mode. The endpoint id is proven by the relay handshake, so listing it admits only
+    /// the holder of its secret key.
+    pub fn admit_service_endpoint(&self, endpoint: iroh_base::EndpointId) {
+        if let Some(front) = &self.front {
+            front.admit_service(endpoint);
+        }
+    }
+
     /// Replaces the access policy. Connected relay clients the new policy does not admit are
     /// disconnected; returns how many.
     pub fn set_access_policy(&self, policy: AccessPolicy) -> usize {

@@ -428,7 +428,12 @@ async fn start_bridge(
     } else {
         relay.url_for(loopback)
     };
+    // The bridge's endpoint must get in whatever the access policy: admit its id (proven by the
+    // relay handshake) before it connects.
+    let secret = iroh::SecretKey::generate();
+    relay.admit_service_endpoint(secret.public());
     let endpoint = builder
+        .secret_key(secret)
         .relay_mode(iroh::RelayMode::Custom(
             [iroh::RelayConfig::new(url.clone(), None)]
                 .into_iter()

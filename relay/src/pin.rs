@@ -15,7 +15,11 @@
 //! pin is the trust decision) and still checks that the server holds its private key. It
 //! replaces normal verification, so an endpoint using it can only reach relays pinned this way.
 
-use std::{fmt, str::FromStr, sync::Arc};
+use std::{
+    fmt,
+    str::FromStr,
+    sync::{Arc, Mutex, PoisonError},
+};
 
 use rustls::{
     DigitallySignedStruct, SignatureScheme,
@@ -86,17 +90,51 @@ impl fmt::Debug for Fingerprint {
     }
 }
 
+/// Where a [`PinnedCertVerifier`] records the certificates it refused, so the caller can say
+/// *why* a relay connection failed (the TLS error itself ends up deep inside iroh's retries).
+///
+/// Clones share the record.
+#[derive(Debug, Clone, Default)]
+pub struct PinMismatches(Arc<Mutex<Option<Fingerprint>>>);
+
+impl PinMismatches {
+    /// A new, empty record.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The fingerprint of the last certificate refused, if any was.
+    pub fn last(&self) -> Option<Fingerprint> {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn record(&self, presented: Fingerprint) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(presented);
+    }
+}
+
 /// A rustls server certificate verifier that trusts exactly one certificate, by fingerprint.
 #[derive(Debug)]
 pub struct PinnedCertVerifier {
     pin: Fingerprint,
     provider: Arc<CryptoProvider>,
+    mismatches: Option<PinMismatches>,
 }
 
 impl PinnedCertVerifier {
     /// Trusts the certificate with fingerprint `pin`; `provider` verifies handshake signatures.
     pub fn new(pin: Fingerprint, provider: Arc<CryptoProvider>) -> Self {
-        Self { pin, provider }
+        Self {
+            pin,
+            provider,
+            mismatches: None,
+        }
+    }
+
+    /// Records every refused certificate's fingerprint in `mismatches`.
+    pub fn reporting_to(mut self, mismatches: PinMismatches) -> Self {
+        self.mismatches = Some(mismatches);
+        self
     }
 }
 
@@ -104,6 +142,15 @@ impl PinnedCertVerifier {
 /// wants its callback to return.
 pub fn verifier(pin: Fingerprint, provider: Arc<CryptoProvider>) -> Arc<dyn ServerCertVerifier> {
     Arc::new(PinnedCertVerifier::new(pin, provider))
+}
+
+/// [`verifier`] that also records refused certificates in `mismatches`.
+pub fn reporting_verifier(
+    pin: Fingerprint,
+    provider: Arc<CryptoProvider>,
+    mismatches: PinMismatches,
+) -> Arc<dyn ServerCertVerifier> {
+    Arc::new(PinnedCertVerifier::new(pin, provider).reporting_to(mismatches))
 }
 
 impl ServerCertVerifier for PinnedCertVerifier {
@@ -119,6 +166,9 @@ impl ServerCertVerifier for PinnedCertVerifier {
         if bool::from(presented.0.ct_eq(&self.pin.0)) {
             Ok(ServerCertVerified::assertion())
         } else {
+            if let Some(mismatches) = &self.mismatches {
+                mismatches.record(presented);
+            }
             Err(rustls::Error::InvalidCertificate(
                 rustls::CertificateError::ApplicationVerificationFailure,
             ))
@@ -177,6 +227,26 @@ mod tests {
         for bad in ["", "92:5B", &text[3..], &text.replace('9', "g")] {
             assert!(Fingerprint::parse(bad).is_err(), "{bad}");
         }
+        Ok(())
+    }
+
+    #[test]
+    fn refused_certificates_are_recorded() -> Result<(), rustls::Error> {
+        let cert = CertificateDer::from(vec![1u8, 2, 3]);
+        let other = CertificateDer::from(vec![4u8, 5, 6]);
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mismatches = PinMismatches::new();
+        let v = PinnedCertVerifier::new(Fingerprint::of(&cert), provider)
+            .reporting_to(mismatches.clone());
+        let name = ServerName::try_from("relay.example.org")
+            .map_err(|_| rustls::Error::General("name".into()))?;
+        v.verify_server_cert(&cert, &[], &name, &[], UnixTime::now())?;
+        assert_eq!(mismatches.last(), None);
+        assert!(
+            v.verify_server_cert(&other, &[], &name, &[], UnixTime::now())
+                .is_err()
+        );
+        assert_eq!(mismatches.last(), Some(Fingerprint::of(&other)));
         Ok(())
     }
 }

@@ -151,6 +151,49 @@ async fn token_mode_admits_token_holders_and_listed_endpoints() -> anyhow::Resul
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_endpoints_get_in_whatever_the_policy() -> anyhow::Result<()> {
+    // The relay's own mobile bridge has an endpoint of its own that must get through a
+    // token relay without a token, also after the policy is reloaded.
+    let relay = EmbeddedRelay::spawn_with(
+        FrontConfig::http(any_port()).access(AccessPolicy::token([RelayToken::new(TOKEN)?], [])),
+    )
+    .await?;
+    let url = relay.url_for(loopback(1));
+    let bridge_key = SecretKey::generate();
+    relay.admit_service_endpoint(bridge_key.public());
+    let bridge = iroh::Endpoint::builder(iroh::endpoint::presets::Minimal)
+        .secret_key(bridge_key)
+        .relay_mode(iroh::RelayMode::Custom(iroh::RelayMap::from(
+            iroh::RelayConfig::new(url.clone(), None),
+        )))
+        .clear_ip_transports()
+        .bind()
+        .await?;
+    let host = relay_endpoint(&url, Some(TOKEN), None, vec![ALPN.to_vec()]).await?;
+    ping_through(&bridge, &host, &url).await?;
+
+    // A reload to a policy that admits nobody disconnects the host, not the service.
+    let revoked = relay.set_access_policy(AccessPolicy::allowlist([]));
+    assert_eq!(revoked, 1);
+    wait_disconnected(&host, Duration::from_secs(5)).await?;
+    assert!(
+        timeout(Duration::from_secs(5), async {
+            while relay.relay_client_count() != 1 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .is_ok(),
+        "the service endpoint stays connected"
+    );
+    for endpoint in [host, bridge] {
+        endpoint.close().await;
+    }
+    relay.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_clients_over_https_trusting_a_self_signed_cert() -> anyhow::Result<()> {
     let identity = TlsIdentity::self_signed(&["127.0.0.1".to_owned()])?;
     let tls = server_config(CertResolver::new(&identity)?)?;

@@ -3,12 +3,12 @@
 use zeroize::Zeroize;
 
 use super::fields::{
-    self, DIRECT_ADDR, FIRST_OPTIONAL_TAG, HOST_NAME, RELAY_CERT_SHA256, RELAY_URL,
-    TAG_DIRECT_ADDR, TAG_HOST_NAME, TAG_RELAY_CERT_SHA256, TAG_RELAY_URL,
+    self, DIRECT_ADDR, FIRST_OPTIONAL_TAG, HOST_NAME, RELAY_CERT_SHA256, RELAY_TOKEN, RELAY_URL,
+    TAG_DIRECT_ADDR, TAG_HOST_NAME, TAG_RELAY_CERT_SHA256, TAG_RELAY_TOKEN, TAG_RELAY_URL,
 };
 use super::{
     MAX_DIRECT_ADDRS, MAX_PAYLOAD_LEN, MAX_RELAY_URLS, PAYLOAD_VERSION, PairingPayload,
-    PayloadError,
+    PayloadError, RelayToken,
 };
 use crate::keys::PairingSecret;
 
@@ -69,7 +69,11 @@ fn encoded_len(payload: &PairingPayload) -> usize {
     let cert = payload
         .relay_cert_sha256
         .map_or(0, |hash| TLV_HEADER_LEN + hash.len());
-    FIXED_LEN + urls + addrs + name + cert
+    let token = payload
+        .relay_token
+        .as_ref()
+        .map_or(0, |token| TLV_HEADER_LEN + token.as_str().len());
+    FIXED_LEN + urls + addrs + name + cert + token
 }
 
 /// Encodes a valid payload; see [`PairingPayload::encode`].
@@ -106,6 +110,14 @@ pub(super) fn encode(payload: &PairingPayload) -> Result<Vec<u8>, PayloadError> 
     if let Some(hash) = &payload.relay_cert_sha256 {
         let too_long = PayloadError::InvalidRelayCertHash { len: hash.len() };
         write_tlv(&mut out, TAG_RELAY_CERT_SHA256, hash, too_long)?;
+    }
+    if let Some(token) = &payload.relay_token {
+        write_tlv(
+            &mut out,
+            TAG_RELAY_TOKEN,
+            token.as_str().as_bytes(),
+            PayloadError::InvalidRelayToken,
+        )?;
     }
     Ok(out)
 }
@@ -185,6 +197,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<PairingPayload, PayloadError> {
         direct_addrs: Vec::new(),
         host_name: None,
         relay_cert_sha256: None,
+        relay_token: None,
     };
 
     while !reader.rest.is_empty() {
@@ -242,6 +255,14 @@ fn read_tlv(payload: &mut PairingPayload, tag: u8, value: &[u8]) -> Result<(), P
             let hash = <[u8; 32]>::try_from(value)
                 .map_err(|_| PayloadError::InvalidRelayCertHash { len: value.len() })?;
             payload.relay_cert_sha256 = Some(hash);
+        }
+        TAG_RELAY_TOKEN => {
+            if payload.relay_token.is_some() {
+                return Err(PayloadError::DuplicateField { field: RELAY_TOKEN });
+            }
+            let token = std::str::from_utf8(value)
+                .map_err(|_| PayloadError::BadUtf8 { field: RELAY_TOKEN })?;
+            payload.relay_token = Some(RelayToken::new(token)?);
         }
         FIRST_OPTIONAL_TAG..=u8::MAX => {}
         _ => return Err(PayloadError::UnknownCriticalField { tag }),

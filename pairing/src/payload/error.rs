@@ -87,6 +87,14 @@ pub enum PayloadError {
         len: usize,
     },
 
+    /// The relay token is shorter than 16 or longer than 255 bytes, or has a byte that is
+    /// not printable ASCII (`0x21..=0x7e`).
+    #[error(
+        "the pairing code contains an invalid relay token (it must be 16 to 255 printable \
+         ASCII characters without spaces); check the host's --relay-token"
+    )]
+    InvalidRelayToken,
+
     /// A field that may appear at most once appears twice.
     #[error("the pairing code is damaged ({field} appears more than once); scan the QR code again")]
     DuplicateField {

@@ -14,12 +14,16 @@ pub(super) const TAG_HOST_NAME: u8 = 0x03;
 pub(super) const TAG_RELAY_CERT_SHA256: u8 = 0x04;
 /// Tags at or above this value are optional: decoders skip them if unknown.
 pub(super) const FIRST_OPTIONAL_TAG: u8 = 0x80;
+/// Tag of the relay token field (optional: a decoder that does not know it may skip it,
+/// because ignoring it only costs relay access, never security).
+pub(super) const TAG_RELAY_TOKEN: u8 = 0x81;
 
 /// Field names used in errors.
 pub(super) const RELAY_URL: &str = "relay URL";
 pub(super) const DIRECT_ADDR: &str = "direct address";
 pub(super) const HOST_NAME: &str = "host name";
 pub(super) const RELAY_CERT_SHA256: &str = "relay certificate hash";
+pub(super) const RELAY_TOKEN: &str = "relay token";
 pub(super) const UNKNOWN_FIELD: &str = "an unknown field";
 
 /// Maximum length of a relay URL in bytes.
@@ -39,6 +43,7 @@ pub(super) fn tag_name(tag: u8) -> &'static str {
         TAG_DIRECT_ADDR => DIRECT_ADDR,
         TAG_HOST_NAME => HOST_NAME,
         TAG_RELAY_CERT_SHA256 => RELAY_CERT_SHA256,
+        TAG_RELAY_TOKEN => RELAY_TOKEN,
         _ => UNKNOWN_FIELD,
     }
 }

@@ -18,6 +18,7 @@ fn full() -> PairingPayload {
         ],
         host_name: Some("studio-mac".into()),
         relay_cert_sha256: Some([0x44; 32]),
+        relay_token: None,
     }
 }
 
@@ -427,8 +428,73 @@ fn error_invalid_relay_cert_hash() {
     }
 }
 
+/// A payload with a relay token.
+fn with_token(token: &str) -> PairingPayload {
+    PairingPayload {
+        relay_token: Some(RelayToken::new(token).unwrap()),
+        ..full()
+    }
+}
+
+#[test]
+fn relay_token_round_trips_after_the_certificate_hash() {
+    let payload = with_token("tok-0123456789abcdef");
+    let bytes = payload.encode().unwrap();
+    let plain = full().encode().unwrap();
+    // The token is the last field: tag 0x81, length, text.
+    assert_eq!(bytes[..plain.len()], plain[..]);
+    assert_eq!(bytes[plain.len()..plain.len() + 2], [0x81, 20]);
+    assert_eq!(&bytes[plain.len() + 2..], b"tok-0123456789abcdef");
+    assert_eq!(PairingPayload::decode(&bytes).unwrap(), payload);
+    let url = payload.to_url("https://peer.dev/pair").unwrap();
+    assert_eq!(PairingPayload::from_url(&url).unwrap(), payload);
+    // Also accepted before the other fields.
+    let mut tail = tlv(0x81, b"tok-0123456789abcdef");
+    tail.extend(relay_tlv());
+    let decoded = PairingPayload::decode(&with_tail(&tail)).unwrap();
+    assert_eq!(
+        decoded.relay_token.as_ref().map(RelayToken::as_str),
+        Some("tok-0123456789abcdef")
+    );
+}
+
+#[test]
+fn error_invalid_relay_token() {
+    for bad in [
+        b"short".as_slice(),
+        b"",
+        b"has a space 0123456789",
+        b"\x01control-0123456789",
+    ] {
+        let mut tail = relay_tlv();
+        tail.extend(tlv(0x81, bad));
+        assert_eq!(
+            PairingPayload::decode(&with_tail(&tail)),
+            Err(PayloadError::InvalidRelayToken),
+            "{bad:?}"
+        );
+    }
+    let mut tail = relay_tlv();
+    tail.extend(tlv(0x81, &[0xff; 20]));
+    assert_eq!(
+        PairingPayload::decode(&with_tail(&tail)),
+        Err(PayloadError::BadUtf8 {
+            field: "relay token"
+        })
+    );
+}
+
 #[test]
 fn error_duplicate_field() {
+    let mut tail = relay_tlv();
+    tail.extend(tlv(0x81, b"tok-0123456789abcdef"));
+    tail.extend(tlv(0x81, b"tok-0123456789abcdef"));
+    assert_eq!(
+        PairingPayload::decode(&with_tail(&tail)),
+        Err(PayloadError::DuplicateField {
+            field: "relay token"
+        })
+    );
     let mut tail = relay_tlv();
     tail.extend(tlv(0x03, b"a"));
     tail.extend(tlv(0x03, b"b"));
@@ -502,7 +568,7 @@ fn error_unknown_critical_field() {
 
 #[test]
 fn unknown_optional_fields_are_skipped() {
-    for tag in [0x80u8, 0xa5, 0xff] {
+    for tag in [0x80u8, 0x82, 0xa5, 0xff] {
         let mut tail = tlv(tag, b"future");
         tail.extend(relay_tlv());
         tail.extend(tlv(tag, &[]));
@@ -604,6 +670,7 @@ fn every_error_has_a_message() {
         PayloadError::InvalidRelayUrl,
         PayloadError::InvalidHostName,
         PayloadError::InvalidRelayCertHash { len: 3 },
+        PayloadError::InvalidRelayToken,
         PayloadError::DuplicateField { field: "host name" },
         PayloadError::TooMany {
             field: "relay URL",
@@ -706,4 +773,7 @@ fn debug_does_not_print_the_secret() {
     assert!(!debug.contains("51, 51"), "{debug}");
     assert!(debug.contains(&"11".repeat(32)), "{debug}");
     assert!(debug.contains("studio-mac"), "{debug}");
+    let debug = format!("{:?}", with_token("my-relay-token-0123456789"));
+    assert!(debug.contains("RelayToken(..)"), "{debug}");
+    assert!(!debug.contains("my-relay-token"), "{debug}");
 }

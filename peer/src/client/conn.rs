@@ -38,6 +38,10 @@ pub enum ClientError {
     /// The host sent something that makes no sense here.
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// The host's relay cannot be used: it refused this device, or its certificate is not the
+    /// pinned one. Retrying does not help.
+    #[error("cannot use the host's relay: {0}")]
+    Relay(#[from] net::RelayProblem),
 }
 
 impl ClientError {
@@ -81,6 +85,9 @@ pub struct Dialer {
     relays: Vec<RelayUrl>,
     direct: Vec<std::net::SocketAddr>,
     relay_only: bool,
+    auth: net::RelayAuth,
+    /// Whether the relay problem of a connection that got through anyway was reported.
+    warned: std::sync::atomic::AtomicBool,
 }
 
 impl Dialer {
@@ -100,13 +107,17 @@ impl Dialer {
             .map(|u| u.parse::<RelayUrl>())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ClientError::BadRecord(format!("relay url: {e}")))?;
-        let endpoint = net::bind_endpoint(net::EndpointOptions {
-            secret: SecretKey::generate(),
-            relays: relays.clone(),
-            bind: bind_for(&host.direct_addrs),
-            relay_only,
-            alpns: vec![],
-        })
+        let auth = host.relay_auth().map_err(ClientError::BadRecord)?;
+        let endpoint = net::bind_endpoint_with(
+            net::EndpointOptions {
+                secret: SecretKey::generate(),
+                relays: relays.clone(),
+                bind: bind_for(&host.direct_addrs),
+                relay_only,
+                alpns: vec![],
+            },
+            &auth,
+        )
         .await
         .map_err(|e| ClientError::Unreachable(e.to_string()))?;
         Ok(Dialer {
@@ -116,6 +127,8 @@ impl Dialer {
             relays,
             direct: host.direct_addrs.clone(),
             relay_only,
+            auth,
+            warned: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -126,9 +139,35 @@ impl Dialer {
 
     /// Connects, proves the device key and reads the host's hello.
     pub async fn connect(&self) -> Result<HostConn, ClientError> {
-        tokio::time::timeout(CONNECT_TIMEOUT, self.connect_inner())
-            .await
-            .map_err(|_| ClientError::Unreachable("timed out".into()))?
+        // Without a direct address the relay is the only way: a relay that refuses us or fails
+        // the pin ends the attempt at once, with the reason.
+        let relay_is_the_way = self.relay_only || self.direct.is_empty();
+        let attempt = tokio::time::timeout(CONNECT_TIMEOUT, async {
+            tokio::select! {
+                r = self.connect_inner() => r,
+                p = self.auth.fatal(&self.endpoint), if relay_is_the_way => {
+                    Err(ClientError::Relay(p))
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| Err(ClientError::Unreachable("timed out".into())));
+        match attempt {
+            // A failure to reach the host is best explained by the relay's problem, if any.
+            Err(ClientError::Unreachable(e)) => Err(self
+                .auth
+                .problem(&self.endpoint)
+                .map_or(ClientError::Unreachable(e), ClientError::Relay)),
+            Ok(conn) => {
+                if let Some(p) = self.auth.problem(&self.endpoint)
+                    && !self.warned.swap(true, std::sync::atomic::Ordering::Relaxed)
+                {
+                    tracing::warn!("connected over a direct path, but {p}");
+                }
+                Ok(conn)
+            }
+            other => other,
+        }
     }
 
     async fn connect_inner(&self) -> Result<HostConn, ClientError> {

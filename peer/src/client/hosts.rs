@@ -3,8 +3,10 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use peer_pairing::RelayToken;
 use serde::{Deserialize, Serialize};
 
+use crate::net::RelayAuth;
 use crate::paths::write_private_file;
 use crate::proto::Role;
 
@@ -25,6 +27,55 @@ pub struct KnownHost {
     pub role: Role,
     /// Unix seconds of pairing.
     pub paired_at: u64,
+    /// The token its relays want (relays in token mode), from the pairing payload. A secret:
+    /// the file is private (0600) and `Debug` does not show it.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "token_text")]
+    pub relay_token: Option<RelayToken>,
+    /// SHA-256 of its relays' TLS certificate (64 hex digits), from the pairing payload: the
+    /// only certificate trusted for them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay_cert_sha256: Option<String>,
+}
+
+impl KnownHost {
+    /// How to get into this host's relays: its token and certificate pin.
+    pub fn relay_auth(&self) -> Result<RelayAuth, String> {
+        let pin = self
+            .relay_cert_sha256
+            .as_deref()
+            .map(peer_relay::pin::Fingerprint::parse)
+            .transpose()
+            .map_err(|e| format!("relay certificate pin: {e}"))?;
+        Ok(RelayAuth {
+            token: self.relay_token.clone(),
+            pin,
+            ..RelayAuth::default()
+        })
+    }
+}
+
+/// `Option<RelayToken>` as an optional JSON string.
+mod token_text {
+    use peer_pairing::RelayToken;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        token: &Option<RelayToken>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match token {
+            Some(t) => s.serialize_str(t.as_str()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<RelayToken>, D::Error> {
+        let text = Option::<String>::deserialize(d)?.map(zeroize::Zeroizing::new);
+        text.map(|t| RelayToken::new(t.as_str()).map_err(serde::de::Error::custom))
+            .transpose()
+    }
 }
 
 /// Why the hosts file could not be used.
@@ -146,7 +197,44 @@ mod tests {
             direct_addrs: vec![],
             role: Role::Operator,
             paired_at: 0,
+            relay_token: None,
+            relay_cert_sha256: None,
         }
+    }
+
+    #[test]
+    fn relay_token_and_pin_are_stored_privately_and_never_debug_printed() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().expect("tempdir");
+        let path = t.path().join("hosts.json");
+        let mut k = KnownHosts::load(path.clone()).expect("load");
+        let mut h = host("box", "aaaa");
+        h.relay_token = Some(RelayToken::new("secret-relay-token-123").expect("token"));
+        h.relay_cert_sha256 = Some("ab".repeat(32));
+        assert!(!format!("{h:?}").contains("secret-relay-token"));
+        k.upsert(h.clone());
+        k.save().expect("save");
+        let mode = std::fs::metadata(&path).expect("stat").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(text.contains("\"relay_token\": \"secret-relay-token-123\""));
+        let again = KnownHosts::load(path.clone()).expect("reload");
+        assert_eq!(again.hosts, vec![h.clone()]);
+        let auth = h.relay_auth().expect("auth");
+        assert_eq!(auth.pin.map(|p| p.0), Some([0xab; 32]));
+        // Files written before these fields existed still load.
+        std::fs::write(&path, text.replace("\"relay_token\"", "\"ignored\"")).expect("write");
+        assert!(KnownHosts::load(path.clone()).is_ok());
+        std::fs::write(
+            &path,
+            r#"[{"name":"a","endpoint_id":"x","noise_key":"","relay_urls":[],"direct_addrs":[],
+               "role":"Operator","paired_at":0,"relay_token":"short"}]"#,
+        )
+        .expect("write");
+        assert!(matches!(
+            KnownHosts::load(path),
+            Err(HostsError::Corrupt(..))
+        ));
     }
 
     #[test]

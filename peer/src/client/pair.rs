@@ -45,6 +45,9 @@ pub enum PairError {
     /// Network failure.
     #[error("cannot reach the host: {0}")]
     Network(String),
+    /// The host's relay cannot be used (refused us, or its certificate is not the pinned one).
+    #[error("cannot use the host's relay: {0}")]
+    Relay(#[from] net::RelayProblem),
 }
 
 /// Pairs this device (key `device`) with the host named by `url`.
@@ -70,23 +73,51 @@ pub async fn pair(
         .all(|a| a.ip().is_loopback())
         .then(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
         .filter(|_| !payload.direct_addrs.is_empty());
-    let endpoint = net::bind_endpoint(net::EndpointOptions {
-        secret: SecretKey::generate(),
-        relays: relays.clone(),
-        bind,
-        relay_only,
-        alpns: vec![],
-    })
-    .await
-    .map_err(|e| PairError::Network(e.to_string()))?;
-    let result = tokio::time::timeout(
-        Duration::from_secs(30),
-        run(
-            &endpoint, &payload, host_id, &relays, device, name, relay_only,
-        ),
+    let auth = net::RelayAuth {
+        token: payload.relay_token.clone(),
+        pin: payload.relay_cert_sha256.map(peer_relay::pin::Fingerprint),
+        ..net::RelayAuth::default()
+    };
+    let endpoint = net::bind_endpoint_with(
+        net::EndpointOptions {
+            secret: SecretKey::generate(),
+            relays: relays.clone(),
+            bind,
+            relay_only,
+            alpns: vec![],
+        },
+        &auth,
     )
     .await
+    .map_err(|e| PairError::Network(e.to_string()))?;
+    // Without a direct address the relay is the only way: a relay that refuses us or fails the
+    // pin ends the attempt at once, with the reason.
+    let relay_is_the_way = relay_only || payload.direct_addrs.is_empty();
+    let attempt = run(
+        &endpoint, &payload, host_id, &relays, device, name, relay_only,
+    );
+    let result = tokio::time::timeout(Duration::from_secs(30), async {
+        tokio::select! {
+            r = attempt => r,
+            p = auth.fatal(&endpoint), if relay_is_the_way => Err(PairError::Relay(p)),
+        }
+    })
+    .await
     .unwrap_or_else(|_| Err(PairError::Network("timed out".into())));
+    let result = match result {
+        // A failure to reach the host is best explained by the relay's problem, if it has one.
+        Err(PairError::Network(e)) => match auth.problem(&endpoint) {
+            Some(p) => Err(PairError::Relay(p)),
+            None => Err(PairError::Network(e)),
+        },
+        Ok(paired) => {
+            if let Some(p) = auth.problem(&endpoint) {
+                tracing::warn!("paired over a direct path, but {p}");
+            }
+            Ok(paired)
+        }
+        other => other,
+    };
     endpoint.close().await;
     result
 }
@@ -171,6 +202,8 @@ async fn run(
                     direct_addrs: payload.direct_addrs.clone(),
                     role,
                     paired_at: now_secs(),
+                    relay_token: payload.relay_token.clone(),
+                    relay_cert_sha256: payload.relay_cert_sha256.map(hex::encode),
                 },
                 code: short_code(&hash),
                 role,

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iroh::{Endpoint, RelayUrl, SecretKey};
-use peer_pairing::{HostIdentity, PairingPayload, PayloadError};
+use peer_pairing::{HostIdentity, PairingPayload, PayloadError, RelayToken};
+use peer_relay::pin::Fingerprint;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -31,6 +32,8 @@ use pairing::{PairContext, Pairings};
 pub const DEFAULT_BUFFER: usize = 8 * 1024 * 1024;
 /// Default lifetime of a pairing code.
 pub const DEFAULT_PAIRING_TTL: Duration = Duration::from_secs(300);
+/// How long start-up waits for an external relay to accept the host before going on without.
+const RELAY_WAIT: Duration = Duration::from_secs(5);
 
 /// How a host is set up.
 #[derive(Debug, Clone)]
@@ -47,6 +50,11 @@ pub struct HostConfig {
     pub relay_port: Option<u16>,
     /// An external relay instead of the embedded one.
     pub relay: Option<RelayUrl>,
+    /// Token the external relay wants (token mode); also handed to paired devices.
+    pub relay_token: Option<RelayToken>,
+    /// SHA-256 of the external relay's certificate: trust exactly it (self-signed relays); also
+    /// handed to paired devices.
+    pub relay_cert_sha256: Option<Fingerprint>,
     /// The IP written into URLs for the embedded relay (`None`: picked from the interfaces).
     pub advertise: Option<IpAddr>,
     /// No direct paths.
@@ -71,6 +79,8 @@ impl HostConfig {
             port: None,
             relay_port: None,
             relay: None,
+            relay_token: None,
+            relay_cert_sha256: None,
             advertise: None,
             relay_only: false,
             buffer_bytes: DEFAULT_BUFFER,
@@ -124,6 +134,9 @@ pub struct HostShared {
     pub(crate) key_store: KeyStore,
     pub(crate) events: mpsc::Sender<HostEvent>,
     pub(crate) relay_only: bool,
+    /// Handed to devices in the pairing payload.
+    pub(crate) relay_token: Option<RelayToken>,
+    pub(crate) relay_cert_sha256: Option<Fingerprint>,
 }
 
 /// A running host.
@@ -158,6 +171,12 @@ pub enum HostError {
     /// The embedded relay failed.
     #[error("embedded relay: {0}")]
     Relay(String),
+    /// The settings do not fit together.
+    #[error("{0}")]
+    Config(String),
+    /// The external relay cannot be used.
+    #[error("cannot use the relay: {0}")]
+    RelayRefused(#[from] net::RelayProblem),
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -169,6 +188,13 @@ struct Ports {
 impl Host {
     /// Starts a host: loads or creates its identity, binds, and begins serving.
     pub async fn start(cfg: HostConfig) -> Result<Host, HostError> {
+        if cfg.relay.is_none() && (cfg.relay_token.is_some() || cfg.relay_cert_sha256.is_some()) {
+            return Err(HostError::Config(
+                "a relay token or certificate pin needs an external relay (--relay URL); \
+                 the embedded relay admits everyone and speaks plain HTTP"
+                    .into(),
+            ));
+        }
         let dir = cfg.paths.host_dir();
         ensure_private_dir(&dir)?;
         let sock = cfg.paths.control_socket();
@@ -260,14 +286,35 @@ impl Host {
             relay_only: cfg.relay_only,
             alpns: alpns.clone(),
         };
-        let endpoint = match net::bind_endpoint(bind(udp)).await {
+        let auth = net::RelayAuth {
+            token: cfg.relay_token.clone(),
+            pin: cfg.relay_cert_sha256,
+            ..net::RelayAuth::default()
+        };
+        let endpoint = match net::bind_endpoint_with(bind(udp), &auth).await {
             Ok(e) => e,
             Err(e) if cfg.port.is_none() && udp != 0 => {
                 warn!("UDP port {udp} unavailable ({e}); using a new one");
-                net::bind_endpoint(bind(0)).await?
+                net::bind_endpoint_with(bind(0), &auth).await?
             }
             Err(e) => return Err(e.into()),
         };
+        if let Some(url) = &cfg.relay {
+            // A relay that refuses this host or fails the pin is a setup error: say so now
+            // rather than serve a pairing code nobody can use. An unreachable relay may come
+            // back; iroh keeps trying.
+            tokio::select! {
+                online = tokio::time::timeout(RELAY_WAIT, endpoint.online()) => {
+                    if online.is_err() {
+                        warn!(relay = %url, "the relay is not reachable yet; carrying on");
+                    }
+                }
+                problem = auth.fatal(&endpoint) => {
+                    endpoint.close().await;
+                    return Err(problem.into());
+                }
+            }
+        }
         let ports = Ports {
             udp: endpoint.bound_sockets().first().map(|s| s.port()),
             relay: relay.as_ref().map(|r| r.http_addr().port()),
@@ -296,6 +343,8 @@ impl Host {
             key_store,
             events: events_tx,
             relay_only: cfg.relay_only,
+            relay_token: cfg.relay_token.clone(),
+            relay_cert_sha256: cfg.relay_cert_sha256,
         });
 
         let bridge_endpoint = match &relay {
@@ -444,7 +493,8 @@ impl HostShared {
                 .collect(),
             direct_addrs,
             host_name: pairing::clean_name(&self.name).map(|n| n.chars().take(32).collect()),
-            relay_cert_sha256: None,
+            relay_cert_sha256: self.relay_cert_sha256.map(|f| f.0),
+            relay_token: self.relay_token.clone(),
         };
         Ok((payload.to_url(&self.web_base)?, expires_at))
     }

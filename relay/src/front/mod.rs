@@ -479,6 +479,11 @@ impl Front {
         self.shared.access.mode()
     }
 
+    /// Admits `endpoint` (one of the relay's own services) whatever the access policy.
+    pub(crate) fn admit_service(&self, endpoint: iroh_base::EndpointId) {
+        self.shared.access.admit_service(endpoint);
+    }
+
     /// Replaces the access policy and disconnects relay clients it no longer admits.
     pub(crate) fn set_access_policy(&self, policy: AccessPolicy) -> usize {
         let revoked = self.shared.access.set_policy(policy);
