@@ -120,6 +120,10 @@ impl RelayAuth {
     /// A fatal problem with one of `endpoint`'s relays, if one has shown up.
     pub fn problem(&self, endpoint: &Endpoint) -> Option<RelayProblem> {
         let statuses = endpoint.home_relay_status().get();
+        if statuses.iter().any(|s| s.is_connected()) {
+            // Whatever failed before, the relay works now.
+            return None;
+        }
         let url = || {
             statuses
                 .first()
@@ -137,7 +141,7 @@ impl RelayAuth {
                 url: s.url().to_string(),
                 reason: reason.to_owned(),
                 hint: if self.token.is_some() {
-                    "the relay token was not accepted: the relay's tokens changed"
+                    "the relay token was not accepted: it is wrong, or the relay's tokens changed"
                 } else {
                     "the relay needs a relay token, and none was given"
                 },
