@@ -336,6 +336,38 @@ async fn missing_token_and_wrong_pin_are_refused_with_clear_errors() {
         assert!(stderr(&out).contains("is pinned to"), "{}", stderr(&out));
         let out = other.cli(&["host", "--relay-token", TOKEN]);
         assert!(!out.status.success(), "a token without --relay");
+        // A token file is read and its token presented: a wrong one is refused by the relay.
+        let file = other.home.path().join("relay-token");
+        std::fs::write(&file, "not-the-relay-token-111111\n").expect("token file");
+        let file = file.to_str().expect("utf-8 path");
+        let host_with_file = |file: &str| {
+            other.cli(&[
+                "host",
+                "--listen",
+                "127.0.0.1",
+                "--relay",
+                &relay.https_url,
+                "--relay-token-file",
+                file,
+                "--relay-cert-sha256",
+                &relay.fingerprint,
+            ])
+        };
+        let out = host_with_file(file);
+        assert!(!out.status.success());
+        assert!(
+            stderr(&out).contains("token was not accepted"),
+            "{}",
+            stderr(&out)
+        );
+        std::fs::write(file, "short\n").expect("token file");
+        let out = host_with_file(file);
+        assert!(!out.status.success());
+        assert!(
+            stderr(&out).contains("invalid relay token"),
+            "{}",
+            stderr(&out)
+        );
         drop(host);
     });
 }
