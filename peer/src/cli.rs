@@ -105,7 +105,8 @@ struct HostArgs {
         requires = "relay"
     )]
     relay_token: Option<String>,
-    /// Read the relay token from this file (its first line).
+    /// Read the relay token from this file: its first line that is not empty or a `#` comment
+    /// (peer-relay's tokens file format).
     #[arg(long, value_name = "PATH", requires = "relay")]
     relay_token_file: Option<std::path::PathBuf>,
     /// SHA-256 fingerprint of the external relay's TLS certificate, as `peer-relay --dev-tls`
@@ -369,7 +370,13 @@ fn relay_token(
                 std::fs::read_to_string(path)
                     .with_context(|| format!("--relay-token-file {}", path.display()))?,
             );
-            content.lines().next().unwrap_or_default().trim().to_owned()
+            // The first token line, in the format of peer-relay's tokens file.
+            content
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !l.starts_with('#'))
+                .unwrap_or_default()
+                .to_owned()
         }
         (None, None) => return Ok(None),
     });

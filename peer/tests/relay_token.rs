@@ -338,7 +338,7 @@ async fn missing_token_and_wrong_pin_are_refused_with_clear_errors() {
         assert!(!out.status.success(), "a token without --relay");
         // A token file is read and its token presented: a wrong one is refused by the relay.
         let file = other.home.path().join("relay-token");
-        std::fs::write(&file, "not-the-relay-token-111111\n").expect("token file");
+        std::fs::write(&file, "# a comment\n\nnot-the-relay-token-111111\n").expect("token file");
         let file = file.to_str().expect("utf-8 path");
         let host_with_file = |file: &str| {
             other.cli(&[
