@@ -17,8 +17,18 @@ export type HostMsg =
 
 export class ChannelError extends Error {}
 
+/**
+ * `Attach.from_offset` meaning "only output from now on" (u64::MAX on the wire, which a JS
+ * number cannot hold: encodeControl writes the exact digits).
+ */
+export const FROM_NOW = -1;
+
 export function encodeControl(msg: BrowserToHost): Uint8Array {
-  const json = utf8.encode(JSON.stringify(msg));
+  let text = JSON.stringify(msg);
+  if (msg.type === 'attach' && msg.attach.from_offset === FROM_NOW) {
+    text = text.replace('"from_offset":-1,', '"from_offset":18446744073709551615,');
+  }
+  const json = utf8.encode(text);
   const out = new Uint8Array(1 + json.length);
   out[0] = KIND_JSON;
   out.set(json, 1);

@@ -2,7 +2,7 @@
 // terminal channels, and resume after any loss (new socket, handshake, re-attach at the
 // offsets, re-send unacknowledged input).
 import { concat, fromHex, fromUtf8, hex, utf8 } from './bytes';
-import { decodeHost, encodeControl, encodeInput, MAX_BINARY_DATA } from './channel';
+import { decodeHost, encodeControl, encodeInput, FROM_NOW, MAX_BINARY_DATA } from './channel';
 import type { Attached, BrowserToHost, HostToBrowser, Reply, Request, WinSize, WireError } from './gen/protocol';
 import { Initiator, type StaticKey, type Transport } from './noise';
 import { pairingId, shortCode } from './sas';
@@ -197,6 +197,8 @@ export interface ChannelEvents {
   exited(code: number, signal: string | null): void;
   error(message: string): void;
   gap(from: number, to: number): void;
+  /** After an interrupt during a flood: output now continues from `offset`. */
+  skipped?(offset: number): void;
 }
 
 interface Channel {
@@ -210,6 +212,8 @@ interface Channel {
   size: WinSize;
   events: ChannelEvents;
   attached: boolean;
+  /** Output bytes received recently, to tell a flood. */
+  recent: { at: number; bytes: number };
 }
 
 export interface HostInfo {
@@ -363,6 +367,9 @@ export class HostConn {
       const data = msg.data.subarray(skip);
       const at = msg.offset + skip;
       c.offset = at + data.length;
+      const now = performance.now();
+      if (now - c.recent.at > 300) c.recent = { at: now, bytes: 0 };
+      c.recent.bytes += data.length;
       c.events.output(data, at);
       return;
     }
@@ -399,6 +406,10 @@ export class HostConn {
         const c = this.channels.get(m.channel);
         if (!c) break;
         c.attached = true;
+        if (c.offset === FROM_NOW) {
+          c.events.skipped?.(m.attached.start_offset);
+          c.offset = m.attached.start_offset;
+        }
         if (c.offset < m.attached.start_offset) c.offset = m.attached.start_offset;
         c.unacked = c.unacked.filter((u) => u.seq > m.attached.input_acked);
         for (const u of c.unacked) this.sendPlain(encodeInput(c.id, u.seq, u.data));
@@ -475,6 +486,7 @@ export class HostConn {
       size,
       events,
       attached: false,
+      recent: { at: 0, bytes: 0 },
     };
     this.channels.set(id, c);
     if (this.state === 'online') this.sendAttach(c);
@@ -499,6 +511,23 @@ export class HostConn {
       const seq = c.nextSeq++;
       c.unacked.push({ seq, data: part });
       if (c.attached) this.sendPlain(encodeInput(c.id, seq, part));
+    }
+  }
+
+  /**
+   * Ctrl-C. Sent at once; if the channel is flooding, the host's backlog (up to its whole
+   * output buffer) and the bytes in flight on this socket would still have to arrive before the
+   * prompt shows. So the app also skips ahead: a fresh socket re-attaches the channel at the live
+   * end of the output, with the same client token (input dedup holds: the ^C is applied once).
+   */
+  interrupt(channel: number) {
+    const c = this.channels.get(channel);
+    if (!c) return;
+    this.input(channel, new Uint8Array([3]));
+    const flooding = performance.now() - c.recent.at < 600 && c.recent.bytes > 128 * 1024;
+    if (flooding && this.state === 'online') {
+      c.offset = FROM_NOW;
+      this.reconnect();
     }
   }
 

@@ -353,6 +353,13 @@ window.addEventListener('pageshow', (e) => {
   if (e.persisted) resumeAll();
 });
 window.addEventListener('online', resumeAll);
+// A pairing link opened while the app is already showing (same page, new fragment).
+window.addEventListener('hashchange', () => {
+  if (location.hash.length <= 1) return;
+  const fragment = location.hash.slice(1);
+  history.replaceState(null, '', location.pathname + location.search);
+  void startPairing('#' + fragment);
+});
 
 // Keep the app exactly as tall as what is visible above the on-screen keyboard.
 function fitViewport() {
@@ -406,6 +413,34 @@ if ('serviceWorker' in navigator && window.isSecureContext) {
     }
     t.send('\x15');
     return times;
+  },
+  /**
+   * Presses the key bar's ^C and times its effect: until the terminal's echo of ^C arrives
+   * from the host (the interrupt was delivered), and until that is on the screen.
+   */
+  async measureCtrlC(): Promise<{ arrivedMs: number; shownMs: number; bytesAfter: number }> {
+    const t = term;
+    if (!t) throw new Error('no terminal');
+    const dec = new TextDecoder();
+    let tail = '';
+    let bytesAfter = 0;
+    const t0 = performance.now();
+    const arrived = new Promise<number>((resolve) => {
+      t.onOutput = (d) => {
+        bytesAfter += d.length;
+        tail = (tail + dec.decode(d)).slice(-64);
+        if (tail.includes('^C')) {
+          t.onOutput = null;
+          resolve(performance.now() - t0);
+        }
+      };
+    });
+    const btn = document.querySelector('[data-key="ctrl-c"]') as HTMLElement;
+    btn.dispatchEvent(new PointerEvent('pointerdown', { bubbles: true, cancelable: true }));
+    btn.dispatchEvent(new PointerEvent('pointerup', { bubbles: true }));
+    const arrivedMs = await arrived;
+    await t.writer.idle();
+    return { arrivedMs, shownMs: performance.now() - t0, bytesAfter };
   },
   /** xterm.js rendering throughput through the app's writer, MB/s. */
   async measureRender(mb: number): Promise<number> {

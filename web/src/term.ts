@@ -66,7 +66,8 @@ export function openTerminal(
     channel: 0,
     onOutput: null,
     send(text: string) {
-      if (text) conn.input(channel, bytes(text));
+      if (text === '\x03') conn.interrupt(channel);
+      else if (text) conn.input(channel, bytes(text));
     },
     dispose() {
       conn.detach(channel);
@@ -93,6 +94,10 @@ export function openTerminal(
     error(message) {
       writer.push(bytes(`\r\n\x1b[31m[${message}]\x1b[0m\r\n`));
       onStatus('ended');
+    },
+    skipped() {
+      writer.clear();
+      writer.push(bytes('\r\n\x1b[0;2m[peer: interrupted; skipped the rest of the flood]\x1b[0m\r\n'));
     },
     gap(from, to) {
       writer.push(bytes(`\r\n\x1b[2m[${to - from} bytes of output were lost: older than the host's buffer]\x1b[0m\r\n`));

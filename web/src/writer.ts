@@ -44,6 +44,13 @@ export class OutputWriter {
     this.pump();
   }
 
+  /** Drops everything not yet handed to xterm. */
+  clear() {
+    this.skipped += this.queued;
+    this.queue = [];
+    this.queued = 0;
+  }
+
   /** Drops the oldest queued bytes, keeping about `keepAfterSkip` from a line start. */
   private skip() {
     const all = new Uint8Array(this.queued);

@@ -150,3 +150,24 @@ describe('handshake failures', () => {
     expect(() => t.recv.decrypt(fromHex(second.ciphertext))).toThrow(NoiseError);
   });
 });
+
+describe('channel codec', () => {
+  it('writes "only from now on" as the exact u64::MAX', async () => {
+    const { FROM_NOW } = await import('../src/channel');
+    const bytes = encodeControl({
+      type: 'attach',
+      channel: 2,
+      attach: { session: 1, from_offset: FROM_NOW, client_token: 5, size: null },
+    });
+    expect(new TextDecoder().decode(bytes.subarray(1))).toBe(
+      '{"type":"attach","channel":2,"attach":{"session":1,"from_offset":18446744073709551615,"client_token":5,"size":null}}',
+    );
+  });
+  it('rejects input-kind, unknown and truncated messages from the host', () => {
+    expect(() => decodeHost(new Uint8Array([2, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1]))).toThrow(/kind 0x02/);
+    expect(() => decodeHost(new Uint8Array([9]))).toThrow(/kind 0x09/);
+    expect(() => decodeHost(new Uint8Array([1, 0, 0]))).toThrow(/truncated/);
+    expect(() => decodeHost(new Uint8Array([]))).toThrow(/empty/);
+    expect(() => decodeHost(new Uint8Array([0, 0x7b]))).toThrow(/bad control/);
+  });
+});
