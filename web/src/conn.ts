@@ -213,7 +213,7 @@ interface Channel {
   events: ChannelEvents;
   attached: boolean;
   /** Output bytes received recently, to tell a flood. */
-  recent: { at: number; bytes: number };
+  recent: { at: number; bytes: number; prev: number };
 }
 
 export interface HostInfo {
@@ -258,11 +258,11 @@ export class HostConn {
   }
 
   /** Opens a fresh socket now (dropping the current one), handshakes and resumes. */
-  reconnect() {
+  reconnect(keepOld = false) {
     if (this.stopped) return;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
-    void this.connect();
+    void this.connect(keepOld);
   }
 
   /** For tests: lose the socket as a phone does (no goodbye), then resume. */
@@ -276,12 +276,19 @@ export class HostConn {
     this.sock?.close();
   }
 
-  private async connect() {
+  /**
+   * `keepOld`: leave the current socket open (its messages are ignored from now on) until the
+   * new one is up, so what was just sent on it (a ^C) still reaches the host at once.
+   */
+  private async connect(keepOld = false) {
     const gen = ++this.gen;
     const old = this.sock;
     this.sock = null;
     this.tx = null;
-    old?.close();
+    if (!keepOld) old?.close();
+    const closeOld = () => {
+      if (keepOld) old?.close();
+    };
     for (const c of this.channels.values()) c.attached = false;
     this.setState('connecting');
     let lastErr: unknown = null;
@@ -312,6 +319,7 @@ export class HostConn {
           this.onMessage(gen, early);
         }
         if (sock.closed) this.lost(gen, sock.closeReason);
+        closeOld();
         return;
       } catch (e) {
         lastErr = e;
@@ -322,6 +330,7 @@ export class HostConn {
         }
       }
     }
+    closeOld();
     this.lost(gen, lastErr instanceof Error ? lastErr.message : String(lastErr));
   }
 
@@ -368,7 +377,7 @@ export class HostConn {
       const at = msg.offset + skip;
       c.offset = at + data.length;
       const now = performance.now();
-      if (now - c.recent.at > 300) c.recent = { at: now, bytes: 0 };
+      if (now - c.recent.at > 300) c.recent = { at: now, bytes: 0, prev: now - c.recent.at < 600 ? c.recent.bytes : 0 };
       c.recent.bytes += data.length;
       c.events.output(data, at);
       return;
@@ -486,7 +495,7 @@ export class HostConn {
       size,
       events,
       attached: false,
-      recent: { at: 0, bytes: 0 },
+      recent: { at: 0, bytes: 0, prev: 0 },
     };
     this.channels.set(id, c);
     if (this.state === 'online') this.sendAttach(c);
@@ -524,10 +533,10 @@ export class HostConn {
     const c = this.channels.get(channel);
     if (!c) return;
     this.input(channel, new Uint8Array([3]));
-    const flooding = performance.now() - c.recent.at < 600 && c.recent.bytes > 128 * 1024;
+    const flooding = performance.now() - c.recent.at < 600 && c.recent.bytes + c.recent.prev > 128 * 1024;
     if (flooding && this.state === 'online') {
       c.offset = FROM_NOW;
-      this.reconnect();
+      this.reconnect(true);
     }
   }
 
@@ -553,6 +562,7 @@ export class HostConn {
       offset: c.offset,
       unacked: c.unacked.length,
       attached: c.attached,
+      recentBytes: c.recent.bytes + c.recent.prev,
     }));
   }
 }

@@ -429,7 +429,9 @@ if ('serviceWorker' in navigator && window.isSecureContext) {
       t.onOutput = (d) => {
         bytesAfter += d.length;
         tail = (tail + dec.decode(d)).slice(-64);
-        if (tail.includes('^C')) {
+        // The tty's echo of ^C, or the shell's prompt after it (the echo may fall in the part
+        // skipped by a re-attach at the live end).
+        if (tail.includes('^C') || /[$#] $/.test(tail)) {
           t.onOutput = null;
           resolve(performance.now() - t0);
         }
