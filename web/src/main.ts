@@ -390,7 +390,7 @@ if ('serviceWorker' in navigator && window.isSecureContext) {
   dropSockets() {
     for (const c of conns.values()) c.dropSocket();
   },
-  /** Keystroke → echo rendered, n times, through the real input path. */
+  /** Keystroke → echo rendered, n times: sent as the key bar sends, timed to xterm.js having drawn it. */
   async measureEcho(n: number): Promise<number[]> {
     const t = term;
     if (!t) throw new Error('no terminal');
