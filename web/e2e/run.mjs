@@ -222,6 +222,15 @@ try {
     results.metrics.renderMBps = +(await page.evaluate(() => window.peerDebug.measureRender(16))).toFixed(1);
   });
 
+  await step('the sessions list shows state; kill a session', page, async () => {
+    await page.getByRole('button', { name: '‹' }).click();
+    const row = page.getByTestId('session').first();
+    await row.filter({ hasText: 'running' }).waitFor({ timeout: 10000 });
+    page.once('dialog', (d) => void d.accept());
+    await row.getByRole('button', { name: 'Kill' }).click();
+    await page.getByTestId('session').first().filter({ hasText: /ended/ }).waitFor({ timeout: 10000 });
+  });
+
   await step('pair a second host', page, async () => {
     const hostB = await startHost(relayUrl, 'laptop');
     await page.goto(hostB.url);
