@@ -128,7 +128,13 @@ const relayLine = await relay.waitLine('relay URL: ');
 const relayUrl = relayLine.slice(relayLine.indexOf('relay URL: ') + 11).trim();
 const hostA = await startHost(relayUrl, 'studio');
 
+// Chromium's own output (crashes, GPU and sandbox notes) goes to browser.log.
+const browserLog = [];
 const browser = await chromium.launch({
+  logger: {
+    isEnabled: (name) => name === 'browser',
+    log: (name, severity, message) => browserLog.push(`${severity} ${message}`),
+  },
   executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
   args: [
     // Playwright adds --headless and a fresh temporary profile (--user-data-dir) itself.
@@ -143,7 +149,11 @@ page.on('console', (m) => {
   if (m.type() === 'error') consoleErrors.push(m.text());
 });
 page.on('pageerror', (e) => consoleErrors.push(String(e)));
-page.on('crash', () => console.log('the page crashed'));
+page.on('crash', () => console.log('the page crashed (see test-results/e2e/browser.log)'));
+let closing = false;
+browser.on('disconnected', () => {
+  if (!closing) console.log('the browser went away (see test-results/e2e/browser.log)');
+});
 
 try {
   await step('pair from the QR link and compare the short code', page, async () => {
@@ -157,6 +167,7 @@ try {
     const hostCode = line.match(/short code (\d{3} \d{3})/)[1];
     if (shown !== hostCode) throw new Error(`page shows ${shown}, host ${hostCode}`);
     results.metrics.shortCode = shown;
+    results.metrics.deviceKey = await page.evaluate(() => window.peerDebug.keyKind());
     await page.getByRole('button', { name: /Open studio/ }).waitFor();
   });
 
@@ -286,7 +297,9 @@ if (consoleErrors.some((e) => /Content Security Policy/i.test(e))) {
   console.log('FAIL the page broke its CSP:', consoleErrors);
 }
 writeFileSync(join(out, 'results.json'), JSON.stringify(results, null, 2));
+writeFileSync(join(out, 'browser.log'), browserLog.join('\n') + '\n');
 console.log(JSON.stringify(results.metrics, null, 2));
+closing = true;
 await browser.close();
 cleanup();
 process.exit(failed ? 1 : 0);

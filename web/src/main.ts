@@ -387,6 +387,10 @@ if ('serviceWorker' in navigator && window.isSecureContext) {
     for (let i = 0; i < buf.length; i++) lines.push(buf.getLine(i)?.translateToString(true) ?? '');
     return lines.join('\n');
   },
+  /** Where this browser's device key lives: 'webcrypto' (non-extractable) or 'noble'. */
+  async keyKind(): Promise<string> {
+    return (await store.deviceKey()).kind;
+  },
   dropSockets() {
     for (const c of conns.values()) c.dropSocket();
   },
