@@ -130,8 +130,9 @@ struct HostArgs {
     /// Do not print a pairing code at start.
     #[arg(long)]
     no_pairing: bool,
-    /// Serve the web app from this directory on the embedded relay's port.
-    #[arg(long)]
+    /// Serve the web app from this directory on the embedded relay's port (default: the app
+    /// built in the source tree this binary comes from, `web/dist`, if it exists).
+    #[arg(long, env = "PEER_WEB_ROOT")]
     web_root: Option<std::path::PathBuf>,
 }
 
@@ -311,13 +312,25 @@ async fn run_host(paths: Paths, args: HostArgs, relay_only: bool) -> Result<u8> 
     cfg.advertise = args.advertise;
     cfg.relay_only = relay_only;
     cfg.buffer_bytes = args.buffer.max(4096);
-    cfg.web_root = args.web_root;
+    cfg.web_root = args.web_root.or_else(built_web_app);
+    let serves_app = cfg.relay.is_none();
+    let host_web_root = cfg.web_root.clone();
     let mut host = Host::start(cfg).await?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "peer host {}", host.endpoint_id())?;
     writeln!(out, "host key: {}", host.key_store())?;
     let status = host.status();
     writeln!(out, "relay: {}", status.relay_urls.join(" "))?;
+    if serves_app {
+        match &host_web_root {
+            Some(dir) => writeln!(out, "web app: {}", dir.display())?,
+            None => writeln!(
+                out,
+                "web app: not built (npm --prefix web ci && npm --prefix web run build), \
+                 so pairing links work with `peer pair` only"
+            )?,
+        }
+    }
     if !args.no_pairing {
         let (url, _) = host.pairing_url(args.role, Duration::from_secs(args.pairing_ttl))?;
         print_pairing(&mut out, &url, args.pairing_ttl)?;
@@ -735,4 +748,10 @@ async fn devices(paths: &Paths, action: Option<DevicesAction>, json: bool) -> Re
         LocalReply::Error(e) => bail!("{}", e.message),
         other => bail!("unexpected reply: {other:?}"),
     }
+}
+
+/// The web app built in the source tree this binary was compiled from (`web/dist`), if there.
+fn built_web_app() -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/dist");
+    dir.join("index.html").is_file().then_some(dir)
 }

@@ -21,8 +21,10 @@ use tracing::{debug, warn};
 
 use super::{FrontBody, empty_body, plain};
 
-/// The Content-Security-Policy of every HTML (and SVG) response.
-pub(crate) const CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+/// The Content-Security-Policy of every HTML (and SVG) response. Styles may be inline because
+/// the web app's terminal (xterm.js) sizes and colours its rows with style elements and
+/// attributes; scripts may not.
+pub(crate) const CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 /// Why a request path was rejected before touching the file system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,304 @@
+// End-to-end test of the phone app in Debian's Chromium (playwright-core), phone-emulated,
+// against a real `peer-relay` (serving the built app and the bridge) and real `peer host`s.
+//
+//   npm run build && npm run e2e
+//
+// Binaries: ../target/debug/peer and peer-relay (built with cargo if missing; override with
+// PEER_BIN / PEER_RELAY_BIN). Chromium: /usr/bin/chromium (CHROMIUM). Screenshots and
+// results.json go to test-results/e2e/.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, existsSync, writeFileSync, rmSync, statSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { chromium, devices } from 'playwright-core';
+
+const web = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const repo = resolve(web, '..');
+const out = join(web, 'test-results', 'e2e');
+rmSync(out, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+
+const PEER = process.env.PEER_BIN ?? join(repo, 'target', 'debug', 'peer');
+const RELAY = process.env.PEER_RELAY_BIN ?? join(repo, 'target', 'debug', 'peer-relay');
+if (!existsSync(PEER) || !existsSync(RELAY)) {
+  const r = spawnSync('cargo', ['build', '-p', 'peer', '-p', 'peer-relay', '--locked'], { cwd: repo, stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('cargo build failed');
+}
+if (!existsSync(join(web, 'dist', 'index.html'))) {
+  const r = spawnSync('npm', ['run', 'build'], { cwd: web, stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('npm run build failed');
+}
+
+const children = [];
+const temps = [];
+function cleanup() {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+  for (const t of temps) rmSync(t, { recursive: true, force: true });
+}
+process.on('exit', cleanup);
+
+/** Starts a process and collects its stdout lines. */
+function start(cmd, args, env = {}) {
+  const child = spawn(cmd, args, { env: { ...process.env, RUST_LOG: 'warn', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  const lines = [];
+  const waiters = [];
+  let buf = '';
+  child.stdout.on('data', (d) => {
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      lines.push(line);
+      for (const w of [...waiters]) w(line);
+    }
+  });
+  const waitLine = (needle, ms = 30000) =>
+    new Promise((resolve, reject) => {
+      const hit = lines.find((l) => l.includes(needle));
+      if (hit) return resolve(hit);
+      const timer = setTimeout(() => reject(new Error(`${cmd}: no line with ${JSON.stringify(needle)}; got:\n${lines.join('\n')}`)), ms);
+      const w = (line) => {
+        if (line.includes(needle)) {
+          clearTimeout(timer);
+          waiters.splice(waiters.indexOf(w), 1);
+          resolve(line);
+        }
+      };
+      waiters.push(w);
+    });
+  return { child, lines, waitLine };
+}
+
+async function startHost(relayUrl, name) {
+  const home = mkdtempSync(join(tmpdir(), 'peer-e2e-'));
+  temps.push(home);
+  // Without a relay URL the host runs its embedded front (relay, bridge and the app).
+  const where = relayUrl ? ['--relay', relayUrl] : ['--web-root', join(web, 'dist')];
+  const p = start(PEER, ['host', '--listen', '127.0.0.1', ...where, '--name', name], {
+    PEER_HOME: home,
+    PEER_KEY_STORE: 'file',
+    XDG_STATE_HOME: '',
+    SHELL: '/bin/bash',
+    PS1: '$ ',
+  });
+  const line = await p.waitLine('pairing URL: ');
+  return { ...p, url: line.slice(line.indexOf('pairing URL: ') + 13).trim() };
+}
+
+const results = { steps: [], metrics: {} };
+let shot = 0;
+async function step(name, page, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+    const file = `${String(++shot).padStart(2, '0')}-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}.png`;
+    await page.screenshot({ path: join(out, file) });
+    results.steps.push({ name, ok: true, ms: Date.now() - t0, screenshot: file });
+    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    await page.screenshot({ path: join(out, `failed-${shot + 1}.png`) }).catch(() => undefined);
+    results.steps.push({ name, ok: false, error: String(e) });
+    console.log(`FAIL ${name}: ${e?.stack ?? e}`);
+    throw e;
+  }
+}
+
+const termText = (page) => page.evaluate(() => window.peerDebug.termText());
+async function waitTerm(page, pred, what, ms = 15000) {
+  const t0 = Date.now();
+  for (;;) {
+    const text = await termText(page);
+    if (pred(text)) return text;
+    if (Date.now() - t0 > ms) throw new Error(`terminal never showed ${what}; it shows:\n${text.slice(-2000)}`);
+    await page.waitForTimeout(50);
+  }
+}
+const typeText = async (page, text) => {
+  await page.locator('.term-input').focus();
+  await page.keyboard.type(text);
+};
+
+let failed = false;
+const relay = start(RELAY, ['--http-bind', '127.0.0.1:0', '--web-root', join(web, 'dist'), '--allow-root']);
+const relayLine = await relay.waitLine('relay URL: ');
+const relayUrl = relayLine.slice(relayLine.indexOf('relay URL: ') + 11).trim();
+const hostA = await startHost(relayUrl, 'studio');
+
+// Chromium's own output: run with DEBUG=pw:browser to see it.
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  args: [
+    // Playwright adds --headless and a fresh temporary profile (--user-data-dir) itself.
+    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  ],
+});
+const context = await browser.newContext({ ...devices['Pixel 7'] });
+const page = await context.newPage();
+const consoleErrors = [];
+page.on('console', (m) => {
+  if (m.type() === 'error') consoleErrors.push(m.text());
+});
+page.on('pageerror', (e) => consoleErrors.push(String(e)));
+page.on('crash', () => console.log('the page crashed (rerun with DEBUG=pw:browser for its output)'));
+let closing = false;
+browser.on('disconnected', () => {
+  if (!closing) console.log('the browser went away (rerun with DEBUG=pw:browser for its output)');
+});
+
+try {
+  await step('pair from the QR link and compare the short code', page, async () => {
+    await page.goto(hostA.url);
+    // The fragment (the secret) is gone from the address bar at once.
+    if (new URL(page.url()).hash !== '') throw new Error(`fragment not scrubbed: ${page.url()}`);
+    const code = page.getByTestId('short-code');
+    await code.filter({ hasText: /\d{3} \d{3}/ }).waitFor({ timeout: 15000 });
+    const shown = (await code.textContent()).trim();
+    const line = await hostA.waitLine('short code ');
+    const hostCode = line.match(/short code (\d{3} \d{3})/)[1];
+    if (shown !== hostCode) throw new Error(`page shows ${shown}, host ${hostCode}`);
+    results.metrics.shortCode = shown;
+    results.metrics.deviceKey = await page.evaluate(() => window.peerDebug.keyKind());
+    await page.getByRole('button', { name: /Open studio/ }).waitFor();
+  });
+
+  await step('open a terminal and run echo hi', page, async () => {
+    await page.getByRole('button', { name: /Open studio/ }).click();
+    await page.getByTestId('conn-state').filter({ hasText: 'online' }).waitFor({ timeout: 15000 });
+    await page.getByTestId('new-session').click();
+    await page.locator('.xterm-rows').waitFor();
+    await waitTerm(page, (t) => /[$#] ?$/m.test(t), "a prompt");
+    await typeText(page, 'echo hi\n');
+    await waitTerm(page, (t) => /^hi$/m.test(t), '"hi" on its own line');
+  });
+
+  await step('lose the socket and resume with nothing missing or doubled', page, async () => {
+    await typeText(page, 'for i in $(seq 1 60); do echo line$i; sleep 0.05; done\n');
+    await waitTerm(page, (t) => /^line5$/m.test(t), 'line5');
+    await page.evaluate(() => window.peerDebug.dropSockets());
+    // Typed while offline: kept and sent after the resume, exactly once.
+    await page.keyboard.type('echo typed-while-away\n');
+    await page.getByTestId('conn-state').filter({ hasText: 'online' }).waitFor({ timeout: 15000 });
+    const text = await waitTerm(page, (t) => /^typed-while-away$/m.test(t) && /^line60$/m.test(t), 'line60 and the typed command', 20000);
+    for (let i = 1; i <= 60; i++) {
+      // The echo of what was typed while away may share a line with the loop's output (the
+      // keystrokes reach the terminal one by one, between the loop's lines).
+      const n = text.split('\n').filter((l) => l === `line${i}` || new RegExp(`\\Dline${i}$`).test(l)).length;
+      if (n !== 1) throw new Error(`line${i} appears ${n} times; the terminal shows:\n${text.slice(-3000)}`);
+    }
+    const n = text.split('\n').filter((l) => l === 'typed-while-away').length;
+    if (n !== 1) throw new Error(`the typed command's output appears ${n} times`);
+  });
+
+  await step('flood with yes and stop it with the key bar ^C', page, async () => {
+    await typeText(page, 'yes\n');
+    await page.waitForTimeout(1500);
+    // The page still answers while the flood runs.
+    const t0 = Date.now();
+    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => r(null))));
+    results.metrics.frameDuringFloodMs = Date.now() - t0;
+    // The key bar's ^C, timed in the page: until the host's echo of ^C arrives, and until it
+    // is on the screen.
+    results.metrics.floodBytesPerHalfSecond = await page.evaluate(() =>
+      [...window.peerDebug.conns.values()].flatMap((c) => c.channelStats()).map((s) => s.recentBytes).join(','),
+    );
+    const c = await page.evaluate(() => window.peerDebug.measureCtrlC());
+    results.metrics.ctrlCArrivedMs = +c.arrivedMs.toFixed(1);
+    results.metrics.ctrlCShownMs = +c.shownMs.toFixed(1);
+    results.metrics.ctrlCBytesInFlight = c.bytesAfter;
+    await typeText(page, 'echo stopped-$((6*7))\n');
+    await waitTerm(page, (t) => /^stopped-42$/m.test(t), 'the prompt after ^C', 20000);
+    results.metrics.ctrlCSkippedBacklog = await page.evaluate(() =>
+      [...window.peerDebug.conns.values()].some((c) => c.skipAheads > 0),
+    );
+    // The target is 200 ms (met on an idle machine, see docs/benchmarks.md). The test runs
+    // debug builds of the relay and host on a shared 2-core machine, where a fresh socket's
+    // handshake alone can take hundreds of ms under load, so it fails only past 2 s: the flood
+    // must stop promptly, and the time is recorded in results.json.
+    if (c.shownMs > 2000) throw new Error(`^C took ${c.shownMs} ms to show`);
+  });
+
+  await step('keystroke echo and rendering speed, measured in the page', page, async () => {
+    await typeText(page, 'clear\n');
+    await page.waitForTimeout(300);
+    const times = await page.evaluate(() => window.peerDebug.measureEcho(200));
+    times.sort((a, b) => a - b);
+    results.metrics.echoP50Ms = +times[Math.floor(times.length * 0.5)].toFixed(2);
+    results.metrics.echoP99Ms = +times[Math.floor(times.length * 0.99)].toFixed(2);
+    results.metrics.renderMBps = +(await page.evaluate(() => window.peerDebug.measureRender(16))).toFixed(1);
+  });
+
+  await step('the sessions list shows state; kill a session', page, async () => {
+    await page.getByRole('button', { name: '‹' }).click();
+    const row = page.getByTestId('session').first();
+    await row.filter({ hasText: 'running' }).waitFor({ timeout: 10000 });
+    page.once('dialog', (d) => void d.accept());
+    await row.getByRole('button', { name: 'Kill' }).click();
+    await page.getByTestId('session').first().filter({ hasText: /ended/ }).waitFor({ timeout: 10000 });
+  });
+
+  await step('pair a second host', page, async () => {
+    const hostB = await startHost(relayUrl, 'laptop');
+    await page.goto(hostB.url);
+    const code = page.getByTestId('short-code');
+    await code.filter({ hasText: /\d{3} \d{3}/ }).waitFor({ timeout: 15000 });
+    const shown = (await code.textContent()).trim();
+    const line = await hostB.waitLine('short code ');
+    if (!line.includes(shown)) throw new Error(`page shows ${shown}, host says ${line}`);
+    await page.getByRole('button', { name: /Open laptop/ }).waitFor();
+    await page.goto(relayUrl);
+    await page.getByTestId('host').nth(1).waitFor();
+    const names = await page.getByTestId('host').allTextContents();
+    if (!names.some((n) => n.includes('studio')) || !names.some((n) => n.includes('laptop'))) {
+      throw new Error(`host list: ${names.join(' | ')}`);
+    }
+  });
+
+  await step("pair with a host that serves the app itself (peer host's embedded front)", page, async () => {
+    const hostC = await startHost(null, 'embedded');
+    await page.goto(hostC.url);
+    const code = page.getByTestId('short-code');
+    await code.filter({ hasText: /\d{3} \d{3}/ }).waitFor({ timeout: 15000 });
+    const shown = (await code.textContent()).trim();
+    const line = await hostC.waitLine('short code ');
+    if (!line.includes(shown)) throw new Error(`page shows ${shown}, host says ${line}`);
+    await page.getByRole('button', { name: /Open embedded/ }).click();
+    await page.getByTestId('new-session').click();
+    await page.locator('.xterm-rows').waitFor();
+    await typeText(page, 'echo embedded-$((40+2))\n');
+    await waitTerm(page, (t) => /^embedded-42$/m.test(t), 'embedded-42');
+  });
+
+  await step('a used pairing link is refused with a clear message', page, async () => {
+    await page.goto(hostA.url);
+    await page.getByText(/already used/).waitFor({ timeout: 15000 });
+  });
+} catch {
+  failed = true;
+}
+
+// Bundle size: what a phone downloads for the app shell (JS + CSS + HTML, gzip).
+let gz = 0;
+const assets = join(web, 'dist', 'assets');
+for (const f of readdirSync(assets)) {
+  if (f.startsWith('jsQR')) continue; // loaded only when the camera is used
+  gz += gzipSync(readFileSync(join(assets, f))).length;
+}
+gz += gzipSync(readFileSync(join(web, 'dist', 'index.html'))).length;
+results.metrics.bundleGzipKB = +(gz / 1024).toFixed(1);
+results.metrics.consoleErrors = consoleErrors;
+if (consoleErrors.some((e) => /Content Security Policy/i.test(e))) {
+  failed = true;
+  console.log('FAIL the page broke its CSP:', consoleErrors);
+}
+writeFileSync(join(out, 'results.json'), JSON.stringify(results, null, 2));
+console.log(JSON.stringify(results.metrics, null, 2));
+closing = true;
+// A browser that died does not answer close(): give it 5 s.
+await Promise.race([browser.close(), new Promise((r) => setTimeout(r, 5000))]);
+cleanup();
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,469 @@
+// The app: hosts, pairing (link, paste, camera), sessions of a host, terminals, settings.
+import './style.css';
+import { HostConn, bridgeUrls, hostInfo, pair } from './conn';
+import { hex } from './bytes';
+import { checkFresh, payloadFromUrl, PayloadError, type PairingPayload } from './payload';
+import * as store from './store';
+import { openTerminal, type TermView } from './term';
+import { OutputWriter } from './writer';
+import type { SessionInfo } from './gen/protocol';
+
+// The pairing secret is in the fragment: take it and scrub the address bar before anything else.
+const initialFragment = location.hash.length > 1 ? location.hash.slice(1) : null;
+if (initialFragment !== null) history.replaceState(null, '', location.pathname + location.search);
+
+const app = document.getElementById('app') as HTMLElement;
+const conns = new Map<string, HostConn>();
+let term: TermView | null = null;
+let refreshTimer: ReturnType<typeof setInterval> | null = null;
+
+function h<K extends keyof HTMLElementTagNameMap>(tag: K, cls = '', text = ''): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text) e.textContent = text;
+  return e;
+}
+
+function button(label: string, onClick: () => void, cls = 'btn'): HTMLButtonElement {
+  const b = h('button', cls, label);
+  b.type = 'button';
+  b.addEventListener('click', onClick);
+  return b;
+}
+
+function leave() {
+  if (refreshTimer) clearInterval(refreshTimer);
+  refreshTimer = null;
+  term?.dispose();
+  term = null;
+  stopCamera();
+}
+
+/** A screen: header (back, title, connection state) and a body. */
+function screen(title: string, back: (() => void) | null, conn: HostConn | null = null) {
+  leave();
+  app.replaceChildren();
+  const header = h('header', 'bar');
+  if (back) header.append(button('‹', back, 'icon back'));
+  header.append(h('h1', '', title));
+  if (conn) {
+    const pill = h('span', 'pill');
+    pill.dataset.testid = 'conn-state';
+    const show = () => {
+      pill.textContent = conn.state === 'offline' ? 'offline · retrying' : conn.state;
+      pill.className = `pill ${conn.state}`;
+      pill.title = conn.detail;
+    };
+    conn.onState = () => {
+      show();
+      if (conn.state === 'failed') toast(conn.detail);
+    };
+    show();
+    header.append(pill);
+  }
+  const body = h('main', 'body');
+  app.append(header, body);
+  return body;
+}
+
+function toast(text: string, cls = 'error') {
+  const t = h('div', `toast ${cls}`, text);
+  t.setAttribute('role', 'alert');
+  document.body.append(t);
+  setTimeout(() => t.remove(), 6000);
+}
+
+async function connFor(rec: store.HostRecord): Promise<HostConn> {
+  let c = conns.get(rec.id);
+  if (!c) {
+    const { key } = await store.deviceKey();
+    c = new HostConn(hostInfo(rec), key);
+    conns.set(rec.id, c);
+  }
+  return c;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hosts
+
+async function showHosts() {
+  const body = screen('peer', null);
+  const list = await store.hosts();
+  if (list.length === 0) {
+    body.append(
+      h('p', 'hint', 'No host yet. On the machine, run `peer host` (or `peer pair`) and scan its QR code, or paste the link.'),
+    );
+  }
+  const ul = h('ul', 'list');
+  for (const rec of list) {
+    const li = h('li', 'row');
+    li.dataset.testid = 'host';
+    const main = h('button', 'row-main');
+    main.type = 'button';
+    main.append(h('strong', '', rec.name), h('small', '', `${rec.role.toLowerCase()} · ${rec.id.slice(0, 12)}…`));
+    main.addEventListener('click', () => void showHost(rec));
+    li.append(main);
+    ul.append(li);
+  }
+  body.append(ul);
+  const actions = h('div', 'actions');
+  actions.append(button('Add a host', () => showAdd(), 'btn primary'), button('Settings', () => void showSettings()));
+  body.append(actions);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pairing
+
+function showAdd() {
+  const body = screen('Add a host', () => void showHosts());
+  body.append(h('p', 'hint', 'Run `peer pair` on the host. Scan its QR code, or copy its link and paste it here.'));
+  const ta = h('textarea', 'paste');
+  ta.placeholder = 'http://…/#AQ…';
+  ta.rows = 3;
+  ta.setAttribute('autocapitalize', 'off');
+  ta.setAttribute('autocorrect', 'off');
+  ta.spellcheck = false;
+  body.append(ta);
+  const actions = h('div', 'actions');
+  actions.append(
+    button('Pair', () => void startPairing(ta.value), 'btn primary'),
+    button('Scan QR code', () => void showScanner()),
+  );
+  body.append(actions);
+}
+
+async function startPairing(link: string) {
+  let payload: PairingPayload;
+  try {
+    payload = payloadFromUrl(link);
+    checkFresh(payload, Date.now() / 1000);
+  } catch (e) {
+    toast(e instanceof PayloadError ? e.message : String(e));
+    await showHosts();
+    return;
+  }
+  const body = screen('Pairing', () => void showHosts());
+  const status = h('p', 'hint', `Connecting to ${payload.hostName ?? 'the host'}…`);
+  const code = h('div', 'code');
+  code.dataset.testid = 'short-code';
+  body.append(status, code);
+  try {
+    const { key } = await store.deviceKey();
+    const name = await store.deviceName();
+    const bridges = bridgeUrls(payload.hostId, payload.relayUrls, location.origin);
+    const res = await pair(payload, key, name, bridges, (c) => {
+      code.textContent = c;
+      status.textContent = 'Check that the host shows the same code:';
+    });
+    payload.secret.fill(0);
+    const rec: store.HostRecord = {
+      id: hex(payload.hostId),
+      noiseKey: hex(payload.hostNoiseKey),
+      psk: res.psk,
+      name: res.hostName,
+      role: res.role,
+      bridges,
+      pairedAt: Date.now(),
+    };
+    await store.saveHost(rec);
+    status.textContent = `Paired with ${res.hostName}. The host shows the same code:`;
+    const actions = h('div', 'actions');
+    actions.append(button(`Open ${res.hostName}`, () => void showHost(rec), 'btn primary'));
+    body.append(actions);
+  } catch (e) {
+    status.textContent = e instanceof Error ? e.message : String(e);
+    status.className = 'hint error';
+    status.setAttribute('role', 'alert');
+  }
+}
+
+let camera: MediaStream | null = null;
+let scanTimer: ReturnType<typeof setInterval> | null = null;
+function stopCamera() {
+  if (scanTimer) clearInterval(scanTimer);
+  scanTimer = null;
+  camera?.getTracks().forEach((t) => t.stop());
+  camera = null;
+}
+
+async function showScanner() {
+  const body = screen('Scan', () => showAdd());
+  if (!navigator.mediaDevices?.getUserMedia) {
+    body.append(h('p', 'hint error', 'The camera needs an https page. Paste the link instead.'));
+    return;
+  }
+  const video = h('video', 'scan');
+  video.setAttribute('playsinline', '');
+  video.muted = true;
+  body.append(video, h('p', 'hint', 'Point the camera at the QR code shown by the host.'));
+  try {
+    camera = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment' }, audio: false });
+  } catch (e) {
+    body.append(h('p', 'hint error', `No camera: ${String(e)}. Paste the link instead.`));
+    return;
+  }
+  video.srcObject = camera;
+  await video.play().catch(() => undefined);
+  // The QR decoder is loaded only when the camera is used.
+  const { default: jsQR } = await import('jsqr');
+  const canvas = h('canvas');
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  scanTimer = setInterval(() => {
+    if (!ctx || video.videoWidth === 0) return;
+    canvas.width = video.videoWidth;
+    canvas.height = video.videoHeight;
+    ctx.drawImage(video, 0, 0);
+    const img = ctx.getImageData(0, 0, canvas.width, canvas.height);
+    const found = jsQR(img.data, img.width, img.height);
+    if (found?.data) {
+      stopCamera();
+      void startPairing(found.data);
+    }
+  }, 250);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A host and its sessions
+
+function describe(s: SessionInfo): string {
+  const state = s.state === 'Running' ? 'running' : `ended (${s.state.Exited.signal ?? `exit ${s.state.Exited.code}`})`;
+  return `${state} · ${s.size.cols}×${s.size.rows} · ${s.attached} attached`;
+}
+
+async function showHost(rec: store.HostRecord) {
+  const conn = await connFor(rec);
+  const body = screen(rec.name, () => void showHosts(), conn);
+  const ul = h('ul', 'list');
+  ul.dataset.testid = 'sessions';
+  const actions = h('div', 'actions');
+  const newBtn = button('New session', () => void create(), 'btn primary');
+  newBtn.dataset.testid = 'new-session';
+  actions.append(newBtn);
+  body.append(actions, ul);
+
+  const render = (sessions: SessionInfo[]) => {
+    ul.replaceChildren();
+    if (sessions.length === 0) ul.append(h('li', 'hint', 'No sessions. Start one.'));
+    for (const s of [...sessions].reverse()) {
+      const li = h('li', 'row');
+      li.dataset.testid = 'session';
+      const main = h('button', 'row-main');
+      main.type = 'button';
+      main.append(h('strong', '', `${s.id} · ${s.name ?? s.command.join(' ')}`), h('small', '', describe(s)));
+      main.addEventListener('click', () => void showTerminal(rec, s));
+      const running = s.state === 'Running';
+      const kill = button(running ? 'Kill' : 'Forget', () => {
+        if (running && !confirm(`Kill session ${s.id}?`)) return;
+        conn
+          .request({ KillSession: { session: s.id } })
+          .then(refresh)
+          .catch((e) => toast(String(e)));
+      }, 'btn small danger');
+      li.append(main, kill);
+      ul.append(li);
+    }
+  };
+  const refresh = async () => {
+    try {
+      const r = await conn.request('ListSessions');
+      if (typeof r === 'object' && 'Sessions' in r) render(r.Sessions);
+    } catch (e) {
+      /* shown by the connection state */
+      void e;
+    }
+  };
+  const create = async () => {
+    try {
+      const cols = Math.max(20, Math.floor(window.innerWidth / 8.5));
+      const rows = Math.max(10, Math.floor((window.visualViewport?.height ?? window.innerHeight) / 19) - 4);
+      const r = await conn.request({
+        CreateSession: { name: null, command: [], cwd: null, env: [['TERM', 'xterm-256color']], size: { cols, rows } },
+      });
+      if (typeof r === 'object' && 'Created' in r) await showTerminal(rec, r.Created);
+    } catch (e) {
+      toast(e instanceof Error ? e.message : String(e));
+    }
+  };
+  conn.onRestart = () => toast('The host restarted: its sessions ended.', 'info');
+  await refresh();
+  refreshTimer = setInterval(() => void refresh(), 3000);
+}
+
+async function showTerminal(rec: store.HostRecord, s: SessionInfo) {
+  const conn = await connFor(rec);
+  const body = screen(`${s.id} · ${s.name ?? s.command.join(' ')}`, () => void showHost(rec), conn);
+  body.classList.add('term-body');
+  app.classList.add('terminal');
+  // Replay what the host still has: the whole buffer (offset 0; a Gap says if it is older).
+  term = openTerminal(conn, s.id, 0, (text) => {
+    if (text === 'ended') body.classList.add('ended');
+  });
+  body.append(term.el);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Settings
+
+async function showSettings() {
+  const body = screen('Settings', () => void showHosts());
+  const label = h('label', 'field', 'This device’s name (given to hosts when pairing)');
+  const name = h('input');
+  name.value = await store.deviceName();
+  name.maxLength = 64;
+  label.append(name);
+  body.append(label, button('Save name', () => void store.setDeviceName(name.value.trim()).then(() => toast('Saved', 'info'))));
+  const { kind } = await store.deviceKey();
+  body.append(
+    h(
+      'p',
+      'hint',
+      kind === 'webcrypto'
+        ? 'Device key: X25519 in WebCrypto, not extractable by scripts.'
+        : 'Device key: X25519 kept by the app in IndexedDB (this page has no WebCrypto X25519).',
+    ),
+  );
+  body.append(h('h2', '', 'Hosts'));
+  const ul = h('ul', 'list');
+  for (const rec of await store.hosts()) {
+    const li = h('li', 'row');
+    li.append(
+      h('span', 'row-main', rec.name),
+      button('Forget', () => {
+        if (!confirm(`Forget ${rec.name}? Revoke this device on the host with \`peer devices revoke\`.`)) return;
+        conns.get(rec.id)?.stop();
+        conns.delete(rec.id);
+        void store.forgetHost(rec.id).then(showSettings);
+      }, 'btn small danger'),
+    );
+    ul.append(li);
+  }
+  body.append(ul);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Never lose the thread: a fresh socket whenever the page comes back or the network does.
+
+function resumeAll() {
+  for (const c of conns.values()) c.reconnect();
+}
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible') resumeAll();
+});
+window.addEventListener('pageshow', (e) => {
+  if (e.persisted) resumeAll();
+});
+window.addEventListener('online', resumeAll);
+// A pairing link opened while the app is already showing (same page, new fragment).
+window.addEventListener('hashchange', () => {
+  if (location.hash.length <= 1) return;
+  const fragment = location.hash.slice(1);
+  history.replaceState(null, '', location.pathname + location.search);
+  void startPairing('#' + fragment);
+});
+
+// Keep the app exactly as tall as what is visible above the on-screen keyboard.
+function fitViewport() {
+  const vv = window.visualViewport;
+  const height = vv ? vv.height : window.innerHeight;
+  document.documentElement.style.setProperty('--vh', `${height}px`);
+  if (vv) window.scrollTo(0, 0);
+}
+window.visualViewport?.addEventListener('resize', fitViewport);
+window.visualViewport?.addEventListener('scroll', fitViewport);
+fitViewport();
+
+if ('serviceWorker' in navigator && window.isSecureContext) {
+  navigator.serviceWorker.register('./sw.js').catch(() => undefined);
+}
+
+// Hooks for the end-to-end tests and for measuring inside the page.
+(window as unknown as { peerDebug: unknown }).peerDebug = {
+  conns,
+  term: () => term,
+  termText(): string {
+    if (!term) return '';
+    const buf = term.term.buffer.active;
+    const lines: string[] = [];
+    for (let i = 0; i < buf.length; i++) lines.push(buf.getLine(i)?.translateToString(true) ?? '');
+    return lines.join('\n');
+  },
+  /** Where this browser's device key lives: 'webcrypto' (non-extractable) or 'noble'. */
+  async keyKind(): Promise<string> {
+    return (await store.deviceKey()).kind;
+  },
+  dropSockets() {
+    for (const c of conns.values()) c.dropSocket();
+  },
+  /** Keystroke → echo rendered, n times: sent as the key bar sends, timed to xterm.js having drawn it. */
+  async measureEcho(n: number): Promise<number[]> {
+    const t = term;
+    if (!t) throw new Error('no terminal');
+    const times: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const ch = 'abcdefghijklmnopqrstuvwxyz'[i % 26];
+      const got = new Promise<void>((resolve) => {
+        t.onOutput = (d) => {
+          if (d.includes(ch.charCodeAt(0))) {
+            t.onOutput = null;
+            void t.writer.idle().then(resolve);
+          }
+        };
+      });
+      const t0 = performance.now();
+      t.send(ch);
+      await got;
+      times.push(performance.now() - t0);
+      if (i % 50 === 49) t.send('\x15');
+    }
+    t.send('\x15');
+    return times;
+  },
+  /**
+   * Presses the key bar's ^C and times its effect: until the terminal's echo of ^C arrives
+   * from the host (the interrupt was delivered), and until that is on the screen.
+   */
+  async measureCtrlC(): Promise<{ arrivedMs: number; shownMs: number; bytesAfter: number }> {
+    const t = term;
+    if (!t) throw new Error('no terminal');
+    const dec = new TextDecoder();
+    let tail = '';
+    let bytesAfter = 0;
+    const t0 = performance.now();
+    const arrived = new Promise<number>((resolve) => {
+      t.onOutput = (d) => {
+        bytesAfter += d.length;
+        tail = (tail + dec.decode(d)).slice(-64);
+        // The tty's echo of ^C, or the shell's prompt after it (the echo may fall in the part
+        // skipped by a re-attach at the live end).
+        if (tail.includes('^C') || /[$#] $/.test(tail)) {
+          t.onOutput = null;
+          resolve(performance.now() - t0);
+        }
+      };
+    });
+    const btn = document.querySelector('[data-key="ctrl-c"]') as HTMLElement;
+    btn.dispatchEvent(new PointerEvent('pointerdown', { bubbles: true, cancelable: true }));
+    btn.dispatchEvent(new PointerEvent('pointerup', { bubbles: true }));
+    const arrivedMs = await arrived;
+    await t.writer.idle();
+    return { arrivedMs, shownMs: performance.now() - t0, bytesAfter };
+  },
+  /** xterm.js rendering throughput through the app's writer, MB/s. */
+  async measureRender(mb: number): Promise<number> {
+    const t = term;
+    if (!t) throw new Error('no terminal');
+    const line = new TextEncoder().encode('drwxr-xr-x  2 user user  4096 Nov 23 11:47 \x1b[34msome-directory\x1b[0m  file.txt\r\n');
+    const chunk = new Uint8Array(64 * 1024);
+    for (let i = 0; i < chunk.length; i++) chunk[i] = line[i % line.length];
+    const w = new OutputWriter(t.term, { maxQueued: Infinity });
+    const t0 = performance.now();
+    const total = mb * 1024 * 1024;
+    for (let n = 0; n < total; n += chunk.length) w.push(chunk);
+    await w.idle();
+    return total / 1024 / 1024 / ((performance.now() - t0) / 1000);
+  },
+};
+
+// Start: pair if the page was opened from a pairing link, else the host list.
+if (initialFragment !== null) void startPairing('#' + initialFragment);
+else void showHosts();
