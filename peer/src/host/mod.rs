@@ -1,5 +1,6 @@
 //! The host daemon: identity, endpoint, embedded relay, pairing, sessions, control socket.
 
+mod agent_stream;
 pub mod bridge;
 mod control;
 pub mod devices;
@@ -124,6 +125,7 @@ pub struct HostShared {
     pub(crate) key_store: KeyStore,
     pub(crate) events: mpsc::Sender<HostEvent>,
     pub(crate) relay_only: bool,
+    pub(crate) agents: crate::agent::AgentManager,
 }
 
 /// A running host.
@@ -152,6 +154,9 @@ pub enum HostError {
     /// Database problems.
     #[error(transparent)]
     Db(#[from] devices::DeviceError),
+    /// The agent registry or the agent database.
+    #[error(transparent)]
+    Agents(#[from] crate::agent::AgentError),
     /// Network problems.
     #[error(transparent)]
     Net(#[from] net::NetError),
@@ -282,6 +287,10 @@ impl Host {
             None => "peer:".into(),
         };
         let (events_tx, events_rx) = mpsc::channel(64);
+        let tasks = TaskTracker::new();
+        let shutdown = CancellationToken::new();
+        let agents =
+            crate::agent::AgentManager::start(&cfg.paths, tasks.clone(), shutdown.clone()).await?;
         let shared = Arc::new(HostShared {
             name: cfg.name.clone(),
             instance: rand::random(),
@@ -290,12 +299,13 @@ impl Host {
             devices,
             sessions: SessionManager::new(cfg.buffer_bytes, cfg.max_sessions),
             pairings: Pairings::default(),
-            shutdown: CancellationToken::new(),
+            shutdown,
             relay_urls,
             web_base,
             key_store,
             events: events_tx,
             relay_only: cfg.relay_only,
+            agents,
         });
 
         let bridge_endpoint = match &relay {
@@ -308,7 +318,6 @@ impl Host {
             None => None,
         };
 
-        let tasks = TaskTracker::new();
         tasks.spawn(accept_loop(shared.clone(), tasks.clone()));
         let listener = control::bind(&sock)?;
         tasks.spawn(control::serve(shared.clone(), listener, sock));
@@ -357,6 +366,7 @@ impl Host {
         self.tasks.close();
         // Connection handlers close their connections with SHUTTING_DOWN on cancel.
         let _ = tokio::time::timeout(Duration::from_secs(3), self.tasks.wait()).await;
+        self.shared.agents.flush().await;
         self.shared.sessions.kill_all().await;
         if let Some(endpoint) = self.bridge_endpoint {
             endpoint.close().await;
