@@ -18,7 +18,8 @@ use crate::proto::AgentDef;
 pub struct AgentSpec {
     /// Program and arguments.
     pub command: Vec<String>,
-    /// Extra environment variables for the agent process.
+    /// Extra environment variables for the agent process; `${PEER_AGENT_STATE}` in a value is
+    /// replaced by the session's private directory.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// Environment variables of which any one being set means the agent is logged in.
@@ -30,6 +31,24 @@ pub struct AgentSpec {
     /// What to do on the host to log in, for people.
     #[serde(default)]
     pub login_hint: Option<String>,
+    /// The agent process's working directory (the ACP session's `cwd` is always the worktree).
+    #[serde(default)]
+    pub cwd: AgentCwd,
+}
+
+/// Replaced, in the values of an agent's `env`, by the session's private state directory.
+pub const STATE_VAR: &str = "${PEER_AGENT_STATE}";
+
+/// Where an agent process runs.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentCwd {
+    /// In the session's worktree.
+    #[default]
+    Worktree,
+    /// In a private state directory of the session (`<PEER_HOME>/host/agent-state/<id>`), for
+    /// agents that read configuration from, or write state into, their process cwd.
+    State,
 }
 
 /// How permission requests are decided.
@@ -111,6 +130,7 @@ fn preset(
         login_env: login_env.iter().map(|s| s.to_string()).collect(),
         login_files: login_files.iter().map(|s| s.to_string()).collect(),
         login_hint: hint.map(str::to_string),
+        cwd: AgentCwd::Worktree,
     }
 }
 
@@ -162,14 +182,23 @@ pub fn presets() -> BTreeMap<String, AgentSpec> {
             Some("run `qwen` on the host and log in, or set OPENAI_API_KEY"),
         ),
     );
+    // fast-agent reads `fastagent.config.yaml` and keeps its state (`.fast-agent/`) in its
+    // process cwd: run it in the session's state directory, not in the repository.
     m.insert(
         "fast-agent".into(),
-        preset(
-            &["fast-agent", "acp", "--model", "passthrough", "--shell"],
-            &[],
-            &[],
-            None,
-        ),
+        AgentSpec {
+            cwd: AgentCwd::State,
+            env: BTreeMap::from([(
+                "FAST_AGENT_HOME".to_string(),
+                format!("{STATE_VAR}/fast-agent"),
+            )]),
+            ..preset(
+                &["fast-agent", "acp", "--model", "passthrough", "--shell"],
+                &[],
+                &[],
+                None,
+            )
+        },
     );
     m
 }
@@ -366,6 +395,13 @@ mod tests {
         assert_eq!(c.policy.timeout_secs, 30);
         assert_eq!(c.agents["fake"].command, ["/bin/true", "--x"]);
         assert_eq!(c.agents["claude"].command, ["my-claude"]);
+        assert_eq!(c.agents["claude"].cwd, AgentCwd::Worktree);
+        assert_eq!(c.agents["fast-agent"].cwd, AgentCwd::State);
+        assert!(c.agents["fast-agent"].env["FAST_AGENT_HOME"].starts_with(STATE_VAR));
+        let c =
+            AgentConfig::parse("[agents.x]\ncommand = [\"x\"]\ncwd = \"state\"").expect("parse");
+        assert_eq!(c.agents["x"].cwd, AgentCwd::State);
+        assert!(AgentConfig::parse("[agents.x]\ncommand = [\"x\"]\ncwd = \"/tmp\"").is_err());
         for name in ["codex", "gemini", "opencode", "qwen", "fast-agent"] {
             assert!(c.agents.contains_key(name), "{name}");
         }

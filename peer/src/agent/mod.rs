@@ -10,6 +10,7 @@ pub mod config;
 pub mod git;
 mod session;
 pub mod store;
+pub mod terminal;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -105,6 +106,14 @@ impl AgentManager {
         Ok(mgr)
     }
 
+    /// A session's private directory (the process cwd of agents with `cwd = "state"`).
+    fn state_dir(&self, id: u64) -> PathBuf {
+        self.inner
+            .worktrees
+            .with_file_name("agent-state")
+            .join(id.to_string())
+    }
+
     /// Secret redaction for logs and the audit log.
     pub fn redactor(&self) -> &Redactor {
         &self.inner.config.redactor
@@ -182,6 +191,7 @@ impl AgentManager {
                 stale_approvals: asked.into_iter().collect(),
                 next_approval,
                 prompt: None,
+                state_dir: self.state_dir(id),
             };
             self.spawn(h, start, cmds);
         }
@@ -322,6 +332,7 @@ impl AgentManager {
             stale_approvals: vec![],
             next_approval: 1,
             prompt: req.prompt.map(|p| (p, by)),
+            state_dir: self.state_dir(h.row.id),
         };
         self.spawn(h, start, cmds);
         Ok(info)

@@ -18,10 +18,14 @@ use std::time::Duration;
 use agent_client_protocol::schema::ProtocolVersion;
 use agent_client_protocol::v1::ConnectionTo;
 use agent_client_protocol::v1::schema::{
-    CancelNotification, ContentBlock, Implementation, InitializeRequest, LoadSessionRequest,
-    NewSessionRequest, PermissionOption, PermissionOptionKind, PromptRequest, PromptResponse,
-    RequestPermissionOutcome, RequestPermissionRequest, RequestPermissionResponse,
-    SelectedPermissionOutcome, SessionId, TextContent,
+    CancelNotification, ClientCapabilities, ContentBlock, CreateTerminalRequest,
+    CreateTerminalResponse, Implementation, InitializeRequest, KillTerminalRequest,
+    KillTerminalResponse, LoadSessionRequest, NewSessionRequest, PermissionOption,
+    PermissionOptionKind, PromptRequest, PromptResponse, ReleaseTerminalRequest,
+    ReleaseTerminalResponse, RequestPermissionOutcome, RequestPermissionRequest,
+    RequestPermissionResponse, SelectedPermissionOutcome, SessionId, TerminalExitStatus,
+    TerminalOutputRequest, TerminalOutputResponse, TextContent, WaitForTerminalExitRequest,
+    WaitForTerminalExitResponse,
 };
 use agent_client_protocol::{
     Agent, ByteStreams, Client, JsonRpcMessage, JsonRpcNotification, Responder, UntypedMessage, V1,
@@ -35,8 +39,9 @@ use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::config::{AgentSpec, Policy, PolicyMode, Redactor};
+use super::config::{AgentCwd, AgentSpec, Policy, PolicyMode, Redactor};
 use super::store::{SessionRow, Store};
+use super::terminal::{ExitInfo, Grant, Spawn, TermError, Terminals};
 use crate::proto::{AgentEvent, AgentSessionInfo, AgentState, ErrorCode, WireError};
 
 /// Largest `data` of one event; bigger ones are stored and sent as a truncation notice.
@@ -218,12 +223,42 @@ type PermResponder = Responder<RequestPermissionResponse, V1>;
 enum FromAgent {
     Update(Value),
     Permission(Box<RequestPermissionRequest>, PermResponder),
+    Terminal(TermReq),
+}
+
+/// The ACP client `terminal/*` requests, with their responders.
+enum TermReq {
+    Create(CreateTerminalRequest, Responder<CreateTerminalResponse, V1>),
+    Output(TerminalOutputRequest, Responder<TerminalOutputResponse, V1>),
+    Wait(
+        WaitForTerminalExitRequest,
+        Responder<WaitForTerminalExitResponse, V1>,
+    ),
+    Kill(KillTerminalRequest, Responder<KillTerminalResponse, V1>),
+    Release(
+        ReleaseTerminalRequest,
+        Responder<ReleaseTerminalResponse, V1>,
+    ),
+}
+
+/// JSON-RPC error code of a refused `terminal/create` (no approval of this command in this
+/// turn).
+pub const NOT_APPROVED: i32 = -32001;
+
+fn term_error(e: TermError) -> agent_client_protocol::Error {
+    agent_client_protocol::Error::new(-32602, e.to_string())
+}
+
+fn exit_status(e: ExitInfo) -> TerminalExitStatus {
+    TerminalExitStatus::new().exit_code(e.code).signal(e.signal)
 }
 
 struct Pending {
     responder: PermResponder,
     options: Vec<PermissionOption>,
     deadline: Option<Instant>,
+    /// The tool call the agent showed (for the terminal grant).
+    tool: Value,
 }
 
 /// How a session starts.
@@ -244,6 +279,8 @@ pub(crate) struct Start {
     pub next_approval: u64,
     /// A first prompt.
     pub prompt: Option<(String, Actor)>,
+    /// The session's private directory (the agent's cwd with `cwd = "state"`).
+    pub state_dir: PathBuf,
 }
 
 type PromptFuture =
@@ -267,6 +304,10 @@ struct Session {
     replaying: bool,
     /// The ACP session is set up.
     ready: bool,
+    /// Commands the host runs for the agent (`terminal/*`).
+    terms: Terminals,
+    /// Approvals people gave in the running turn, each good for one `terminal/create`.
+    grants: Vec<Grant>,
 }
 
 enum Stop {
@@ -367,7 +408,33 @@ impl Session {
         let Some(p) = self.pending.remove(&id) else {
             return false;
         };
-        let outcome = match &option {
+        let kind = option.as_ref().and_then(|o| {
+            p.options
+                .iter()
+                .find(|x| x.option_id.0.as_ref() == o)
+                .map(|x| x.kind)
+        });
+        // "Always" choices are not passed on: an agent that remembers them (fast-agent writes
+        // them into the worktree) would skip asking next time. The "once" option goes instead.
+        let forward = match kind {
+            Some(PermissionOptionKind::AllowAlways) => {
+                Self::option_of(&p.options, &[PermissionOptionKind::AllowOnce]).or(option.clone())
+            }
+            Some(PermissionOptionKind::RejectAlways) => {
+                Self::option_of(&p.options, &[PermissionOptionKind::RejectOnce]).or(option.clone())
+            }
+            _ => option.clone(),
+        };
+        // A person's "allow" may start one command through `terminal/create` in this turn.
+        if by.device.is_some()
+            && matches!(
+                kind,
+                Some(PermissionOptionKind::AllowOnce | PermissionOptionKind::AllowAlways)
+            )
+        {
+            self.grants.push(Grant::from_tool_call(id, &p.tool));
+        }
+        let outcome = match &forward {
             Some(o) => {
                 RequestPermissionOutcome::Selected(SelectedPermissionOutcome::new(o.clone()))
             }
@@ -383,6 +450,7 @@ impl Session {
                 "approval": id,
                 "outcome": if option.is_some() { "selected" } else { "cancelled" },
                 "optionId": option,
+                "forwarded": (forward != option).then_some(forward),
                 "by": by.name,
                 "device": by.device,
             }),
@@ -430,6 +498,7 @@ impl Session {
                 responder,
                 options: req.options,
                 deadline,
+                tool: tool.clone(),
             },
         );
         let haystack = format!(
@@ -499,6 +568,123 @@ impl Session {
     fn next_deadline(&self) -> Option<Instant> {
         self.pending.values().filter_map(|p| p.deadline).min()
     }
+
+    /// A turn started or ended: approvals given in it no longer start commands.
+    fn end_grants(&mut self) {
+        self.grants.clear();
+    }
+
+    /// `terminal/*` from the agent. Answers at once; `wait_for_exit` answers from a task.
+    async fn on_terminal(&mut self, req: TermReq) {
+        let refuse_replay =
+            || agent_client_protocol::Error::new(-32600, "no commands while a session is loading");
+        match req {
+            TermReq::Create(req, r) => {
+                if self.replaying {
+                    let _ = r.respond_with_error(refuse_replay());
+                    return;
+                }
+                let res = self.create_terminal(&req).await;
+                let _ = match res {
+                    Ok(id) => r.respond(CreateTerminalResponse::new(id)),
+                    Err(e) => r.respond_with_error(e),
+                };
+            }
+            TermReq::Output(req, r) => {
+                let _ = match self.terms.output(&req.terminal_id.0) {
+                    Ok((text, cut, exit)) => r.respond(
+                        TerminalOutputResponse::new(text, cut).exit_status(exit.map(exit_status)),
+                    ),
+                    Err(e) => r.respond_with_error(term_error(e)),
+                };
+            }
+            TermReq::Wait(req, r) => {
+                self.terms.wait(&req.terminal_id.0, move |res| {
+                    let _ = match res {
+                        Ok(e) => r.respond(WaitForTerminalExitResponse::new(exit_status(e))),
+                        Err(e) => r.respond_with_error(term_error(e)),
+                    };
+                });
+            }
+            TermReq::Kill(req, r) => {
+                let _ = match self.terms.kill(&req.terminal_id.0) {
+                    Ok(()) => r.respond(KillTerminalResponse::new()),
+                    Err(e) => r.respond_with_error(term_error(e)),
+                };
+            }
+            TermReq::Release(req, r) => {
+                let _ = match self.terms.release(&req.terminal_id.0) {
+                    Ok(()) => r.respond(ReleaseTerminalResponse::new()),
+                    Err(e) => r.respond_with_error(term_error(e)),
+                };
+            }
+        }
+    }
+
+    /// `terminal/create`: only with an unused approval of this turn that covers the command.
+    async fn create_terminal(
+        &mut self,
+        req: &CreateTerminalRequest,
+    ) -> Result<String, agent_client_protocol::Error> {
+        let what = json!({"command": req.command, "args": req.args, "cwd": req.cwd});
+        let refuse = async |s: &mut Session, reason: String, code: i32| {
+            warn!(session = s.h.row.id, "terminal refused: {reason}");
+            s.emit(
+                "terminal_refused",
+                json!({"request": what, "reason": reason}),
+            )
+            .await;
+            agent_client_protocol::Error::new(code, reason)
+        };
+        let root = match self.terms.resolve_cwd(None).await {
+            Ok(r) => r,
+            Err(e) => return Err(refuse(self, e.to_string(), -32602).await),
+        };
+        let cwd = match self.terms.resolve_cwd(req.cwd.as_deref()).await {
+            Ok(c) => c,
+            Err(e) => return Err(refuse(self, e.to_string(), -32602).await),
+        };
+        let Some(i) = self
+            .grants
+            .iter()
+            .position(|g| g.allows(&req.command, &req.args, &cwd, &root))
+        else {
+            let reason = if self.grants.is_empty() {
+                "not approved: no one allowed a command in this turn".to_string()
+            } else {
+                "not approved: this command is not the one that was allowed".to_string()
+            };
+            return Err(refuse(self, reason, NOT_APPROVED).await);
+        };
+        let grant = self.grants.remove(i);
+        let spawn = Spawn {
+            command: req.command.clone(),
+            args: req.args.clone(),
+            env: req
+                .env
+                .iter()
+                .map(|e| (e.name.clone(), e.value.clone()))
+                .collect(),
+            cwd: Some(cwd.clone()),
+            output_limit: req.output_byte_limit,
+        };
+        match self.terms.create(spawn, cwd.clone()) {
+            Ok(id) => {
+                self.emit(
+                    "terminal",
+                    json!({"terminal": id, "approval": grant.approval, "command": req.command,
+                           "args": req.args, "cwd": cwd}),
+                )
+                .await;
+                Ok(id)
+            }
+            Err(e) => {
+                // The approval was for this command; it failed to start, so it stays usable.
+                self.grants.insert(i, grant);
+                Err(refuse(self, e.to_string(), -32603).await)
+            }
+        }
+    }
 }
 
 /// Runs a session until it is closed, fails, or the host shuts down.
@@ -526,6 +712,8 @@ pub(crate) async fn run(
         interrupted: start.interrupted,
         replaying: false,
         ready: false,
+        terms: Terminals::new(PathBuf::from(&h.row.worktree)),
+        grants: Vec::new(),
     };
     // Always say so, also when a resumed session was stored as starting.
     s.state = AgentState::Idle;
@@ -534,11 +722,43 @@ pub(crate) async fn run(
         s.fail("the agent definition has no command".into()).await;
         return;
     };
+    let wt = PathBuf::from(&h.row.worktree);
+    // fast-agent keeps "always allow" answers here, and honours them without asking; the
+    // host never passes such answers on and runs no command without a fresh approval, but a
+    // repository that ships this file is suspicious.
+    let auths = wt.join(".fast-agent").join("auths.md");
+    if tokio::fs::try_exists(&auths).await.unwrap_or(false) {
+        warn!(
+            session = h.row.id,
+            "the worktree contains {}",
+            auths.display()
+        );
+        s.emit(
+            "warning",
+            json!({"message": format!("the worktree contains {}: stored tool approvals of fast-agent, which the host ignores (every command still needs an approval in its turn)", auths.display())}),
+        )
+        .await;
+    }
+    let process_cwd = match start.spec.cwd {
+        AgentCwd::Worktree => wt.clone(),
+        AgentCwd::State => start.state_dir.clone(),
+    };
+    if let Err(e) = tokio::fs::create_dir_all(&start.state_dir).await {
+        s.fail(format!("cannot create {}: {e}", start.state_dir.display()))
+            .await;
+        let mut cmds = cmds;
+        refuse_all(&mut cmds, s.state);
+        return;
+    }
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(&start.spec.command[1..])
-        .envs(&start.spec.env)
+        .envs(start.spec.env.iter().map(|(k, v)| {
+            let dir = start.state_dir.to_string_lossy();
+            (k, v.replace(super::config::STATE_VAR, &dir))
+        }))
         .env("PEER_AGENT_SESSION", h.row.id.to_string())
-        .current_dir(&h.row.worktree)
+        .env("PEER_AGENT_STATE", &start.state_dir)
+        .current_dir(&process_cwd)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -572,6 +792,7 @@ pub(crate) async fn run(
 
     let (tx, rx) = mpsc::channel::<FromAgent>(256);
     let tx2 = tx.clone();
+    let (t1, t2, t3, t4, t5) = (tx.clone(), tx.clone(), tx.clone(), tx.clone(), tx.clone());
     let transport = ByteStreams::new(stdin.compat_write(), stdout.compat());
     let result = Client
         .v1()
@@ -599,6 +820,61 @@ pub(crate) async fn run(
             },
             agent_client_protocol::on_receive_request!(),
         )
+        .on_receive_request(
+            async move |req: CreateTerminalRequest, r, _cx: ConnectionTo<Agent>| {
+                if let Err(mpsc::error::SendError(FromAgent::Terminal(TermReq::Create(_, r)))) =
+                    t1.send(FromAgent::Terminal(TermReq::Create(req, r))).await
+                {
+                    let _ = r.respond_with_error(gone());
+                }
+                Ok(())
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .on_receive_request(
+            async move |req: TerminalOutputRequest, r, _cx: ConnectionTo<Agent>| {
+                if let Err(mpsc::error::SendError(FromAgent::Terminal(TermReq::Output(_, r)))) =
+                    t2.send(FromAgent::Terminal(TermReq::Output(req, r))).await
+                {
+                    let _ = r.respond_with_error(gone());
+                }
+                Ok(())
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .on_receive_request(
+            async move |req: WaitForTerminalExitRequest, r, _cx: ConnectionTo<Agent>| {
+                if let Err(mpsc::error::SendError(FromAgent::Terminal(TermReq::Wait(_, r)))) =
+                    t3.send(FromAgent::Terminal(TermReq::Wait(req, r))).await
+                {
+                    let _ = r.respond_with_error(gone());
+                }
+                Ok(())
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .on_receive_request(
+            async move |req: KillTerminalRequest, r, _cx: ConnectionTo<Agent>| {
+                if let Err(mpsc::error::SendError(FromAgent::Terminal(TermReq::Kill(_, r)))) =
+                    t4.send(FromAgent::Terminal(TermReq::Kill(req, r))).await
+                {
+                    let _ = r.respond_with_error(gone());
+                }
+                Ok(())
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .on_receive_request(
+            async move |req: ReleaseTerminalRequest, r, _cx: ConnectionTo<Agent>| {
+                if let Err(mpsc::error::SendError(FromAgent::Terminal(TermReq::Release(_, r)))) =
+                    t5.send(FromAgent::Terminal(TermReq::Release(req, r))).await
+                {
+                    let _ = r.respond_with_error(gone());
+                }
+                Ok(())
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
         .connect_with(transport, async |cx: ConnectionTo<Agent>| {
             Ok(drive(&mut s, cx, rx, cmds, &mut child, start, &shutdown).await)
         })
@@ -615,6 +891,10 @@ pub(crate) async fn run(
     if let Stop::Shutdown = stop {
         debug!(session = h.row.id, "agent stopped for host shutdown");
     }
+}
+
+fn gone() -> agent_client_protocol::Error {
+    agent_client_protocol::Error::new(-32603, "the session is ending")
 }
 
 fn refuse_all(cmds: &mut mpsc::Receiver<Cmd>, state: AgentState) {
@@ -725,6 +1005,7 @@ async fn on_agent(s: &mut Session, m: FromAgent) {
             s.on_permission(*req, responder).await;
             s.refresh().await;
         }
+        FromAgent::Terminal(req) => s.on_terminal(req).await,
     }
 }
 
@@ -762,6 +1043,7 @@ async fn setup(
     shutdown: &CancellationToken,
 ) -> Result<Option<SessionId>, Stop> {
     let init = InitializeRequest::new(ProtocolVersion::V1)
+        .client_capabilities(ClientCapabilities::new().terminal(true))
         .client_info(Implementation::new("peer", env!("CARGO_PKG_VERSION")));
     let init = match guarded(s, rx, child, shutdown, cx.send_request(init).block_task()).await? {
         Ok(i) => i,
@@ -867,6 +1149,7 @@ async fn run_loop(
         if !s.in_flight
             && let Some((text, _by)) = s.queue.pop_front()
         {
+            s.end_grants();
             s.emit("turn_start", json!({"text": text})).await;
             let req = PromptRequest::new(
                 sid.clone(),
@@ -883,6 +1166,7 @@ async fn run_loop(
             Some(m) = rx.recv() => on_agent(s, m).await,
             r = &mut turn, if s.in_flight => {
                 s.in_flight = false;
+                s.end_grants();
                 turn = Box::pin(std::future::pending());
                 match r {
                     Ok(resp) => {
@@ -958,6 +1242,9 @@ async fn on_cmd(
             if let Err(e) = cx.send_notification(CancelNotification::new(sid.clone())) {
                 warn!("sending session/cancel: {e}");
             }
+            // Agents do not always stop the commands of a cancelled turn: the host does.
+            s.end_grants();
+            s.terms.kill_all();
             s.resolve_all("cancelled", &format!("cancelled by {}", by.name))
                 .await;
             s.drop_queue().await;
