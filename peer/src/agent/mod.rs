@@ -33,6 +33,8 @@ use crate::proto::{
 
 /// Agent sessions that may run at once.
 pub const MAX_AGENT_SESSIONS: usize = 64;
+/// Agent sessions a listing shows at most.
+pub const MAX_LISTED: usize = 200;
 /// Longest prompt, bytes.
 pub const MAX_PROMPT: usize = 128 * 1024;
 
@@ -204,11 +206,26 @@ impl AgentManager {
             .unwrap_or_default()
     }
 
-    /// Every agent session, by id.
+    /// Agent sessions by id: every one that is not done or failed, and the newest of those
+    /// that are, [`MAX_LISTED`] in all (so the list fits in one frame).
     pub fn sessions(&self) -> Vec<AgentSessionInfo> {
-        lock(&self.inner.sessions)
+        let all: Vec<AgentSessionInfo> = lock(&self.inner.sessions)
             .values()
             .map(|h| h.info())
+            .collect();
+        let ended = all
+            .iter()
+            .filter(|s| matches!(s.state, AgentState::Done | AgentState::Failed))
+            .count();
+        let mut skip = (all.len().saturating_sub(MAX_LISTED)).min(ended);
+        all.into_iter()
+            .filter(|s| {
+                let drop = skip > 0 && matches!(s.state, AgentState::Done | AgentState::Failed);
+                if drop {
+                    skip -= 1;
+                }
+                !drop
+            })
             .collect()
     }
 
