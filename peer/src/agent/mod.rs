@@ -392,6 +392,22 @@ impl AgentManager {
         .await
     }
 
+    /// Sends an ACP session configuration request (`session/set_mode` or
+    /// `session/set_config_option`) and waits for the agent's answer.
+    pub async fn configure(
+        &self,
+        id: u64,
+        method: &'static str,
+        params: serde_json::Value,
+    ) -> Result<(), WireError> {
+        self.ask(id, |reply| Cmd::Configure {
+            method,
+            params,
+            reply,
+        })
+        .await
+    }
+
     /// The worktree's changes against the base commit.
     pub async fn diff(&self, id: u64) -> Result<AgentDiff, WireError> {
         let h = self.get(id)?;
