@@ -136,6 +136,12 @@ impl AgentManager {
             }
             let Some(spec) = spec else {
                 warn!(session = id, agent = %row.agent, "agent no longer in the registry");
+                let why = format!("the agent {:?} is no longer in the registry", row.agent);
+                self.inner
+                    .store
+                    .set_state(id, AgentState::Failed, Some(why))
+                    .await?;
+                h.mark(AgentState::Failed);
                 continue;
             };
             // Approvals that were pending when the host stopped died with the old process.
