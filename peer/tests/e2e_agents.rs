@@ -448,3 +448,41 @@ fn the_audit_log_records_who_did_what_without_secrets() {
     assert!(agent_text(&evs).contains("sk-abcdefghijklmnopqrstuvwxyz123456"));
     let _ = Duration::from_secs(0);
 }
+
+#[test]
+fn the_interactive_attach_prompts_answers_inline_and_knows_slash_commands() {
+    let s = setup();
+    let id = s.new_session("hello");
+    events(&s.client, &id, 0, "idle");
+    let mut a = s.client.spawn(&["agent", "attach", &id]);
+    let t = Duration::from_secs(20);
+    a.wait_for("echo: hello", t);
+    a.type_str("second prompt\n");
+    a.wait_for("echo: second prompt", t);
+    // An approval, answered inline with its option number.
+    a.type_str("ask\n");
+    a.wait_for("? approval 1: cargo test", t);
+    a.type_str("1\n");
+    a.wait_for("permission: allow", t);
+    a.wait_for("approval 1: allow by phone", t);
+    // Mode switch: the agent confirms with a current_mode_update.
+    a.type_str("/mode plan\n");
+    a.wait_for("[current_mode_update]", t);
+    // The fake agent has no options: the refusal is shown, the attach goes on.
+    a.type_str("/model big\n");
+    let deadline = std::time::Instant::now() + t;
+    while !a.stderr().contains("the agent refused") {
+        assert!(std::time::Instant::now() < deadline, "{}", a.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A new session of the same agent and repository, attached at once.
+    a.type_str("/new fresh start\n");
+    a.wait_for("echo: fresh start", t);
+    let list: Vec<Value> =
+        serde_json::from_str(&s.client.ok(&["agent", "ls", "--json"])).expect("json");
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[1]["repo"], list[0]["repo"]);
+    drop(a);
+    let out = s.client.ok(&["agent", "mode", &id, "code"]);
+    assert!(out.is_empty());
+}

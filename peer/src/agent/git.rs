@@ -98,6 +98,12 @@ pub fn create_worktree(
     })
 }
 
+/// Bytes of patch text one diff reply carries at most (it must fit in one frame); patches past
+/// the budget are replaced with a note, and files past [`MAX_DIFF_FILES`] are left out.
+pub const DIFF_BUDGET: usize = 160 * 1024;
+/// Files one diff reply lists at most.
+pub const MAX_DIFF_FILES: usize = 1000;
+
 /// The worktree's changes against `base`: committed, staged, unstaged and untracked.
 pub fn diff(worktree: &Path, base: &str, branch: &str) -> Result<AgentDiff, GitError> {
     let repo = Repository::open(worktree)
@@ -112,7 +118,8 @@ pub fn diff(worktree: &Path, base: &str, branch: &str) -> Result<AgentDiff, GitE
     let mut diff = repo.diff_tree_to_workdir_with_index(Some(&tree), Some(&mut opts))?;
     diff.find_similar(None)?;
     let mut files = Vec::new();
-    for i in 0..diff.deltas().len() {
+    let mut budget = DIFF_BUDGET;
+    for i in 0..diff.deltas().len().min(MAX_DIFF_FILES) {
         let Some(delta) = diff.get_delta(i) else {
             continue;
         };
@@ -135,6 +142,16 @@ pub fn diff(worktree: &Path, base: &str, branch: &str) -> Result<AgentDiff, GitE
                 String::from_utf8_lossy(&buf).into_owned()
             }
             None => format!("Binary file {path} differs\n"),
+        };
+        let patch = if patch.len() + path.len() <= budget {
+            budget -= patch.len() + path.len();
+            patch
+        } else {
+            budget = budget.saturating_sub(path.len() + 64);
+            format!(
+                "(a diff of {} bytes is left out: the changes are too large to send at once)\n",
+                patch.len()
+            )
         };
         files.push(FileDiff {
             path,
@@ -251,6 +268,17 @@ mod tests {
         assert!(create_worktree(&repo_dir, Some("nope"), "b2", "w2", &t.path().join("y")).is_err());
         assert!(create_worktree(t.path(), None, "b3", "w3", &t.path().join("z")).is_err());
         assert!(create_worktree(Path::new("rel"), None, "b4", "w4", &t.path().join("z")).is_err());
+
+        // A change too large to send is listed with a note instead of its patch.
+        std::fs::write(wt_dir.join("big.txt"), "x\n".repeat(200_000)).expect("big");
+        let d = diff(&wt_dir, &wt.base, &wt.branch).expect("diff");
+        let big = d
+            .files
+            .iter()
+            .find(|f| f.path == "big.txt")
+            .expect("big listed");
+        assert!(big.patch.contains("left out"), "{}", &big.patch[..100]);
+        assert!(d.files.iter().map(|f| f.patch.len()).sum::<usize>() <= DIFF_BUDGET);
 
         remove_worktree(&repo_dir, "peer-1", "peer/fake-1").expect("remove");
         assert!(!wt_dir.exists());

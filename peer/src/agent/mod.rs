@@ -34,6 +34,8 @@ use crate::proto::{
 
 /// Agent sessions that may run at once.
 pub const MAX_AGENT_SESSIONS: usize = 64;
+/// Agent sessions a listing shows at most.
+pub const MAX_LISTED: usize = 200;
 /// Longest prompt, bytes.
 pub const MAX_PROMPT: usize = 128 * 1024;
 
@@ -143,6 +145,12 @@ impl AgentManager {
             }
             let Some(spec) = spec else {
                 warn!(session = id, agent = %row.agent, "agent no longer in the registry");
+                let why = format!("the agent {:?} is no longer in the registry", row.agent);
+                self.inner
+                    .store
+                    .set_state(id, AgentState::Failed, Some(why))
+                    .await?;
+                h.mark(AgentState::Failed);
                 continue;
             };
             // Approvals that were pending when the host stopped died with the old process.
@@ -214,11 +222,26 @@ impl AgentManager {
             .unwrap_or_default()
     }
 
-    /// Every agent session, by id.
+    /// Agent sessions by id: every one that is not done or failed, and the newest of those
+    /// that are, [`MAX_LISTED`] in all (so the list fits in one frame).
     pub fn sessions(&self) -> Vec<AgentSessionInfo> {
-        lock(&self.inner.sessions)
+        let all: Vec<AgentSessionInfo> = lock(&self.inner.sessions)
             .values()
             .map(|h| h.info())
+            .collect();
+        let ended = all
+            .iter()
+            .filter(|s| matches!(s.state, AgentState::Done | AgentState::Failed))
+            .count();
+        let mut skip = (all.len().saturating_sub(MAX_LISTED)).min(ended);
+        all.into_iter()
+            .filter(|s| {
+                let drop = skip > 0 && matches!(s.state, AgentState::Done | AgentState::Failed);
+                if drop {
+                    skip -= 1;
+                }
+                !drop
+            })
             .collect()
     }
 
@@ -381,6 +404,22 @@ impl AgentManager {
             approval,
             option,
             by,
+            reply,
+        })
+        .await
+    }
+
+    /// Sends an ACP session configuration request (`session/set_mode` or
+    /// `session/set_config_option`) and waits for the agent's answer.
+    pub async fn configure(
+        &self,
+        id: u64,
+        method: &'static str,
+        params: serde_json::Value,
+    ) -> Result<(), WireError> {
+        self.ask(id, |reply| Cmd::Configure {
+            method,
+            params,
             reply,
         })
         .await

@@ -95,6 +95,13 @@ pub(crate) enum Cmd {
         by: Actor,
         reply: oneshot::Sender<Result<(), WireError>>,
     },
+    /// An ACP request about the session (`session/set_mode`, `session/set_config_option`);
+    /// `params` get the `sessionId` added.
+    Configure {
+        method: &'static str,
+        params: Value,
+        reply: oneshot::Sender<Result<(), WireError>>,
+    },
 }
 
 #[derive(Debug)]
@@ -915,7 +922,10 @@ fn not_running(c: Cmd, state: AgentState) {
         Cmd::Prompt { reply, .. } => {
             let _ = reply.send(Err(err()));
         }
-        Cmd::Cancel { reply, .. } | Cmd::Answer { reply, .. } | Cmd::Close { reply, .. } => {
+        Cmd::Cancel { reply, .. }
+        | Cmd::Answer { reply, .. }
+        | Cmd::Close { reply, .. }
+        | Cmd::Configure { reply, .. } => {
             let _ = reply.send(Err(err()));
         }
     }
@@ -1112,6 +1122,8 @@ async fn setup(
                     "agentSession": sid.0.as_ref(),
                     "agentInfo": serde_json::to_value(&init.agent_info).unwrap_or(Value::Null),
                     "loadSession": init.agent_capabilities.load_session,
+                    "modes": serde_json::to_value(&r.modes).unwrap_or(Value::Null),
+                    "configOptions": serde_json::to_value(&r.config_options).unwrap_or(Value::Null),
                 }),
             )
             .await;
@@ -1145,6 +1157,8 @@ async fn run_loop(
         s.queue.push_back((text, by));
     }
     let mut turn: PromptFuture = Box::pin(std::future::pending());
+    // Configuration requests wait for the agent's answer here, not in the actor.
+    let mut pending_requests: tokio::task::JoinSet<()> = tokio::task::JoinSet::new();
     loop {
         if !s.in_flight
             && let Some((text, _by)) = s.queue.pop_front()
@@ -1191,10 +1205,31 @@ async fn run_loop(
             }
             c = cmds.recv() => {
                 let Some(c) = c else { return Stop::Shutdown };
+                if let Cmd::Configure { method, mut params, reply } = c {
+                    if let Value::Object(m) = &mut params {
+                        m.insert("sessionId".into(), Value::String(sid.0.to_string()));
+                    }
+                    match UntypedMessage::new(method, params) {
+                        Ok(req) => {
+                            let sent = cx.send_request(req).block_task();
+                            pending_requests.spawn(async move {
+                                let res = sent.await.map(|_| ()).map_err(|e| {
+                                    WireError::new(ErrorCode::BadRequest, format!("the agent refused: {e}"))
+                                });
+                                let _ = reply.send(res);
+                            });
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(WireError::new(ErrorCode::Internal, e.to_string())));
+                        }
+                    }
+                    continue;
+                }
                 if let Some(stop) = on_cmd(s, &cx, &sid, c).await {
                     return stop;
                 }
             }
+            Some(_) = pending_requests.join_next(), if !pending_requests.is_empty() => {}
             st = child.wait() => {
                 // Updates sent just before the exit are still queued: record them first.
                 while let Ok(m) = rx.try_recv() {
@@ -1295,6 +1330,12 @@ async fn on_cmd(
             s.set_state(AgentState::Done, None).await;
             let _ = reply.send(Ok(()));
             return Some(Stop::Ended);
+        }
+        Cmd::Configure { reply, .. } => {
+            let _ = reply.send(Err(WireError::new(
+                ErrorCode::Internal,
+                "configuration request in the wrong place",
+            )));
         }
     }
     None

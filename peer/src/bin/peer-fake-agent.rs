@@ -27,7 +27,8 @@ use agent_client_protocol::v1::ConnectionTo;
 use agent_client_protocol::v1::schema::{
     AgentCapabilities, CancelNotification, ContentBlock, Implementation, InitializeRequest,
     InitializeResponse, LoadSessionRequest, LoadSessionResponse, NewSessionRequest,
-    NewSessionResponse, PromptRequest, PromptResponse, StopReason,
+    NewSessionResponse, PromptRequest, PromptResponse, SessionMode, SessionModeState,
+    SetSessionModeRequest, SetSessionModeResponse, StopReason,
 };
 use agent_client_protocol::{Agent, ByteStreams, Client, UntypedMessage};
 use serde_json::{Value, json};
@@ -297,7 +298,10 @@ async fn main() -> Result<(), agent_client_protocol::Error> {
             async move |_req: NewSessionRequest, responder, _cx| {
                 let sid = format!("fake-{:016x}", rand::random::<u64>());
                 let _ = s1.notify(&sid);
-                responder.respond(NewSessionResponse::new(sid))
+                responder.respond(NewSessionResponse::new(sid).modes(SessionModeState::new(
+                    "code",
+                    vec![SessionMode::new("code", "Code"), SessionMode::new("plan", "Plan")],
+                )))
             },
             agent_client_protocol::on_receive_request!(),
         )
@@ -326,6 +330,18 @@ async fn main() -> Result<(), agent_client_protocol::Error> {
                     let reason = turn(state, cx2, sid, text).await;
                     responder.respond(PromptResponse::new(reason))
                 })
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .on_receive_request(
+            async move |req: SetSessionModeRequest, responder, cx: ConnectionTo<Client>| {
+                let sid = req.session_id.0.to_string();
+                update(
+                    &cx,
+                    &sid,
+                    json!({"sessionUpdate": "current_mode_update", "currentModeId": req.mode_id.0.as_ref()}),
+                );
+                responder.respond(SetSessionModeResponse::new())
             },
             agent_client_protocol::on_receive_request!(),
         )

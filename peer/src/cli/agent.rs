@@ -83,6 +83,26 @@ pub enum AgentCmd {
         #[command(flatten)]
         host: HostOpt,
     },
+    /// Switch the agent's mode (ACP session/set_mode).
+    Mode {
+        /// Agent session id.
+        id: u64,
+        /// Mode id, as the agent offered it.
+        mode: String,
+        #[command(flatten)]
+        host: HostOpt,
+    },
+    /// Set an agent option, e.g. `model` (ACP session/set_config_option).
+    Set {
+        /// Agent session id.
+        id: u64,
+        /// Option id.
+        option: String,
+        /// Value id.
+        value: String,
+        #[command(flatten)]
+        host: HostOpt,
+    },
     /// Stop a session; with --remove also delete its worktree and branch.
     Close {
         /// Agent session id.
@@ -172,7 +192,9 @@ pub async fn run(paths: &Paths, cmd: AgentCmd, relay_only: bool) -> Result<u8> {
         | AgentCmd::Cancel { host, .. }
         | AgentCmd::Approve { host, .. }
         | AgentCmd::Diff { host, .. }
-        | AgentCmd::Close { host, .. } => host.host.clone(),
+        | AgentCmd::Close { host, .. }
+        | AgentCmd::Mode { host, .. }
+        | AgentCmd::Set { host, .. } => host.host.clone(),
         AgentCmd::Attach(a) => a.host.host.clone(),
     };
     let (dialer, mut conn) = connect(paths, host.as_deref(), relay_only).await?;
@@ -284,6 +306,22 @@ async fn run_on(conn: &mut HostConn, cmd: AgentCmd) -> Result<u8> {
             .await?;
             Ok(0)
         }
+        AgentCmd::Mode { id, mode, .. } => {
+            conn.request(Request::AgentSetMode { session: id, mode })
+                .await?;
+            Ok(0)
+        }
+        AgentCmd::Set {
+            id, option, value, ..
+        } => {
+            conn.request(Request::AgentSetOption {
+                session: id,
+                option,
+                value,
+            })
+            .await?;
+            Ok(0)
+        }
         AgentCmd::Attach(a) => attach(conn, a).await,
     }
 }
@@ -326,7 +364,9 @@ fn print_sessions(list: &[AgentSessionInfo], json: bool) -> Result<()> {
 type Open = BTreeMap<u64, Vec<(String, String, String)>>;
 
 async fn attach(conn: &mut HostConn, a: AttachAgentArgs) -> Result<u8> {
-    let (mut send, mut reader, attached) = conn.agent_attach(a.id, a.from).await?;
+    let mut id = a.id;
+    let (mut send, mut reader, attached) = conn.agent_attach(id, a.from).await?;
+    let (agent, repo) = (attached.info.agent.clone(), attached.info.repo.clone());
     let until: Vec<String> = a
         .until
         .as_deref()
@@ -392,8 +432,18 @@ async fn attach(conn: &mut HostConn, a: AttachAgentArgs) -> Result<u8> {
                 }
             }
             Some(line) = lines.recv() => {
-                if let Err(e) = input(conn, a.id, &line, &open).await {
-                    eprintln!("peer: {e:#}");
+                match input(conn, id, &line, &open, (&agent, &repo)).await {
+                    Ok(Some(next)) => {
+                        let _ = write_frame(&mut send, &Frame::Detach).await;
+                        let _ = send.finish();
+                        let (s2, r2, info) = conn.agent_attach(next, 0).await?;
+                        (send, reader, id) = (s2, r2, next);
+                        open.clear();
+                        printer = Printer::default();
+                        eprintln!("attached to agent session {id} ({}, {})", info.info.agent, info.info.state.as_str());
+                    }
+                    Ok(None) => {}
+                    Err(e) => eprintln!("peer: {e:#}"),
                 }
             }
         }
@@ -437,12 +487,24 @@ const HELP: &str = "type a prompt and Enter to send it (queued while a turn runs
   y / n     allow once / reject the oldest open approval
   /cancel   cancel the running turn (also /abort)
   /diff     list changed files
+  /mode M   switch the agent's mode (the modes are in its `started` event)
+  /model M  choose the agent's model (its `model` option)
+  /new [P]  start a new session of this agent on this repository, with prompt P, and attach
+  /resume N attach to agent session N instead
+  //text    send a prompt that starts with /
   /help     this text";
 
-async fn input(conn: &mut HostConn, id: u64, line: &str, open: &Open) -> Result<()> {
+/// Acts on one typed line; `Some(id)` means: attach to that session instead.
+async fn input(
+    conn: &mut HostConn,
+    id: u64,
+    line: &str,
+    open: &Open,
+    (agent, repo): (&str, &str),
+) -> Result<Option<u64>> {
     let line = line.trim();
     if line.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let oldest = open.iter().next();
     let pick = |kinds: &[&str]| {
@@ -470,7 +532,49 @@ async fn input(conn: &mut HostConn, id: u64, line: &str, open: &Open) -> Result<
             option,
         })
         .await?;
-        return Ok(());
+        return Ok(None);
+    }
+    let (cmd, rest) = line.split_once(' ').unwrap_or((line, ""));
+    let rest = rest.trim();
+    match cmd {
+        "/new" => {
+            let r = conn
+                .request(Request::NewAgentSession(NewAgentSession {
+                    agent: agent.to_string(),
+                    repo: repo.to_string(),
+                    base: None,
+                    prompt: (!rest.is_empty()).then(|| rest.to_string()),
+                }))
+                .await?;
+            let Reply::AgentSession(info) = r else {
+                bail!("unexpected reply");
+            };
+            return Ok(Some(info.id));
+        }
+        "/resume" => {
+            let n: u64 = rest
+                .parse()
+                .map_err(|_| anyhow!("/resume takes a session id"))?;
+            return Ok(Some(n));
+        }
+        "/mode" if !rest.is_empty() => {
+            conn.request(Request::AgentSetMode {
+                session: id,
+                mode: rest.to_string(),
+            })
+            .await?;
+            return Ok(None);
+        }
+        "/model" if !rest.is_empty() => {
+            conn.request(Request::AgentSetOption {
+                session: id,
+                option: "model".into(),
+                value: rest.to_string(),
+            })
+            .await?;
+            return Ok(None);
+        }
+        _ => {}
     }
     match line {
         "/cancel" | "/abort" => {
@@ -493,7 +597,7 @@ async fn input(conn: &mut HostConn, id: u64, line: &str, open: &Open) -> Result<
                 .await?;
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 #[derive(Default)]

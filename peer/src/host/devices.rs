@@ -107,6 +107,8 @@ impl Devices {
         }
         db.pragma_update(None, "journal_mode", "WAL")?;
         db.pragma_update(None, "synchronous", "NORMAL")?;
+        // The agent store writes to the same file from its own connection.
+        db.busy_timeout(std::time::Duration::from_secs(5))?;
         db.execute_batch(SCHEMA)?;
         migrate(&db)?;
         let mut cache = HashMap::new();

@@ -167,7 +167,52 @@ pub(crate) async fn handle_request(ctx: &StreamCtx, req: Request) -> Result<Repl
             audit(ctx, "agent.close", detail).await;
             Ok(Reply::AgentClosed)
         }
+        Request::AgentSetMode { session, mode } => {
+            operator_only(ctx)?;
+            check_id(&mode)?;
+            let detail = format!("{session} mode {mode}");
+            ctx.host
+                .agents
+                .configure(
+                    session,
+                    "session/set_mode",
+                    serde_json::json!({ "modeId": mode }),
+                )
+                .await?;
+            audit(ctx, "agent.configure", detail).await;
+            Ok(Reply::AgentConfigured)
+        }
+        Request::AgentSetOption {
+            session,
+            option,
+            value,
+        } => {
+            operator_only(ctx)?;
+            check_id(&option)?;
+            check_id(&value)?;
+            let detail = format!("{session} {option} = {value}");
+            ctx.host
+                .agents
+                .configure(
+                    session,
+                    "session/set_config_option",
+                    serde_json::json!({ "configId": option, "value": value }),
+                )
+                .await?;
+            audit(ctx, "agent.configure", detail).await;
+            Ok(Reply::AgentConfigured)
+        }
     }
+}
+
+fn check_id(s: &str) -> Result<(), WireError> {
+    if s.is_empty() || s.len() > 256 || s.chars().any(char::is_control) {
+        return Err(WireError::new(
+            ErrorCode::BadRequest,
+            "ids are 1-256 printable characters",
+        ));
+    }
+    Ok(())
 }
 
 fn operator_only(ctx: &StreamCtx) -> Result<(), WireError> {

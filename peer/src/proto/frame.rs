@@ -295,6 +295,41 @@ mod tests {
     }
 
     #[test]
+    fn golden_agent_frames() {
+        let attach = Frame::AgentAttach(AgentAttach {
+            session: 3,
+            from_seq: 300,
+        });
+        assert_eq!(hex::encode(attach.encode()), "000000043003ac02");
+        let ev = Frame::AgentEvent(AgentEvent {
+            session: 1,
+            seq: 2,
+            at_ms: 3,
+            kind: "state".into(),
+            data: "{}".into(),
+        });
+        assert_eq!(
+            hex::encode(ev.encode()),
+            "0000000d32010203057374617465027b7d"
+        );
+        for f in [attach, ev] {
+            assert_eq!(Frame::decode(&body(&f)), Ok(f));
+        }
+        let answer = Frame::Request(RequestFrame {
+            id: 7,
+            request: Request::AgentAnswer {
+                session: 1,
+                approval: 2,
+                option: Some("allow".into()),
+            },
+        });
+        assert_eq!(
+            hex::encode(answer.encode()),
+            "0000000c03070801020105616c6c6f77"
+        );
+    }
+
+    #[test]
     fn golden_output_frame() {
         let f = Frame::Output(Output {
             offset: 300,

@@ -141,6 +141,23 @@ pub enum Request {
         /// Also delete the worktree directory and its branch.
         remove_worktree: bool,
     },
+    /// Switch the agent's mode (ACP `session/set_mode`), e.g. `plan` or `code`.
+    AgentSetMode {
+        /// Agent session id.
+        session: u64,
+        /// A mode id the agent offered (see the `started` event's `modes`).
+        mode: String,
+    },
+    /// Set one of the agent's configuration options (ACP `session/set_config_option`), e.g.
+    /// the model.
+    AgentSetOption {
+        /// Agent session id.
+        session: u64,
+        /// The option id (see the `started` event's `configOptions`), e.g. `model`.
+        option: String,
+        /// The value id to choose.
+        value: String,
+    },
 }
 
 /// Parameters of a new PTY session.
@@ -196,6 +213,8 @@ pub enum Reply {
     AgentDiff(AgentDiff),
     /// Answer to [`Request::AgentClose`].
     AgentClosed,
+    /// Answer to [`Request::AgentSetMode`] and [`Request::AgentSetOption`]: the agent agreed.
+    AgentConfigured,
 }
 
 /// An agent the host knows how to start.
