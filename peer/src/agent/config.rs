@@ -398,9 +398,9 @@ mod tests {
         assert_eq!(c.agents["claude"].cwd, AgentCwd::Worktree);
         assert_eq!(c.agents["fast-agent"].cwd, AgentCwd::State);
         assert!(c.agents["fast-agent"].env["FAST_AGENT_HOME"].starts_with(STATE_VAR));
-        let c =
+        let x =
             AgentConfig::parse("[agents.x]\ncommand = [\"x\"]\ncwd = \"state\"").expect("parse");
-        assert_eq!(c.agents["x"].cwd, AgentCwd::State);
+        assert_eq!(x.agents["x"].cwd, AgentCwd::State);
         assert!(AgentConfig::parse("[agents.x]\ncommand = [\"x\"]\ncwd = \"/tmp\"").is_err());
         for name in ["codex", "gemini", "opencode", "qwen", "fast-agent"] {
             assert!(c.agents.contains_key(name), "{name}");
@@ -409,6 +409,13 @@ mod tests {
         let fake = list.iter().find(|a| a.name == "fake").expect("fake");
         assert!(fake.installed && !fake.needs_login);
         assert_eq!(c.redactor.redact("pw hunter42 ok"), "pw [redacted] ok");
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let c = AgentConfig::parse(include_str!("../../../docs/agents.example.toml"))
+            .expect("docs/agents.example.toml");
+        assert_eq!(c.agents["my-agent"].cwd, AgentCwd::State);
     }
 
     #[test]
