@@ -439,7 +439,7 @@ impl Session {
                 Some(PermissionOptionKind::AllowOnce | PermissionOptionKind::AllowAlways)
             )
         {
-            self.grants.push(Grant::from_tool_call(id, &p.tool));
+            self.grants.extend(Grant::from_tool_call(id, &p.tool));
         }
         let outcome = match &forward {
             Some(o) => {
@@ -740,11 +740,12 @@ pub(crate) async fn run(
             "the worktree contains {}",
             auths.display()
         );
-        s.emit(
-            "warning",
-            json!({"message": format!("the worktree contains {}: stored tool approvals of fast-agent, which the host ignores (every command still needs an approval in its turn)", auths.display())}),
-        )
-        .await;
+        let message = format!(
+            "the worktree contains {}: stored tool approvals of fast-agent, which the host \
+             ignores (every command still needs an approval in its turn)",
+            auths.display()
+        );
+        s.emit("warning", json!({ "message": message })).await;
     }
     let process_cwd = match start.spec.cwd {
         AgentCwd::Worktree => wt.clone(),

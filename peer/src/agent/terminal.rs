@@ -401,15 +401,21 @@ pub struct Grant {
 
 impl Grant {
     /// The grant for an approved tool call (the ACP `ToolCallUpdate` the agent sent with its
-    /// permission request).
-    pub fn from_tool_call(approval: u64, tool: &Value) -> Grant {
+    /// permission request): `None` for tool calls whose kind says they run nothing (`read`,
+    /// `edit`, `delete`, `move`, `search`, `fetch`, `think`, `switch_mode`); `execute`,
+    /// `other` and a missing kind grant one command.
+    pub fn from_tool_call(approval: u64, tool: &Value) -> Option<Grant> {
+        match tool.get("kind").and_then(Value::as_str) {
+            None | Some("execute" | "other") => {}
+            Some(_) => return None,
+        }
         let raw = tool.get("rawInput");
         let s = |k: &str| {
             raw.and_then(|r| r.get(k))
                 .and_then(Value::as_str)
                 .map(str::to_string)
         };
-        Grant {
+        Some(Grant {
             approval,
             command: s("command"),
             args: raw.and_then(|r| r.get("args")).and_then(|a| {
@@ -420,7 +426,7 @@ impl Grant {
                 })
             }),
             cwd: s("cwd"),
-        }
+        })
     }
 
     /// Whether this grant covers a `terminal/create` of `command args` in `cwd` (resolved).
@@ -591,7 +597,8 @@ mod tests {
         let g = Grant::from_tool_call(
             1,
             &json!({"kind": "execute", "rawInput": {"command": "echo hi > approved.txt"}}),
-        );
+        )
+        .expect("grant");
         assert!(g.allows(
             "/bin/sh",
             &sv(&["-lc", "echo hi > approved.txt"]),
@@ -607,20 +614,33 @@ mod tests {
             &root
         ));
 
-        let g = Grant::from_tool_call(2, &json!({"rawInput": {"command": "echo 'a b'"}}));
+        let g = Grant::from_tool_call(2, &json!({"rawInput": {"command": "echo 'a b'"}}))
+            .expect("grant");
         assert!(g.allows("echo", &sv(&["a b"]), &root, &root));
         assert!(!g.allows("echo", &sv(&["a", "b"]), &root, &root));
 
-        let g = Grant::from_tool_call(3, &json!({"rawInput": {"command": "ls", "args": ["-l"]}}));
+        let g = Grant::from_tool_call(3, &json!({"rawInput": {"command": "ls", "args": ["-l"]}}))
+            .expect("grant");
         assert!(g.allows("ls", &sv(&["-l"]), &root, &root));
         assert!(!g.allows("ls", &sv(&["-la"]), &root, &root));
 
         // A tool call that showed no command covers one command, whatever it is.
-        let g = Grant::from_tool_call(4, &json!({"title": "run tests"}));
+        let g = Grant::from_tool_call(4, &json!({"title": "run tests"})).expect("grant");
         assert!(g.allows("cargo", &sv(&["test"]), &root, &root));
 
+        // An approved edit or read is no licence to run anything.
+        for kind in ["edit", "read", "delete", "move", "search", "fetch", "think"] {
+            assert_eq!(
+                Grant::from_tool_call(6, &json!({"kind": kind})),
+                None,
+                "{kind}"
+            );
+        }
+        assert!(Grant::from_tool_call(7, &json!({"kind": "other"})).is_some());
+
         // A shown cwd must be the one used.
-        let g = Grant::from_tool_call(5, &json!({"rawInput": {"command": "ls", "cwd": "/"}}));
+        let g = Grant::from_tool_call(5, &json!({"rawInput": {"command": "ls", "cwd": "/"}}))
+            .expect("grant");
         assert!(g.allows("ls", &[], Path::new("/"), &root));
         assert!(!g.allows("ls", &[], &root, &root));
     }
