@@ -189,8 +189,10 @@ fn fast_agent_echoes_asks_before_commands_and_the_host_runs_only_approved_ones()
     // it in the worktree and it shows in the diff.
     let (evs, n) = ask_execute(&client, &id, next_seq(&evs), "echo hi > approved.txt");
     let from = evs[0]["seq"].as_u64().expect("seq");
+    let t = Instant::now();
     client.ok(&["agent", "approve", &id, &n, "allow_always"]);
     let evs = events(&client, &id, from, "idle");
+    let allow_ms = t.elapsed().as_millis();
     let resolved = find(&evs, "permission_resolved")[0];
     assert_eq!(resolved["data"]["optionId"], "allow_always");
     assert_eq!(resolved["data"]["forwarded"], "allow_once");
@@ -330,7 +332,8 @@ fn fast_agent_echoes_asks_before_commands_and_the_host_runs_only_approved_ones()
     client.ok(&["agent", "close", &id]);
     client.ok(&["agent", "close", &evil_id]);
     eprintln!(
-        "fast-agent e2e: agent startup (spawn to ACP session ready) {startup_ms} ms, whole test {} ms",
+        "fast-agent e2e: agent startup (spawn to ACP session ready) {startup_ms} ms, approve to \
+         command done and turn ended (two CLI calls) {allow_ms} ms, whole test {} ms",
         started.elapsed().as_millis()
     );
     drop(host);
