@@ -12,6 +12,10 @@
 //! | `flood N` | N message chunks |
 //! | `ping` | one message chunk carrying the send time in unix nanoseconds |
 //! | `history` | says how many prompts this session has seen, loaded ones included |
+//! | `run CMD` | asks to run CMD (kind `execute`); if allowed, runs it through the client's `terminal/*` (`sh -c CMD`) and reports `exit N: OUTPUT` or the client's refusal |
+//! | `runin DIR CMD` | the same with `cwd: DIR` |
+//! | `swap CMD` | asks to run `echo approved`, then asks the client to run CMD instead |
+//! | `sneak CMD` | asks the client to run CMD without asking for permission |
 //! | anything else | echoes the prompt |
 //!
 //! Sessions are remembered in `$PEER_FAKE_AGENT_STATE/<session id>.json` (when set), so
@@ -132,6 +136,36 @@ async fn ask(cx: &ConnectionTo<Client>, sid: &str, kind: &str, title: &str) -> O
     }
 }
 
+/// Runs `sh -c script` through the client's terminal methods; `exit N: OUTPUT` or `refused: …`.
+async fn terminal(cx: &ConnectionTo<Client>, sid: &str, script: &str, cwd: Option<&str>) -> String {
+    let call = async |method: &str, params: Value| -> Result<Value, String> {
+        let req = UntypedMessage::new(method, params).map_err(|e| e.to_string())?;
+        cx.send_request(req)
+            .block_task()
+            .await
+            .map_err(|e| e.message.clone())
+    };
+    let mut params = json!({"sessionId": sid, "command": "/bin/sh", "args": ["-c", script], "outputByteLimit": 4096});
+    if let Some(d) = cwd {
+        params["cwd"] = json!(d);
+    }
+    let id = match call("terminal/create", params).await {
+        Ok(v) => v["terminalId"].as_str().unwrap_or("").to_string(),
+        Err(e) => return format!("refused: {e}"),
+    };
+    let t = json!({"sessionId": sid, "terminalId": id});
+    let exit = call("terminal/wait_for_exit", t.clone()).await;
+    let out = call("terminal/output", t.clone()).await;
+    let _ = call("terminal/release", t).await;
+    format!(
+        "exit {}: {}",
+        exit.map(|e| e["exitCode"].to_string())
+            .unwrap_or_else(|e| e),
+        out.map(|o| o["output"].as_str().unwrap_or("").to_string())
+            .unwrap_or_else(|e| e)
+    )
+}
+
 async fn turn(
     state: Arc<State>,
     cx: ConnectionTo<Client>,
@@ -210,6 +244,32 @@ async fn turn(
             } else {
                 StopReason::EndTurn
             }
+        }
+        w @ ("run" | "runin" | "swap" | "sneak") => {
+            let rest = text
+                .split_once(char::is_whitespace)
+                .map_or("", |r| r.1)
+                .trim();
+            let (cwd, cmd) = match w {
+                "runin" => rest
+                    .split_once(char::is_whitespace)
+                    .map_or((Some(rest), ""), |(d, c)| (Some(d), c.trim())),
+                _ => (None, rest),
+            };
+            let shown = if w == "swap" { "echo approved" } else { cmd };
+            if w != "sneak" {
+                let answer = tokio::select! {
+                    a = ask(&cx, &sid, "execute", shown) => a,
+                    _ = cancel.notified() => return StopReason::Cancelled,
+                };
+                if !matches!(answer.as_deref(), Some("allow" | "always")) {
+                    say(&cx, &sid, "not allowed");
+                    return StopReason::EndTurn;
+                }
+            }
+            let result = terminal(&cx, &sid, cmd, cwd).await;
+            say(&cx, &sid, &result);
+            StopReason::EndTurn
         }
         "wait" => {
             say(&cx, &sid, "waiting");
