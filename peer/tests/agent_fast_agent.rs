@@ -238,6 +238,36 @@ fn fast_agent_echoes_asks_before_commands_and_the_host_runs_only_approved_ones()
     assert_eq!(last_stop(&evs), "end_turn");
     assert!(!wt.join("rejected.txt").exists());
 
+    // A host restart: the agent starts again in the same private directory and loads its
+    // conversation (session/load); the session goes on.
+    let host = host.restart(&[]);
+    let from = next_seq(&evs);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let evs = loop {
+        let evs = events(&client, &id, from, "idle,failed");
+        if !find(&evs, "resumed").is_empty() {
+            break evs;
+        }
+        assert!(Instant::now() < deadline, "not resumed: {evs:#?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let resumed = find(&evs, "resumed");
+    assert_eq!(resumed[0]["data"]["method"], "session/load", "{evs:#?}");
+    let from = next_seq(&evs);
+    client.ok(&["agent", "send", &id, "after the restart"]);
+    // The session was idle before the prompt: wait for this turn's end.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let evs = loop {
+        let evs = events(&client, &id, from, "idle");
+        if !find(&evs, "turn_end").is_empty() {
+            break evs;
+        }
+        assert!(Instant::now() < deadline, "no turn end: {evs:#?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(agent_text(&evs), "after the restart");
+    assert!(!wt.join(".fast-agent").exists());
+
     // 4. A long command, allowed, then the turn is cancelled: the host kills it.
     let (evs, n) = ask_execute(
         &client,
