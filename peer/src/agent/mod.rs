@@ -79,8 +79,8 @@ fn internal(e: impl std::fmt::Display) -> WireError {
 }
 
 impl AgentManager {
-    /// Loads the registry (`<host dir>/agents.toml`), opens the database and brings back the
-    /// sessions that were live when the host last stopped.
+    /// Loads the registry (`<host dir>/agents.toml`) and opens the database. [`Self::resume`]
+    /// then brings back the sessions that were live when the host last stopped.
     pub async fn start(
         paths: &Paths,
         tasks: TaskTracker,
@@ -103,8 +103,12 @@ impl AgentManager {
                 shutdown,
             }),
         };
-        mgr.resume_all().await?;
         Ok(mgr)
+    }
+
+    /// Starts the agents of the sessions that were live when the host last stopped.
+    pub async fn resume(&self) -> Result<(), AgentError> {
+        self.resume_all().await
     }
 
     /// Secret redaction for logs and the audit log.
