@@ -486,3 +486,22 @@ fn the_interactive_attach_prompts_answers_inline_and_knows_slash_commands() {
     let out = s.client.ok(&["agent", "mode", &id, "code"]);
     assert!(out.is_empty());
 }
+
+#[test]
+fn the_policy_allows_reads_and_times_out_unanswered_requests() {
+    let s = setup_with("[policy]\nmode = \"allow_reads\"\ntimeout_secs = 1\n");
+    let id = s.new_session("read");
+    let evs = events(&s.client, &id, 0, "idle");
+    let resolved = find(&evs, "permission_resolved");
+    assert_eq!(resolved[0]["data"]["optionId"], "allow");
+    assert_eq!(resolved[0]["data"]["by"], "policy (reads allowed)");
+    assert!(agent_text(&evs).contains("permission: allow"));
+
+    let from = evs.len() as u64;
+    s.client.ok(&["agent", "send", &id, "ask"]);
+    let evs = events(&s.client, &id, from, "idle");
+    let resolved = find(&evs, "permission_resolved");
+    assert_eq!(resolved[0]["data"]["by"], "timeout");
+    assert_eq!(resolved[0]["data"]["optionId"], "reject");
+    assert!(agent_text(&evs).contains("permission: reject"));
+}
