@@ -36,13 +36,18 @@ fn git_repo(dir: &Path) {
 }
 
 fn setup_with(policy: &str) -> Setup {
+    setup_full(policy, "")
+}
+
+/// `env` is extra TOML inline-table entries for the fake agent's environment.
+fn setup_full(policy: &str, env: &str) -> Setup {
     let home = tempfile::tempdir().expect("tempdir");
     let agent_state = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir_all(home.path().join("host")).expect("mkdir");
     std::fs::write(
         home.path().join("host/agents.toml"),
         format!(
-            "{policy}\n[agents.fake]\ncommand = [{FAKE:?}]\nenv = {{ PEER_FAKE_AGENT_STATE = {:?} }}\n",
+            "{policy}\n[agents.fake]\ncommand = [{FAKE:?}]\nenv = {{ PEER_FAKE_AGENT_STATE = {:?}{env} }}\n",
             agent_state.path().to_string_lossy()
         ),
     )
@@ -504,4 +509,42 @@ fn the_policy_allows_reads_and_times_out_unanswered_requests() {
     assert_eq!(resolved[0]["data"]["by"], "timeout");
     assert_eq!(resolved[0]["data"]["optionId"], "reject");
     assert!(agent_text(&evs).contains("permission: reject"));
+}
+
+#[test]
+fn after_a_restart_agents_without_load_are_resumed_or_started_anew() {
+    for (env, method, remembered) in [
+        (
+            ", FAKE_AGENT_LOAD = \"0\", FAKE_AGENT_RESUME = \"1\"",
+            "session/resume",
+            1,
+        ),
+        (", FAKE_AGENT_LOAD = \"0\"", "session/new", 0),
+    ] {
+        let s = setup_full("", env);
+        let id = s.new_session("hello");
+        let before = events(&s.client, &id, 0, "idle");
+        let Setup {
+            host,
+            client,
+            repo,
+            _agent_state,
+        } = s;
+        let host = host.restart(&[]);
+        let after = events(&client, &id, 0, "idle");
+        assert_eq!(after[..before.len()], before[..]);
+        let resumed = find(&after, "resumed")[0];
+        assert_eq!(resumed["data"]["method"], method, "{env}");
+        // No turn was cut off.
+        assert!(find(&after[before.len()..], "turn_end").is_empty());
+        let from = after.len() as u64;
+        client.ok(&["agent", "send", &id, "history"]);
+        let evs = events(&client, &id, from, "idle");
+        assert!(
+            agent_text(&evs).contains(&format!("history: {remembered} prompts")),
+            "{env}: {}",
+            agent_text(&evs)
+        );
+        drop((host, repo, _agent_state));
+    }
 }

@@ -4,7 +4,7 @@
 //! started from the registry ([`config`]) with the worktree as its cwd, and an actor that
 //! records every event in the host's database ([`store`]) and broadcasts it to attached
 //! clients. Sessions survive host restarts: they are started again at boot, with
-//! `session/load` where the agent supports it.
+//! `session/load` or `session/resume` where the agent supports it.
 
 pub mod config;
 pub mod git;

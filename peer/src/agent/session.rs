@@ -762,7 +762,16 @@ async fn drive(
     }
 }
 
-/// `initialize`, then `session/load` (after a restart, when the agent can) or `session/new`.
+/// Whether the agent advertises `sessionCapabilities.resume`.
+fn can_resume(init: &agent_client_protocol::v1::schema::InitializeResponse) -> bool {
+    serde_json::to_value(&init.agent_capabilities.session_capabilities)
+        .ok()
+        .and_then(|v| v.get("resume").cloned())
+        .is_some_and(|v| !v.is_null())
+}
+
+/// `initialize`, then after a restart `session/load` or `session/resume` (what the agent can),
+/// else `session/new`.
 async fn setup(
     s: &mut Session,
     cx: &ConnectionTo<Agent>,
@@ -819,10 +828,35 @@ async fn setup(
                     .await;
                 }
             }
+        } else if can_resume(&init) {
+            let params = json!({"sessionId": old, "cwd": cwd, "mcpServers": []});
+            let r = match UntypedMessage::new("session/resume", params) {
+                Ok(req) => {
+                    guarded(s, rx, child, shutdown, cx.send_request(req).block_task()).await?
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            match r {
+                Ok(_) => {
+                    s.emit(
+                        "resumed",
+                        json!({"method": "session/resume", "agentSession": old}),
+                    )
+                    .await;
+                    return Ok(Some(SessionId::new(old.as_str())));
+                }
+                Err(e) => {
+                    s.emit(
+                        "resumed",
+                        json!({"method": "session/new", "note": format!("session/resume failed ({e}): the agent starts a new conversation; the transcript is kept")}),
+                    )
+                    .await;
+                }
+            }
         } else {
             s.emit(
                 "resumed",
-                json!({"method": "session/new", "note": "the agent cannot load sessions: it starts a new conversation; the transcript is kept"}),
+                json!({"method": "session/new", "note": "the agent can neither load nor resume sessions: it starts a new conversation; the transcript is kept"}),
             )
             .await;
         }
