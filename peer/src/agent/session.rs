@@ -570,12 +570,12 @@ pub(crate) async fn run(
     // The agent's log: drained so it never blocks, redacted before it reaches ours.
     let id = h.row.id;
     let redactor = start.redactor.clone();
-    let stderr_task = tokio::spawn(async move {
+    let stderr_task = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
         let mut lines = tokio::io::BufReader::new(stderr).lines();
         while let Ok(Some(line)) = lines.next_line().await {
             debug!(session = id, "agent: {}", redactor.redact(&line));
         }
-    });
+    }));
 
     let (tx, rx) = mpsc::channel::<FromAgent>(256);
     let tx2 = tx.clone();
