@@ -141,6 +141,31 @@ fn every_event_kind_is_recorded_in_order_and_catch_up_starts_anywhere() {
     }
     let fake = agents.iter().find(|a| a["name"] == "fake").expect("fake");
     assert_eq!(fake["installed"], true);
+    // An agent that is not installed is refused before any worktree is made.
+    let repo = s.repo.path().to_string_lossy().into_owned();
+    let out = s
+        .client
+        .cli(&["agent", "new", "--agent", "opencode", "--repo", &repo, "hi"]);
+    if agents
+        .iter()
+        .any(|a| a["name"] == "opencode" && a["installed"] == false)
+    {
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("not installed"));
+    }
+    let out = s
+        .client
+        .cli(&["agent", "new", "--agent", "nope", "--repo", &repo]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no agent named"));
+    let out = s.client.cli(&[
+        "agent",
+        "new",
+        "--agent",
+        "fake",
+        "--repo",
+        "/nonexistent/repo",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a git repository"));
 
     let id = s.new_session("all");
     let evs = events(&s.client, &id, 0, "idle");

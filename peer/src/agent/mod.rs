@@ -303,6 +303,22 @@ impl AgentManager {
                 format!("at most {MAX_AGENT_SESSIONS} agent sessions may run at once"),
             ));
         }
+        let program = spec.command.first().cloned().unwrap_or_default();
+        let found = {
+            let p = program.clone();
+            tokio::task::spawn_blocking(move || config::which(&p).is_some())
+                .await
+                .map_err(internal)?
+        };
+        if !found {
+            return Err(WireError::new(
+                ErrorCode::SpawnFailed,
+                format!(
+                    "{program} (agent {:?}) is not installed on the host (not on its PATH)",
+                    req.agent
+                ),
+            ));
+        }
         let tag = format!("{}-{:08x}", req.agent, rand::random::<u32>());
         let branch = format!("peer/{tag}");
         let wt_name = format!("peer-{tag}");
