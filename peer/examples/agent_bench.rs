@@ -222,6 +222,9 @@ async fn run(
             }
         }
     }
+    if lat.is_empty() {
+        lat.push(0.0);
+    }
     let (p50, p99) = (pct(&mut lat, 0.5), pct(&mut lat, 0.99));
     println!(
         "event latency agent -> client over {} pings: p50 {:.0} µs, p99 {:.0} µs",

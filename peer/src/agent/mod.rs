@@ -4,7 +4,7 @@
 //! started from the registry ([`config`]) with the worktree as its cwd, and an actor that
 //! records every event in the host's database ([`store`]) and broadcasts it to attached
 //! clients. Sessions survive host restarts: they are started again at boot, with
-//! `session/load` where the agent supports it.
+//! `session/load` or `session/resume` where the agent supports it.
 
 pub mod config;
 pub mod git;
@@ -80,8 +80,8 @@ fn internal(e: impl std::fmt::Display) -> WireError {
 }
 
 impl AgentManager {
-    /// Loads the registry (`<host dir>/agents.toml`), opens the database and brings back the
-    /// sessions that were live when the host last stopped.
+    /// Loads the registry (`<host dir>/agents.toml`) and opens the database. [`Self::resume`]
+    /// then brings back the sessions that were live when the host last stopped.
     pub async fn start(
         paths: &Paths,
         tasks: TaskTracker,
@@ -104,7 +104,6 @@ impl AgentManager {
                 shutdown,
             }),
         };
-        mgr.resume_all().await?;
         Ok(mgr)
     }
 
@@ -114,6 +113,11 @@ impl AgentManager {
             .worktrees
             .with_file_name("agent-state")
             .join(id.to_string())
+    }
+
+    /// Starts the agents of the sessions that were live when the host last stopped.
+    pub async fn resume(&self) -> Result<(), AgentError> {
+        self.resume_all().await
     }
 
     /// Secret redaction for logs and the audit log.
@@ -307,6 +311,22 @@ impl AgentManager {
             return Err(WireError::new(
                 ErrorCode::Limit,
                 format!("at most {MAX_AGENT_SESSIONS} agent sessions may run at once"),
+            ));
+        }
+        let program = spec.command.first().cloned().unwrap_or_default();
+        let found = {
+            let p = program.clone();
+            tokio::task::spawn_blocking(move || config::which(&p).is_some())
+                .await
+                .map_err(internal)?
+        };
+        if !found {
+            return Err(WireError::new(
+                ErrorCode::SpawnFailed,
+                format!(
+                    "{program} (agent {:?}) is not installed on the host (not on its PATH)",
+                    req.agent
+                ),
             ));
         }
         let tag = format!("{}-{:08x}", req.agent, rand::random::<u32>());

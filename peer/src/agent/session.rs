@@ -791,12 +791,12 @@ pub(crate) async fn run(
     // The agent's log: drained so it never blocks, redacted before it reaches ours.
     let id = h.row.id;
     let redactor = start.redactor.clone();
-    let stderr_task = tokio::spawn(async move {
+    let stderr_task = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
         let mut lines = tokio::io::BufReader::new(stderr).lines();
         while let Ok(Some(line)) = lines.next_line().await {
             debug!(session = id, "agent: {}", redactor.redact(&line));
         }
-    });
+    }));
 
     let (tx, rx) = mpsc::channel::<FromAgent>(256);
     let tx2 = tx.clone();
@@ -1044,7 +1044,16 @@ async fn drive(
     }
 }
 
-/// `initialize`, then `session/load` (after a restart, when the agent can) or `session/new`.
+/// Whether the agent advertises `sessionCapabilities.resume`.
+fn can_resume(init: &agent_client_protocol::v1::schema::InitializeResponse) -> bool {
+    serde_json::to_value(&init.agent_capabilities.session_capabilities)
+        .ok()
+        .and_then(|v| v.get("resume").cloned())
+        .is_some_and(|v| !v.is_null())
+}
+
+/// `initialize`, then after a restart `session/load` or `session/resume` (what the agent can),
+/// else `session/new`.
 async fn setup(
     s: &mut Session,
     cx: &ConnectionTo<Agent>,
@@ -1102,10 +1111,35 @@ async fn setup(
                     .await;
                 }
             }
+        } else if can_resume(&init) {
+            let params = json!({"sessionId": old, "cwd": cwd, "mcpServers": []});
+            let r = match UntypedMessage::new("session/resume", params) {
+                Ok(req) => {
+                    guarded(s, rx, child, shutdown, cx.send_request(req).block_task()).await?
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            match r {
+                Ok(_) => {
+                    s.emit(
+                        "resumed",
+                        json!({"method": "session/resume", "agentSession": old}),
+                    )
+                    .await;
+                    return Ok(Some(SessionId::new(old.as_str())));
+                }
+                Err(e) => {
+                    s.emit(
+                        "resumed",
+                        json!({"method": "session/new", "note": format!("session/resume failed ({e}): the agent starts a new conversation; the transcript is kept")}),
+                    )
+                    .await;
+                }
+            }
         } else {
             s.emit(
                 "resumed",
-                json!({"method": "session/new", "note": "the agent cannot load sessions: it starts a new conversation; the transcript is kept"}),
+                json!({"method": "session/new", "note": "the agent can neither load nor resume sessions: it starts a new conversation; the transcript is kept"}),
             )
             .await;
         }

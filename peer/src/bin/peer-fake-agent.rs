@@ -19,7 +19,8 @@
 //! | anything else | echoes the prompt |
 //!
 //! Sessions are remembered in `$PEER_FAKE_AGENT_STATE/<session id>.json` (when set), so
-//! `session/load` replays them after a restart. `FAKE_AGENT_LOAD=0` turns `loadSession` off.
+//! `session/load` replays them after a restart. `FAKE_AGENT_LOAD=0` turns `loadSession` off;
+//! `FAKE_AGENT_RESUME=1` advertises and serves `session/resume` (no replay).
 #![allow(missing_docs)]
 
 use std::collections::HashMap;
@@ -29,8 +30,7 @@ use std::sync::{Arc, Mutex};
 use agent_client_protocol::schema::ProtocolVersion;
 use agent_client_protocol::v1::ConnectionTo;
 use agent_client_protocol::v1::schema::{
-    AgentCapabilities, CancelNotification, ContentBlock, Implementation, InitializeRequest,
-    InitializeResponse, LoadSessionRequest, LoadSessionResponse, NewSessionRequest,
+    CancelNotification, ContentBlock, LoadSessionRequest, LoadSessionResponse, NewSessionRequest,
     NewSessionResponse, PromptRequest, PromptResponse, SessionMode, SessionModeState,
     SetSessionModeRequest, SetSessionModeResponse, StopReason,
 };
@@ -335,7 +335,14 @@ async fn main() -> Result<(), agent_client_protocol::Error> {
         ..State::default()
     });
     let load = std::env::var("FAKE_AGENT_LOAD").map_or(true, |v| v != "0");
-    let (s1, s2, s3, s4) = (state.clone(), state.clone(), state.clone(), state.clone());
+    let resume = std::env::var("FAKE_AGENT_RESUME").is_ok_and(|v| v == "1");
+    let (s1, s2, s3, s4, s5) = (
+        state.clone(),
+        state.clone(),
+        state.clone(),
+        state.clone(),
+        state.clone(),
+    );
     let transport = ByteStreams::new(
         tokio::io::stdout().compat_write(),
         tokio::io::stdin().compat(),
@@ -343,17 +350,6 @@ async fn main() -> Result<(), agent_client_protocol::Error> {
     Agent
         .v1()
         .name("peer-fake-agent")
-        .on_receive_request(
-            async move |init: InitializeRequest, responder, _cx| {
-                let _ = init;
-                responder.respond(
-                    InitializeResponse::new(ProtocolVersion::V1)
-                        .agent_capabilities(AgentCapabilities::new().load_session(load))
-                        .agent_info(Implementation::new("peer-fake-agent", "1")),
-                )
-            },
-            agent_client_protocol::on_receive_request!(),
-        )
         .on_receive_request(
             async move |_req: NewSessionRequest, responder, _cx| {
                 let sid = format!("fake-{:016x}", rand::random::<u64>());
@@ -411,6 +407,40 @@ async fn main() -> Result<(), agent_client_protocol::Error> {
                 Ok(())
             },
             agent_client_protocol::on_receive_notification!(),
+        )
+        // Last: everything the typed handlers above did not take. `initialize` is answered
+        // here as JSON so that it can advertise `sessionCapabilities.resume`.
+        .on_receive_request(
+            async move |req: UntypedMessage, responder, cx: ConnectionTo<Client>| {
+                match req.method.as_str() {
+                    "initialize" => {
+                        let mut caps = json!({"loadSession": load});
+                        if resume {
+                            caps["sessionCapabilities"] = json!({"resume": {}});
+                        }
+                        responder.respond(json!({
+                            "protocolVersion": ProtocolVersion::V1,
+                            "agentCapabilities": caps,
+                            "agentInfo": {"name": "peer-fake-agent", "version": "1"},
+                            "authMethods": []
+                        }))
+                    }
+                    "session/resume" if resume => {
+                        let sid = req
+                            .params
+                            .get("sessionId")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string();
+                        // Unlike session/load, nothing is replayed.
+                        let _ = s5.load(&sid);
+                        let _ = cx;
+                        responder.respond(json!({}))
+                    }
+                    _ => responder.respond_with_error(agent_client_protocol::Error::method_not_found()),
+                }
+            },
+            agent_client_protocol::on_receive_request!(),
         )
         .connect_to(transport)
         .await

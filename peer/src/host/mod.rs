@@ -321,6 +321,10 @@ impl Host {
         tasks.spawn(accept_loop(shared.clone(), tasks.clone()));
         let listener = control::bind(&sock)?;
         tasks.spawn(control::serve(shared.clone(), listener, sock));
+        if let Err(e) = shared.agents.resume().await {
+            shared.shutdown.cancel();
+            return Err(e.into());
+        }
         info!(
             id = %shared.endpoint.id(),
             relays = ?shared.relay_urls,
