@@ -311,6 +311,8 @@ struct Session {
     replaying: bool,
     /// The ACP session is set up.
     ready: bool,
+    /// The agent's ACP session id, once set up.
+    acp_sid: Option<String>,
     /// Commands the host runs for the agent (`terminal/*`).
     terms: Terminals,
     /// Approvals people gave in the running turn, each good for one `terminal/create`.
@@ -591,6 +593,17 @@ impl Session {
                     let _ = r.respond_with_error(refuse_replay());
                     return;
                 }
+                if self
+                    .acp_sid
+                    .as_deref()
+                    .is_some_and(|ours| ours != req.session_id.0.as_ref())
+                {
+                    let _ = r.respond_with_error(agent_client_protocol::Error::new(
+                        -32602,
+                        format!("unknown session {}", req.session_id.0),
+                    ));
+                    return;
+                }
                 let res = self.create_terminal(&req).await;
                 let _ = match res {
                     Ok(id) => r.respond(CreateTerminalResponse::new(id)),
@@ -719,6 +732,7 @@ pub(crate) async fn run(
         interrupted: start.interrupted,
         replaying: false,
         ready: false,
+        acp_sid: None,
         terms: Terminals::new(PathBuf::from(&h.row.worktree)),
         grants: Vec::new(),
     };
@@ -1183,6 +1197,7 @@ async fn run_loop(
     shutdown: &CancellationToken,
 ) -> Stop {
     s.ready = true;
+    s.acp_sid = Some(sid.0.to_string());
     if let Some((text, by)) = start.prompt {
         s.emit(
             "prompt",
