@@ -297,12 +297,17 @@ impl Session {
             data: text,
         };
         self.next_seq += 1;
-        if let Err(e) = self.store.append(ev.clone()).await {
+        // Clients see an event only once it is stored: a number a client has seen is never
+        // given to another event, even if the host dies right after.
+        let (h, next, live) = (self.h.clone(), self.next_seq, Arc::new(ev.clone()));
+        let publish: super::store::OnStored = Box::new(move || {
+            let mut s = lock(&h.snap);
+            s.next_seq = next;
+            let _ = h.events.send(live);
+        });
+        if let Err(e) = self.store.append(ev, Some(publish)).await {
             warn!(session = self.h.row.id, "recording event: {e}");
         }
-        let mut s = lock(&self.h.snap);
-        s.next_seq = self.next_seq;
-        let _ = self.h.events.send(Arc::new(ev));
     }
 
     /// Recomputes the state from what is going on and records a change.
