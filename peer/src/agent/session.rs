@@ -361,7 +361,7 @@ impl Session {
             self.in_flight = false;
             self.emit("turn_end", json!({"stopReason": "failed"})).await;
         }
-        self.resolve_all("cancelled", "the agent exited").await;
+        self.resolve_all("the agent exited").await;
         self.drop_queue().await;
         self.set_state(AgentState::Failed, Some(why)).await;
     }
@@ -403,7 +403,8 @@ impl Session {
         true
     }
 
-    async fn resolve_all(&mut self, _outcome: &str, why: &str) {
+    /// Answers every pending approval `cancelled`, `why` naming the reason.
+    async fn resolve_all(&mut self, why: &str) {
         let ids: Vec<u64> = self.pending.keys().copied().collect();
         let by = Actor {
             device: None,
@@ -956,7 +957,7 @@ async fn run_loop(
                         s.emit("turn_end", json!({"stopReason": "error", "error": e.to_string()})).await;
                     }
                 }
-                s.resolve_all("cancelled", "turn ended").await;
+                s.resolve_all("turn ended").await;
             }
             c = cmds.recv() => {
                 let Some(c) = c else { return Stop::Shutdown };
@@ -1032,8 +1033,7 @@ async fn on_cmd(
             if let Err(e) = cx.send_notification(CancelNotification::new(sid.clone())) {
                 warn!("sending session/cancel: {e}");
             }
-            s.resolve_all("cancelled", &format!("cancelled by {}", by.name))
-                .await;
+            s.resolve_all(&format!("cancelled by {}", by.name)).await;
             s.drop_queue().await;
             let _ = reply.send(Ok(()));
         }
@@ -1073,7 +1073,7 @@ async fn on_cmd(
         Cmd::Close { by, reply } => {
             s.emit("closed", json!({"by": by.name, "device": by.device}))
                 .await;
-            s.resolve_all("cancelled", "session closed").await;
+            s.resolve_all("session closed").await;
             s.drop_queue().await;
             if s.in_flight {
                 s.in_flight = false;
