@@ -340,12 +340,17 @@ impl Session {
             data: text,
         };
         self.next_seq += 1;
-        if let Err(e) = self.store.append(ev.clone()).await {
+        // Clients see an event only once it is stored: a number a client has seen is never
+        // given to another event, even if the host dies right after.
+        let (h, next, live) = (self.h.clone(), self.next_seq, Arc::new(ev.clone()));
+        let publish: super::store::OnStored = Box::new(move || {
+            let mut s = lock(&h.snap);
+            s.next_seq = next;
+            let _ = h.events.send(live);
+        });
+        if let Err(e) = self.store.append(ev, Some(publish)).await {
             warn!(session = self.h.row.id, "recording event: {e}");
         }
-        let mut s = lock(&self.h.snap);
-        s.next_seq = self.next_seq;
-        let _ = self.h.events.send(Arc::new(ev));
     }
 
     /// Recomputes the state from what is going on and records a change.
@@ -399,7 +404,7 @@ impl Session {
             self.in_flight = false;
             self.emit("turn_end", json!({"stopReason": "failed"})).await;
         }
-        self.resolve_all("cancelled", "the agent exited").await;
+        self.resolve_all("the agent exited").await;
         self.drop_queue().await;
         self.set_state(AgentState::Failed, Some(why)).await;
     }
@@ -468,7 +473,8 @@ impl Session {
         true
     }
 
-    async fn resolve_all(&mut self, _outcome: &str, why: &str) {
+    /// Answers every pending approval `cancelled`, `why` naming the reason.
+    async fn resolve_all(&mut self, why: &str) {
         let ids: Vec<u64> = self.pending.keys().copied().collect();
         let by = Actor {
             device: None,
@@ -1251,7 +1257,7 @@ async fn run_loop(
                         s.emit("turn_end", json!({"stopReason": "error", "error": e.to_string()})).await;
                     }
                 }
-                s.resolve_all("cancelled", "turn ended").await;
+                s.resolve_all("turn ended").await;
             }
             c = cmds.recv() => {
                 let Some(c) = c else { return Stop::Shutdown };
@@ -1330,8 +1336,7 @@ async fn on_cmd(
             // Agents do not always stop the commands of a cancelled turn: the host does.
             s.end_grants();
             s.terms.kill_all();
-            s.resolve_all("cancelled", &format!("cancelled by {}", by.name))
-                .await;
+            s.resolve_all(&format!("cancelled by {}", by.name)).await;
             s.drop_queue().await;
             let _ = reply.send(Ok(()));
         }
@@ -1371,7 +1376,7 @@ async fn on_cmd(
         Cmd::Close { by, reply } => {
             s.emit("closed", json!({"by": by.name, "device": by.device}))
                 .await;
-            s.resolve_all("cancelled", "session closed").await;
+            s.resolve_all("session closed").await;
             s.drop_queue().await;
             if s.in_flight {
                 s.in_flight = false;

@@ -68,8 +68,11 @@ pub struct SessionRow {
     pub acp_session: Option<String>,
 }
 
+/// Runs once an event is committed (publishes it to live clients).
+pub type OnStored = Box<dyn FnOnce() + Send>;
+
 enum Op {
-    Event(AgentEvent),
+    Event(AgentEvent, Option<OnStored>),
     State(u64, AgentState, Option<String>),
     AcpSession(u64, String),
     Insert(SessionRow, oneshot::Sender<rusqlite::Result<u64>>),
@@ -141,9 +144,14 @@ impl Store {
         }
     }
 
-    /// Appends an event.
-    pub async fn append(&self, ev: AgentEvent) -> Result<(), StoreError> {
-        self.put(Op::Event(ev)).await
+    /// Appends an event; `on_stored` runs on the database thread once the event is committed
+    /// (or, if writing failed, once that is logged), in sequence order.
+    pub async fn append(
+        &self,
+        ev: AgentEvent,
+        on_stored: Option<OnStored>,
+    ) -> Result<(), StoreError> {
+        self.put(Op::Event(ev, on_stored)).await
     }
 
     /// Records a session's state.
@@ -219,18 +227,18 @@ impl Store {
 }
 
 fn serve(mut db: Connection, rx: Receiver<Op>) {
-    let mut pending: Vec<AgentEvent> = Vec::new();
+    let mut pending: Vec<(AgentEvent, Option<OnStored>)> = Vec::new();
     while let Ok(op) = rx.recv() {
         let mut next = Some(op);
         // Gather the events already queued into one transaction.
         while let Some(op) = next.take() {
             match op {
-                Op::Event(ev) => {
-                    pending.push(ev);
+                Op::Event(ev, done) => {
+                    pending.push((ev, done));
                     if pending.len() < BATCH {
                         next = rx.try_recv().ok();
                     }
-                    if next.is_none() || !matches!(next, Some(Op::Event(_))) {
+                    if next.is_none() || !matches!(next, Some(Op::Event(..))) {
                         write_events(&mut db, &mut pending);
                     }
                 }
@@ -244,7 +252,7 @@ fn serve(mut db: Connection, rx: Receiver<Op>) {
     write_events(&mut db, &mut pending);
 }
 
-fn write_events(db: &mut Connection, pending: &mut Vec<AgentEvent>) {
+fn write_events(db: &mut Connection, pending: &mut Vec<(AgentEvent, Option<OnStored>)>) {
     if pending.is_empty() {
         return;
     }
@@ -254,7 +262,7 @@ fn write_events(db: &mut Connection, pending: &mut Vec<AgentEvent>) {
             let mut stmt = tx.prepare_cached(
                 "INSERT OR REPLACE INTO agent_events (session, seq, at, kind, data) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
-            for ev in pending.iter() {
+            for (ev, _) in pending.iter() {
                 stmt.execute(params![ev.session, ev.seq, ev.at_ms, ev.kind, ev.data])?;
             }
         }
@@ -263,12 +271,16 @@ fn write_events(db: &mut Connection, pending: &mut Vec<AgentEvent>) {
     if let Err(e) = res {
         tracing::error!("writing {} agent events: {e}", pending.len());
     }
-    pending.clear();
+    for (_, done) in pending.drain(..) {
+        if let Some(done) = done {
+            done();
+        }
+    }
 }
 
 fn run(db: &Connection, op: Op) {
     match op {
-        Op::Event(_) => {}
+        Op::Event(..) => {}
         Op::State(id, state, detail) => {
             if let Err(e) = db.execute(
                 "UPDATE agent_sessions SET state = ?1, detail = ?2 WHERE id = ?3",
@@ -430,13 +442,16 @@ mod tests {
         let id = store.insert(row()).await.expect("insert");
         for seq in 0..2000u64 {
             store
-                .append(AgentEvent {
-                    session: id,
-                    seq,
-                    at_ms: seq,
-                    kind: "update".into(),
-                    data: format!("{{\"n\":{seq}}}"),
-                })
+                .append(
+                    AgentEvent {
+                        session: id,
+                        seq,
+                        at_ms: seq,
+                        kind: "update".into(),
+                        data: format!("{{\"n\":{seq}}}"),
+                    },
+                    None,
+                )
                 .await
                 .expect("append");
         }
