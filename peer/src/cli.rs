@@ -14,6 +14,7 @@ use peer::proto::{
     CreateSession, LocalReply, LocalRequest, Reply, Request, Role, SessionInfo, SessionState,
 };
 
+mod agent;
 mod service;
 mod terminal;
 
@@ -71,6 +72,28 @@ enum Command {
     },
     /// Show the status of the host running on this machine.
     Status,
+    /// List the coding agents a host can run, installed or not.
+    Agents {
+        /// Host name or id prefix (default: the only paired host).
+        host: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Agent sessions: start, list, attach, prompt, cancel, diff, close.
+    Agent {
+        #[command(subcommand)]
+        action: agent::AgentCmd,
+    },
+    /// Show the audit log of the host running on this machine.
+    Audit {
+        /// Rows to show, newest first.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Install `peer host` as a service that starts at boot and restarts on failure.
     Service {
         #[command(subcommand)]
@@ -286,6 +309,9 @@ async fn run(cli: Cli) -> Result<u8> {
             }
         }
         Command::Service { action } => service::run(action, &paths),
+        Command::Agents { host, json } => agent::agents(&paths, host, json, relay_only).await,
+        Command::Agent { action } => agent::run(&paths, action, relay_only).await,
+        Command::Audit { limit, json } => agent::audit(&paths, limit, json).await,
     }
 }
 

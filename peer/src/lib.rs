@@ -7,6 +7,7 @@
 //! - [`proto`]: the wire protocol, written once.
 //! - [`pty`]: PTY sessions with replayable output.
 
+pub mod agent;
 pub mod client;
 pub mod host;
 pub mod keystore;

@@ -8,8 +8,8 @@ use iroh::{Endpoint, EndpointId, RelayUrl, SecretKey};
 use super::hosts::KnownHost;
 use crate::net::{self, ALPN_SESSION, close};
 use crate::proto::{
-    Attach, Attached, ClientHello, Frame, FrameReader, HostHello, PROTOCOL_VERSION, ReadError,
-    Reply, Request, RequestFrame, WireError, write_frame,
+    AgentAttach, AgentAttached, Attach, Attached, ClientHello, Frame, FrameReader, HostHello,
+    PROTOCOL_VERSION, ReadError, Reply, Request, RequestFrame, WireError, write_frame,
 };
 
 /// How long one connection attempt may take.
@@ -303,6 +303,35 @@ impl HostConn {
             Ok(Frame::Error(e)) => Err(e.into()),
             Ok(other) => Err(ClientError::Protocol(format!(
                 "expected Attached, got {:?}",
+                other.frame_type()
+            ))),
+            Err(e) => Err(ClientError::from_read(e, &self.conn)),
+        }
+    }
+
+    /// Opens an agent event stream from `from_seq` (`u64::MAX`: only new events).
+    pub async fn agent_attach(
+        &self,
+        session: u64,
+        from_seq: u64,
+    ) -> Result<(SendStream, FrameReader<RecvStream>, AgentAttached), ClientError> {
+        let (mut send, recv) = self
+            .conn
+            .open_bi()
+            .await
+            .map_err(|e| ClientError::from_conn(&e))?;
+        write_frame(
+            &mut send,
+            &Frame::AgentAttach(AgentAttach { session, from_seq }),
+        )
+        .await
+        .map_err(|e| ClientError::Unreachable(e.to_string()))?;
+        let mut reader = FrameReader::new(recv);
+        match reader.read().await {
+            Ok(Frame::AgentAttached(a)) => Ok((send, reader, a)),
+            Ok(Frame::Error(e)) => Err(e.into()),
+            Ok(other) => Err(ClientError::Protocol(format!(
+                "expected AgentAttached, got {:?}",
                 other.frame_type()
             ))),
             Err(e) => Err(ClientError::from_read(e, &self.conn)),

@@ -413,6 +413,33 @@ async fn dispatch(
                 Some(channel)
             });
         }
+        BrowserMsg::Control(BrowserToHost::AgentAttach { channel, attach }) => {
+            if channels.contains_key(&channel) {
+                return Err(WireError::new(
+                    ErrorCode::Protocol,
+                    format!("channel {channel} is already attached"),
+                ));
+            }
+            if channels.len() >= MAX_CHANNELS {
+                return Err(WireError::new(ErrorCode::Limit, "too many channels"));
+            }
+            let (tx, rx) = mpsc::channel(32);
+            channels.insert(channel, tx);
+            let (ctx, out) = (ctx.clone(), out.clone());
+            tasks.spawn(async move {
+                let mut sink = ChannelSink { channel, out };
+                let mut source = ChannelSource(rx);
+                let end =
+                    match super::agent_stream::run(&ctx, &attach, &mut sink, &mut source).await {
+                        Ok(()) | Err(AttachEnd::Gone) => None,
+                        Err(AttachEnd::Error(e)) => Some(e),
+                    };
+                if let Some(e) = end {
+                    let _ = sink.send(Frame::Error(e)).await;
+                }
+                Some(channel)
+            });
+        }
         BrowserMsg::Control(BrowserToHost::Resize { channel, size }) => {
             let _ = to_channel(channels, channel)?
                 .send(Frame::Resize(size))
@@ -457,6 +484,22 @@ impl FrameSink for ChannelSink {
                 seq: a.seq,
             })],
             Frame::Exited(exited) => vec![control(HostToBrowser::Exited { channel, exited })],
+            Frame::AgentAttached(attached) => {
+                vec![control(HostToBrowser::AgentAttached { channel, attached })]
+            }
+            Frame::AgentEvent(mut event) => {
+                let mut m = control(HostToBrowser::AgentEvent {
+                    channel,
+                    event: event.clone(),
+                });
+                if m.len() > browser::MAX_PLAINTEXT {
+                    // One Noise message cannot hold it: say so instead (the diff request
+                    // and the native stream carry the whole thing).
+                    event.data = format!("{{\"truncated\":true,\"bytes\":{}}}", event.data.len());
+                    m = control(HostToBrowser::AgentEvent { channel, event });
+                }
+                vec![m]
+            }
             Frame::Error(error) => vec![control(HostToBrowser::Error {
                 channel: Some(channel),
                 error,

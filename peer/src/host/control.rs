@@ -95,5 +95,9 @@ async fn handle(host: &HostShared, req: LocalRequest) -> LocalReply {
             Err(e) => LocalReply::Error(WireError::new(ErrorCode::NotFound, e.to_string())),
         },
         LocalRequest::Status => LocalReply::Status(host.status()),
+        LocalRequest::Audit { limit } => match host.devices.audit_rows(limit.min(10_000)).await {
+            Ok(rows) => LocalReply::Audit(rows),
+            Err(e) => LocalReply::Error(WireError::new(ErrorCode::Internal, e.to_string())),
+        },
     }
 }

@@ -107,6 +107,8 @@ impl Devices {
         }
         db.pragma_update(None, "journal_mode", "WAL")?;
         db.pragma_update(None, "synchronous", "NORMAL")?;
+        // The agent store writes to the same file from its own connection.
+        db.busy_timeout(std::time::Duration::from_secs(5))?;
         db.execute_batch(SCHEMA)?;
         migrate(&db)?;
         let mut cache = HashMap::new();
@@ -368,6 +370,38 @@ impl Devices {
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await
+    }
+
+    /// The newest audit rows with device ids and names, newest first (`peer audit`).
+    pub async fn audit_rows(&self, limit: u32) -> Result<Vec<crate::proto::AuditRow>, DeviceError> {
+        let mut rows = self
+            .blocking(move |db| {
+                let mut stmt = db.prepare(
+                    "SELECT at, device, event, detail FROM audit ORDER BY id DESC LIMIT ?1",
+                )?;
+                let rows = stmt.query_map([limit], |r| {
+                    let dev: Option<Vec<u8>> = r.get(1)?;
+                    Ok(crate::proto::AuditRow {
+                        at: r.get(0)?,
+                        device: dev.map(hex::encode),
+                        device_name: None,
+                        event: r.get(2)?,
+                        detail: r.get(3)?,
+                    })
+                })?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await?;
+        let cache = lock(&self.inner.cache);
+        for row in &mut rows {
+            let key = row
+                .device
+                .as_ref()
+                .and_then(|d| hex::decode(d).ok())
+                .and_then(|b| <DeviceKey>::try_from(b.as_slice()).ok());
+            row.device_name = key.and_then(|k| cache.get(&k).map(|d| d.name.clone()));
+        }
+        Ok(rows)
     }
 
     /// Looks a device up by exact key (for tests and listings).

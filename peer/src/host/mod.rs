@@ -1,5 +1,6 @@
 //! The host daemon: identity, endpoint, embedded relay, pairing, sessions, control socket.
 
+mod agent_stream;
 pub mod bridge;
 mod control;
 pub mod devices;
@@ -137,6 +138,7 @@ pub struct HostShared {
     /// Handed to devices in the pairing payload.
     pub(crate) relay_token: Option<RelayToken>,
     pub(crate) relay_cert_sha256: Option<Fingerprint>,
+    pub(crate) agents: crate::agent::AgentManager,
 }
 
 /// A running host.
@@ -165,6 +167,9 @@ pub enum HostError {
     /// Database problems.
     #[error(transparent)]
     Db(#[from] devices::DeviceError),
+    /// The agent registry or the agent database.
+    #[error(transparent)]
+    Agents(#[from] crate::agent::AgentError),
     /// Network problems.
     #[error(transparent)]
     Net(#[from] net::NetError),
@@ -329,6 +334,10 @@ impl Host {
             None => "peer:".into(),
         };
         let (events_tx, events_rx) = mpsc::channel(64);
+        let tasks = TaskTracker::new();
+        let shutdown = CancellationToken::new();
+        let agents =
+            crate::agent::AgentManager::start(&cfg.paths, tasks.clone(), shutdown.clone()).await?;
         let shared = Arc::new(HostShared {
             name: cfg.name.clone(),
             instance: rand::random(),
@@ -337,7 +346,7 @@ impl Host {
             devices,
             sessions: SessionManager::new(cfg.buffer_bytes, cfg.max_sessions),
             pairings: Pairings::default(),
-            shutdown: CancellationToken::new(),
+            shutdown,
             relay_urls,
             web_base,
             key_store,
@@ -345,6 +354,7 @@ impl Host {
             relay_only: cfg.relay_only,
             relay_token: cfg.relay_token.clone(),
             relay_cert_sha256: cfg.relay_cert_sha256,
+            agents,
         });
 
         let bridge_endpoint = match &relay {
@@ -357,10 +367,13 @@ impl Host {
             None => None,
         };
 
-        let tasks = TaskTracker::new();
         tasks.spawn(accept_loop(shared.clone(), tasks.clone()));
         let listener = control::bind(&sock)?;
         tasks.spawn(control::serve(shared.clone(), listener, sock));
+        if let Err(e) = shared.agents.resume().await {
+            shared.shutdown.cancel();
+            return Err(e.into());
+        }
         info!(
             id = %shared.endpoint.id(),
             relays = ?shared.relay_urls,
@@ -406,6 +419,7 @@ impl Host {
         self.tasks.close();
         // Connection handlers close their connections with SHUTTING_DOWN on cancel.
         let _ = tokio::time::timeout(Duration::from_secs(3), self.tasks.wait()).await;
+        self.shared.agents.flush().await;
         self.shared.sessions.kill_all().await;
         if let Some(endpoint) = self.bridge_endpoint {
             endpoint.close().await;

@@ -184,6 +184,18 @@ async fn attach_stream(ctx: StreamCtx, mut send: SendStream, recv: RecvStream) {
     let mut reader = FrameReader::new(recv);
     let attach = match tokio::time::timeout(HELLO_TIMEOUT, reader.read()).await {
         Ok(Ok(Frame::Attach(a))) => a,
+        Ok(Ok(Frame::AgentAttach(a))) => {
+            let end = match super::agent_stream::run(&ctx, &a, &mut send, &mut reader).await {
+                Ok(()) => None,
+                Err(AttachEnd::Error(e)) => Some(e),
+                Err(AttachEnd::Gone) => return,
+            };
+            if let Some(e) = end {
+                let _ = write_frame(&mut send, &Frame::Error(e)).await;
+            }
+            let _ = send.finish();
+            return;
+        }
         Ok(Err(ReadError::Closed)) => return,
         Ok(Err(e)) => {
             let _ = write_frame(&mut send, &protocol_error(&e)).await;
@@ -191,7 +203,10 @@ async fn attach_stream(ctx: StreamCtx, mut send: SendStream, recv: RecvStream) {
             return;
         }
         _ => {
-            let err = WireError::new(ErrorCode::Protocol, "expected Attach as the first frame");
+            let err = WireError::new(
+                ErrorCode::Protocol,
+                "expected Attach or AgentAttach as the first frame",
+            );
             let _ = write_frame(&mut send, &Frame::Error(err)).await;
             let _ = send.finish();
             return;

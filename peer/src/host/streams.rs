@@ -96,7 +96,152 @@ pub(crate) async fn handle_request(ctx: &StreamCtx, req: Request) -> Result<Repl
                 .await;
             Ok(Reply::Killed)
         }
+        Request::ListAgents => Ok(Reply::Agents(ctx.host.agents.agents().await)),
+        Request::ListAgentSessions => Ok(Reply::AgentSessions(ctx.host.agents.sessions())),
+        Request::AgentDiff { session } => {
+            Ok(Reply::AgentDiff(ctx.host.agents.diff(session).await?))
+        }
+        Request::NewAgentSession(n) => {
+            operator_only(ctx)?;
+            let detail = format!(
+                "{} in {} from {}{}",
+                n.agent,
+                n.repo,
+                n.base.as_deref().unwrap_or("HEAD"),
+                n.prompt
+                    .as_deref()
+                    .map(|p| format!(": {p}"))
+                    .unwrap_or_default()
+            );
+            let info = ctx.host.agents.create(n, actor(ctx)).await?;
+            audit(ctx, "agent.new", format!("{} {detail}", info.id)).await;
+            Ok(Reply::AgentSession(info))
+        }
+        Request::AgentPrompt { session, text } => {
+            operator_only(ctx)?;
+            let detail = format!("{session}: {text}");
+            let queued = ctx.host.agents.prompt(session, text, actor(ctx)).await?;
+            audit(ctx, "agent.prompt", detail).await;
+            Ok(Reply::AgentPrompted { queued })
+        }
+        Request::AgentCancel { session } => {
+            operator_only(ctx)?;
+            ctx.host.agents.cancel(session, actor(ctx)).await?;
+            audit(ctx, "agent.cancel", session.to_string()).await;
+            Ok(Reply::AgentCancelled)
+        }
+        Request::AgentAnswer {
+            session,
+            approval,
+            option,
+        } => {
+            operator_only(ctx)?;
+            let detail = format!(
+                "{session} approval {approval}: {}",
+                option.as_deref().unwrap_or("cancelled")
+            );
+            ctx.host
+                .agents
+                .answer(session, approval, option, actor(ctx))
+                .await?;
+            audit(ctx, "agent.answer", detail).await;
+            Ok(Reply::AgentAnswered)
+        }
+        Request::AgentClose {
+            session,
+            remove_worktree,
+        } => {
+            operator_only(ctx)?;
+            ctx.host
+                .agents
+                .close(session, remove_worktree, actor(ctx))
+                .await?;
+            let detail = format!(
+                "{session}{}",
+                if remove_worktree {
+                    " (worktree removed)"
+                } else {
+                    ""
+                }
+            );
+            audit(ctx, "agent.close", detail).await;
+            Ok(Reply::AgentClosed)
+        }
+        Request::AgentSetMode { session, mode } => {
+            operator_only(ctx)?;
+            check_id(&mode)?;
+            let detail = format!("{session} mode {mode}");
+            ctx.host
+                .agents
+                .configure(
+                    session,
+                    "session/set_mode",
+                    serde_json::json!({ "modeId": mode }),
+                )
+                .await?;
+            audit(ctx, "agent.configure", detail).await;
+            Ok(Reply::AgentConfigured)
+        }
+        Request::AgentSetOption {
+            session,
+            option,
+            value,
+        } => {
+            operator_only(ctx)?;
+            check_id(&option)?;
+            check_id(&value)?;
+            let detail = format!("{session} {option} = {value}");
+            ctx.host
+                .agents
+                .configure(
+                    session,
+                    "session/set_config_option",
+                    serde_json::json!({ "configId": option, "value": value }),
+                )
+                .await?;
+            audit(ctx, "agent.configure", detail).await;
+            Ok(Reply::AgentConfigured)
+        }
     }
+}
+
+fn check_id(s: &str) -> Result<(), WireError> {
+    if s.is_empty() || s.len() > 256 || s.chars().any(char::is_control) {
+        return Err(WireError::new(
+            ErrorCode::BadRequest,
+            "ids are 1-256 printable characters",
+        ));
+    }
+    Ok(())
+}
+
+fn operator_only(ctx: &StreamCtx) -> Result<(), WireError> {
+    if ctx.role != Role::Operator {
+        return Err(forbidden());
+    }
+    Ok(())
+}
+
+/// Who a device is, for agent events.
+pub(crate) fn actor(ctx: &StreamCtx) -> crate::agent::Actor {
+    let name = ctx
+        .host
+        .devices
+        .get_name(&ctx.device)
+        .unwrap_or_else(|| hex::encode(&ctx.device[..4]));
+    crate::agent::Actor {
+        device: Some(hex::encode(ctx.device)),
+        name,
+    }
+}
+
+/// Writes an audit row with secrets redacted.
+pub(crate) async fn audit(ctx: &StreamCtx, event: &'static str, detail: String) {
+    let detail = ctx.host.agents.redactor().redact(&detail);
+    ctx.host
+        .devices
+        .audit(Some(ctx.device), event, detail)
+        .await;
 }
 
 fn validate_create(c: &crate::proto::CreateSession) -> Result<(), WireError> {

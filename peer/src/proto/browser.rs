@@ -12,7 +12,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::messages::{Attach, Attached, Exited, Gap, Reply, Request, Role, WinSize, WireError};
+use super::messages::{
+    AgentAttach, AgentAttached, AgentEvent, Attach, Attached, Exited, Gap, Reply, Request, Role,
+    WinSize, WireError,
+};
 
 /// The largest Noise plaintext (a Noise message is at most 65535 bytes, 16 of them the tag).
 pub const MAX_PLAINTEXT: usize = 65535 - 16;
@@ -55,6 +58,13 @@ pub enum BrowserToHost {
     Detach {
         /// Channel.
         channel: u32,
+    },
+    /// Attach `channel` to an agent session's event stream.
+    AgentAttach {
+        /// The browser's channel number.
+        channel: u32,
+        /// As on a native agent event stream.
+        attach: AgentAttach,
     },
 }
 
@@ -114,6 +124,20 @@ pub enum HostToBrowser {
         channel: u32,
         /// How.
         exited: Exited,
+    },
+    /// An agent channel is attached; events follow.
+    AgentAttached {
+        /// Channel.
+        channel: u32,
+        /// As on a native agent event stream.
+        attached: AgentAttached,
+    },
+    /// One event of an agent session's transcript.
+    AgentEvent {
+        /// Channel.
+        channel: u32,
+        /// The event (its `data` is JSON text).
+        event: AgentEvent,
     },
     /// An error on a channel (the channel is closed) or, without a channel, on the socket.
     Error {

@@ -52,6 +52,12 @@ pub enum FrameType {
     LocalRequest = 0x20,
     /// host → local CLI over the control socket.
     LocalReply = 0x21,
+    /// client → host, first frame of an agent event stream.
+    AgentAttach = 0x30,
+    /// host → client, answer to [`FrameType::AgentAttach`].
+    AgentAttached = 0x31,
+    /// host → client, one transcript event of an agent session.
+    AgentEvent = 0x32,
 }
 
 impl FrameType {
@@ -75,6 +81,9 @@ impl FrameType {
             0x1f => Error,
             0x20 => LocalRequest,
             0x21 => LocalReply,
+            0x30 => AgentAttach,
+            0x31 => AgentAttached,
+            0x32 => AgentEvent,
             _ => return None,
         })
     }
@@ -116,6 +125,12 @@ pub enum Frame {
     LocalRequest(LocalRequest),
     /// See [`FrameType::LocalReply`].
     LocalReply(LocalReply),
+    /// See [`FrameType::AgentAttach`].
+    AgentAttach(AgentAttach),
+    /// See [`FrameType::AgentAttached`].
+    AgentAttached(AgentAttached),
+    /// See [`FrameType::AgentEvent`].
+    AgentEvent(AgentEvent),
 }
 
 /// Why a frame could not be decoded.
@@ -164,6 +179,9 @@ impl Frame {
             Frame::Error(_) => FrameType::Error,
             Frame::LocalRequest(_) => FrameType::LocalRequest,
             Frame::LocalReply(_) => FrameType::LocalReply,
+            Frame::AgentAttach(_) => FrameType::AgentAttach,
+            Frame::AgentAttached(_) => FrameType::AgentAttached,
+            Frame::AgentEvent(_) => FrameType::AgentEvent,
         }
     }
 
@@ -188,6 +206,9 @@ impl Frame {
             Frame::Error(m) => append(&mut out, m),
             Frame::LocalRequest(m) => append(&mut out, m),
             Frame::LocalReply(m) => append(&mut out, m),
+            Frame::AgentAttach(m) => append(&mut out, m),
+            Frame::AgentAttached(m) => append(&mut out, m),
+            Frame::AgentEvent(m) => append(&mut out, m),
         };
         // Serializing our own plain data types into a Vec cannot fail; should it ever, the
         // frame goes out as a (decodable) error instead of a corrupt one.
@@ -231,6 +252,9 @@ impl Frame {
             FrameType::Error => Frame::Error(parse(ty, payload)?),
             FrameType::LocalRequest => Frame::LocalRequest(parse(ty, payload)?),
             FrameType::LocalReply => Frame::LocalReply(parse(ty, payload)?),
+            FrameType::AgentAttach => Frame::AgentAttach(parse(ty, payload)?),
+            FrameType::AgentAttached => Frame::AgentAttached(parse(ty, payload)?),
+            FrameType::AgentEvent => Frame::AgentEvent(parse(ty, payload)?),
         })
     }
 }
@@ -268,6 +292,41 @@ mod tests {
                 assert_eq!(t as u8, b);
             }
         }
+    }
+
+    #[test]
+    fn golden_agent_frames() {
+        let attach = Frame::AgentAttach(AgentAttach {
+            session: 3,
+            from_seq: 300,
+        });
+        assert_eq!(hex::encode(attach.encode()), "000000043003ac02");
+        let ev = Frame::AgentEvent(AgentEvent {
+            session: 1,
+            seq: 2,
+            at_ms: 3,
+            kind: "state".into(),
+            data: "{}".into(),
+        });
+        assert_eq!(
+            hex::encode(ev.encode()),
+            "0000000d32010203057374617465027b7d"
+        );
+        for f in [attach, ev] {
+            assert_eq!(Frame::decode(&body(&f)), Ok(f));
+        }
+        let answer = Frame::Request(RequestFrame {
+            id: 7,
+            request: Request::AgentAnswer {
+                session: 1,
+                approval: 2,
+                option: Some("allow".into()),
+            },
+        });
+        assert_eq!(
+            hex::encode(answer.encode()),
+            "0000000c03070801020105616c6c6f77"
+        );
     }
 
     #[test]

@@ -101,6 +101,63 @@ pub enum Request {
         /// Session id.
         session: u64,
     },
+    /// List the agents the host can run.
+    ListAgents,
+    /// Start an agent session in a new git worktree.
+    NewAgentSession(NewAgentSession),
+    /// List agent sessions.
+    ListAgentSessions,
+    /// Send a prompt; queued if a turn is running.
+    AgentPrompt {
+        /// Agent session id.
+        session: u64,
+        /// The prompt text.
+        text: String,
+    },
+    /// Cancel the running turn (pending approvals are answered cancelled, queued prompts
+    /// dropped).
+    AgentCancel {
+        /// Agent session id.
+        session: u64,
+    },
+    /// Answer a pending approval.
+    AgentAnswer {
+        /// Agent session id.
+        session: u64,
+        /// The approval's number, from its `permission` event.
+        approval: u64,
+        /// The chosen option id; `None` answers `cancelled`.
+        option: Option<String>,
+    },
+    /// The worktree's changes against the session's base commit.
+    AgentDiff {
+        /// Agent session id.
+        session: u64,
+    },
+    /// Stop an agent session (state `done`); optionally remove its worktree and branch.
+    AgentClose {
+        /// Agent session id.
+        session: u64,
+        /// Also delete the worktree directory and its branch.
+        remove_worktree: bool,
+    },
+    /// Switch the agent's mode (ACP `session/set_mode`), e.g. `plan` or `code`.
+    AgentSetMode {
+        /// Agent session id.
+        session: u64,
+        /// A mode id the agent offered (see the `started` event's `modes`).
+        mode: String,
+    },
+    /// Set one of the agent's configuration options (ACP `session/set_config_option`), e.g.
+    /// the model.
+    AgentSetOption {
+        /// Agent session id.
+        session: u64,
+        /// The option id (see the `started` event's `configOptions`), e.g. `model`.
+        option: String,
+        /// The value id to choose.
+        value: String,
+    },
 }
 
 /// Parameters of a new PTY session.
@@ -137,6 +194,203 @@ pub enum Reply {
     Created(SessionInfo),
     /// Answer to [`Request::KillSession`].
     Killed,
+    /// Answer to [`Request::ListAgents`].
+    Agents(Vec<AgentDef>),
+    /// Answer to [`Request::NewAgentSession`].
+    AgentSession(AgentSessionInfo),
+    /// Answer to [`Request::ListAgentSessions`], by id ascending.
+    AgentSessions(Vec<AgentSessionInfo>),
+    /// Answer to [`Request::AgentPrompt`].
+    AgentPrompted {
+        /// The prompt waits behind a running turn (or other queued prompts).
+        queued: bool,
+    },
+    /// Answer to [`Request::AgentCancel`].
+    AgentCancelled,
+    /// Answer to [`Request::AgentAnswer`]: this answer was the one given to the agent.
+    AgentAnswered,
+    /// Answer to [`Request::AgentDiff`].
+    AgentDiff(AgentDiff),
+    /// Answer to [`Request::AgentClose`].
+    AgentClosed,
+    /// Answer to [`Request::AgentSetMode`] and [`Request::AgentSetOption`]: the agent agreed.
+    AgentConfigured,
+}
+
+/// An agent the host knows how to start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentDef {
+    /// Name used in requests.
+    pub name: String,
+    /// Program and arguments.
+    pub command: Vec<String>,
+    /// The program is found on the host.
+    pub installed: bool,
+    /// No login (credentials file or key variable) was found on the host.
+    pub needs_login: bool,
+    /// How to log in, when `needs_login`.
+    pub login_hint: Option<String>,
+}
+
+/// Parameters of a new agent session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewAgentSession {
+    /// Agent name from [`Request::ListAgents`].
+    pub agent: String,
+    /// Absolute path of a git repository on the host.
+    pub repo: String,
+    /// Branch, tag or commit to start from; `None`: the repository's `HEAD`.
+    pub base: Option<String>,
+    /// A first prompt, sent once the agent is ready.
+    pub prompt: Option<String>,
+}
+
+/// Where an agent session is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AgentState {
+    /// The agent process starts and the ACP session is being set up.
+    Starting,
+    /// A turn runs.
+    Running,
+    /// A turn runs and waits for at least one approval.
+    WaitingApproval,
+    /// Ready for a prompt.
+    Idle,
+    /// Closed by a client.
+    Done,
+    /// The agent could not start or exited unexpectedly.
+    Failed,
+    /// The host restarted during a turn; the turn was cut off. Ready for a prompt.
+    Interrupted,
+}
+
+impl AgentState {
+    /// The snake_case name used in events, the database and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentState::Starting => "starting",
+            AgentState::Running => "running",
+            AgentState::WaitingApproval => "waiting_approval",
+            AgentState::Idle => "idle",
+            AgentState::Done => "done",
+            AgentState::Failed => "failed",
+            AgentState::Interrupted => "interrupted",
+        }
+    }
+
+    /// Parses [`AgentState::as_str`].
+    pub fn parse(s: &str) -> Option<AgentState> {
+        Some(match s {
+            "starting" => AgentState::Starting,
+            "running" => AgentState::Running,
+            "waiting_approval" => AgentState::WaitingApproval,
+            "idle" => AgentState::Idle,
+            "done" => AgentState::Done,
+            "failed" => AgentState::Failed,
+            "interrupted" => AgentState::Interrupted,
+            _ => return None,
+        })
+    }
+}
+
+/// What an agent session list shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentSessionInfo {
+    /// Host-unique id, stable across host restarts.
+    pub id: u64,
+    /// Agent name.
+    pub agent: String,
+    /// The repository the worktree was made from.
+    pub repo: String,
+    /// The worktree directory (the agent's cwd).
+    pub worktree: String,
+    /// The session's branch.
+    pub branch: String,
+    /// The commit the branch started from (hex).
+    pub base: String,
+    /// State.
+    pub state: AgentState,
+    /// Why the state is what it is (failure reason), if anything to say.
+    pub detail: Option<String>,
+    /// Creation time, unix milliseconds.
+    pub created_at_ms: u64,
+    /// The sequence number the next event will get (events so far: `0..next_seq`).
+    pub next_seq: u64,
+    /// Approvals waiting for an answer.
+    pub pending_approvals: u32,
+    /// Prompts waiting behind the running turn.
+    pub queued_prompts: u32,
+    /// Event streams attached now.
+    pub attached: u32,
+}
+
+/// First frame of an agent event stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentAttach {
+    /// Agent session id.
+    pub session: u64,
+    /// Send events from this sequence number on (0: the whole transcript; `u64::MAX`: only new
+    /// events).
+    pub from_seq: u64,
+}
+
+/// Answer to [`AgentAttach`]; events follow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentAttached {
+    /// The session as it is now.
+    pub info: AgentSessionInfo,
+}
+
+/// One event of an agent session's transcript.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentEvent {
+    /// Agent session id.
+    pub session: u64,
+    /// 0, 1, 2… per session, without holes.
+    pub seq: u64,
+    /// When the host recorded it, unix milliseconds.
+    pub at_ms: u64,
+    /// Event kind (`update`, `prompt`, `turn_start`, `turn_end`, `permission`, …).
+    pub kind: String,
+    /// The event's fields as a JSON object (UTF-8 text).
+    pub data: String,
+}
+
+/// A worktree's changes against its base commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentDiff {
+    /// Base commit (hex).
+    pub base: String,
+    /// The session's branch.
+    pub branch: String,
+    /// Changed files, by path.
+    pub files: Vec<FileDiff>,
+}
+
+/// One changed file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileDiff {
+    /// Path relative to the worktree.
+    pub path: String,
+    /// `added`, `modified`, `deleted`, `renamed` or `typechange`.
+    pub status: String,
+    /// Unified diff text (git format, 3 lines of context); binary files say so.
+    pub patch: String,
+}
+
+/// One audit log row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRow {
+    /// Unix seconds.
+    pub at: u64,
+    /// Device id (hex), if a device did it.
+    pub device: Option<String>,
+    /// The device's name then, if known.
+    pub device_name: Option<String>,
+    /// What happened (`pair`, `connect`, `agent.prompt`, `agent.answer`, …).
+    pub event: String,
+    /// Details, secrets redacted.
+    pub detail: String,
 }
 
 /// What a session list shows.
@@ -268,6 +522,8 @@ pub enum ErrorCode {
     Limit,
     /// Something failed on the host.
     Internal,
+    /// Someone else got there first (an approval already answered).
+    Conflict,
 }
 
 /// An error with a code and a message for people.
@@ -310,6 +566,11 @@ pub enum LocalRequest {
     },
     /// Host status.
     Status,
+    /// The newest audit log rows, newest first.
+    Audit {
+        /// At most this many rows.
+        limit: u32,
+    },
 }
 
 /// Replies over the control socket.
@@ -336,6 +597,8 @@ pub enum LocalReply {
     Status(HostStatus),
     /// The request failed.
     Error(WireError),
+    /// Audit log rows.
+    Audit(Vec<AuditRow>),
 }
 
 /// A paired device as listed.

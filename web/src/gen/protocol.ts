@@ -4,6 +4,108 @@
 // serde's JSON form: structs are objects, Option is T | null, enums are externally
 // tagged unless marked otherwise, byte arrays are arrays of numbers.
 
+/** First frame of an agent event stream. */
+export interface AgentAttach {
+  /** Agent session id. */
+  session: number;
+  /**
+   * Send events from this sequence number on (0: the whole transcript; `u64::MAX`: only new
+   * events).
+   */
+  from_seq: number;
+}
+
+/** Answer to [`AgentAttach`]; events follow. */
+export interface AgentAttached {
+  /** The session as it is now. */
+  info: AgentSessionInfo;
+}
+
+/** An agent the host knows how to start. */
+export interface AgentDef {
+  /** Name used in requests. */
+  name: string;
+  /** Program and arguments. */
+  command: string[];
+  /** The program is found on the host. */
+  installed: boolean;
+  /** No login (credentials file or key variable) was found on the host. */
+  needs_login: boolean;
+  /** How to log in, when `needs_login`. */
+  login_hint: string | null;
+}
+
+/** A worktree's changes against its base commit. */
+export interface AgentDiff {
+  /** Base commit (hex). */
+  base: string;
+  /** The session's branch. */
+  branch: string;
+  /** Changed files, by path. */
+  files: FileDiff[];
+}
+
+/** One event of an agent session's transcript. */
+export interface AgentEvent {
+  /** Agent session id. */
+  session: number;
+  /** 0, 1, 2… per session, without holes. */
+  seq: number;
+  /** When the host recorded it, unix milliseconds. */
+  at_ms: number;
+  /** Event kind (`update`, `prompt`, `turn_start`, `turn_end`, `permission`, …). */
+  kind: string;
+  /** The event's fields as a JSON object (UTF-8 text). */
+  data: string;
+}
+
+/** What an agent session list shows. */
+export interface AgentSessionInfo {
+  /** Host-unique id, stable across host restarts. */
+  id: number;
+  /** Agent name. */
+  agent: string;
+  /** The repository the worktree was made from. */
+  repo: string;
+  /** The worktree directory (the agent's cwd). */
+  worktree: string;
+  /** The session's branch. */
+  branch: string;
+  /** The commit the branch started from (hex). */
+  base: string;
+  /** State. */
+  state: AgentState;
+  /** Why the state is what it is (failure reason), if anything to say. */
+  detail: string | null;
+  /** Creation time, unix milliseconds. */
+  created_at_ms: number;
+  /** The sequence number the next event will get (events so far: `0..next_seq`). */
+  next_seq: number;
+  /** Approvals waiting for an answer. */
+  pending_approvals: number;
+  /** Prompts waiting behind the running turn. */
+  queued_prompts: number;
+  /** Event streams attached now. */
+  attached: number;
+}
+
+/** Where an agent session is in its life. */
+export type AgentState =
+  /** The agent process starts and the ACP session is being set up. */
+  | "Starting"
+  /** A turn runs. */
+  | "Running"
+  /** A turn runs and waits for at least one approval. */
+  | "WaitingApproval"
+  /** Ready for a prompt. */
+  | "Idle"
+  /** Closed by a client. */
+  | "Done"
+  /** The agent could not start or exited unexpectedly. */
+  | "Failed"
+  /** The host restarted during a turn; the turn was cut off. Ready for a prompt. */
+  | "Interrupted";
+
 /** First frame of a session stream. */
 export interface Attach {
   /** Which session. */
@@ -66,6 +168,14 @@ export type BrowserToHost =
     type: "detach";
     /** Channel. */
     channel: number;
+  }
+  /** Attach `channel` to an agent session's event stream. */
+  | {
+    type: "agent_attach";
+    /** The browser's channel number. */
+    channel: number;
+    /** As on a native agent event stream. */
+    attach: AgentAttach;
   };
 
 /** Parameters of a new PTY session. */
@@ -97,7 +207,9 @@ export type ErrorCode =
   /** A host limit was reached. */
   | "Limit"
   /** Something failed on the host. */
-  | "Internal";
+  | "Internal"
+  /** Someone else got there first (an approval already answered). */
+  | "Conflict";
 
 /** How a process ended. */
 export interface ExitInfo {
@@ -113,6 +225,16 @@ export interface Exited {
   status: ExitInfo;
   /** Final output offset. */
   end_offset: number;
+}
+
+/** One changed file. */
+export interface FileDiff {
+  /** Path relative to the worktree. */
+  path: string;
+  /** `added`, `modified`, `deleted`, `renamed` or `typechange`. */
+  status: string;
+  /** Unified diff text (git format, 3 lines of context); binary files say so. */
+  patch: string;
 }
 
 /** Output in `from..to` was dropped from the host's buffer before this client read it. */
@@ -185,6 +307,22 @@ export type HostToBrowser =
     /** How. */
     exited: Exited;
   }
+  /** An agent channel is attached; events follow. */
+  | {
+    type: "agent_attached";
+    /** Channel. */
+    channel: number;
+    /** As on a native agent event stream. */
+    attached: AgentAttached;
+  }
+  /** One event of an agent session's transcript. */
+  | {
+    type: "agent_event";
+    /** Channel. */
+    channel: number;
+    /** The event (its `data` is JSON text). */
+    event: AgentEvent;
+  }
   /** An error on a channel (the channel is closed) or, without a channel, on the socket. */
   | {
     type: "error";
@@ -194,6 +332,18 @@ export type HostToBrowser =
     error: WireError;
   };
 
+/** Parameters of a new agent session. */
+export interface NewAgentSession {
+  /** Agent name from [`Request::ListAgents`]. */
+  agent: string;
+  /** Absolute path of a git repository on the host. */
+  repo: string;
+  /** Branch, tag or commit to start from; `None`: the repository's `HEAD`. */
+  base: string | null;
+  /** A first prompt, sent once the agent is ready. */
+  prompt: string | null;
+}
+
 /** Successful replies. */
 export type Reply =
   /** Answer to [`Request::ListSessions`]. */
@@ -201,7 +351,30 @@ export type Reply =
   /** Answer to [`Request::CreateSession`]. */
   | { Created: SessionInfo }
   /** Answer to [`Request::KillSession`]. */
-  | "Killed";
+  | "Killed"
+  /** Answer to [`Request::ListAgents`]. */
+  | { Agents: AgentDef[] }
+  /** Answer to [`Request::NewAgentSession`]. */
+  | { AgentSession: AgentSessionInfo }
+  /** Answer to [`Request::ListAgentSessions`], by id ascending. */
+  | { AgentSessions: AgentSessionInfo[] }
+  /** Answer to [`Request::AgentPrompt`]. */
+  | {
+    AgentPrompted: {
+      /** The prompt waits behind a running turn (or other queued prompts). */
+      queued: boolean;
+    };
+  }
+  /** Answer to [`Request::AgentCancel`]. */
+  | "AgentCancelled"
+  /** Answer to [`Request::AgentAnswer`]: this answer was the one given to the agent. */
+  | "AgentAnswered"
+  /** Answer to [`Request::AgentDiff`]. */
+  | { AgentDiff: AgentDiff }
+  /** Answer to [`Request::AgentClose`]. */
+  | "AgentClosed"
+  /** Answer to [`Request::AgentSetMode`] and [`Request::AgentSetOption`]: the agent agreed. */
+  | "AgentConfigured";
 
 /** Requests a client may make. */
 export type Request =
@@ -214,6 +387,81 @@ export type Request =
     KillSession: {
       /** Session id. */
       session: number;
+    };
+  }
+  /** List the agents the host can run. */
+  | "ListAgents"
+  /** Start an agent session in a new git worktree. */
+  | { NewAgentSession: NewAgentSession }
+  /** List agent sessions. */
+  | "ListAgentSessions"
+  /** Send a prompt; queued if a turn is running. */
+  | {
+    AgentPrompt: {
+      /** Agent session id. */
+      session: number;
+      /** The prompt text. */
+      text: string;
+    };
+  }
+  /**
+   * Cancel the running turn (pending approvals are answered cancelled, queued prompts
+   * dropped).
+   */
+  | {
+    AgentCancel: {
+      /** Agent session id. */
+      session: number;
+    };
+  }
+  /** Answer a pending approval. */
+  | {
+    AgentAnswer: {
+      /** Agent session id. */
+      session: number;
+      /** The approval's number, from its `permission` event. */
+      approval: number;
+      /** The chosen option id; `None` answers `cancelled`. */
+      option: string | null;
+    };
+  }
+  /** The worktree's changes against the session's base commit. */
+  | {
+    AgentDiff: {
+      /** Agent session id. */
+      session: number;
+    };
+  }
+  /** Stop an agent session (state `done`); optionally remove its worktree and branch. */
+  | {
+    AgentClose: {
+      /** Agent session id. */
+      session: number;
+      /** Also delete the worktree directory and its branch. */
+      remove_worktree: boolean;
+    };
+  }
+  /** Switch the agent's mode (ACP `session/set_mode`), e.g. `plan` or `code`. */
+  | {
+    AgentSetMode: {
+      /** Agent session id. */
+      session: number;
+      /** A mode id the agent offered (see the `started` event's `modes`). */
+      mode: string;
+    };
+  }
+  /**
+   * Set one of the agent's configuration options (ACP `session/set_config_option`), e.g.
+   * the model.
+   */
+  | {
+    AgentSetOption: {
+      /** Agent session id. */
+      session: number;
+      /** The option id (see the `started` event's `configOptions`), e.g. `model`. */
+      option: string;
+      /** The value id to choose. */
+      value: string;
     };
   };
 

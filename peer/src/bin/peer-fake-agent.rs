@@ -1,0 +1,447 @@
+//! A scripted ACP agent for peer's tests and benchmarks. It needs no model: the first word of
+//! each prompt says what to do.
+//!
+//! | prompt | what the agent does |
+//! | --- | --- |
+//! | `all` | sends one `session/update` of every kind (and one unknown kind), ends the turn |
+//! | `ask` | a tool call that needs permission; reports the answer; ends `end_turn` or `cancelled` |
+//! | `read` | like `ask`, for a tool call of kind `read` |
+//! | `wait` | waits until cancelled; ends `cancelled` |
+//! | `crash` | sends a message, then exits with status 3 in the middle of the turn |
+//! | `write PATH TEXT` | writes TEXT to PATH in its cwd, reports the edit as a diff |
+//! | `flood N` | N message chunks |
+//! | `ping` | one message chunk carrying the send time in unix nanoseconds |
+//! | `history` | says how many prompts this session has seen, loaded ones included |
+//! | `run CMD` | asks to run CMD (kind `execute`); if allowed, runs it through the client's `terminal/*` (`sh -c CMD`) and reports `exit N: OUTPUT` or the client's refusal |
+//! | `runin DIR CMD` | the same with `cwd: DIR` |
+//! | `swap CMD` | asks to run `echo approved`, then asks the client to run CMD instead |
+//! | `sneak CMD` | asks the client to run CMD without asking for permission |
+//! | anything else | echoes the prompt |
+//!
+//! Sessions are remembered in `$PEER_FAKE_AGENT_STATE/<session id>.json` (when set), so
+//! `session/load` replays them after a restart. `FAKE_AGENT_LOAD=0` turns `loadSession` off;
+//! `FAKE_AGENT_RESUME=1` advertises and serves `session/resume` (no replay).
+#![allow(missing_docs)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use agent_client_protocol::schema::ProtocolVersion;
+use agent_client_protocol::v1::ConnectionTo;
+use agent_client_protocol::v1::schema::{
+    CancelNotification, ContentBlock, LoadSessionRequest, LoadSessionResponse, NewSessionRequest,
+    NewSessionResponse, PromptRequest, PromptResponse, SessionMode, SessionModeState,
+    SetSessionModeRequest, SetSessionModeResponse, StopReason,
+};
+use agent_client_protocol::{Agent, ByteStreams, Client, UntypedMessage};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
+
+#[derive(Default)]
+struct State {
+    cancels: Mutex<HashMap<String, Arc<Notify>>>,
+    history: Mutex<HashMap<String, Vec<String>>>,
+    dir: Option<PathBuf>,
+}
+
+impl State {
+    fn notify(&self, sid: &str) -> Arc<Notify> {
+        self.cancels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(sid.to_string())
+            .or_default()
+            .clone()
+    }
+    fn remember(&self, sid: &str, prompt: &str) -> usize {
+        let mut h = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        let v = h.entry(sid.to_string()).or_default();
+        v.push(prompt.to_string());
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::write(
+                dir.join(format!("{sid}.json")),
+                serde_json::to_vec(v).unwrap_or_default(),
+            );
+        }
+        v.len()
+    }
+    fn load(&self, sid: &str) -> Vec<String> {
+        let v: Vec<String> = self
+            .dir
+            .as_ref()
+            .and_then(|d| std::fs::read(d.join(format!("{sid}.json"))).ok())
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        self.history
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(sid.to_string(), v.clone());
+        v
+    }
+}
+
+fn update(cx: &ConnectionTo<Client>, sid: &str, update: Value) {
+    if let Ok(m) = UntypedMessage::new(
+        "session/update",
+        json!({"sessionId": sid, "update": update}),
+    ) {
+        let _ = cx.send_notification(m);
+    }
+}
+
+fn say(cx: &ConnectionTo<Client>, sid: &str, text: &str) {
+    update(
+        cx,
+        sid,
+        json!({"sessionUpdate": "agent_message_chunk", "content": {"type": "text", "text": text}}),
+    );
+}
+
+fn now_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+async fn ask(cx: &ConnectionTo<Client>, sid: &str, kind: &str, title: &str) -> Option<String> {
+    update(
+        cx,
+        sid,
+        json!({"sessionUpdate": "tool_call", "toolCallId": "t-ask", "title": title, "kind": kind, "status": "pending", "rawInput": {"command": title}}),
+    );
+    let req = UntypedMessage::new(
+        "session/request_permission",
+        json!({
+            "sessionId": sid,
+            "toolCall": {"toolCallId": "t-ask", "title": title, "kind": kind, "rawInput": {"command": title}},
+            "options": [
+                {"optionId": "allow", "name": "Allow once", "kind": "allow_once"},
+                {"optionId": "always", "name": "Always allow", "kind": "allow_always"},
+                {"optionId": "reject", "name": "Reject", "kind": "reject_once"}
+            ]
+        }),
+    )
+    .ok()?;
+    let resp = cx.send_request(req).block_task().await.ok()?;
+    let outcome = resp.get("outcome")?;
+    match outcome.get("outcome").and_then(Value::as_str) {
+        Some("selected") => outcome
+            .get("optionId")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        _ => None,
+    }
+}
+
+/// Runs `sh -c script` through the client's terminal methods; `exit N: OUTPUT` or `refused: …`.
+async fn terminal(cx: &ConnectionTo<Client>, sid: &str, script: &str, cwd: Option<&str>) -> String {
+    let call = async |method: &str, params: Value| -> Result<Value, String> {
+        let req = UntypedMessage::new(method, params).map_err(|e| e.to_string())?;
+        cx.send_request(req)
+            .block_task()
+            .await
+            .map_err(|e| e.message.clone())
+    };
+    let mut params = json!({"sessionId": sid, "command": "/bin/sh", "args": ["-c", script], "outputByteLimit": 4096});
+    if let Some(d) = cwd {
+        params["cwd"] = json!(d);
+    }
+    let id = match call("terminal/create", params).await {
+        Ok(v) => v["terminalId"].as_str().unwrap_or("").to_string(),
+        Err(e) => return format!("refused: {e}"),
+    };
+    let t = json!({"sessionId": sid, "terminalId": id});
+    let exit = call("terminal/wait_for_exit", t.clone()).await;
+    let out = call("terminal/output", t.clone()).await;
+    let _ = call("terminal/release", t).await;
+    format!(
+        "exit {}: {}",
+        exit.map(|e| e["exitCode"].to_string())
+            .unwrap_or_else(|e| e),
+        out.map(|o| o["output"].as_str().unwrap_or("").to_string())
+            .unwrap_or_else(|e| e)
+    )
+}
+
+async fn turn(
+    state: Arc<State>,
+    cx: ConnectionTo<Client>,
+    sid: String,
+    text: String,
+) -> StopReason {
+    let cancel = state.notify(&sid);
+    let count = state.remember(&sid, &text);
+    let mut words = text.split_whitespace();
+    match words.next().unwrap_or("") {
+        "all" => {
+            let chunk = |kind: &str, t: &str| json!({"sessionUpdate": kind, "content": {"type": "text", "text": t}});
+            update(&cx, &sid, chunk("user_message_chunk", "all"));
+            update(&cx, &sid, chunk("agent_thought_chunk", "thinking"));
+            update(&cx, &sid, chunk("agent_message_chunk", "hello"));
+            update(
+                &cx,
+                &sid,
+                json!({"sessionUpdate": "tool_call", "toolCallId": "t1", "title": "Edit a.txt", "kind": "edit", "status": "in_progress"}),
+            );
+            update(
+                &cx,
+                &sid,
+                json!({"sessionUpdate": "tool_call_update", "toolCallId": "t1", "status": "completed",
+                       "content": [{"type": "diff", "path": "a.txt", "oldText": "one", "newText": "two"}]}),
+            );
+            update(
+                &cx,
+                &sid,
+                json!({"sessionUpdate": "plan", "entries": [{"content": "step 1", "priority": "high", "status": "completed"}, {"content": "step 2", "priority": "low", "status": "pending"}]}),
+            );
+            update(
+                &cx,
+                &sid,
+                json!({"sessionUpdate": "available_commands_update", "availableCommands": [{"name": "test", "description": "run tests"}]}),
+            );
+            update(
+                &cx,
+                &sid,
+                json!({"sessionUpdate": "current_mode_update", "currentModeId": "code"}),
+            );
+            update(
+                &cx,
+                &sid,
+                json!({"sessionUpdate": "session_info_update", "title": "fake session"}),
+            );
+            update(
+                &cx,
+                &sid,
+                json!({"sessionUpdate": "usage_update", "used": 10, "size": 1000}),
+            );
+            update(
+                &cx,
+                &sid,
+                json!({"sessionUpdate": "some_future_kind", "x": 1}),
+            );
+            StopReason::EndTurn
+        }
+        w @ ("ask" | "read") => {
+            let (kind, title) = if w == "ask" {
+                ("execute", "cargo test")
+            } else {
+                ("read", "read a.txt")
+            };
+            let answer = tokio::select! {
+                a = ask(&cx, &sid, kind, title) => a,
+                _ = cancel.notified() => return StopReason::Cancelled,
+            };
+            say(
+                &cx,
+                &sid,
+                &format!("permission: {}", answer.as_deref().unwrap_or("cancelled")),
+            );
+            if answer.is_none() {
+                StopReason::Cancelled
+            } else {
+                StopReason::EndTurn
+            }
+        }
+        w @ ("run" | "runin" | "swap" | "sneak") => {
+            let rest = text
+                .split_once(char::is_whitespace)
+                .map_or("", |r| r.1)
+                .trim();
+            let (cwd, cmd) = match w {
+                "runin" => rest
+                    .split_once(char::is_whitespace)
+                    .map_or((Some(rest), ""), |(d, c)| (Some(d), c.trim())),
+                _ => (None, rest),
+            };
+            let shown = if w == "swap" { "echo approved" } else { cmd };
+            if w != "sneak" {
+                let answer = tokio::select! {
+                    a = ask(&cx, &sid, "execute", shown) => a,
+                    _ = cancel.notified() => return StopReason::Cancelled,
+                };
+                if !matches!(answer.as_deref(), Some("allow" | "always")) {
+                    say(&cx, &sid, "not allowed");
+                    return StopReason::EndTurn;
+                }
+            }
+            let result = terminal(&cx, &sid, cmd, cwd).await;
+            say(&cx, &sid, &result);
+            StopReason::EndTurn
+        }
+        "wait" => {
+            say(&cx, &sid, "waiting");
+            cancel.notified().await;
+            StopReason::Cancelled
+        }
+        "crash" => {
+            say(&cx, &sid, "about to crash");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            std::process::exit(3);
+        }
+        "write" => {
+            let path = words.next().unwrap_or("out.txt").to_string();
+            let body: Vec<&str> = words.collect();
+            let body = format!("{}\n", body.join(" "));
+            let old = std::fs::read_to_string(&path).ok();
+            let _ = std::fs::write(&path, &body);
+            update(
+                &cx,
+                &sid,
+                json!({"sessionUpdate": "tool_call", "toolCallId": "w1", "title": format!("Write {path}"), "kind": "edit", "status": "completed",
+                       "content": [{"type": "diff", "path": path, "oldText": old, "newText": body}]}),
+            );
+            StopReason::EndTurn
+        }
+        "flood" => {
+            let n: u64 = words.next().and_then(|w| w.parse().ok()).unwrap_or(100);
+            for i in 0..n {
+                say(&cx, &sid, &format!("{i}"));
+            }
+            StopReason::EndTurn
+        }
+        "ping" => {
+            say(&cx, &sid, &format!("ping {}", now_nanos()));
+            StopReason::EndTurn
+        }
+        "history" => {
+            say(&cx, &sid, &format!("history: {} prompts", count - 1));
+            StopReason::EndTurn
+        }
+        _ => {
+            say(&cx, &sid, &format!("echo: {text}"));
+            StopReason::EndTurn
+        }
+    }
+}
+
+fn prompt_text(p: &PromptRequest) -> String {
+    p.prompt
+        .iter()
+        .filter_map(|b| match b {
+            ContentBlock::Text(t) => Some(t.text.clone()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), agent_client_protocol::Error> {
+    let state = Arc::new(State {
+        dir: std::env::var_os("PEER_FAKE_AGENT_STATE").map(PathBuf::from),
+        ..State::default()
+    });
+    let load = std::env::var("FAKE_AGENT_LOAD").map_or(true, |v| v != "0");
+    let resume = std::env::var("FAKE_AGENT_RESUME").is_ok_and(|v| v == "1");
+    let (s1, s2, s3, s4, s5) = (
+        state.clone(),
+        state.clone(),
+        state.clone(),
+        state.clone(),
+        state.clone(),
+    );
+    let transport = ByteStreams::new(
+        tokio::io::stdout().compat_write(),
+        tokio::io::stdin().compat(),
+    );
+    Agent
+        .v1()
+        .name("peer-fake-agent")
+        .on_receive_request(
+            async move |_req: NewSessionRequest, responder, _cx| {
+                let sid = format!("fake-{:016x}", rand::random::<u64>());
+                let _ = s1.notify(&sid);
+                responder.respond(NewSessionResponse::new(sid).modes(SessionModeState::new(
+                    "code",
+                    vec![SessionMode::new("code", "Code"), SessionMode::new("plan", "Plan")],
+                )))
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .on_receive_request(
+            async move |req: LoadSessionRequest, responder, cx: ConnectionTo<Client>| {
+                let sid = req.session_id.0.to_string();
+                for p in s2.load(&sid) {
+                    update(
+                        &cx,
+                        &sid,
+                        json!({"sessionUpdate": "user_message_chunk", "content": {"type": "text", "text": p}}),
+                    );
+                    say(&cx, &sid, "(replayed)");
+                }
+                responder.respond(LoadSessionResponse::new())
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .on_receive_request(
+            async move |req: PromptRequest, responder, cx: ConnectionTo<Client>| {
+                let state = s3.clone();
+                let sid = req.session_id.0.to_string();
+                let text = prompt_text(&req);
+                let cx2 = cx.clone();
+                cx.spawn(async move {
+                    let reason = turn(state, cx2, sid, text).await;
+                    responder.respond(PromptResponse::new(reason))
+                })
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .on_receive_request(
+            async move |req: SetSessionModeRequest, responder, cx: ConnectionTo<Client>| {
+                let sid = req.session_id.0.to_string();
+                update(
+                    &cx,
+                    &sid,
+                    json!({"sessionUpdate": "current_mode_update", "currentModeId": req.mode_id.0.as_ref()}),
+                );
+                responder.respond(SetSessionModeResponse::new())
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .on_receive_notification(
+            async move |n: CancelNotification, _cx: ConnectionTo<Client>| {
+                s4.notify(n.session_id.0.as_ref()).notify_one();
+                Ok(())
+            },
+            agent_client_protocol::on_receive_notification!(),
+        )
+        // Last: everything the typed handlers above did not take. `initialize` is answered
+        // here as JSON so that it can advertise `sessionCapabilities.resume`.
+        .on_receive_request(
+            async move |req: UntypedMessage, responder, cx: ConnectionTo<Client>| {
+                match req.method.as_str() {
+                    "initialize" => {
+                        let mut caps = json!({"loadSession": load});
+                        if resume {
+                            caps["sessionCapabilities"] = json!({"resume": {}});
+                        }
+                        responder.respond(json!({
+                            "protocolVersion": ProtocolVersion::V1,
+                            "agentCapabilities": caps,
+                            "agentInfo": {"name": "peer-fake-agent", "version": "1"},
+                            "authMethods": []
+                        }))
+                    }
+                    "session/resume" if resume => {
+                        let sid = req
+                            .params
+                            .get("sessionId")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string();
+                        // Unlike session/load, nothing is replayed.
+                        let _ = s5.load(&sid);
+                        let _ = cx;
+                        responder.respond(json!({}))
+                    }
+                    _ => responder.respond_with_error(agent_client_protocol::Error::method_not_found()),
+                }
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .connect_to(transport)
+        .await
+}

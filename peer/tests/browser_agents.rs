@@ -1,0 +1,200 @@
+//! Agent sessions over the browser channel: a browser starts an agent, attaches an agent
+//! channel from sequence 0 and receives the transcript, then answers an approval.
+
+mod common;
+
+use std::time::Duration;
+
+use common::until;
+use iroh::SecretKey;
+use peer::client::browser::{BrowserClient, QuicTransport};
+use peer::net::{self, ALPN_BRIDGE};
+use peer::proto::browser::{BrowserToHost, HostToBrowser};
+use peer::proto::{AgentAttach, AgentEvent, NewAgentSession, Reply, Request, Role};
+use peer_pairing::{NoiseKeypair, PairingPayload};
+use serde_json::Value;
+
+const FAKE: &str = env!("CARGO_BIN_EXE_peer-fake-agent");
+
+/// The browser client and the agent events that arrived while it waited for a response.
+struct B {
+    c: BrowserClient<QuicTransport>,
+    pending: std::collections::VecDeque<AgentEvent>,
+}
+
+impl B {
+    async fn next(&mut self) -> HostToBrowser {
+        let mut out = Vec::new();
+        until(&mut self.c, &mut out, |m, _| m.is_some())
+            .await
+            .expect("a control message")
+    }
+
+    async fn next_event(&mut self) -> AgentEvent {
+        if let Some(ev) = self.pending.pop_front() {
+            return ev;
+        }
+        loop {
+            if let HostToBrowser::AgentEvent { channel, event } = self.next().await {
+                assert_eq!(channel, 2);
+                return event;
+            }
+        }
+    }
+
+    async fn request(&mut self, id: u32, request: Request) -> Reply {
+        self.c
+            .send(&BrowserToHost::Request { id, request })
+            .await
+            .expect("send");
+        loop {
+            match self.next().await {
+                HostToBrowser::Response { id: got, result } if got == id => {
+                    return result.expect("request ok");
+                }
+                HostToBrowser::AgentEvent { event, .. } => self.pending.push_back(event),
+                _ => {}
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_runs_an_agent_and_answers_its_approval() {
+    let home = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(home.path().join("host")).expect("mkdir");
+    std::fs::write(
+        home.path().join("host/agents.toml"),
+        format!("[agents.fake]\ncommand = [{FAKE:?}]\n"),
+    )
+    .expect("agents.toml");
+    let mut cfg = peer::host::HostConfig::new(peer::paths::Paths::at(home.path().to_path_buf()));
+    cfg.listen = "127.0.0.1".parse().expect("ip");
+    cfg.file_keys = true;
+    let host = peer::host::Host::start(cfg).await.expect("host");
+
+    let repo = tempfile::tempdir().expect("repo");
+    {
+        let r = git2::Repository::init(repo.path()).expect("init");
+        std::fs::write(repo.path().join("f"), "x\n").expect("write");
+        let mut index = r.index().expect("index");
+        index.add_path(std::path::Path::new("f")).expect("add");
+        index.write().expect("write");
+        let tree = r
+            .find_tree(index.write_tree().expect("tree"))
+            .expect("tree");
+        let sig = git2::Signature::now("t", "t@example.com").expect("sig");
+        r.commit(Some("HEAD"), &sig, &sig, "init", &tree, &[])
+            .expect("commit");
+    }
+
+    let endpoint = net::bind_endpoint(net::EndpointOptions {
+        secret: SecretKey::generate(),
+        relays: vec![],
+        bind: Some("127.0.0.1:0".parse().expect("addr")),
+        relay_only: false,
+        alpns: vec![],
+    })
+    .await
+    .expect("endpoint");
+    let addrs: Vec<_> = host
+        .status()
+        .direct_addrs
+        .iter()
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let conn = endpoint
+        .connect(
+            net::dial_addr(host.endpoint_id(), &[], &addrs, false),
+            ALPN_BRIDGE,
+        )
+        .await
+        .expect("connect");
+    let (url, _) = host
+        .pairing_url(Role::Operator, Duration::from_secs(60))
+        .expect("url");
+    let payload = PairingPayload::from_url(&url).expect("payload");
+    let (send, recv) = conn.open_bi().await.expect("bi");
+    let (c, _) = BrowserClient::pair(
+        QuicTransport { send, recv },
+        &payload,
+        &NoiseKeypair::generate(),
+        "phone",
+    )
+    .await
+    .expect("pair");
+    let mut b = B {
+        c,
+        pending: Default::default(),
+    };
+
+    let reply = b
+        .request(
+            1,
+            Request::NewAgentSession(NewAgentSession {
+                agent: "fake".into(),
+                repo: repo.path().to_string_lossy().into_owned(),
+                base: None,
+                prompt: Some("ask".into()),
+            }),
+        )
+        .await;
+    let Reply::AgentSession(info) = reply else {
+        panic!("unexpected {reply:?}")
+    };
+    b.c.send(&BrowserToHost::AgentAttach {
+        channel: 2,
+        attach: AgentAttach {
+            session: info.id,
+            from_seq: 0,
+        },
+    })
+    .await
+    .expect("attach");
+
+    let mut seq = 0;
+    let approval = loop {
+        let ev = tokio::time::timeout(Duration::from_secs(20), b.next_event())
+            .await
+            .expect("event in time");
+        assert_eq!(ev.seq, seq, "events in order without holes");
+        seq += 1;
+        if ev.kind == "permission" {
+            let d: Value = serde_json::from_str(&ev.data).expect("json");
+            break d["approval"].as_u64().expect("approval");
+        }
+    };
+    let reply = b
+        .request(
+            2,
+            Request::AgentAnswer {
+                session: info.id,
+                approval,
+                option: Some("allow".into()),
+            },
+        )
+        .await;
+    assert_eq!(reply, Reply::AgentAnswered);
+    let mut said = String::new();
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(20), b.next_event())
+            .await
+            .expect("event in time");
+        assert_eq!(ev.seq, seq);
+        seq += 1;
+        let d: Value = serde_json::from_str(&ev.data).expect("json");
+        if ev.kind == "permission_resolved" {
+            assert_eq!(d["by"], "phone");
+        }
+        if let Some(t) = d["content"]["text"].as_str() {
+            said.push_str(t);
+        }
+        if ev.kind == "turn_end" {
+            assert_eq!(d["stopReason"], "end_turn");
+            break;
+        }
+    }
+    assert!(said.contains("permission: allow"), "{said}");
+    host.shutdown().await;
+    endpoint.close().await;
+}
