@@ -33,6 +33,49 @@ fn behind_proxy(
     (host, client, proxy)
 }
 
+/// `peer attach --new` to a `cat` on a raw PTY, which prints exactly what is typed; returns the
+/// client and where the echo starts in its output.
+fn raw_cat(client: &TestClient, flags: &[&str]) -> (Interactive, usize) {
+    let mut args = flags.to_vec();
+    args.extend_from_slice(&[
+        "attach",
+        "--new",
+        "--",
+        "sh",
+        "-c",
+        "stty raw -echo; echo READY; exec cat",
+    ]);
+    let a = client.spawn(&args);
+    a.wait_for("READY\n", Duration::from_secs(60));
+    let start = a.stdout().find("READY\n").expect("marker") + "READY\n".len();
+    (a, start)
+}
+
+/// 16 letters and digits (xorshift64, so a failure can be replayed).
+fn random_chunk(x: &mut u64) -> String {
+    (0..16)
+        .map(|_| {
+            *x ^= *x << 13;
+            *x ^= *x >> 7;
+            *x ^= *x << 17;
+            let alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789";
+            alphabet[(*x % alphabet.len() as u64) as usize] as char
+        })
+        .collect()
+}
+
+/// The echo is exactly what was typed: every keystroke once, in order.
+fn assert_echo(a: &Interactive, start: usize, typed: &str) {
+    let echoed = a.out.lock().expect("lock")[start..].to_vec();
+    assert_eq!(
+        sha256(&echoed),
+        sha256(typed.as_bytes()),
+        "echo differs: {:?}\nclient said: {}",
+        String::from_utf8_lossy(&echoed),
+        a.stderr()
+    );
+}
+
 /// A 32 MiB buffer holds every stream below whole, so a resume can always be exact.
 const BIG_BUFFER: &str = "33554432";
 
@@ -45,40 +88,17 @@ fn delay_and_loss_keep_echo_and_a_stream_exact() {
     let (_host, client, proxy) = behind_proxy(impair, "lossy", &["--buffer", BIG_BUFFER]);
 
     // Interactive echo: `cat` on a raw PTY gives back exactly what was typed.
-    let mut a = client.spawn(&[
-        "attach",
-        "--new",
-        "--",
-        "sh",
-        "-c",
-        "stty raw -echo; echo READY; exec cat",
-    ]);
-    a.wait_for("READY\n", Duration::from_secs(60));
-    let start = a.stdout().find("READY\n").expect("marker") + "READY\n".len();
+    let (mut a, start) = raw_cat(&client, &[]);
     let mut typed = String::new();
-    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
     for _ in 0..40 {
-        let chunk: String = (0..16)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                let alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789";
-                alphabet[(x % alphabet.len() as u64) as usize] as char
-            })
-            .collect();
+        let chunk = random_chunk(&mut rng);
         a.type_str(&chunk);
         typed.push_str(&chunk);
         // Each keystroke batch waits for its echo, as a person would.
         a.wait_len(start + typed.len(), Duration::from_secs(60));
     }
-    let echoed = a.out.lock().expect("lock")[start..].to_vec();
-    assert_eq!(
-        sha256(&echoed),
-        sha256(typed.as_bytes()),
-        "echo differs: {:?}",
-        String::from_utf8_lossy(&echoed)
-    );
+    assert_echo(&a, start, &typed);
     a.type_str("\r~.");
     assert_eq!(a.wait_exit(Duration::from_secs(60)), 0, "{}", a.stderr());
 
@@ -398,4 +418,67 @@ fn frozen_client_during_a_flood_bounds_host_memory_and_learns_the_gap() {
         peak <= before + BUFFER + slack,
         "host RSS grew from {before} to {peak} bytes during the freeze"
     );
+}
+
+#[test]
+fn input_typed_while_the_host_is_frozen_arrives_once() {
+    let mut host = TestHost::start(&[]);
+    let client = TestClient::new();
+    pair(&mut host, &client, "typist");
+    let (mut a, start) = raw_cat(&client, &[]);
+    let (mut typed, mut rng) = (String::new(), 7u64);
+    for _ in 0..5 {
+        let chunk = random_chunk(&mut rng);
+        a.type_str(&chunk);
+        typed.push_str(&chunk);
+        a.wait_len(start + typed.len(), Duration::from_secs(20));
+    }
+    // Keystrokes typed into a dead connection are queued, re-sent after the resume, and
+    // applied once each, whether or not the host had already received them.
+    signal(host.pid(), "STOP");
+    for _ in 0..20 {
+        let chunk = random_chunk(&mut rng);
+        a.type_str(&chunk);
+        typed.push_str(&chunk);
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    signal(host.pid(), "CONT");
+    a.wait_len(start + typed.len(), Duration::from_secs(60));
+    // Anything applied twice would show up as extra echo.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_echo(&a, start, &typed);
+    assert!(a.stderr().contains("reconnected"), "{}", a.stderr());
+    a.type_str("\r~.");
+    assert_eq!(a.wait_exit(Duration::from_secs(30)), 0, "{}", a.stderr());
+}
+
+#[test]
+fn a_flapping_address_under_loss_loses_nothing() {
+    let impair = Impairment {
+        delay: Duration::from_millis(5),
+        loss: 0.02,
+    };
+    let (_host, client, proxy) = behind_proxy(impair, "flappy", &["--buffer", BIG_BUFFER]);
+    let n = 1_000_000; // 7.9 MB
+    let expected = seq_pty_output(n);
+    let mut a = client.spawn(&["attach", "--new", "--", "seq", "1", &n.to_string()]);
+    a.wait_len(500_000, Duration::from_secs(60));
+    // A new source port after every 300 KB the client receives, 20 times.
+    let mut rebinds = 0;
+    let mut next = a.stdout_len();
+    while rebinds < 20 && a.child.try_wait().expect("wait").is_none() {
+        if a.stdout_len() >= next {
+            proxy.rebind();
+            rebinds += 1;
+            next = a.stdout_len() + 300_000;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(a.wait_exit(Duration::from_secs(120)), 0, "{}", a.stderr());
+    let got = a.out.lock().expect("lock").clone();
+    assert_eq!(got.len(), expected.len(), "{}", a.stderr());
+    assert_eq!(sha256(&got), sha256(&expected));
+    assert!(proxy.bytes_to_client() > expected.len() as u64);
+    assert!(rebinds >= 10, "the stream ended after {rebinds} rebinds");
+    eprintln!("{rebinds} rebinds; client said: {}", a.stderr());
 }
