@@ -480,5 +480,6 @@ fn a_flapping_address_under_loss_loses_nothing() {
     assert_eq!(sha256(&got), sha256(&expected));
     assert!(proxy.bytes_to_client() > expected.len() as u64);
     assert!(rebinds >= 10, "the stream ended after {rebinds} rebinds");
+    assert!(!a.stderr().contains("connection lost"), "{}", a.stderr());
     eprintln!("{rebinds} rebinds; client said: {}", a.stderr());
 }
