@@ -30,6 +30,8 @@ struct Counters {
     to_client: AtomicU64,
     /// Bytes the host sent to the proxy's current outbound socket since the last rebind.
     from_host_since_rebind: AtomicU64,
+    /// Bytes the host sent to outbound sockets that were already replaced (and swallowed).
+    to_stale: AtomicU64,
     dropped_packets: AtomicU64,
     rebinds: AtomicU64,
 }
@@ -191,7 +193,8 @@ impl UdpImpairProxy {
         *self.shared.impair.lock().expect("lock") = impair;
     }
 
-    /// Sends to the host from a new source port from now on; the old one is closed.
+    /// Sends to the host from a new source port from now on; what the host still sends to the
+    /// old one is swallowed.
     pub fn rebind(&self) -> SocketAddr {
         let rt = self.rt.as_ref().expect("runtime");
         let fresh = rt.block_on(async {
@@ -200,7 +203,19 @@ impl UdpImpairProxy {
                 .expect("bind new outbound")
         });
         let new_addr = fresh.local_addr().expect("addr");
-        *self.shared.outbound.lock().expect("lock") = Arc::new(fresh);
+        let old = std::mem::replace(
+            &mut *self.shared.outbound.lock().expect("lock"),
+            Arc::new(fresh),
+        );
+        // The old mapping stays bound but forwards nothing, like a NAT dropping packets for a
+        // mapping it forgot (silently: no ICMP error goes back to the host).
+        let s = self.shared.clone();
+        rt.spawn(async move {
+            let mut buf = vec![0u8; 65536];
+            while let Ok((n, _)) = old.recv_from(&mut buf).await {
+                s.counters.to_stale.fetch_add(n as u64, Ordering::Relaxed);
+            }
+        });
         self.shared
             .counters
             .from_host_since_rebind
@@ -231,6 +246,11 @@ impl UdpImpairProxy {
             .counters
             .from_host_since_rebind
             .load(Ordering::Relaxed)
+    }
+
+    /// Bytes the host sent to the client's earlier (replaced) addresses.
+    pub fn bytes_to_stale_addresses(&self) -> u64 {
+        self.shared.counters.to_stale.load(Ordering::Relaxed)
     }
 
     /// Packets dropped on purpose, both directions.
