@@ -6,12 +6,19 @@ Starts a throwaway sshd (its own host key and user key, 127.0.0.1 only) and a `p
   - keystroke echo: 1 byte written, the same byte read back from `stty raw -echo; cat`
   - throughput: N bytes of `head -c N /dev/zero` through the remote PTY
   - host memory: VmRSS of `peer host` idle and with 20 shell sessions
+  - head-of-line isolation: keystroke echo in one session while another session floods (`yes`)
+  - Ctrl-C latency: from writing ^C to a flooding `yes` to the end of its output at the client
+  - time to first byte: from `peer pair URL` to the first output byte of a new session
+    (for ssh: from starting `ssh` to its first output byte)
+  - reconnect to resumed: the client is stopped (SIGSTOP) for 8 s, longer than the idle timeout;
+    from SIGCONT to the echo of a key typed at that moment
 for ssh -tt, peer direct and peer relay-only. With a `peer-relay` binary it also starts a
 self-hosted relay the way a VPS would run one (token mode, self-signed TLS) and a second
 `peer host --relay-only` behind it, and measures echo through it: a native client relay-only,
-and the browser test client through that relay's own mobile bridge. Prints a Markdown table.
+and the browser test client through that relay's own mobile bridge. Prints Markdown tables;
+--chart writes a PNG.
 """
-import argparse, os, re, shutil, socket, statistics, subprocess, sys, tempfile, time
+import argparse, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, threading, time
 
 def free_port():
     s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
@@ -78,6 +85,96 @@ def throughput(cmd, env, rss_file):
     p.wait()
     return total / dt / 1e6, total
 
+def start_flood(cmd, env):
+    """Starts `yes` in a remote PTY and drains the client's output in a thread; returns once
+    10 MB have arrived."""
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    got = [0]
+    def drain():
+        while True:
+            chunk = os.read(p.stdout.fileno(), 1 << 20)
+            if not chunk: break
+            got[0] += len(chunk)
+    t = threading.Thread(target=drain, daemon=True); t.start()
+    end = time.time() + 30
+    while got[0] < 10_000_000:
+        if time.time() > end: raise TimeoutError("the flood never started")
+        time.sleep(0.01)
+    return p, t
+
+def ctrl_c(p, t):
+    """Writes ^C to a flooding client; seconds until its output ends (the remote `yes` died and
+    everything in flight arrived)."""
+    t0 = time.perf_counter()
+    os.write(p.stdin.fileno(), b"\x03")
+    t.join(timeout=60)
+    dt = time.perf_counter() - t0
+    if t.is_alive(): p.kill()
+    p.wait()
+    return dt
+
+def first_byte(cmd, env):
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    os.read(p.stdout.fileno(), 1)
+    dt = time.perf_counter() - t0
+    p.wait()
+    return dt
+
+def pair_to_first_byte(peer, url, env, home):
+    """Seconds from `peer pair URL` (a fresh device) to the first byte of a new session."""
+    e = dict(env, PEER_HOME=home)
+    t0 = time.perf_counter()
+    subprocess.run([peer, "pair", url, "--name", "fresh"], env=e, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t0 + first_byte([peer, "attach", "--new", "--", "echo", "FIRST"], e)
+
+def reconnect_to_resumed(cmd, env):
+    """Seconds from waking a client that slept past the idle timeout to the echo of a key typed
+    on waking."""
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    read_until(p.stdout.fileno(), b"READY")
+    os.kill(p.pid, signal.SIGSTOP)
+    time.sleep(8)
+    t0 = time.perf_counter()
+    os.kill(p.pid, signal.SIGCONT)
+    os.write(p.stdin.fileno(), b"z")
+    read_until(p.stdout.fileno(), b"z", timeout=60)
+    dt = time.perf_counter() - t0
+    p.kill(); p.wait()
+    err = p.stderr.read().decode(errors="replace")
+    if "reconnected" not in err:
+        raise RuntimeError(f"no reconnect happened: {err}")
+    return dt
+
+def chart(path, res, extra, bridge):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    med = statistics.median
+    names = list(res)
+    fig, ax = plt.subplots(2, 2, figsize=(11, 7.5))
+    x = range(len(names))
+    w = 0.2
+    for i, (key, label) in enumerate([("p50", "echo p50"), ("p99", "echo p99"),
+                                       ("flood_p50", "p50, other session flooding"),
+                                       ("flood_p99", "p99, other session flooding")]):
+        ax[0][0].bar([j + (i - 1.5) * w for j in x], [med(res[n][key]) for n in names], w, label=label)
+    ax[0][0].set_xticks(list(x), names); ax[0][0].set_yscale("log"); ax[0][0].set_ylabel("µs (log)"); ax[0][0].set_title("keystroke echo (lower is better)")
+    ax[0][0].legend(fontsize=8)
+    ax[0][1].bar(names, [med(res[n]["mbs"]) for n in names], color="tab:green")
+    ax[0][1].set_ylabel("MB/s"); ax[0][1].set_title("throughput through the PTY (higher is better)")
+    ax[1][0].bar(names, [med(res[n]["ctrl_c"]) * 1000 for n in names], color="tab:red")
+    ax[1][0].set_ylabel("ms"); ax[1][0].set_title("Ctrl-C while `yes` floods, to end of output")
+    labels = ["ssh: start to\nfirst byte", "peer: pair URL\nto first byte",
+              "peer direct:\nreconnect to echo", "peer relay-only:\nreconnect to echo"]
+    vals = [med(extra["ssh_first"]), med(extra["pair_first"]),
+            med(res["peer direct"]["reconnect"]), med(res["peer relay-only"]["reconnect"])]
+    ax[1][1].bar(labels, [v * 1000 for v in vals], color="tab:purple")
+    ax[1][1].set_ylabel("ms"); ax[1][1].set_title("getting connected"); ax[1][1].tick_params(axis="x", labelsize=8)
+    fig.suptitle("peer vs ssh on loopback (medians)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
 TIME = "/usr/bin/time" if os.path.exists("/usr/bin/time") else None
 
 def max_rss_kb(path):
@@ -134,6 +231,7 @@ def main():
     ap.add_argument("--echo", type=int, default=1000, help="keystrokes per path")
     ap.add_argument("--bytes", type=int, default=200_000_000, help="bytes per throughput run")
     ap.add_argument("--runs", type=int, default=3, help="repeats; the table shows medians")
+    ap.add_argument("--chart", help="write a PNG chart here (needs matplotlib)")
     ap.add_argument("--bridge-bench", default="target/release/examples/bridge_bench",
                     help="the browser-path probe (cargo build --release -p peer --example bridge_bench)")
     ap.add_argument("--relay", default="target/release/peer-relay",
@@ -173,7 +271,9 @@ def main():
             name = "peer relay-only, external peer-relay (token, TLS)"
             paths[name] = lambda r: [peer, "--relay-only", "attach", "--new", "--", "sh", "-c", r]
             envs[name] = ext["cenv"]
-        res = {k: {"p50": [], "p90": [], "p99": [], "mbs": [], "rss": []} for k in paths}
+        keys = ("p50", "p90", "p99", "mbs", "rss", "flood_p50", "flood_p99", "ctrl_c", "reconnect")
+        res = {k: {m: [] for m in keys} for k in paths}
+        extra = {"ssh_first": [], "pair_first": []}
         for run in range(a.runs):
             for name, mk in paths.items():
                 e = echo(mk(raw), a.echo, envs[name])
@@ -184,6 +284,23 @@ def main():
                 rss = max_rss_kb(rss_file)
                 if rss: res[name]["rss"].append(rss)
                 print(f"run {run+1} {name}: echo p50 {e[0]:.0f} µs p99 {e[2]:.0f} µs, {mbs:.1f} MB/s ({total} B)", file=sys.stderr)
+                # Head-of-line isolation and Ctrl-C: one session floods, another echoes.
+                flood, drain = start_flood(mk("yes"), envs[name])
+                fe = echo(mk(raw), a.echo, envs[name])
+                res[name]["flood_p50"].append(fe[0]); res[name]["flood_p99"].append(fe[2])
+                res[name]["ctrl_c"].append(ctrl_c(flood, drain))
+                print(f"run {run+1} {name}: while flooding echo p50 {fe[0]:.0f} µs p99 {fe[2]:.0f} µs; "
+                      f"Ctrl-C {res[name]['ctrl_c'][-1]*1000:.0f} ms", file=sys.stderr)
+                if name != "ssh -tt":
+                    res[name]["reconnect"].append(reconnect_to_resumed(mk(raw), envs[name]))
+                    print(f"run {run+1} {name}: reconnect to resumed {res[name]['reconnect'][-1]*1000:.0f} ms", file=sys.stderr)
+            extra["ssh_first"].append(first_byte(ssh + ["echo FIRST"], cenv))
+            fresh = subprocess.run([peer, "pair"], env=dict(env, PEER_HOME=hosth), check=True,
+                                   capture_output=True).stdout.decode()
+            purl = [l.split(": ", 1)[1].strip() for l in fresh.splitlines() if l.startswith("pairing URL: ")][0]
+            extra["pair_first"].append(pair_to_first_byte(peer, purl, env, os.path.join(tmp, f"fresh{run}")))
+            print(f"run {run+1}: ssh start to first byte {extra['ssh_first'][-1]*1000:.0f} ms, "
+                  f"peer pair URL to first byte {extra['pair_first'][-1]*1000:.0f} ms", file=sys.stderr)
         # The browser path: WebSocket + Noise through peer host's embedded mobile bridge.
         bridge = {"p50": [], "p90": [], "p99": []}
         ext_bridge = {"p50": [], "p90": [], "p99": []}
@@ -193,7 +310,7 @@ def main():
                 targets = [(hosth, [], bridge, "bridge")]
                 if ext:
                     targets.append((ext["hosth"], ["--bridge", ext["ws"]], ext_bridge, "external bridge"))
-                for home, extra, into, label in targets:
+                for home, flags, into, label in targets:
                     fresh = subprocess.run([peer, "pair"], env=dict(env, PEER_HOME=home), check=True,
                                            capture_output=True).stdout.decode()
                     burl = [l.split(": ", 1)[1].strip() for l in fresh.splitlines() if l.startswith("pairing URL: ")][0]
@@ -219,6 +336,17 @@ def main():
                 print(f"| {label} | {med(b['p50']):.0f} | {med(b['p90']):.0f} | {med(b['p99']):.0f} | – | "
                       f"{med(b['p50'])/med(base['p50']):.2f}× | – | – |")
         print(f"\npeer host RSS: idle {idle_rss/1024:.1f} MiB, with 20 idle shell sessions {busy_rss/1024:.1f} MiB")
+        print("\n| path | echo p50 while another session floods (µs) | p99 | p99 vs idle p99 | Ctrl-C to end of output (ms) | reconnect to resumed (ms) |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: |")
+        for name, r in res.items():
+            rc = f"{med(r['reconnect'])*1000:.0f}" if r["reconnect"] else "– (no resume)"
+            print(f"| {name} | {med(r['flood_p50']):.0f} | {med(r['flood_p99']):.0f} | "
+                  f"{med(r['flood_p99'])/med(r['p99']):.1f}× | {med(r['ctrl_c'])*1000:.0f} | {rc} |")
+        print(f"\nssh: start to first byte {med(extra['ssh_first'])*1000:.0f} ms (key already trusted); "
+              f"peer: pairing URL to first byte of a new session {med(extra['pair_first'])*1000:.0f} ms")
+        if a.chart:
+            chart(a.chart, res, extra, bridge)
+            print(f"\nchart: {a.chart}", file=sys.stderr)
     finally:
         if ext:
             for p in (ext["host"], ext["relay"]):

@@ -25,11 +25,7 @@ async fn relay_only_sees_no_plaintext_and_outage_is_survived() {
             "33554432",
         ]);
         let client = TestClient::new();
-        let url = host.url.clone();
-        let out = client.ok(&["--relay-only", "pair", &url, "--name", "phone"]);
-        let code = short_code(&out).expect("short code");
-        let line = host.wait_line("paired phone ", Duration::from_secs(10));
-        assert_eq!(short_code(&line), Some(code));
+        pair_with(&mut host, &client, "phone", &["--relay-only"]);
 
         // A marker typed in the session and printed by it.
         let marker = "MARKER-5f1d3a-TYPED";

@@ -44,7 +44,11 @@ impl TestHost {
 
     pub fn start_in(home: tempfile::TempDir, args: &[&str]) -> TestHost {
         let mut cmd = base_cmd(home.path());
-        cmd.arg("host").arg("--listen").arg("127.0.0.1").args(args);
+        cmd.arg("host");
+        if !args.contains(&"--listen") {
+            cmd.arg("--listen").arg("127.0.0.1");
+        }
+        cmd.args(args);
         cmd.stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .stdin(Stdio::null());
@@ -114,10 +118,31 @@ impl TestHost {
     /// SIGTERM, wait, and start again in the same state directory.
     pub fn restart(mut self, extra: &[&str]) -> TestHost {
         self.stop();
+        self.start_again(extra)
+    }
+
+    /// SIGKILL (no goodbye to anyone), wait, and start again in the same state directory.
+    pub fn crash_restart(mut self, extra: &[&str]) -> TestHost {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.start_again(extra)
+    }
+
+    fn start_again(mut self, extra: &[&str]) -> TestHost {
         let home = std::mem::replace(&mut self.home, tempfile::tempdir().expect("tempdir"));
         let mut args: Vec<&str> = self.args.iter().map(|s| s.as_str()).collect();
         args.extend_from_slice(extra);
         TestHost::start_in(home, &args)
+    }
+
+    /// The UDP address of the host's QUIC socket (from the ports it saved).
+    pub fn udp_addr(&self, ip: std::net::IpAddr) -> std::net::SocketAddr {
+        let ports: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(self.home.path().join("host/ports.json")).expect("ports.json"),
+        )
+        .expect("ports.json is json");
+        let port = ports["udp"].as_u64().expect("udp port") as u16;
+        std::net::SocketAddr::new(ip, port)
     }
 
     pub fn stop(&mut self) {
@@ -368,8 +393,15 @@ impl Drop for Interactive {
 
 /// Pairs `client` with `host`, checks both show the same short code, returns it.
 pub fn pair(host: &mut TestHost, client: &TestClient, name: &str) -> String {
+    pair_with(host, client, name, &[])
+}
+
+/// [`pair`] with global flags for the client (e.g. `--relay-only`).
+pub fn pair_with(host: &mut TestHost, client: &TestClient, name: &str, flags: &[&str]) -> String {
     let url = host.url.clone();
-    let out = client.ok(&["pair", &url, "--name", name]);
+    let mut args = flags.to_vec();
+    args.extend_from_slice(&["pair", &url, "--name", name]);
+    let out = client.ok(&args);
     let code = short_code(&out).unwrap_or_else(|| panic!("no short code in {out:?}"));
     let line = host.wait_line(&format!("paired {name} "), Duration::from_secs(10));
     assert_eq!(
@@ -406,6 +438,7 @@ pub fn sha256(b: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(b))
 }
+pub mod impair;
 pub mod proxy;
 #[allow(unused_imports)]
 pub use proxy::contains;
