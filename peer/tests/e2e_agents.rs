@@ -364,6 +364,17 @@ fn an_agent_that_crashes_mid_turn_fails_the_session_clearly() {
 
 #[test]
 fn a_host_restart_keeps_the_transcript_and_marks_the_cut_turn_interrupted() {
+    restart_mid_approval(false);
+}
+
+/// The same with SIGKILL: no chance to write anything on the way down. What a client saw was
+/// committed before it was sent, so it is all there after the restart.
+#[test]
+fn a_host_crash_keeps_the_transcript_and_marks_the_cut_turn_interrupted() {
+    restart_mid_approval(true);
+}
+
+fn restart_mid_approval(crash: bool) {
     let s = setup();
     let id = s.new_session("hello");
     let before = events(&s.client, &id, 0, "idle");
@@ -375,7 +386,11 @@ fn a_host_restart_keeps_the_transcript_and_marks_the_cut_turn_interrupted() {
         repo,
         _agent_state,
     } = s;
-    let host = host.restart(&[]);
+    let host = if crash {
+        host.crash_restart(&[])
+    } else {
+        host.restart(&[])
+    };
     let after = events(&client, &id, 0, "interrupted");
     // Everything recorded before the restart is there, unchanged.
     assert_eq!(after[..before_restart.len()], before_restart[..]);
