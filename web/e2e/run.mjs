@@ -91,10 +91,20 @@ async function startHost(relayUrl, name) {
 
 const results = { steps: [], metrics: {} };
 let shot = 0;
+// No step may hang the run: past this it fails with its name (a hung run used to end only when
+// an outer timeout signalled node, and Playwright's signal handler then closed Chromium, which
+// looked like Chromium going away by itself).
+const STEP_TIMEOUT_MS = 120000;
 async function step(name, page, fn) {
   const t0 = Date.now();
+  let timer;
   try {
-    await fn();
+    await Promise.race([
+      fn(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`step timed out after ${STEP_TIMEOUT_MS} ms`)), STEP_TIMEOUT_MS);
+      }),
+    ]).finally(() => clearTimeout(timer));
     const file = `${String(++shot).padStart(2, '0')}-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}.png`;
     await page.screenshot({ path: join(out, file) });
     results.steps.push({ name, ok: true, ms: Date.now() - t0, screenshot: file });
@@ -145,6 +155,10 @@ page.on('console', (m) => {
 });
 page.on('pageerror', (e) => consoleErrors.push(String(e)));
 page.on('crash', () => console.log('the page crashed (rerun with DEBUG=pw:browser for its output)'));
+// Playwright closes Chromium itself when node gets one of these: say so, or it looks like a crash.
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => console.log(`received ${sig}: Playwright closes Chromium and the run stops`));
+}
 let closing = false;
 browser.on('disconnected', () => {
   if (!closing) console.log('the browser went away (rerun with DEBUG=pw:browser for its output)');
@@ -210,6 +224,9 @@ try {
     results.metrics.ctrlCArrivedMs = +c.arrivedMs.toFixed(1);
     results.metrics.ctrlCShownMs = +c.shownMs.toFixed(1);
     results.metrics.ctrlCBytesInFlight = c.bytesAfter;
+    // How its effect was seen: the echo of ^C, the prompt, or the skip-ahead landing at the live
+    // end after the host applied the ^C (echo and prompt then fell in the skipped part).
+    results.metrics.ctrlCSeenBy = c.how;
     await typeText(page, 'echo stopped-$((6*7))\n');
     await waitTerm(page, (t) => /^stopped-42$/m.test(t), 'the prompt after ^C', 20000);
     results.metrics.ctrlCSkippedBacklog = await page.evaluate(() =>
