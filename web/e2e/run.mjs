@@ -91,10 +91,20 @@ async function startHost(relayUrl, name) {
 
 const results = { steps: [], metrics: {} };
 let shot = 0;
+// No step may hang the run: past this it fails with its name (a hung run used to end only when
+// an outer timeout signalled node, and Playwright's signal handler then closed Chromium, which
+// looked like Chromium going away by itself).
+const STEP_TIMEOUT_MS = 120000;
 async function step(name, page, fn) {
   const t0 = Date.now();
+  let timer;
   try {
-    await fn();
+    await Promise.race([
+      fn(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`step timed out after ${STEP_TIMEOUT_MS} ms`)), STEP_TIMEOUT_MS);
+      }),
+    ]).finally(() => clearTimeout(timer));
     const file = `${String(++shot).padStart(2, '0')}-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}.png`;
     await page.screenshot({ path: join(out, file) });
     results.steps.push({ name, ok: true, ms: Date.now() - t0, screenshot: file });
@@ -135,6 +145,10 @@ const browser = await chromium.launch({
     // Playwright adds --headless and a fresh temporary profile (--user-data-dir) itself.
     '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    // Shared memory in /tmp, not /dev/shm: containers (CI) often give /dev/shm 64 MB, which a
+    // renderer drawing a flood can exhaust. Debian's launcher means to add this flag then, but its
+    // check breaks when findmnt lists /dev/shm twice.
+    '--disable-dev-shm-usage',
   ],
 });
 const context = await browser.newContext({ ...devices['Pixel 7'] });
@@ -145,6 +159,10 @@ page.on('console', (m) => {
 });
 page.on('pageerror', (e) => consoleErrors.push(String(e)));
 page.on('crash', () => console.log('the page crashed (rerun with DEBUG=pw:browser for its output)'));
+// Playwright closes Chromium itself when node gets one of these: say so, or it looks like a crash.
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => console.log(`received ${sig}: Playwright closes Chromium and the run stops`));
+}
 let closing = false;
 browser.on('disconnected', () => {
   if (!closing) console.log('the browser went away (rerun with DEBUG=pw:browser for its output)');
@@ -210,6 +228,9 @@ try {
     results.metrics.ctrlCArrivedMs = +c.arrivedMs.toFixed(1);
     results.metrics.ctrlCShownMs = +c.shownMs.toFixed(1);
     results.metrics.ctrlCBytesInFlight = c.bytesAfter;
+    // How its effect was seen: the echo of ^C or the prompt after it.
+    results.metrics.ctrlCSeenBy = c.how;
+    results.metrics.ctrlCAttaches = c.attaches;
     await typeText(page, 'echo stopped-$((6*7))\n');
     await waitTerm(page, (t) => /^stopped-42$/m.test(t), 'the prompt after ^C', 20000);
     results.metrics.ctrlCSkippedBacklog = await page.evaluate(() =>

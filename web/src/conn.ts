@@ -11,6 +11,13 @@ import type { PairingPayload } from './payload';
 export const MODE_PAIR = 0x01;
 export const MODE_DEVICE = 0x02;
 const CONNECT_TIMEOUT_MS = 8000;
+/**
+ * After a ^C skip-ahead the channel re-attaches this far before the host's output end, so the
+ * ^C's echo and the prompt are shown even when the host applied the ^C before the re-attach: what
+ * the host appends after a ^C is at most the PTY chunk its reader already holds (64 KiB) plus the
+ * echo and the prompt.
+ */
+export const SKIP_TAIL = 80 * 1024;
 
 const REFUSALS: Record<number, string> = {
   1: 'The host does not know this pairing code (never issued, or the host restarted). Create a new one with `peer pair`.',
@@ -214,6 +221,8 @@ interface Channel {
   attached: boolean;
   /** Output bytes received recently, to tell a flood. */
   recent: { at: number; bytes: number; prev: number };
+  /** Set by a ^C skip-ahead: the offset reached when it was pressed (re-attach no lower). */
+  skipFrom: number | null;
 }
 
 export interface HostInfo {
@@ -401,7 +410,10 @@ export class HostConn {
           this.onRestart?.();
         }
         this.setState('online');
-        for (const c of this.channels.values()) this.sendAttach(c);
+        for (const c of this.channels.values()) {
+          if (c.skipFrom !== null) void this.attachNearEnd(c, this.gen);
+          else this.sendAttach(c);
+        }
         for (const w of this.readyWaiters.splice(0)) w();
         break;
       }
@@ -498,6 +510,7 @@ export class HostConn {
       events,
       attached: false,
       recent: { at: 0, bytes: 0, prev: 0 },
+      skipFrom: null,
     };
     this.channels.set(id, c);
     if (this.state === 'online') this.sendAttach(c);
@@ -538,9 +551,34 @@ export class HostConn {
     const flooding = performance.now() - c.recent.at < 600 && c.recent.bytes + c.recent.prev > 128 * 1024;
     if (flooding && this.state === 'online') {
       this.skipAheads++;
-      c.offset = FROM_NOW;
+      c.skipFrom = c.offset;
       this.reconnect(true);
     }
+  }
+
+  /**
+   * The skip-ahead's re-attach: asks the host where the session's output ends now and attaches
+   * `SKIP_TAIL` bytes before that (never below what was already received), so the backlog is
+   * skipped but the ^C's echo and the prompt after it are not. If the question fails, attaches
+   * at the live end.
+   */
+  private async attachNearEnd(c: Channel, gen: number) {
+    const from = c.skipFrom ?? c.offset;
+    let offset = FROM_NOW;
+    try {
+      const r = await this.request('ListSessions');
+      const s = typeof r === 'object' && 'Sessions' in r ? r.Sessions.find((x) => x.id === c.session) : undefined;
+      if (s) offset = Math.max(from, s.output_end - SKIP_TAIL);
+    } catch {
+      /* fall back to the live end */
+    }
+    if (gen !== this.gen || this.channels.get(c.id) !== c || c.skipFrom === null) return;
+    c.skipFrom = null;
+    if (offset !== FROM_NOW) {
+      c.events.skipped?.(offset);
+      c.offset = offset;
+    } else c.offset = FROM_NOW;
+    this.sendAttach(c);
   }
 
   resize(channel: number, size: WinSize) {

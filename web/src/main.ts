@@ -419,34 +419,54 @@ if ('serviceWorker' in navigator && window.isSecureContext) {
     return times;
   },
   /**
-   * Presses the key bar's ^C and times its effect: until the terminal's echo of ^C arrives
-   * from the host (the interrupt was delivered), and until that is on the screen.
+   * Presses the key bar's ^C and times its effect: until the terminal's echo of ^C (or the
+   * prompt after it) arrives from the host, and until that is on the screen. The skip-ahead
+   * re-attach replays the output's last bytes, so they arrive even when the host applied the ^C
+   * before the re-attach. Rejects after `timeoutMs` with what it saw, so a test never waits
+   * forever.
    */
-  async measureCtrlC(): Promise<{ arrivedMs: number; shownMs: number; bytesAfter: number }> {
+  async measureCtrlC(
+    timeoutMs = 15000,
+  ): Promise<{ arrivedMs: number; shownMs: number; bytesAfter: number; how: string; attaches: string[] }> {
     const t = term;
     if (!t) throw new Error('no terminal');
     const dec = new TextDecoder();
     let tail = '';
     let bytesAfter = 0;
+    const seen: string[] = [];
     const t0 = performance.now();
-    const arrived = new Promise<number>((resolve) => {
+    const arrived = new Promise<{ ms: number; how: string }>((resolve, reject) => {
+      const done = (how: string) => {
+        clearTimeout(timer);
+        t.onOutput = null;
+        t.onAttached = null;
+        resolve({ ms: performance.now() - t0, how });
+      };
+      const timer = setTimeout(() => {
+        t.onOutput = null;
+        t.onAttached = null;
+        reject(
+          new Error(
+            `^C showed no effect in ${timeoutMs} ms: ${bytesAfter} bytes after it, attaches ${JSON.stringify(seen)}, last output ${JSON.stringify(tail)}`,
+          ),
+        );
+      }, timeoutMs);
       t.onOutput = (d) => {
         bytesAfter += d.length;
         tail = (tail + dec.decode(d)).slice(-64);
-        // The tty's echo of ^C, or the shell's prompt after it (the echo may fall in the part
-        // skipped by a re-attach at the live end).
-        if (tail.includes('^C') || /[$#] $/.test(tail)) {
-          t.onOutput = null;
-          resolve(performance.now() - t0);
-        }
+        if (tail.includes('^C')) done('echo');
+        else if (/[$#] $/.test(tail)) done('prompt');
+      };
+      t.onAttached = (a) => {
+        seen.push(`${a.skippedAhead ? 'skip-ahead' : 'resume'} attach at ${(performance.now() - t0).toFixed(0)} ms, ${a.unackedInput} unacked`);
       };
     });
     const btn = document.querySelector('[data-key="ctrl-c"]') as HTMLElement;
     btn.dispatchEvent(new PointerEvent('pointerdown', { bubbles: true, cancelable: true }));
     btn.dispatchEvent(new PointerEvent('pointerup', { bubbles: true }));
-    const arrivedMs = await arrived;
+    const a = await arrived;
     await t.writer.idle();
-    return { arrivedMs, shownMs: performance.now() - t0, bytesAfter };
+    return { arrivedMs: a.ms, shownMs: performance.now() - t0, bytesAfter, how: a.how, attaches: seen };
   },
   /** xterm.js rendering throughput through the app's writer, MB/s. */
   async measureRender(mb: number): Promise<number> {

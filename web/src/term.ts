@@ -16,6 +16,11 @@ export interface TermView {
   dispose(): void;
   /** Latest output arrival times, for in-page measurements. */
   onOutput: ((data: Uint8Array) => void) | null;
+  /**
+   * Each (re-)attach, for in-page measurements: whether it was the skip-ahead after a ^C (at the
+   * live end), and how many inputs the host had not yet applied at that point.
+   */
+  onAttached: ((a: { skippedAhead: boolean; unackedInput: number }) => void) | null;
 }
 
 function h<K extends keyof HTMLElementTagNameMap>(tag: K, cls = '', text = ''): HTMLElementTagNameMap[K] {
@@ -65,6 +70,7 @@ export function openTerminal(
     writer,
     channel: 0,
     onOutput: null,
+    onAttached: null,
     send(text: string) {
       if (text === '\x03') conn.interrupt(channel);
       else if (text) conn.input(channel, bytes(text));
@@ -79,6 +85,7 @@ export function openTerminal(
   };
 
   const size = (): WinSize => ({ cols: term.cols, rows: term.rows });
+  let skippedAhead = false;
   channel = conn.attach(session, fromOffset, size(), {
     output(data) {
       writer.push(data);
@@ -86,6 +93,9 @@ export function openTerminal(
     },
     attached() {
       onStatus('');
+      const unackedInput = conn.channelStats().find((s) => s.id === channel)?.unacked ?? 0;
+      view.onAttached?.({ skippedAhead, unackedInput });
+      skippedAhead = false;
     },
     exited(code, signal) {
       writer.push(bytes(`\r\n\x1b[2m[session ended: ${signal ?? `exit ${code}`}]\x1b[0m\r\n`));
@@ -96,6 +106,7 @@ export function openTerminal(
       onStatus('ended');
     },
     skipped() {
+      skippedAhead = true;
       writer.clear();
       writer.push(bytes('\r\n\x1b[0;2m[peer: interrupted; skipped the rest of the flood]\x1b[0m\r\n'));
     },
