@@ -164,7 +164,8 @@ export interface AgentView {
 function diffView(lines: { op: string; text: string }[]): HTMLElement {
   const pre = h('pre', 'diff');
   for (const l of lines) {
-    const span = h('span', l.op === '+' ? 'add' : l.op === '-' ? 'del' : l.op === '@' ? 'hunk' : '', `${l.op}${l.text}\n`);
+    const cls = l.op === '+' ? 'add' : l.op === '-' ? 'del' : l.op === '@' ? 'hunk' : l.op === '' ? 'meta' : '';
+    const span = h('span', cls, `${l.op === '@' ? '' : l.op}${l.text}\n`);
     pre.append(span);
   }
   return pre;
@@ -177,9 +178,9 @@ function patchView(patch: string): HTMLElement {
       .split('\n')
       .map((line) => {
         const c = line[0];
-        if (line.startsWith('@@')) return { op: '@', text: line.slice(1) };
+        if (line.startsWith('@@')) return { op: '@', text: line };
         if ((c === '+' || c === '-') && !line.startsWith('+++') && !line.startsWith('---')) return { op: c, text: line.slice(1) };
-        return { op: ' ', text: line.startsWith(' ') ? line.slice(1) : line };
+        return line.startsWith(' ') ? { op: ' ', text: line.slice(1) } : { op: '', text: line };
       }),
   );
 }

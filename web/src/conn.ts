@@ -251,6 +251,8 @@ interface AgentChannel {
   nextSeq: number;
   events: AgentChannelEvents;
   attached: boolean;
+  /** The socket generation the last `agent_attach` went out on (0: none). */
+  sentOn: number;
 }
 
 export interface HostInfo {
@@ -573,7 +575,7 @@ export class HostConn {
    */
   attachAgent(session: number, fromSeq: number, events: AgentChannelEvents): number {
     const id = this.nextChannel++;
-    const c: AgentChannel = { id, session, nextSeq: fromSeq, events, attached: false };
+    const c: AgentChannel = { id, session, nextSeq: fromSeq, events, attached: false, sentOn: 0 };
     this.agentChannels.set(id, c);
     if (this.state === 'online') this.sendAgentAttach(c);
     else void this.ready();
@@ -581,6 +583,7 @@ export class HostConn {
   }
 
   private sendAgentAttach(c: AgentChannel) {
+    if (this.tx) c.sentOn = this.gen;
     this.control({ type: 'agent_attach', channel: c.id, attach: { session: c.session, from_seq: c.nextSeq } });
   }
 
@@ -588,7 +591,8 @@ export class HostConn {
     const c = this.agentChannels.get(channel);
     if (!c) return;
     this.agentChannels.delete(channel);
-    if (c.attached) this.control({ type: 'detach', channel });
+    // Also when the answer is still on its way: the host has the channel once it read the attach.
+    if (c.sentOn === this.gen && this.tx) this.control({ type: 'detach', channel });
   }
 
   /** Agent channels, for tests. */
