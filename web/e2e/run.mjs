@@ -207,7 +207,10 @@ async function agentSteps(page, relayUrl) {
       agents: document.querySelectorAll('[data-testid="msg-agent"]').length,
       tools: document.querySelectorAll('[data-testid="tool-call"]').length,
       seqs: window.peerDebug.agentView()?.model.items.map((i) => i.seq),
+      repeats: [...window.peerDebug.conns.values()].reduce((n, c) => n + c.agentRepeats, 0),
     }));
+    // Each re-attach asked from the last event seen + 1: the host sent nothing twice.
+    if (counts.repeats !== 0) throw new Error(`${counts.repeats} events came twice`);
     // Prompts: run, write, after; agent bubbles: the run's result, the echo; tool calls: the
     // approved command and the write.
     if (counts.users !== 3 || counts.agents !== 2 || counts.tools !== 2) throw new Error(`doubled or missing: ${JSON.stringify(counts)}`);

@@ -335,6 +335,34 @@ export function openAgentChat(
     }
   }
 
+  // Elements are rebuilt only for items that changed since the last render.
+  const cache = new WeakMap<Item, { sig: string; el: HTMLElement }>();
+  function signature(it: Item): string {
+    switch (it.kind) {
+      case 'user':
+        return `${it.text.length}${it.queued}`;
+      case 'agent':
+      case 'thought':
+        return String(it.text.length);
+      case 'tool':
+        return `${it.status}${it.title}${JSON.stringify(it.content).length}${it.rawOutput === undefined}`;
+      case 'plan':
+        return JSON.stringify(it.entries);
+      case 'approval':
+        return `${JSON.stringify(it.resolved)}${answering.get(it.approval) ?? '-'}`;
+      case 'note':
+        return it.text;
+    }
+  }
+  function elementFor(it: Item): HTMLElement {
+    const sig = signature(it);
+    const hit = cache.get(it);
+    if (hit && hit.sig === sig) return hit.el;
+    const el = itemView(it);
+    cache.set(it, { sig, el });
+    return el;
+  }
+
   let frame = 0;
   function schedule() {
     if (!frame) frame = requestAnimationFrame(render);
@@ -347,7 +375,7 @@ export function openAgentChat(
     badge.title = model.detail ?? '';
     stateEl.replaceWith(badge);
     stateEl = badge;
-    log.replaceChildren(...model.items.map(itemView));
+    log.replaceChildren(...model.items.map(elementFor));
     if (model.items.length === 0) log.append(h('p', 'hint', model.nextSeq === 0 ? 'Loading…' : 'Nothing yet.'));
     const live = model.state === 'running' || model.state === 'waiting_approval';
     cancel.disabled = !live;

@@ -272,6 +272,8 @@ export class HostConn {
   onState: (() => void) | null = null;
   /** The host restarted: every channel's session is gone. */
   onRestart: (() => void) | null = null;
+  /** Agent events received again (below the seq asked for); 0 when every re-attach asks right. */
+  agentRepeats = 0;
   /** How often an interrupt skipped a flood's backlog (for tests and the curious). */
   skipAheads = 0;
 
@@ -499,7 +501,11 @@ export class HostConn {
       }
       case 'agent_event': {
         const c = this.agentChannels.get(m.channel);
-        if (!c || m.event.seq < c.nextSeq) break;
+        if (!c) break;
+        if (m.event.seq < c.nextSeq) {
+          this.agentRepeats++;
+          break;
+        }
         c.nextSeq = m.event.seq + 1;
         c.events.event(m.event);
         break;
