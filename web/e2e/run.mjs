@@ -220,7 +220,22 @@ async function agentSteps(page, relayUrl) {
     await file.filter({ hasText: '+hello from the agent' }).waitFor({ timeout: 10000 });
     await page.screenshot({ path: join(out, 'agent-diff.png') });
     await page.getByRole('button', { name: 'Done' }).click();
-    await page.getByTestId('approval').scrollIntoViewIfNeeded();
+  });
+
+  await step('agent: a prompt queued behind a running turn; cancel drops it', page, async () => {
+    await page.getByTestId('prompt').fill('wait');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.getByTestId('msg-agent').filter({ hasText: 'waiting' }).waitFor({ timeout: 20000 });
+    await page.getByTestId('agent-state').filter({ hasText: 'running' }).waitFor({ timeout: 10000 });
+    await page.getByTestId('prompt').fill('behind the wait');
+    await page.getByRole('button', { name: 'Send' }).click();
+    const queued = page.getByTestId('msg-user').filter({ hasText: 'behind the wait' });
+    await queued.filter({ hasText: 'queued' }).waitFor({ timeout: 10000 });
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await page.getByText('turn ended: cancelled').waitFor({ timeout: 10000 });
+    await page.getByText('1 queued prompt(s) dropped').waitFor({ timeout: 10000 });
+    await page.getByTestId('agent-state').filter({ hasText: 'idle' }).waitFor({ timeout: 10000 });
+    await queued.filter({ hasText: 'dropped (not sent)' }).waitFor({ timeout: 10000 });
   });
 }
 

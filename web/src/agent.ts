@@ -39,7 +39,7 @@ export interface ApprovalOption {
 }
 
 export type Item =
-  | { kind: 'user'; seq: number; text: string; by: string; queued: boolean }
+  | { kind: 'user'; seq: number; text: string; by: string; queued: boolean; dropped?: boolean }
   | { kind: 'agent'; seq: number; text: string }
   | { kind: 'thought'; seq: number; text: string }
   | {
@@ -289,7 +289,12 @@ export function apply(m: AgentModel, ev: AgentEvent): boolean {
       m.items.push({ kind: 'note', seq, text: `cancelled by ${str(d.by, 'someone')}`, level: 'info' });
       break;
     case 'queue_cleared':
-      for (const it of m.items) if (it.kind === 'user' && it.queued) it.queued = false;
+      for (const it of m.items) {
+        if (it.kind === 'user' && it.queued) {
+          it.queued = false;
+          it.dropped = true;
+        }
+      }
       m.items.push({ kind: 'note', seq, text: `${String(d.dropped)} queued prompt(s) dropped`, level: 'info' });
       break;
     case 'error':

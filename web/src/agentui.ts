@@ -272,8 +272,8 @@ export function openAgentChat(
       case 'user': {
         const b = h('div', 'msg user');
         b.dataset.testid = 'msg-user';
-        b.append(h('div', 'who', `${it.by || 'you'}${it.queued ? ' · queued' : ''}`), h('div', 'text', it.text));
-        if (it.queued) b.classList.add('queued');
+        b.append(h('div', 'who', `${it.by || 'you'}${it.queued ? ' · queued' : it.dropped ? ' · dropped (not sent)' : ''}`), h('div', 'text', it.text));
+        if (it.queued || it.dropped) b.classList.add('queued');
         return b;
       }
       case 'agent': {
@@ -340,7 +340,7 @@ export function openAgentChat(
   function signature(it: Item): string {
     switch (it.kind) {
       case 'user':
-        return `${it.text.length}${it.queued}`;
+        return `${it.text.length}${it.queued}${it.dropped === true}`;
       case 'agent':
       case 'thought':
         return String(it.text.length);

@@ -149,7 +149,8 @@ describe('agent transcript reducer', () => {
     expect(third).toMatchObject({ queued: true });
     apply(m, ev('cancel', { by: 'phone', device: null }));
     apply(m, ev('queue_cleared', { dropped: 1 }));
-    expect(third).toMatchObject({ queued: false });
+    expect(third).toMatchObject({ queued: false, dropped: true });
+    expect(second).not.toHaveProperty('dropped');
     expect(m.items.at(-1)).toMatchObject({ kind: 'note', text: '1 queued prompt(s) dropped' });
   });
 
