@@ -237,6 +237,31 @@ async function agentSteps(page, relayUrl) {
     await page.getByTestId('agent-state').filter({ hasText: 'idle' }).waitFor({ timeout: 10000 });
     await queued.filter({ hasText: 'dropped (not sent)' }).waitFor({ timeout: 10000 });
   });
+
+  await step('agent: two answers to one approval, the second gets Conflict', page, async () => {
+    await page.getByTestId('prompt').fill('ask');
+    await page.getByRole('button', { name: 'Send' }).click();
+    const card = page.getByTestId('approval').filter({ hasText: 'cargo test' });
+    await card.getByRole('button', { name: 'Allow once' }).waitFor({ timeout: 20000 });
+    // Another answer wins first (as from a second client); the page has not redrawn yet (its
+    // frames held back for this) when the button is pressed: the host refuses that one.
+    await page.evaluate(async () => {
+      const view = window.peerDebug.agentView();
+      const a = view.model.items.find((i) => i.kind === 'approval' && !i.resolved);
+      const conn = [...window.peerDebug.conns.values()].find((c) => c.agentStats().length > 0);
+      const raf = window.requestAnimationFrame;
+      window.requestAnimationFrame = () => 0;
+      try {
+        await conn.request({ AgentAnswer: { session: view.model.session, approval: a.approval, option: 'reject' } });
+        document.querySelector('[data-testid="approval"]:not(.resolved) .btn.primary').click();
+      } finally {
+        window.requestAnimationFrame = raf;
+      }
+    });
+    await card.getByTestId('answered').filter({ hasText: /Reject — answered by / }).waitFor({ timeout: 10000 });
+    await card.getByText(/Already answered: .*answered/i).waitFor({ timeout: 10000 });
+    await page.getByTestId('msg-agent').filter({ hasText: 'permission: reject' }).waitFor({ timeout: 20000 });
+  });
 }
 
 let failed = false;

@@ -75,6 +75,8 @@ export interface AgentModel {
   items: Item[];
   /** A turn runs (between `turn_start` and `turn_end`). */
   inTurn: boolean;
+  /** Where the current turn's items start: a `tool_call` id reused in a later turn is a new call. */
+  turnFrom: number;
 }
 
 export function newModel(session: number, info?: AgentSessionInfo): AgentModel {
@@ -86,6 +88,7 @@ export function newModel(session: number, info?: AgentSessionInfo): AgentModel {
     title: null,
     items: [],
     inTurn: false,
+    turnFrom: 0,
   };
 }
 
@@ -121,8 +124,8 @@ function toolContent(list: unknown): ToolContent[] {
   });
 }
 
-function findTool(m: AgentModel, id: string) {
-  for (let i = m.items.length - 1; i >= 0; i--) {
+function findTool(m: AgentModel, id: string, from = 0) {
+  for (let i = m.items.length - 1; i >= from; i--) {
     const it = m.items[i];
     if (it.kind === 'tool' && it.id === id) return it;
   }
@@ -162,7 +165,7 @@ function update(m: AgentModel, seq: number, u: Json) {
     }
     case 'tool_call': {
       const id = str(u.toolCallId);
-      const existing = findTool(m, id);
+      const existing = findTool(m, id, m.turnFrom);
       const t = existing ?? {
         kind: 'tool' as const,
         seq,
@@ -246,6 +249,7 @@ export function apply(m: AgentModel, ev: AgentEvent): boolean {
       break;
     case 'turn_start': {
       m.inTurn = true;
+      m.turnFrom = m.items.length;
       // The oldest queued prompt with this text is now being answered.
       const q = m.items.find((it) => it.kind === 'user' && it.queued && it.text === str(d.text));
       if (q && q.kind === 'user') q.queued = false;

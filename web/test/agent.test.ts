@@ -41,6 +41,21 @@ describe('agent transcript reducer', () => {
     expect(m.nextSeq).toBe(12);
   });
 
+  it('a tool call id used again in a later turn is a new call', () => {
+    const { ev, upd } = feed();
+    const call = (status: string) => upd({ sessionUpdate: 'tool_call', toolCallId: 't-ask', title: 'cargo test', status });
+    const m = run([
+      ev('turn_start', { text: 'ask' }),
+      call('pending'),
+      call('in_progress'),
+      ev('turn_end', { stopReason: 'end_turn' }),
+      ev('turn_start', { text: 'ask' }),
+      call('pending'),
+      upd({ sessionUpdate: 'tool_call_update', toolCallId: 't-ask', status: 'completed' }),
+    ]);
+    expect(m.items.map((i) => (i.kind === 'tool' ? i.status : i.kind))).toEqual(['in_progress', 'completed']);
+  });
+
   it('a tool call between chunks starts a new bubble', () => {
     const { upd, chunk } = feed();
     const m = run([
