@@ -278,9 +278,12 @@ async function showHost(rec: store.HostRecord) {
   };
   const refresh = async () => {
     try {
-      const [r, a] = await Promise.all([conn.request('ListSessions'), conn.request('ListAgentSessions')]);
+      // A host without agent support still lists its terminals.
+      const agents = conn.request('ListAgentSessions').catch(() => null);
+      const r = await conn.request('ListSessions');
       if (typeof r === 'object' && 'Sessions' in r) render(r.Sessions);
-      if (typeof a === 'object' && 'AgentSessions' in a) renderAgents(a.AgentSessions);
+      const a = await agents;
+      if (a && typeof a === 'object' && 'AgentSessions' in a) renderAgents(a.AgentSessions);
     } catch (e) {
       /* shown by the connection state */
       void e;
