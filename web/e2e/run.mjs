@@ -132,6 +132,148 @@ const typeText = async (page, text) => {
   await page.keyboard.type(text);
 };
 
+// Agent sessions: a host whose agents.toml registers the scripted ACP agent (peer-fake-agent),
+// a real git repository in a temp dir; start a session from the app, answer its approval with
+// a button, see the result, survive a dropped socket without doubles, look at the diff.
+// The agent: ../target/debug/peer-fake-agent (built if missing), or PEER_FAKE_AGENT_BIN.
+const FAKE_AGENT = process.env.PEER_FAKE_AGENT_BIN ?? join(repo, 'target', 'debug', 'peer-fake-agent');
+
+async function agentSteps(page, relayUrl) {
+  let gitRepo;
+  await step('agent: start a session from the app and answer its approval with a button', page, async () => {
+    if (!existsSync(FAKE_AGENT)) {
+      const r = spawnSync('cargo', ['build', '-p', 'peer', '--bin', 'peer-fake-agent', '--locked'], { cwd: repo, stdio: 'inherit' });
+      if (r.status !== 0) throw new Error('cargo build of peer-fake-agent failed');
+    }
+    const home = mkdtempSync(join(tmpdir(), 'peer-e2e-agents-'));
+    temps.push(home);
+    mkdirSync(join(home, 'host'), { recursive: true });
+    const agentState = join(home, 'fake-agent-state');
+    mkdirSync(agentState);
+    writeFileSync(
+      join(home, 'host', 'agents.toml'),
+      `[agents.fake]\ncommand = [${JSON.stringify(FAKE_AGENT)}]\nenv = { PEER_FAKE_AGENT_STATE = ${JSON.stringify(agentState)} }\n`,
+    );
+    gitRepo = mkdtempSync(join(tmpdir(), 'peer-e2e-repo-'));
+    temps.push(gitRepo);
+    const git = (...args) => {
+      const r = spawnSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], { cwd: gitRepo, encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
+    };
+    git('init', '-q', '-b', 'main');
+    writeFileSync(join(gitRepo, 'a.txt'), 'one\n');
+    git('add', '.');
+    git('commit', '-q', '-m', 'init');
+    const p = start(PEER, ['host', '--listen', '127.0.0.1', '--relay', relayUrl, '--name', 'agents'], {
+      PEER_HOME: home,
+      PEER_KEY_STORE: 'file',
+      XDG_STATE_HOME: '',
+    });
+    const line = await p.waitLine('pairing URL: ');
+    await page.goto(line.slice(line.indexOf('pairing URL: ') + 13).trim());
+    await page.getByRole('button', { name: /Open agents/ }).click({ timeout: 15000 });
+    await page.getByTestId('conn-state').filter({ hasText: 'online' }).waitFor({ timeout: 15000 });
+    await page.getByTestId('new-agent').click();
+    const form = page.getByTestId('new-agent-form');
+    await form.locator('select option[value="fake"]').waitFor({ state: 'attached', timeout: 10000 });
+    await form.locator('input[name="repo"]').fill(gitRepo);
+    await form.locator('textarea[name="prompt"]').fill('run echo hello-from-agent');
+    await form.getByRole('button', { name: 'Start' }).click();
+    // The chat: the prompt, the tool call, and an approval card that cannot be missed.
+    const card = page.getByTestId('approval').filter({ hasText: 'echo hello-from-agent' });
+    await card.getByRole('button', { name: 'Allow once' }).waitFor({ timeout: 20000 });
+    await page.getByTestId('agent-state').filter({ hasText: 'needs approval' }).waitFor();
+    await page.getByTestId('msg-user').filter({ hasText: 'run echo hello-from-agent' }).waitFor();
+    await page.screenshot({ path: join(out, 'agent-approval.png') });
+    // The sessions list shows the badge; back to the chat (a catch-up from the last seen event).
+    await page.getByRole('button', { name: '‹' }).click();
+    const row = page.getByTestId('agent-session').filter({ has: page.getByTestId('needs-approval') });
+    await row.waitFor({ timeout: 10000 });
+    await page.screenshot({ path: join(out, 'agent-list.png') });
+    await row.click();
+    await card.getByRole('button', { name: 'Allow once' }).click({ timeout: 10000 });
+    await card.getByTestId('answered').filter({ hasText: /Allow once — answered by / }).waitFor({ timeout: 10000 });
+    await page.getByTestId('msg-agent').filter({ hasText: 'exit 0: hello-from-agent' }).waitFor({ timeout: 20000 });
+    await page.getByTestId('agent-state').filter({ hasText: 'idle' }).waitFor({ timeout: 10000 });
+    const users = await page.getByTestId('msg-user').count();
+    const approvals = await page.getByTestId('approval').count();
+    if (users !== 1 || approvals !== 1) throw new Error(`after reopening: ${users} prompts, ${approvals} approvals (want 1 and 1)`);
+  });
+
+  await step('agent: a dropped socket catches up without doubles; the diff', page, async () => {
+    await page.evaluate(() => window.peerDebug.dropSockets());
+    await page.getByTestId('prompt').fill('write notes.txt hello from the agent');
+    await page.getByTestId('conn-state').filter({ hasText: 'online' }).waitFor({ timeout: 15000 });
+    await page.getByRole('button', { name: 'Send' }).click();
+    const tool = page.getByTestId('tool-call').filter({ hasText: 'Write notes.txt' });
+    await tool.filter({ hasText: '+hello from the agent' }).waitFor({ timeout: 20000 });
+    await page.evaluate(() => window.peerDebug.dropSockets());
+    await page.getByTestId('conn-state').filter({ hasText: 'online' }).waitFor({ timeout: 15000 });
+    await page.getByTestId('prompt').fill('after the drop');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.getByTestId('msg-agent').filter({ hasText: 'echo: after the drop' }).waitFor({ timeout: 20000 });
+    const counts = await page.evaluate(() => ({
+      users: document.querySelectorAll('[data-testid="msg-user"]').length,
+      agents: document.querySelectorAll('[data-testid="msg-agent"]').length,
+      tools: document.querySelectorAll('[data-testid="tool-call"]').length,
+      seqs: window.peerDebug.agentView()?.model.items.map((i) => i.seq),
+      repeats: [...window.peerDebug.conns.values()].reduce((n, c) => n + c.agentRepeats, 0),
+    }));
+    // Each re-attach asked from the last event seen + 1: the host sent nothing twice.
+    if (counts.repeats !== 0) throw new Error(`${counts.repeats} events came twice`);
+    // Prompts: run, write, after; agent bubbles: the run's result, the echo; tool calls: the
+    // approved command and the write.
+    if (counts.users !== 3 || counts.agents !== 2 || counts.tools !== 2) throw new Error(`doubled or missing: ${JSON.stringify(counts)}`);
+    if (new Set(counts.seqs).size !== counts.seqs.length) throw new Error(`an event shown twice: ${counts.seqs}`);
+    await page.getByRole('button', { name: 'Diff' }).click();
+    const file = page.getByTestId('diff-file').filter({ hasText: 'notes.txt' });
+    await file.filter({ hasText: '+hello from the agent' }).waitFor({ timeout: 10000 });
+    await page.screenshot({ path: join(out, 'agent-diff.png') });
+    await page.getByRole('button', { name: 'Done' }).click();
+  });
+
+  await step('agent: a prompt queued behind a running turn; cancel drops it', page, async () => {
+    await page.getByTestId('prompt').fill('wait');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.getByTestId('msg-agent').filter({ hasText: 'waiting' }).waitFor({ timeout: 20000 });
+    await page.getByTestId('agent-state').filter({ hasText: 'running' }).waitFor({ timeout: 10000 });
+    await page.getByTestId('prompt').fill('behind the wait');
+    await page.getByRole('button', { name: 'Send' }).click();
+    const queued = page.getByTestId('msg-user').filter({ hasText: 'behind the wait' });
+    await queued.filter({ hasText: 'queued' }).waitFor({ timeout: 10000 });
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await page.getByText('turn ended: cancelled').waitFor({ timeout: 10000 });
+    await page.getByText('1 queued prompt(s) dropped').waitFor({ timeout: 10000 });
+    await page.getByTestId('agent-state').filter({ hasText: 'idle' }).waitFor({ timeout: 10000 });
+    await queued.filter({ hasText: 'dropped (not sent)' }).waitFor({ timeout: 10000 });
+  });
+
+  await step('agent: two answers to one approval, the second gets Conflict', page, async () => {
+    await page.getByTestId('prompt').fill('ask');
+    await page.getByRole('button', { name: 'Send' }).click();
+    const card = page.getByTestId('approval').filter({ hasText: 'cargo test' });
+    await card.getByRole('button', { name: 'Allow once' }).waitFor({ timeout: 20000 });
+    // Another answer wins first (as from a second client); the page has not redrawn yet (its
+    // frames held back for this) when the button is pressed: the host refuses that one.
+    await page.evaluate(async () => {
+      const view = window.peerDebug.agentView();
+      const a = view.model.items.find((i) => i.kind === 'approval' && !i.resolved);
+      const conn = [...window.peerDebug.conns.values()].find((c) => c.agentStats().length > 0);
+      const raf = window.requestAnimationFrame;
+      window.requestAnimationFrame = () => 0;
+      try {
+        await conn.request({ AgentAnswer: { session: view.model.session, approval: a.approval, option: 'reject' } });
+        document.querySelector('[data-testid="approval"]:not(.resolved) .btn.primary').click();
+      } finally {
+        window.requestAnimationFrame = raf;
+      }
+    });
+    await card.getByTestId('answered').filter({ hasText: /Reject — answered by / }).waitFor({ timeout: 10000 });
+    await card.getByText(/Already answered: .*answered/i).waitFor({ timeout: 10000 });
+    await page.getByTestId('msg-agent').filter({ hasText: 'permission: reject' }).waitFor({ timeout: 20000 });
+  });
+}
+
 let failed = false;
 const relay = start(RELAY, ['--http-bind', '127.0.0.1:0', '--web-root', join(web, 'dist'), '--allow-root']);
 const relayLine = await relay.waitLine('relay URL: ');
@@ -293,6 +435,8 @@ try {
     await typeText(page, 'echo embedded-$((40+2))\n');
     await waitTerm(page, (t) => /^embedded-42$/m.test(t), 'embedded-42');
   });
+
+  await agentSteps(page, relayUrl);
 
   await step('a used pairing link is refused with a clear message', page, async () => {
     await page.goto(hostA.url);

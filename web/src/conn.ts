@@ -3,7 +3,18 @@
 // offsets, re-send unacknowledged input).
 import { concat, fromHex, fromUtf8, hex, utf8 } from './bytes';
 import { decodeHost, encodeControl, encodeInput, FROM_NOW, MAX_BINARY_DATA } from './channel';
-import type { Attached, BrowserToHost, HostToBrowser, Reply, Request, WinSize, WireError } from './gen/protocol';
+import type {
+  AgentAttached,
+  AgentEvent,
+  Attached,
+  BrowserToHost,
+  ErrorCode,
+  HostToBrowser,
+  Reply,
+  Request,
+  WinSize,
+  WireError,
+} from './gen/protocol';
 import { Initiator, type StaticKey, type Transport } from './noise';
 import { pairingId, shortCode } from './sas';
 import type { PairingPayload } from './payload';
@@ -35,6 +46,16 @@ export class Refused extends Error {
     reason: string,
   ) {
     super(REFUSALS[code] ?? `The host refused: ${reason}`);
+  }
+}
+
+/** A request the host answered with an error; `code` tells `Conflict` and the like apart. */
+export class RequestError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
   }
 }
 
@@ -225,6 +246,24 @@ interface Channel {
   skipFrom: number | null;
 }
 
+export interface AgentChannelEvents {
+  attached(a: AgentAttached): void;
+  /** Each event once, in order: a catch-up overlapping what was seen is skipped. */
+  event(e: AgentEvent): void;
+  error(message: string): void;
+}
+
+interface AgentChannel {
+  id: number;
+  session: number;
+  /** The next sequence number wanted: a re-attach asks from here. */
+  nextSeq: number;
+  events: AgentChannelEvents;
+  attached: boolean;
+  /** The socket generation the last `agent_attach` went out on (0: none). */
+  sentOn: number;
+}
+
 export interface HostInfo {
   id: Uint8Array;
   noiseKey: Uint8Array;
@@ -242,6 +281,8 @@ export class HostConn {
   onState: (() => void) | null = null;
   /** The host restarted: every channel's session is gone. */
   onRestart: (() => void) | null = null;
+  /** Agent events received again (below the seq asked for); 0 when every re-attach asks right. */
+  agentRepeats = 0;
   /** How often an interrupt skipped a flood's backlog (for tests and the curious). */
   skipAheads = 0;
 
@@ -251,6 +292,7 @@ export class HostConn {
   private nextReq = 1;
   private pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
   private channels = new Map<number, Channel>();
+  private agentChannels = new Map<number, AgentChannel>();
   private nextChannel = 1;
   private retry = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
@@ -301,6 +343,7 @@ export class HostConn {
       if (keepOld) old?.close();
     };
     for (const c of this.channels.values()) c.attached = false;
+    for (const c of this.agentChannels.values()) c.attached = false;
     this.setState('connecting');
     let lastErr: unknown = null;
     for (const url of this.host.bridges) {
@@ -350,6 +393,7 @@ export class HostConn {
     this.sock = null;
     this.tx = null;
     for (const c of this.channels.values()) c.attached = false;
+    for (const c of this.agentChannels.values()) c.attached = false;
     for (const p of this.pending.values()) p.reject(new Error('connection lost'));
     this.pending.clear();
     const delay = Math.min(100 * 2 ** Math.min(this.retry, 6), 5000) * (1 + Math.random() / 4);
@@ -414,6 +458,8 @@ export class HostConn {
           if (c.skipFrom !== null) void this.attachNearEnd(c, this.gen);
           else this.sendAttach(c);
         }
+        // Agent sessions outlive host restarts (stable ids and sequence numbers): catch up.
+        for (const c of this.agentChannels.values()) this.sendAgentAttach(c);
         for (const w of this.readyWaiters.splice(0)) w();
         break;
       }
@@ -422,7 +468,7 @@ export class HostConn {
         if (!p) break;
         this.pending.delete(m.id);
         if ('Ok' in m.result) p.resolve(m.result.Ok);
-        else p.reject(new Error(m.result.Err.message));
+        else p.reject(new RequestError(m.result.Err.code, m.result.Err.message));
         break;
       }
       case 'attached': {
@@ -458,10 +504,34 @@ export class HostConn {
         c.events.exited(m.exited.status.code, m.exited.status.signal);
         break;
       }
+      case 'agent_attached': {
+        const c = this.agentChannels.get(m.channel);
+        if (!c) break;
+        c.attached = true;
+        c.events.attached(m.attached);
+        break;
+      }
+      case 'agent_event': {
+        const c = this.agentChannels.get(m.channel);
+        if (!c) break;
+        if (m.event.seq < c.nextSeq) {
+          this.agentRepeats++;
+          break;
+        }
+        c.nextSeq = m.event.seq + 1;
+        c.events.event(m.event);
+        break;
+      }
       case 'error': {
         if (m.channel === null) {
           this.sock?.close();
           this.lost(this.gen, (m.error as WireError).message);
+          break;
+        }
+        const ac = this.agentChannels.get(m.channel);
+        if (ac) {
+          this.agentChannels.delete(m.channel);
+          ac.events.error(m.error.message);
           break;
         }
         const c = this.channels.get(m.channel);
@@ -516,6 +586,37 @@ export class HostConn {
     if (this.state === 'online') this.sendAttach(c);
     else void this.ready();
     return id;
+  }
+
+  /**
+   * Attaches a channel to agent session `session`'s events from `fromSeq` (0: the whole
+   * transcript); after every reconnect it re-attaches from the last event received + 1.
+   */
+  attachAgent(session: number, fromSeq: number, events: AgentChannelEvents): number {
+    const id = this.nextChannel++;
+    const c: AgentChannel = { id, session, nextSeq: fromSeq, events, attached: false, sentOn: 0 };
+    this.agentChannels.set(id, c);
+    if (this.state === 'online') this.sendAgentAttach(c);
+    else void this.ready();
+    return id;
+  }
+
+  private sendAgentAttach(c: AgentChannel) {
+    if (this.tx) c.sentOn = this.gen;
+    this.control({ type: 'agent_attach', channel: c.id, attach: { session: c.session, from_seq: c.nextSeq } });
+  }
+
+  detachAgent(channel: number) {
+    const c = this.agentChannels.get(channel);
+    if (!c) return;
+    this.agentChannels.delete(channel);
+    // Also when the answer is still on its way: the host has the channel once it read the attach.
+    if (c.sentOn === this.gen && this.tx) this.control({ type: 'detach', channel });
+  }
+
+  /** Agent channels, for tests. */
+  agentStats() {
+    return [...this.agentChannels.values()].map((c) => ({ id: c.id, session: c.session, nextSeq: c.nextSeq, attached: c.attached }));
   }
 
   private sendAttach(c: Channel) {

@@ -6,7 +6,8 @@ import { checkFresh, payloadFromUrl, PayloadError, type PairingPayload } from '.
 import * as store from './store';
 import { openTerminal, type TermView } from './term';
 import { OutputWriter } from './writer';
-import type { SessionInfo } from './gen/protocol';
+import type { AgentSessionInfo, SessionInfo } from './gen/protocol';
+import { agentRow, newAgentForm, openAgentChat, type AgentView } from './agentui';
 
 // The pairing secret is in the fragment: take it and scrub the address bar before anything else.
 const initialFragment = location.hash.length > 1 ? location.hash.slice(1) : null;
@@ -15,6 +16,7 @@ if (initialFragment !== null) history.replaceState(null, '', location.pathname +
 const app = document.getElementById('app') as HTMLElement;
 const conns = new Map<string, HostConn>();
 let term: TermView | null = null;
+let agentView: AgentView | null = null;
 let refreshTimer: ReturnType<typeof setInterval> | null = null;
 
 function h<K extends keyof HTMLElementTagNameMap>(tag: K, cls = '', text = ''): HTMLElementTagNameMap[K] {
@@ -36,6 +38,8 @@ function leave() {
   refreshTimer = null;
   term?.dispose();
   term = null;
+  agentView?.dispose();
+  agentView = null;
   stopCamera();
 }
 
@@ -238,8 +242,17 @@ async function showHost(rec: store.HostRecord) {
   const actions = h('div', 'actions');
   const newBtn = button('New session', () => void create(), 'btn primary');
   newBtn.dataset.testid = 'new-session';
-  actions.append(newBtn);
-  body.append(actions, ul);
+  const newAgent = button('New agent session', () => void showNewAgent(rec));
+  newAgent.dataset.testid = 'new-agent';
+  actions.append(newBtn, newAgent);
+  const agentsUl = h('ul', 'list');
+  agentsUl.dataset.testid = 'agent-sessions';
+  body.append(actions, h('h2', '', 'Agents'), agentsUl, h('h2', '', 'Terminals'), ul);
+  const renderAgents = (list: AgentSessionInfo[]) => {
+    agentsUl.replaceChildren();
+    if (list.length === 0) agentsUl.append(h('li', 'hint', 'No agent sessions.'));
+    for (const s of [...list].reverse()) agentsUl.append(agentRow(s, () => void showAgent(rec, s)));
+  };
 
   const render = (sessions: SessionInfo[]) => {
     ul.replaceChildren();
@@ -265,8 +278,12 @@ async function showHost(rec: store.HostRecord) {
   };
   const refresh = async () => {
     try {
+      // A host without agent support still lists its terminals.
+      const agents = conn.request('ListAgentSessions').catch(() => null);
       const r = await conn.request('ListSessions');
       if (typeof r === 'object' && 'Sessions' in r) render(r.Sessions);
+      const a = await agents;
+      if (a && typeof a === 'object' && 'AgentSessions' in a) renderAgents(a.AgentSessions);
     } catch (e) {
       /* shown by the connection state */
       void e;
@@ -299,6 +316,21 @@ async function showTerminal(rec: store.HostRecord, s: SessionInfo) {
     if (text === 'ended') body.classList.add('ended');
   });
   body.append(term.el);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Agent sessions
+
+async function showNewAgent(rec: store.HostRecord) {
+  const conn = await connFor(rec);
+  const body = screen('New agent session', () => void showHost(rec), conn);
+  await newAgentForm(conn, body, (s) => void showAgent(rec, s), toast);
+}
+
+async function showAgent(rec: store.HostRecord, s: AgentSessionInfo) {
+  const conn = await connFor(rec);
+  const body = screen(`${s.agent} · ${s.branch}`, () => void showHost(rec), conn);
+  agentView = openAgentChat(conn, rec.id, s, body, toast);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -380,6 +412,7 @@ if ('serviceWorker' in navigator && window.isSecureContext) {
 (window as unknown as { peerDebug: unknown }).peerDebug = {
   conns,
   term: () => term,
+  agentView: () => agentView,
   termText(): string {
     if (!term) return '';
     const buf = term.term.buffer.active;
