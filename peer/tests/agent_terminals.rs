@@ -4,49 +4,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use common::agents::{events, find, git_repo};
 use common::{TestClient, TestHost, pair};
 use serde_json::Value;
 
 const FAKE: &str = env!("CARGO_BIN_EXE_peer-fake-agent");
-
-fn git_repo(dir: &Path) {
-    let repo = git2::Repository::init(dir).expect("init");
-    std::fs::write(dir.join("a.txt"), "one\n").expect("write");
-    let mut index = repo.index().expect("index");
-    index
-        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
-        .expect("add");
-    index.write().expect("index write");
-    let tree = repo
-        .find_tree(index.write_tree().expect("tree"))
-        .expect("tree");
-    let sig = git2::Signature::now("t", "t@example.com").expect("sig");
-    repo.commit(Some("HEAD"), &sig, &sig, "init", &tree, &[])
-        .expect("commit");
-}
-
-fn events(client: &TestClient, id: &str, from: u64, until: &str) -> Vec<Value> {
-    let out = client.ok(&[
-        "agent",
-        "attach",
-        id,
-        "--json",
-        "--no-input",
-        "--from",
-        &from.to_string(),
-        "--until",
-        until,
-    ]);
-    out.lines()
-        .map(|l| serde_json::from_str(l).expect("event json"))
-        .collect()
-}
-
-fn find<'a>(evs: &'a [Value], kind: &str) -> Vec<&'a Value> {
-    evs.iter().filter(|e| e["kind"] == kind).collect()
-}
 
 fn agent_text(evs: &[Value]) -> String {
     evs.iter()
@@ -105,7 +69,7 @@ fn commands_run_only_with_an_approval_of_that_command_in_the_same_turn() {
     let client = TestClient::new();
     pair(&mut host, &client, "phone");
     let repo = tempfile::tempdir().expect("tempdir");
-    git_repo(repo.path());
+    git_repo(repo.path(), &[("a.txt", "one\n")]);
     let id = client
         .ok(&[
             "agent",

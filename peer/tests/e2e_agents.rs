@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
+use common::agents::{events, find, git_repo};
 use common::{TestClient, TestHost, pair};
 use serde_json::Value;
 
@@ -17,22 +18,6 @@ struct Setup {
     client: TestClient,
     repo: tempfile::TempDir,
     _agent_state: tempfile::TempDir,
-}
-
-fn git_repo(dir: &Path) {
-    let repo = git2::Repository::init(dir).expect("init");
-    std::fs::write(dir.join("a.txt"), "one\n").expect("write");
-    let mut index = repo.index().expect("index");
-    index
-        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
-        .expect("add");
-    index.write().expect("index write");
-    let tree = repo
-        .find_tree(index.write_tree().expect("tree"))
-        .expect("tree");
-    let sig = git2::Signature::now("t", "t@example.com").expect("sig");
-    repo.commit(Some("HEAD"), &sig, &sig, "init", &tree, &[])
-        .expect("commit");
 }
 
 fn setup_with(policy: &str) -> Setup {
@@ -56,7 +41,7 @@ fn setup_full(policy: &str, env: &str) -> Setup {
     let client = TestClient::new();
     pair(&mut host, &client, "phone");
     let repo = tempfile::tempdir().expect("tempdir");
-    git_repo(repo.path());
+    git_repo(repo.path(), &[("a.txt", "one\n")]);
     Setup {
         host,
         client,
@@ -87,32 +72,10 @@ fn session_json(client: &TestClient, id: &str) -> Value {
         .expect("session listed")
 }
 
-/// Events from `from` until the session reaches one of `until` (after catching up).
-fn events(client: &TestClient, id: &str, from: u64, until: &str) -> Vec<Value> {
-    let out = client.ok(&[
-        "agent",
-        "attach",
-        id,
-        "--json",
-        "--no-input",
-        "--from",
-        &from.to_string(),
-        "--until",
-        until,
-    ]);
-    out.lines()
-        .map(|l| serde_json::from_str(l).expect("event json"))
-        .collect()
-}
-
 fn kinds(evs: &[Value]) -> Vec<String> {
     evs.iter()
         .map(|e| e["kind"].as_str().unwrap_or("").to_string())
         .collect()
-}
-
-fn find<'a>(evs: &'a [Value], kind: &str) -> Vec<&'a Value> {
-    evs.iter().filter(|e| e["kind"] == kind).collect()
 }
 
 fn agent_text(evs: &[Value]) -> String {

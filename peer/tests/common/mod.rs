@@ -438,6 +438,7 @@ pub fn sha256(b: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(b))
 }
+pub mod agents;
 pub mod impair;
 pub mod proxy;
 #[allow(unused_imports)]

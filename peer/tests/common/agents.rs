@@ -1,0 +1,53 @@
+//! Helpers of the agent tests: git repositories to run agents in, and transcripts read through
+//! the CLI.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::TestClient;
+
+/// A git repository in `dir` with one commit holding `files` (path, content).
+pub fn git_repo(dir: &Path, files: &[(&str, &str)]) {
+    let repo = git2::Repository::init(dir).expect("init");
+    for (name, text) in files {
+        let p = dir.join(name);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, text).expect("write");
+    }
+    let mut index = repo.index().expect("index");
+    index
+        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+        .expect("add");
+    index.write().expect("index write");
+    let tree = repo
+        .find_tree(index.write_tree().expect("tree"))
+        .expect("tree");
+    let sig = git2::Signature::now("t", "t@example.com").expect("sig");
+    repo.commit(Some("HEAD"), &sig, &sig, "init", &tree, &[])
+        .expect("commit");
+}
+
+/// Events from `from` until the session is in one of `until` (after catching up), as
+/// `peer agent attach --json` prints them.
+pub fn events(client: &TestClient, id: &str, from: u64, until: &str) -> Vec<Value> {
+    let out = client.ok(&[
+        "agent",
+        "attach",
+        id,
+        "--json",
+        "--no-input",
+        "--from",
+        &from.to_string(),
+        "--until",
+        until,
+    ]);
+    out.lines()
+        .map(|l| serde_json::from_str(l).expect("event json"))
+        .collect()
+}
+
+/// The events of one kind.
+pub fn find<'a>(evs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    evs.iter().filter(|e| e["kind"] == kind).collect()
+}
