@@ -2,21 +2,8 @@
 // and the chat view (transcript, approvals, prompt box, cancel, diff).
 import { apply, lineDiff, newModel, pendingApprovals, STATE_LABEL, stateName, type AgentModel, type Item, type ToolContent } from './agent';
 import { RequestError, type HostConn } from './conn';
+import { button, h } from './dom';
 import type { AgentDef, AgentSessionInfo, FileDiff } from './gen/protocol';
-
-function h<K extends keyof HTMLElementTagNameMap>(tag: K, cls = '', text = ''): HTMLElementTagNameMap[K] {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text) e.textContent = text;
-  return e;
-}
-
-function button(label: string, onClick: () => void, cls = 'btn'): HTMLButtonElement {
-  const b = h('button', cls, label);
-  b.type = 'button';
-  b.addEventListener('click', onClick);
-  return b;
-}
 
 const errText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 

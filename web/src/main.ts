@@ -2,6 +2,7 @@
 import './style.css';
 import { HostConn, bridgeUrls, hostInfo, pair } from './conn';
 import { hex } from './bytes';
+import { button, h } from './dom';
 import { checkFresh, payloadFromUrl, PayloadError, type PairingPayload } from './payload';
 import * as store from './store';
 import { openTerminal, type TermView } from './term';
@@ -18,20 +19,6 @@ const conns = new Map<string, HostConn>();
 let term: TermView | null = null;
 let agentView: AgentView | null = null;
 let refreshTimer: ReturnType<typeof setInterval> | null = null;
-
-function h<K extends keyof HTMLElementTagNameMap>(tag: K, cls = '', text = ''): HTMLElementTagNameMap[K] {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text) e.textContent = text;
-  return e;
-}
-
-function button(label: string, onClick: () => void, cls = 'btn'): HTMLButtonElement {
-  const b = h('button', cls, label);
-  b.type = 'button';
-  b.addEventListener('click', onClick);
-  return b;
-}
 
 function leave() {
   if (refreshTimer) clearInterval(refreshTimer);

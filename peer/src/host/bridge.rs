@@ -383,17 +383,7 @@ async fn dispatch(
             });
         }
         BrowserMsg::Control(BrowserToHost::Attach { channel, attach }) => {
-            if channels.contains_key(&channel) {
-                return Err(WireError::new(
-                    ErrorCode::Protocol,
-                    format!("channel {channel} is already attached"),
-                ));
-            }
-            if channels.len() >= MAX_CHANNELS {
-                return Err(WireError::new(ErrorCode::Limit, "too many channels"));
-            }
-            let (tx, rx) = mpsc::channel(32);
-            channels.insert(channel, tx);
+            let rx = open_channel(channels, channel)?;
             let (ctx, out) = (ctx.clone(), out.clone());
             tasks.spawn(async move {
                 let mut sink = ChannelSink { channel, out };
@@ -414,17 +404,7 @@ async fn dispatch(
             });
         }
         BrowserMsg::Control(BrowserToHost::AgentAttach { channel, attach }) => {
-            if channels.contains_key(&channel) {
-                return Err(WireError::new(
-                    ErrorCode::Protocol,
-                    format!("channel {channel} is already attached"),
-                ));
-            }
-            if channels.len() >= MAX_CHANNELS {
-                return Err(WireError::new(ErrorCode::Limit, "too many channels"));
-            }
-            let (tx, rx) = mpsc::channel(32);
-            channels.insert(channel, tx);
+            let rx = open_channel(channels, channel)?;
             let (ctx, out) = (ctx.clone(), out.clone());
             tasks.spawn(async move {
                 let mut sink = ChannelSink { channel, out };
@@ -453,6 +433,26 @@ async fn dispatch(
         }
     }
     Ok(())
+}
+
+/// Registers channel number `channel` (terminal or agent) and returns where its frames from the
+/// browser arrive; refuses a number in use and more than [`MAX_CHANNELS`].
+fn open_channel(
+    channels: &mut HashMap<u32, mpsc::Sender<Frame>>,
+    channel: u32,
+) -> Result<mpsc::Receiver<Frame>, WireError> {
+    if channels.contains_key(&channel) {
+        return Err(WireError::new(
+            ErrorCode::Protocol,
+            format!("channel {channel} is already attached"),
+        ));
+    }
+    if channels.len() >= MAX_CHANNELS {
+        return Err(WireError::new(ErrorCode::Limit, "too many channels"));
+    }
+    let (tx, rx) = mpsc::channel(32);
+    channels.insert(channel, tx);
+    Ok(rx)
 }
 
 /// Frames of one channel, encoded for the browser and queued on the socket.
