@@ -11,8 +11,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::agents::{events, find, git_repo};
-use common::{TestClient, TestHost, pair};
+use common::TestClient;
+use common::agents::{agent_host, events, find, git_repo};
 use serde_json::Value;
 
 fn fast_agent() -> PathBuf {
@@ -98,24 +98,13 @@ fn ask_execute(client: &TestClient, id: &str, from: u64, command: &str) -> (Vec<
 fn fast_agent_echoes_asks_before_commands_and_the_host_runs_only_approved_ones() {
     let started = Instant::now();
     let bin = fast_agent();
-    let home = tempfile::tempdir().expect("tempdir");
     let agent_home = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir_all(home.path().join("host")).expect("mkdir");
-    std::fs::write(
-        home.path().join("host/agents.toml"),
-        format!(
-            "[agents.fast-agent]\ncommand = [{:?}, \"acp\", \"--model\", \"passthrough\", \"--shell\"]\n\
-             cwd = \"state\"\nenv = {{ HOME = {:?}, FAST_AGENT_HOME = \"${{PEER_AGENT_STATE}}/fast-agent\" }}\n",
-            bin.to_string_lossy(),
-            agent_home.path().to_string_lossy()
-        ),
-    )
-    .expect("agents.toml");
-    let mut host = TestHost::start_in(home, &[]);
-    let client = TestClient::new();
-    pair(&mut host, &client, "phone");
-    let repo = tempfile::tempdir().expect("tempdir");
-    git_repo(repo.path(), &[("a.txt", "one\n")]);
+    let (host, client, repo) = agent_host(&format!(
+        "[agents.fast-agent]\ncommand = [{:?}, \"acp\", \"--model\", \"passthrough\", \"--shell\"]\n\
+         cwd = \"state\"\nenv = {{ HOME = {:?}, FAST_AGENT_HOME = \"${{PEER_AGENT_STATE}}/fast-agent\" }}\n",
+        bin.to_string_lossy(),
+        agent_home.path().to_string_lossy()
+    ));
     let repo_path = repo.path().to_string_lossy().into_owned();
 
     // 1. A plain prompt: the passthrough model echoes it.

@@ -6,8 +6,8 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::agents::{events, find, git_repo};
-use common::{TestClient, TestHost, pair};
+use common::agents::{agent_host, events, find};
+use common::{TestClient, TestHost};
 use serde_json::Value;
 
 const FAKE: &str = env!("CARGO_BIN_EXE_peer-fake-agent");
@@ -58,18 +58,7 @@ impl S {
 
 #[test]
 fn commands_run_only_with_an_approval_of_that_command_in_the_same_turn() {
-    let home = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir_all(home.path().join("host")).expect("mkdir");
-    std::fs::write(
-        home.path().join("host/agents.toml"),
-        format!("[agents.fake]\ncommand = [{FAKE:?}]\n"),
-    )
-    .expect("agents.toml");
-    let mut host = TestHost::start_in(home, &[]);
-    let client = TestClient::new();
-    pair(&mut host, &client, "phone");
-    let repo = tempfile::tempdir().expect("tempdir");
-    git_repo(repo.path(), &[("a.txt", "one\n")]);
+    let (host, client, repo) = agent_host(&format!("[agents.fake]\ncommand = [{FAKE:?}]\n"));
     let id = client
         .ok(&[
             "agent",

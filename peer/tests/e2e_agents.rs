@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use common::agents::{events, find, git_repo};
+use common::agents::{agent_host, events, find};
 use common::{TestClient, TestHost, pair};
 use serde_json::Value;
 
@@ -26,22 +26,11 @@ fn setup_with(policy: &str) -> Setup {
 
 /// `env` is extra TOML inline-table entries for the fake agent's environment.
 fn setup_full(policy: &str, env: &str) -> Setup {
-    let home = tempfile::tempdir().expect("tempdir");
     let agent_state = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir_all(home.path().join("host")).expect("mkdir");
-    std::fs::write(
-        home.path().join("host/agents.toml"),
-        format!(
-            "{policy}\n[agents.fake]\ncommand = [{FAKE:?}]\nenv = {{ PEER_FAKE_AGENT_STATE = {:?}{env} }}\n",
-            agent_state.path().to_string_lossy()
-        ),
-    )
-    .expect("agents.toml");
-    let mut host = TestHost::start_in(home, &[]);
-    let client = TestClient::new();
-    pair(&mut host, &client, "phone");
-    let repo = tempfile::tempdir().expect("tempdir");
-    git_repo(repo.path(), &[("a.txt", "one\n")]);
+    let (host, client, repo) = agent_host(&format!(
+        "{policy}\n[agents.fake]\ncommand = [{FAKE:?}]\nenv = {{ PEER_FAKE_AGENT_STATE = {:?}{env} }}\n",
+        agent_state.path().to_string_lossy()
+    ));
     Setup {
         host,
         client,

@@ -15,21 +15,6 @@ use peer::proto::browser::{BrowserToHost, HostToBrowser};
 use peer::proto::{Attach, Reply, Request};
 use peer_pairing::{NoiseKeypair, PairingPayload};
 
-/// The `peer-relay` binary next to `peer`, built if this test runs alone.
-fn relay_binary() -> std::path::PathBuf {
-    let bin = std::path::Path::new(PEER).with_file_name("peer-relay");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let ok = Command::new(cargo)
-            .args(["build", "-p", "peer-relay", "--bin", "peer-relay"])
-            .status()
-            .expect("cargo build peer-relay")
-            .success();
-        assert!(ok, "building peer-relay failed");
-    }
-    bin
-}
-
 struct Relay {
     child: Child,
     port: u16,

@@ -17,21 +17,6 @@ use peer_pairing::{NoiseKeypair, PairingPayload};
 
 const TOKEN: &str = "test-relay-token-0123456789abcdef";
 
-/// The `peer-relay` binary next to `peer`, built if this test runs alone.
-fn relay_binary() -> std::path::PathBuf {
-    let bin = std::path::Path::new(PEER).with_file_name("peer-relay");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let ok = Command::new(cargo)
-            .args(["build", "-p", "peer-relay", "--bin", "peer-relay"])
-            .status()
-            .expect("cargo build peer-relay")
-            .success();
-        assert!(ok, "building peer-relay failed");
-    }
-    bin
-}
-
 /// `peer-relay --dev-tls --access token` on loopback: HTTPS for relay clients, plain HTTP for
 /// the test's browser WebSocket and metrics.
 struct TokenRelay {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::TestClient;
+use super::{TestClient, TestHost, pair};
 
 /// A git repository in `dir` with one commit holding `files` (path, content).
 pub fn git_repo(dir: &Path, files: &[(&str, &str)]) {
@@ -50,4 +50,18 @@ pub fn events(client: &TestClient, id: &str, from: u64, until: &str) -> Vec<Valu
 /// The events of one kind.
 pub fn find<'a>(evs: &'a [Value], kind: &str) -> Vec<&'a Value> {
     evs.iter().filter(|e| e["kind"] == kind).collect()
+}
+
+/// A `peer host` whose `host/agents.toml` is `agents_toml`, a client paired with it, and a git
+/// repository with one committed file (`a.txt`) to start agents in.
+pub fn agent_host(agents_toml: &str) -> (TestHost, TestClient, tempfile::TempDir) {
+    let home = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(home.path().join("host")).expect("mkdir");
+    std::fs::write(home.path().join("host/agents.toml"), agents_toml).expect("agents.toml");
+    let mut host = TestHost::start_in(home, &[]);
+    let client = TestClient::new();
+    pair(&mut host, &client, "phone");
+    let repo = tempfile::tempdir().expect("tempdir");
+    git_repo(repo.path(), &[("a.txt", "one\n")]);
+    (host, client, repo)
 }

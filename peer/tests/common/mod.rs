@@ -14,6 +14,21 @@ use std::time::{Duration, Instant};
 
 pub const PEER: &str = env!("CARGO_BIN_EXE_peer");
 
+/// The `peer-relay` binary next to `peer`, built if this test runs alone.
+pub fn relay_binary() -> std::path::PathBuf {
+    let bin = std::path::Path::new(PEER).with_file_name("peer-relay");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = Command::new(cargo)
+            .args(["build", "-p", "peer-relay", "--bin", "peer-relay"])
+            .status()
+            .expect("cargo build peer-relay")
+            .success();
+        assert!(ok, "building peer-relay failed");
+    }
+    bin
+}
+
 fn base_cmd(home: &Path) -> Command {
     let mut c = Command::new(PEER);
     c.env("PEER_HOME", home)
