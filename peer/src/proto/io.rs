@@ -30,10 +30,21 @@ pub enum ReadError {
 }
 
 /// Reads length-prefixed frames, reusing one buffer.
+///
+/// [`FrameReader::read`] is cancel-safe: a partly read frame stays in the reader, so dropping
+/// the future (a `tokio::select!` in which another branch won) loses nothing and the next call
+/// goes on where this one stopped.
 #[derive(Debug)]
 pub struct FrameReader<R> {
     inner: R,
+    /// The length prefix, and how much of it has arrived.
+    head: [u8; 4],
+    head_got: usize,
+    /// The body being read (its length is known once the prefix is complete), and how much
+    /// of it has arrived.
     buf: Vec<u8>,
+    body_got: usize,
+    in_body: bool,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -41,17 +52,22 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub fn new(inner: R) -> Self {
         FrameReader {
             inner,
+            head: [0; 4],
+            head_got: 0,
             buf: Vec::new(),
+            body_got: 0,
+            in_body: false,
         }
     }
 
     /// Reads the next frame. The length is checked against [`MAX_FRAME`] before any buffer
-    /// grows.
+    /// grows. Cancel-safe (see the type).
     pub async fn read(&mut self) -> Result<Frame, ReadError> {
-        let mut len = [0u8; 4];
-        let mut got = 0;
-        while got < 4 {
-            let n = self.inner.read(&mut len[got..]).await?;
+        // Every await below is a single `read`, which takes bytes only when it completes, and
+        // what it returns is recorded in `self` before the next await.
+        while !self.in_body {
+            let got = self.head_got;
+            let n = self.inner.read(&mut self.head[got..]).await?;
             if n == 0 {
                 return Err(if got == 0 {
                     ReadError::Closed
@@ -59,23 +75,30 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                     ReadError::Truncated
                 });
             }
-            got += n;
+            self.head_got += n;
+            if self.head_got == 4 {
+                let len = u32::from_be_bytes(self.head) as usize;
+                if len > MAX_FRAME {
+                    return Err(ReadError::TooLarge {
+                        len,
+                        max: MAX_FRAME,
+                    });
+                }
+                self.buf.resize(len, 0);
+                self.body_got = 0;
+                self.in_body = true;
+            }
         }
-        let len = u32::from_be_bytes(len) as usize;
-        if len > MAX_FRAME {
-            return Err(ReadError::TooLarge {
-                len,
-                max: MAX_FRAME,
-            });
-        }
-        self.buf.resize(len, 0);
-        match self.inner.read_exact(&mut self.buf).await {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+        while self.body_got < self.buf.len() {
+            let got = self.body_got;
+            let n = self.inner.read(&mut self.buf[got..]).await?;
+            if n == 0 {
                 return Err(ReadError::Truncated);
             }
-            Err(e) => return Err(e.into()),
+            self.body_got += n;
         }
+        self.head_got = 0;
+        self.in_body = false;
         Ok(Frame::decode(&self.buf)?)
     }
 
@@ -125,5 +148,67 @@ mod tests {
         let mut r = FrameReader::new(&bytes[..]);
         assert!(matches!(r.read().await, Err(ReadError::TooLarge { .. })));
         assert!(r.buf.capacity() < 1024);
+    }
+
+    /// Hands out one byte per poll and is not ready every other poll, like a stream whose
+    /// packets trickle in.
+    struct Trickle {
+        data: Vec<u8>,
+        pos: usize,
+        ready: bool,
+    }
+
+    impl AsyncRead for Trickle {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            self.ready = !self.ready;
+            if !self.ready {
+                cx.waker().wake_by_ref();
+                return std::task::Poll::Pending;
+            }
+            if self.pos < self.data.len() {
+                buf.put_slice(&self.data[self.pos..self.pos + 1]);
+                self.pos += 1;
+            }
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[test]
+    fn a_read_dropped_halfway_loses_nothing() {
+        let frames = vec![
+            Frame::Output(Output {
+                offset: 7,
+                data: (0..=255).collect(),
+            }),
+            Frame::Gap(Gap { from: 1, to: 2 }),
+            Frame::Output(Output {
+                offset: 263,
+                data: b"tail".to_vec(),
+            }),
+        ];
+        let data: Vec<u8> = frames.iter().flat_map(Frame::encode).collect();
+        let mut r = FrameReader::new(Trickle {
+            data,
+            pos: 0,
+            ready: false,
+        });
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut got = Vec::new();
+        let mut polls = 0;
+        while got.len() < frames.len() {
+            // A new future each time, dropped after one poll: what a select loop does when
+            // another branch is ready first.
+            let mut read = Box::pin(r.read());
+            if let std::task::Poll::Ready(f) = read.as_mut().poll(&mut cx) {
+                got.push(f.expect("frame"));
+            }
+            polls += 1;
+            assert!(polls < 10_000, "no progress");
+        }
+        assert_eq!(got, frames);
     }
 }
