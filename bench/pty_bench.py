@@ -314,7 +314,7 @@ def main():
                     fresh = subprocess.run([peer, "pair"], env=dict(env, PEER_HOME=home), check=True,
                                            capture_output=True).stdout.decode()
                     burl = [l.split(": ", 1)[1].strip() for l in fresh.splitlines() if l.startswith("pairing URL: ")][0]
-                    out = subprocess.run([bb, burl, "--echo", str(a.echo)] + extra, check=True,
+                    out = subprocess.run([bb, burl, "--echo", str(a.echo)] + flags, check=True,
                                          capture_output=True).stdout.decode()
                     line = [l for l in out.splitlines() if l.startswith("bridge echo:")][0]
                     for k, v in zip(("p50", "p90", "p99"), [float(t) for t in re.findall(r"p\d+ (\d+)", line)]):

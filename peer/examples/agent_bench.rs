@@ -71,7 +71,7 @@ fn git_repo(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-async fn new_session(conn: &mut HostConn, repo: &Path, prompt: Option<&str>) -> Result<u64> {
+async fn new_session(conn: &HostConn, repo: &Path, prompt: Option<&str>) -> Result<u64> {
     let r = conn
         .request(Request::NewAgentSession(NewAgentSession {
             agent: "fake".into(),
@@ -86,7 +86,7 @@ async fn new_session(conn: &mut HostConn, repo: &Path, prompt: Option<&str>) -> 
     Ok(info.id)
 }
 
-async fn wait_state(conn: &mut HostConn, id: u64, want: AgentState) -> Result<u64> {
+async fn wait_state(conn: &HostConn, id: u64, want: AgentState) -> Result<u64> {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let Reply::AgentSessions(list) = conn.request(Request::ListAgentSessions).await? else {
@@ -196,12 +196,12 @@ async fn run(
     let mut hosts = KnownHosts::load(client_home.join("hosts.json"))?;
     hosts.upsert(paired.host.clone());
     let dialer = Dialer::new(&paired.host, device, false).await?;
-    let mut conn = dialer.connect().await?;
+    let conn = dialer.connect().await?;
     let rss_idle = rss_kib(host_pid);
 
     // Latency.
-    let id = new_session(&mut conn, repo, None).await?;
-    wait_state(&mut conn, id, AgentState::Idle).await?;
+    let id = new_session(&conn, repo, None).await?;
+    wait_state(&conn, id, AgentState::Idle).await?;
     let (_send, mut reader, _) = conn.agent_attach(id, u64::MAX).await?;
     let mut lat = Vec::with_capacity(pings);
     for _ in 0..pings {
@@ -234,8 +234,8 @@ async fn run(
     );
 
     // Catch-up.
-    let big = new_session(&mut conn, repo, Some(&format!("flood {events}"))).await?;
-    let total = wait_state(&mut conn, big, AgentState::Idle).await?;
+    let big = new_session(&conn, repo, Some(&format!("flood {events}"))).await?;
+    let total = wait_state(&conn, big, AgentState::Idle).await?;
     let t0 = Instant::now();
     let (_s, mut r, _) = conn.agent_attach(big, 0).await?;
     let mut got = 0u64;
@@ -270,10 +270,10 @@ async fn run(
     let before = rss_kib(host_pid);
     let mut ids = Vec::new();
     for _ in 0..sessions {
-        ids.push(new_session(&mut conn, repo, None).await?);
+        ids.push(new_session(&conn, repo, None).await?);
     }
     for id in &ids {
-        wait_state(&mut conn, *id, AgentState::Idle).await?;
+        wait_state(&conn, *id, AgentState::Idle).await?;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after = rss_kib(host_pid);

@@ -263,7 +263,7 @@ async fn run(cli: Cli) -> Result<u8> {
         },
         Command::Hosts { json } => list_hosts(&paths, json),
         Command::Ls { host, json } => {
-            let (dialer, mut conn) = connect(&paths, host.as_deref(), relay_only).await?;
+            let (dialer, conn) = connect(&paths, host.as_deref(), relay_only).await?;
             let reply = conn.request(Request::ListSessions).await;
             hang_up(dialer, conn).await;
             let Reply::Sessions(list) = reply? else {
@@ -273,8 +273,8 @@ async fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::New(args) => {
-            let (dialer, mut conn) = connect(&paths, args.host.as_deref(), relay_only).await?;
-            let info = create(&mut conn, args.name, args.cwd, args.command).await;
+            let (dialer, conn) = connect(&paths, args.host.as_deref(), relay_only).await?;
+            let info = create(&conn, args.name, args.cwd, args.command).await;
             hang_up(dialer, conn).await;
             println!("{}", info?.id);
             Ok(0)
@@ -282,7 +282,7 @@ async fn run(cli: Cli) -> Result<u8> {
         Command::Kill { args } => {
             let (host, id) = split_host_id(&args)?;
             let id = id.ok_or_else(|| anyhow!("which session? `peer kill [HOST] ID`"))?;
-            let (dialer, mut conn) = connect(&paths, host.as_deref(), relay_only).await?;
+            let (dialer, conn) = connect(&paths, host.as_deref(), relay_only).await?;
             let reply = conn.request(Request::KillSession { session: id }).await;
             hang_up(dialer, conn).await;
             reply?;
@@ -540,7 +540,7 @@ async fn hang_up(dialer: Dialer, conn: HostConn) {
 }
 
 async fn create(
-    conn: &mut HostConn,
+    conn: &HostConn,
     name: Option<String>,
     cwd: Option<String>,
     command: Vec<String>,
@@ -583,8 +583,8 @@ fn split_host_id(args: &[String]) -> Result<(Option<String>, Option<u64>)> {
 
 async fn attach(paths: &Paths, args: AttachArgs, relay_only: bool) -> Result<u8> {
     let (host, id) = split_host_id(&args.args)?;
-    let (dialer, mut conn) = connect(paths, host.as_deref(), relay_only).await?;
-    let target = pick_session(&mut conn, &args, id).await;
+    let (dialer, conn) = connect(paths, host.as_deref(), relay_only).await?;
+    let target = pick_session(&conn, &args, id).await;
     let (session, from) = match target {
         Ok(t) => t,
         Err(e) => {
@@ -628,11 +628,7 @@ async fn attach(paths: &Paths, args: AttachArgs, relay_only: bool) -> Result<u8>
 }
 
 /// The session `peer attach` goes to, and the offset to start from.
-async fn pick_session(
-    conn: &mut HostConn,
-    args: &AttachArgs,
-    id: Option<u64>,
-) -> Result<(u64, u64)> {
+async fn pick_session(conn: &HostConn, args: &AttachArgs, id: Option<u64>) -> Result<(u64, u64)> {
     Ok(if args.new {
         if id.is_some() {
             bail!("--new takes no session id");

@@ -158,6 +158,57 @@ fn client_address_change_mid_stream_loses_nothing() {
     eprintln!("rebind {before} -> {after} at {got_at_rebind} bytes");
 }
 
+/// The stall behind the flapping test, made on purpose. The client's address changes, and for
+/// the next 6 s the host's full-size datagrams are lost while small ones pass. That takes every
+/// PATH_CHALLENGE the host sends to validate the new address (they are padded to 1200 bytes),
+/// so it gives up validating ("path migration validation failed" in its QUIC log with
+/// `TEST_RUST_LOG=noq_proto=debug`) and keeps the unvalidated address with nothing to fall
+/// back to; there it may send only three times what it receives, enough for acknowledgements,
+/// never for output. It also takes all output meanwhile, while keystrokes (the remote does not
+/// echo them) and their acknowledgements go on: a connection that is alive and carries no
+/// output. The client's stall watchdog must notice before the idle timeout would, reconnect
+/// and resume exact.
+#[test]
+fn a_migration_whose_validation_is_lost_is_noticed_and_resumed() {
+    let impair = Impairment {
+        delay: Duration::from_millis(5),
+        loss: 0.0,
+    };
+    let (_host, client, proxy) = behind_proxy(impair, "unvalidated", &["--buffer", BIG_BUFFER]);
+    let n = 1_000_000; // 7.9 MB
+    let expected = seq_pty_output(n);
+    let script = format!("stty -echo; exec seq 1 {n}");
+    let mut a = client.spawn(&["attach", "--new", "--", "sh", "-c", &script]);
+    a.wait_len(500_000, Duration::from_secs(60));
+    proxy.rebind();
+    proxy.drop_full_size_from_host(Duration::from_secs(6));
+    let at = (Instant::now(), a.stdout_len());
+    let deadline = at.0 + Duration::from_secs(60);
+    while a.child.try_wait().expect("wait").is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "still stalled; client said: {}",
+            a.stderr()
+        );
+        a.type_str("x");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let took = at.0.elapsed();
+    let got = a.out.lock().expect("lock").clone();
+    assert_eq!(got.len(), expected.len(), "{}", a.stderr());
+    assert_eq!(sha256(&got), sha256(&expected));
+    assert!(
+        a.stderr().contains("stalled"),
+        "the stream finished without the watchdog: the fault did not stall it; client said: {}",
+        a.stderr()
+    );
+    eprintln!(
+        "rebind at {} bytes, done {took:?} later; client said: {}",
+        at.1,
+        a.stderr()
+    );
+}
+
 #[test]
 fn host_frozen_past_the_idle_timeout_resumes_exact() {
     let mut host = TestHost::start(&["--buffer", BIG_BUFFER]);
@@ -252,7 +303,8 @@ fn host_crash_keeps_devices_and_tells_clients_their_sessions_are_gone() {
     let host = host.crash_restart(&["--no-pairing"]);
     assert_eq!(a.wait_exit(Duration::from_secs(60)), 255, "{}", a.stderr());
     let err = a.stderr();
-    assert!(err.contains("connection lost"), "{err}");
+    // The stall watchdog (no answer from the host) or the idle timeout, whichever comes first.
+    assert!(err.contains("reconnecting"), "{err}");
     assert!(
         err.contains("the host restarted; session 1 ended with it"),
         "{err}"
@@ -452,12 +504,12 @@ fn input_typed_while_the_host_is_frozen_arrives_once() {
     assert_eq!(a.wait_exit(Duration::from_secs(30)), 0, "{}", a.stderr());
 }
 
-/// Known to fail now and then: in about 1 run in 6 on a loaded 2-core machine the stream stops
-/// for good after 5–18 address changes while the connection stays alive (keep-alive sized
-/// packets both ways, no idle timeout, no reconnect), so the client waits forever. See
-/// docs/architecture.md section 13; run it with `cargo test -p peer --test faults -- --ignored`.
+/// Repeated migrations under loss. Now and then (about 1 run in 6 on a loaded 2-core machine,
+/// before the client had its stall watchdog) one of the migrations loses its validation and the
+/// stream stops for good while the connection stays alive (keep-alive sized packets both ways,
+/// so no idle timeout). The watchdog reconnects and resumes; the stream must still be exact.
+/// `a_migration_whose_validation_is_lost_is_noticed_and_resumed` makes that stall on purpose.
 #[test]
-#[ignore = "intermittent stall after repeated address changes under loss; see the comment"]
 fn a_flapping_address_under_loss_loses_nothing() {
     let impair = Impairment {
         delay: Duration::from_millis(5),
@@ -471,7 +523,7 @@ fn a_flapping_address_under_loss_loses_nothing() {
     // A new source port after every 300 KB the client receives, 20 times.
     let mut rebinds = 0;
     let mut next = a.stdout_len();
-    let deadline = Instant::now() + Duration::from_secs(40);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while rebinds < 20 && a.child.try_wait().expect("wait").is_none() {
         if Instant::now() > deadline {
             let c = |p: &UdpImpairProxy| {

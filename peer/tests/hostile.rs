@@ -50,7 +50,7 @@ async fn garbage_everywhere_and_the_host_keeps_serving() {
     let dialer = Dialer::new(&known, device.clone(), false)
         .await
         .expect("dialer");
-    let mut good = dialer.connect().await.expect("connect");
+    let good = dialer.connect().await.expect("connect");
     assert!(matches!(
         good.request(Request::ListSessions).await,
         Ok(Reply::Sessions(_))

@@ -151,7 +151,7 @@ pub async fn agents(
     json: bool,
     relay_only: bool,
 ) -> Result<u8> {
-    let (dialer, mut conn) = connect(paths, host.as_deref(), relay_only).await?;
+    let (dialer, conn) = connect(paths, host.as_deref(), relay_only).await?;
     let reply = conn.request(Request::ListAgents).await;
     hang_up(dialer, conn).await;
     let Reply::Agents(list) = reply? else {
@@ -197,13 +197,13 @@ pub async fn run(paths: &Paths, cmd: AgentCmd, relay_only: bool) -> Result<u8> {
         | AgentCmd::Set { host, .. } => host.host.clone(),
         AgentCmd::Attach(a) => a.host.host.clone(),
     };
-    let (dialer, mut conn) = connect(paths, host.as_deref(), relay_only).await?;
-    let res = run_on(&mut conn, cmd).await;
+    let (dialer, conn) = connect(paths, host.as_deref(), relay_only).await?;
+    let res = run_on(&conn, cmd).await;
     hang_up(dialer, conn).await;
     res
 }
 
-async fn run_on(conn: &mut HostConn, cmd: AgentCmd) -> Result<u8> {
+async fn run_on(conn: &HostConn, cmd: AgentCmd) -> Result<u8> {
     match cmd {
         AgentCmd::New {
             agent,
@@ -363,7 +363,7 @@ fn print_sessions(list: &[AgentSessionInfo], json: bool) -> Result<()> {
 /// What the attach loop knows about open approvals: number → option ids in order.
 type Open = BTreeMap<u64, Vec<(String, String, String)>>;
 
-async fn attach(conn: &mut HostConn, a: AttachAgentArgs) -> Result<u8> {
+async fn attach(conn: &HostConn, a: AttachAgentArgs) -> Result<u8> {
     let mut id = a.id;
     let (mut send, mut reader, attached) = conn.agent_attach(id, a.from).await?;
     let (agent, repo) = (attached.info.agent.clone(), attached.info.repo.clone());
@@ -496,7 +496,7 @@ const HELP: &str = "type a prompt and Enter to send it (queued while a turn runs
 
 /// Acts on one typed line; `Some(id)` means: attach to that session instead.
 async fn input(
-    conn: &mut HostConn,
+    conn: &HostConn,
     id: u64,
     line: &str,
     open: &Open,

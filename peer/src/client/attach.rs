@@ -7,10 +7,13 @@
 //! sequence numbers it already applied, so the rest is re-sent once.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior};
 
 use super::conn::{ClientError, Dialer, HostConn};
 use super::escape::{EscapeAction, EscapeFilter};
@@ -18,6 +21,27 @@ use crate::proto::{Attach, ErrorCode, ExitInfo, Frame, Input, MAX_CHUNK, WinSize
 
 /// Keystrokes kept for re-sending while disconnected; past this, new input is dropped.
 const MAX_UNACKED: usize = 1024 * 1024;
+
+/// After this long without output the client asks the host where the session's output ends,
+/// and asks again as often while the silence lasts.
+const PROBE_AFTER: Duration = Duration::from_secs(2);
+
+/// The connection is given up as stalled, and a new one resumes from the client's offset, when
+/// no output arrived for this long and the host either said it had output the client has not
+/// seen or left a question unanswered for [`PROBE_AFTER`].
+///
+/// A connection can be alive and still carry no output: after an address change whose
+/// validation was lost, the host's QUIC stack may keep an unvalidated path on which it may send
+/// only three times what it receives, which is enough for acknowledgements but not for output
+/// (docs/architecture.md, section 13). Shorter than [`crate::net::IDLE_TIMEOUT`], so a stall
+/// that also silences the keep-alives is caught here, and named, before the idle timeout.
+const STALL_AFTER: Duration = Duration::from_secs(4);
+
+/// A question to the host about where the output ends, and when it was asked.
+type Probe<'a> = (
+    Instant,
+    Pin<Box<dyn Future<Output = Result<Option<u64>, ClientError>> + Send + 'a>>,
+);
 
 /// The terminal side of an attachment.
 pub struct AttachIo {
@@ -74,6 +98,16 @@ impl Attacher {
             dialer,
             conn: Some(conn),
             instance,
+        }
+    }
+
+    /// Keeps `conn` for the next attachment, unless a question on its control stream was still
+    /// open (dropping it may have cut a request in half); then closes it.
+    fn keep(&mut self, conn: HostConn, asking: bool) {
+        if asking {
+            conn.close();
+        } else {
+            self.conn = Some(conn);
         }
     }
 
@@ -216,10 +250,19 @@ impl Attacher {
                 continue 'connection;
             }
 
+            // The stall watchdog (see STALL_AFTER).
+            let mut last_output = Instant::now();
+            let mut last_probe = Instant::now();
+            let mut probe: Option<Probe<'_>> = None;
+            let mut behind = false;
+            let mut watch = tokio::time::interval(Duration::from_secs(1));
+            watch.set_missed_tick_behavior(MissedTickBehavior::Delay);
+
             loop {
                 tokio::select! {
                     frame = reader.read() => match frame {
                         Ok(Frame::Output(o)) => {
+                            behind = false;
                             // Exact resume means o.offset == offset; tolerate overlap, never
                             // write a byte twice.
                             if o.offset > offset {
@@ -234,8 +277,13 @@ impl Attacher {
                                 io.output.flush().await.ok();
                                 offset = o.offset + o.data.len() as u64;
                             }
+                            // After the write: time spent blocked on a terminal that does not
+                            // take output is not silence on the connection.
+                            last_output = Instant::now();
                         }
                         Ok(Frame::Gap(g)) => {
+                            last_output = Instant::now();
+                            behind = false;
                             (io.notice)(&format!(
                                 "{} bytes of output were lost: they are older than the host's buffer",
                                 g.to.saturating_sub(g.from)));
@@ -250,7 +298,9 @@ impl Attacher {
                         }
                         Ok(Frame::Exited(e)) => {
                             io.output.flush().await.ok();
-                            self.conn = Some(conn);
+                            let asking = probe.is_some();
+                            drop(probe);
+                            self.keep(conn, asking);
                             return Ok(AttachEnd::Exited(e.status));
                         }
                         Ok(Frame::Error(e)) => return Err(e.into()),
@@ -281,7 +331,9 @@ impl Attacher {
                                 let _ = send.finish();
                                 // Let the detach and any last keystrokes reach the host.
                                 let _ = tokio::time::timeout(Duration::from_millis(500), send.stopped()).await;
-                                self.conn = Some(conn);
+                                let asking = probe.is_some();
+                            drop(probe);
+                            self.keep(conn, asking);
                                 return Ok(AttachEnd::Detached);
                             }
                         }
@@ -289,6 +341,39 @@ impl Attacher {
                     Some(size) = io.resize.recv() => {
                         io.size = Some(size);
                         let _ = write_frame(&mut send, &Frame::Resize(size)).await;
+                    }
+                    answer = async {
+                        match probe.as_mut() {
+                            Some((_, question)) => question.await,
+                            None => std::future::pending().await,
+                        }
+                    }, if probe.is_some() => {
+                        probe = None;
+                        // No such session, or no answer because the connection is going: the
+                        // attach stream will say so itself.
+                        if let Ok(Some(end)) = answer {
+                            behind = end > offset;
+                        }
+                    }
+                    _ = watch.tick() => {
+                        let silent = last_output.elapsed();
+                        let unanswered = probe
+                            .as_ref()
+                            .is_some_and(|(asked, _)| asked.elapsed() >= PROBE_AFTER);
+                        if silent >= STALL_AFTER && (behind || unanswered) {
+                            (io.notice)(if behind {
+                                "the connection stalled: the host has output that is not arriving; reconnecting"
+                            } else {
+                                "the connection stalled: the host does not answer; reconnecting"
+                            });
+                            drop(probe);
+                            conn.close();
+                            continue 'connection;
+                        }
+                        if probe.is_none() && silent >= PROBE_AFTER && last_probe.elapsed() >= PROBE_AFTER {
+                            last_probe = Instant::now();
+                            probe = Some((last_probe, Box::pin(conn.output_end(session))));
+                        }
                     }
                 }
             }

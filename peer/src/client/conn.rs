@@ -217,10 +217,12 @@ impl Dialer {
         }
         Ok(HostConn {
             conn,
-            send,
-            reader,
+            control: tokio::sync::Mutex::new(Control {
+                send,
+                reader,
+                next_id: 1,
+            }),
             hello,
-            next_id: 1,
         })
     }
 
@@ -241,9 +243,15 @@ fn bind_for(direct: &[std::net::SocketAddr]) -> Option<std::net::SocketAddr> {
 #[derive(Debug)]
 pub struct HostConn {
     conn: Connection,
+    /// The control stream; one request at a time, so a request can run beside an attachment.
+    control: tokio::sync::Mutex<Control>,
+    hello: HostHello,
+}
+
+#[derive(Debug)]
+struct Control {
     send: SendStream,
     reader: FrameReader<RecvStream>,
-    hello: HostHello,
     next_id: u32,
 }
 
@@ -259,17 +267,24 @@ impl HostConn {
     }
 
     /// Sends a request on the control stream and waits for its answer.
-    pub async fn request(&mut self, request: Request) -> Result<Reply, ClientError> {
-        let id = self.next_id;
-        self.next_id = self.next_id.wrapping_add(1);
-        write_frame(
-            &mut self.send,
-            &Frame::Request(RequestFrame { id, request }),
-        )
-        .await
-        .map_err(|e| ClientError::Unreachable(e.to_string()))?;
+    ///
+    /// Dropping the future after the request was written is safe (a later request skips the
+    /// stale answer); dropping it in the middle of writing leaves the control stream unusable,
+    /// so only do that to a connection that is being given up.
+    pub async fn request(&self, request: Request) -> Result<Reply, ClientError> {
+        let mut control = self.control.lock().await;
+        let Control {
+            send,
+            reader,
+            next_id,
+        } = &mut *control;
+        let id = *next_id;
+        *next_id = next_id.wrapping_add(1);
+        write_frame(send, &Frame::Request(RequestFrame { id, request }))
+            .await
+            .map_err(|e| ClientError::Unreachable(e.to_string()))?;
         loop {
-            match self.reader.read().await {
+            match reader.read().await {
                 Ok(Frame::Response(r)) if r.id == id => return Ok(r.result?),
                 Ok(Frame::Response(_)) => continue,
                 Ok(Frame::Error(e)) => return Err(e.into()),
@@ -281,6 +296,16 @@ impl HostConn {
                 }
                 Err(e) => return Err(ClientError::from_read(e, &self.conn)),
             }
+        }
+    }
+
+    /// Where session `session`'s output ends on the host now (`None`: no such session).
+    pub async fn output_end(&self, session: u64) -> Result<Option<u64>, ClientError> {
+        match self.request(Request::ListSessions).await? {
+            Reply::Sessions(list) => {
+                Ok(list.iter().find(|s| s.id == session).map(|s| s.output_end))
+            }
+            _ => Err(ClientError::Protocol("expected the session list".into())),
         }
     }
 

@@ -42,6 +42,8 @@ struct Shared {
     counters: Counters,
     client: Mutex<Option<SocketAddr>>,
     outbound: Mutex<Arc<UdpSocket>>,
+    /// Until then, every datagram the host sends of at least this size is dropped.
+    blackout: Mutex<Option<(Instant, usize)>>,
 }
 
 impl Shared {
@@ -59,6 +61,13 @@ impl Shared {
         *s ^= *s >> 7;
         *s ^= *s << 17;
         (*s as f64 / u64::MAX as f64) < loss
+    }
+
+    fn blacked_out(&self, len: usize) -> bool {
+        self.blackout
+            .lock()
+            .expect("lock")
+            .is_some_and(|(until, min)| len >= min && Instant::now() < until)
     }
 
     fn outbound(&self) -> Arc<UdpSocket> {
@@ -102,6 +111,7 @@ impl UdpImpairProxy {
             counters: Counters::default(),
             client: Mutex::new(None),
             outbound: Mutex::new(outbound),
+            blackout: Mutex::new(None),
         });
         let (rebind, _) = watch::channel(0u64);
         let (to_host_tx, to_host_rx) = mpsc::unbounded_channel::<Packet>();
@@ -152,7 +162,7 @@ impl UdpImpairProxy {
                         let Ok((n, _)) = r else { break };
                         s.counters.from_host_since_rebind.fetch_add(n as u64, Ordering::Relaxed);
                         let im = s.impairment();
-                        if s.drop_it(im.loss) {
+                        if s.drop_it(im.loss) || s.blacked_out(n) {
                             s.counters.dropped_packets.fetch_add(1, Ordering::Relaxed);
                             continue;
                         }
@@ -223,6 +233,14 @@ impl UdpImpairProxy {
         self.shared.counters.rebinds.fetch_add(1, Ordering::Relaxed);
         self.rebind.send_modify(|g| *g += 1);
         new_addr
+    }
+
+    /// For `d` from now on, drops every datagram of 1200 bytes or more that the host sends:
+    /// all that carry output, and all that carry a PATH_CHALLENGE (QUIC pads those to at least
+    /// 1200 bytes). Smaller ones (acknowledgements, short answers) and all of the client's
+    /// datagrams pass.
+    pub fn drop_full_size_from_host(&self, d: Duration) {
+        *self.shared.blackout.lock().expect("lock") = Some((Instant::now() + d, 1200));
     }
 
     /// The address the host sees the client at now.
