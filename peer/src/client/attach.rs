@@ -332,8 +332,8 @@ impl Attacher {
                                 // Let the detach and any last keystrokes reach the host.
                                 let _ = tokio::time::timeout(Duration::from_millis(500), send.stopped()).await;
                                 let asking = probe.is_some();
-                            drop(probe);
-                            self.keep(conn, asking);
+                                drop(probe);
+                                self.keep(conn, asking);
                                 return Ok(AttachEnd::Detached);
                             }
                         }
