@@ -153,7 +153,11 @@ fn a_slow_client_throttles_the_process_instead_of_losing_output() {
     pair(&mut host, &client, "slow");
     let n = 300_000;
     let expected = seq_pty_output(n);
-    let mut a = client.spawn(&["attach", "--new", "--", "seq", "1", &n.to_string()]);
+    // The process waits a moment first: output made before the new session's first
+    // attachment registers is not held for it (a known race of `attach --new` with a tiny
+    // buffer), and this test is about a client that stalls later.
+    let script = format!("sleep 1; exec seq 1 {n}");
+    let mut a = client.spawn(&["attach", "--new", "--", "sh", "-c", &script]);
     a.wait_len(100_000, Duration::from_secs(60));
     // Stalled well within the host's lag grace (even on a loaded machine): the process waits
     // for us. Without backpressure the 64 KiB buffer would overflow many times over meanwhile.

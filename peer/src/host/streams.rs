@@ -410,6 +410,10 @@ async fn pump_output<S: FrameSink>(
                     lost = start - pos,
                     "client fell behind the buffer"
                 );
+                // Hold the buffer for this client from where it resumes before waiting on the
+                // send: left at the old position it counts as a lost cause meanwhile, and
+                // every push makes another gap.
+                guard.advance(start);
                 send.send(Frame::Gap(Gap {
                     from: pos,
                     to: start,
