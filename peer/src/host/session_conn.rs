@@ -185,16 +185,8 @@ async fn attach_stream(ctx: StreamCtx, mut send: SendStream, recv: RecvStream) {
     let attach = match tokio::time::timeout(HELLO_TIMEOUT, reader.read()).await {
         Ok(Ok(Frame::Attach(a))) => a,
         Ok(Ok(Frame::AgentAttach(a))) => {
-            let end = match super::agent_stream::run(&ctx, &a, &mut send, &mut reader).await {
-                Ok(()) => None,
-                Err(AttachEnd::Error(e)) => Some(e),
-                Err(AttachEnd::Gone) => return,
-            };
-            if let Some(e) = end {
-                let _ = write_frame(&mut send, &Frame::Error(e)).await;
-            }
-            let _ = send.finish();
-            return;
+            let end = super::agent_stream::run(&ctx, &a, &mut send, &mut reader).await;
+            return end_attach(&mut send, end).await;
         }
         Ok(Err(ReadError::Closed)) => return,
         Ok(Err(e)) => {
@@ -207,26 +199,25 @@ async fn attach_stream(ctx: StreamCtx, mut send: SendStream, recv: RecvStream) {
                 ErrorCode::Protocol,
                 "expected Attach or AgentAttach as the first frame",
             );
-            let _ = write_frame(&mut send, &Frame::Error(err)).await;
-            let _ = send.finish();
-            return;
+            return end_attach(&mut send, Err(AttachEnd::Error(err))).await;
         }
     };
-    let session = match ctx.host.sessions.get(attach.session) {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = write_frame(&mut send, &Frame::Error(session_error(e))).await;
-            let _ = send.finish();
-            return;
-        }
+    let end = match ctx.host.sessions.get(attach.session) {
+        Ok(session) => run_attach(&ctx, &session, &attach, &mut send, &mut reader).await,
+        Err(e) => Err(AttachEnd::Error(session_error(e))),
     };
-    let end = match run_attach(&ctx, &session, &attach, &mut send, &mut reader).await {
-        Ok(()) => None,
-        Err(AttachEnd::Error(e)) => Some(e),
+    end_attach(&mut send, end).await;
+}
+
+/// Ends an attach stream the way its attachment ended: an error is sent before the end of the
+/// stream; a client that went away gets neither.
+async fn end_attach(send: &mut SendStream, end: Result<(), AttachEnd>) {
+    match end {
+        Ok(()) => {}
         Err(AttachEnd::Gone) => return,
-    };
-    if let Some(e) = end {
-        let _ = write_frame(&mut send, &Frame::Error(e)).await;
+        Err(AttachEnd::Error(e)) => {
+            let _ = write_frame(send, &Frame::Error(e)).await;
+        }
     }
     let _ = send.finish();
 }
