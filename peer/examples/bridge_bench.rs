@@ -99,6 +99,7 @@ async fn main() -> Result<()> {
             cwd: None,
             env: vec![],
             size: WinSize { cols: 80, rows: 24 },
+            hold_output: true,
         }),
     })
     .await?;

@@ -274,7 +274,7 @@ async fn run(cli: Cli) -> Result<u8> {
         }
         Command::New(args) => {
             let (dialer, conn) = connect(&paths, args.host.as_deref(), relay_only).await?;
-            let info = create(&conn, args.name, args.cwd, args.command).await;
+            let info = create(&conn, args.name, args.cwd, args.command, false).await;
             hang_up(dialer, conn).await;
             println!("{}", info?.id);
             Ok(0)
@@ -539,11 +539,14 @@ async fn hang_up(dialer: Dialer, conn: HostConn) {
         .ok();
 }
 
+/// Starts a session; `hold_output` when this client attaches to it at once from offset 0
+/// ([`CreateSession::hold_output`]).
 async fn create(
     conn: &HostConn,
     name: Option<String>,
     cwd: Option<String>,
     command: Vec<String>,
+    hold_output: bool,
 ) -> Result<SessionInfo> {
     let size = terminal::size().unwrap_or_default();
     let env = std::env::var("TERM")
@@ -557,6 +560,7 @@ async fn create(
             cwd,
             env,
             size,
+            hold_output,
         }))
         .await?
     {
@@ -638,6 +642,7 @@ async fn pick_session(conn: &HostConn, args: &AttachArgs, id: Option<u64>) -> Re
             args.name.clone(),
             args.cwd.clone(),
             args.command.clone(),
+            true,
         )
         .await?;
         (info.id, 0)

@@ -153,11 +153,7 @@ fn a_slow_client_throttles_the_process_instead_of_losing_output() {
     pair(&mut host, &client, "slow");
     let n = 300_000;
     let expected = seq_pty_output(n);
-    // The process waits a moment first: output made before the new session's first
-    // attachment registers is not held for it (a known race of `attach --new` with a tiny
-    // buffer), and this test is about a client that stalls later.
-    let script = format!("sleep 1; exec seq 1 {n}");
-    let mut a = client.spawn(&["attach", "--new", "--", "sh", "-c", &script]);
+    let mut a = client.spawn(&["attach", "--new", "--", "seq", "1", &n.to_string()]);
     a.wait_len(100_000, Duration::from_secs(60));
     // Stalled well within the host's lag grace (even on a loaded machine): the process waits
     // for us. Without backpressure the 64 KiB buffer would overflow many times over meanwhile.
@@ -168,6 +164,32 @@ fn a_slow_client_throttles_the_process_instead_of_losing_output() {
     let got = a.out.lock().expect("lock").clone();
     assert!(!a.stderr().contains("lost"), "{}", a.stderr());
     assert_eq!(sha256(&got), sha256(&expected));
+}
+
+#[test]
+fn attach_new_gets_the_first_byte_even_when_the_process_outruns_the_buffer() {
+    // `head` fills the 64 KiB buffer many times over before the attach stream can arrive; the
+    // host holds the output from offset 0 for the creator's attachment (`hold_output`).
+    let mut host = TestHost::start(&["--buffer", "65536"]);
+    let client = TestClient::new();
+    pair(&mut host, &client, "creator");
+    let n = 3_000_000;
+    let expected = vec![0u8; n];
+    for _ in 0..3 {
+        let mut a = client.spawn(&[
+            "attach",
+            "--new",
+            "--",
+            "head",
+            "-c",
+            &n.to_string(),
+            "/dev/zero",
+        ]);
+        assert_eq!(a.wait_exit(Duration::from_secs(60)), 0, "{}", a.stderr());
+        let got = a.out.lock().expect("lock").clone();
+        assert!(!a.stderr().contains("lost"), "{}", a.stderr());
+        assert_eq!(sha256(&got), sha256(&expected));
+    }
 }
 
 #[test]

@@ -281,7 +281,15 @@ async function showHost(rec: store.HostRecord) {
       const cols = Math.max(20, Math.floor(window.innerWidth / 8.5));
       const rows = Math.max(10, Math.floor((window.visualViewport?.height ?? window.innerHeight) / 19) - 4);
       const r = await conn.request({
-        CreateSession: { name: null, command: [], cwd: null, env: [['TERM', 'xterm-256color']], size: { cols, rows } },
+        CreateSession: {
+          name: null,
+          command: [],
+          cwd: null,
+          env: [['TERM', 'xterm-256color']],
+          size: { cols, rows },
+          // Attached from offset 0 right away: the host keeps the first output for it.
+          hold_output: true,
+        },
       });
       if (typeof r === 'object' && 'Created' in r) await showTerminal(rec, r.Created);
     } catch (e) {

@@ -339,6 +339,25 @@ mod tests {
     }
 
     #[test]
+    fn golden_create_session_request() {
+        let f = Frame::Request(RequestFrame {
+            id: 3,
+            request: Request::CreateSession(CreateSession {
+                name: None,
+                command: vec!["sh".into()],
+                cwd: None,
+                env: vec![("TERM".into(), "xterm".into())],
+                size: WinSize { cols: 80, rows: 24 },
+                hold_output: true,
+            }),
+        });
+        assert_eq!(
+            hex::encode(f.encode()),
+            "0000001803030100010273680001045445524d05787465726d501801"
+        );
+    }
+
+    #[test]
     fn unknown_type_is_an_error_value() {
         assert_eq!(
             Frame::decode(&[0x7e, 1, 2]),
@@ -413,6 +432,7 @@ mod tests {
                         cwd: None,
                         env: vec![],
                         size: WinSize { cols: 80, rows: 24 },
+                        hold_output: id % 2 == 0,
                     }),
                 })
             }),

@@ -173,6 +173,12 @@ pub struct CreateSession {
     pub env: Vec<(String, String)>,
     /// Initial terminal size.
     pub size: WinSize,
+    /// Keep the output from its first byte for an attachment that follows at once (`peer
+    /// attach --new`, the web app's new terminal): until the session's first attachment
+    /// registers, the PTY reader waits as it would for an attached client that lags, so a
+    /// process that writes more than the buffer before the attach arrives loses nothing.
+    /// `false` (`peer new`) lets a detached session run freely from the start.
+    pub hold_output: bool,
 }
 
 /// The answer to a [`RequestFrame`].

@@ -23,6 +23,10 @@ use crate::proto::{CreateSession, ExitInfo, MAX_CHUNK, SessionInfo, SessionState
 /// with ssh, while a frozen one cannot stall a session for more than this.
 pub const LAG_GRACE: Duration = Duration::from_secs(2);
 
+/// How long a session created with [`CreateSession::hold_output`] keeps its output for the
+/// first attachment at most; one that never comes stops holding anything back after this.
+pub const CREATOR_WAIT: Duration = Duration::from_secs(10);
+
 /// How long a killed session gets between SIGHUP and SIGKILL.
 pub const KILL_GRACE: Duration = Duration::from_secs(2);
 
@@ -92,6 +96,9 @@ struct State {
     /// Next offset each attached stream will send, by attach id.
     readers: HashMap<u64, u64>,
     next_reader: u64,
+    /// Until when the output from offset 0 is held for the creator's first attachment
+    /// ([`CreateSession::hold_output`]); cleared by the first attachment.
+    creator_hold: Option<std::time::Instant>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -167,6 +174,9 @@ impl PtySession {
                 input_seqs: HashMap::new(),
                 readers: HashMap::new(),
                 next_reader: 0,
+                creator_hold: req
+                    .hold_output
+                    .then(|| std::time::Instant::now() + CREATOR_WAIT),
             }),
             changed,
             room: std::sync::Condvar::new(),
@@ -295,9 +305,13 @@ impl PtySession {
     pub fn attach_guard(self: &Arc<Self>, from: u64) -> AttachGuard {
         let mut st = lock(&self.shared.state);
         st.attached += 1;
+        st.creator_hold = None;
         let id = st.next_reader;
         st.next_reader += 1;
         st.readers.insert(id, from);
+        drop(st);
+        // A reader waiting for the creator may go on if this attachment starts later.
+        self.shared.room.notify_all();
         AttachGuard {
             session: self.clone(),
             id,
@@ -432,7 +446,10 @@ impl Drop for AttachGuard {
 }
 
 fn read_loop(mut reader: Box<dyn Read + Send>, shared: &Shared) {
-    let mut buf = vec![0u8; MAX_CHUNK];
+    // Never read more than the buffer holds: a chunk larger than the buffer would push out
+    // bytes of its own that a caught-up stream has yet to send, however long the reader waited.
+    let capacity = lock(&shared.state).buffer.capacity();
+    let mut buf = vec![0u8; MAX_CHUNK.min(capacity)];
     loop {
         match reader.read(&mut buf) {
             // Linux reports EIO on the master once every slave fd is closed: that is EOF.
@@ -440,14 +457,18 @@ fn read_loop(mut reader: Box<dyn Read + Send>, shared: &Shared) {
             Ok(n) => {
                 let mut st = lock(&shared.state);
                 let deadline = std::time::Instant::now() + LAG_GRACE;
-                // Wait while pushing would drop bytes an attached stream has yet to send.
-                // Streams already behind the buffer are lost causes and hold nothing back.
+                // Wait while pushing would drop bytes an attached stream has yet to send, or
+                // the first bytes while the creator's first attachment is on its way. Streams
+                // already behind the buffer are lost causes and hold nothing back.
                 loop {
+                    let now = std::time::Instant::now();
                     let start = st.buffer.start();
                     let new_start =
                         (st.buffer.end() + n as u64).saturating_sub(st.buffer.capacity() as u64);
-                    let held = st.readers.values().any(|&o| o >= start && o < new_start);
-                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    let holds = |o: u64| o >= start && o < new_start;
+                    let held = st.readers.values().any(|&o| holds(o))
+                        || st.creator_hold.is_some_and(|until| now < until && holds(0));
+                    let left = deadline.saturating_duration_since(now);
                     if !held || left.is_zero() {
                         break;
                     }
@@ -510,4 +531,63 @@ pub fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flood(hold_output: bool) -> Arc<PtySession> {
+        let req = CreateSession {
+            name: None,
+            command: ["head", "-c", "200000", "/dev/zero"]
+                .map(String::from)
+                .to_vec(),
+            cwd: Some("/".into()),
+            env: vec![],
+            size: WinSize::default(),
+            hold_output,
+        };
+        PtySession::spawn(1, &req, 16 * 1024).expect("spawn")
+    }
+
+    /// Reads everything from `offset` on as an attached stream would, until the process ends.
+    async fn drain(s: &Arc<PtySession>, guard: &AttachGuard, mut offset: u64) -> Vec<u8> {
+        let mut rx = s.subscribe();
+        let mut got = Vec::new();
+        loop {
+            match s.read(offset) {
+                Slice::Data(d) => {
+                    offset += d.len() as u64;
+                    got.extend(d);
+                    guard.advance(offset);
+                }
+                Slice::Gap { start } => panic!("output lost before {start}"),
+                Slice::Empty if s.exit().is_some() => return got,
+                Slice::Empty => {
+                    let _ = tokio::time::timeout(Duration::from_millis(200), rx.changed()).await;
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn held_output_waits_for_the_creators_first_attachment() {
+        let s = flood(true);
+        // Far longer than `head` needs to overflow a 16 KiB buffer, far shorter than LAG_GRACE.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(s.bounds().0, 0, "the first byte is still held");
+        let guard = s.attach_guard(0);
+        assert_eq!(drain(&s, &guard, 0).await, vec![0u8; 200_000]);
+    }
+
+    #[tokio::test]
+    async fn without_hold_a_detached_session_runs_freely() {
+        let s = flood(false);
+        let mut rx = s.subscribe();
+        while s.exit().is_none() {
+            let _ = tokio::time::timeout(Duration::from_millis(200), rx.changed()).await;
+        }
+        assert_eq!(s.bounds(), (200_000 - 16 * 1024, 200_000));
+    }
 }

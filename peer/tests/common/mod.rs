@@ -507,6 +507,7 @@ pub async fn browser_create_shell<T: peer::client::browser::MessageTransport>(
                 cols: 100,
                 rows: 30,
             },
+            hold_output: true,
         }),
     })
     .await
