@@ -235,6 +235,8 @@ def main():
     ap.add_argument("--bytes", type=int, default=200_000_000, help="bytes per throughput run")
     ap.add_argument("--runs", type=int, default=3, help="repeats; the table shows medians")
     ap.add_argument("--chart", help="write a PNG chart here (needs matplotlib)")
+    ap.add_argument("--echo-only", action="store_true",
+                    help="measure keystroke echo only (ssh, peer direct, relay-only; quick A/B runs)")
     ap.add_argument("--bridge-bench", default="target/release/examples/bridge_bench",
                     help="the browser-path probe (cargo build --release -p peer --example bridge_bench)")
     ap.add_argument("--relay", default="target/release/peer-relay",
@@ -261,7 +263,7 @@ def main():
             subprocess.run([peer, "new", "--", "sh"], env=cenv, check=True, stdout=subprocess.DEVNULL)
         time.sleep(1)
         busy_rss = rss_kb(host.pid)
-        ext = start_external(a, peer, env, tmp)
+        ext = None if a.echo_only else start_external(a, peer, env, tmp)
         raw = "stty raw -echo; printf READY; cat"
         zero = f"head -c {a.bytes} /dev/zero"
         paths = {
@@ -282,6 +284,10 @@ def main():
             for name, mk in paths.items():
                 e = echo(mk(raw), a.echo, envs[name])
                 for k, v in zip(("p50", "p90", "p99"), e): res[name][k].append(v)
+                if a.echo_only:
+                    print(f"run {run+1} {name}: echo p50 {e[0]:.0f} µs p90 {e[1]:.0f} µs p99 {e[2]:.0f} µs",
+                          file=sys.stderr)
+                    continue
                 rss_file = os.path.join(tmp, "rss")
                 mbs, total = throughput(mk(zero), envs[name], rss_file)
                 res[name]["mbs"].append(mbs)
@@ -303,6 +309,8 @@ def main():
                         # Reported in the table, not fatal: the other numbers of the run stand.
                         res[name]["no_reconnect"].append(str(e))
                         print(f"run {run+1} {name}: reconnect not measured: {e}", file=sys.stderr)
+            if a.echo_only:
+                continue
             extra["ssh_first"].append(first_byte(ssh + ["echo FIRST"], cenv))
             fresh = subprocess.run([peer, "pair"], env=dict(env, PEER_HOME=hosth), check=True,
                                    capture_output=True).stdout.decode()
@@ -314,7 +322,9 @@ def main():
         bridge = {"p50": [], "p90": [], "p99": []}
         ext_bridge = {"p50": [], "p90": [], "p99": []}
         bb = os.path.abspath(a.bridge_bench)
-        if os.path.exists(bb):
+        if a.echo_only:
+            pass
+        elif os.path.exists(bb):
             for run in range(a.runs):
                 targets = [(hosth, [], bridge, "bridge")]
                 if ext:
@@ -333,6 +343,13 @@ def main():
             print(f"(no {bb}: skipping the browser path)", file=sys.stderr)
         med = lambda xs: statistics.median(xs)
         base = res["ssh -tt"]
+        if a.echo_only:
+            print("| path | echo p50 (µs) | p90 | p99 | p50 vs ssh |")
+            print("| --- | ---: | ---: | ---: | ---: |")
+            for name, r in res.items():
+                print(f"| {name} | {med(r['p50']):.0f} | {med(r['p90']):.0f} | {med(r['p99']):.0f} | "
+                      f"{med(r['p50'])/med(base['p50']):.2f}× |")
+            return
         print(f"| path | echo p50 (µs) | p90 | p99 | throughput (MB/s) | p50 vs ssh | MB/s vs ssh | client max RSS (MiB) |")
         print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for name, r in res.items():

@@ -230,10 +230,15 @@ pub fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // The host serves many connections on all cores. A client has one connection and a few
+    // tasks: on one thread, a keystroke's way from stdin to the QUIC socket and an echo's way
+    // back to stdout take no cross-thread wake-ups (keystroke echo p50 95 → 77 µs on the
+    // benchmark machine, docs/benchmarks.md).
+    let mut builder = match cli.command {
+        Command::Host(_) => tokio::runtime::Builder::new_multi_thread(),
+        _ => tokio::runtime::Builder::new_current_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("peer: cannot start the async runtime: {e}");
