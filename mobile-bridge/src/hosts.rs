@@ -8,7 +8,9 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use iroh::endpoint::{
@@ -26,12 +28,6 @@ const TLS_NO_APPLICATION_PROTOCOL: u8 = 120;
 
 /// Application close code the bridge uses when it drops an idle host connection.
 const CLOSE_IDLE: u32 = 0;
-
-/// Locks a std mutex, ignoring poisoning (the data stays consistent: no code panics while
-/// holding these locks).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// How a socket's attempt to reach its host failed: the WebSocket close code and reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +78,7 @@ pub(crate) struct SlotUse {
 
 impl Drop for SlotUse {
     fn drop(&mut self) {
-        let mut slots = lock(&self.inner.hosts.slots);
+        let mut slots = self.inner.hosts.slots.lock();
         if self.slot.users.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.slot.activity.notify_one();
             // No connection and no user: nothing will clean this slot up later, so now.
@@ -100,7 +96,7 @@ impl Drop for SlotUse {
 
 /// Registers a socket with `id`'s slot, creating the slot if needed.
 pub(crate) fn use_slot(inner: &Arc<Inner>, id: EndpointId) -> SlotUse {
-    let mut slots = lock(&inner.hosts.slots);
+    let mut slots = inner.hosts.slots.lock();
     let slot = slots
         .entry(id)
         .or_insert_with(|| {
@@ -162,7 +158,7 @@ async fn connection(u: &SlotUse, stale: Option<usize>) -> Result<(Connection, bo
         conn.clone(),
         u.inner.config.idle_timeout,
     );
-    let mut tasks = lock(&u.inner.watchers);
+    let mut tasks = u.inner.watchers.lock();
     while tasks.try_join_next().is_some() {}
     tasks.spawn(watcher);
     Ok((conn, true))
@@ -202,7 +198,7 @@ async fn watch(inner: Weak<Inner>, slot: Arc<HostSlot>, conn: Connection, linger
     }
     if let Some(inner) = inner.upgrade() {
         inner.hosts.live.fetch_sub(1, Ordering::Relaxed);
-        let mut slots = lock(&inner.hosts.slots);
+        let mut slots = inner.hosts.slots.lock();
         let empty = matches!(slot.conn.try_lock(), Ok(c) if c.is_none());
         if empty
             && slot.users.load(Ordering::Acquire) == 0

@@ -12,8 +12,10 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use iroh::{Endpoint, EndpointAddr, EndpointId, RelayUrl};
@@ -27,10 +29,10 @@ mod pump;
 
 pub use path::{BRIDGE_PATH_PREFIX, PathError, parse_bridge_path};
 
-use hosts::{Hosts, lock};
+use hosts::Hosts;
 
 /// The ALPN the bridge dials hosts on.
-pub const BRIDGE_ALPN: &[u8] = b"peer/bridge/1";
+pub const BRIDGE_ALPN: &[u8] = peer_proto::ALPN_BRIDGE;
 
 /// Largest WebSocket message (one Noise message) the bridge forwards, in bytes.
 pub const MAX_MESSAGE_LEN: usize = 65535;
@@ -41,28 +43,10 @@ pub const MAX_MESSAGE_LEN: usize = 65535;
 /// above [`MAX_MESSAGE_LEN`]) get [`close::BAD_MESSAGE`].
 pub const WS_READ_LIMIT: usize = 128 * 1024;
 
-/// WebSocket close codes the bridge sends.
-pub mod close {
-    /// The host finished its side of the stream (normal closure).
-    pub const NORMAL: u16 = 1000;
-    /// The bridge itself is shutting down (its endpoint was closed).
-    pub const GOING_AWAY: u16 = 1001;
-    /// The host reset the stream, sent a truncated message, or the connection to it was lost
-    /// after it had answered.
-    pub const HOST_ERROR: u16 = 1011;
-    /// The host is unreachable or offline: the dial failed or did not finish within
-    /// [`BridgeConfig::connect_timeout`](crate::BridgeConfig::connect_timeout).
-    pub const HOST_UNREACHABLE: u16 = 4001;
-    /// The browser sent a text message or a message over 65535 bytes.
-    pub const BAD_MESSAGE: u16 = 4002;
-    /// No message either way for [`BridgeConfig::idle_timeout`](crate::BridgeConfig::idle_timeout).
-    pub const IDLE_TIMEOUT: u16 = 4003;
-    /// The host refused the bridge ALPN: it does not offer it, or it closed the connection with
-    /// an application code before answering. The reason carries the host's text (≤ 120 bytes).
-    pub const HOST_REFUSED: u16 = 4004;
-    /// Too many connections, when refused after the upgrade ([`Bridge::refuse`](crate::Bridge::refuse)).
-    pub const TOO_MANY: u16 = 4008;
-}
+/// WebSocket close codes (`peer_proto::close::ws`): the bridge's own (4001–4008 and the
+/// standard ones), and the host's (4100–4199), which a host sends in a close record
+/// (`peer_proto::codec`) and the bridge passes on unchanged.
+pub use peer_proto::close::ws as close;
 
 /// Limits and timeouts of a [`Bridge`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,23 +93,80 @@ pub(crate) struct Inner {
     resolve: AddrResolver,
     config: BridgeConfig,
     hosts: Hosts,
-    admissions: Mutex<Admissions>,
+    admissions: Arc<AdmissionControl>,
     /// One watcher per cached host connection.
     watchers: Mutex<JoinSet<()>>,
     counters: Counters,
 }
 
-#[derive(Default)]
+/// Admission caps on browser sockets: so many in all, so many per client IP (an IPv6 client
+/// counts by its /64). Shared by the remote [`Bridge`] and by a host that serves browsers
+/// in-process.
+#[derive(Debug)]
+pub struct AdmissionControl {
+    max_connections: usize,
+    max_per_ip: usize,
+    held: Mutex<Admissions>,
+    refused: AtomicU64,
+}
+
+#[derive(Debug, Default)]
 struct Admissions {
     total: usize,
     per_ip: HashMap<IpAddr, usize>,
+}
+
+impl AdmissionControl {
+    /// Caps of `config` (`max_connections`, `max_per_ip`).
+    pub fn new(config: &BridgeConfig) -> Arc<AdmissionControl> {
+        Arc::new(AdmissionControl {
+            max_connections: config.max_connections,
+            max_per_ip: config.max_per_ip,
+            held: Mutex::new(Admissions::default()),
+            refused: AtomicU64::new(0),
+        })
+    }
+
+    /// Admission check before upgrading: the global cap ([`Refused::Full`], answer 503) and the
+    /// per-IP cap ([`Refused::TooManyFromIp`], answer 429). On success returns the guard to
+    /// hold for the socket's life.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Admission, Refused> {
+        let key = admission_key(ip);
+        let mut a = self.held.lock();
+        let refused = if a.total >= self.max_connections {
+            Some(Refused::Full)
+        } else if a.per_ip.get(&key).copied().unwrap_or(0) >= self.max_per_ip {
+            Some(Refused::TooManyFromIp)
+        } else {
+            None
+        };
+        if let Some(r) = refused {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(r);
+        }
+        a.total += 1;
+        *a.per_ip.entry(key).or_insert(0) += 1;
+        Ok(Admission {
+            control: self.clone(),
+            key,
+        })
+    }
+
+    /// Admissions held now.
+    pub fn held(&self) -> usize {
+        self.held.lock().total
+    }
+
+    /// Sockets refused since the start.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
 }
 
 #[derive(Default)]
 struct Counters {
     active: AtomicUsize,
     served: AtomicU64,
-    refused: AtomicU64,
     bytes_to_host: AtomicU64,
     bytes_to_browser: AtomicU64,
 }
@@ -165,9 +206,9 @@ impl Refused {
 }
 
 /// A socket's place under the admission caps; frees it on drop. Hold it for the socket's life
-/// (pass it to [`Bridge::serve`]).
+/// (pass it to [`SocketHandler::serve`]).
 pub struct Admission {
-    inner: Arc<Inner>,
+    control: Arc<AdmissionControl>,
     key: IpAddr,
 }
 
@@ -179,7 +220,7 @@ impl fmt::Debug for Admission {
 
 impl Drop for Admission {
     fn drop(&mut self) {
-        let mut a = lock(&self.inner.admissions);
+        let mut a = self.control.held.lock();
         a.total = a.total.saturating_sub(1);
         if let Some(n) = a.per_ip.get_mut(&self.key) {
             *n = n.saturating_sub(1);
@@ -254,7 +295,7 @@ impl Bridge {
                 resolve,
                 config,
                 hosts: Hosts::default(),
-                admissions: Mutex::new(Admissions::default()),
+                admissions: AdmissionControl::new(&config),
                 watchers: Mutex::new(JoinSet::new()),
                 counters: Counters::default(),
             }),
@@ -266,30 +307,9 @@ impl Bridge {
         &self.inner.config
     }
 
-    /// Admission check before upgrading: the global cap ([`Refused::Full`], answer 503) and the
-    /// per-IP cap ([`Refused::TooManyFromIp`], answer 429). On success returns the guard to
-    /// hold for the socket's life.
+    /// Admission check before upgrading (see [`AdmissionControl::admit`]).
     pub fn admit(&self, ip: IpAddr) -> Result<Admission, Refused> {
-        let key = admission_key(ip);
-        let config = &self.inner.config;
-        let mut a = lock(&self.inner.admissions);
-        let refused = if a.total >= config.max_connections {
-            Some(Refused::Full)
-        } else if a.per_ip.get(&key).copied().unwrap_or(0) >= config.max_per_ip {
-            Some(Refused::TooManyFromIp)
-        } else {
-            None
-        };
-        if let Some(r) = refused {
-            self.inner.counters.refused.fetch_add(1, Ordering::Relaxed);
-            return Err(r);
-        }
-        a.total += 1;
-        *a.per_ip.entry(key).or_insert(0) += 1;
-        Ok(Admission {
-            inner: self.inner.clone(),
-            key,
-        })
+        self.inner.admissions.admit(ip)
     }
 
     /// Serves one upgraded WebSocket for `host` until either side closes; returns once the
@@ -325,13 +345,57 @@ impl Bridge {
         let c = &self.inner.counters;
         BridgeStats {
             active: c.active.load(Ordering::Relaxed),
-            admitted: lock(&self.inner.admissions).total,
+            admitted: self.inner.admissions.held(),
             served: c.served.load(Ordering::Relaxed),
-            refused: c.refused.load(Ordering::Relaxed),
+            refused: self.inner.admissions.refused(),
             bytes_to_host: c.bytes_to_host.load(Ordering::Relaxed),
             bytes_to_browser: c.bytes_to_browser.load(Ordering::Relaxed),
             host_connections: self.inner.hosts.live_connections(),
         }
+    }
+}
+
+/// What a browser's WebSocket runs over once upgraded (the HTTP server's connection, boxed).
+pub trait SocketIo: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> SocketIo for T {}
+
+/// An upgraded browser WebSocket.
+pub type BrowserSocket = WebSocketStream<Box<dyn SocketIo>>;
+
+/// Where the front server hands a browser's WebSocket for host `host`: a [`Bridge`] that
+/// dials a remote host over QUIC, or (inside `peer host`) the host's own browser-channel code,
+/// in-process.
+pub trait SocketHandler: Send + Sync + 'static {
+    /// Admission check before the upgrade.
+    fn admit(&self, ip: IpAddr) -> Result<Admission, Refused>;
+    /// Serves the socket until it closes; `admission` is released when the future ends.
+    fn serve(
+        &self,
+        ws: BrowserSocket,
+        host: EndpointId,
+        admission: Admission,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>;
+    /// Counters for `/metrics`.
+    fn stats(&self) -> BridgeStats;
+}
+
+impl SocketHandler for Bridge {
+    fn admit(&self, ip: IpAddr) -> Result<Admission, Refused> {
+        Bridge::admit(self, ip)
+    }
+
+    fn serve(
+        &self,
+        ws: BrowserSocket,
+        host: EndpointId,
+        admission: Admission,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>> {
+        let bridge = self.clone();
+        Box::pin(async move { bridge.serve(ws, host, admission).await })
+    }
+
+    fn stats(&self) -> BridgeStats {
+        Bridge::stats(self)
     }
 }
 

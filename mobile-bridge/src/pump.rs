@@ -41,6 +41,8 @@ enum End {
     Idle,
     /// The host finished its side of the stream.
     HostFinished,
+    /// The host asked for the socket to be closed with this code and reason (a close record).
+    HostClosed(u16, String),
     /// The host stopped reading; wait for it to finish.
     HostStopped,
     /// The host side failed.
@@ -160,6 +162,7 @@ where
         End::BadMessage(why) => close_ws(&mut ws, close::BAD_MESSAGE, why).await,
         End::Idle => close_ws(&mut ws, close::IDLE_TIMEOUT, "idle timeout").await,
         End::HostFinished => close_ws(&mut ws, close::NORMAL, "").await,
+        End::HostClosed(code, reason) => close_ws(&mut ws, code, &reason).await,
         End::HostStopped => close_ws(&mut ws, close::HOST_ERROR, "host stopped reading").await,
         End::Host(f) => close_ws(&mut ws, f.code, &f.reason).await,
     }
@@ -193,6 +196,10 @@ where
             continue;
         }
         let payload = msg.into_payload();
+        if payload.is_empty() {
+            // A Noise message is never empty, and on the stream a zero length is a close record.
+            return End::BadMessage("empty message");
+        }
         let Ok(len) = u16::try_from(payload.len()) else {
             return End::BadMessage("message too large");
         };
@@ -225,7 +232,8 @@ where
     }
 }
 
-/// Host → browser: each `u16 BE length | bytes` on the stream becomes one binary message.
+/// Host → browser: each `u16 BE length | bytes` on the stream becomes one binary message; a
+/// close record (length 0, `peer_proto::codec`) ends the socket with the host's code.
 async fn host_to_browser<S>(
     inner: &Inner,
     recv: &mut RecvStream,
@@ -244,6 +252,9 @@ where
         }
         activity.heard.store(true, Ordering::Relaxed);
         let len = u16::from_be_bytes(header);
+        if len == 0 {
+            return read_close_record(recv).await;
+        }
         let mut payload = vec![0u8; usize::from(len)];
         if let Err(e) = recv.read_exact(&mut payload).await {
             return read_failure(e, activity);
@@ -256,6 +267,32 @@ where
             .counters
             .bytes_to_browser
             .fetch_add(u64::from(len), Ordering::Relaxed);
+    }
+}
+
+/// The rest of a close record: `code: u16 BE | reason_len: u8 | reason`. Only the host's own
+/// range of codes (4100–4199) is passed on; anything else becomes a host error.
+async fn read_close_record(recv: &mut RecvStream) -> End {
+    let mut head = [0u8; 3];
+    if recv.read_exact(&mut head).await.is_err() {
+        return End::Host(Failure::new(
+            close::HOST_ERROR,
+            "host sent a truncated close",
+        ));
+    }
+    let mut reason = vec![0u8; usize::from(head[2])];
+    if recv.read_exact(&mut reason).await.is_err() {
+        return End::Host(Failure::new(
+            close::HOST_ERROR,
+            "host sent a truncated close",
+        ));
+    }
+    let code = u16::from_be_bytes([head[0], head[1]]);
+    let reason = String::from_utf8_lossy(&reason).into_owned();
+    if (4100..4200).contains(&code) {
+        End::HostClosed(code, reason)
+    } else {
+        End::Host(Failure::new(close::HOST_ERROR, reason))
     }
 }
 

@@ -47,8 +47,9 @@ async fn round_trip_many_messages_both_ways() -> Result<()> {
     let (mut tx, mut rx) = ws.split();
 
     let mut seed = 0x1234_5678_9abc_def1;
-    let mut sizes: Vec<usize> = vec![0, 1, 2, 100, 65535, 65534, 40_000, 65535];
-    sizes.extend((0..300).map(|i| (i * 997) % 5000));
+    // Empty messages are not Noise messages (a zero length is a close record on the stream).
+    let mut sizes: Vec<usize> = vec![1, 2, 100, 65535, 65534, 40_000, 65535];
+    sizes.extend((0..300).map(|i| 1 + (i * 997) % 5000));
     let messages: Vec<Vec<u8>> = sizes.iter().map(|&n| random_bytes(n, &mut seed)).collect();
     let expected: Vec<Vec<u8>> = messages.iter().map(|m| m.to_ascii_uppercase()).collect();
     let total: u64 = messages.iter().map(|m| m.len() as u64).sum();
@@ -78,14 +79,14 @@ async fn round_trip_many_messages_both_ways() -> Result<()> {
     let mut ws = rx.reunite(tx).map_err(|_| anyhow::anyhow!("reunite"))?;
 
     // Host-initiated messages of every size up to the maximum.
-    for n in [0usize, 1, 65535, 12345] {
+    for n in [1usize, 65535, 12345] {
         send_binary(&mut ws, format!("!send {n}").into_bytes()).await?;
         let got = recv_binary(&mut ws).await?;
         ensure!(got == pattern(n), "host message of {n} bytes differs");
     }
 
     // The counters are bumped just after each write completes: allow them a moment.
-    let commands: u64 = ["!send 0", "!send 1", "!send 65535", "!send 12345"]
+    let commands: u64 = ["!send 1", "!send 65535", "!send 12345"]
         .iter()
         .map(|c| c.len() as u64)
         .sum();
@@ -118,7 +119,12 @@ async fn bytes_pass_through_unmodified() -> Result<()> {
     let mut all: Vec<u8> = (0..=255u8).collect();
     all.extend((0..=255u8).rev());
     let mut seed = 42;
-    let sent = vec![all, random_bytes(65535, &mut seed), vec![0u8; 1000], vec![]];
+    let sent = vec![
+        all,
+        random_bytes(65535, &mut seed),
+        vec![0u8; 1000],
+        vec![7],
+    ];
     for m in &sent {
         send_binary(&mut ws, m.clone()).await?;
         ensure!(host.next_event().await? == HostEvent::Message(m.clone()));
@@ -127,6 +133,30 @@ async fn bytes_pass_through_unmodified() -> Result<()> {
     // And the browser receives exactly what the host sent.
     send_binary(&mut ws, b"!send 65535".to_vec()).await?;
     ensure!(recv_binary(&mut ws).await? == pattern(65535));
+    // An empty message is refused: it is no Noise message.
+    send_binary(&mut ws, vec![]).await?;
+    let (code, _) = recv_close(&mut ws).await?;
+    ensure!(code == close::BAD_MESSAGE, "closed with {code}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_close_record_from_the_host_closes_the_socket_with_its_code_after_what_came_before()
+-> Result<()> {
+    let (bridge, _host) = bridge_and_host().await?;
+    for code in [close::REVOKED, close::SHUTTING_DOWN] {
+        let mut ws = bridge.connect(_host.id()).await?;
+        send_binary(&mut ws, format!("!closerec {code}").into_bytes()).await?;
+        ensure!(recv_binary(&mut ws).await? == b"BYE".to_vec());
+        let (got, reason) = recv_close(&mut ws).await?;
+        ensure!(got == code && reason == "why", "closed with {got} {reason}");
+    }
+    // Codes outside the host's range are not passed on.
+    let mut ws = bridge.connect(_host.id()).await?;
+    send_binary(&mut ws, b"!closerec 1000".to_vec()).await?;
+    ensure!(recv_binary(&mut ws).await? == b"BYE".to_vec());
+    let (got, _) = recv_close(&mut ws).await?;
+    ensure!(got == close::HOST_ERROR, "closed with {got}");
     Ok(())
 }
 

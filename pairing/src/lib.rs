@@ -80,4 +80,7 @@ pub use payload::{
     PairingPayload, PayloadError, RelayToken,
 };
 pub use sas::short_code;
-pub use wire::{PAIR_PROLOGUE_PREFIX, hello_payload, pairing_prologue, parse_hello_payload};
+pub use wire::{
+    BRIDGE_PROLOGUE_PREFIX, DEVICE_HELLO, PAIR_PROLOGUE_PREFIX, bridge_prologue, hello_payload,
+    pairing_prologue, parse_hello_payload,
+};

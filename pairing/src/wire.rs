@@ -12,6 +12,15 @@
 //! reached a different endpoint than the QR code names. `pairing_id` is
 //! [`PairingSecret::pairing_id`](crate::PairingSecret::pairing_id); the leading
 //! `0x01` is a version byte. The host rejects any other message 1 payload.
+//!
+//! A browser's channel to the host (through the mobile bridge) uses the same handshake with
+//! its own prologue and two forms of message 1 payload:
+//!
+//! ```text
+//! prologue        = "peer/bridge/1" (13 ASCII bytes) || host_id (32 bytes)  45 bytes
+//! msg1 payload    = 0x01 || pairing_id   (pairing; psk = the QR code's secret)
+//!                 | 0x02                 (a paired browser; psk = its device psk)
+//! ```
 
 /// The fixed start of the pairing prologue (also the pairing ALPN).
 pub const PAIR_PROLOGUE_PREFIX: &[u8] = b"peer/pair/1";
@@ -21,6 +30,19 @@ const HELLO_VERSION: u8 = 1;
 
 /// Length of the message 1 payload.
 const HELLO_LEN: usize = 17;
+
+/// The fixed start of a browser channel's prologue (also the bridge ALPN).
+pub const BRIDGE_PROLOGUE_PREFIX: &[u8] = b"peer/bridge/1";
+
+/// Message 1 payload of a paired browser reconnecting.
+pub const DEVICE_HELLO: [u8; 1] = [2];
+
+/// The Noise prologue of a browser channel to the host `host_id`:
+/// [`BRIDGE_PROLOGUE_PREFIX`] `|| host_id`.
+#[must_use]
+pub fn bridge_prologue(host_id: &[u8; 32]) -> Vec<u8> {
+    [BRIDGE_PROLOGUE_PREFIX, host_id.as_slice()].concat()
+}
 
 /// The Noise prologue for a pairing with the host whose endpoint id is `host_id`:
 /// [`PAIR_PROLOGUE_PREFIX`] `|| host_id`.

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use peer::client::browser::{BrowserClient, MessageTransport, WsTransport};
-use peer::proto::browser::{BrowserMsg, BrowserToHost, HostToBrowser};
-use peer::proto::{Attach, CreateSession, Reply, Request, WinSize};
+use peer::proto::{
+    Attach, CreateSession, Frame, Input, Reply, Request, RequestFrame, ResponseFrame, WinSize,
+};
 use peer_pairing::{NoiseKeypair, PairingPayload};
 
 struct Args {
@@ -57,10 +58,12 @@ fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
-async fn next_control<T: MessageTransport>(c: &mut BrowserClient<T>) -> Result<HostToBrowser> {
+/// The next frame that is not output.
+async fn next_control<T: MessageTransport>(c: &mut BrowserClient<T>) -> Result<Frame> {
     loop {
-        if let BrowserMsg::Control(m) = c.recv().await? {
-            return Ok(m);
+        match c.recv().await? {
+            (_, Frame::Output(_)) => {}
+            (_, m) => return Ok(m),
         }
     }
 }
@@ -91,49 +94,53 @@ async fn main() -> Result<()> {
     next_control(&mut b).await?; // hello
 
     let raw = "stty raw -echo; printf READY; cat";
-    b.send(&BrowserToHost::Request {
-        id: 1,
-        request: Request::CreateSession(CreateSession {
-            name: Some("bridge-bench".into()),
-            command: vec!["sh".into(), "-c".into(), raw.into()],
-            cwd: None,
-            env: vec![],
-            size: WinSize { cols: 80, rows: 24 },
-            hold_output: true,
+    b.send(
+        0,
+        &Frame::Request(RequestFrame {
+            id: 1,
+            request: Request::CreateSession(CreateSession {
+                name: Some("bridge-bench".into()),
+                command: vec!["sh".into(), "-c".into(), raw.into()],
+                cwd: None,
+                env: vec![],
+                size: WinSize { cols: 80, rows: 24 },
+                hold_output: true,
+            }),
         }),
-    })
+    )
     .await?;
     let session = loop {
-        if let HostToBrowser::Response { id: 1, result } = next_control(&mut b).await? {
+        if let Frame::Response(ResponseFrame { id: 1, result }) = next_control(&mut b).await? {
             match result {
                 Ok(Reply::Created(info)) => break info.id,
                 other => bail!("create: {other:?}"),
             }
         }
     };
-    b.send(&BrowserToHost::Attach {
-        channel: 1,
-        attach: Attach {
-            session,
-            from_offset: 0,
-            client_token: 1,
-            size: None,
-        },
-    })
-    .await?;
+    let attach = Frame::Attach(Attach {
+        session,
+        from_offset: 0,
+        client_token: 1,
+        size: None,
+    });
+    b.send(1, &attach).await?;
     let mut seen = Vec::new();
     while !seen.windows(5).any(|w| w == b"READY") {
-        if let BrowserMsg::Binary { data, .. } = b.recv().await? {
-            seen.extend_from_slice(&data);
+        if let (_, Frame::Output(o)) = b.recv().await? {
+            seen.extend_from_slice(&o.data);
         }
     }
     let mut lat = Vec::with_capacity(a.echo);
     for i in 0..a.echo + 20 {
         let t0 = Instant::now();
-        b.send_input(1, i as u64 + 1, b"x").await?;
+        let key = Frame::Input(Input {
+            seq: i as u64 + 1,
+            data: b"x".to_vec(),
+        });
+        b.send(1, &key).await?;
         loop {
-            if let BrowserMsg::Binary { data, .. } = b.recv().await?
-                && data.contains(&b'x')
+            if let (_, Frame::Output(o)) = b.recv().await?
+                && o.data.contains(&b'x')
             {
                 break;
             }

@@ -13,6 +13,9 @@ pub mod host;
 pub mod keystore;
 pub mod net;
 pub mod paths;
-pub mod proto;
 pub mod pty;
 pub mod qr;
+pub mod util;
+
+/// The wire protocol (the `peer-proto` crate).
+pub use peer_proto as proto;

@@ -1,4 +1,5 @@
-//! The iroh side: ALPNs, close codes, endpoint construction and the device proof.
+//! The iroh side: endpoint construction, dialing and the device proof's key material. The
+//! names and numbers on the wire (ALPNs, close codes) are in [`peer_proto`].
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -8,17 +9,8 @@ use iroh::{Endpoint, EndpointAddr, RelayMode, RelayUrl, SecretKey, Watcher as _}
 use peer_pairing::RelayToken;
 use peer_relay::pin::{Fingerprint, PinMismatches};
 
-/// Pairing: a Noise handshake with the one-time secret as psk.
-pub const ALPN_PAIR: &[u8] = b"peer/pair/1";
-/// Sessions: the control stream plus one stream per attached session.
-pub const ALPN_SESSION: &[u8] = b"peer/session/1";
-/// The browser bridge (Noise channel tunnelled by the mobile bridge).
-pub const ALPN_BRIDGE: &[u8] = b"peer/bridge/1";
-
-/// TLS exporter label of the device proof in [`crate::proto::ClientHello`].
-pub const PROOF_LABEL: &[u8] = b"peer/session/1 device proof";
-/// Domain-separation prefix of the signed proof message.
-pub const PROOF_PREFIX: &[u8] = b"peer device proof v1:";
+pub use peer_proto::close::quic as close;
+pub use peer_proto::{ALPN_BRIDGE, ALPN_PAIR, ALPN_SESSION, PROOF_LABEL};
 
 /// Concurrent streams a peer may open on one connection (browser sockets through one bridge,
 /// or attached sessions of one native client).
@@ -29,22 +21,6 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(1);
 /// How long a silent path is tolerated before the connection is declared dead and the client
 /// reconnects. Short, because a person is waiting.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(6);
-
-/// Application close codes on peer connections.
-pub mod close {
-    /// Normal close (the client is done).
-    pub const DONE: u32 = 0;
-    /// The host is shutting down; reconnect later.
-    pub const SHUTTING_DOWN: u32 = 1;
-    /// The device was revoked; do not reconnect.
-    pub const REVOKED: u32 = 2;
-    /// The device is not paired with this host.
-    pub const NOT_PAIRED: u32 = 3;
-    /// The peer broke the protocol.
-    pub const PROTOCOL: u32 = 4;
-    /// This ALPN is recognised but not served by this host.
-    pub const UNSUPPORTED: u32 = 5;
-}
 
 /// Why binding an endpoint failed.
 #[derive(Debug, thiserror::Error)]
@@ -260,13 +236,6 @@ pub fn proof_material(conn: &Connection, client_id: &iroh::EndpointId) -> Option
     conn.export_keying_material(&mut out, PROOF_LABEL, client_id.as_bytes())
         .ok()?;
     Some(out)
-}
-
-/// The message a device signs: [`PROOF_PREFIX`] followed by [`proof_material`].
-pub fn proof_message(material: &[u8; 32]) -> Vec<u8> {
-    let mut m = PROOF_PREFIX.to_vec();
-    m.extend_from_slice(material);
-    m
 }
 
 /// The application close code and reason of a connection error, if the peer closed it.

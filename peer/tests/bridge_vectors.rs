@@ -1,7 +1,7 @@
 //! Test vectors for the browser channel (`peer/bridge/1`), in
 //! `pairing/vectors/bridge_ikpsk2.json`: complete Noise handshakes with the bridge prologue and
-//! message 1 payloads, followed by transport messages carrying browser-channel messages
-//! encoded by the host's own codec. The web app's test suite replays the same file.
+//! message 1 payloads, followed by transport messages carrying enveloped frames encoded by the
+//! host's own codec. The web app's test suite replays the same file.
 //!
 //! `bridge_vectors_match_file` recomputes every vector from fixed inputs; run with
 //! `PEER_REGEN_VECTORS=1` to rewrite the file instead.
@@ -10,10 +10,15 @@
 
 use std::path::PathBuf;
 
-use peer::host::bridge::{MODE_DEVICE, MODE_PAIR, prologue};
-use peer::proto::browser::{self, BrowserToHost, HostToBrowser, KIND_INPUT, KIND_OUTPUT};
-use peer::proto::{Attach, Request, Role, WinSize};
-use peer_pairing::{Initiator, NOISE_PATTERN, NoiseKeypair, PairingSecret, Responder, short_code};
+use peer::proto::browser;
+use peer::proto::{
+    Attach, BrowserPaired, Frame, HostHello, Input, Output, PROTOCOL_VERSION, PairBrowser, Request,
+    RequestFrame, Role, WinSize,
+};
+use peer_pairing::{
+    DEVICE_HELLO, Initiator, NOISE_PATTERN, NoiseKeypair, PairingSecret, Responder,
+    bridge_prologue as prologue, hello_payload, short_code,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -51,8 +56,8 @@ struct Vector {
 struct Message {
     /// `browser` (initiator) or `host` (responder).
     sender: String,
-    /// The browser-channel message, as text for people: the JSON, or `output`/`input` with
-    /// channel, position and data.
+    /// The envelope as JSON: `channel`, the frame's `type` and its `message` in serde's JSON
+    /// form (the shape of the generated TypeScript types; byte strings as arrays of numbers).
     what: String,
     plaintext: String,
     ciphertext: String,
@@ -69,59 +74,85 @@ struct Inputs {
     messages: Vec<(bool, String, Vec<u8>)>,
 }
 
-fn control_b(m: &BrowserToHost) -> (bool, String, Vec<u8>) {
-    let p = browser::encode_control(m);
-    (true, String::from_utf8(p[1..].to_vec()).unwrap(), p)
-}
-
-fn control_h(m: &HostToBrowser) -> (bool, String, Vec<u8>) {
-    let p = browser::encode_control(m);
-    (false, String::from_utf8(p[1..].to_vec()).unwrap(), p)
+/// One enveloped frame: who sends it, its description and its plaintext.
+fn env(from_browser: bool, channel: u32, frame: Frame) -> (bool, String, Vec<u8>) {
+    let message = match &frame {
+        Frame::PairBrowser(m) => serde_json::to_value(m),
+        Frame::BrowserPaired(m) => serde_json::to_value(m),
+        Frame::HostHello(m) => serde_json::to_value(m),
+        Frame::Request(m) => serde_json::to_value(m),
+        Frame::Attach(m) => serde_json::to_value(m),
+        Frame::Output(m) => serde_json::to_value(m),
+        Frame::Input(m) => serde_json::to_value(m),
+        Frame::Resize(m) => serde_json::to_value(m),
+        Frame::Detach => Ok(serde_json::Value::Null),
+        other => panic!("no vector for {other:?}"),
+    }
+    .unwrap();
+    let what = serde_json::json!({
+        "channel": channel,
+        "type": format!("{:?}", frame.frame_type()),
+        "message": message,
+    });
+    (
+        from_browser,
+        what.to_string(),
+        browser::encode(channel, &frame),
+    )
 }
 
 fn inputs() -> Vec<Inputs> {
     let secret = counting(0x90);
     let device_psk = counting(0xc0);
-    let mut pair_hello = vec![MODE_PAIR];
-    pair_hello.extend_from_slice(&PairingSecret::from_bytes(secret).pairing_id());
+    let hello = Frame::HostHello(HostHello {
+        protocol: PROTOCOL_VERSION,
+        host_name: "studio".into(),
+        role: Role::Operator,
+        instance: 123_456_789,
+    });
     vec![
         Inputs {
             name: "pairing a browser: psk = the QR code's secret, payload 0x01 || pairing id",
             psk: secret,
-            msg1_payload: pair_hello,
+            msg1_payload: hello_payload(&PairingSecret::from_bytes(secret).pairing_id()).to_vec(),
             messages: vec![
-                control_b(&BrowserToHost::PairConfirm {
-                    name: "phone".into(),
-                }),
-                control_h(&HostToBrowser::Paired {
-                    role: Role::Operator,
-                    host_name: "studio".into(),
-                    device_psk: hex::encode(device_psk),
-                }),
-                control_h(&HostToBrowser::Hello {
-                    host_name: "studio".into(),
-                    role: Role::Operator,
-                    instance: 123_456_789,
-                }),
+                env(
+                    true,
+                    0,
+                    Frame::PairBrowser(PairBrowser {
+                        name: "phone".into(),
+                    }),
+                ),
+                env(
+                    false,
+                    0,
+                    Frame::BrowserPaired(BrowserPaired {
+                        role: Role::Operator,
+                        host_name: "studio".into(),
+                        device_psk,
+                    }),
+                ),
+                env(false, 0, hello.clone()),
             ],
         },
         Inputs {
             name: "a paired browser: psk = its device psk, payload 0x02",
             psk: device_psk,
-            msg1_payload: vec![MODE_DEVICE],
+            msg1_payload: DEVICE_HELLO.to_vec(),
             messages: vec![
-                control_h(&HostToBrowser::Hello {
-                    host_name: "studio".into(),
-                    role: Role::Operator,
-                    instance: 123_456_789,
-                }),
-                control_b(&BrowserToHost::Request {
-                    id: 1,
-                    request: Request::ListSessions,
-                }),
-                control_b(&BrowserToHost::Attach {
-                    channel: 1,
-                    attach: Attach {
+                env(false, 0, hello),
+                env(
+                    true,
+                    0,
+                    Frame::Request(RequestFrame {
+                        id: 1,
+                        request: Request::ListSessions,
+                    }),
+                ),
+                env(
+                    true,
+                    1,
+                    Frame::Attach(Attach {
                         session: 3,
                         from_offset: 0,
                         client_token: 77,
@@ -129,23 +160,26 @@ fn inputs() -> Vec<Inputs> {
                             cols: 100,
                             rows: 30,
                         }),
-                    },
-                }),
-                (
+                    }),
+                ),
+                env(
                     false,
-                    "output channel 1 offset 1099511627776 \"hi\\r\\n\"".into(),
-                    browser::encode_binary(KIND_OUTPUT, 1, 1 << 40, b"hi\r\n"),
+                    1,
+                    Frame::Output(Output {
+                        offset: 1 << 40,
+                        data: b"hi\r\n".to_vec(),
+                    }),
                 ),
-                (
+                env(
                     true,
-                    "input channel 1 seq 1 \"ls\\r\"".into(),
-                    browser::encode_binary(KIND_INPUT, 1, 1, b"ls\r"),
+                    1,
+                    Frame::Input(Input {
+                        seq: 1,
+                        data: b"ls\r".to_vec(),
+                    }),
                 ),
-                control_b(&BrowserToHost::Resize {
-                    channel: 1,
-                    size: WinSize { cols: 40, rows: 20 },
-                }),
-                control_b(&BrowserToHost::Detach { channel: 1 }),
+                env(true, 1, Frame::Resize(WinSize { cols: 40, rows: 20 })),
+                env(true, 1, Frame::Detach),
             ],
         },
     ]
@@ -230,8 +264,9 @@ fn file() -> File {
              is 0x01 || pairing id (pairing) or 0x02 (a paired browser). msg2 is Noise message \
              2 without the host's 0x00 status byte; its payload is host_name.",
             "transport: Noise transport messages in the order sent, each direction counting \
-             nonces from 0. plaintext = kind byte (0x00 JSON, 0x01 output, 0x02 input) and \
-             body; what describes it.",
+             nonces from 0. plaintext = the envelope: channel (postcard varint) then the frame \
+             (type byte, postcard payload); what describes it as JSON: channel, the frame type \
+             and its message in serde's JSON form.",
         ]
         .map(String::from)
         .to_vec(),

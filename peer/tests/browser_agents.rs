@@ -8,9 +8,11 @@ use std::time::Duration;
 use common::until;
 use iroh::SecretKey;
 use peer::client::browser::{BrowserClient, QuicTransport};
-use peer::net::{self, ALPN_BRIDGE};
-use peer::proto::browser::{BrowserToHost, HostToBrowser};
-use peer::proto::{AgentAttach, AgentEvent, NewAgentSession, Reply, Request, Role};
+use peer::net;
+use peer::proto::{
+    ALPN_BRIDGE, AgentAttach, AgentEvent, Frame, NewAgentSession, Reply, Request, ResponseFrame,
+    Role,
+};
 use peer_pairing::{NoiseKeypair, PairingPayload};
 use serde_json::Value;
 
@@ -23,11 +25,11 @@ struct B {
 }
 
 impl B {
-    async fn next(&mut self) -> HostToBrowser {
+    async fn next(&mut self) -> (u32, Frame) {
         let mut out = Vec::new();
         until(&mut self.c, &mut out, |m, _| m.is_some())
             .await
-            .expect("a control message")
+            .expect("a frame")
     }
 
     async fn next_event(&mut self) -> AgentEvent {
@@ -35,7 +37,7 @@ impl B {
             return ev;
         }
         loop {
-            if let HostToBrowser::AgentEvent { channel, event } = self.next().await {
+            if let (channel, Frame::AgentEvent(event)) = self.next().await {
                 assert_eq!(channel, 2);
                 return event;
             }
@@ -44,15 +46,15 @@ impl B {
 
     async fn request(&mut self, id: u32, request: Request) -> Reply {
         self.c
-            .send(&BrowserToHost::Request { id, request })
+            .send(0, &common::request(id, request))
             .await
             .expect("send");
         loop {
             match self.next().await {
-                HostToBrowser::Response { id: got, result } if got == id => {
+                (0, Frame::Response(ResponseFrame { id: got, result })) if got == id => {
                     return result.expect("request ok");
                 }
-                HostToBrowser::AgentEvent { event, .. } => self.pending.push_back(event),
+                (_, Frame::AgentEvent(event)) => self.pending.push_back(event),
                 _ => {}
             }
         }
@@ -142,15 +144,11 @@ async fn a_browser_runs_an_agent_and_answers_its_approval() {
     let Reply::AgentSession(info) = reply else {
         panic!("unexpected {reply:?}")
     };
-    b.c.send(&BrowserToHost::AgentAttach {
-        channel: 2,
-        attach: AgentAttach {
-            session: info.id,
-            from_seq: 0,
-        },
-    })
-    .await
-    .expect("attach");
+    let attach = Frame::AgentAttach(AgentAttach {
+        session: info.id,
+        from_seq: 0,
+    });
+    b.c.send(2, &attach).await.expect("attach");
 
     let mut seq = 0;
     let approval = loop {

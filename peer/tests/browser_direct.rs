@@ -5,16 +5,14 @@ mod common;
 
 use std::time::Duration;
 
-use common::{browser_create_shell, contains, until};
+use common::{attach, browser_create_shell, contains, input, is_hello, until};
 
 use iroh::SecretKey;
 use peer::client::browser::{BrowserClient, BrowserError, QuicTransport};
-use peer::host::pairing::Refusal;
 use peer::host::{Host, HostEvent};
-use peer::net::{self, ALPN_BRIDGE};
+use peer::net;
 use peer::paths::Paths;
-use peer::proto::browser::{BrowserToHost, HostToBrowser};
-use peer::proto::{Attach, LocalReply, LocalRequest, Role};
+use peer::proto::{ALPN_BRIDGE, Frame, LocalReply, LocalRequest, Refusal, Role};
 use peer_pairing::{NoiseKeypair, PairingPayload};
 
 struct Fixture {
@@ -96,32 +94,21 @@ async fn browser_pairs_attaches_and_resumes_exactly() {
         other => panic!("no pairing event: {other:?}"),
     }
     let mut out = Vec::new();
-    let hello = until(&mut b, &mut out, |m, _| {
-        matches!(m, Some(HostToBrowser::Hello { .. }))
-    })
-    .await;
-    let Some(HostToBrowser::Hello { instance, .. }) = hello else {
+    let hello = until(&mut b, &mut out, |m, _| is_hello(m)).await;
+    let Some((_, Frame::HostHello(hello))) = hello else {
         unreachable!()
     };
-    assert_ne!(instance, 0);
+    assert_ne!(hello.instance, 0);
 
     let session = browser_create_shell(&mut b, &mut out, 1).await;
     let token = 77;
-    let attach = |from| BrowserToHost::Attach {
-        channel: 1,
-        attach: Attach {
-            session,
-            from_offset: from,
-            client_token: token,
-            size: None,
-        },
-    };
-    b.send(&attach(0)).await.expect("attach");
+    let attach = |from| attach(session, from, token);
+    b.send(1, &attach(0)).await.expect("attach");
     until(&mut b, &mut out, |m, _| {
-        matches!(m, Some(HostToBrowser::Attached { channel: 1, .. }))
+        matches!(m, Some((1, Frame::Attached(_))))
     })
     .await;
-    b.send_input(1, 1, b"echo hi-$((6*7))\r")
+    b.send(1, &input(1, b"echo hi-$((6*7))\r"))
         .await
         .expect("input");
     until(&mut b, &mut out, |_, o| contains(o, b"hi-42")).await;
@@ -134,16 +121,13 @@ async fn browser_pairs_attaches_and_resumes_exactly() {
         .await
         .expect("reconnect");
     let mut more = Vec::new();
-    until(&mut b, &mut more, |m, _| {
-        matches!(m, Some(HostToBrowser::Hello { .. }))
-    })
-    .await;
-    b.send(&attach(seen.len() as u64)).await.expect("attach");
+    until(&mut b, &mut more, |m, _| is_hello(m)).await;
+    b.send(1, &attach(seen.len() as u64)).await.expect("attach");
     let attached = until(&mut b, &mut more, |m, _| {
-        matches!(m, Some(HostToBrowser::Attached { .. }))
+        matches!(m, Some((_, Frame::Attached(_))))
     })
     .await;
-    let Some(HostToBrowser::Attached { attached, .. }) = attached else {
+    let Some((_, Frame::Attached(attached))) = attached else {
         unreachable!()
     };
     assert_eq!(
@@ -151,10 +135,10 @@ async fn browser_pairs_attaches_and_resumes_exactly() {
         "the host remembers which keystrokes it applied"
     );
     // Re-sending keystroke 1 is harmless: it is applied once.
-    b.send_input(1, 1, b"echo hi-$((6*7))\r")
+    b.send(1, &input(1, b"echo hi-$((6*7))\r"))
         .await
         .expect("input");
-    b.send_input(1, 2, b"echo again-$((5*5))\r")
+    b.send(1, &input(2, b"echo again-$((5*5))\r"))
         .await
         .expect("input");
     until(&mut b, &mut more, |_, o| contains(o, b"again-25")).await;
@@ -166,21 +150,10 @@ async fn browser_pairs_attaches_and_resumes_exactly() {
         .await
         .expect("third");
     let mut all = Vec::new();
-    until(&mut c, &mut all, |m, _| {
-        matches!(m, Some(HostToBrowser::Hello { .. }))
-    })
-    .await;
-    c.send(&BrowserToHost::Attach {
-        channel: 9,
-        attach: Attach {
-            session,
-            from_offset: 0,
-            client_token: 5,
-            size: None,
-        },
-    })
-    .await
-    .expect("attach");
+    until(&mut c, &mut all, |m, _| is_hello(m)).await;
+    c.send(9, &common::attach(session, 0, 5))
+        .await
+        .expect("attach");
     until(&mut c, &mut all, |_, o| o.len() >= seen.len()).await;
     assert_eq!(&all[..seen.len()], &seen[..], "nothing lost, nothing twice");
     assert_eq!(

@@ -10,9 +10,7 @@ use std::time::Duration;
 use common::proxy::CaptureProxy;
 use common::*;
 use peer::client::browser::{BrowserClient, BrowserError, WsTransport};
-use peer::host::pairing::Refusal;
-use peer::proto::browser::{BrowserToHost, HostToBrowser};
-use peer::proto::{Attach, Reply, Request};
+use peer::proto::{Frame, Refusal, Reply, Request, ResponseFrame};
 use peer_pairing::{NoiseKeypair, PairingPayload};
 
 struct Relay {
@@ -91,30 +89,22 @@ async fn browser_through_peer_relay_pairs_attaches_resumes_and_leaks_nothing() {
     assert_eq!(short_code(&line), Some(paired.code.clone()), "{line}");
 
     let mut out = Vec::new();
-    until(&mut b, &mut out, |m, _| {
-        matches!(m, Some(HostToBrowser::Hello { .. }))
-    })
-    .await;
+    until(&mut b, &mut out, |m, _| is_hello(m)).await;
     let session = browser_create_shell(&mut b, &mut out, 1).await;
     let token = 4242;
-    let attach = |from: u64| BrowserToHost::Attach {
-        channel: 1,
-        attach: Attach {
-            session,
-            from_offset: from,
-            client_token: token,
-            size: None,
-        },
-    };
-    b.send(&attach(0)).await.expect("attach");
+    let attach = |from: u64| attach(session, from, token);
+    b.send(1, &attach(0)).await.expect("attach");
     until(&mut b, &mut out, |m, _| {
-        matches!(m, Some(HostToBrowser::Attached { .. }))
+        matches!(m, Some((1, Frame::Attached(_))))
     })
     .await;
     let marker = "BRIDGE-MARKER-93c1";
-    b.send_input(1, 1, format!("echo {marker} | tr A-Z a-z\r").as_bytes())
-        .await
-        .expect("type");
+    b.send(
+        1,
+        &input(1, format!("echo {marker} | tr A-Z a-z\r").as_bytes()),
+    )
+    .await
+    .expect("type");
     until(&mut b, &mut out, |_, o| {
         contains(o, marker.to_lowercase().as_bytes())
     })
@@ -122,9 +112,12 @@ async fn browser_through_peer_relay_pairs_attaches_resumes_and_leaks_nothing() {
 
     // A stream of 3 MB; the socket dies in the middle; a new socket resumes exactly.
     let n = 400_000u64;
-    b.send_input(1, 2, format!("seq 1 {n}; echo SEQ-DONE\r").as_bytes())
-        .await
-        .expect("type");
+    b.send(
+        1,
+        &input(2, format!("seq 1 {n}; echo SEQ-DONE\r").as_bytes()),
+    )
+    .await
+    .expect("type");
     until(&mut b, &mut out, |_, o| o.len() > 500_000).await;
     drop(b);
     let mut b = BrowserClient::connect(
@@ -137,11 +130,10 @@ async fn browser_through_peer_relay_pairs_attaches_resumes_and_leaks_nothing() {
     .await
     .expect("reconnect");
     let mut more = Vec::new();
-    until(&mut b, &mut more, |m, _| {
-        matches!(m, Some(HostToBrowser::Hello { .. }))
-    })
-    .await;
-    b.send(&attach(out.len() as u64)).await.expect("re-attach");
+    until(&mut b, &mut more, |m, _| is_hello(m)).await;
+    b.send(1, &attach(out.len() as u64))
+        .await
+        .expect("re-attach");
     until(&mut b, &mut more, |_, o| contains(o, b"SEQ-DONE\r\n")).await;
     out.extend_from_slice(&more);
     let start = out
@@ -198,12 +190,9 @@ async fn browser_through_peer_relay_pairs_attaches_resumes_and_leaks_nothing() {
     }
     let mut b = b.expect("the browser got back in after the relay restart");
     let mut after = Vec::new();
-    until(&mut b, &mut after, |m, _| {
-        matches!(m, Some(HostToBrowser::Hello { .. }))
-    })
-    .await;
-    b.send(&attach(before)).await.expect("attach");
-    b.send_input(1, 3, b"echo after-$((2+3))-restart\r")
+    until(&mut b, &mut after, |m, _| is_hello(m)).await;
+    b.send(1, &attach(before)).await.expect("attach");
+    b.send(1, &input(3, b"echo after-$((2+3))-restart\r"))
         .await
         .expect("type");
     until(&mut b, &mut after, |_, o| contains(o, b"after-5-restart")).await;
@@ -316,27 +305,24 @@ async fn peer_host_serves_its_own_bridge_on_the_relay_port() {
         tokio::task::block_in_place(|| host.wait_line("paired tablet ", Duration::from_secs(10)));
     assert_eq!(short_code(&line), Some(paired.code.clone()));
     let mut out = Vec::new();
-    until(&mut b, &mut out, |m, _| {
-        matches!(m, Some(HostToBrowser::Hello { .. }))
-    })
-    .await;
-    b.send(&BrowserToHost::Request {
-        id: 1,
-        request: Request::ListSessions,
-    })
-    .await
-    .expect("ls");
+    until(&mut b, &mut out, |m, _| is_hello(m)).await;
+    b.send(0, &request(1, Request::ListSessions))
+        .await
+        .expect("ls");
     let r = until(&mut b, &mut out, |m, _| {
-        matches!(m, Some(HostToBrowser::Response { .. }))
+        matches!(m, Some((_, Frame::Response(_))))
     })
     .await;
     assert!(
         matches!(
             r,
-            Some(HostToBrowser::Response {
-                result: Ok(Reply::Sessions(_)),
-                ..
-            })
+            Some((
+                0,
+                Frame::Response(ResponseFrame {
+                    result: Ok(Reply::Sessions(_)),
+                    ..
+                })
+            ))
         ),
         "{r:?}"
     );
@@ -363,14 +349,11 @@ async fn peer_host_serves_its_own_bridge_on_the_relay_port() {
     // The cap is 32 sockets per address, and the paired browser holds one.
     assert_eq!(held.len(), 31, "{refused} refused");
     assert_eq!(refused, 9);
-    b.send(&BrowserToHost::Request {
-        id: 2,
-        request: Request::ListSessions,
-    })
-    .await
-    .expect("ls");
+    b.send(0, &request(2, Request::ListSessions))
+        .await
+        .expect("ls");
     until(&mut b, &mut out, |m, _| {
-        matches!(m, Some(HostToBrowser::Response { id: 2, .. }))
+        matches!(m, Some((_, Frame::Response(ResponseFrame { id: 2, .. }))))
     })
     .await;
     drop(held);

@@ -9,7 +9,9 @@ use std::time::Duration;
 use iroh::SecretKey;
 use iroh::endpoint::Connection;
 use peer::client::{Dialer, KnownHost, pair};
-use peer::net::{self, ALPN_PAIR, ALPN_SESSION, close};
+use peer::net;
+use peer::proto::close::quic as close;
+use peer::proto::{ALPN_PAIR, ALPN_SESSION};
 use peer::proto::{
     ClientHello, ErrorCode, Frame, FrameReader, PROTOCOL_VERSION, Reply, Request, Role, write_frame,
 };
@@ -96,10 +98,11 @@ async fn garbage_everywhere_and_the_host_keeps_serving() {
     let (ep5, c) = raw_conn(&known, ALPN_PAIR).await;
     let (mut s, mut r) = c.open_bi().await.expect("bi");
     s.write_all(&[0, 4, 1, 2, 3, 4]).await.expect("write");
-    let answer = peer::host::pairing::read_msg(&mut r)
-        .await
-        .expect("refusal");
-    assert_eq!(answer[0], peer::host::pairing::Refusal::Handshake as u8);
+    let answer = peer::proto::read_message(&mut r).await.expect("refusal");
+    let Some(peer::proto::StreamMessage::Message(answer)) = answer else {
+        panic!("no refusal: {answer:?}")
+    };
+    assert_eq!(answer[0], peer::proto::Refusal::Handshake as u8);
 
     // Pairing ALPN: a truncated message, then silence; the host gives up on its own.
     let (ep6, c) = raw_conn(&known, ALPN_PAIR).await;

@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use common::*;
 use peer::client::browser::{BrowserClient, WsTransport};
-use peer::proto::Attach;
-use peer::proto::browser::{BrowserToHost, HostToBrowser};
+use peer::proto::Frame;
 use peer_pairing::{NoiseKeypair, PairingPayload};
 
 const TOKEN: &str = "test-relay-token-0123456789abcdef";
@@ -195,30 +194,20 @@ async fn native_and_browser_clients_use_a_token_relay_with_a_pinned_certificate(
         tokio::task::block_in_place(|| host.wait_line("paired phone ", Duration::from_secs(10)));
     assert_eq!(short_code(&line), Some(paired.code.clone()), "{line}");
     let mut out = Vec::new();
-    until(&mut b, &mut out, |m, _| {
-        matches!(m, Some(HostToBrowser::Hello { .. }))
-    })
-    .await;
+    until(&mut b, &mut out, |m, _| is_hello(m)).await;
     let session = browser_create_shell(&mut b, &mut out, 1).await;
-    b.send(&BrowserToHost::Attach {
-        channel: 1,
-        attach: Attach {
-            session,
-            from_offset: 0,
-            client_token: 7,
-            size: None,
-        },
-    })
-    .await
-    .expect("attach");
+    b.send(1, &attach(session, 0, 7)).await.expect("attach");
     until(&mut b, &mut out, |m, _| {
-        matches!(m, Some(HostToBrowser::Attached { .. }))
+        matches!(m, Some((1, Frame::Attached(_))))
     })
     .await;
     let marker = "BRIDGE-TOKEN-MARKER-31";
-    b.send_input(1, 1, format!("echo {marker} | tr A-Z a-z\r").as_bytes())
-        .await
-        .expect("type");
+    b.send(
+        1,
+        &input(1, format!("echo {marker} | tr A-Z a-z\r").as_bytes()),
+    )
+    .await
+    .expect("type");
     until(&mut b, &mut out, |_, o| {
         contains(o, marker.to_lowercase().as_bytes())
     })

@@ -1,5 +1,6 @@
 //! The mobile bridge as a route of the front server: `GET /bridge/<host endpoint id>` upgrades to
-//! a WebSocket that [`peer_mobile_bridge::Bridge`] pumps to the host.
+//! a WebSocket that a [`SocketHandler`] serves: [`peer_mobile_bridge::Bridge`] pumps it to a
+//! remote host over QUIC; inside `peer host` the host serves it itself, in-process.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -10,7 +11,7 @@ use hyper::header::{
 };
 use hyper::{Request, Response, StatusCode, body::Incoming};
 use iroh_base::EndpointId;
-use peer_mobile_bridge::{Bridge, parse_bridge_path};
+use peer_mobile_bridge::{Bridge, SocketHandler, SocketIo, parse_bridge_path};
 
 use crate::front::{FrontBody, RequestContext, RouteFuture, RouteHandler, full_body};
 
@@ -20,12 +21,22 @@ pub const BRIDGE_PREFIX: &str = "/bridge";
 /// Serves the mobile bridge under [`BRIDGE_PREFIX`].
 ///
 /// The bridge needs an iroh endpoint that can reach the hosts, which usually exists only once
-/// the relay it sits on is listening; so the route is made first and the bridge handed to it
-/// with [`BridgeRoute::set_bridge`]. Until then requests get 503.
-#[derive(Debug, Default)]
+/// the relay it sits on is listening (and a host's own handler exists only once the host is up);
+/// so the route is made first and the handler given to it with [`BridgeRoute::set_bridge`] or
+/// [`BridgeRoute::set_handler`]. Until then requests get 503.
+#[derive(Default)]
 pub struct BridgeRoute {
-    bridge: OnceLock<Bridge>,
+    bridge: OnceLock<Arc<dyn SocketHandler>>,
     only: Option<EndpointId>,
+}
+
+impl std::fmt::Debug for BridgeRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BridgeRoute")
+            .field("ready", &self.bridge.get().is_some())
+            .field("only", &self.only)
+            .finish()
+    }
 }
 
 impl BridgeRoute {
@@ -42,9 +53,14 @@ impl BridgeRoute {
         })
     }
 
-    /// Hands the route its bridge. A second call is ignored.
+    /// Hands the route its bridge. A second call (of this or [`Self::set_handler`]) is ignored.
     pub fn set_bridge(&self, bridge: Bridge) {
-        let _ = self.bridge.set(bridge);
+        self.set_handler(Arc::new(bridge));
+    }
+
+    /// Hands the route what serves its sockets. A second call is ignored.
+    pub fn set_handler(&self, handler: Arc<dyn SocketHandler>) {
+        let _ = self.bridge.set(handler);
     }
 }
 
@@ -107,7 +123,7 @@ impl RouteHandler for BridgeRoute {
             let upgrade = hyper::upgrade::on(&mut request);
             ctx.spawn(async move {
                 if let Ok(upgraded) = upgrade.await {
-                    let io = hyper_util::rt::TokioIo::new(upgraded);
+                    let io: Box<dyn SocketIo> = Box::new(hyper_util::rt::TokioIo::new(upgraded));
                     let ws = tokio_websockets::ServerBuilder::new().serve(io);
                     bridge.serve(ws, host, admission).await;
                 }

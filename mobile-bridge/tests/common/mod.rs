@@ -56,7 +56,8 @@ pub enum HostMode {
     /// Echo every message uppercased (ASCII), and obey control messages:
     /// `!fin` finishes the stream, `!reset` resets it, `!close` closes the connection with
     /// code 1 after answering, `!send <n>` sends an n-byte pattern `i % 251`, `!flood` sends
-    /// 65535-byte patterns as fast as the stream takes them.
+    /// 65535-byte patterns as fast as the stream takes them, `!closerec <code>` sends `BYE`
+    /// and then a close record with that code and reason `why` and finishes the stream.
     Echo,
     /// Close each connection at once with application code 5 and a reason (what a host that
     /// does not serve the bridge does).
@@ -230,6 +231,15 @@ async fn serve_stream(
                     flooded.fetch_add(chunk.len() as u64, Ordering::SeqCst);
                 }
                 return;
+            }
+            m if m.starts_with(b"!closerec ") => {
+                let code: u16 = String::from_utf8_lossy(&m[10..]).parse().unwrap_or(0);
+                let _ = write_frame(&mut send, b"BYE").await;
+                let _ = send
+                    .write_all(&peer_proto::codec::close_record(code, "why"))
+                    .await;
+                let _ = send.finish();
+                continue;
             }
             m if m.starts_with(b"!send ") => {
                 let n: usize = String::from_utf8_lossy(&m[6..]).parse().unwrap_or(0);

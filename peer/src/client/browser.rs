@@ -1,20 +1,22 @@
 //! A client that speaks exactly what the phone app speaks on the browser path: a Noise channel
-//! (`Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s`, snow) over a message transport, carrying the
-//! browser channel protocol. Tests and benchmarks use it to play the browser; the transport is
-//! a WebSocket through the mobile bridge, or (as the bridge itself relays it) a QUIC stream on
-//! ALPN `peer/bridge/1` with `u16 BE length` framing.
+//! (`Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s`, snow) over a message transport, carrying frames in
+//! envelopes ([`crate::proto::browser`]). Tests and benchmarks use it to play the browser; the
+//! transport is a WebSocket (to the host's own front, or a relay's bridge), or (as a remote
+//! bridge relays it) a QUIC stream on ALPN `peer/bridge/1` with `u16 BE length` framing.
 
 use std::future::Future;
 
 use iroh::endpoint::{RecvStream, SendStream};
-use peer_pairing::{Initiator, NoiseKeypair, PairingPayload, Transport, short_code};
-use tokio::io::AsyncReadExt;
+use peer_pairing::{
+    DEVICE_HELLO, Initiator, NoiseKeypair, PairingPayload, Transport, bridge_prologue,
+    hello_payload, short_code,
+};
 
-use crate::host::bridge::{MODE_DEVICE, MODE_PAIR, prologue};
-use crate::host::pairing::{Refusal, write_msg};
-use crate::proto::Role;
-use crate::proto::browser::{
-    self, BrowserMsg, BrowserToHost, HostToBrowser, KIND_INPUT, KIND_OUTPUT,
+use crate::proto::browser::{self, CONTROL};
+use crate::proto::refusal::{Answer, parse_answer};
+use crate::proto::{
+    BrowserPaired as Paired, Frame, PairBrowser, Refusal, Role, StreamMessage, read_message,
+    write_message,
 };
 
 /// Moves whole messages (each one Noise message).
@@ -36,18 +38,14 @@ pub struct QuicTransport {
 
 impl MessageTransport for QuicTransport {
     async fn send(&mut self, msg: &[u8]) -> std::io::Result<()> {
-        write_msg(&mut self.send, msg).await
+        write_message(&mut self.send, msg).await
     }
 
     async fn recv(&mut self) -> std::io::Result<Option<Vec<u8>>> {
-        let len = match self.recv.read_u16().await {
-            Ok(l) => l,
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let mut buf = vec![0u8; len as usize];
-        AsyncReadExt::read_exact(&mut self.recv, &mut buf).await?;
-        Ok(Some(buf))
+        match read_message(&mut self.recv).await? {
+            Some(StreamMessage::Message(m)) => Ok(Some(m)),
+            Some(StreamMessage::Close { .. }) | None => Ok(None),
+        }
     }
 }
 
@@ -73,7 +71,7 @@ pub enum BrowserError {
 
 /// What pairing gave the browser.
 #[derive(Debug, Clone)]
-pub struct BrowserPaired {
+pub struct BrowserPairing {
     /// Its role.
     pub role: Role,
     /// The host's name.
@@ -104,17 +102,16 @@ async fn handshake<T: MessageTransport>(
     psk: &[u8; 32],
     payload: &[u8],
 ) -> Result<Transport, BrowserError> {
-    let (state, msg1) = Initiator::start(key, host_key, psk, &prologue(host_id), payload)
+    let (state, msg1) = Initiator::start(key, host_key, psk, &bridge_prologue(host_id), payload)
         .map_err(|_| BrowserError::Crypto)?;
     io.send(&msg1).await?;
     let answer = io.recv().await?.ok_or(BrowserError::Closed)?;
-    let (&status, body) = answer.split_first().ok_or(BrowserError::Closed)?;
-    if status != 0 {
-        return Err(match Refusal::from_u8(status) {
-            Some(r) => BrowserError::Refused(r),
-            None => BrowserError::Protocol(String::from_utf8_lossy(body).into_owned()),
-        });
-    }
+    let body = match parse_answer(&answer) {
+        Some(Answer::Message2(body)) => body,
+        Some(Answer::Refused { code: Some(r), .. }) => return Err(BrowserError::Refused(r)),
+        Some(Answer::Refused { reason, .. }) => return Err(BrowserError::Protocol(reason)),
+        None => return Err(BrowserError::Closed),
+    };
     let (transport, _host_name) = state.finish(body).map_err(|_| BrowserError::Crypto)?;
     Ok(transport)
 }
@@ -126,48 +123,40 @@ impl<T: MessageTransport> BrowserClient<T> {
         payload: &PairingPayload,
         key: &NoiseKeypair,
         name: &str,
-    ) -> Result<(Self, BrowserPaired), BrowserError> {
-        let mut hello = vec![MODE_PAIR];
-        hello.extend_from_slice(&payload.secret.pairing_id());
+    ) -> Result<(Self, BrowserPairing), BrowserError> {
         let noise = handshake(
             &mut io,
             &payload.host_id,
             &payload.host_noise_key,
             key,
             payload.secret.as_bytes(),
-            &hello,
+            &hello_payload(&payload.secret.pairing_id()),
         )
         .await?;
         let code = short_code(&noise.handshake_hash());
         let mut client = BrowserClient { io, noise };
-        client
-            .send(&BrowserToHost::PairConfirm { name: name.into() })
-            .await?;
+        let confirm = Frame::PairBrowser(PairBrowser { name: name.into() });
+        client.send(CONTROL, &confirm).await?;
         match client.recv().await? {
-            BrowserMsg::Control(HostToBrowser::Paired {
-                role,
-                host_name,
-                device_psk,
-            }) => {
-                let psk = hex::decode(&device_psk)
-                    .ok()
-                    .and_then(|v| <[u8; 32]>::try_from(v).ok())
-                    .ok_or_else(|| BrowserError::Protocol("bad device psk".into()))?;
-                Ok((
-                    client,
-                    BrowserPaired {
-                        role,
-                        host_name,
-                        device_psk: psk,
-                        code,
-                    },
-                ))
-            }
-            BrowserMsg::Control(HostToBrowser::Error { error, .. }) => {
-                Err(BrowserError::Protocol(error.message))
-            }
+            (
+                CONTROL,
+                Frame::BrowserPaired(Paired {
+                    role,
+                    host_name,
+                    device_psk,
+                }),
+            ) => Ok((
+                client,
+                BrowserPairing {
+                    role,
+                    host_name,
+                    device_psk,
+                    code,
+                },
+            )),
+            (_, Frame::Close(c)) => Err(BrowserError::Protocol(c.reason)),
             other => Err(BrowserError::Protocol(format!(
-                "expected paired, got {other:?}"
+                "expected BrowserPaired, got {other:?}"
             ))),
         }
     }
@@ -180,27 +169,17 @@ impl<T: MessageTransport> BrowserClient<T> {
         key: &NoiseKeypair,
         psk: &[u8; 32],
     ) -> Result<Self, BrowserError> {
-        let noise = handshake(&mut io, host_id, host_key, key, psk, &[MODE_DEVICE]).await?;
+        let noise = handshake(&mut io, host_id, host_key, key, psk, &DEVICE_HELLO).await?;
         Ok(BrowserClient { io, noise })
     }
 
-    /// Sends a control message.
-    pub async fn send(&mut self, msg: &BrowserToHost) -> Result<(), BrowserError> {
-        self.send_plain(&browser::encode_control(msg)).await
+    /// Sends a frame on a channel.
+    pub async fn send(&mut self, channel: u32, frame: &Frame) -> Result<(), BrowserError> {
+        self.send_plain(&browser::encode(channel, frame)).await
     }
 
-    /// Sends keystrokes for a channel.
-    pub async fn send_input(
-        &mut self,
-        channel: u32,
-        seq: u64,
-        data: &[u8],
-    ) -> Result<(), BrowserError> {
-        self.send_plain(&browser::encode_binary(KIND_INPUT, channel, seq, data))
-            .await
-    }
-
-    async fn send_plain(&mut self, plain: &[u8]) -> Result<(), BrowserError> {
+    /// Sends a plaintext as it is (tests of bad envelopes).
+    pub async fn send_plain(&mut self, plain: &[u8]) -> Result<(), BrowserError> {
         let ct = self
             .noise
             .encrypt(plain)
@@ -208,11 +187,20 @@ impl<T: MessageTransport> BrowserClient<T> {
         Ok(self.io.send(&ct).await?)
     }
 
-    /// The next message from the host.
-    pub async fn recv(&mut self) -> Result<BrowserMsg<HostToBrowser>, BrowserError> {
+    /// The next frame from the host, with its channel.
+    pub async fn recv(&mut self) -> Result<(u32, Frame), BrowserError> {
         let ct = self.io.recv().await?.ok_or(BrowserError::Closed)?;
         let plain = self.noise.decrypt(&ct).map_err(|_| BrowserError::Crypto)?;
-        browser::decode(&plain, KIND_OUTPUT).map_err(|e| BrowserError::Protocol(e.to_string()))
+        match browser::decode(&plain) {
+            Ok((channel, Ok(frame))) => Ok((channel, frame)),
+            Ok((channel, Err(e))) => Err(BrowserError::Protocol(format!("channel {channel}: {e}"))),
+            Err(e) => Err(BrowserError::Protocol(e.to_string())),
+        }
+    }
+
+    /// The transport, e.g. to read the WebSocket close code after the host closed.
+    pub fn transport(&mut self) -> &mut T {
+        &mut self.io
     }
 }
 
@@ -220,6 +208,8 @@ impl<T: MessageTransport> BrowserClient<T> {
 /// opens it.
 pub struct WsTransport {
     ws: tokio_websockets::WebSocketStream<tokio_websockets::MaybeTlsStream<tokio::net::TcpStream>>,
+    /// The close code and reason, once the other side closed the socket.
+    closed: Option<(u16, String)>,
 }
 
 impl std::fmt::Debug for WsTransport {
@@ -239,7 +229,7 @@ impl WsTransport {
             .uri(url)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
         let (ws, _) = builder.connect().await.map_err(ws_err)?;
-        Ok(WsTransport { ws })
+        Ok(WsTransport { ws, closed: None })
     }
 
     /// Opens the WebSocket (plain `ws://` only) from the local address `source`, so one machine
@@ -267,18 +257,22 @@ impl WsTransport {
             .connect_on(tokio_websockets::MaybeTlsStream::Plain(stream))
             .await
             .map_err(ws_err)?;
-        Ok(WsTransport { ws })
+        Ok(WsTransport { ws, closed: None })
     }
 
-    /// The close code and reason, if the bridge closed the socket.
+    /// The close code and reason, once the other side closed the socket (reads and drops
+    /// whatever comes before the close).
     pub async fn close_reason(&mut self) -> Option<(u16, String)> {
         use futures_util::StreamExt;
-        while let Some(Ok(msg)) = self.ws.next().await {
-            if let Some((code, reason)) = msg.as_close() {
-                return Some((code.into(), reason.to_owned()));
+        if self.closed.is_none() {
+            while let Some(Ok(msg)) = self.ws.next().await {
+                if let Some((code, reason)) = msg.as_close() {
+                    self.closed = Some((code.into(), reason.to_owned()));
+                    break;
+                }
             }
         }
-        None
+        self.closed.clone()
     }
 }
 
@@ -298,7 +292,12 @@ impl MessageTransport for WsTransport {
                 None => return Ok(None),
                 Some(Err(e)) => return Err(ws_err(e)),
                 Some(Ok(msg)) if msg.is_binary() => return Ok(Some(msg.into_payload().to_vec())),
-                Some(Ok(msg)) if msg.is_close() => return Ok(None),
+                Some(Ok(msg)) if msg.is_close() => {
+                    self.closed = msg
+                        .as_close()
+                        .map(|(code, reason)| (code.into(), reason.to_owned()));
+                    return Ok(None);
+                }
                 // Pings and pongs are the WebSocket's own business.
                 Some(Ok(msg)) if msg.is_ping() || msg.is_pong() => continue,
                 Some(Ok(_)) => {

@@ -183,7 +183,7 @@ impl Dialer {
             .map_err(|e| ClientError::from_conn(&e))?;
         let material = net::proof_material(&conn, &self.endpoint.id())
             .ok_or_else(|| ClientError::Protocol("cannot derive the connection proof".into()))?;
-        let proof = self.device.sign(&net::proof_message(&material));
+        let proof = self.device.sign(&crate::proto::proof_message(&material));
         let hello = Frame::ClientHello(ClientHello {
             protocol: PROTOCOL_VERSION,
             device: *self.device.public().as_bytes(),

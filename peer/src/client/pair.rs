@@ -9,10 +9,13 @@ use peer_pairing::{
 };
 
 use super::hosts::KnownHost;
-use crate::host::devices::now_secs;
-use crate::host::pairing::{CONFIRM_PREFIX, Refusal, read_msg, write_msg};
-use crate::net::{self, ALPN_PAIR};
-use crate::proto::{PairConfirm, PairOutcome, Role};
+use crate::net;
+use crate::proto::refusal::{Answer, parse_answer};
+use crate::proto::{
+    ALPN_PAIR, PairConfirm, PairOutcome, Refusal, Role, StreamMessage, confirm_message,
+    read_message, write_message,
+};
+use crate::util::now_secs;
 
 /// A finished pairing.
 #[derive(Debug, Clone)]
@@ -152,19 +155,17 @@ async fn run(
         &hello_payload(&payload.secret.pairing_id()),
     )
     .map_err(|_| PairError::Mismatch)?;
-    write_msg(&mut send, &msg1).await.map_err(net_err)?;
-    let answer = read_msg(&mut recv).await.map_err(net_err)?;
-    let (&status, body) = answer.split_first().ok_or(PairError::Mismatch)?;
-    if status != 0 {
-        return Err(match Refusal::from_u8(status) {
-            Some(r) => PairError::Refused(r),
-            None => PairError::HostSaid(String::from_utf8_lossy(body).into_owned()),
-        });
-    }
+    write_message(&mut send, &msg1).await.map_err(net_err)?;
+    let answer = read_msg(&mut recv).await?;
+    let body = match parse_answer(&answer) {
+        Some(Answer::Message2(body)) => body,
+        Some(Answer::Refused { code: Some(r), .. }) => return Err(PairError::Refused(r)),
+        Some(Answer::Refused { reason, .. }) => return Err(PairError::HostSaid(reason)),
+        None => return Err(PairError::Mismatch),
+    };
     let (mut transport, host_name) = state.finish(body).map_err(|_| PairError::Mismatch)?;
     let hash = transport.handshake_hash();
-    let mut msg = CONFIRM_PREFIX.to_vec();
-    msg.extend_from_slice(&hash);
+    let msg = confirm_message(&hash);
     let confirm = PairConfirm {
         device: *device.public().as_bytes(),
         name: name.to_owned(),
@@ -172,11 +173,11 @@ async fn run(
     };
     let bytes = postcard::to_stdvec(&confirm).map_err(|_| PairError::Mismatch)?;
     let ct = transport.encrypt(&bytes).map_err(|_| PairError::Mismatch)?;
-    write_msg(&mut send, &ct).await.map_err(net_err)?;
-    let reply = read_msg(&mut recv).await.map_err(net_err)?;
+    write_message(&mut send, &ct).await.map_err(net_err)?;
+    let reply = read_msg(&mut recv).await?;
     let plain = transport.decrypt(&reply).map_err(|_| PairError::Mismatch)?;
     let outcome: PairOutcome = postcard::from_bytes(&plain).map_err(|_| PairError::Mismatch)?;
-    conn.close(net::close::DONE.into(), b"paired");
+    conn.close(crate::proto::close::quic::DONE.into(), b"paired");
     match outcome {
         PairOutcome::Refused(why) => Err(PairError::HostSaid(why)),
         PairOutcome::Paired {
@@ -209,6 +210,17 @@ async fn run(
                 role,
             })
         }
+    }
+}
+
+/// One message of the pairing stream; the host ending the stream early is a network failure.
+async fn read_msg(recv: &mut iroh::endpoint::RecvStream) -> Result<Vec<u8>, PairError> {
+    match read_message(recv).await {
+        Ok(Some(StreamMessage::Message(m))) => Ok(m),
+        Ok(_) => Err(PairError::Network(
+            "the host ended the pairing stream".into(),
+        )),
+        Err(e) => Err(PairError::Network(e.to_string())),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The host daemon: identity, endpoint, embedded relay, pairing, sessions, control socket.
 
 mod agent_stream;
-pub mod bridge;
+mod browser;
 mod control;
 pub mod devices;
 pub mod pairing;
@@ -22,8 +22,10 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use crate::keystore::{self, KeyStore};
-use crate::net::{self, ALPN_BRIDGE, ALPN_PAIR, ALPN_SESSION, close};
+use crate::net;
 use crate::paths::{Paths, ensure_private_dir, write_private_file};
+use crate::proto::close::quic as close;
+use crate::proto::{ALPN_BRIDGE, ALPN_PAIR, ALPN_SESSION};
 use crate::proto::{HostStatus, Role};
 use crate::pty::SessionManager;
 use devices::Devices;
@@ -147,8 +149,6 @@ pub struct Host {
     shared: Arc<HostShared>,
     tasks: TaskTracker,
     relay: Option<peer_relay::EmbeddedRelay>,
-    /// The embedded mobile bridge's own endpoint, dialing this host.
-    bridge_endpoint: Option<Endpoint>,
     events: Option<mpsc::Receiver<HostEvent>>,
 }
 
@@ -340,7 +340,8 @@ impl Host {
             crate::agent::AgentManager::start(&cfg.paths, tasks.clone(), shutdown.clone()).await?;
         let shared = Arc::new(HostShared {
             name: cfg.name.clone(),
-            instance: rand::random(),
+            // Below 2^53, so that a JavaScript number holds it exactly.
+            instance: rand::random::<u64>() >> 11,
             identity,
             endpoint,
             devices,
@@ -357,15 +358,8 @@ impl Host {
             agents,
         });
 
-        let bridge_endpoint = match &relay {
-            Some(_) => {
-                let (endpoint, bridge) =
-                    local_bridge(&shared.endpoint, &local_relays, cfg.relay_only).await?;
-                bridge_route.set_bridge(bridge);
-                Some(endpoint)
-            }
-            None => None,
-        };
+        // The embedded front hands this host's browser sockets straight to it.
+        bridge_route.set_handler(Arc::new(browser::io::LocalSockets::new(&shared)));
 
         tasks.spawn(accept_loop(shared.clone(), tasks.clone()));
         let listener = control::bind(&sock)?;
@@ -383,7 +377,6 @@ impl Host {
             shared,
             tasks,
             relay,
-            bridge_endpoint,
             events: Some(events_rx),
         })
     }
@@ -421,45 +414,11 @@ impl Host {
         let _ = tokio::time::timeout(Duration::from_secs(3), self.tasks.wait()).await;
         self.shared.agents.flush().await;
         self.shared.sessions.kill_all().await;
-        if let Some(endpoint) = self.bridge_endpoint {
-            endpoint.close().await;
-        }
         self.shared.endpoint.close().await;
         if let Some(relay) = self.relay {
             relay.shutdown().await;
         }
     }
-}
-
-/// The embedded mobile bridge: its own endpoint, dialing this host on this machine (through
-/// its UDP socket, or through the embedded relay when the host is relay-only).
-async fn local_bridge(
-    host: &Endpoint,
-    relays: &[RelayUrl],
-    relay_only: bool,
-) -> Result<(Endpoint, peer_mobile_bridge::Bridge), HostError> {
-    let endpoint = net::bind_endpoint(net::EndpointOptions {
-        secret: SecretKey::generate(),
-        relays: relays.to_vec(),
-        bind: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
-        relay_only,
-        alpns: vec![],
-    })
-    .await?;
-    let direct: Vec<SocketAddr> = host
-        .bound_sockets()
-        .into_iter()
-        .map(|a| SocketAddr::new(loopback_for(a.ip()), a.port()))
-        .collect();
-    let relays = relays.to_vec();
-    let resolve: peer_mobile_bridge::AddrResolver =
-        Arc::new(move |id| net::dial_addr(id, &relays, &direct, relay_only));
-    let bridge = peer_mobile_bridge::Bridge::with_resolver(
-        endpoint.clone(),
-        resolve,
-        peer_mobile_bridge::BridgeConfig::default(),
-    );
-    Ok((endpoint, bridge))
 }
 
 fn loopback_for(listen: IpAddr) -> IpAddr {
@@ -545,7 +504,7 @@ async fn accept_loop(host: Arc<HostShared>, tasks: TaskTracker) {
             match conn.alpn() {
                 a if a == ALPN_SESSION => session_conn::serve(host, conn).await,
                 a if a == ALPN_PAIR => serve_pairing(host, conn).await,
-                a if a == ALPN_BRIDGE => bridge::serve(host, conn).await,
+                a if a == ALPN_BRIDGE => browser::serve_bridge(host, conn).await,
                 _ => conn.close(close::PROTOCOL.into(), b"unknown ALPN"),
             }
         });

@@ -8,70 +8,24 @@
 //! 4. host → client: Noise transport message carrying [`PairOutcome`] (postcard).
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use parking_lot::{Mutex, MutexGuard};
 use peer_pairing::{
     NoiseKeypair, PairingSecret, Responder, pairing_prologue, parse_hello_payload, short_code,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::devices::{Devices, now_secs};
-use crate::proto::{PairConfirm, PairOutcome, Role};
+use super::devices::Devices;
+use crate::proto::{PairConfirm, PairOutcome, Refusal, Role, StreamMessage, confirm_message};
+use crate::util::now_secs;
 
-/// Prefix of the message a device signs when confirming a pairing.
-pub const CONFIRM_PREFIX: &[u8] = b"peer pair confirm v1:";
 /// The longest a pairing code may stay valid.
 pub const MAX_TTL_SECS: u64 = 24 * 3600;
 /// Failed confirmations after which a code is burnt.
 const MAX_FAILURES: u8 = 3;
 /// How long the host waits for each pairing message.
 const STEP_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// Why the host refuses a pairing before the handshake completes. Wire values never change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[repr(u8)]
-pub enum Refusal {
-    /// The host never issued this code (or has restarted since).
-    #[error(
-        "this pairing code is unknown to the host (it may have restarted); make a new one with `peer pair` on the host"
-    )]
-    Unknown = 1,
-    /// The code expired.
-    #[error("this pairing code has expired; make a new one with `peer pair` on the host")]
-    Expired = 2,
-    /// The code was already used.
-    #[error("this pairing code was already used; each code pairs one device")]
-    Used = 3,
-    /// Too many failed attempts.
-    #[error("this pairing code was locked after failed attempts; make a new one")]
-    Locked = 4,
-    /// The handshake message did not decrypt (wrong host key or a damaged code).
-    #[error("the handshake failed: the pairing code does not belong to this host or was altered")]
-    Handshake = 5,
-    /// A browser reconnecting with a key the host does not know.
-    #[error("this browser is not paired with the host; pair it again with a fresh code")]
-    NotPaired = 6,
-    /// A browser whose device was revoked.
-    #[error("this device was revoked on the host")]
-    Revoked = 7,
-}
-
-impl Refusal {
-    /// Maps a wire byte back.
-    pub fn from_u8(b: u8) -> Option<Refusal> {
-        Some(match b {
-            1 => Refusal::Unknown,
-            2 => Refusal::Expired,
-            3 => Refusal::Used,
-            4 => Refusal::Locked,
-            5 => Refusal::Handshake,
-            6 => Refusal::NotPaired,
-            7 => Refusal::Revoked,
-            _ => return None,
-        })
-    }
-}
 
 #[derive(Debug)]
 struct Pending {
@@ -90,7 +44,7 @@ pub struct Pairings {
 
 impl Pairings {
     fn table(&self) -> MutexGuard<'_, HashMap<[u8; 16], Pending>> {
-        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+        self.pending.lock()
     }
 
     /// Issues a new code valid for `ttl`.
@@ -195,32 +149,21 @@ pub struct PairContext<'a> {
     pub devices: &'a Devices,
 }
 
-/// Reads one `u16 BE length | bytes` message (at most 65535 bytes).
-pub async fn read_msg<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Vec<u8>> {
-    let len = tokio::time::timeout(STEP_TIMEOUT, r.read_u16())
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out"))??;
-    let mut buf = vec![0u8; len as usize];
-    tokio::time::timeout(STEP_TIMEOUT, r.read_exact(&mut buf))
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out"))??;
-    Ok(buf)
+/// Reads one `u16 BE length | bytes` message within [`STEP_TIMEOUT`].
+pub(crate) async fn read_msg<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Vec<u8>> {
+    match tokio::time::timeout(STEP_TIMEOUT, crate::proto::read_message(r)).await {
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "timed out",
+        )),
+        Ok(Ok(Some(StreamMessage::Message(m)))) => Ok(m),
+        Ok(Ok(_)) => Err(std::io::ErrorKind::UnexpectedEof.into()),
+        Ok(Err(e)) => Err(e),
+    }
 }
 
-/// Writes one `u16 BE length | bytes` message.
-pub async fn write_msg<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> std::io::Result<()> {
-    let len = u16::try_from(bytes.len())
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "message too long"))?;
-    let mut out = Vec::with_capacity(2 + bytes.len());
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(bytes);
-    w.write_all(&out).await
-}
-
-pub(crate) async fn refuse<W: AsyncWrite + Unpin>(w: &mut W, r: Refusal) -> PairError {
-    let mut msg = vec![r as u8];
-    msg.extend_from_slice(r.to_string().as_bytes());
-    let _ = write_msg(w, &msg).await;
+async fn refuse<W: AsyncWrite + Unpin>(w: &mut W, r: Refusal) -> PairError {
+    let _ = crate::proto::write_message(w, &r.encode()).await;
     PairError::Refused(r)
 }
 
@@ -250,9 +193,7 @@ where
     let (mut transport, msg2) = responder
         .respond(secret.as_bytes(), ctx.host_name.as_bytes())
         .map_err(|_| PairError::Failed("handshake"))?;
-    let mut out = vec![0u8];
-    out.extend_from_slice(&msg2);
-    write_msg(send, &out).await?;
+    crate::proto::write_message(send, &crate::proto::refusal::accept(&msg2)).await?;
 
     // Only a client that knew the secret can produce a message we can decrypt.
     let confirm = read_msg(recv).await?;
@@ -273,8 +214,7 @@ where
             .as_slice()
             .try_into()
             .map_err(|_| PairError::Failed("bad signature"))?;
-        let mut msg = CONFIRM_PREFIX.to_vec();
-        msg.extend_from_slice(&transport.handshake_hash());
+        let msg = confirm_message(&transport.handshake_hash());
         key.verify(&msg, &iroh::Signature::from_bytes(&sig_bytes))
             .map_err(|_| PairError::Failed("device signature does not verify"))?;
         ctx.pairings.consume(&id)?;
@@ -293,7 +233,7 @@ where
         .map_err(|_| ())
         .and_then(|bytes| transport.encrypt(&bytes).map_err(|_| ()))
     {
-        write_msg(send, &ct).await?;
+        crate::proto::write_message(send, &ct).await?;
     }
     let (device, name) = outcome?;
     Ok(Paired {
@@ -337,15 +277,6 @@ mod tests {
             .expect("pending")
             .expires_at = now_secs();
         assert_eq!(p.lookup(&s.pairing_id()).err(), Some(Refusal::Expired));
-    }
-
-    #[test]
-    fn refusal_codes_round_trip() {
-        for b in 0..=255u8 {
-            if let Some(r) = Refusal::from_u8(b) {
-                assert_eq!(r as u8, b);
-            }
-        }
     }
 
     #[test]

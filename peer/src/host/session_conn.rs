@@ -13,13 +13,12 @@ use tokio::task::JoinSet;
 use tracing::{debug, info};
 
 use super::HostShared;
-use super::streams::{
-    AttachEnd, StreamCtx, handle_request, protocol_error, run_attach, session_error,
-};
-use crate::net::{self, close};
+use super::streams::{StreamCtx, handle_request, protocol_error, serve_attachment};
+use crate::net;
+use crate::proto::close::quic as close;
 use crate::proto::{
     ErrorCode, Frame, FrameReader, HostHello, PROTOCOL_VERSION, ReadError, ResponseFrame,
-    WireError, write_frame,
+    WireError, proof_message, write_frame,
 };
 
 /// How long a new connection has to present its device proof.
@@ -147,7 +146,7 @@ fn proof_ok(conn: &Connection, remote: &iroh::EndpointId, device: &[u8; 32], pro
         return false;
     };
     key.verify(
-        &net::proof_message(&material),
+        &proof_message(&material),
         &iroh::Signature::from_bytes(&sig),
     )
     .is_ok()
@@ -163,17 +162,26 @@ async fn control_loop(ctx: StreamCtx, mut reader: FrameReader<RecvStream>, mut s
                 break;
             }
         };
-        let Frame::Request(req) = frame else {
-            let err = WireError::new(
-                ErrorCode::Protocol,
-                "expected a Request on the control stream",
-            );
-            let _ = write_frame(&mut send, &Frame::Error(err)).await;
-            break;
+        let answer = match frame {
+            Frame::Request(req) => {
+                let result = handle_request(&ctx, req.request).await;
+                Frame::Response(ResponseFrame { id: req.id, result })
+            }
+            Frame::Ping(n) => Frame::Pong(n),
+            Frame::Pong(_) => continue,
+            other => {
+                let err = WireError::new(
+                    ErrorCode::Protocol,
+                    format!(
+                        "expected a Request on the control stream, not {:?}",
+                        other.frame_type()
+                    ),
+                );
+                let _ = write_frame(&mut send, &Frame::Error(err)).await;
+                break;
+            }
         };
-        let result = handle_request(&ctx, req.request).await;
-        let resp = Frame::Response(ResponseFrame { id: req.id, result });
-        if write_frame(&mut send, &resp).await.is_err() {
+        if write_frame(&mut send, &answer).await.is_err() {
             break;
         }
     }
@@ -182,42 +190,22 @@ async fn control_loop(ctx: StreamCtx, mut reader: FrameReader<RecvStream>, mut s
 
 async fn attach_stream(ctx: StreamCtx, mut send: SendStream, recv: RecvStream) {
     let mut reader = FrameReader::new(recv);
-    let attach = match tokio::time::timeout(HELLO_TIMEOUT, reader.read()).await {
-        Ok(Ok(Frame::Attach(a))) => a,
-        Ok(Ok(Frame::AgentAttach(a))) => {
-            let end = super::agent_stream::run(&ctx, &a, &mut send, &mut reader).await;
-            return end_attach(&mut send, end).await;
-        }
+    let first = match tokio::time::timeout(HELLO_TIMEOUT, reader.read()).await {
+        Ok(Ok(first)) => first,
         Ok(Err(ReadError::Closed)) => return,
         Ok(Err(e)) => {
             let _ = write_frame(&mut send, &protocol_error(&e)).await;
             let _ = send.finish();
             return;
         }
-        _ => {
-            let err = WireError::new(
-                ErrorCode::Protocol,
-                "expected Attach or AgentAttach as the first frame",
-            );
-            return end_attach(&mut send, Err(AttachEnd::Error(err))).await;
+        Err(_) => {
+            let err = WireError::new(ErrorCode::Protocol, "no first frame within 10 s");
+            let _ = write_frame(&mut send, &Frame::Error(err)).await;
+            let _ = send.finish();
+            return;
         }
     };
-    let end = match ctx.host.sessions.get(attach.session) {
-        Ok(session) => run_attach(&ctx, &session, &attach, &mut send, &mut reader).await,
-        Err(e) => Err(AttachEnd::Error(session_error(e))),
-    };
-    end_attach(&mut send, end).await;
-}
-
-/// Ends an attach stream the way its attachment ended: an error is sent before the end of the
-/// stream; a client that went away gets neither.
-async fn end_attach(send: &mut SendStream, end: Result<(), AttachEnd>) {
-    match end {
-        Ok(()) => {}
-        Err(AttachEnd::Gone) => return,
-        Err(AttachEnd::Error(e)) => {
-            let _ = write_frame(send, &Frame::Error(e)).await;
-        }
+    if serve_attachment(&ctx, first, &mut send, &mut reader).await {
+        let _ = send.finish();
     }
-    let _ = send.finish();
 }

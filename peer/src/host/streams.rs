@@ -274,6 +274,36 @@ fn validate_create(c: &crate::proto::CreateSession) -> Result<(), WireError> {
     Ok(())
 }
 
+/// Serves one attachment (a native stream after its first frame, or a browser channel) from its
+/// first frame (`Attach` or `AgentAttach`) until it ends, and tells the client why if it ended
+/// with an error. Returns `false` if the client went away (nothing more can be sent).
+pub(crate) async fn serve_attachment<S: FrameSink, R: FrameSource>(
+    ctx: &StreamCtx,
+    first: Frame,
+    send: &mut S,
+    reader: &mut R,
+) -> bool {
+    let end = match first {
+        Frame::Attach(attach) => match ctx.host.sessions.get(attach.session) {
+            Ok(session) => run_attach(ctx, &session, &attach, send, reader).await,
+            Err(e) => Err(AttachEnd::Error(session_error(e))),
+        },
+        Frame::AgentAttach(attach) => super::agent_stream::run(ctx, &attach, send, reader).await,
+        other => Err(AttachEnd::Error(WireError::new(
+            ErrorCode::Protocol,
+            format!(
+                "expected Attach or AgentAttach as the first frame, not {:?}",
+                other.frame_type()
+            ),
+        ))),
+    };
+    match end {
+        Ok(()) => true,
+        Err(AttachEnd::Gone) => false,
+        Err(AttachEnd::Error(e)) => send.send(Frame::Error(e)).await.is_ok(),
+    }
+}
+
 pub(crate) enum AttachEnd {
     /// Tell the client, then end the stream.
     Error(WireError),

@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 
 use peer::client::browser::BrowserClient;
-use peer::proto::browser::{BrowserMsg, HostToBrowser};
+use peer::proto::Frame;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::mpsc;
@@ -459,33 +459,61 @@ pub mod proxy;
 #[allow(unused_imports)]
 pub use proxy::contains;
 
-/// Reads messages until `pred` is true, collecting channel output on the way; `pred` sees the
-/// control message just read (`None` after output) and all output so far. Returns the last
-/// control message read, if any.
+/// Reads frames until `pred` is true, collecting output on the way; `pred` sees the channel
+/// and frame just read (`None` after output) and all output so far. Returns the last
+/// non-output frame read, if any.
 pub async fn until<T: peer::client::browser::MessageTransport>(
     c: &mut BrowserClient<T>,
     out: &mut Vec<u8>,
-    mut pred: impl FnMut(Option<&HostToBrowser>, &[u8]) -> bool,
-) -> Option<HostToBrowser> {
+    mut pred: impl FnMut(Option<(u32, &Frame)>, &[u8]) -> bool,
+) -> Option<(u32, Frame)> {
     loop {
-        let msg = tokio::time::timeout(Duration::from_secs(20), c.recv())
+        let (channel, frame) = tokio::time::timeout(Duration::from_secs(20), c.recv())
             .await
             .expect("timely message")
             .expect("message");
-        match msg {
-            BrowserMsg::Binary { data, .. } => {
-                out.extend_from_slice(&data);
+        match frame {
+            Frame::Output(o) => {
+                out.extend_from_slice(&o.data);
                 if pred(None, out) {
                     return None;
                 }
             }
-            BrowserMsg::Control(m) => {
-                if pred(Some(&m), out) {
-                    return Some(m);
+            frame => {
+                if pred(Some((channel, &frame)), out) {
+                    return Some((channel, frame));
                 }
             }
         }
     }
+}
+
+/// A request frame.
+pub fn request(id: u32, request: peer::proto::Request) -> Frame {
+    Frame::Request(peer::proto::RequestFrame { id, request })
+}
+
+/// Keystrokes.
+pub fn input(seq: u64, data: &[u8]) -> Frame {
+    Frame::Input(peer::proto::Input {
+        seq,
+        data: data.to_vec(),
+    })
+}
+
+/// An attach frame with no size.
+pub fn attach(session: u64, from_offset: u64, client_token: u64) -> Frame {
+    Frame::Attach(peer::proto::Attach {
+        session,
+        from_offset,
+        client_token,
+        size: None,
+    })
+}
+
+/// Whether a frame is the host's hello.
+pub fn is_hello(m: Option<(u32, &Frame)>) -> bool {
+    matches!(m, Some((0, Frame::HostHello(_))))
 }
 
 /// Asks the host, over a browser channel, to start `sh`; returns the new session's id.
@@ -494,35 +522,33 @@ pub async fn browser_create_shell<T: peer::client::browser::MessageTransport>(
     out: &mut Vec<u8>,
     id: u32,
 ) -> u64 {
-    use peer::proto::browser::BrowserToHost;
-    use peer::proto::{CreateSession, Reply, Request, WinSize};
-    c.send(&BrowserToHost::Request {
-        id,
-        request: Request::CreateSession(CreateSession {
-            name: None,
-            command: vec!["sh".into()],
-            cwd: None,
-            env: vec![],
-            size: WinSize {
-                cols: 100,
-                rows: 30,
-            },
-            hold_output: true,
-        }),
-    })
-    .await
-    .expect("send create");
+    use peer::proto::{CreateSession, Reply, Request, ResponseFrame, WinSize};
+    let create = Request::CreateSession(CreateSession {
+        name: None,
+        command: vec!["sh".into()],
+        cwd: None,
+        env: vec![],
+        size: WinSize {
+            cols: 100,
+            rows: 30,
+        },
+        hold_output: true,
+    });
+    c.send(0, &request(id, create)).await.expect("send create");
     let created = until(
         c,
         out,
-        |m, _| matches!(m, Some(HostToBrowser::Response { id: got, .. }) if *got == id),
+        |m, _| matches!(m, Some((0, Frame::Response(r))) if r.id == id),
     )
     .await;
     match created {
-        Some(HostToBrowser::Response {
-            result: Ok(Reply::Created(info)),
-            ..
-        }) => info.id,
+        Some((
+            _,
+            Frame::Response(ResponseFrame {
+                result: Ok(Reply::Created(info)),
+                ..
+            }),
+        )) => info.id,
         other => panic!("create failed: {other:?}"),
     }
 }

@@ -1,8 +1,10 @@
-//! Reading and writing frames on async byte streams (QUIC streams, the control socket).
+//! Reading and writing frames and messages on async byte streams (QUIC streams, the control
+//! socket). Enabled by the `io` feature.
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::frame::{Frame, FrameError, MAX_FRAME};
+use crate::codec::{MessageError, frame_message};
+use crate::frame::{Frame, FrameError, MAX_FRAME};
 
 /// Why reading a frame failed.
 #[derive(Debug, thiserror::Error)]
@@ -113,10 +115,58 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, frame: &Frame) -> std
     w.write_all(&frame.encode()).await
 }
 
+/// One item of a message stream ([`crate::codec`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamMessage {
+    /// A message.
+    Message(Vec<u8>),
+    /// A close record.
+    Close {
+        /// WebSocket close code.
+        code: u16,
+        /// For people.
+        reason: String,
+    },
+}
+
+/// Reads one `u16 BE length | bytes` message or close record; `None` at a clean end of stream.
+///
+/// Not cancel-safe: use it in a loop of its own, not as a `select!` branch.
+pub async fn read_message<R: AsyncRead + Unpin>(
+    r: &mut R,
+) -> std::io::Result<Option<StreamMessage>> {
+    let len = match r.read_u16().await {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if len == 0 {
+        let code = r.read_u16().await?;
+        let n = r.read_u8().await?;
+        let mut reason = vec![0u8; usize::from(n)];
+        r.read_exact(&mut reason).await?;
+        return Ok(Some(StreamMessage::Close {
+            code,
+            reason: String::from_utf8_lossy(&reason).into_owned(),
+        }));
+    }
+    let mut buf = vec![0u8; usize::from(len)];
+    r.read_exact(&mut buf).await?;
+    Ok(Some(StreamMessage::Message(buf)))
+}
+
+/// Writes one `u16 BE length | bytes` message.
+pub async fn write_message<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> std::io::Result<()> {
+    let framed = frame_message(bytes).map_err(|e: MessageError| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string())
+    })?;
+    w.write_all(&framed).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{Gap, Output};
+    use crate::{Gap, Output};
 
     #[tokio::test]
     async fn reads_frames_and_reports_clean_and_dirty_ends() {
@@ -140,6 +190,27 @@ mod tests {
         assert!(matches!(r.read().await, Err(ReadError::Truncated)));
         let mut r = FrameReader::new(&bytes[..2]);
         assert!(matches!(r.read().await, Err(ReadError::Truncated)));
+    }
+
+    #[tokio::test]
+    async fn messages_and_close_records_read_back() {
+        let mut bytes = Vec::new();
+        write_message(&mut bytes, b"hello").await.expect("write");
+        bytes.extend(crate::codec::close_record(4100, "revoked"));
+        let mut r = &bytes[..];
+        assert_eq!(
+            read_message(&mut r).await.expect("read"),
+            Some(StreamMessage::Message(b"hello".to_vec()))
+        );
+        assert_eq!(
+            read_message(&mut r).await.expect("read"),
+            Some(StreamMessage::Close {
+                code: 4100,
+                reason: "revoked".into()
+            })
+        );
+        assert_eq!(read_message(&mut r).await.expect("end"), None);
+        assert!(write_message(&mut Vec::new(), b"").await.is_err());
     }
 
     #[tokio::test]

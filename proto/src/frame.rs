@@ -1,13 +1,20 @@
 //! The frame codec: one registry of frame types and the bytes that carry them.
 //!
-//! On a QUIC stream every frame is `len: u32 BE | type: u8 | payload`, where `len` counts the
-//! type byte and the payload, and the payload is the postcard encoding of the message that the
-//! type names. The decoder is sans-IO: it takes a frame body and returns a [`Frame`] or a
-//! [`FrameError`]; it never panics and never allocates more than the body it was given.
+//! On a QUIC stream and on the control socket every frame is `len: u32 BE | type: u8 |
+//! payload`, where `len` counts the type byte and the payload, and the payload is the postcard
+//! encoding of the message that the type names. Inside a browser's Noise channel the same frame
+//! body (type byte and payload) travels in an envelope ([`crate::browser`]). The decoder is
+//! sans-IO: it takes a frame body and returns a [`Frame`] or a [`FrameError`]; it never panics
+//! and never allocates more than the body it was given.
+//!
+//! The registry is declared once, in the [`frames!`] invocation below: the type byte, the
+//! message type, who sends it, and the docs. The wire values never change; new types take new
+//! bytes. The TypeScript codec of the web app is generated from the same declaration
+//! (`peer/tests/ts_types.rs` reads this file).
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::messages::*;
+use crate::*;
 
 /// The largest frame body (type byte + payload) either side accepts.
 pub const MAX_FRAME: usize = 256 * 1024;
@@ -15,122 +22,153 @@ pub const MAX_FRAME: usize = 256 * 1024;
 /// The largest chunk of terminal bytes carried in one [`Output`] or [`Input`] frame.
 pub const MAX_CHUNK: usize = 64 * 1024;
 
-/// The registry of frame types. Discriminants are wire values and never change.
+/// Who may send a frame type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-#[non_exhaustive]
-pub enum FrameType {
-    /// client → host, first frame of the control stream.
-    ClientHello = 0x01,
-    /// host → client, answer to [`FrameType::ClientHello`].
-    HostHello = 0x02,
-    /// client → host request on the control stream.
-    Request = 0x03,
-    /// host → client answer to a request.
-    Response = 0x04,
-    /// client → host, first frame of a session stream.
-    Attach = 0x10,
-    /// host → client, answer to [`FrameType::Attach`].
-    Attached = 0x11,
-    /// host → client terminal output at an absolute offset.
-    Output = 0x12,
-    /// host → client: output the client asked for is no longer in the buffer.
-    Gap = 0x13,
-    /// host → client: the session's process ended; no output follows.
-    Exited = 0x14,
-    /// client → host keystrokes with a sequence number.
-    Input = 0x15,
-    /// host → client: inputs up to this sequence number were applied.
-    InputAck = 0x16,
-    /// client → host window size.
-    Resize = 0x17,
-    /// client → host: detach this stream cleanly.
-    Detach = 0x18,
-    /// either direction: an error on this stream; the stream ends after it.
-    Error = 0x1f,
-    /// local CLI → host over the control socket.
-    LocalRequest = 0x20,
-    /// host → local CLI over the control socket.
-    LocalReply = 0x21,
-    /// client → host, first frame of an agent event stream.
-    AgentAttach = 0x30,
-    /// host → client, answer to [`FrameType::AgentAttach`].
-    AgentAttached = 0x31,
-    /// host → client, one transcript event of an agent session.
-    AgentEvent = 0x32,
+pub enum Sender {
+    /// Only a client (native or browser) sends it; the host refuses it from anyone else.
+    Client,
+    /// Only the host sends it; a client refuses it.
+    Host,
+    /// Either side.
+    Either,
 }
 
-impl FrameType {
-    /// Maps a wire byte to a frame type.
-    pub fn from_u8(b: u8) -> Option<Self> {
-        use FrameType::*;
-        Some(match b {
-            0x01 => ClientHello,
-            0x02 => HostHello,
-            0x03 => Request,
-            0x04 => Response,
-            0x10 => Attach,
-            0x11 => Attached,
-            0x12 => Output,
-            0x13 => Gap,
-            0x14 => Exited,
-            0x15 => Input,
-            0x16 => InputAck,
-            0x17 => Resize,
-            0x18 => Detach,
-            0x1f => Error,
-            0x20 => LocalRequest,
-            0x21 => LocalReply,
-            0x30 => AgentAttach,
-            0x31 => AgentAttached,
-            0x32 => AgentEvent,
-            _ => return None,
-        })
+impl Sender {
+    /// Whether a frame with this sender may come from `from` (`Client` or `Host`).
+    pub fn allows(self, from: Sender) -> bool {
+        self == Sender::Either || self == from
     }
 }
 
-/// One decoded frame.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Frame {
-    /// See [`FrameType::ClientHello`].
-    ClientHello(ClientHello),
-    /// See [`FrameType::HostHello`].
-    HostHello(HostHello),
-    /// See [`FrameType::Request`].
-    Request(RequestFrame),
-    /// See [`FrameType::Response`].
-    Response(ResponseFrame),
-    /// See [`FrameType::Attach`].
-    Attach(Attach),
-    /// See [`FrameType::Attached`].
-    Attached(Attached),
-    /// See [`FrameType::Output`].
-    Output(Output),
-    /// See [`FrameType::Gap`].
-    Gap(Gap),
-    /// See [`FrameType::Exited`].
-    Exited(Exited),
-    /// See [`FrameType::Input`].
-    Input(Input),
-    /// See [`FrameType::InputAck`].
-    InputAck(InputAck),
-    /// See [`FrameType::Resize`].
-    Resize(WinSize),
-    /// See [`FrameType::Detach`].
-    Detach,
-    /// See [`FrameType::Error`].
-    Error(WireError),
-    /// See [`FrameType::LocalRequest`].
-    LocalRequest(LocalRequest),
-    /// See [`FrameType::LocalReply`].
-    LocalReply(LocalReply),
-    /// See [`FrameType::AgentAttach`].
-    AgentAttach(AgentAttach),
-    /// See [`FrameType::AgentAttached`].
-    AgentAttached(AgentAttached),
-    /// See [`FrameType::AgentEvent`].
-    AgentEvent(AgentEvent),
+/// Declares the registry: `byte Name(Message) sender,` or `byte Name sender,` for a frame
+/// without payload. Generates [`FrameType`], [`Frame`] and their codec.
+macro_rules! frames {
+    ($( $(#[doc = $doc:literal])* $byte:literal $name:ident $(($msg:ty))? $sender:ident, )*) => {
+        /// The registry of frame types. Discriminants are wire values and never change.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum FrameType {
+            $( $(#[doc = $doc])* $name = $byte, )*
+        }
+
+        impl FrameType {
+            /// Every frame type, in registry order.
+            pub const ALL: &'static [FrameType] = &[$(FrameType::$name,)*];
+
+            /// Maps a wire byte to a frame type.
+            pub fn from_u8(b: u8) -> Option<Self> {
+                match b {
+                    $( $byte => Some(FrameType::$name), )*
+                    _ => None,
+                }
+            }
+
+            /// Who may send frames of this type.
+            pub fn sender(self) -> Sender {
+                match self {
+                    $( FrameType::$name => Sender::$sender, )*
+                }
+            }
+        }
+
+        /// One decoded frame.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum Frame {
+            $( $(#[doc = $doc])* $name $(($msg))?, )*
+        }
+
+        impl Frame {
+            /// The registry entry of this frame.
+            pub fn frame_type(&self) -> FrameType {
+                match self {
+                    $( frames!(@pat $name $($msg)?) => FrameType::$name, )*
+                }
+            }
+
+            /// Appends the payload (postcard) to `out`.
+            fn encode_payload(&self, out: &mut Vec<u8>) -> Result<(), postcard::Error> {
+                match self {
+                    $( frames!(@bind m $name $($msg)?) => frames!(@enc out m $($msg)?), )*
+                }
+            }
+
+            /// Decodes the payload of a frame of type `ty`.
+            fn decode_payload(ty: FrameType, payload: &[u8]) -> Result<Frame, FrameError> {
+                Ok(match ty {
+                    $( FrameType::$name => frames!(@dec ty payload $name $($msg)?), )*
+                })
+            }
+        }
+    };
+    (@pat $name:ident $msg:ty) => { Frame::$name(_) };
+    (@pat $name:ident) => { Frame::$name };
+    (@bind $m:ident $name:ident $msg:ty) => { Frame::$name($m) };
+    (@bind $m:ident $name:ident) => { Frame::$name };
+    (@enc $out:ident $m:ident $msg:ty) => { append($out, $m) };
+    (@enc $out:ident $m:ident) => { Ok(()) };
+    (@dec $ty:ident $p:ident $name:ident $msg:ty) => { Frame::$name(parse($ty, $p)?) };
+    (@dec $ty:ident $p:ident $name:ident) => {{
+        if !$p.is_empty() {
+            return Err(FrameError::Trailing($ty));
+        }
+        Frame::$name
+    }};
+}
+
+frames! {
+    /// client → host, first frame of the control stream.
+    0x01 ClientHello(ClientHello) Client,
+    /// host → client, answer to [`FrameType::ClientHello`]; on a browser channel, the first
+    /// frame on channel 0 after the handshake (and after pairing).
+    0x02 HostHello(HostHello) Host,
+    /// client → host request on the control stream (channel 0).
+    0x03 Request(RequestFrame) Client,
+    /// host → client answer to a request.
+    0x04 Response(ResponseFrame) Host,
+    /// Either side, control stream (channel 0): are you there? Answered by [`FrameType::Pong`]
+    /// with the same number.
+    0x05 Ping(u64) Either,
+    /// Either side: the answer to [`FrameType::Ping`].
+    0x06 Pong(u64) Either,
+    /// client → host, first frame of an attach stream (a browser: of a new channel).
+    0x10 Attach(Attach) Client,
+    /// host → client, answer to [`FrameType::Attach`].
+    0x11 Attached(Attached) Host,
+    /// host → client terminal output at an absolute offset.
+    0x12 Output(Output) Host,
+    /// host → client: output the client asked for is no longer in the buffer.
+    0x13 Gap(Gap) Host,
+    /// host → client: the session's process ended; no output follows.
+    0x14 Exited(Exited) Host,
+    /// client → host keystrokes with a sequence number.
+    0x15 Input(Input) Client,
+    /// host → client: inputs up to this sequence number were applied.
+    0x16 InputAck(InputAck) Host,
+    /// client → host window size.
+    0x17 Resize(WinSize) Client,
+    /// client → host: detach this stream (channel) cleanly.
+    0x18 Detach Client,
+    /// host → client, browser channel 0 only: the socket ends now, for this reason (the
+    /// WebSocket close code that follows says the same, but only this frame is authenticated).
+    0x1e Close(CloseReason) Host,
+    /// either direction: an error on this stream (channel); the stream ends after it.
+    0x1f Error(WireError) Either,
+    /// local CLI → host over the control socket.
+    0x20 LocalRequest(LocalRequest) Client,
+    /// host → local CLI over the control socket.
+    0x21 LocalReply(LocalReply) Host,
+    /// client → host, first frame of an agent event stream (a browser: of a new channel).
+    0x30 AgentAttach(AgentAttach) Client,
+    /// host → client, answer to [`FrameType::AgentAttach`].
+    0x31 AgentAttached(AgentAttached) Host,
+    /// host → client, one transcript event of an agent session.
+    0x32 AgentEvent(AgentEvent) Host,
+    /// browser → host, channel 0, the first frame after a pairing handshake: the name to list
+    /// this browser under.
+    0x40 PairBrowser(PairBrowser) Client,
+    /// host → browser, channel 0: pairing done; keep the device psk. [`FrameType::HostHello`]
+    /// follows.
+    0x41 BrowserPaired(BrowserPaired) Host,
 }
 
 /// Why a frame could not be decoded.
@@ -160,64 +198,26 @@ pub enum FrameError {
 }
 
 impl Frame {
-    /// The registry entry of this frame.
-    pub fn frame_type(&self) -> FrameType {
-        match self {
-            Frame::ClientHello(_) => FrameType::ClientHello,
-            Frame::HostHello(_) => FrameType::HostHello,
-            Frame::Request(_) => FrameType::Request,
-            Frame::Response(_) => FrameType::Response,
-            Frame::Attach(_) => FrameType::Attach,
-            Frame::Attached(_) => FrameType::Attached,
-            Frame::Output(_) => FrameType::Output,
-            Frame::Gap(_) => FrameType::Gap,
-            Frame::Exited(_) => FrameType::Exited,
-            Frame::Input(_) => FrameType::Input,
-            Frame::InputAck(_) => FrameType::InputAck,
-            Frame::Resize(_) => FrameType::Resize,
-            Frame::Detach => FrameType::Detach,
-            Frame::Error(_) => FrameType::Error,
-            Frame::LocalRequest(_) => FrameType::LocalRequest,
-            Frame::LocalReply(_) => FrameType::LocalReply,
-            Frame::AgentAttach(_) => FrameType::AgentAttach,
-            Frame::AgentAttached(_) => FrameType::AgentAttached,
-            Frame::AgentEvent(_) => FrameType::AgentEvent,
-        }
-    }
-
     /// Encodes the frame with its length prefix, ready to write to a stream.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = vec![0u8; 5];
-        out[4] = self.frame_type() as u8;
-        let res = match self {
-            Frame::ClientHello(m) => append(&mut out, m),
-            Frame::HostHello(m) => append(&mut out, m),
-            Frame::Request(m) => append(&mut out, m),
-            Frame::Response(m) => append(&mut out, m),
-            Frame::Attach(m) => append(&mut out, m),
-            Frame::Attached(m) => append(&mut out, m),
-            Frame::Output(m) => append(&mut out, m),
-            Frame::Gap(m) => append(&mut out, m),
-            Frame::Exited(m) => append(&mut out, m),
-            Frame::Input(m) => append(&mut out, m),
-            Frame::InputAck(m) => append(&mut out, m),
-            Frame::Resize(m) => append(&mut out, m),
-            Frame::Detach => Ok(()),
-            Frame::Error(m) => append(&mut out, m),
-            Frame::LocalRequest(m) => append(&mut out, m),
-            Frame::LocalReply(m) => append(&mut out, m),
-            Frame::AgentAttach(m) => append(&mut out, m),
-            Frame::AgentAttached(m) => append(&mut out, m),
-            Frame::AgentEvent(m) => append(&mut out, m),
-        };
-        // Serializing our own plain data types into a Vec cannot fail; should it ever, the
-        // frame goes out as a (decodable) error instead of a corrupt one.
-        if res.is_err() {
-            return Frame::Error(WireError::new(ErrorCode::Internal, "encode failed")).encode();
-        }
+        let mut out = vec![0u8; 4];
+        self.encode_body_into(&mut out);
         let len = (out.len() - 4) as u32;
         out[..4].copy_from_slice(&len.to_be_bytes());
         out
+    }
+
+    /// Appends the frame body (type byte + payload, no length prefix) to `out`.
+    pub fn encode_body_into(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.push(self.frame_type() as u8);
+        // Serializing our own plain data types into a Vec cannot fail; should it ever, the
+        // frame goes out as a (decodable) error instead of a corrupt one.
+        if self.encode_payload(out).is_err() {
+            out.truncate(start);
+            Frame::Error(WireError::new(ErrorCode::Internal, "encode failed"))
+                .encode_body_into(out);
+        }
     }
 
     /// Decodes one frame body (type byte + payload, without the length prefix).
@@ -230,39 +230,12 @@ impl Frame {
             });
         }
         let ty = FrameType::from_u8(tb).ok_or(FrameError::UnknownType(tb))?;
-        Ok(match ty {
-            FrameType::ClientHello => Frame::ClientHello(parse(ty, payload)?),
-            FrameType::HostHello => Frame::HostHello(parse(ty, payload)?),
-            FrameType::Request => Frame::Request(parse(ty, payload)?),
-            FrameType::Response => Frame::Response(parse(ty, payload)?),
-            FrameType::Attach => Frame::Attach(parse(ty, payload)?),
-            FrameType::Attached => Frame::Attached(parse(ty, payload)?),
-            FrameType::Output => Frame::Output(parse(ty, payload)?),
-            FrameType::Gap => Frame::Gap(parse(ty, payload)?),
-            FrameType::Exited => Frame::Exited(parse(ty, payload)?),
-            FrameType::Input => Frame::Input(parse(ty, payload)?),
-            FrameType::InputAck => Frame::InputAck(parse(ty, payload)?),
-            FrameType::Resize => Frame::Resize(parse(ty, payload)?),
-            FrameType::Detach => {
-                if !payload.is_empty() {
-                    return Err(FrameError::Trailing(ty));
-                }
-                Frame::Detach
-            }
-            FrameType::Error => Frame::Error(parse(ty, payload)?),
-            FrameType::LocalRequest => Frame::LocalRequest(parse(ty, payload)?),
-            FrameType::LocalReply => Frame::LocalReply(parse(ty, payload)?),
-            FrameType::AgentAttach => Frame::AgentAttach(parse(ty, payload)?),
-            FrameType::AgentAttached => Frame::AgentAttached(parse(ty, payload)?),
-            FrameType::AgentEvent => Frame::AgentEvent(parse(ty, payload)?),
-        })
+        Frame::decode_payload(ty, payload)
     }
 }
 
 fn append<T: Serialize>(out: &mut Vec<u8>, msg: &T) -> Result<(), postcard::Error> {
-    let bytes = postcard::to_stdvec(msg)?;
-    out.extend_from_slice(&bytes);
-    Ok(())
+    postcard::to_io(msg, out).map(|_| ())
 }
 
 fn parse<T: DeserializeOwned>(ty: FrameType, payload: &[u8]) -> Result<T, FrameError> {
@@ -291,6 +264,9 @@ mod tests {
             if let Some(t) = FrameType::from_u8(b) {
                 assert_eq!(t as u8, b);
             }
+        }
+        for t in FrameType::ALL {
+            assert_eq!(FrameType::from_u8(*t as u8), Some(*t));
         }
     }
 

@@ -1,0 +1,113 @@
+//! The local control socket: the CLI on the host machine talking to the running host.
+
+use serde::{Deserialize, Serialize};
+
+use crate::*;
+
+/// One audit log row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRow {
+    /// Unix seconds.
+    pub at: u64,
+    /// Device id (hex), if a device did it.
+    pub device: Option<String>,
+    /// The device's name then, if known.
+    pub device_name: Option<String>,
+    /// What happened (`pair`, `connect`, `agent.prompt`, `agent.answer`, …).
+    pub event: String,
+    /// Details, secrets redacted.
+    pub detail: String,
+}
+
+/// Requests from the CLI on the host machine over the control socket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LocalRequest {
+    /// Make a new one-time pairing code.
+    NewPairing {
+        /// Role the paired device gets.
+        role: Role,
+        /// Seconds the code stays valid.
+        ttl_secs: u64,
+    },
+    /// List paired devices.
+    ListDevices,
+    /// Revoke a device by id or unique id prefix; closes its connections.
+    RevokeDevice {
+        /// Device id (hex) or a unique prefix of it.
+        id: String,
+    },
+    /// Host status.
+    Status,
+    /// The newest audit log rows, newest first.
+    Audit {
+        /// At most this many rows.
+        limit: u32,
+    },
+}
+
+/// Replies over the control socket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LocalReply {
+    /// A new pairing code.
+    Pairing {
+        /// The URL to open or scan.
+        url: String,
+        /// Unix seconds when it expires.
+        expires_at: u64,
+    },
+    /// Paired devices.
+    Devices(Vec<DeviceInfo>),
+    /// A device was revoked.
+    Revoked {
+        /// The device.
+        device: DeviceInfo,
+        /// Connections closed.
+        closed: u32,
+    },
+    /// Host status.
+    Status(HostStatus),
+    /// The request failed.
+    Error(WireError),
+    /// Audit log rows.
+    Audit(Vec<AuditRow>),
+}
+
+/// A paired device as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    /// Device id: hex of the device's public key.
+    pub id: String,
+    /// Name given at pairing.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Unix seconds of pairing.
+    pub paired_at: u64,
+    /// Unix seconds of the last connection, if any.
+    pub last_seen: Option<u64>,
+    /// Unix seconds of revocation, if revoked.
+    pub revoked_at: Option<u64>,
+    /// Live connections now.
+    pub connections: u32,
+    /// A browser (paired through the mobile bridge) rather than a native client.
+    pub browser: bool,
+}
+
+/// What `peer status` shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostStatus {
+    /// Host name.
+    pub host_name: String,
+    /// The host's endpoint id.
+    pub endpoint_id: String,
+    /// Relay URLs in use.
+    pub relay_urls: Vec<String>,
+    /// Direct addresses.
+    pub direct_addrs: Vec<String>,
+    /// Where the host key is kept.
+    pub key_store: String,
+    /// Sessions.
+    pub sessions: u32,
+    /// Live client connections.
+    pub connections: u32,
+}

@@ -1,0 +1,229 @@
+//! The session connection: hellos, requests and replies on the control stream.
+
+use serde::{Deserialize, Serialize};
+
+use crate::*;
+
+/// A terminal size in character cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WinSize {
+    /// Columns.
+    pub cols: u16,
+    /// Rows.
+    pub rows: u16,
+}
+
+impl Default for WinSize {
+    fn default() -> Self {
+        WinSize { cols: 80, rows: 24 }
+    }
+}
+
+/// What a device may do on a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Role {
+    /// May create, kill and type into sessions.
+    Operator,
+    /// May list sessions and watch their output, nothing more.
+    Viewer,
+}
+
+impl Role {
+    /// The lowercase name used in the CLI and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Operator => "operator",
+            Role::Viewer => "viewer",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "operator" => Ok(Role::Operator),
+            "viewer" => Ok(Role::Viewer),
+            other => Err(format!("unknown role {other:?} (operator or viewer)")),
+        }
+    }
+}
+
+/// First frame of the control stream: who the client is, and its proof.
+///
+/// `proof` is the device key's ed25519 signature over 32 bytes exported from this QUIC
+/// connection's TLS session (label [`crate::PROOF_LABEL`], context = the client's endpoint
+/// id). It binds the long-term device key to this one connection, so it cannot be replayed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientHello {
+    /// [`PROTOCOL_VERSION`] of the client.
+    pub protocol: u16,
+    /// The device's long-term public key (its device id).
+    pub device: [u8; 32],
+    /// Signature, see above.
+    pub proof: Vec<u8>,
+}
+
+/// The host's answer to [`ClientHello`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostHello {
+    /// [`PROTOCOL_VERSION`] of the host.
+    pub protocol: u16,
+    /// The host's display name.
+    pub host_name: String,
+    /// The device's role on this host.
+    pub role: Role,
+    /// Random per host process: session ids are only meaningful within one instance.
+    pub instance: u64,
+}
+
+/// A request on the control stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestFrame {
+    /// Chosen by the client; echoed in the response.
+    pub id: u32,
+    /// What is asked.
+    pub request: Request,
+}
+
+/// Requests a client may make.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// List the host's sessions.
+    ListSessions,
+    /// Start a new PTY session.
+    CreateSession(CreateSession),
+    /// Kill a running session (SIGHUP, then SIGKILL after a grace period) or forget an ended one.
+    KillSession {
+        /// Session id.
+        session: u64,
+    },
+    /// List the agents the host can run.
+    ListAgents,
+    /// Start an agent session in a new git worktree.
+    NewAgentSession(NewAgentSession),
+    /// List agent sessions.
+    ListAgentSessions,
+    /// Send a prompt; queued if a turn is running.
+    AgentPrompt {
+        /// Agent session id.
+        session: u64,
+        /// The prompt text.
+        text: String,
+    },
+    /// Cancel the running turn (pending approvals are answered cancelled, queued prompts
+    /// dropped).
+    AgentCancel {
+        /// Agent session id.
+        session: u64,
+    },
+    /// Answer a pending approval.
+    AgentAnswer {
+        /// Agent session id.
+        session: u64,
+        /// The approval's number, from its `permission` event.
+        approval: u64,
+        /// The chosen option id; `None` answers `cancelled`.
+        option: Option<String>,
+    },
+    /// The worktree's changes against the session's base commit.
+    AgentDiff {
+        /// Agent session id.
+        session: u64,
+    },
+    /// Stop an agent session (state `done`); optionally remove its worktree and branch.
+    AgentClose {
+        /// Agent session id.
+        session: u64,
+        /// Also delete the worktree directory and its branch.
+        remove_worktree: bool,
+    },
+    /// Switch the agent's mode (ACP `session/set_mode`), e.g. `plan` or `code`.
+    AgentSetMode {
+        /// Agent session id.
+        session: u64,
+        /// A mode id the agent offered (see the `started` event's `modes`).
+        mode: String,
+    },
+    /// Set one of the agent's configuration options (ACP `session/set_config_option`), e.g.
+    /// the model.
+    AgentSetOption {
+        /// Agent session id.
+        session: u64,
+        /// The option id (see the `started` event's `configOptions`), e.g. `model`.
+        option: String,
+        /// The value id to choose.
+        value: String,
+    },
+}
+
+/// Parameters of a new PTY session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateSession {
+    /// Optional display name.
+    pub name: Option<String>,
+    /// Program and arguments; empty means the host user's login shell.
+    pub command: Vec<String>,
+    /// Working directory; `None` means the host user's home.
+    pub cwd: Option<String>,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+    /// Initial terminal size.
+    pub size: WinSize,
+    /// Keep the output from its first byte for an attachment that follows at once (`peer
+    /// attach --new`, the web app's new terminal): until the session's first attachment
+    /// registers, the PTY reader waits as it would for an attached client that lags, so a
+    /// process that writes more than the buffer before the attach arrives loses nothing.
+    /// `false` (`peer new`) lets a detached session run freely from the start.
+    pub hold_output: bool,
+}
+
+/// The answer to a [`RequestFrame`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResponseFrame {
+    /// The request's id.
+    pub id: u32,
+    /// The outcome.
+    pub result: Result<Reply, WireError>,
+}
+
+/// Successful replies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    /// Answer to [`Request::ListSessions`].
+    Sessions(Vec<SessionInfo>),
+    /// Answer to [`Request::CreateSession`].
+    Created(SessionInfo),
+    /// Answer to [`Request::KillSession`].
+    Killed,
+    /// Answer to [`Request::ListAgents`].
+    Agents(Vec<AgentDef>),
+    /// Answer to [`Request::NewAgentSession`].
+    AgentSession(AgentSessionInfo),
+    /// Answer to [`Request::ListAgentSessions`], by id ascending.
+    AgentSessions(Vec<AgentSessionInfo>),
+    /// Answer to [`Request::AgentPrompt`].
+    AgentPrompted {
+        /// The prompt waits behind a running turn (or other queued prompts).
+        queued: bool,
+    },
+    /// Answer to [`Request::AgentCancel`].
+    AgentCancelled,
+    /// Answer to [`Request::AgentAnswer`]: this answer was the one given to the agent.
+    AgentAnswered,
+    /// Answer to [`Request::AgentDiff`].
+    AgentDiff(AgentDiff),
+    /// Answer to [`Request::AgentClose`].
+    AgentClosed,
+    /// Answer to [`Request::AgentSetMode`] and [`Request::AgentSetOption`]: the agent agreed.
+    AgentConfigured,
+}
+
+/// Why the host is about to close a browser's socket (frame `Close`, channel 0).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloseReason {
+    /// The WebSocket close code that follows ([`crate::close::ws`], 4100–4199).
+    pub code: u16,
+    /// For people.
+    pub reason: String,
+}
