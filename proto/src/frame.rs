@@ -10,7 +10,7 @@
 //! The registry is declared once, in the [`frames!`] invocation below: the type byte, the
 //! message type, who sends it, and the docs. The wire values never change; new types take new
 //! bytes. The TypeScript codec of the web app is generated from the same declaration
-//! (`peer/tests/ts_types.rs` reads this file).
+//! (`proto/tests/ts_codec.rs` reads this file).
 
 use serde::{Serialize, de::DeserializeOwned};
 

@@ -11,7 +11,7 @@
 //! - `io` (feature `io`): async frame and message I/O over tokio streams.
 //!
 //! The bytes are described for implementers in `docs/protocol.md`; the web app's TypeScript
-//! codec is generated from these types (`peer/tests/ts_types.rs`).
+//! codec is generated from these types (`proto/tests/ts_codec.rs`).
 
 pub mod agent;
 pub mod attach;

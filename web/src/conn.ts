@@ -1,26 +1,34 @@
-// One host: a WebSocket to the bridge, the Noise channel over it, requests and attached
-// terminal channels, and resume after any loss (new socket, handshake, re-attach at the
-// offsets, re-send unacknowledged input).
-import { concat, fromHex, fromUtf8, hex, utf8 } from './bytes';
-import { decodeHost, encodeControl, encodeInput, FROM_NOW, MAX_BINARY_DATA } from './channel';
-import type {
-  AgentAttached,
-  AgentEvent,
-  Attached,
-  BrowserToHost,
-  ErrorCode,
-  HostToBrowser,
-  Reply,
-  Request,
-  WinSize,
-  WireError,
+// One host: a WebSocket to the host (its own front, or a relay's bridge), the Noise channel over
+// it carrying enveloped frames (channel.ts), requests and attached channels, and resume after
+// any loss (new socket, handshake, re-attach at the offsets, re-send unacknowledged input).
+import { concat, fromUtf8, hex, utf8, fromHex } from './bytes';
+import { CONTROL, decodeEnvelope, encodeEnvelope, EnvelopeError } from './channel';
+import {
+  MAX_BROWSER_CHUNK,
+  PROTOCOL_VERSION,
+  REFUSALS,
+  WS_PROTOCOL,
+  WS_REFUSED,
+  WS_REVOKED,
+  type AgentAttached,
+  type AgentEvent,
+  type Attached,
+  type ErrorCode,
+  type Frame,
+  type Reply,
+  type Request,
+  type WinSize,
 } from './gen/protocol';
 import { Initiator, type StaticKey, type Transport } from './noise';
 import { pairingId, shortCode } from './sas';
 import type { PairingPayload } from './payload';
 
+/** Message 1 payload of a pairing: 0x01 || pairing id. */
 export const MODE_PAIR = 0x01;
+/** Message 1 payload of a paired browser. */
 export const MODE_DEVICE = 0x02;
+/** `Attach.from_offset` meaning "only output from now on" (u64::MAX on the wire). */
+export const FROM_NOW = Infinity;
 const CONNECT_TIMEOUT_MS = 8000;
 /**
  * After a ^C skip-ahead the channel re-attaches this far before the host's output end, so the
@@ -30,22 +38,14 @@ const CONNECT_TIMEOUT_MS = 8000;
  */
 export const SKIP_TAIL = 80 * 1024;
 
-const REFUSALS: Record<number, string> = {
-  1: 'The host does not know this pairing code (never issued, or the host restarted). Create a new one with `peer pair`.',
-  2: 'This pairing code has expired. Create a new one on the host with `peer pair`.',
-  3: 'This pairing code was already used. Create a new one on the host with `peer pair`.',
-  4: 'This pairing code is locked after failed attempts. Create a new one on the host.',
-  5: 'The host could not read the handshake: the code does not belong to this host.',
-  6: 'The host does not know this browser any more: pair again.',
-  7: 'This browser was revoked on the host.',
-};
-
+/** The host refused the handshake (a code of `REFUSALS`, or one this app does not know). */
 export class Refused extends Error {
   constructor(
     readonly code: number,
     reason: string,
   ) {
-    super(REFUSALS[code] ?? `The host refused: ${reason}`);
+    const known = REFUSALS[code];
+    super(known ? known.text.charAt(0).toUpperCase() + known.text.slice(1) + '.' : `The host refused: ${reason}`);
   }
 }
 
@@ -69,6 +69,8 @@ class Socket {
   private waiters: ((m: Uint8Array | null) => void)[] = [];
   closed = false;
   closeReason = '';
+  /** The WebSocket close code, once closed (0 when the socket failed without one). */
+  closeCode = 0;
   onMessage: ((m: Uint8Array) => void) | null = null;
   onClose: (() => void) | null = null;
 
@@ -84,7 +86,10 @@ class Socket {
         else this.queue.push(m);
       }
     };
-    ws.onclose = (e) => this.gone(e.reason || `closed (${e.code})`);
+    ws.onclose = (e) => {
+      this.closeCode = e.code;
+      this.gone(e.reason || `closed (${e.code})`);
+    };
     ws.onerror = () => this.gone('connection failed');
   }
 
@@ -201,14 +206,15 @@ export async function pair(
       );
       const code = shortCode(t.handshakeHash);
       onCode(code);
-      sock.send(t.send.encrypt(encodeControl({ type: 'pair_confirm', name })));
+      sock.send(t.send.encrypt(encodeEnvelope(CONTROL, { type: 'PairBrowser', message: { name } })));
       const ct = await sock.recv();
       if (!ct) throw new Error(`the host closed the channel: ${sock.closeReason}`);
-      const msg = decodeHost(t.recv.decrypt(ct));
-      if (msg.kind === 'control' && msg.msg.type === 'paired') {
-        return { code, hostName: msg.msg.host_name, role: String(msg.msg.role), psk: msg.msg.device_psk };
+      const env = decodeEnvelope(t.recv.decrypt(ct));
+      if ('frame' in env && env.frame.type === 'BrowserPaired') {
+        const p = env.frame.message;
+        return { code, hostName: p.host_name, role: String(p.role), psk: hex(p.device_psk) };
       }
-      if (msg.kind === 'control' && msg.msg.type === 'error') throw new Error(msg.msg.error.message);
+      if ('frame' in env && env.frame.type === 'Close') throw new Error(env.frame.message.reason);
       throw new Error('unexpected answer from the host');
     } finally {
       sock.close();
@@ -298,6 +304,8 @@ export class HostConn {
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private stopped = false;
   private readyWaiters: (() => void)[] = [];
+  /** The reason the host gave (frame `Close`) for the socket's end, until the socket ends. */
+  private closing: { code: number; reason: string } | null = null;
 
   constructor(
     private readonly host: HostInfo,
@@ -344,6 +352,7 @@ export class HostConn {
     };
     for (const c of this.channels.values()) c.attached = false;
     for (const c of this.agentChannels.values()) c.attached = false;
+    this.closing = null;
     this.setState('connecting');
     let lastErr: unknown = null;
     for (const url of this.host.bridges) {
@@ -365,14 +374,14 @@ export class HostConn {
         this.sock = sock;
         this.tx = t;
         sock.onMessage = (m) => this.onMessage(gen, m);
-        sock.onClose = () => this.lost(gen, sock.closeReason);
+        sock.onClose = () => this.lost(gen, sock.closeReason, sock.closeCode);
         // Messages that arrived during the handshake.
         for (;;) {
           const early = sock.queue.shift();
           if (!early) break;
           this.onMessage(gen, early);
         }
-        if (sock.closed) this.lost(gen, sock.closeReason);
+        if (sock.closed) this.lost(gen, sock.closeReason, sock.closeCode);
         closeOld();
         return;
       } catch (e) {
@@ -388,8 +397,16 @@ export class HostConn {
     this.lost(gen, lastErr instanceof Error ? lastErr.message : String(lastErr));
   }
 
-  private lost(gen: number, reason: string) {
+  private lost(gen: number, reason: string, code = 0) {
     if (gen !== this.gen || this.stopped) return;
+    // What the host said inside the channel outranks the close code anyone could forge.
+    const said = this.closing;
+    this.closing = null;
+    const why = said?.code ?? code;
+    if (why === WS_REVOKED || why === WS_REFUSED || why === WS_PROTOCOL) {
+      this.fail(said?.reason || reason);
+      return;
+    }
     this.sock = null;
     this.tx = null;
     for (const c of this.channels.values()) c.attached = false;
@@ -402,47 +419,56 @@ export class HostConn {
     this.retryTimer = setTimeout(() => this.reconnect(), delay);
   }
 
-  private sendPlain(plain: Uint8Array) {
+  private send(channel: number, frame: Frame) {
     if (!this.sock || !this.tx) return false;
-    this.sock.send(this.tx.send.encrypt(plain));
+    this.sock.send(this.tx.send.encrypt(encodeEnvelope(channel, frame)));
     return true;
   }
 
-  private control(msg: BrowserToHost) {
-    return this.sendPlain(encodeControl(msg));
+  /**
+   * The socket ended for a reason retrying will not fix (revoked, refused, a protocol error):
+   * stop, and say why.
+   */
+  private fail(detail: string) {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.sock?.close();
+    this.sock = null;
+    this.tx = null;
+    for (const p of this.pending.values()) p.reject(new Error(detail));
+    this.pending.clear();
+    this.setState('failed', detail);
   }
 
   private onMessage(gen: number, ct: Uint8Array) {
     if (gen !== this.gen || !this.tx) return;
-    let msg;
+    let env;
     try {
-      msg = decodeHost(this.tx.recv.decrypt(ct));
+      env = decodeEnvelope(this.tx.recv.decrypt(ct));
     } catch (e) {
+      // A message that does not decrypt or an envelope that does not read: the channel is
+      // broken; a fresh socket starts over.
       this.sock?.close();
-      this.lost(gen, `bad message from the host: ${String(e)}`);
+      this.lost(gen, `bad message from the host: ${e instanceof EnvelopeError ? e.message : String(e)}`);
       return;
     }
-    if (msg.kind === 'output') {
-      const c = this.channels.get(msg.channel);
-      if (!c) return;
-      // Skip what we already have (overlap after a resume); a jump ahead would be a bug.
-      const skip = Math.max(0, c.offset - msg.offset);
-      if (skip >= msg.data.length) return;
-      const data = msg.data.subarray(skip);
-      const at = msg.offset + skip;
-      c.offset = at + data.length;
-      const now = performance.now();
-      if (now - c.recent.at > 300) c.recent = { at: now, bytes: 0, prev: now - c.recent.at < 600 ? c.recent.bytes : 0 };
-      c.recent.bytes += data.length;
-      c.events.output(data, at);
+    if ('error' in env) {
+      // A frame this app cannot read ends its channel only.
+      if (env.channel !== CONTROL) this.channelError(env.channel, `unreadable message from the host: ${env.error}`);
       return;
     }
-    this.onControl(msg.msg);
+    if (env.channel === CONTROL) this.onControl(env.frame);
+    else this.onChannel(env.channel, env.frame);
   }
 
-  private onControl(m: HostToBrowser) {
-    switch (m.type) {
-      case 'hello': {
+  private onControl(f: Frame) {
+    switch (f.type) {
+      case 'HostHello': {
+        const m = f.message;
+        if (m.protocol !== PROTOCOL_VERSION) {
+          this.fail(`The host speaks protocol ${m.protocol}, this app ${PROTOCOL_VERSION}: reload the app (or update the host).`);
+          return;
+        }
         const restarted = this.instance !== null && this.instance !== m.instance;
         this.hostName = m.host_name;
         this.role = String(m.role);
@@ -463,7 +489,8 @@ export class HostConn {
         for (const w of this.readyWaiters.splice(0)) w();
         break;
       }
-      case 'response': {
+      case 'Response': {
+        const m = f.message;
         const p = this.pending.get(m.id);
         if (!p) break;
         this.pending.delete(m.id);
@@ -471,78 +498,103 @@ export class HostConn {
         else p.reject(new RequestError(m.result.Err.code, m.result.Err.message));
         break;
       }
-      case 'attached': {
-        const c = this.channels.get(m.channel);
-        if (!c) break;
-        c.attached = true;
-        if (c.offset === FROM_NOW) {
-          c.events.skipped?.(m.attached.start_offset);
-          c.offset = m.attached.start_offset;
-        }
-        if (c.offset < m.attached.start_offset) c.offset = m.attached.start_offset;
-        c.unacked = c.unacked.filter((u) => u.seq > m.attached.input_acked);
-        for (const u of c.unacked) this.sendPlain(encodeInput(c.id, u.seq, u.data));
-        c.events.attached(m.attached);
+      case 'Ping':
+        this.send(CONTROL, { type: 'Pong', message: f.message });
         break;
-      }
-      case 'input_ack': {
-        const c = this.channels.get(m.channel);
-        if (c) c.unacked = c.unacked.filter((u) => u.seq > m.seq);
+      case 'Close':
+        // The authenticated reason for the close that follows.
+        this.closing = f.message;
         break;
-      }
-      case 'gap': {
-        const c = this.channels.get(m.channel);
-        if (!c) break;
-        c.offset = Math.max(c.offset, m.gap.to);
-        c.events.gap(m.gap.from, m.gap.to);
-        break;
-      }
-      case 'exited': {
-        const c = this.channels.get(m.channel);
-        if (!c) break;
-        this.channels.delete(m.channel);
-        c.events.exited(m.exited.status.code, m.exited.status.signal);
-        break;
-      }
-      case 'agent_attached': {
-        const c = this.agentChannels.get(m.channel);
-        if (!c) break;
-        c.attached = true;
-        c.events.attached(m.attached);
-        break;
-      }
-      case 'agent_event': {
-        const c = this.agentChannels.get(m.channel);
-        if (!c) break;
-        if (m.event.seq < c.nextSeq) {
-          this.agentRepeats++;
-          break;
-        }
-        c.nextSeq = m.event.seq + 1;
-        c.events.event(m.event);
-        break;
-      }
-      case 'error': {
-        if (m.channel === null) {
-          this.sock?.close();
-          this.lost(this.gen, (m.error as WireError).message);
-          break;
-        }
-        const ac = this.agentChannels.get(m.channel);
-        if (ac) {
-          this.agentChannels.delete(m.channel);
-          ac.events.error(m.error.message);
-          break;
-        }
-        const c = this.channels.get(m.channel);
-        if (!c) break;
-        this.channels.delete(m.channel);
-        c.events.error(m.error.message);
-        break;
-      }
       default:
         break;
     }
+  }
+
+  private onChannel(id: number, f: Frame) {
+    const c = this.channels.get(id);
+    const ac = this.agentChannels.get(id);
+    switch (f.type) {
+      case 'Output': {
+        if (!c) return;
+        const o = f.message;
+        // Skip what we already have (overlap after a resume); a jump ahead would be a bug.
+        const skip = Math.max(0, c.offset - o.offset);
+        if (skip >= o.data.length) return;
+        const data = o.data.subarray(skip);
+        const at = o.offset + skip;
+        c.offset = at + data.length;
+        const now = performance.now();
+        if (now - c.recent.at > 300) c.recent = { at: now, bytes: 0, prev: now - c.recent.at < 600 ? c.recent.bytes : 0 };
+        c.recent.bytes += data.length;
+        c.events.output(data, at);
+        return;
+      }
+      case 'Attached': {
+        if (!c) return;
+        const a = f.message;
+        c.attached = true;
+        if (c.offset === FROM_NOW) {
+          c.events.skipped?.(a.start_offset);
+          c.offset = a.start_offset;
+        }
+        if (c.offset < a.start_offset) c.offset = a.start_offset;
+        c.unacked = c.unacked.filter((u) => u.seq > a.input_acked);
+        for (const u of c.unacked) this.send(c.id, { type: 'Input', message: { seq: u.seq, data: u.data } });
+        c.events.attached(a);
+        return;
+      }
+      case 'InputAck': {
+        if (c) c.unacked = c.unacked.filter((u) => u.seq > f.message.seq);
+        return;
+      }
+      case 'Gap': {
+        if (!c) return;
+        c.offset = Math.max(c.offset, f.message.to);
+        c.events.gap(f.message.from, f.message.to);
+        return;
+      }
+      case 'Exited': {
+        if (!c) return;
+        this.channels.delete(id);
+        c.events.exited(f.message.status.code, f.message.status.signal);
+        return;
+      }
+      case 'AgentAttached': {
+        if (!ac) return;
+        ac.attached = true;
+        ac.events.attached(f.message);
+        return;
+      }
+      case 'AgentEvent': {
+        if (!ac) return;
+        if (f.message.seq < ac.nextSeq) {
+          this.agentRepeats++;
+          return;
+        }
+        ac.nextSeq = f.message.seq + 1;
+        ac.events.event(f.message);
+        return;
+      }
+      case 'Error':
+        this.channelError(id, f.message.message);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** The host ended channel `id` with an error (or sent something unreadable on it). */
+  private channelError(id: number, message: string) {
+    const ac = this.agentChannels.get(id);
+    if (ac) {
+      this.agentChannels.delete(id);
+      ac.events.error(message);
+      return;
+    }
+    const c = this.channels.get(id);
+    if (!c) return;
+    this.channels.delete(id);
+    c.events.error(message);
   }
 
   /** Resolves once the channel is online (starting it if needed). */
@@ -558,7 +610,7 @@ export class HostConn {
     const id = this.nextReq++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      if (!this.control({ type: 'request', id, request })) {
+      if (!this.send(CONTROL, { type: 'Request', message: { id, request } })) {
         this.pending.delete(id);
         reject(new Error('not connected'));
       }
@@ -603,7 +655,7 @@ export class HostConn {
 
   private sendAgentAttach(c: AgentChannel) {
     if (this.tx) c.sentOn = this.gen;
-    this.control({ type: 'agent_attach', channel: c.id, attach: { session: c.session, from_seq: c.nextSeq } });
+    this.send(c.id, { type: 'AgentAttach', message: { session: c.session, from_seq: c.nextSeq } });
   }
 
   detachAgent(channel: number) {
@@ -611,7 +663,7 @@ export class HostConn {
     if (!c) return;
     this.agentChannels.delete(channel);
     // Also when the answer is still on its way: the host has the channel once it read the attach.
-    if (c.sentOn === this.gen && this.tx) this.control({ type: 'detach', channel });
+    if (c.sentOn === this.gen && this.tx) this.send(channel, { type: 'Detach' });
   }
 
   /** Agent channels, for tests. */
@@ -620,10 +672,9 @@ export class HostConn {
   }
 
   private sendAttach(c: Channel) {
-    this.control({
-      type: 'attach',
-      channel: c.id,
-      attach: { session: c.session, from_offset: c.offset, client_token: c.token, size: c.size },
+    this.send(c.id, {
+      type: 'Attach',
+      message: { session: c.session, from_offset: c.offset, client_token: c.token, size: c.size },
     });
   }
 
@@ -631,11 +682,11 @@ export class HostConn {
   input(channel: number, data: Uint8Array) {
     const c = this.channels.get(channel);
     if (!c) return;
-    for (let at = 0; at < data.length; at += MAX_BINARY_DATA) {
-      const part = data.slice(at, at + MAX_BINARY_DATA);
+    for (let at = 0; at < data.length; at += MAX_BROWSER_CHUNK) {
+      const part = data.slice(at, at + MAX_BROWSER_CHUNK);
       const seq = c.nextSeq++;
       c.unacked.push({ seq, data: part });
-      if (c.attached) this.sendPlain(encodeInput(c.id, seq, part));
+      if (c.attached) this.send(c.id, { type: 'Input', message: { seq, data: part } });
     }
   }
 
@@ -686,14 +737,14 @@ export class HostConn {
     const c = this.channels.get(channel);
     if (!c) return;
     c.size = size;
-    if (c.attached) this.control({ type: 'resize', channel, size });
+    if (c.attached) this.send(channel, { type: 'Resize', message: size });
   }
 
   detach(channel: number) {
     const c = this.channels.get(channel);
     if (!c) return;
     this.channels.delete(channel);
-    if (c.attached) this.control({ type: 'detach', channel });
+    if (c.attached) this.send(channel, { type: 'Detach' });
   }
 
   /** Offsets and unacked input per channel, for the connection panel and tests. */

@@ -1,8 +1,78 @@
-// Generated from peer/src/proto/messages.rs and peer/src/proto/browser.rs by
-// peer/tests/ts_types.rs. Do not edit: change the Rust types, then run
-//   PEER_REGEN_TS=1 cargo test -p peer --test ts_types
-// serde's JSON form: structs are objects, Option is T | null, enums are externally
-// tagged unless marked otherwise, byte arrays are arrays of numbers.
+// Generated from the peer-proto crate (proto/src) by proto/tests/ts_codec.rs.
+// Do not edit: change the Rust types, then run
+//   PEER_REGEN_TS=1 cargo test -p peer-proto --test ts_codec
+// Shapes are serde's JSON form (externally tagged enums); bytes are Uint8Array;
+// integers are numbers (a u64 below 2^53, or Infinity for u64::MAX); the codec is
+// postcard, as on the native streams.
+/* eslint-disable */
+import { PostcardError, Reader, Writer } from '../postcard';
+
+/** The largest Noise plaintext (a Noise message is at most 65535 bytes, 16 of them the tag). */
+export const MAX_PLAINTEXT = 65519;
+/** The control channel. */
+export const CONTROL = 0;
+/**
+ * The most terminal bytes one `Output` or `Input` frame carries on a browser channel, so that
+ * its envelope fits one Noise message: 65519 minus at most 5 bytes of channel, 1 type byte,
+ * 10 bytes of offset or sequence number and 3 bytes of length. The host splits larger output.
+ */
+export const MAX_BROWSER_CHUNK = 65500;
+/** Channels (attachments) one browser socket may have open at once. */
+export const MAX_CHANNELS = 32;
+/** The host finished the channel normally. */
+export const WS_NORMAL = 1000;
+/** The bridge itself is shutting down. */
+export const WS_GOING_AWAY = 1001;
+/** The socket sent a message larger than allowed (the WebSocket layer's own limit). */
+export const WS_MESSAGE_TOO_BIG = 1009;
+/** The path to the host failed after it had answered (stream reset, connection lost). */
+export const WS_HOST_ERROR = 1011;
+/** Bridge: the host is unreachable or offline. */
+export const WS_HOST_UNREACHABLE = 4001;
+/** Bridge: the browser sent a text message or a message over 65535 bytes. */
+export const WS_BAD_MESSAGE = 4002;
+/** Bridge: no message either way for the bridge's idle timeout. */
+export const WS_IDLE_TIMEOUT = 4003;
+/** Bridge: the host refused the bridge ALPN or closed the connection before answering. */
+export const WS_HOST_REFUSED = 4004;
+/** Bridge: too many sockets (refused after the upgrade). */
+export const WS_TOO_MANY = 4008;
+/** Host: this device was revoked on the host. Do not reconnect; offer to pair again. */
+export const WS_REVOKED = 4100;
+/** Host: the handshake was refused (the refusal code came in message 2's place). */
+export const WS_REFUSED = 4101;
+/**
+ * Host: the channel broke the protocol (a bad envelope, a frame that is not allowed on
+ * channel 0, a message that does not decrypt). Reconnecting with the same app will not help.
+ */
+export const WS_PROTOCOL = 4102;
+/** Host: a message larger than the channel allows. */
+export const WS_TOO_LARGE = 4103;
+/** Host: the host is shutting down. Reconnect with backoff. */
+export const WS_SHUTTING_DOWN = 4104;
+/** Host: no sign of life from the browser within the liveness timeout. Reconnect. */
+export const WS_TIMEOUT = 4105;
+/**
+ * Version of the session protocol, in [`crate::ClientHello`] and [`crate::HostHello`] and
+ * the browser channel's hello. Compared, not negotiated: both sides speak exactly this one.
+ */
+export const PROTOCOL_VERSION = 2;
+/** The largest frame body (type byte + payload) either side accepts. */
+export const MAX_FRAME = 262144;
+/** The largest chunk of terminal bytes carried in one [`Output`] or [`Input`] frame. */
+export const MAX_CHUNK = 65536;
+
+/** Why the host refused a handshake: code, name and its words for people. */
+export const REFUSALS: Record<number, { name: string; text: string }> = {
+  1: { name: 'Unknown', text: "this pairing code is unknown to the host (it may have restarted); make a new one with `peer pair` on the host" },
+  2: { name: 'Expired', text: "this pairing code has expired; make a new one with `peer pair` on the host" },
+  3: { name: 'Used', text: "this pairing code was already used; each code pairs one device" },
+  4: { name: 'Locked', text: "this pairing code was locked after failed attempts; make a new one" },
+  5: { name: 'Handshake', text: "the handshake failed: the pairing code does not belong to this host or was altered" },
+  6: { name: 'NotPaired', text: "this browser is not paired with the host; pair it again with a fresh code" },
+  7: { name: 'Revoked', text: "this device was revoked on the host" },
+  8: { name: 'RateLimited', text: "the host is refusing handshakes for a moment (too many attempts); try again shortly" },
+};
 
 /** First frame of an agent event stream. */
 export interface AgentAttach {
@@ -14,11 +84,29 @@ export interface AgentAttach {
    */
   from_seq: number;
 }
+export function encAgentAttach(w: Writer, v: AgentAttach): void {
+  w.u64(v.session);
+  w.u64(v.from_seq);
+}
+export function decAgentAttach(r: Reader): AgentAttach {
+  return {
+    session: r.u64(),
+    from_seq: r.u64(),
+  };
+}
 
 /** Answer to [`AgentAttach`]; events follow. */
 export interface AgentAttached {
   /** The session as it is now. */
   info: AgentSessionInfo;
+}
+export function encAgentAttached(w: Writer, v: AgentAttached): void {
+  encAgentSessionInfo(w, v.info);
+}
+export function decAgentAttached(r: Reader): AgentAttached {
+  return {
+    info: decAgentSessionInfo(r),
+  };
 }
 
 /** An agent the host knows how to start. */
@@ -34,6 +122,22 @@ export interface AgentDef {
   /** How to log in, when `needs_login`. */
   login_hint: string | null;
 }
+export function encAgentDef(w: Writer, v: AgentDef): void {
+  w.str(v.name);
+  w.varint(v.command.length, 64); for (const x0 of v.command) { w.str(x0); }
+  w.bool(v.installed);
+  w.bool(v.needs_login);
+  if (v.login_hint === null) w.u8(0); else { w.u8(1); w.str(v.login_hint); }
+}
+export function decAgentDef(r: Reader): AgentDef {
+  return {
+    name: r.str(),
+    command: r.seq(() => r.str()),
+    installed: r.bool(),
+    needs_login: r.bool(),
+    login_hint: (r.option() ? r.str() : null),
+  };
+}
 
 /** A worktree's changes against its base commit. */
 export interface AgentDiff {
@@ -43,6 +147,18 @@ export interface AgentDiff {
   branch: string;
   /** Changed files, by path. */
   files: FileDiff[];
+}
+export function encAgentDiff(w: Writer, v: AgentDiff): void {
+  w.str(v.base);
+  w.str(v.branch);
+  w.varint(v.files.length, 64); for (const x0 of v.files) { encFileDiff(w, x0); }
+}
+export function decAgentDiff(r: Reader): AgentDiff {
+  return {
+    base: r.str(),
+    branch: r.str(),
+    files: r.seq(() => decFileDiff(r)),
+  };
 }
 
 /** One event of an agent session's transcript. */
@@ -57,6 +173,22 @@ export interface AgentEvent {
   kind: string;
   /** The event's fields as a JSON object (UTF-8 text). */
   data: string;
+}
+export function encAgentEvent(w: Writer, v: AgentEvent): void {
+  w.u64(v.session);
+  w.u64(v.seq);
+  w.u64(v.at_ms);
+  w.str(v.kind);
+  w.str(v.data);
+}
+export function decAgentEvent(r: Reader): AgentEvent {
+  return {
+    session: r.u64(),
+    seq: r.u64(),
+    at_ms: r.u64(),
+    kind: r.str(),
+    data: r.str(),
+  };
 }
 
 /** What an agent session list shows. */
@@ -88,23 +220,77 @@ export interface AgentSessionInfo {
   /** Event streams attached now. */
   attached: number;
 }
+export function encAgentSessionInfo(w: Writer, v: AgentSessionInfo): void {
+  w.u64(v.id);
+  w.str(v.agent);
+  w.str(v.repo);
+  w.str(v.worktree);
+  w.str(v.branch);
+  w.str(v.base);
+  encAgentState(w, v.state);
+  if (v.detail === null) w.u8(0); else { w.u8(1); w.str(v.detail); }
+  w.u64(v.created_at_ms);
+  w.u64(v.next_seq);
+  w.varint(v.pending_approvals, 32);
+  w.varint(v.queued_prompts, 32);
+  w.varint(v.attached, 32);
+}
+export function decAgentSessionInfo(r: Reader): AgentSessionInfo {
+  return {
+    id: r.u64(),
+    agent: r.str(),
+    repo: r.str(),
+    worktree: r.str(),
+    branch: r.str(),
+    base: r.str(),
+    state: decAgentState(r),
+    detail: (r.option() ? r.str() : null),
+    created_at_ms: r.u64(),
+    next_seq: r.u64(),
+    pending_approvals: r.varint(32),
+    queued_prompts: r.varint(32),
+    attached: r.varint(32),
+  };
+}
 
 /** Where an agent session is in its life. */
 export type AgentState =
   /** The agent process starts and the ACP session is being set up. */
-  | "Starting"
+  | 'Starting'
   /** A turn runs. */
-  | "Running"
+  | 'Running'
   /** A turn runs and waits for at least one approval. */
-  | "WaitingApproval"
+  | 'WaitingApproval'
   /** Ready for a prompt. */
-  | "Idle"
+  | 'Idle'
   /** Closed by a client. */
-  | "Done"
+  | 'Done'
   /** The agent could not start or exited unexpectedly. */
-  | "Failed"
+  | 'Failed'
   /** The host restarted during a turn; the turn was cut off. Ready for a prompt. */
-  | "Interrupted";
+  | 'Interrupted';
+export function encAgentState(w: Writer, v: AgentState): void {
+  if (v === 'Starting') { w.varint(0, 32); return; }
+  if (v === 'Running') { w.varint(1, 32); return; }
+  if (v === 'WaitingApproval') { w.varint(2, 32); return; }
+  if (v === 'Idle') { w.varint(3, 32); return; }
+  if (v === 'Done') { w.varint(4, 32); return; }
+  if (v === 'Failed') { w.varint(5, 32); return; }
+  if (v === 'Interrupted') { w.varint(6, 32); return; }
+  throw new PostcardError('not a AgentState');
+}
+export function decAgentState(r: Reader): AgentState {
+  switch (r.variant(7)) {
+    case 0: return 'Starting';
+    case 1: return 'Running';
+    case 2: return 'WaitingApproval';
+    case 3: return 'Idle';
+    case 4: return 'Done';
+    case 5: return 'Failed';
+    case 6: return 'Interrupted';
+    default: throw new PostcardError('bad AgentState');
+  }
+}
 
 /** First frame of a session stream. */
 export interface Attach {
@@ -120,6 +306,20 @@ export interface Attach {
   /** The client's terminal size, if it has one. */
   size: WinSize | null;
 }
+export function encAttach(w: Writer, v: Attach): void {
+  w.u64(v.session);
+  w.u64(v.from_offset);
+  w.u64(v.client_token);
+  if (v.size === null) w.u8(0); else { w.u8(1); encWinSize(w, v.size); }
+}
+export function decAttach(r: Reader): Attach {
+  return {
+    session: r.u64(),
+    from_offset: r.u64(),
+    client_token: r.u64(),
+    size: (r.option() ? decWinSize(r) : null),
+  };
+}
 
 /** Answer to [`Attach`]; output frames follow. */
 export interface Attached {
@@ -130,53 +330,116 @@ export interface Attached {
   /** Highest input sequence number already applied for this `client_token` (0: none). */
   input_acked: number;
 }
-
-/** Control messages from the browser. */
-export type BrowserToHost =
-  /** First message after a pairing handshake: the name to list this browser under. */
-  | {
-    type: "pair_confirm";
-    /** Device name. */
-    name: string;
-  }
-  /** A request, as on the native control stream. */
-  | {
-    type: "request";
-    /** Echoed in the response. */
-    id: number;
-    /** What is asked. */
-    request: Request;
-  }
-  /** Attach `channel` to a session. */
-  | {
-    type: "attach";
-    /** The browser's channel number. */
-    channel: number;
-    /** As on a native session stream. */
-    attach: Attach;
-  }
-  /** New terminal size for a channel. */
-  | {
-    type: "resize";
-    /** Channel. */
-    channel: number;
-    /** Size. */
-    size: WinSize;
-  }
-  /** Detach a channel. */
-  | {
-    type: "detach";
-    /** Channel. */
-    channel: number;
-  }
-  /** Attach `channel` to an agent session's event stream. */
-  | {
-    type: "agent_attach";
-    /** The browser's channel number. */
-    channel: number;
-    /** As on a native agent event stream. */
-    attach: AgentAttach;
+export function encAttached(w: Writer, v: Attached): void {
+  encSessionInfo(w, v.info);
+  w.u64(v.start_offset);
+  w.u64(v.input_acked);
+}
+export function decAttached(r: Reader): Attached {
+  return {
+    info: decSessionInfo(r),
+    start_offset: r.u64(),
+    input_acked: r.u64(),
   };
+}
+
+/** One audit log row. */
+export interface AuditRow {
+  /** Unix seconds. */
+  at: number;
+  /** Device id (hex), if a device did it. */
+  device: string | null;
+  /** The device's name then, if known. */
+  device_name: string | null;
+  /** What happened (`pair`, `connect`, `agent.prompt`, `agent.answer`, …). */
+  event: string;
+  /** Details, secrets redacted. */
+  detail: string;
+}
+export function encAuditRow(w: Writer, v: AuditRow): void {
+  w.u64(v.at);
+  if (v.device === null) w.u8(0); else { w.u8(1); w.str(v.device); }
+  if (v.device_name === null) w.u8(0); else { w.u8(1); w.str(v.device_name); }
+  w.str(v.event);
+  w.str(v.detail);
+}
+export function decAuditRow(r: Reader): AuditRow {
+  return {
+    at: r.u64(),
+    device: (r.option() ? r.str() : null),
+    device_name: (r.option() ? r.str() : null),
+    event: r.str(),
+    detail: r.str(),
+  };
+}
+
+/** The host's answer to [`PairBrowser`] (frame `BrowserPaired`, channel 0). */
+export interface BrowserPaired {
+  /** The role given. */
+  role: Role;
+  /** The host's display name. */
+  host_name: string;
+  /** The browser's credential for later connections: the psk of its Noise handshakes. */
+  device_psk: Uint8Array;
+}
+export function encBrowserPaired(w: Writer, v: BrowserPaired): void {
+  encRole(w, v.role);
+  w.str(v.host_name);
+  w.fixed(v.device_psk, 32);
+}
+export function decBrowserPaired(r: Reader): BrowserPaired {
+  return {
+    role: decRole(r),
+    host_name: r.str(),
+    device_psk: r.fixed(32),
+  };
+}
+
+/**
+ * First frame of the control stream: who the client is, and its proof.
+ *
+ * `proof` is the device key's ed25519 signature over 32 bytes exported from this QUIC
+ * connection's TLS session (label [`crate::PROOF_LABEL`], context = the client's endpoint
+ * id). It binds the long-term device key to this one connection, so it cannot be replayed.
+ */
+export interface ClientHello {
+  /** [`PROTOCOL_VERSION`] of the client. */
+  protocol: number;
+  /** The device's long-term public key (its device id). */
+  device: Uint8Array;
+  /** Signature, see above. */
+  proof: Uint8Array;
+}
+export function encClientHello(w: Writer, v: ClientHello): void {
+  w.varint(v.protocol, 16);
+  w.fixed(v.device, 32);
+  w.bytes(v.proof);
+}
+export function decClientHello(r: Reader): ClientHello {
+  return {
+    protocol: r.varint(16),
+    device: r.fixed(32),
+    proof: r.bytes(),
+  };
+}
+
+/** Why the host is about to close a browser's socket (frame `Close`, channel 0). */
+export interface CloseReason {
+  /** The WebSocket close code that follows ([`crate::close::ws`], 4100–4199). */
+  code: number;
+  /** For people. */
+  reason: string;
+}
+export function encCloseReason(w: Writer, v: CloseReason): void {
+  w.varint(v.code, 16);
+  w.str(v.reason);
+}
+export function decCloseReason(r: Reader): CloseReason {
+  return {
+    code: r.varint(16),
+    reason: r.str(),
+  };
+}
 
 /** Parameters of a new PTY session. */
 export interface CreateSession {
@@ -199,25 +462,109 @@ export interface CreateSession {
    */
   hold_output: boolean;
 }
+export function encCreateSession(w: Writer, v: CreateSession): void {
+  if (v.name === null) w.u8(0); else { w.u8(1); w.str(v.name); }
+  w.varint(v.command.length, 64); for (const x0 of v.command) { w.str(x0); }
+  if (v.cwd === null) w.u8(0); else { w.u8(1); w.str(v.cwd); }
+  w.varint(v.env.length, 64); for (const x0 of v.env) { w.str(x0[0]); w.str(x0[1]); }
+  encWinSize(w, v.size);
+  w.bool(v.hold_output);
+}
+export function decCreateSession(r: Reader): CreateSession {
+  return {
+    name: (r.option() ? r.str() : null),
+    command: r.seq(() => r.str()),
+    cwd: (r.option() ? r.str() : null),
+    env: r.seq(() => [r.str(), r.str()] as [string, string]),
+    size: decWinSize(r),
+    hold_output: r.bool(),
+  };
+}
+
+/** A paired device as listed. */
+export interface DeviceInfo {
+  /** Device id: hex of the device's public key. */
+  id: string;
+  /** Name given at pairing. */
+  name: string;
+  /** Role. */
+  role: Role;
+  /** Unix seconds of pairing. */
+  paired_at: number;
+  /** Unix seconds of the last connection, if any. */
+  last_seen: number | null;
+  /** Unix seconds of revocation, if revoked. */
+  revoked_at: number | null;
+  /** Live connections now. */
+  connections: number;
+  /** A browser (paired through the mobile bridge) rather than a native client. */
+  browser: boolean;
+}
+export function encDeviceInfo(w: Writer, v: DeviceInfo): void {
+  w.str(v.id);
+  w.str(v.name);
+  encRole(w, v.role);
+  w.u64(v.paired_at);
+  if (v.last_seen === null) w.u8(0); else { w.u8(1); w.u64(v.last_seen); }
+  if (v.revoked_at === null) w.u8(0); else { w.u8(1); w.u64(v.revoked_at); }
+  w.varint(v.connections, 32);
+  w.bool(v.browser);
+}
+export function decDeviceInfo(r: Reader): DeviceInfo {
+  return {
+    id: r.str(),
+    name: r.str(),
+    role: decRole(r),
+    paired_at: r.u64(),
+    last_seen: (r.option() ? r.u64() : null),
+    revoked_at: (r.option() ? r.u64() : null),
+    connections: r.varint(32),
+    browser: r.bool(),
+  };
+}
 
 /** Error codes carried in [`WireError`]. */
 export type ErrorCode =
   /** The frame could not be decoded or was not expected here. */
-  | "Protocol"
+  | 'Protocol'
   /** No such session or device. */
-  | "NotFound"
+  | 'NotFound'
   /** The device's role does not allow this. */
-  | "Forbidden"
+  | 'Forbidden'
   /** The request is well-formed but makes no sense (e.g. empty program name). */
-  | "BadRequest"
+  | 'BadRequest'
   /** The command could not be started. */
-  | "SpawnFailed"
+  | 'SpawnFailed'
   /** A host limit was reached. */
-  | "Limit"
+  | 'Limit'
   /** Something failed on the host. */
-  | "Internal"
+  | 'Internal'
   /** Someone else got there first (an approval already answered). */
-  | "Conflict";
+  | 'Conflict';
+export function encErrorCode(w: Writer, v: ErrorCode): void {
+  if (v === 'Protocol') { w.varint(0, 32); return; }
+  if (v === 'NotFound') { w.varint(1, 32); return; }
+  if (v === 'Forbidden') { w.varint(2, 32); return; }
+  if (v === 'BadRequest') { w.varint(3, 32); return; }
+  if (v === 'SpawnFailed') { w.varint(4, 32); return; }
+  if (v === 'Limit') { w.varint(5, 32); return; }
+  if (v === 'Internal') { w.varint(6, 32); return; }
+  if (v === 'Conflict') { w.varint(7, 32); return; }
+  throw new PostcardError('not a ErrorCode');
+}
+export function decErrorCode(r: Reader): ErrorCode {
+  switch (r.variant(8)) {
+    case 0: return 'Protocol';
+    case 1: return 'NotFound';
+    case 2: return 'Forbidden';
+    case 3: return 'BadRequest';
+    case 4: return 'SpawnFailed';
+    case 5: return 'Limit';
+    case 6: return 'Internal';
+    case 7: return 'Conflict';
+    default: throw new PostcardError('bad ErrorCode');
+  }
+}
 
 /** How a process ended. */
 export interface ExitInfo {
@@ -226,6 +573,16 @@ export interface ExitInfo {
   /** Name of the signal that ended it, if any. */
   signal: string | null;
 }
+export function encExitInfo(w: Writer, v: ExitInfo): void {
+  w.varint(v.code, 32);
+  if (v.signal === null) w.u8(0); else { w.u8(1); w.str(v.signal); }
+}
+export function decExitInfo(r: Reader): ExitInfo {
+  return {
+    code: r.varint(32),
+    signal: (r.option() ? r.str() : null),
+  };
+}
 
 /** The session's process ended and all its output was sent. */
 export interface Exited {
@@ -233,6 +590,16 @@ export interface Exited {
   status: ExitInfo;
   /** Final output offset. */
   end_offset: number;
+}
+export function encExited(w: Writer, v: Exited): void {
+  encExitInfo(w, v.status);
+  w.u64(v.end_offset);
+}
+export function decExited(r: Reader): Exited {
+  return {
+    status: decExitInfo(r),
+    end_offset: r.u64(),
+  };
 }
 
 /** One changed file. */
@@ -244,6 +611,18 @@ export interface FileDiff {
   /** Unified diff text (git format, 3 lines of context); binary files say so. */
   patch: string;
 }
+export function encFileDiff(w: Writer, v: FileDiff): void {
+  w.str(v.path);
+  w.str(v.status);
+  w.str(v.patch);
+}
+export function decFileDiff(r: Reader): FileDiff {
+  return {
+    path: r.str(),
+    status: r.str(),
+    patch: r.str(),
+  };
+}
 
 /** Output in `from..to` was dropped from the host's buffer before this client read it. */
 export interface Gap {
@@ -252,93 +631,209 @@ export interface Gap {
   /** First offset that follows. */
   to: number;
 }
-
-/** Control messages from the host. */
-export type HostToBrowser =
-  /** Pairing done; the browser keeps `device_psk` (hex) for later connections. */
-  | {
-    type: "paired";
-    /** The role given. */
-    role: Role;
-    /** The host's display name. */
-    host_name: string;
-    /** The per-device pre-shared key for the Noise handshake of later connections, hex. */
-    device_psk: string;
-  }
-  /** Who the host is, sent first on every device connection. */
-  | {
-    type: "hello";
-    /** Host name. */
-    host_name: string;
-    /** The device's role. */
-    role: Role;
-    /** Random per host process; session ids mean something only within one instance. */
-    instance: number;
-  }
-  /** The answer to a request. */
-  | {
-    type: "response";
-    /** The request's id. */
-    id: number;
-    /** The outcome. */
-    result: { Ok: Reply } | { Err: WireError };
-  }
-  /** A channel is attached. */
-  | {
-    type: "attached";
-    /** Channel. */
-    channel: number;
-    /** As on a native session stream. */
-    attached: Attached;
-  }
-  /** Output was lost for a channel. */
-  | {
-    type: "gap";
-    /** Channel. */
-    channel: number;
-    /** The lost range. */
-    gap: Gap;
-  }
-  /** Inputs up to `seq` were applied. */
-  | {
-    type: "input_ack";
-    /** Channel. */
-    channel: number;
-    /** Highest applied sequence number. */
-    seq: number;
-  }
-  /** The channel's session ended. */
-  | {
-    type: "exited";
-    /** Channel. */
-    channel: number;
-    /** How. */
-    exited: Exited;
-  }
-  /** An agent channel is attached; events follow. */
-  | {
-    type: "agent_attached";
-    /** Channel. */
-    channel: number;
-    /** As on a native agent event stream. */
-    attached: AgentAttached;
-  }
-  /** One event of an agent session's transcript. */
-  | {
-    type: "agent_event";
-    /** Channel. */
-    channel: number;
-    /** The event (its `data` is JSON text). */
-    event: AgentEvent;
-  }
-  /** An error on a channel (the channel is closed) or, without a channel, on the socket. */
-  | {
-    type: "error";
-    /** Channel, if the error is about one. */
-    channel: number | null;
-    /** What went wrong. */
-    error: WireError;
+export function encGap(w: Writer, v: Gap): void {
+  w.u64(v.from);
+  w.u64(v.to);
+}
+export function decGap(r: Reader): Gap {
+  return {
+    from: r.u64(),
+    to: r.u64(),
   };
+}
+
+/** The host's answer to [`ClientHello`]. */
+export interface HostHello {
+  /** [`PROTOCOL_VERSION`] of the host. */
+  protocol: number;
+  /** The host's display name. */
+  host_name: string;
+  /** The device's role on this host. */
+  role: Role;
+  /** Random per host process: session ids are only meaningful within one instance. */
+  instance: number;
+}
+export function encHostHello(w: Writer, v: HostHello): void {
+  w.varint(v.protocol, 16);
+  w.str(v.host_name);
+  encRole(w, v.role);
+  w.u64(v.instance);
+}
+export function decHostHello(r: Reader): HostHello {
+  return {
+    protocol: r.varint(16),
+    host_name: r.str(),
+    role: decRole(r),
+    instance: r.u64(),
+  };
+}
+
+/** What `peer status` shows. */
+export interface HostStatus {
+  /** Host name. */
+  host_name: string;
+  /** The host's endpoint id. */
+  endpoint_id: string;
+  /** Relay URLs in use. */
+  relay_urls: string[];
+  /** Direct addresses. */
+  direct_addrs: string[];
+  /** Where the host key is kept. */
+  key_store: string;
+  /** Sessions. */
+  sessions: number;
+  /** Live client connections. */
+  connections: number;
+}
+export function encHostStatus(w: Writer, v: HostStatus): void {
+  w.str(v.host_name);
+  w.str(v.endpoint_id);
+  w.varint(v.relay_urls.length, 64); for (const x0 of v.relay_urls) { w.str(x0); }
+  w.varint(v.direct_addrs.length, 64); for (const x0 of v.direct_addrs) { w.str(x0); }
+  w.str(v.key_store);
+  w.varint(v.sessions, 32);
+  w.varint(v.connections, 32);
+}
+export function decHostStatus(r: Reader): HostStatus {
+  return {
+    host_name: r.str(),
+    endpoint_id: r.str(),
+    relay_urls: r.seq(() => r.str()),
+    direct_addrs: r.seq(() => r.str()),
+    key_store: r.str(),
+    sessions: r.varint(32),
+    connections: r.varint(32),
+  };
+}
+
+/** Keystrokes. */
+export interface Input {
+  /** 1, 2, 3… per `client_token`; the host applies each number once. */
+  seq: number;
+  /** The bytes, at most [`crate::MAX_CHUNK`]. */
+  data: Uint8Array;
+}
+export function encInput(w: Writer, v: Input): void {
+  w.u64(v.seq);
+  w.bytes(v.data);
+}
+export function decInput(r: Reader): Input {
+  return {
+    seq: r.u64(),
+    data: r.bytes(),
+  };
+}
+
+/** Inputs up to `seq` were applied. */
+export interface InputAck {
+  /** Highest applied sequence number. */
+  seq: number;
+}
+export function encInputAck(w: Writer, v: InputAck): void {
+  w.u64(v.seq);
+}
+export function decInputAck(r: Reader): InputAck {
+  return {
+    seq: r.u64(),
+  };
+}
+
+/** Replies over the control socket. */
+export type LocalReply =
+  /** A new pairing code. */
+  | {
+    Pairing: {
+      /** The URL to open or scan. */
+      url: string;
+      /** Unix seconds when it expires. */
+      expires_at: number;
+    };
+  }
+  /** Paired devices. */
+  | { Devices: DeviceInfo[] }
+  /** A device was revoked. */
+  | {
+    Revoked: {
+      /** The device. */
+      device: DeviceInfo;
+      /** Connections closed. */
+      closed: number;
+    };
+  }
+  /** Host status. */
+  | { Status: HostStatus }
+  /** The request failed. */
+  | { Error: WireError }
+  /** Audit log rows. */
+  | { Audit: AuditRow[] };
+export function encLocalReply(w: Writer, v: LocalReply): void {
+  if (typeof v === 'object' && 'Pairing' in v) { w.varint(0, 32); w.str(v.Pairing.url); w.u64(v.Pairing.expires_at); return; }
+  if (typeof v === 'object' && 'Devices' in v) { w.varint(1, 32); w.varint(v.Devices.length, 64); for (const x0 of v.Devices) { encDeviceInfo(w, x0); } return; }
+  if (typeof v === 'object' && 'Revoked' in v) { w.varint(2, 32); encDeviceInfo(w, v.Revoked.device); w.varint(v.Revoked.closed, 32); return; }
+  if (typeof v === 'object' && 'Status' in v) { w.varint(3, 32); encHostStatus(w, v.Status); return; }
+  if (typeof v === 'object' && 'Error' in v) { w.varint(4, 32); encWireError(w, v.Error); return; }
+  if (typeof v === 'object' && 'Audit' in v) { w.varint(5, 32); w.varint(v.Audit.length, 64); for (const x0 of v.Audit) { encAuditRow(w, x0); } return; }
+  throw new PostcardError('not a LocalReply');
+}
+export function decLocalReply(r: Reader): LocalReply {
+  switch (r.variant(6)) {
+    case 0: return { Pairing: { url: r.str(), expires_at: r.u64() } };
+    case 1: return { Devices: r.seq(() => decDeviceInfo(r)) };
+    case 2: return { Revoked: { device: decDeviceInfo(r), closed: r.varint(32) } };
+    case 3: return { Status: decHostStatus(r) };
+    case 4: return { Error: decWireError(r) };
+    case 5: return { Audit: r.seq(() => decAuditRow(r)) };
+    default: throw new PostcardError('bad LocalReply');
+  }
+}
+
+/** Requests from the CLI on the host machine over the control socket. */
+export type LocalRequest =
+  /** Make a new one-time pairing code. */
+  | {
+    NewPairing: {
+      /** Role the paired device gets. */
+      role: Role;
+      /** Seconds the code stays valid. */
+      ttl_secs: number;
+    };
+  }
+  /** List paired devices. */
+  | 'ListDevices'
+  /** Revoke a device by id or unique id prefix; closes its connections. */
+  | {
+    RevokeDevice: {
+      /** Device id (hex) or a unique prefix of it. */
+      id: string;
+    };
+  }
+  /** Host status. */
+  | 'Status'
+  /** The newest audit log rows, newest first. */
+  | {
+    Audit: {
+      /** At most this many rows. */
+      limit: number;
+    };
+  };
+export function encLocalRequest(w: Writer, v: LocalRequest): void {
+  if (typeof v === 'object' && 'NewPairing' in v) { w.varint(0, 32); encRole(w, v.NewPairing.role); w.u64(v.NewPairing.ttl_secs); return; }
+  if (v === 'ListDevices') { w.varint(1, 32); return; }
+  if (typeof v === 'object' && 'RevokeDevice' in v) { w.varint(2, 32); w.str(v.RevokeDevice.id); return; }
+  if (v === 'Status') { w.varint(3, 32); return; }
+  if (typeof v === 'object' && 'Audit' in v) { w.varint(4, 32); w.varint(v.Audit.limit, 32); return; }
+  throw new PostcardError('not a LocalRequest');
+}
+export function decLocalRequest(r: Reader): LocalRequest {
+  switch (r.variant(5)) {
+    case 0: return { NewPairing: { role: decRole(r), ttl_secs: r.u64() } };
+    case 1: return 'ListDevices';
+    case 2: return { RevokeDevice: { id: r.str() } };
+    case 3: return 'Status';
+    case 4: return { Audit: { limit: r.varint(32) } };
+    default: throw new PostcardError('bad LocalRequest');
+  }
+}
 
 /** Parameters of a new agent session. */
 export interface NewAgentSession {
@@ -351,6 +846,52 @@ export interface NewAgentSession {
   /** A first prompt, sent once the agent is ready. */
   prompt: string | null;
 }
+export function encNewAgentSession(w: Writer, v: NewAgentSession): void {
+  w.str(v.agent);
+  w.str(v.repo);
+  if (v.base === null) w.u8(0); else { w.u8(1); w.str(v.base); }
+  if (v.prompt === null) w.u8(0); else { w.u8(1); w.str(v.prompt); }
+}
+export function decNewAgentSession(r: Reader): NewAgentSession {
+  return {
+    agent: r.str(),
+    repo: r.str(),
+    base: (r.option() ? r.str() : null),
+    prompt: (r.option() ? r.str() : null),
+  };
+}
+
+/** Terminal output. */
+export interface Output {
+  /** Absolute offset of `data[0]` in the session's output. */
+  offset: number;
+  /** The bytes, at most [`crate::MAX_CHUNK`]. */
+  data: Uint8Array;
+}
+export function encOutput(w: Writer, v: Output): void {
+  w.u64(v.offset);
+  w.bytes(v.data);
+}
+export function decOutput(r: Reader): Output {
+  return {
+    offset: r.u64(),
+    data: r.bytes(),
+  };
+}
+
+/** A browser's first message after a pairing handshake (frame `PairBrowser`, channel 0). */
+export interface PairBrowser {
+  /** The name to list the browser under. */
+  name: string;
+}
+export function encPairBrowser(w: Writer, v: PairBrowser): void {
+  w.str(v.name);
+}
+export function decPairBrowser(r: Reader): PairBrowser {
+  return {
+    name: r.str(),
+  };
+}
 
 /** Successful replies. */
 export type Reply =
@@ -359,7 +900,7 @@ export type Reply =
   /** Answer to [`Request::CreateSession`]. */
   | { Created: SessionInfo }
   /** Answer to [`Request::KillSession`]. */
-  | "Killed"
+  | 'Killed'
   /** Answer to [`Request::ListAgents`]. */
   | { Agents: AgentDef[] }
   /** Answer to [`Request::NewAgentSession`]. */
@@ -374,20 +915,52 @@ export type Reply =
     };
   }
   /** Answer to [`Request::AgentCancel`]. */
-  | "AgentCancelled"
+  | 'AgentCancelled'
   /** Answer to [`Request::AgentAnswer`]: this answer was the one given to the agent. */
-  | "AgentAnswered"
+  | 'AgentAnswered'
   /** Answer to [`Request::AgentDiff`]. */
   | { AgentDiff: AgentDiff }
   /** Answer to [`Request::AgentClose`]. */
-  | "AgentClosed"
+  | 'AgentClosed'
   /** Answer to [`Request::AgentSetMode`] and [`Request::AgentSetOption`]: the agent agreed. */
-  | "AgentConfigured";
+  | 'AgentConfigured';
+export function encReply(w: Writer, v: Reply): void {
+  if (typeof v === 'object' && 'Sessions' in v) { w.varint(0, 32); w.varint(v.Sessions.length, 64); for (const x0 of v.Sessions) { encSessionInfo(w, x0); } return; }
+  if (typeof v === 'object' && 'Created' in v) { w.varint(1, 32); encSessionInfo(w, v.Created); return; }
+  if (v === 'Killed') { w.varint(2, 32); return; }
+  if (typeof v === 'object' && 'Agents' in v) { w.varint(3, 32); w.varint(v.Agents.length, 64); for (const x0 of v.Agents) { encAgentDef(w, x0); } return; }
+  if (typeof v === 'object' && 'AgentSession' in v) { w.varint(4, 32); encAgentSessionInfo(w, v.AgentSession); return; }
+  if (typeof v === 'object' && 'AgentSessions' in v) { w.varint(5, 32); w.varint(v.AgentSessions.length, 64); for (const x0 of v.AgentSessions) { encAgentSessionInfo(w, x0); } return; }
+  if (typeof v === 'object' && 'AgentPrompted' in v) { w.varint(6, 32); w.bool(v.AgentPrompted.queued); return; }
+  if (v === 'AgentCancelled') { w.varint(7, 32); return; }
+  if (v === 'AgentAnswered') { w.varint(8, 32); return; }
+  if (typeof v === 'object' && 'AgentDiff' in v) { w.varint(9, 32); encAgentDiff(w, v.AgentDiff); return; }
+  if (v === 'AgentClosed') { w.varint(10, 32); return; }
+  if (v === 'AgentConfigured') { w.varint(11, 32); return; }
+  throw new PostcardError('not a Reply');
+}
+export function decReply(r: Reader): Reply {
+  switch (r.variant(12)) {
+    case 0: return { Sessions: r.seq(() => decSessionInfo(r)) };
+    case 1: return { Created: decSessionInfo(r) };
+    case 2: return 'Killed';
+    case 3: return { Agents: r.seq(() => decAgentDef(r)) };
+    case 4: return { AgentSession: decAgentSessionInfo(r) };
+    case 5: return { AgentSessions: r.seq(() => decAgentSessionInfo(r)) };
+    case 6: return { AgentPrompted: { queued: r.bool() } };
+    case 7: return 'AgentCancelled';
+    case 8: return 'AgentAnswered';
+    case 9: return { AgentDiff: decAgentDiff(r) };
+    case 10: return 'AgentClosed';
+    case 11: return 'AgentConfigured';
+    default: throw new PostcardError('bad Reply');
+  }
+}
 
 /** Requests a client may make. */
 export type Request =
   /** List the host's sessions. */
-  | "ListSessions"
+  | 'ListSessions'
   /** Start a new PTY session. */
   | { CreateSession: CreateSession }
   /** Kill a running session (SIGHUP, then SIGKILL after a grace period) or forget an ended one. */
@@ -398,11 +971,11 @@ export type Request =
     };
   }
   /** List the agents the host can run. */
-  | "ListAgents"
+  | 'ListAgents'
   /** Start an agent session in a new git worktree. */
   | { NewAgentSession: NewAgentSession }
   /** List agent sessions. */
-  | "ListAgentSessions"
+  | 'ListAgentSessions'
   /** Send a prompt; queued if a turn is running. */
   | {
     AgentPrompt: {
@@ -472,13 +1045,95 @@ export type Request =
       value: string;
     };
   };
+export function encRequest(w: Writer, v: Request): void {
+  if (v === 'ListSessions') { w.varint(0, 32); return; }
+  if (typeof v === 'object' && 'CreateSession' in v) { w.varint(1, 32); encCreateSession(w, v.CreateSession); return; }
+  if (typeof v === 'object' && 'KillSession' in v) { w.varint(2, 32); w.u64(v.KillSession.session); return; }
+  if (v === 'ListAgents') { w.varint(3, 32); return; }
+  if (typeof v === 'object' && 'NewAgentSession' in v) { w.varint(4, 32); encNewAgentSession(w, v.NewAgentSession); return; }
+  if (v === 'ListAgentSessions') { w.varint(5, 32); return; }
+  if (typeof v === 'object' && 'AgentPrompt' in v) { w.varint(6, 32); w.u64(v.AgentPrompt.session); w.str(v.AgentPrompt.text); return; }
+  if (typeof v === 'object' && 'AgentCancel' in v) { w.varint(7, 32); w.u64(v.AgentCancel.session); return; }
+  if (typeof v === 'object' && 'AgentAnswer' in v) { w.varint(8, 32); w.u64(v.AgentAnswer.session); w.u64(v.AgentAnswer.approval); if (v.AgentAnswer.option === null) w.u8(0); else { w.u8(1); w.str(v.AgentAnswer.option); } return; }
+  if (typeof v === 'object' && 'AgentDiff' in v) { w.varint(9, 32); w.u64(v.AgentDiff.session); return; }
+  if (typeof v === 'object' && 'AgentClose' in v) { w.varint(10, 32); w.u64(v.AgentClose.session); w.bool(v.AgentClose.remove_worktree); return; }
+  if (typeof v === 'object' && 'AgentSetMode' in v) { w.varint(11, 32); w.u64(v.AgentSetMode.session); w.str(v.AgentSetMode.mode); return; }
+  if (typeof v === 'object' && 'AgentSetOption' in v) { w.varint(12, 32); w.u64(v.AgentSetOption.session); w.str(v.AgentSetOption.option); w.str(v.AgentSetOption.value); return; }
+  throw new PostcardError('not a Request');
+}
+export function decRequest(r: Reader): Request {
+  switch (r.variant(13)) {
+    case 0: return 'ListSessions';
+    case 1: return { CreateSession: decCreateSession(r) };
+    case 2: return { KillSession: { session: r.u64() } };
+    case 3: return 'ListAgents';
+    case 4: return { NewAgentSession: decNewAgentSession(r) };
+    case 5: return 'ListAgentSessions';
+    case 6: return { AgentPrompt: { session: r.u64(), text: r.str() } };
+    case 7: return { AgentCancel: { session: r.u64() } };
+    case 8: return { AgentAnswer: { session: r.u64(), approval: r.u64(), option: (r.option() ? r.str() : null) } };
+    case 9: return { AgentDiff: { session: r.u64() } };
+    case 10: return { AgentClose: { session: r.u64(), remove_worktree: r.bool() } };
+    case 11: return { AgentSetMode: { session: r.u64(), mode: r.str() } };
+    case 12: return { AgentSetOption: { session: r.u64(), option: r.str(), value: r.str() } };
+    default: throw new PostcardError('bad Request');
+  }
+}
+
+/** A request on the control stream. */
+export interface RequestFrame {
+  /** Chosen by the client; echoed in the response. */
+  id: number;
+  /** What is asked. */
+  request: Request;
+}
+export function encRequestFrame(w: Writer, v: RequestFrame): void {
+  w.varint(v.id, 32);
+  encRequest(w, v.request);
+}
+export function decRequestFrame(r: Reader): RequestFrame {
+  return {
+    id: r.varint(32),
+    request: decRequest(r),
+  };
+}
+
+/** The answer to a [`RequestFrame`]. */
+export interface ResponseFrame {
+  /** The request's id. */
+  id: number;
+  /** The outcome. */
+  result: { Ok: Reply } | { Err: WireError };
+}
+export function encResponseFrame(w: Writer, v: ResponseFrame): void {
+  w.varint(v.id, 32);
+  if ('Ok' in v.result) { w.u8(0); encReply(w, v.result.Ok); } else { w.u8(1); encWireError(w, v.result.Err); }
+}
+export function decResponseFrame(r: Reader): ResponseFrame {
+  return {
+    id: r.varint(32),
+    result: (r.variant(2) === 0 ? { Ok: decReply(r) } : { Err: decWireError(r) }),
+  };
+}
 
 /** What a device may do on a host. */
 export type Role =
   /** May create, kill and type into sessions. */
-  | "Operator"
+  | 'Operator'
   /** May list sessions and watch their output, nothing more. */
-  | "Viewer";
+  | 'Viewer';
+export function encRole(w: Writer, v: Role): void {
+  if (v === 'Operator') { w.varint(0, 32); return; }
+  if (v === 'Viewer') { w.varint(1, 32); return; }
+  throw new PostcardError('not a Role');
+}
+export function decRole(r: Reader): Role {
+  switch (r.variant(2)) {
+    case 0: return 'Operator';
+    case 1: return 'Viewer';
+    default: throw new PostcardError('bad Role');
+  }
+}
 
 /** What a session list shows. */
 export interface SessionInfo {
@@ -501,13 +1156,49 @@ export interface SessionInfo {
   /** Absolute offset of the end of the output. */
   output_end: number;
 }
+export function encSessionInfo(w: Writer, v: SessionInfo): void {
+  w.u64(v.id);
+  if (v.name === null) w.u8(0); else { w.u8(1); w.str(v.name); }
+  w.varint(v.command.length, 64); for (const x0 of v.command) { w.str(x0); }
+  w.str(v.cwd);
+  w.u64(v.created_at_ms);
+  encSessionState(w, v.state);
+  encWinSize(w, v.size);
+  w.varint(v.attached, 32);
+  w.u64(v.output_end);
+}
+export function decSessionInfo(r: Reader): SessionInfo {
+  return {
+    id: r.u64(),
+    name: (r.option() ? r.str() : null),
+    command: r.seq(() => r.str()),
+    cwd: r.str(),
+    created_at_ms: r.u64(),
+    state: decSessionState(r),
+    size: decWinSize(r),
+    attached: r.varint(32),
+    output_end: r.u64(),
+  };
+}
 
 /** A session's life. */
 export type SessionState =
   /** The process runs. */
-  | "Running"
+  | 'Running'
   /** The process ended. */
   | { Exited: ExitInfo };
+export function encSessionState(w: Writer, v: SessionState): void {
+  if (v === 'Running') { w.varint(0, 32); return; }
+  if (typeof v === 'object' && 'Exited' in v) { w.varint(1, 32); encExitInfo(w, v.Exited); return; }
+  throw new PostcardError('not a SessionState');
+}
+export function decSessionState(r: Reader): SessionState {
+  switch (r.variant(2)) {
+    case 0: return 'Running';
+    case 1: return { Exited: decExitInfo(r) };
+    default: throw new PostcardError('bad SessionState');
+  }
+}
 
 /** A terminal size in character cells. */
 export interface WinSize {
@@ -515,6 +1206,16 @@ export interface WinSize {
   cols: number;
   /** Rows. */
   rows: number;
+}
+export function encWinSize(w: Writer, v: WinSize): void {
+  w.varint(v.cols, 16);
+  w.varint(v.rows, 16);
+}
+export function decWinSize(r: Reader): WinSize {
+  return {
+    cols: r.varint(16),
+    rows: r.varint(16),
+  };
 }
 
 /** An error with a code and a message for people. */
@@ -524,3 +1225,214 @@ export interface WireError {
   /** For people. */
   message: string;
 }
+export function encWireError(w: Writer, v: WireError): void {
+  encErrorCode(w, v.code);
+  w.str(v.message);
+}
+export function decWireError(r: Reader): WireError {
+  return {
+    code: decErrorCode(r),
+    message: r.str(),
+  };
+}
+
+/** Who may send a frame type. */
+export type Sender = 'Client' | 'Host' | 'Either';
+
+/** One frame: its type and its message. */
+export type Frame =
+  /** client → host, first frame of the control stream. */
+  | { type: 'ClientHello'; message: ClientHello }
+  /**
+   * host → client, answer to [`FrameType::ClientHello`]; on a browser channel, the first
+   * frame on channel 0 after the handshake (and after pairing).
+   */
+  | { type: 'HostHello'; message: HostHello }
+  /** client → host request on the control stream (channel 0). */
+  | { type: 'Request'; message: RequestFrame }
+  /** host → client answer to a request. */
+  | { type: 'Response'; message: ResponseFrame }
+  /**
+   * Either side, control stream (channel 0): are you there? Answered by [`FrameType::Pong`]
+   * with the same number.
+   */
+  | { type: 'Ping'; message: number }
+  /** Either side: the answer to [`FrameType::Ping`]. */
+  | { type: 'Pong'; message: number }
+  /** client → host, first frame of an attach stream (a browser: of a new channel). */
+  | { type: 'Attach'; message: Attach }
+  /** host → client, answer to [`FrameType::Attach`]. */
+  | { type: 'Attached'; message: Attached }
+  /** host → client terminal output at an absolute offset. */
+  | { type: 'Output'; message: Output }
+  /** host → client: output the client asked for is no longer in the buffer. */
+  | { type: 'Gap'; message: Gap }
+  /** host → client: the session's process ended; no output follows. */
+  | { type: 'Exited'; message: Exited }
+  /** client → host keystrokes with a sequence number. */
+  | { type: 'Input'; message: Input }
+  /** host → client: inputs up to this sequence number were applied. */
+  | { type: 'InputAck'; message: InputAck }
+  /** client → host window size. */
+  | { type: 'Resize'; message: WinSize }
+  /** client → host: detach this stream (channel) cleanly. */
+  | { type: 'Detach' }
+  /**
+   * host → client, browser channel 0 only: the socket ends now, for this reason (the
+   * WebSocket close code that follows says the same, but only this frame is authenticated).
+   */
+  | { type: 'Close'; message: CloseReason }
+  /** either direction: an error on this stream (channel); the stream ends after it. */
+  | { type: 'Error'; message: WireError }
+  /** local CLI → host over the control socket. */
+  | { type: 'LocalRequest'; message: LocalRequest }
+  /** host → local CLI over the control socket. */
+  | { type: 'LocalReply'; message: LocalReply }
+  /** client → host, first frame of an agent event stream (a browser: of a new channel). */
+  | { type: 'AgentAttach'; message: AgentAttach }
+  /** host → client, answer to [`FrameType::AgentAttach`]. */
+  | { type: 'AgentAttached'; message: AgentAttached }
+  /** host → client, one transcript event of an agent session. */
+  | { type: 'AgentEvent'; message: AgentEvent }
+  /**
+   * browser → host, channel 0, the first frame after a pairing handshake: the name to list
+   * this browser under.
+   */
+  | { type: 'PairBrowser'; message: PairBrowser }
+  /**
+   * host → browser, channel 0: pairing done; keep the device psk. [`FrameType::HostHello`]
+   * follows.
+   */
+  | { type: 'BrowserPaired'; message: BrowserPaired };
+
+/** The registry: type byte and sender of every frame type. */
+export const FRAME_TYPES: Record<Frame['type'], { byte: number; sender: Sender }> = {
+  ClientHello: { byte: 0x01, sender: 'Client' },
+  HostHello: { byte: 0x02, sender: 'Host' },
+  Request: { byte: 0x03, sender: 'Client' },
+  Response: { byte: 0x04, sender: 'Host' },
+  Ping: { byte: 0x05, sender: 'Either' },
+  Pong: { byte: 0x06, sender: 'Either' },
+  Attach: { byte: 0x10, sender: 'Client' },
+  Attached: { byte: 0x11, sender: 'Host' },
+  Output: { byte: 0x12, sender: 'Host' },
+  Gap: { byte: 0x13, sender: 'Host' },
+  Exited: { byte: 0x14, sender: 'Host' },
+  Input: { byte: 0x15, sender: 'Client' },
+  InputAck: { byte: 0x16, sender: 'Host' },
+  Resize: { byte: 0x17, sender: 'Client' },
+  Detach: { byte: 0x18, sender: 'Client' },
+  Close: { byte: 0x1e, sender: 'Host' },
+  Error: { byte: 0x1f, sender: 'Either' },
+  LocalRequest: { byte: 0x20, sender: 'Client' },
+  LocalReply: { byte: 0x21, sender: 'Host' },
+  AgentAttach: { byte: 0x30, sender: 'Client' },
+  AgentAttached: { byte: 0x31, sender: 'Host' },
+  AgentEvent: { byte: 0x32, sender: 'Host' },
+  PairBrowser: { byte: 0x40, sender: 'Client' },
+  BrowserPaired: { byte: 0x41, sender: 'Host' },
+};
+
+/** Appends a frame body (type byte, postcard payload) to `w`. */
+export function encodeFrameBody(w: Writer, f: Frame): void {
+  switch (f.type) {
+    case 'ClientHello': w.u8(0x01); encClientHello(w, f.message); return;
+    case 'HostHello': w.u8(0x02); encHostHello(w, f.message); return;
+    case 'Request': w.u8(0x03); encRequestFrame(w, f.message); return;
+    case 'Response': w.u8(0x04); encResponseFrame(w, f.message); return;
+    case 'Ping': w.u8(0x05); w.u64(f.message); return;
+    case 'Pong': w.u8(0x06); w.u64(f.message); return;
+    case 'Attach': w.u8(0x10); encAttach(w, f.message); return;
+    case 'Attached': w.u8(0x11); encAttached(w, f.message); return;
+    case 'Output': w.u8(0x12); encOutput(w, f.message); return;
+    case 'Gap': w.u8(0x13); encGap(w, f.message); return;
+    case 'Exited': w.u8(0x14); encExited(w, f.message); return;
+    case 'Input': w.u8(0x15); encInput(w, f.message); return;
+    case 'InputAck': w.u8(0x16); encInputAck(w, f.message); return;
+    case 'Resize': w.u8(0x17); encWinSize(w, f.message); return;
+    case 'Detach': w.u8(0x18); return;
+    case 'Close': w.u8(0x1e); encCloseReason(w, f.message); return;
+    case 'Error': w.u8(0x1f); encWireError(w, f.message); return;
+    case 'LocalRequest': w.u8(0x20); encLocalRequest(w, f.message); return;
+    case 'LocalReply': w.u8(0x21); encLocalReply(w, f.message); return;
+    case 'AgentAttach': w.u8(0x30); encAgentAttach(w, f.message); return;
+    case 'AgentAttached': w.u8(0x31); encAgentAttached(w, f.message); return;
+    case 'AgentEvent': w.u8(0x32); encAgentEvent(w, f.message); return;
+    case 'PairBrowser': w.u8(0x40); encPairBrowser(w, f.message); return;
+    case 'BrowserPaired': w.u8(0x41); encBrowserPaired(w, f.message); return;
+  }
+}
+
+/**
+ * Decodes a frame body that fills the reader to its end. Throws FrameError with the
+ * words the Rust decoder uses (unknown type, malformed, trailing bytes).
+ */
+export function decodeFrameBody(r: Reader): Frame {
+  if (r.done()) throw new FrameError('empty frame');
+  const byte = r.u8();
+  let f: Frame;
+  try {
+    switch (byte) {
+      case 0x01: f = { type: 'ClientHello', message: decClientHello(r) }; break;
+      case 0x02: f = { type: 'HostHello', message: decHostHello(r) }; break;
+      case 0x03: f = { type: 'Request', message: decRequestFrame(r) }; break;
+      case 0x04: f = { type: 'Response', message: decResponseFrame(r) }; break;
+      case 0x05: f = { type: 'Ping', message: r.u64() }; break;
+      case 0x06: f = { type: 'Pong', message: r.u64() }; break;
+      case 0x10: f = { type: 'Attach', message: decAttach(r) }; break;
+      case 0x11: f = { type: 'Attached', message: decAttached(r) }; break;
+      case 0x12: f = { type: 'Output', message: decOutput(r) }; break;
+      case 0x13: f = { type: 'Gap', message: decGap(r) }; break;
+      case 0x14: f = { type: 'Exited', message: decExited(r) }; break;
+      case 0x15: f = { type: 'Input', message: decInput(r) }; break;
+      case 0x16: f = { type: 'InputAck', message: decInputAck(r) }; break;
+      case 0x17: f = { type: 'Resize', message: decWinSize(r) }; break;
+      case 0x18: f = { type: 'Detach' }; break;
+      case 0x1e: f = { type: 'Close', message: decCloseReason(r) }; break;
+      case 0x1f: f = { type: 'Error', message: decWireError(r) }; break;
+      case 0x20: f = { type: 'LocalRequest', message: decLocalRequest(r) }; break;
+      case 0x21: f = { type: 'LocalReply', message: decLocalReply(r) }; break;
+      case 0x30: f = { type: 'AgentAttach', message: decAgentAttach(r) }; break;
+      case 0x31: f = { type: 'AgentAttached', message: decAgentAttached(r) }; break;
+      case 0x32: f = { type: 'AgentEvent', message: decAgentEvent(r) }; break;
+      case 0x40: f = { type: 'PairBrowser', message: decPairBrowser(r) }; break;
+      case 0x41: f = { type: 'BrowserPaired', message: decBrowserPaired(r) }; break;
+      default: throw new FrameError(`unknown frame type 0x${byte.toString(16).padStart(2, '0')}`);
+    }
+  } catch (e) {
+    if (e instanceof PostcardError) throw new FrameError(`malformed ${FRAME_NAMES[byte] ?? byte} frame`);
+    throw e;
+  }
+  if (!r.done()) throw new FrameError(`trailing bytes after ${f.type} frame`);
+  return f;
+}
+
+const FRAME_NAMES: Record<number, string> = {
+  0x01: 'ClientHello',
+  0x02: 'HostHello',
+  0x03: 'Request',
+  0x04: 'Response',
+  0x05: 'Ping',
+  0x06: 'Pong',
+  0x10: 'Attach',
+  0x11: 'Attached',
+  0x12: 'Output',
+  0x13: 'Gap',
+  0x14: 'Exited',
+  0x15: 'Input',
+  0x16: 'InputAck',
+  0x17: 'Resize',
+  0x18: 'Detach',
+  0x1e: 'Close',
+  0x1f: 'Error',
+  0x20: 'LocalRequest',
+  0x21: 'LocalReply',
+  0x30: 'AgentAttach',
+  0x31: 'AgentAttached',
+  0x32: 'AgentEvent',
+  0x40: 'PairBrowser',
+  0x41: 'BrowserPaired',
+};
+
+/** A frame that could not be decoded. */
+export class FrameError extends Error {}

@@ -333,7 +333,8 @@ impl Socket {
     async fn dispatch(&mut self, plain: &[u8]) -> Result<(), String> {
         let (channel, frame) = browser::decode(plain).map_err(|e| e.to_string())?;
         if channel == CONTROL {
-            return Ok(self.control(frame).await);
+            self.control(frame).await;
+            return Ok(());
         }
         if let Some((tx, task)) = self.channels.get(&channel) {
             match frame {
