@@ -118,7 +118,7 @@ async fn a_browser_runs_an_agent_and_answers_its_approval() {
     let payload = PairingPayload::from_url(&url).expect("payload");
     let (send, recv) = conn.open_bi().await.expect("bi");
     let (c, _) = BrowserClient::pair(
-        QuicTransport { send, recv },
+        QuicTransport::new(send, recv),
         &payload,
         &NoiseKeypair::generate(),
         "phone",

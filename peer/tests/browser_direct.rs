@@ -52,7 +52,7 @@ async fn fixture() -> Fixture {
 impl Fixture {
     async fn socket(&self) -> QuicTransport {
         let (send, recv) = self.conn.open_bi().await.expect("bi");
-        QuicTransport { send, recv }
+        QuicTransport::new(send, recv)
     }
 
     /// A paired browser's new socket.
@@ -216,6 +216,11 @@ async fn browser_pairs_attaches_and_resumes_exactly() {
     })
     .await;
     assert!(end.is_ok(), "revoked socket stayed open");
+    // Through a remote bridge the close code travels in a close record.
+    assert_eq!(
+        c.transport().closed.as_ref().map(|(code, _)| *code),
+        Some(peer::proto::close::ws::REVOKED)
+    );
     let revoked = f.connect(&payload, &key, &paired.device_psk).await;
     assert!(
         matches!(revoked, Err(BrowserError::Refused(Refusal::Revoked))),

@@ -430,11 +430,7 @@ impl Ty {
             Ty::Seq(t) => format!("r.seq(() => {})", t.dec()),
             Ty::Tuple(items) => format!(
                 "[{}] as {}",
-                items
-                    .iter()
-                    .map(|t| t.dec())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                items.iter().map(|t| t.dec()).collect::<Vec<_>>().join(", "),
                 self.ts(&mut BTreeSet::new())
             ),
             Ty::Result(t, e) => format!(

@@ -34,6 +34,19 @@ pub struct QuicTransport {
     pub send: SendStream,
     /// Receiving half.
     pub recv: RecvStream,
+    /// The close record's code and reason, once the host sent one.
+    pub closed: Option<(u16, String)>,
+}
+
+impl QuicTransport {
+    /// A stream the bridge would relay.
+    pub fn new(send: SendStream, recv: RecvStream) -> Self {
+        QuicTransport {
+            send,
+            recv,
+            closed: None,
+        }
+    }
 }
 
 impl MessageTransport for QuicTransport {
@@ -44,7 +57,11 @@ impl MessageTransport for QuicTransport {
     async fn recv(&mut self) -> std::io::Result<Option<Vec<u8>>> {
         match read_message(&mut self.recv).await? {
             Some(StreamMessage::Message(m)) => Ok(Some(m)),
-            Some(StreamMessage::Close { .. }) | None => Ok(None),
+            Some(StreamMessage::Close { code, reason }) => {
+                self.closed = Some((code, reason));
+                Ok(None)
+            }
+            None => Ok(None),
         }
     }
 }

@@ -79,9 +79,13 @@ pub(crate) struct WsRead(pub(crate) SplitStream<BrowserSocket>);
 /// A WebSocket served in-process, writing half.
 pub(crate) struct WsWrite(pub(crate) SplitSink<BrowserSocket, Message>);
 
-/// Splits an upgraded socket, with the read limit of one Noise message.
+/// What the WebSocket layer reads at all; past it, it closes the socket itself (1009). Messages
+/// between [`MAX_MESSAGE`] and this are refused by the host with its own close code (4103).
+const WS_READ_LIMIT: usize = 128 * 1024;
+
+/// Splits an upgraded socket.
 pub(crate) fn ws_halves(mut ws: BrowserSocket) -> (WsRead, WsWrite) {
-    ws.limits_mut().set_max_payload_len(Some(MAX_MESSAGE));
+    ws.limits_mut().set_max_payload_len(Some(WS_READ_LIMIT));
     let (tx, rx) = ws.split();
     (WsRead(rx), WsWrite(tx))
 }
@@ -95,6 +99,9 @@ impl MsgRead for WsRead {
                     return Err(RecvError::TooLarge);
                 }
                 Some(Err(e)) => return Err(RecvError::Failed(e.to_string())),
+                Some(Ok(m)) if m.is_binary() && m.as_payload().len() > MAX_MESSAGE => {
+                    return Err(RecvError::TooLarge);
+                }
                 Some(Ok(m)) if m.is_binary() => {
                     return Ok(Some(bytes::Bytes::from(m.into_payload()).into()));
                 }
