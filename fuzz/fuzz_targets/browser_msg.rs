@@ -1,16 +1,13 @@
-//! The browser channel codec, both directions: never panics.
+//! The browser envelope (channel + frame): never panics, and an envelope that decodes
+//! re-encodes to one that decodes to the same channel and frame.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use peer::proto::browser::{self, BrowserToHost, HostToBrowser, KIND_INPUT, KIND_OUTPUT};
+use peer_proto::browser;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(browser::BrowserMsg::Control(m)) = browser::decode::<BrowserToHost>(data, KIND_INPUT) {
-        let again = browser::encode_control(&m);
-        assert_eq!(
-            browser::decode::<BrowserToHost>(&again, KIND_INPUT),
-            Ok(browser::BrowserMsg::Control(m))
-        );
+    if let Ok((channel, Ok(frame))) = browser::decode(data) {
+        let again = browser::encode(channel, &frame);
+        assert_eq!(browser::decode(&again), Ok((channel, Ok(frame))));
     }
-    let _ = browser::decode::<HostToBrowser>(data, KIND_OUTPUT);
 });
