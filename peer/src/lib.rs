@@ -19,3 +19,62 @@ pub mod util;
 
 /// The wire protocol (the `peer-proto` crate).
 pub use peer_proto as proto;
+
+#[cfg(test)]
+mod layering {
+    //! The import graph reads `proto ← {host, client} ← cli`: the client never reaches into
+    //! the host (what both need lives in `peer-proto`, `net`, `util` or `paths`), the host
+    //! never into the client, and neither into the CLI. A `use` that breaks this fails here.
+
+    use std::path::Path;
+
+    fn sources(dir: &Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).expect("read");
+                out.push((path.display().to_string(), text));
+            }
+        }
+    }
+
+    fn offenders(module: &str, forbidden: &[&str]) -> Vec<String> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src")
+            .join(module);
+        let mut files = Vec::new();
+        sources(&dir, &mut files);
+        files
+            .into_iter()
+            .flat_map(|(path, text)| {
+                let hits: Vec<String> = text
+                    .lines()
+                    .filter(|l| forbidden.iter().any(|f| l.contains(f)))
+                    .map(|l| format!("{path}: {}", l.trim()))
+                    .collect();
+                hits
+            })
+            .collect()
+    }
+
+    #[test]
+    fn no_arrow_points_back() {
+        let mut bad = offenders("client", &["crate::host", "crate::cli", "crate::agent"]);
+        bad.extend(offenders("host", &["crate::client", "crate::cli"]));
+        bad.extend(offenders(
+            "agent",
+            &["crate::client", "crate::cli", "crate::host"],
+        ));
+        bad.extend(offenders(
+            "pty",
+            &["crate::client", "crate::cli", "crate::host", "crate::agent"],
+        ));
+        assert!(
+            bad.is_empty(),
+            "imports against the layering:\n{}",
+            bad.join("\n")
+        );
+    }
+}

@@ -1,0 +1,217 @@
+//! `peer host`, `peer pair` (a fresh code from the running host) and `peer devices`: the
+//! commands that run on the host machine.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use peer::client;
+use peer::host::{Host, HostConfig, HostEvent};
+use peer::paths::Paths;
+use peer::proto::{LocalReply, LocalRequest, Role};
+
+use super::{DevicesAction, HostArgs};
+
+pub(super) async fn run_host(paths: Paths, args: HostArgs, relay_only: bool) -> Result<u8> {
+    let mut cfg = HostConfig::new(paths);
+    if let Some(n) = args.name {
+        cfg.name = n;
+    }
+    cfg.listen = args.listen;
+    cfg.port = args.port;
+    cfg.relay_port = args.relay_port;
+    cfg.relay = args
+        .relay
+        .map(|u| u.parse())
+        .transpose()
+        .map_err(|e| anyhow!("--relay: {e}"))?;
+    cfg.relay_token = relay_token(args.relay_token, args.relay_token_file.as_deref())?;
+    cfg.relay_cert_sha256 = args
+        .relay_cert_sha256
+        .as_deref()
+        .map(peer_relay::pin::Fingerprint::parse)
+        .transpose()
+        .map_err(|e| anyhow!("--relay-cert-sha256: {e}"))?;
+    cfg.advertise = args.advertise;
+    cfg.relay_only = relay_only;
+    cfg.buffer_bytes = args.buffer.max(4096);
+    cfg.web_root = args.web_root.or_else(built_web_app);
+    let serves_app = cfg.relay.is_none();
+    let host_web_root = cfg.web_root.clone();
+    let mut host = Host::start(cfg).await?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "peer host {}", host.endpoint_id())?;
+    writeln!(out, "host key: {}", host.key_store())?;
+    let status = host.status();
+    writeln!(out, "relay: {}", status.relay_urls.join(" "))?;
+    if serves_app {
+        match &host_web_root {
+            Some(dir) => writeln!(out, "web app: {}", dir.display())?,
+            None => writeln!(
+                out,
+                "web app: not built (npm --prefix web ci && npm --prefix web run build), \
+                 so pairing links work with `peer pair` only"
+            )?,
+        }
+    }
+    if !args.no_pairing {
+        let (url, _) = host.pairing_url(args.role, Duration::from_secs(args.pairing_ttl))?;
+        print_pairing(&mut out, &url, args.pairing_ttl)?;
+    }
+    drop(out);
+    let mut events = host.take_events();
+    let printer = async {
+        while let Some(ev) = events.as_mut()?.recv().await {
+            match ev {
+                HostEvent::Paired {
+                    name,
+                    device,
+                    role,
+                    code,
+                } => println!(
+                    "paired {name} ({}) as {} — short code {code}",
+                    &device[..8],
+                    role.as_str()
+                ),
+                HostEvent::PairingFailed(why) => println!("pairing attempt failed: {why}"),
+            }
+        }
+        Some(())
+    };
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+        _ = printer => {}
+    }
+    println!("shutting down");
+    host.shutdown().await;
+    Ok(0)
+}
+
+/// The relay token from `--relay-token`/`PEER_RELAY_TOKEN` or `--relay-token-file`.
+pub(super) fn relay_token(
+    text: Option<String>,
+    file: Option<&std::path::Path>,
+) -> Result<Option<peer_pairing::RelayToken>> {
+    let text = zeroize::Zeroizing::new(match (text, file) {
+        (Some(_), Some(_)) => {
+            bail!(
+                "give the relay token once: --relay-token / PEER_RELAY_TOKEN or --relay-token-file"
+            )
+        }
+        (Some(t), None) => t,
+        (None, Some(path)) => {
+            let content = zeroize::Zeroizing::new(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("--relay-token-file {}", path.display()))?,
+            );
+            // The first token line, in the format of peer-relay's tokens file.
+            content
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !l.starts_with('#'))
+                .unwrap_or_default()
+                .to_owned()
+        }
+        (None, None) => return Ok(None),
+    });
+    peer_pairing::RelayToken::new(text.trim())
+        .map(Some)
+        .map_err(|_| {
+            anyhow!(
+                "invalid relay token: it must be 16 to 255 printable ASCII characters without \
+                 spaces (`peer-relay --generate-token` makes one)"
+            )
+        })
+}
+
+pub(super) fn print_pairing(out: &mut impl Write, url: &str, ttl: u64) -> Result<()> {
+    if let Some(qr) = peer::qr::render(url) {
+        writeln!(out, "{qr}")?;
+    }
+    writeln!(
+        out,
+        "Scan the code, or on another machine run:  peer pair '{url}'"
+    )?;
+    writeln!(out, "pairing URL: {url}")?;
+    writeln!(out, "(valid {} min, one device)", ttl.div_ceil(60))?;
+    out.flush()?;
+    Ok(())
+}
+
+pub(super) async fn show_local_pairing(paths: &Paths, role: Role, ttl: u64) -> Result<u8> {
+    match client::local_request(
+        paths,
+        LocalRequest::NewPairing {
+            role,
+            ttl_secs: ttl,
+        },
+    )
+    .await
+    .map_err(|e| anyhow!(e))?
+    {
+        LocalReply::Pairing { url, .. } => {
+            print_pairing(&mut std::io::stdout().lock(), &url, ttl)?;
+            Ok(0)
+        }
+        LocalReply::Error(e) => bail!("{}", e.message),
+        other => bail!("unexpected reply: {other:?}"),
+    }
+}
+
+pub(super) async fn devices(
+    paths: &Paths,
+    action: Option<DevicesAction>,
+    json: bool,
+) -> Result<u8> {
+    let req = match &action {
+        None => LocalRequest::ListDevices,
+        Some(DevicesAction::Revoke { id }) => LocalRequest::RevokeDevice { id: id.clone() },
+    };
+    match client::local_request(paths, req)
+        .await
+        .map_err(|e| anyhow!(e))?
+    {
+        LocalReply::Devices(list) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+                return Ok(0);
+            }
+            if list.is_empty() {
+                println!("no paired devices; pair one with `peer pair`");
+            }
+            for d in list {
+                let state = match d.revoked_at {
+                    Some(_) => "revoked".to_string(),
+                    None if d.connections > 0 => format!("online ({})", d.connections),
+                    None => "offline".to_string(),
+                };
+                println!(
+                    "{}  {:<20} {:<8} {}",
+                    &d.id[..16],
+                    d.name,
+                    d.role.as_str(),
+                    state
+                );
+            }
+            Ok(0)
+        }
+        LocalReply::Revoked { device, closed } => {
+            println!(
+                "revoked {} ({}); closed {closed} connection(s)",
+                device.name,
+                &device.id[..16]
+            );
+            Ok(0)
+        }
+        LocalReply::Error(e) => bail!("{}", e.message),
+        other => bail!("unexpected reply: {other:?}"),
+    }
+}
+
+/// The web app built in the source tree this binary was compiled from (`web/dist`), if there.
+pub(super) fn built_web_app() -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/dist");
+    dir.join("index.html").is_file().then_some(dir)
+}
