@@ -227,3 +227,20 @@ pub struct CloseReason {
     /// For people.
     pub reason: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{Frame, HostHello, Role};
+
+    /// The example of docs/protocol.md section 12.3.
+    #[test]
+    fn golden_host_hello() {
+        let f = Frame::HostHello(HostHello {
+            protocol: 2,
+            host_name: "box".into(),
+            role: Role::Viewer,
+            instance: 0x0011_2233_4455_6677,
+        });
+        assert_eq!(hex::encode(f.encode()), "0000000f020203626f7801f7ccd5a2b4c6c808");
+    }
+}
