@@ -241,6 +241,9 @@ mod tests {
             role: Role::Viewer,
             instance: 0x0011_2233_4455_6677,
         });
-        assert_eq!(hex::encode(f.encode()), "0000000f020203626f7801f7ccd5a2b4c6c808");
+        assert_eq!(
+            hex::encode(f.encode()),
+            "0000000f020203626f7801f7ccd5a2b4c6c808"
+        );
     }
 }
