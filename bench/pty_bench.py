@@ -312,7 +312,7 @@ def main():
             if a.echo_only:
                 continue
             extra["ssh_first"].append(first_byte(ssh + ["echo FIRST"], cenv))
-            fresh = subprocess.run([peer, "pair"], env=dict(env, PEER_HOME=hosth), check=True,
+            fresh = subprocess.run([peer, "pair", "--no-wait"], env=dict(env, PEER_HOME=hosth), check=True,
                                    capture_output=True).stdout.decode()
             purl = [l.split(": ", 1)[1].strip() for l in fresh.splitlines() if l.startswith("pairing URL: ")][0]
             extra["pair_first"].append(pair_to_first_byte(peer, purl, env, os.path.join(tmp, f"fresh{run}")))
@@ -330,7 +330,7 @@ def main():
                 if ext:
                     targets.append((ext["hosth"], ["--bridge", ext["ws"]], ext_bridge, "external bridge"))
                 for home, flags, into, label in targets:
-                    fresh = subprocess.run([peer, "pair"], env=dict(env, PEER_HOME=home), check=True,
+                    fresh = subprocess.run([peer, "pair", "--no-wait"], env=dict(env, PEER_HOME=home), check=True,
                                            capture_output=True).stdout.decode()
                     burl = [l.split(": ", 1)[1].strip() for l in fresh.splitlines() if l.startswith("pairing URL: ")][0]
                     out = subprocess.run([bb, burl, "--echo", str(a.echo)] + flags, check=True,

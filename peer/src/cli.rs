@@ -177,6 +177,9 @@ struct PairArgs {
     /// (Host side) seconds the new code stays valid.
     #[arg(long, default_value_t = host::DEFAULT_PAIRING_TTL.as_secs())]
     ttl: u64,
+    /// (Host side) print the code and exit instead of waiting for a device to pair with it.
+    #[arg(long)]
+    no_wait: bool,
 }
 
 #[derive(Debug, Args)]
@@ -268,7 +271,7 @@ async fn run(cli: Cli) -> Result<u8> {
         Command::Host(args) => run_host(paths, args, relay_only).await,
         Command::Pair(args) => match args.url {
             Some(url) => pair_with(&paths, &url, args.name, relay_only).await,
-            None => show_local_pairing(&paths, args.role, args.ttl).await,
+            None => show_local_pairing(&paths, args.role, args.ttl, !args.no_wait).await,
         },
         Command::Hosts { json } => list_hosts(&paths, json),
         Command::Ls { host, json } => {

@@ -237,7 +237,7 @@ fn an_approval_answered_by_two_clients_at_once_has_exactly_one_winner() {
 
     // A viewer sees everything and may not prompt or answer.
     let viewer = TestClient::new();
-    let out = s.host.cli(&["pair", "--role", "viewer"]);
+    let out = s.host.cli(&["pair", "--no-wait", "--role", "viewer"]);
     let url = String::from_utf8_lossy(&out.stdout)
         .lines()
         .find_map(|l| l.strip_prefix("pairing URL: ").map(str::to_owned))

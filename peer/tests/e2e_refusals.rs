@@ -125,3 +125,59 @@ fn viewers_watch_but_cannot_type_or_start() {
     refused(&viewer, &["new", "--", "sh"], "viewer");
     assert!(viewer.ok(&["hosts"]).contains("viewer"));
 }
+
+#[test]
+fn peer_pair_on_the_host_waits_for_the_device_and_shows_its_short_code() {
+    let host = TestHost::start(&[]);
+    // `peer pair` on the host prints a fresh code and waits.
+    let mut cmd = std::process::Command::new(PEER);
+    cmd.env("PEER_HOME", host.home.path())
+        .env("PEER_KEY_STORE", "file")
+        .env("RUST_LOG", "warn")
+        .args(["pair", "--ttl", "60"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut waiting = cmd.spawn().expect("spawn peer pair");
+    let stdout = waiting.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let url = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("a pairing URL");
+        if let Some(u) = line.strip_prefix("pairing URL: ") {
+            break u.to_owned();
+        }
+    };
+    // Abandoned attempts do not count: a device that pairs afterwards is reported.
+    let client = TestClient::new();
+    let out = client.ok(&["pair", &url, "--name", "laptop"]);
+    let code = out
+        .lines()
+        .find_map(|l| {
+            l.split_once("short code ")
+                .map(|(_, c)| c.chars().take(7).collect::<String>())
+        })
+        .unwrap_or_else(|| panic!("no short code in {out:?}"));
+    let line = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("`peer pair` reports the device");
+        if line.starts_with("paired ") {
+            break line;
+        }
+    };
+    assert!(
+        line.contains("laptop") && line.contains("as operator"),
+        "{line}"
+    );
+    assert!(line.contains(&code), "{line} does not show {code}");
+    let status = waiting.wait().expect("exit");
+    assert!(status.success());
+}

@@ -43,6 +43,14 @@ pub enum LocalRequest {
         /// At most this many rows.
         limit: u32,
     },
+    /// Wait until the code with this pairing id pairs a device (or `timeout_secs` pass, or
+    /// the code expires).
+    AwaitPairing {
+        /// The code's pairing id.
+        pairing_id: [u8; 16],
+        /// How long to wait at most.
+        timeout_secs: u32,
+    },
 }
 
 /// Replies over the control socket.
@@ -70,6 +78,17 @@ pub enum LocalReply {
     Error(WireError),
     /// Audit log rows.
     Audit(Vec<AuditRow>),
+    /// Answer to [`LocalRequest::AwaitPairing`]: a device paired with the code.
+    Paired {
+        /// The device's name.
+        name: String,
+        /// Its id, hex.
+        device: String,
+        /// The role given.
+        role: Role,
+        /// The short code both sides showed.
+        code: String,
+    },
 }
 
 /// A paired device as listed.

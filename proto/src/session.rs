@@ -155,6 +155,9 @@ pub enum Request {
         /// The value id to choose.
         value: String,
     },
+    /// This device leaves the host: the host revokes it (any role may). For a device whose
+    /// person saw different short codes at pairing, or that forgets the host.
+    Unpair,
 }
 
 /// Parameters of a new PTY session.
@@ -217,6 +220,8 @@ pub enum Reply {
     AgentClosed,
     /// Answer to [`Request::AgentSetMode`] and [`Request::AgentSetOption`]: the agent agreed.
     AgentConfigured,
+    /// Answer to [`Request::Unpair`]: the device is revoked; its connections close next.
+    Unpaired,
 }
 
 /// Why the host is about to close a browser's socket (frame `Close`, channel 0).

@@ -140,8 +140,13 @@ pub(super) fn print_pairing(out: &mut impl Write, url: &str, ttl: u64) -> Result
     Ok(())
 }
 
-pub(super) async fn show_local_pairing(paths: &Paths, role: Role, ttl: u64) -> Result<u8> {
-    match client::local_request(
+pub(super) async fn show_local_pairing(
+    paths: &Paths,
+    role: Role,
+    ttl: u64,
+    wait: bool,
+) -> Result<u8> {
+    let url = match client::local_request(
         paths,
         LocalRequest::NewPairing {
             role,
@@ -151,13 +156,74 @@ pub(super) async fn show_local_pairing(paths: &Paths, role: Role, ttl: u64) -> R
     .await
     .map_err(|e| anyhow!(e))?
     {
-        LocalReply::Pairing { url, .. } => {
-            print_pairing(&mut std::io::stdout().lock(), &url, ttl)?;
-            Ok(0)
-        }
+        LocalReply::Pairing { url, .. } => url,
         LocalReply::Error(e) => bail!("{}", e.message),
         other => bail!("unexpected reply: {other:?}"),
+    };
+    print_pairing(&mut std::io::stdout().lock(), &url, ttl)?;
+    if !wait {
+        return Ok(0);
     }
+    let pairing_id = peer_pairing::PairingPayload::from_url(&url)
+        .context("the host's own pairing URL")?
+        .secret
+        .pairing_id();
+    let waiting = client::local_request(
+        paths,
+        LocalRequest::AwaitPairing {
+            pairing_id,
+            timeout_secs: u32::try_from(ttl).unwrap_or(u32::MAX),
+        },
+    );
+    let reply = with_spinner(
+        "waiting for a device to pair (Ctrl-C stops waiting; the code stays valid)",
+        waiting,
+    )
+    .await;
+    match reply.map_err(|e| anyhow!(e))? {
+        LocalReply::Paired {
+            name,
+            device,
+            role,
+            code,
+        } => {
+            println!(
+                "paired {name} ({}…) as {} — short code {code}: check that the device shows the same",
+                &device[..12.min(device.len())],
+                role.as_str()
+            );
+            Ok(0)
+        }
+        LocalReply::Error(e) => {
+            eprintln!("peer: {}", e.message);
+            Ok(1)
+        }
+        other => bail!("unexpected reply: {other:?}"),
+    }
+}
+
+/// Runs `fut`, showing `what` with a spinner on stderr meanwhile (when stderr is a terminal).
+async fn with_spinner<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    use std::io::IsTerminal as _;
+    if !std::io::stderr().is_terminal() {
+        return fut.await;
+    }
+    tokio::pin!(fut);
+    let frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+    let mut tick = tokio::time::interval(Duration::from_millis(120));
+    let mut i = 0;
+    let out = loop {
+        tokio::select! {
+            out = &mut fut => break out,
+            _ = tick.tick() => {
+                eprint!("\r{} {what}", frames[i % frames.len()]);
+                i += 1;
+            }
+        }
+    };
+    // Clear the spinner's line.
+    eprint!("\r\x1b[2K");
+    out
 }
 
 pub(super) async fn devices(

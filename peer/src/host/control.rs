@@ -95,6 +95,21 @@ async fn handle(host: &HostShared, req: LocalRequest) -> LocalReply {
             Err(e) => LocalReply::Error(WireError::new(ErrorCode::NotFound, e.to_string())),
         },
         LocalRequest::Status => LocalReply::Status(host.status()),
+        LocalRequest::AwaitPairing {
+            pairing_id,
+            timeout_secs,
+        } => {
+            let timeout = Duration::from_secs(u64::from(timeout_secs));
+            match host.pairings.wait(&pairing_id, timeout).await {
+                Ok(d) => LocalReply::Paired {
+                    name: d.name,
+                    device: d.device,
+                    role: d.role,
+                    code: d.code,
+                },
+                Err(e) => LocalReply::Error(WireError::new(ErrorCode::NotFound, e.to_string())),
+            }
+        }
         LocalRequest::Audit { limit } => match host.devices.audit_rows(limit.min(10_000)).await {
             Ok(rows) => LocalReply::Audit(rows),
             Err(e) => LocalReply::Error(WireError::new(ErrorCode::Internal, e.to_string())),

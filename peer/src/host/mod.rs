@@ -530,6 +530,15 @@ async fn serve_pairing(host: Arc<HostShared>, conn: iroh::endpoint::Connection) 
     let event = match pairing::serve(ctx, &mut recv, &mut send).await {
         Ok(p) => {
             info!(device = %hex::encode(&p.device[..4]), name = %p.name, "paired");
+            host.pairings.record(
+                &p.pairing_id,
+                pairing::PairedDevice {
+                    name: p.name.clone(),
+                    device: hex::encode(p.device),
+                    role: p.role,
+                    code: p.code.clone(),
+                },
+            );
             HostEvent::Paired {
                 name: p.name,
                 device: hex::encode(p.device),

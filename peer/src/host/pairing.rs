@@ -34,12 +34,55 @@ struct Pending {
     expires_at: u64,
     used: bool,
     failures: u8,
+    /// The device the code paired, once it did.
+    paired: Option<PairedDevice>,
+}
+
+/// A device a code paired, as `peer pair` on the host reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairedDevice {
+    /// Its name.
+    pub name: String,
+    /// Its id, hex.
+    pub device: String,
+    /// Its role.
+    pub role: Role,
+    /// The short code both sides showed.
+    pub code: String,
 }
 
 /// The host's outstanding pairing codes.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Pairings {
     pending: Mutex<HashMap<[u8; 16], Pending>>,
+    /// Bumped whenever a code pairs a device.
+    paired: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Pairings {
+    fn default() -> Self {
+        Pairings {
+            pending: Mutex::new(HashMap::new()),
+            paired: tokio::sync::watch::Sender::new(0),
+        }
+    }
+}
+
+/// Why waiting for a pairing ended without a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WaitError {
+    /// No such code.
+    #[error("no pairing code with this id is outstanding")]
+    Unknown,
+    /// The code expired unused.
+    #[error("the pairing code expired before a device used it")]
+    Expired,
+    /// The code was locked after failed attempts.
+    #[error("the pairing code was locked after failed attempts")]
+    Locked,
+    /// Waited long enough.
+    #[error("no device paired in time")]
+    TimedOut,
 }
 
 impl Pairings {
@@ -63,9 +106,52 @@ impl Pairings {
                 expires_at,
                 used: false,
                 failures: 0,
+                paired: None,
             },
         );
         (secret, expires_at)
+    }
+
+    /// Records the device a code paired and wakes whoever waits for it.
+    pub(crate) fn record(&self, id: &[u8; 16], device: PairedDevice) {
+        if let Some(p) = self.table().get_mut(id) {
+            p.paired = Some(device);
+        }
+        self.paired.send_modify(|n| *n += 1);
+    }
+
+    /// Waits until the code `id` pairs a device, it expires or locks, or `timeout` passes.
+    pub async fn wait(&self, id: &[u8; 16], timeout: Duration) -> Result<PairedDevice, WaitError> {
+        let mut changed = self.paired.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let expires_at = {
+                let t = self.table();
+                let p = t.get(id).ok_or(WaitError::Unknown)?;
+                if let Some(d) = &p.paired {
+                    return Ok(d.clone());
+                }
+                if p.failures >= MAX_FAILURES {
+                    return Err(WaitError::Locked);
+                }
+                p.expires_at
+            };
+            let now = now_secs();
+            if now >= expires_at {
+                return Err(WaitError::Expired);
+            }
+            let expiry = tokio::time::Instant::now() + Duration::from_secs(expires_at - now);
+            tokio::select! {
+                _ = changed.changed() => {}
+                // Failures and expiry are not announced: look again now and then.
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = tokio::time::sleep_until(deadline.min(expiry)) => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(WaitError::TimedOut);
+                    }
+                }
+            }
+        }
     }
 
     pub(crate) fn lookup(&self, id: &[u8; 16]) -> Result<(PairingSecret, Role), Refusal> {
@@ -107,6 +193,8 @@ impl Pairings {
 /// A device that completed pairing.
 #[derive(Debug, Clone)]
 pub struct Paired {
+    /// The code's pairing id.
+    pub pairing_id: [u8; 16],
     /// Device key.
     pub device: [u8; 32],
     /// Its name.
@@ -237,6 +325,7 @@ where
     }
     let (device, name) = outcome?;
     Ok(Paired {
+        pairing_id: id,
         device,
         name,
         role,

@@ -96,6 +96,17 @@ pub(crate) async fn handle_request(ctx: &StreamCtx, req: Request) -> Result<Repl
                 .await;
             Ok(Reply::Killed)
         }
+        Request::Unpair => {
+            // The device leaves: revoke it, which also closes this connection (possibly before
+            // the reply is out; a client takes REVOKED as the same answer).
+            audit(ctx, "unpair", "the device asked to be forgotten".into()).await;
+            ctx.host
+                .devices
+                .revoke(&hex::encode(ctx.device))
+                .await
+                .map_err(|e| WireError::new(ErrorCode::Internal, e.to_string()))?;
+            Ok(Reply::Unpaired)
+        }
         Request::ListAgents => Ok(Reply::Agents(ctx.host.agents.agents().await)),
         Request::ListAgentSessions => Ok(Reply::AgentSessions(ctx.host.agents.sessions())),
         Request::AgentDiff { session } => {
@@ -335,8 +346,8 @@ pub(crate) async fn run_attach<S: FrameSink, R: FrameSource>(
             format!("offset {from} is past the end of the output ({end})"),
         )));
     }
-    let guard = session.attach_guard(from);
     let token = attach.client_token;
+    let guard = session.attach_guard(from, token);
     let attached = Frame::Attached(Attached {
         info: session.info(),
         start_offset: from.max(start),
@@ -399,10 +410,16 @@ pub(crate) async fn run_attach<S: FrameSink, R: FrameSource>(
         }
     };
     let output = pump_output(session, &guard, from, send, ack_rx);
-    tokio::select! {
+    let end = tokio::select! {
         r = input => r,
         r = output => r,
+    };
+    if let Err(AttachEnd::Gone) = end {
+        // The client vanished without detaching: keep its place for a while, so that it loses
+        // nothing if it comes back (a reconnect, a phone back online).
+        guard.park(token, crate::pty::ATTACH_HOLD);
     }
+    end
 }
 
 /// Sends output from `pos` on, input acks as they change, and `Exited` after the last byte.

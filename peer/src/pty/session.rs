@@ -27,6 +27,13 @@ pub const LAG_GRACE: Duration = Duration::from_secs(2);
 /// first attachment at most; one that never comes stops holding anything back after this.
 pub const CREATOR_WAIT: Duration = Duration::from_secs(10);
 
+/// How long an attachment whose client vanished without detaching (a dead connection, a
+/// browser tab gone offline) keeps its place: until then its position holds the process back
+/// as if the client were there, so a client that comes back within this loses nothing; after
+/// it the process runs freely and a client that comes back later is told of the gap. A client
+/// that re-attaches with the same client token takes the place over.
+pub const ATTACH_HOLD: Duration = Duration::from_secs(35);
+
 /// How long a killed session gets between SIGHUP and SIGKILL.
 pub const KILL_GRACE: Duration = Duration::from_secs(2);
 
@@ -94,11 +101,34 @@ struct State {
     /// Highest input sequence number applied, per client token.
     input_seqs: HashMap<u64, u64>,
     /// Next offset each attached stream will send, by attach id.
-    readers: HashMap<u64, u64>,
+    readers: HashMap<u64, Reader>,
     next_reader: u64,
     /// Until when the output from offset 0 is held for the creator's first attachment
     /// ([`CreateSession::hold_output`]); cleared by the first attachment.
     creator_hold: Option<std::time::Instant>,
+}
+
+/// An attachment's place in the output.
+#[derive(Debug, Clone, Copy)]
+struct Reader {
+    /// The next offset it will send.
+    offset: u64,
+    /// Set once its client vanished: that client's token, and until when the place is kept.
+    parked: Option<(u64, std::time::Instant)>,
+    /// When it was registered.
+    since: std::time::Instant,
+}
+
+impl Reader {
+    /// Until when this reader may hold back a chunk read at `chunk_at`: a live one for
+    /// [`LAG_GRACE`] per chunk (counted from its attaching, if that came later), a parked one
+    /// until its place expires.
+    fn holds_until(&self, chunk_at: std::time::Instant) -> std::time::Instant {
+        match self.parked {
+            Some((_, until)) => until,
+            None => chunk_at.max(self.since) + LAG_GRACE,
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -301,21 +331,45 @@ impl PtySession {
     }
 
     /// Counts an attached stream that will send output from `from`; the guard reports its
-    /// progress (see [`AttachGuard::advance`]) and uncounts it on drop.
-    pub fn attach_guard(self: &Arc<Self>, from: u64) -> AttachGuard {
+    /// progress (see [`AttachGuard::advance`]) and uncounts it on drop. A place parked for
+    /// `token` (see [`AttachGuard::park`]) is taken over: it stops holding anything back.
+    pub fn attach_guard(self: &Arc<Self>, from: u64, token: u64) -> AttachGuard {
         let mut st = lock(&self.shared.state);
         st.attached += 1;
         st.creator_hold = None;
+        let now = std::time::Instant::now();
+        st.readers.retain(|_, r| match r.parked {
+            Some((t, until)) => t != token && until > now,
+            None => true,
+        });
         let id = st.next_reader;
         st.next_reader += 1;
-        st.readers.insert(id, from);
+        st.readers.insert(
+            id,
+            Reader {
+                offset: from,
+                parked: None,
+                since: now,
+            },
+        );
         drop(st);
         // A reader waiting for the creator may go on if this attachment starts later.
         self.shared.room.notify_all();
         AttachGuard {
             session: self.clone(),
             id,
+            parked: false,
         }
+    }
+
+    /// Places kept for clients that vanished, and how long each still holds (for listings).
+    pub fn parked(&self) -> usize {
+        let now = std::time::Instant::now();
+        lock(&self.shared.state)
+            .readers
+            .values()
+            .filter(|r| r.parked.is_some_and(|(_, until)| until > now))
+            .count()
     }
 
     /// Highest input sequence applied for `token`.
@@ -421,21 +475,40 @@ impl Drop for PtySession {
 pub struct AttachGuard {
     session: Arc<PtySession>,
     id: u64,
+    parked: bool,
 }
 
 impl AttachGuard {
     /// Records that everything before `offset` was sent.
     pub fn advance(&self, offset: u64) {
         let shared = &self.session.shared;
-        if let Some(o) = lock(&shared.state).readers.get_mut(&self.id) {
-            *o = offset;
+        if let Some(r) = lock(&shared.state).readers.get_mut(&self.id) {
+            r.offset = offset;
         }
+        shared.room.notify_all();
+    }
+
+    /// The client vanished without detaching: stop counting the attachment, but keep its
+    /// place for `hold` ([`ATTACH_HOLD`]), or until `token` attaches again, holding the process
+    /// back as if the client were still reading.
+    pub fn park(mut self, token: u64, hold: Duration) {
+        let shared = &self.session.shared;
+        let mut st = lock(&shared.state);
+        st.attached = st.attached.saturating_sub(1);
+        if let Some(r) = st.readers.get_mut(&self.id) {
+            r.parked = Some((token, std::time::Instant::now() + hold));
+        }
+        drop(st);
+        self.parked = true;
         shared.room.notify_all();
     }
 }
 
 impl Drop for AttachGuard {
     fn drop(&mut self) {
+        if self.parked {
+            return;
+        }
         let shared = &self.session.shared;
         let mut st = lock(&shared.state);
         st.attached = st.attached.saturating_sub(1);
@@ -456,20 +529,35 @@ fn read_loop(mut reader: Box<dyn Read + Send>, shared: &Shared) {
             Ok(0) | Err(_) => break,
             Ok(n) => {
                 let mut st = lock(&shared.state);
-                let deadline = std::time::Instant::now() + LAG_GRACE;
-                // Wait while pushing would drop bytes an attached stream has yet to send, or
-                // the first bytes while the creator's first attachment is on its way. Streams
-                // already behind the buffer are lost causes and hold nothing back.
+                let chunk_at = std::time::Instant::now();
+                // Wait while pushing would drop bytes an attachment has yet to send (a live one
+                // for LAG_GRACE per chunk, a parked one until its place expires), or the first
+                // bytes while the creator's first attachment is on its way. Streams already
+                // behind the buffer are lost causes and hold nothing back.
                 loop {
                     let now = std::time::Instant::now();
                     let start = st.buffer.start();
                     let new_start =
                         (st.buffer.end() + n as u64).saturating_sub(st.buffer.capacity() as u64);
                     let holds = |o: u64| o >= start && o < new_start;
-                    let held = st.readers.values().any(|&o| holds(o))
-                        || st.creator_hold.is_some_and(|until| now < until && holds(0));
-                    let left = deadline.saturating_duration_since(now);
-                    if !held || left.is_zero() {
+                    let mut deadline = st
+                        .readers
+                        .values()
+                        .filter(|r| holds(r.offset))
+                        .map(|r| r.holds_until(chunk_at))
+                        .max();
+                    if let Some(until) = st.creator_hold
+                        && holds(0)
+                    {
+                        // The usual lag rule: at most LAG_GRACE per chunk.
+                        deadline = deadline.max(Some(until.min(chunk_at + LAG_GRACE)));
+                    }
+                    let left =
+                        deadline.map_or(Duration::ZERO, |d| d.saturating_duration_since(now));
+                    if left.is_zero() {
+                        // Places kept past their time are gone for good.
+                        st.readers
+                            .retain(|_, r| r.parked.is_none_or(|(_, until)| until > now));
                         break;
                     }
                     shared.held.store(true, Ordering::Relaxed);
@@ -577,8 +665,43 @@ mod tests {
         // Far longer than `head` needs to overflow a 16 KiB buffer, far shorter than LAG_GRACE.
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(s.bounds().0, 0, "the first byte is still held");
-        let guard = s.attach_guard(0);
+        let guard = s.attach_guard(0, 1);
         assert_eq!(drain(&s, &guard, 0).await, vec![0u8; 200_000]);
+    }
+
+    #[tokio::test]
+    async fn a_parked_place_holds_the_process_beyond_the_lag_grace_and_is_taken_over() {
+        let s = flood(false);
+        let guard = s.attach_guard(0, 7);
+        // The client vanishes at once; its place is kept for longer than LAG_GRACE.
+        guard.park(7, LAG_GRACE * 3);
+        tokio::time::sleep(LAG_GRACE + Duration::from_millis(1500)).await;
+        assert_eq!(
+            s.bounds().0,
+            0,
+            "nothing the parked client missed was dropped"
+        );
+        assert_eq!(s.info().attached, 0, "a parked place is not an attachment");
+        assert_eq!(s.parked(), 1);
+        // The same client comes back and reads everything.
+        let guard = s.attach_guard(0, 7);
+        assert_eq!(s.parked(), 0);
+        assert_eq!(drain(&s, &guard, 0).await, vec![0u8; 200_000]);
+    }
+
+    #[tokio::test]
+    async fn a_parked_place_expires_and_the_process_runs_on() {
+        let s = flood(false);
+        let guard = s.attach_guard(0, 7);
+        guard.park(7, Duration::from_millis(300));
+        let mut rx = s.subscribe();
+        let t0 = std::time::Instant::now();
+        while s.exit().is_none() {
+            let _ = tokio::time::timeout(Duration::from_millis(200), rx.changed()).await;
+            assert!(t0.elapsed() < Duration::from_secs(20), "still held");
+        }
+        assert_eq!(s.bounds(), (200_000 - 16 * 1024, 200_000));
+        assert_eq!(s.parked(), 0);
     }
 
     #[tokio::test]

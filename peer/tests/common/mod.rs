@@ -169,7 +169,7 @@ impl TestHost {
 
     /// A fresh pairing URL from `peer pair` on the host machine, made the current one.
     pub fn fresh_url(&mut self) -> String {
-        let out = self.cli(&["pair"]);
+        let out = self.cli(&["pair", "--no-wait"]);
         self.url = String::from_utf8_lossy(&out.stdout)
             .lines()
             .find_map(|l| l.strip_prefix("pairing URL: ").map(str::to_owned))

@@ -765,7 +765,20 @@ export type LocalReply =
   /** The request failed. */
   | { Error: WireError }
   /** Audit log rows. */
-  | { Audit: AuditRow[] };
+  | { Audit: AuditRow[] }
+  /** Answer to [`LocalRequest::AwaitPairing`]: a device paired with the code. */
+  | {
+    Paired: {
+      /** The device's name. */
+      name: string;
+      /** Its id, hex. */
+      device: string;
+      /** The role given. */
+      role: Role;
+      /** The short code both sides showed. */
+      code: string;
+    };
+  };
 export function encLocalReply(w: Writer, v: LocalReply): void {
   if (typeof v === 'object' && 'Pairing' in v) { w.varint(0, 32); w.str(v.Pairing.url); w.u64(v.Pairing.expires_at); return; }
   if (typeof v === 'object' && 'Devices' in v) { w.varint(1, 32); w.varint(v.Devices.length, 64); for (const x0 of v.Devices) { encDeviceInfo(w, x0); } return; }
@@ -773,16 +786,18 @@ export function encLocalReply(w: Writer, v: LocalReply): void {
   if (typeof v === 'object' && 'Status' in v) { w.varint(3, 32); encHostStatus(w, v.Status); return; }
   if (typeof v === 'object' && 'Error' in v) { w.varint(4, 32); encWireError(w, v.Error); return; }
   if (typeof v === 'object' && 'Audit' in v) { w.varint(5, 32); w.varint(v.Audit.length, 64); for (const x0 of v.Audit) { encAuditRow(w, x0); } return; }
+  if (typeof v === 'object' && 'Paired' in v) { w.varint(6, 32); w.str(v.Paired.name); w.str(v.Paired.device); encRole(w, v.Paired.role); w.str(v.Paired.code); return; }
   throw new PostcardError('not a LocalReply');
 }
 export function decLocalReply(r: Reader): LocalReply {
-  switch (r.variant(6)) {
+  switch (r.variant(7)) {
     case 0: return { Pairing: { url: r.str(), expires_at: r.u64() } };
     case 1: return { Devices: r.seq(() => decDeviceInfo(r)) };
     case 2: return { Revoked: { device: decDeviceInfo(r), closed: r.varint(32) } };
     case 3: return { Status: decHostStatus(r) };
     case 4: return { Error: decWireError(r) };
     case 5: return { Audit: r.seq(() => decAuditRow(r)) };
+    case 6: return { Paired: { name: r.str(), device: r.str(), role: decRole(r), code: r.str() } };
     default: throw new PostcardError('bad LocalReply');
   }
 }
@@ -815,6 +830,18 @@ export type LocalRequest =
       /** At most this many rows. */
       limit: number;
     };
+  }
+  /**
+   * Wait until the code with this pairing id pairs a device (or `timeout_secs` pass, or
+   * the code expires).
+   */
+  | {
+    AwaitPairing: {
+      /** The code's pairing id. */
+      pairing_id: Uint8Array;
+      /** How long to wait at most. */
+      timeout_secs: number;
+    };
   };
 export function encLocalRequest(w: Writer, v: LocalRequest): void {
   if (typeof v === 'object' && 'NewPairing' in v) { w.varint(0, 32); encRole(w, v.NewPairing.role); w.u64(v.NewPairing.ttl_secs); return; }
@@ -822,15 +849,17 @@ export function encLocalRequest(w: Writer, v: LocalRequest): void {
   if (typeof v === 'object' && 'RevokeDevice' in v) { w.varint(2, 32); w.str(v.RevokeDevice.id); return; }
   if (v === 'Status') { w.varint(3, 32); return; }
   if (typeof v === 'object' && 'Audit' in v) { w.varint(4, 32); w.varint(v.Audit.limit, 32); return; }
+  if (typeof v === 'object' && 'AwaitPairing' in v) { w.varint(5, 32); w.fixed(v.AwaitPairing.pairing_id, 16); w.varint(v.AwaitPairing.timeout_secs, 32); return; }
   throw new PostcardError('not a LocalRequest');
 }
 export function decLocalRequest(r: Reader): LocalRequest {
-  switch (r.variant(5)) {
+  switch (r.variant(6)) {
     case 0: return { NewPairing: { role: decRole(r), ttl_secs: r.u64() } };
     case 1: return 'ListDevices';
     case 2: return { RevokeDevice: { id: r.str() } };
     case 3: return 'Status';
     case 4: return { Audit: { limit: r.varint(32) } };
+    case 5: return { AwaitPairing: { pairing_id: r.fixed(16), timeout_secs: r.varint(32) } };
     default: throw new PostcardError('bad LocalRequest');
   }
 }
@@ -923,7 +952,9 @@ export type Reply =
   /** Answer to [`Request::AgentClose`]. */
   | 'AgentClosed'
   /** Answer to [`Request::AgentSetMode`] and [`Request::AgentSetOption`]: the agent agreed. */
-  | 'AgentConfigured';
+  | 'AgentConfigured'
+  /** Answer to [`Request::Unpair`]: the device is revoked; its connections close next. */
+  | 'Unpaired';
 export function encReply(w: Writer, v: Reply): void {
   if (typeof v === 'object' && 'Sessions' in v) { w.varint(0, 32); w.varint(v.Sessions.length, 64); for (const x0 of v.Sessions) { encSessionInfo(w, x0); } return; }
   if (typeof v === 'object' && 'Created' in v) { w.varint(1, 32); encSessionInfo(w, v.Created); return; }
@@ -937,10 +968,11 @@ export function encReply(w: Writer, v: Reply): void {
   if (typeof v === 'object' && 'AgentDiff' in v) { w.varint(9, 32); encAgentDiff(w, v.AgentDiff); return; }
   if (v === 'AgentClosed') { w.varint(10, 32); return; }
   if (v === 'AgentConfigured') { w.varint(11, 32); return; }
+  if (v === 'Unpaired') { w.varint(12, 32); return; }
   throw new PostcardError('not a Reply');
 }
 export function decReply(r: Reader): Reply {
-  switch (r.variant(12)) {
+  switch (r.variant(13)) {
     case 0: return { Sessions: r.seq(() => decSessionInfo(r)) };
     case 1: return { Created: decSessionInfo(r) };
     case 2: return 'Killed';
@@ -953,6 +985,7 @@ export function decReply(r: Reader): Reply {
     case 9: return { AgentDiff: decAgentDiff(r) };
     case 10: return 'AgentClosed';
     case 11: return 'AgentConfigured';
+    case 12: return 'Unpaired';
     default: throw new PostcardError('bad Reply');
   }
 }
@@ -1044,7 +1077,12 @@ export type Request =
       /** The value id to choose. */
       value: string;
     };
-  };
+  }
+  /**
+   * This device leaves the host: the host revokes it (any role may). For a device whose
+   * person saw different short codes at pairing, or that forgets the host.
+   */
+  | 'Unpair';
 export function encRequest(w: Writer, v: Request): void {
   if (v === 'ListSessions') { w.varint(0, 32); return; }
   if (typeof v === 'object' && 'CreateSession' in v) { w.varint(1, 32); encCreateSession(w, v.CreateSession); return; }
@@ -1059,10 +1097,11 @@ export function encRequest(w: Writer, v: Request): void {
   if (typeof v === 'object' && 'AgentClose' in v) { w.varint(10, 32); w.u64(v.AgentClose.session); w.bool(v.AgentClose.remove_worktree); return; }
   if (typeof v === 'object' && 'AgentSetMode' in v) { w.varint(11, 32); w.u64(v.AgentSetMode.session); w.str(v.AgentSetMode.mode); return; }
   if (typeof v === 'object' && 'AgentSetOption' in v) { w.varint(12, 32); w.u64(v.AgentSetOption.session); w.str(v.AgentSetOption.option); w.str(v.AgentSetOption.value); return; }
+  if (v === 'Unpair') { w.varint(13, 32); return; }
   throw new PostcardError('not a Request');
 }
 export function decRequest(r: Reader): Request {
-  switch (r.variant(13)) {
+  switch (r.variant(14)) {
     case 0: return 'ListSessions';
     case 1: return { CreateSession: decCreateSession(r) };
     case 2: return { KillSession: { session: r.u64() } };
@@ -1076,6 +1115,7 @@ export function decRequest(r: Reader): Request {
     case 10: return { AgentClose: { session: r.u64(), remove_worktree: r.bool() } };
     case 11: return { AgentSetMode: { session: r.u64(), mode: r.str() } };
     case 12: return { AgentSetOption: { session: r.u64(), option: r.str(), value: r.str() } };
+    case 13: return 'Unpair';
     default: throw new PostcardError('bad Request');
   }
 }

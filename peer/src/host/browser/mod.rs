@@ -264,7 +264,7 @@ pub(crate) async fn serve_socket<R: MsgRead, W: MsgWrite>(
         tasks: JoinSet::new(),
     };
     let end = socket.run(&revoked, &mut in_rx).await;
-    socket.tasks.shutdown().await;
+    socket.finish().await;
     if let Some((code, why)) = end {
         out.close(code, &why).await;
     }
@@ -288,7 +288,22 @@ struct Socket {
     tasks: JoinSet<Option<u32>>,
 }
 
+/// How long a socket's attachments get to end on their own (and park their places) after the
+/// socket ended.
+const CHANNELS_END: Duration = Duration::from_secs(2);
+
 impl Socket {
+    /// Ends every channel as its client vanishing (so attachments keep their places for a
+    /// while), then stops what is left.
+    async fn finish(&mut self) {
+        self.channels.clear();
+        let _ = tokio::time::timeout(CHANNELS_END, async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        self.tasks.shutdown().await;
+    }
+
     /// Serves until the socket ends; returns the close code and reason if the host ends it.
     async fn run(
         &mut self,
@@ -460,6 +475,15 @@ async fn complete_pairing(
         .map_err(|e| e.to_string())?;
     let code = short_code(&noise.lock().handshake_hash());
     info!(device = %hex::encode(&device[..4]), %name, "browser paired");
+    host.pairings.record(
+        &pid,
+        super::pairing::PairedDevice {
+            name: name.clone(),
+            device: hex::encode(device),
+            role,
+            code: code.clone(),
+        },
+    );
     let _ = host.events.try_send(HostEvent::Paired {
         name,
         device: hex::encode(device),
@@ -558,6 +582,11 @@ struct ChannelSource(mpsc::Receiver<Frame>);
 
 impl FrameSource for ChannelSource {
     async fn next(&mut self) -> Result<Frame, ReadError> {
-        self.0.recv().await.ok_or(ReadError::Closed)
+        // A browser ends a channel with `Detach` only; the sender going away means the socket
+        // did: the client vanished.
+        self.0
+            .recv()
+            .await
+            .ok_or_else(|| ReadError::Io(std::io::ErrorKind::ConnectionAborted.into()))
     }
 }
