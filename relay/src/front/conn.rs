@@ -14,7 +14,7 @@ use std::{
 use tokio::time::Instant;
 use tracing::debug;
 
-use super::Limits;
+use super::limits::Limits;
 
 /// Connections are counted per IPv4 address, and per /64 for IPv6 (one subscriber's prefix).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
