@@ -15,6 +15,7 @@
 use std::{collections::BTreeSet, fmt, str::FromStr};
 
 use iroh_base::EndpointId;
+use peer_pairing::RelayToken;
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
@@ -57,87 +58,37 @@ impl FromStr for AccessMode {
     }
 }
 
-/// A relay token: a shared secret a client presents to be admitted in [`AccessMode::Token`].
+/// The SHA-256 digest of a [`RelayToken`]: all the relay keeps of a token.
 ///
-/// Only its SHA-256 digest is kept; `Debug` shows a short digest prefix (to tell tokens apart in
-/// logs), never the secret. Comparison is constant-time.
-///
-/// iroh endpoints send it when the relay is in their relay map with
-/// `iroh::RelayConfig::with_auth_token(token)` (as `Authorization: Bearer <token>`; browsers
-/// built to WebAssembly send `?token=<token>`).
-#[derive(Clone, PartialEq, Eq)]
-pub struct RelayToken {
-    digest: [u8; 32],
-}
+/// Built only from a valid [`RelayToken`], so the relay's tokens file, the host's token and a
+/// presented token obey one rule (16 to 255 bytes of `0x21..=0x7e`). Comparison is
+/// constant-time; `Debug` shows nothing of it.
+#[derive(Clone)]
+pub(crate) struct TokenDigest([u8; 32]);
 
-/// A string that cannot be a relay token.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("invalid relay token: {0}")]
-pub struct InvalidToken(&'static str);
-
-impl RelayToken {
-    /// Shortest accepted token, in characters.
-    pub const MIN_LEN: usize = 16;
-
-    /// Wraps a secret. It must be at least [`Self::MIN_LEN`] printable ASCII characters without
-    /// spaces (it travels in an HTTP header).
-    pub fn new(secret: &str) -> Result<Self, InvalidToken> {
-        if secret.len() < Self::MIN_LEN {
-            return Err(InvalidToken("shorter than 16 characters"));
-        }
-        if !secret.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(InvalidToken(
-                "only printable ASCII without spaces is allowed",
-            ));
-        }
-        Ok(Self {
-            digest: Sha256::digest(secret.as_bytes()).into(),
-        })
+impl TokenDigest {
+    pub(crate) fn of(token: &RelayToken) -> Self {
+        Self(Sha256::digest(token.as_str().as_bytes()).into())
     }
 
-    /// A new random token (32 bytes, base64url without padding: 43 characters).
-    pub fn generate() -> (Self, String) {
-        let bytes: [u8; 32] = rand::random();
-        // 43 characters of the base64url alphabet: a valid token.
-        let secret = base64url(&bytes);
-        let token = Self {
-            digest: Sha256::digest(secret.as_bytes()).into(),
-        };
-        (token, secret)
-    }
-
-    fn matches_digest(&self, digest: &[u8; 32]) -> bool {
-        self.digest.ct_eq(digest).into()
+    /// The digest of `text` if it is a valid token; anything else cannot match a token.
+    pub(crate) fn of_presented(text: &str) -> Option<Self> {
+        RelayToken::new(text).ok().map(|token| Self::of(&token))
     }
 }
 
-impl fmt::Debug for RelayToken {
+impl PartialEq for TokenDigest {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl Eq for TokenDigest {}
+
+impl fmt::Debug for TokenDigest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "RelayToken(sha256:{:02x}{:02x}{:02x}{:02x}…)",
-            self.digest[0], self.digest[1], self.digest[2], self.digest[3]
-        )
+        f.write_str("TokenDigest(..)")
     }
-}
-
-fn base64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        let chars = chunk.len() + 1;
-        for i in 0..chars {
-            let index = (n >> (18 - 6 * i)) & 63;
-            out.push(char::from(ALPHABET[index as usize]));
-        }
-    }
-    out
 }
 
 /// Who may connect to the relay.
@@ -153,7 +104,7 @@ fn base64url(bytes: &[u8]) -> String {
 pub struct AccessPolicy {
     mode: AccessMode,
     endpoints: BTreeSet<EndpointId>,
-    tokens: Vec<RelayToken>,
+    tokens: Vec<TokenDigest>,
 }
 
 /// Why a client was admitted.
@@ -182,6 +133,8 @@ impl AccessPolicy {
     }
 
     /// Admits endpoints presenting one of `tokens`, and the `endpoints` without a token.
+    ///
+    /// Only the tokens' SHA-256 digests are kept.
     pub fn token(
         tokens: impl IntoIterator<Item = RelayToken>,
         endpoints: impl IntoIterator<Item = EndpointId>,
@@ -189,7 +142,7 @@ impl AccessPolicy {
         Self {
             mode: AccessMode::Token,
             endpoints: endpoints.into_iter().collect(),
-            tokens: tokens.into_iter().collect(),
+            tokens: tokens.into_iter().map(|t| TokenDigest::of(&t)).collect(),
         }
     }
 
@@ -208,16 +161,17 @@ impl AccessPolicy {
         self.tokens.len()
     }
 
-    /// Whether `endpoint`, presenting `token` (if any), may connect.
+    /// Whether `endpoint`, presenting `token` (if any), may connect. Text that is not a valid
+    /// [`RelayToken`] counts as no token.
     pub fn admits(&self, endpoint: &EndpointId, token: Option<&str>) -> bool {
-        let digest = token.map(|t| Sha256::digest(t.as_bytes()).into());
+        let digest = token.and_then(TokenDigest::of_presented);
         self.decide(endpoint, digest.as_ref()).is_some()
     }
 
     pub(crate) fn decide(
         &self,
         endpoint: &EndpointId,
-        token: Option<&[u8; 32]>,
+        token: Option<&TokenDigest>,
     ) -> Option<Admission> {
         match self.mode {
             AccessMode::Open => Some(Admission::Open),
@@ -229,7 +183,7 @@ impl AccessPolicy {
                 let matched = self
                     .tokens
                     .iter()
-                    .fold(false, |found, t| t.matches_digest(digest) | found);
+                    .fold(false, |found, t| (t == digest) | found);
                 matched.then_some(Admission::Token)
             }
         }
@@ -239,6 +193,7 @@ impl AccessPolicy {
 #[cfg(test)]
 mod tests {
     use iroh_base::SecretKey;
+    use peer_pairing::InvalidRelayToken;
 
     use super::*;
 
@@ -264,7 +219,7 @@ mod tests {
     }
 
     #[test]
-    fn token_admits_listed_or_token_holders() -> Result<(), InvalidToken> {
+    fn token_admits_listed_or_token_holders() -> Result<(), InvalidRelayToken> {
         let policy = AccessPolicy::token(
             [
                 RelayToken::new("first-token-0123456789")?,
@@ -284,14 +239,35 @@ mod tests {
     }
 
     #[test]
-    fn tokens_are_validated_and_never_printed() -> Result<(), InvalidToken> {
-        assert!(RelayToken::new("short").is_err());
-        assert!(RelayToken::new("has a space in it, sadly").is_err());
-        assert!(RelayToken::new("non-ascii-é-0123456789").is_err());
+    fn presented_tokens_obey_the_same_rule() -> Result<(), InvalidRelayToken> {
+        let policy = AccessPolicy::token([RelayToken::generate()], []);
+        // Text that is not a valid token never matches, whatever the configured tokens.
+        for presented in ["", "short", "has a space in it, sadly", &"x".repeat(256)] {
+            assert!(
+                TokenDigest::of_presented(presented).is_none(),
+                "{presented:?}"
+            );
+            assert!(!policy.admits(&id(2), Some(presented)));
+        }
+        let token = RelayToken::new("exactly-16-bytes")?;
+        assert_eq!(
+            TokenDigest::of_presented(token.as_str()),
+            Some(TokenDigest::of(&token))
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn tokens_never_print() -> Result<(), InvalidRelayToken> {
         let secret = "super-secret-token-value";
         let token = RelayToken::new(secret)?;
+        let digest = TokenDigest::of(&token);
         let policy = AccessPolicy::token([token.clone()], []);
-        for printed in [format!("{token:?}"), format!("{policy:?}")] {
+        for printed in [
+            format!("{token:?}"),
+            format!("{digest:?}"),
+            format!("{policy:?}"),
+        ] {
             assert!(!printed.contains(secret), "{printed}");
             assert!(!printed.contains("super"), "{printed}");
         }
@@ -299,23 +275,11 @@ mod tests {
     }
 
     #[test]
-    fn generated_tokens_are_valid_and_distinct() -> Result<(), InvalidToken> {
-        let (token, secret) = RelayToken::generate();
-        assert_eq!(secret.len(), 43);
-        assert_eq!(RelayToken::new(&secret)?, token);
-        let (_, other) = RelayToken::generate();
-        assert_ne!(secret, other);
-        Ok(())
-    }
-
-    #[test]
-    fn base64url_matches_known_vectors() {
-        assert_eq!(base64url(b""), "");
-        assert_eq!(base64url(b"f"), "Zg");
-        assert_eq!(base64url(b"fo"), "Zm8");
-        assert_eq!(base64url(b"foo"), "Zm9v");
-        assert_eq!(base64url(b"foob"), "Zm9vYg");
-        assert_eq!(base64url(&[0xfb, 0xff]), "-_8");
+    fn generated_tokens_are_admitted() {
+        let token = RelayToken::generate();
+        let policy = AccessPolicy::token([token.clone()], []);
+        assert!(policy.admits(&id(5), Some(token.as_str())));
+        assert!(!policy.admits(&id(5), Some(RelayToken::generate().as_str())));
     }
 
     #[test]

@@ -18,7 +18,8 @@ use iroh_base::EndpointId;
 use serde::Deserialize;
 
 use crate::{
-    AccessMode, AccessPolicy, FrontConfig, Limits, MetricsExposure, RateLimit, RelayToken,
+    AccessMode, AccessPolicy, FrontConfig, InvalidRelayToken, Limits, MetricsExposure, RateLimit,
+    RelayToken,
 };
 
 /// Default plain-HTTP listener when no HTTPS listener is configured.
@@ -84,7 +85,8 @@ impl<'de> Deserialize<'de> for Listen {
     }
 }
 
-/// A secret string (a relay token) whose `Debug` output is redacted.
+/// A secret string as read from the file or the environment (a relay token, not checked yet)
+/// whose `Debug` output is redacted. [`Settings::resolve`] turns it into a [`RelayToken`].
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
 pub struct Secret(String);
@@ -278,8 +280,8 @@ pub struct Settings {
     pub access: AccessMode,
     /// Endpoints admitted without a token.
     pub endpoints: Vec<EndpointId>,
-    /// Inline relay tokens.
-    pub tokens: Vec<Secret>,
+    /// Inline relay tokens (checked).
+    pub tokens: Vec<RelayToken>,
     /// File of relay tokens.
     pub tokens_file: Option<PathBuf>,
     /// Connection limits.
@@ -378,11 +380,17 @@ impl Settings {
             .filter(|e| !e.trim().is_empty())
             .map(|e| parse_endpoint(e))
             .collect::<Result<Vec<_>, _>>()?;
-        let tokens = overrides.tokens.unwrap_or(file.access.tokens);
-        for token in &tokens {
-            RelayToken::new(token.expose())
-                .map_err(|err| ConfigError::Invalid(format!("access.tokens: {err}")))?;
-        }
+        let tokens = overrides
+            .tokens
+            .unwrap_or(file.access.tokens)
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                RelayToken::new(t.expose()).map_err(|err| {
+                    ConfigError::Invalid(format!("access.tokens (token {}): {err}", i + 1))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let tokens_file = overrides.tokens_file.or(file.access.tokens_file);
         match access {
             AccessMode::Allowlist if endpoints.is_empty() => {
@@ -492,12 +500,7 @@ impl Settings {
             AccessMode::Open => Ok(AccessPolicy::open()),
             AccessMode::Allowlist => Ok(AccessPolicy::allowlist(endpoints)),
             AccessMode::Token => {
-                let mut tokens = self
-                    .tokens
-                    .iter()
-                    .map(|t| RelayToken::new(t.expose()))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|err| ConfigError::Invalid(format!("access.tokens: {err}")))?;
+                let mut tokens = self.tokens.clone();
                 if let Some(path) = &self.tokens_file {
                     tokens.extend(read_tokens_file(path)?);
                 }
@@ -543,16 +546,18 @@ fn parse_default(addr: &str) -> Result<SocketAddr, ConfigError> {
 
 /// Reads a tokens file: one token per line; `#` starts a comment line; blank lines ignored.
 pub fn read_tokens_file(path: &Path) -> Result<Vec<RelayToken>, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|source| {
+        ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        }
+    })?);
     parse_tokens(&text).map_err(|(line, err)| {
         ConfigError::Invalid(format!("{} line {line}: {err}", path.display()))
     })
 }
 
-fn parse_tokens(text: &str) -> Result<Vec<RelayToken>, (usize, crate::InvalidToken)> {
+fn parse_tokens(text: &str) -> Result<Vec<RelayToken>, (usize, InvalidRelayToken)> {
     text.lines()
         .enumerate()
         .map(|(i, line)| (i + 1, line.trim()))

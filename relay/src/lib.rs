@@ -43,7 +43,7 @@ pub mod pin;
 pub mod tls;
 
 #[cfg(feature = "server")]
-pub use access::{AccessMode, AccessPolicy, InvalidToken, RelayToken};
+pub use access::{AccessMode, AccessPolicy};
 #[cfg(feature = "server")]
 pub use bridge_route::{BRIDGE_PREFIX, BridgeRoute};
 #[cfg(feature = "server")]
@@ -55,3 +55,6 @@ pub use front::{
 };
 /// The URL clients use to reach a relay (same type as `iroh::RelayUrl`).
 pub use iroh_base::RelayUrl;
+/// A relay token and why a text is not one: one definition, shared with the pairing payload.
+#[cfg(feature = "server")]
+pub use peer_pairing::{InvalidRelayToken, RelayToken};

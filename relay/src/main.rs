@@ -195,8 +195,7 @@ impl Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     if args.generate_token {
-        let (_, secret) = RelayToken::generate();
-        println!("{secret}");
+        println!("{}", RelayToken::generate().as_str());
         return ExitCode::SUCCESS;
     }
     tracing_subscriber::fmt()

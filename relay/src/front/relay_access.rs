@@ -10,14 +10,14 @@ use std::{
 use http::HeaderName;
 use iroh_base::EndpointId;
 use iroh_relay::server::{Access, AccessControl, ClientRequest, ConnectionId};
-use sha2::{Digest as _, Sha256};
 use tracing::{debug, info};
+use zeroize::Zeroizing;
 
 use super::{
     conn::{ConnTracker, Slot},
     metrics::FrontMetrics,
 };
-use crate::access::{AccessMode, AccessPolicy, Admission};
+use crate::access::{AccessMode, AccessPolicy, Admission, TokenDigest};
 
 /// Header the front server sets on `/relay` requests so the access control can find the
 /// request's connection. Any value a client sends is replaced.
@@ -28,7 +28,7 @@ pub(crate) const SLOT_HEADER: HeaderName = HeaderName::from_static("x-peer-relay
 struct Admitted {
     endpoint: EndpointId,
     /// Digest of the token the client presented, to re-check it when the policy changes.
-    token: Option<[u8; 32]>,
+    token: Option<TokenDigest>,
     /// The client's TCP connection (keeps it counted against the connection limits).
     _slot: Option<Slot>,
 }
@@ -138,10 +138,11 @@ impl AccessControl for RelayAccess {
             .and_then(|v| v.parse::<u64>().ok())
             .and_then(|id| self.tracker.slot(id));
         let peer = slot.as_ref().map(|s| s.peer().ip());
-        // The token is hashed right away; the string itself is dropped at the end of this line.
-        let token: Option<[u8; 32]> = request
-            .auth_token()
-            .map(|t| Sha256::digest(t.as_bytes()).into());
+        // The token is checked and hashed right away; the text is zeroized at the end of this
+        // statement. Text that is not a valid token counts as no token.
+        let presented = request.auth_token().map(Zeroizing::new);
+        let presented_token = presented.is_some();
+        let token = presented.and_then(|t| TokenDigest::of_presented(&t));
 
         let admission = if self.is_service(&endpoint) {
             Some(Admission::Service)
@@ -163,7 +164,8 @@ impl AccessControl for RelayAccess {
             info!(
                 endpoint = %endpoint.fmt_short(),
                 peer = ?peer,
-                presented_token = token.is_some(),
+                presented_token,
+                valid_token = token.is_some(),
                 "relay client refused by the access policy"
             );
             return Access::Deny {
