@@ -180,6 +180,9 @@ pub struct LimitsSection {
     pub tls_handshake_timeout_secs: Option<u64>,
     /// Seconds for a relay client to be admitted after the WebSocket upgrade. Default: 20.
     pub relay_handshake_timeout_secs: Option<u64>,
+    /// File descriptors kept free below the process's limit for health checks, metrics and
+    /// the process itself. Default: 64.
+    pub fd_reserve: Option<usize>,
 }
 
 impl ConfigFile {
@@ -461,6 +464,7 @@ impl Settings {
                 defaults.relay_handshake_timeout,
             ),
             shutdown_grace: defaults.shutdown_grace,
+            fd_reserve: limits_file.fd_reserve.unwrap_or(defaults.fd_reserve),
         };
         for (name, value) in [
             ("header_read_timeout_secs", limits.header_read_timeout),

@@ -15,7 +15,9 @@
 //! - routes plugged in with [`FrontConfig::route`] (e.g. the mobile bridge under `/bridge`);
 //! - everything else: static files from an optional web root, with an SPA fallback.
 //!
-//! New TCP connections are rate limited per IP and capped globally and per IP ([`Limits`]).
+//! New TCP connections are rate limited per IP and capped globally and per IP ([`Limits`]), and
+//! a reserve of file descriptors keeps health checks and metrics answering when the process
+//! reaches its descriptor limit ([`fd_limit`], [`Limits::fd_reserve`]).
 //!
 //! Entry points:
 //!
@@ -35,6 +37,8 @@ mod bridge_route;
 pub mod config;
 #[cfg(feature = "server")]
 mod embedded;
+#[cfg(feature = "server")]
+pub mod fd_limit;
 #[cfg(feature = "server")]
 mod front;
 #[cfg(feature = "pinning")]

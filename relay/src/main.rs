@@ -288,6 +288,53 @@ fn refuse_root(allow_root: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Raises the soft descriptor limit to the hard one, and says so: every connection holds a
+/// descriptor, so the usual soft limit of 1024 would cap the relay near a thousand clients.
+///
+/// Done here, not in the library: the limit belongs to the whole process, and a process that
+/// embeds the relay (`peer host`) decides for itself. The library keeps its reserve below
+/// whatever limit it finds.
+fn raise_fd_limit(settings: &Settings) {
+    let limit = match peer_relay::fd_limit::raise_soft_limit() {
+        Ok(raised) if raised.after.soft > raised.before.soft => {
+            info!(
+                from = raised.before.soft,
+                to = raised.after.soft,
+                hard = raised.after.hard,
+                "raised the file descriptor limit (soft RLIMIT_NOFILE) to the hard limit"
+            );
+            raised.after
+        }
+        Ok(raised) => {
+            info!(
+                limit = raised.after.soft,
+                hard = raised.after.hard,
+                "file descriptor limit (already the hard limit)"
+            );
+            raised.after
+        }
+        Err(err) => match peer_relay::fd_limit::current() {
+            Ok(limit) => {
+                warn!(%err, limit = limit.soft, "cannot raise the file descriptor limit");
+                limit
+            }
+            Err(_) => return,
+        },
+    };
+    let usable = limit.soft.saturating_sub(settings.limits.fd_reserve as u64);
+    if let Some(max) = settings.limits.max_connections
+        && usable < max as u64
+    {
+        warn!(
+            fd_limit = limit.soft,
+            fd_reserve = settings.limits.fd_reserve,
+            max_connections = max,
+            "the file descriptor limit allows fewer connections than max_connections: \
+             raise the hard limit (LimitNOFILE= in the systemd unit, ulimit -Hn)"
+        );
+    }
+}
+
 fn run(args: Args) -> anyhow::Result<()> {
     refuse_root(args.allow_root)?;
     let overrides = args.overrides();
@@ -308,6 +355,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    raise_fd_limit(&loaded.settings);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("peer-relay")

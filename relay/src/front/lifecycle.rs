@@ -23,6 +23,7 @@ use tracing::{Instrument as _, debug, info, info_span, warn};
 use super::{
     config::{FrontConfig, validate_prefix},
     conn::{ConnTracker, Refusal},
+    fds::{FdBudget, Headroom, Throttled},
     metrics::FrontMetrics,
     relay_access::RelayAccess,
     service::serve_connection,
@@ -30,6 +31,9 @@ use super::{
     statics::StaticFiles,
 };
 use crate::{RelayError, access::AccessPolicy};
+
+/// How often at most the accept loop logs a recurring problem (with a count).
+const LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// A running front server (the engine of [`crate::EmbeddedRelay`]).
 #[derive(Debug)]
@@ -139,7 +143,10 @@ impl Front {
             statics,
             routes,
             metrics_exposure: config.metrics,
+            fds: FdBudget::new(config.limits.fd_reserve),
             limits: config.limits,
+            accept_log: Throttled::new(LOG_EVERY),
+            fd_log: Throttled::new(LOG_EVERY),
             cancel: CancellationToken::new(),
             tasks: TaskTracker::new(),
         });
@@ -149,6 +156,11 @@ impl Front {
         if let Some(addr) = https_addr {
             info!(%addr, "front server listening (HTTPS)");
         }
+        debug!(
+            fd_limit = shared.fds.limit(),
+            fd_reserve = shared.fds.reserve(),
+            "descriptor reserve"
+        );
         let accept_task = tokio::spawn(
             accept_loop(shared.clone(), http_listener, https_listener)
                 .instrument(info_span!("peer-relay-accept")),
@@ -361,13 +373,41 @@ async fn accept_loop(
         let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(err) => {
-                // Typically out of file descriptors: back off instead of spinning.
-                warn!(%err, "accept failed");
+                // Typically out of file descriptors (the reserve was eaten by something else):
+                // back off instead of spinning, and say so at most once per LOG_EVERY.
+                shared.metrics.accept_failed();
+                if let Some(count) = shared.accept_log.hit() {
+                    warn!(
+                        %err,
+                        failures = count,
+                        fd_limit = shared.fds.limit(),
+                        "accept failed (failures: since the last such line)"
+                    );
+                }
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
-        let slot = match shared.tracker.admit(&stream, peer) {
+        let headroom = shared.fds.classify_stream(&stream);
+        if headroom == Headroom::Exhausted {
+            shared.metrics.refused(Refusal::FdLimit);
+            if let Some(count) = shared.fd_log.hit() {
+                warn!(
+                    refused = count,
+                    fd_limit = shared.fds.limit(),
+                    reserve = shared.fds.reserve(),
+                    "out of file descriptors: closing new connections at accept \
+                     (refused: since the last such line)"
+                );
+            }
+            let _ = stream.set_zero_linger();
+            drop(stream);
+            continue;
+        }
+        let in_reserve = headroom == Headroom::Reserve;
+        // A connection in the reserve is never upgraded, so it needs no duplicate to be
+        // force-closed (and costs one descriptor).
+        let slot = match shared.tracker.admit(&stream, peer, !in_reserve) {
             Ok(slot) => slot,
             Err(refusal) => {
                 shared.metrics.refused(refusal);
@@ -383,7 +423,7 @@ async fn accept_loop(
         shared.metrics.accepted();
         let conn_shared = shared.clone();
         shared.tasks.spawn(
-            serve_connection(conn_shared, stream, peer, slot, tls)
+            serve_connection(conn_shared, stream, peer, slot, tls, in_reserve)
                 .instrument(info_span!("conn", %peer)),
         );
     }

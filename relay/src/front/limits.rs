@@ -36,10 +36,18 @@ pub struct Limits {
     pub relay_handshake_timeout: Duration,
     /// How long stopping waits for connections to finish before closing them.
     pub shutdown_grace: Duration,
+    /// File descriptors kept free below the process's limit (`RLIMIT_NOFILE`), so that health
+    /// checks, metrics and the process itself keep working when the relay is full.
+    ///
+    /// A connection whose descriptor lands within this many of the limit is served, but its
+    /// relay and route requests are refused with `503`; one landing in the last quarter of it
+    /// is closed right after `accept`. See `docs/relay.md`, "Limits".
+    pub fd_reserve: usize,
 }
 
 impl Default for Limits {
-    /// 20 new connections per second per IP (bursts of 100), 10 000 open connections, 256 per IP.
+    /// 20 new connections per second per IP (bursts of 100), 10 000 open connections, 256 per IP,
+    /// 64 file descriptors in reserve.
     fn default() -> Self {
         Self {
             new_connections_per_ip: Some(RateLimit {
@@ -53,6 +61,7 @@ impl Default for Limits {
             tls_handshake_timeout: Duration::from_secs(10),
             relay_handshake_timeout: Duration::from_secs(20),
             shutdown_grace: Duration::from_secs(3),
+            fd_reserve: 64,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! the policy, which depends on nothing here):
 //!
 //! - `limits`: [`Limits`] on connections and slow clients;
+//! - `fds`: the descriptor reserve kept below the process's limit;
 //! - `conn`: admission of TCP connections and a handle (`Slot`) on each;
 //! - `metrics`: counters and their Prometheus text;
 //! - `route`: the [`RouteHandler`] plug-in interface and body helpers;
@@ -17,6 +18,7 @@
 
 mod config;
 mod conn;
+mod fds;
 mod lifecycle;
 mod limits;
 mod metrics;

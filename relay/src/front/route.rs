@@ -115,6 +115,9 @@ impl RequestContext {
         F: Future<Output = ()> + Send + 'static,
     {
         let slot = self.slot.clone();
+        // Cancelling this task closes whatever socket it holds: the connection no longer needs
+        // the duplicate descriptor kept to force-close it.
+        slot.release_kill_switch();
         let shutdown = self.shutdown.clone();
         self.tasks.spawn(async move {
             let _slot = slot;

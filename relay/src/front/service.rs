@@ -1,7 +1,9 @@
 //! One accepted connection: the TLS handshake, the HTTP/1.1 connection, and [`FrontService`],
 //! which dispatches each request to the relay, health, metrics, a route or the static files.
 
-use std::{convert::Infallible, future::Future, net::SocketAddr, pin::Pin, sync::Arc};
+use std::{
+    convert::Infallible, future::Future, net::SocketAddr, pin::Pin, sync::Arc, time::Duration,
+};
 
 use http::{HeaderValue, Method, StatusCode, header};
 use http_body_util::BodyExt as _;
@@ -13,7 +15,7 @@ use iroh_relay::{
 };
 use tokio::{net::TcpStream, sync::Notify};
 use tokio_rustls::TlsAcceptor;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::{
     config::MetricsExposure,
@@ -25,13 +27,24 @@ use super::{
     statics::CSP,
 };
 
+/// Header timeout of a connection in the descriptor reserve: it may only ask for health,
+/// metrics or a file, so it gets less time than others.
+const RESERVE_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `Retry-After` of a relay or route request refused for want of descriptors, in seconds.
+const RESERVE_RETRY_AFTER: &str = "30";
+
 /// Serves one accepted connection until it ends or the server stops.
+///
+/// `in_reserve`: the connection's descriptor is in the reserve (see `super::fds`): it is served
+/// one request only, with a shorter header timeout, and not as a relay client or a route.
 pub(crate) async fn serve_connection(
     shared: Arc<Shared>,
     stream: TcpStream,
     peer: SocketAddr,
     slot: Slot,
     tls: Option<TlsAcceptor>,
+    in_reserve: bool,
 ) {
     let _ = stream.set_nodelay(true);
     let is_tls = tls.is_some();
@@ -64,11 +77,21 @@ pub(crate) async fn serve_connection(
         peer,
         slot,
         tls: is_tls,
+        in_reserve,
+    };
+    let header_timeout = if in_reserve {
+        shared
+            .limits
+            .header_read_timeout
+            .min(RESERVE_HEADER_TIMEOUT)
+    } else {
+        shared.limits.header_read_timeout
     };
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(shared.limits.header_read_timeout)
+        .header_read_timeout(header_timeout)
+        .keep_alive(!in_reserve)
         .max_buf_size(64 * 1024);
     let connection = builder
         .serve_connection(TokioIo::new(io), service)
@@ -97,6 +120,8 @@ struct FrontService {
     peer: SocketAddr,
     slot: Slot,
     tls: bool,
+    /// The connection's descriptor is in the reserve: no relay, no routes.
+    in_reserve: bool,
 }
 
 type ServiceFuture = Pin<Box<dyn Future<Output = Result<Response<FrontBody>, Infallible>> + Send>>;
@@ -124,6 +149,9 @@ impl FrontService {
                 RouteKind::Probe
             });
             if relay {
+                if self.in_reserve {
+                    return self.refuse_in_reserve("relay");
+                }
                 self.prepare_relay_request(&mut request);
             }
             let response = match self.relay.call(request).await {
@@ -160,6 +188,9 @@ impl FrontService {
             _ => {
                 if let Some(route) = shared.route_for(path).cloned() {
                     shared.metrics.request(RouteKind::Route);
+                    if self.in_reserve {
+                        return self.refuse_in_reserve("route");
+                    }
                     request.extensions_mut().insert(RequestContext {
                         peer: self.peer,
                         tls: self.tls,
@@ -211,6 +242,34 @@ impl FrontService {
                 }
             }
         });
+    }
+
+    /// Answers a relay or route request on a connection in the descriptor reserve: `503`, and
+    /// the connection is closed after it.
+    fn refuse_in_reserve(&self, what: &'static str) -> Response<FrontBody> {
+        self.shared.metrics.fd_reserve_refused();
+        if let Some(count) = self.shared.fd_log.hit() {
+            warn!(
+                refused = count,
+                fd_limit = self.shared.fds.limit(),
+                reserve = self.shared.fds.reserve(),
+                what,
+                "near the file descriptor limit: refusing new relay clients and routes \
+                 (health and metrics still answer); raise the limit or spread the load"
+            );
+        }
+        let mut response = plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this relay is at its connection capacity; try again later\n",
+        );
+        let headers = response.headers_mut();
+        headers.insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static(RESERVE_RETRY_AFTER),
+        );
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        with_default_headers(response)
     }
 
     fn metrics_response(&self, request: &Request<Incoming>) -> Response<FrontBody> {

@@ -8,6 +8,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use super::{
     config::MetricsExposure,
     conn::ConnTracker,
+    fds::{FdBudget, Throttled},
     limits::Limits,
     metrics::{FrontMetrics, Gauges},
     relay_access::RelayAccess,
@@ -27,6 +28,11 @@ pub(crate) struct Shared {
     pub(crate) routes: Vec<(&'static str, Arc<dyn RouteHandler>)>,
     pub(crate) metrics_exposure: MetricsExposure,
     pub(crate) limits: Limits,
+    pub(crate) fds: FdBudget,
+    /// "accept failed" lines.
+    pub(crate) accept_log: Throttled,
+    /// "near the descriptor limit" lines.
+    pub(crate) fd_log: Throttled,
     pub(crate) cancel: CancellationToken,
     pub(crate) tasks: TaskTracker,
 }
@@ -40,6 +46,7 @@ impl fmt::Debug for Shared {
                 "routes",
                 &self.routes.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
             )
+            .field("fds", &self.fds)
             .finish_non_exhaustive()
     }
 }
@@ -55,10 +62,14 @@ impl Shared {
 
     pub(crate) fn render_metrics(&self) -> String {
         let mut out = String::new();
+        let fd_limit = crate::fd_limit::current().ok().map(|l| l.soft);
         self.metrics.render(
             &mut out,
             &Gauges {
                 open_connections: self.tracker.open_count(),
+                open_fds: crate::fd_limit::open_fds(),
+                fd_limit,
+                fd_reserve: self.fds.limit().map(|_| self.fds.reserve()),
                 relay_clients: self.access.client_count(),
                 relay: &self.relay_metrics,
             },
