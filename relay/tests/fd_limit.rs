@@ -235,15 +235,17 @@ async fn relay_under_1024_descriptors_holds_about_1000_clients_and_stays_healthy
         relay_clients as usize >= held_count && relay_clients as usize <= held_count + 1,
         "relay_clients {relay_clients}, held {held_count}"
     );
-    // Those that did not fit were refused cleanly (503), not left hanging or reset.
+    // Those that did not fit were refused on purpose: a 503 in the reserve, or (when a burst of
+    // handshakes, each holding a second descriptor for a moment, reaches the reserve's last
+    // quarter) closed at accept. Nothing timed out.
     assert!(
         refused > 0,
         "all {CLIENTS} fit: the test no longer reaches the limit"
     );
-    assert_eq!(
-        value("peer_relay_fd_reserve_refusals_total")?,
-        refused as u64
-    );
+    let refused_503 = value("peer_relay_fd_reserve_refusals_total")?;
+    let refused_at_accept = value("peer_relay_connections_refused_total{reason=\"fd_limit\"}")?;
+    assert_eq!(refused_503 + refused_at_accept, refused as u64);
+    assert!(refused_503 > 0);
     assert_eq!(value("peer_relay_accept_errors_total")?, 0);
 
     // When clients leave, their descriptors come back.
@@ -265,9 +267,15 @@ async fn relay_under_1024_descriptors_holds_about_1000_clients_and_stays_healthy
     drop(again);
     relay.healthy().await?;
 
-    // The log says what happened, briefly: no line per refused connection, no accept errors.
+    // The log says what happened, briefly: at most one line per 10 s with a count, none per
+    // refused connection, no accept errors.
     let log = relay.log.lock().await.clone();
-    let near_limit = log.matches("near the file descriptor limit").count();
+    let near_limit = log
+        .lines()
+        .filter(|l| {
+            l.contains("near the file descriptor limit") || l.contains("out of file descriptors")
+        })
+        .count();
     assert!(
         (1..=3).contains(&near_limit),
         "{near_limit} reserve lines:\n{log}"
