@@ -21,7 +21,7 @@ const PAIRING_ID_LABEL: &[u8] = b"peer/pairing-id/1";
 ///
 /// Panics only if the OS cannot provide randomness at all, in which case no key
 /// can be generated safely anyway.
-fn os_random_32() -> [u8; 32] {
+pub(crate) fn os_random_32() -> [u8; 32] {
     let mut bytes = [0u8; 32];
     OsRng.unwrap_err().fill_bytes(&mut bytes);
     bytes

@@ -76,8 +76,8 @@ pub use noise::{
     ResponderAwaitingPsk, Transport,
 };
 pub use payload::{
-    MAX_DIRECT_ADDRS, MAX_FRAGMENT_LEN, MAX_PAYLOAD_LEN, MAX_RELAY_URLS, PAYLOAD_VERSION,
-    PairingPayload, PayloadError, RelayToken,
+    InvalidRelayToken, MAX_DIRECT_ADDRS, MAX_FRAGMENT_LEN, MAX_PAYLOAD_LEN, MAX_RELAY_URLS,
+    PAYLOAD_VERSION, PairingPayload, PayloadError, RelayToken,
 };
 pub use sas::short_code;
 pub use wire::{

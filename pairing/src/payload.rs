@@ -69,7 +69,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 pub use error::PayloadError;
-pub use token::RelayToken;
+pub use token::{InvalidRelayToken, RelayToken};
 
 use crate::hex_fmt::Hex;
 use crate::keys::PairingSecret;

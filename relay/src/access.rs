@@ -8,20 +8,16 @@
 //! never *who may talk to whom*: every endpoint that uses the relay — hosts and the phones and
 //! laptops that dial them — has to pass it.
 
-use std::{
-    collections::{BTreeSet, HashMap},
-    fmt,
-    str::FromStr,
-    sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock},
-};
+//!
+//! This module is the policy only: a pure decision on an endpoint id and a token digest. The
+//! front server applies it (`front::relay_access`).
+
+use std::{collections::BTreeSet, fmt, str::FromStr};
 
 use iroh_base::EndpointId;
-use iroh_relay::server::{Access, AccessControl, ClientRequest, ConnectionId};
+use peer_pairing::RelayToken;
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
-use tracing::{debug, info};
-
-use crate::front::{ConnTracker, FrontMetrics, SLOT_HEADER, Slot};
 
 /// How an [`AccessPolicy`] decides.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -62,87 +58,37 @@ impl FromStr for AccessMode {
     }
 }
 
-/// A relay token: a shared secret a client presents to be admitted in [`AccessMode::Token`].
+/// The SHA-256 digest of a [`RelayToken`]: all the relay keeps of a token.
 ///
-/// Only its SHA-256 digest is kept; `Debug` shows a short digest prefix (to tell tokens apart in
-/// logs), never the secret. Comparison is constant-time.
-///
-/// iroh endpoints send it when the relay is in their relay map with
-/// `iroh::RelayConfig::with_auth_token(token)` (as `Authorization: Bearer <token>`; browsers
-/// built to WebAssembly send `?token=<token>`).
-#[derive(Clone, PartialEq, Eq)]
-pub struct RelayToken {
-    digest: [u8; 32],
-}
+/// Built only from a valid [`RelayToken`], so the relay's tokens file, the host's token and a
+/// presented token obey one rule (16 to 255 bytes of `0x21..=0x7e`). Comparison is
+/// constant-time; `Debug` shows nothing of it.
+#[derive(Clone)]
+pub(crate) struct TokenDigest([u8; 32]);
 
-/// A string that cannot be a relay token.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("invalid relay token: {0}")]
-pub struct InvalidToken(&'static str);
-
-impl RelayToken {
-    /// Shortest accepted token, in characters.
-    pub const MIN_LEN: usize = 16;
-
-    /// Wraps a secret. It must be at least [`Self::MIN_LEN`] printable ASCII characters without
-    /// spaces (it travels in an HTTP header).
-    pub fn new(secret: &str) -> Result<Self, InvalidToken> {
-        if secret.len() < Self::MIN_LEN {
-            return Err(InvalidToken("shorter than 16 characters"));
-        }
-        if !secret.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(InvalidToken(
-                "only printable ASCII without spaces is allowed",
-            ));
-        }
-        Ok(Self {
-            digest: Sha256::digest(secret.as_bytes()).into(),
-        })
+impl TokenDigest {
+    pub(crate) fn of(token: &RelayToken) -> Self {
+        Self(Sha256::digest(token.as_str().as_bytes()).into())
     }
 
-    /// A new random token (32 bytes, base64url without padding: 43 characters).
-    pub fn generate() -> (Self, String) {
-        let bytes: [u8; 32] = rand::random();
-        // 43 characters of the base64url alphabet: a valid token.
-        let secret = base64url(&bytes);
-        let token = Self {
-            digest: Sha256::digest(secret.as_bytes()).into(),
-        };
-        (token, secret)
-    }
-
-    fn matches_digest(&self, digest: &[u8; 32]) -> bool {
-        self.digest.ct_eq(digest).into()
+    /// The digest of `text` if it is a valid token; anything else cannot match a token.
+    pub(crate) fn of_presented(text: &str) -> Option<Self> {
+        RelayToken::new(text).ok().map(|token| Self::of(&token))
     }
 }
 
-impl fmt::Debug for RelayToken {
+impl PartialEq for TokenDigest {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl Eq for TokenDigest {}
+
+impl fmt::Debug for TokenDigest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "RelayToken(sha256:{:02x}{:02x}{:02x}{:02x}…)",
-            self.digest[0], self.digest[1], self.digest[2], self.digest[3]
-        )
+        f.write_str("TokenDigest(..)")
     }
-}
-
-fn base64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        let chars = chunk.len() + 1;
-        for i in 0..chars {
-            let index = (n >> (18 - 6 * i)) & 63;
-            out.push(char::from(ALPHABET[index as usize]));
-        }
-    }
-    out
 }
 
 /// Who may connect to the relay.
@@ -158,12 +104,12 @@ fn base64url(bytes: &[u8]) -> String {
 pub struct AccessPolicy {
     mode: AccessMode,
     endpoints: BTreeSet<EndpointId>,
-    tokens: Vec<RelayToken>,
+    tokens: Vec<TokenDigest>,
 }
 
 /// Why a client was admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Admission {
+pub(crate) enum Admission {
     Open,
     Listed,
     Token,
@@ -187,6 +133,8 @@ impl AccessPolicy {
     }
 
     /// Admits endpoints presenting one of `tokens`, and the `endpoints` without a token.
+    ///
+    /// Only the tokens' SHA-256 digests are kept.
     pub fn token(
         tokens: impl IntoIterator<Item = RelayToken>,
         endpoints: impl IntoIterator<Item = EndpointId>,
@@ -194,7 +142,7 @@ impl AccessPolicy {
         Self {
             mode: AccessMode::Token,
             endpoints: endpoints.into_iter().collect(),
-            tokens: tokens.into_iter().collect(),
+            tokens: tokens.into_iter().map(|t| TokenDigest::of(&t)).collect(),
         }
     }
 
@@ -213,13 +161,18 @@ impl AccessPolicy {
         self.tokens.len()
     }
 
-    /// Whether `endpoint`, presenting `token` (if any), may connect.
+    /// Whether `endpoint`, presenting `token` (if any), may connect. Text that is not a valid
+    /// [`RelayToken`] counts as no token.
     pub fn admits(&self, endpoint: &EndpointId, token: Option<&str>) -> bool {
-        let digest = token.map(|t| Sha256::digest(t.as_bytes()).into());
+        let digest = token.and_then(TokenDigest::of_presented);
         self.decide(endpoint, digest.as_ref()).is_some()
     }
 
-    fn decide(&self, endpoint: &EndpointId, token: Option<&[u8; 32]>) -> Option<Admission> {
+    pub(crate) fn decide(
+        &self,
+        endpoint: &EndpointId,
+        token: Option<&TokenDigest>,
+    ) -> Option<Admission> {
         match self.mode {
             AccessMode::Open => Some(Admission::Open),
             _ if self.endpoints.contains(endpoint) => Some(Admission::Listed),
@@ -230,188 +183,17 @@ impl AccessPolicy {
                 let matched = self
                     .tokens
                     .iter()
-                    .fold(false, |found, t| t.matches_digest(digest) | found);
+                    .fold(false, |found, t| (t == digest) | found);
                 matched.then_some(Admission::Token)
             }
         }
     }
 }
 
-/// A relay connection admitted by [`RelayAccess`] and not disconnected yet.
-#[derive(Debug)]
-struct Admitted {
-    endpoint: EndpointId,
-    /// Digest of the token the client presented, to re-check it when the policy changes.
-    token: Option<[u8; 32]>,
-    /// The client's TCP connection (keeps it counted against the connection limits).
-    _slot: Option<Slot>,
-}
-
-#[derive(Debug, Default)]
-struct AccessState {
-    /// Set when the relay stops; from then on every client is refused.
-    closed: bool,
-    admitted: HashMap<ConnectionId, Admitted>,
-}
-
-/// The relay service's `AccessControl`: applies the [`AccessPolicy`], ties each relay client to
-/// its TCP connection's slot, and remembers connected clients so stopping can disconnect them.
-#[derive(Debug)]
-pub(crate) struct RelayAccess {
-    policy: RwLock<AccessPolicy>,
-    /// Endpoints of the relay's own services, admitted whatever the policy.
-    services: RwLock<BTreeSet<EndpointId>>,
-    state: Mutex<AccessState>,
-    tracker: Arc<ConnTracker>,
-    metrics: Arc<FrontMetrics>,
-}
-
-impl RelayAccess {
-    pub(crate) fn new(
-        policy: AccessPolicy,
-        tracker: Arc<ConnTracker>,
-        metrics: Arc<FrontMetrics>,
-    ) -> Self {
-        Self {
-            policy: RwLock::new(policy),
-            services: RwLock::default(),
-            state: Mutex::default(),
-            tracker,
-            metrics,
-        }
-    }
-
-    fn state(&self) -> MutexGuard<'_, AccessState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Refuses all further clients.
-    pub(crate) fn close(&self) {
-        self.state().closed = true;
-    }
-
-    /// Number of admitted relay connections that have not ended.
-    pub(crate) fn client_count(&self) -> usize {
-        self.state().admitted.len()
-    }
-
-    /// The endpoints that have at least one admitted, not yet ended connection.
-    pub(crate) fn connected(&self) -> Vec<EndpointId> {
-        let mut endpoints: Vec<_> = self.state().admitted.values().map(|a| a.endpoint).collect();
-        endpoints.sort_unstable();
-        endpoints.dedup();
-        endpoints
-    }
-
-    /// The current policy's mode.
-    pub(crate) fn mode(&self) -> AccessMode {
-        self.policy
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .mode
-    }
-
-    /// Admits `endpoint` whatever the policy, now and after policy changes: for the relay's own
-    /// services (its mobile bridge dials hosts through the relay with an endpoint of its own).
-    pub(crate) fn admit_service(&self, endpoint: EndpointId) {
-        self.services
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(endpoint);
-    }
-
-    fn is_service(&self, endpoint: &EndpointId) -> bool {
-        self.services
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(endpoint)
-    }
-
-    /// Replaces the policy; returns the connections it no longer admits.
-    pub(crate) fn set_policy(&self, policy: AccessPolicy) -> Vec<(EndpointId, ConnectionId)> {
-        let state = self.state();
-        let revoked = state
-            .admitted
-            .iter()
-            .filter(|(_, a)| !self.is_service(&a.endpoint))
-            .filter(|(_, a)| policy.decide(&a.endpoint, a.token.as_ref()).is_none())
-            .map(|(id, a)| (a.endpoint, *id))
-            .collect();
-        *self.policy.write().unwrap_or_else(PoisonError::into_inner) = policy;
-        revoked
-    }
-}
-
-impl AccessControl for RelayAccess {
-    async fn on_connect(&self, request: &ClientRequest) -> Access {
-        let endpoint = request.endpoint_id();
-        let slot = request
-            .headers()
-            .get(SLOT_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .and_then(|id| self.tracker.slot(id));
-        let peer = slot.as_ref().map(|s| s.peer().ip());
-        // The token is hashed right away; the string itself is dropped at the end of this line.
-        let token: Option<[u8; 32]> = request
-            .auth_token()
-            .map(|t| Sha256::digest(t.as_bytes()).into());
-
-        let admission = if self.is_service(&endpoint) {
-            Some(Admission::Service)
-        } else {
-            self.policy
-                .read()
-                .unwrap_or_else(PoisonError::into_inner)
-                .decide(&endpoint, token.as_ref())
-        };
-        let mut state = self.state();
-        if state.closed {
-            return Access::Deny {
-                reason: Some("relay is shutting down".to_owned()),
-            };
-        }
-        let Some(admission) = admission else {
-            drop(state);
-            self.metrics.relay_denied();
-            info!(
-                endpoint = %endpoint.fmt_short(),
-                peer = ?peer,
-                presented_token = token.is_some(),
-                "relay client refused by the access policy"
-            );
-            return Access::Deny {
-                reason: Some("this relay does not serve this endpoint".to_owned()),
-            };
-        };
-        if let Some(slot) = &slot {
-            slot.set_relay_admitted();
-        }
-        state.admitted.insert(
-            request.connection_id(),
-            Admitted {
-                endpoint,
-                token,
-                _slot: slot,
-            },
-        );
-        drop(state);
-        self.metrics.relay_admitted();
-        debug!(endpoint = %endpoint.fmt_short(), peer = ?peer, ?admission, "relay client connected");
-        Access::Allow
-    }
-
-    fn on_disconnect(&self, endpoint: EndpointId, connection_id: ConnectionId) {
-        // Drops the slot, which frees the connection's place in the limits.
-        let removed = self.state().admitted.remove(&connection_id);
-        drop(removed);
-        debug!(endpoint = %endpoint.fmt_short(), "relay client disconnected");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use iroh_base::SecretKey;
+    use peer_pairing::InvalidRelayToken;
 
     use super::*;
 
@@ -437,7 +219,7 @@ mod tests {
     }
 
     #[test]
-    fn token_admits_listed_or_token_holders() -> Result<(), InvalidToken> {
+    fn token_admits_listed_or_token_holders() -> Result<(), InvalidRelayToken> {
         let policy = AccessPolicy::token(
             [
                 RelayToken::new("first-token-0123456789")?,
@@ -457,14 +239,35 @@ mod tests {
     }
 
     #[test]
-    fn tokens_are_validated_and_never_printed() -> Result<(), InvalidToken> {
-        assert!(RelayToken::new("short").is_err());
-        assert!(RelayToken::new("has a space in it, sadly").is_err());
-        assert!(RelayToken::new("non-ascii-é-0123456789").is_err());
+    fn presented_tokens_obey_the_same_rule() -> Result<(), InvalidRelayToken> {
+        let policy = AccessPolicy::token([RelayToken::generate()], []);
+        // Text that is not a valid token never matches, whatever the configured tokens.
+        for presented in ["", "short", "has a space in it, sadly", &"x".repeat(256)] {
+            assert!(
+                TokenDigest::of_presented(presented).is_none(),
+                "{presented:?}"
+            );
+            assert!(!policy.admits(&id(2), Some(presented)));
+        }
+        let token = RelayToken::new("exactly-16-bytes")?;
+        assert_eq!(
+            TokenDigest::of_presented(token.as_str()),
+            Some(TokenDigest::of(&token))
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn tokens_never_print() -> Result<(), InvalidRelayToken> {
         let secret = "super-secret-token-value";
         let token = RelayToken::new(secret)?;
+        let digest = TokenDigest::of(&token);
         let policy = AccessPolicy::token([token.clone()], []);
-        for printed in [format!("{token:?}"), format!("{policy:?}")] {
+        for printed in [
+            format!("{token:?}"),
+            format!("{digest:?}"),
+            format!("{policy:?}"),
+        ] {
             assert!(!printed.contains(secret), "{printed}");
             assert!(!printed.contains("super"), "{printed}");
         }
@@ -472,23 +275,11 @@ mod tests {
     }
 
     #[test]
-    fn generated_tokens_are_valid_and_distinct() -> Result<(), InvalidToken> {
-        let (token, secret) = RelayToken::generate();
-        assert_eq!(secret.len(), 43);
-        assert_eq!(RelayToken::new(&secret)?, token);
-        let (_, other) = RelayToken::generate();
-        assert_ne!(secret, other);
-        Ok(())
-    }
-
-    #[test]
-    fn base64url_matches_known_vectors() {
-        assert_eq!(base64url(b""), "");
-        assert_eq!(base64url(b"f"), "Zg");
-        assert_eq!(base64url(b"fo"), "Zm8");
-        assert_eq!(base64url(b"foo"), "Zm9v");
-        assert_eq!(base64url(b"foob"), "Zm9vYg");
-        assert_eq!(base64url(&[0xfb, 0xff]), "-_8");
+    fn generated_tokens_are_admitted() {
+        let token = RelayToken::generate();
+        let policy = AccessPolicy::token([token.clone()], []);
+        assert!(policy.admits(&id(5), Some(token.as_str())));
+        assert!(!policy.admits(&id(5), Some(RelayToken::generate().as_str())));
     }
 
     #[test]

@@ -15,7 +15,9 @@
 //! - routes plugged in with [`FrontConfig::route`] (e.g. the mobile bridge under `/bridge`);
 //! - everything else: static files from an optional web root, with an SPA fallback.
 //!
-//! New TCP connections are rate limited per IP and capped globally and per IP ([`Limits`]).
+//! New TCP connections are rate limited per IP and capped globally and per IP ([`Limits`]), and
+//! a reserve of file descriptors keeps health checks and metrics answering when the process
+//! reaches its descriptor limit ([`fd_limit`], [`Limits::fd_reserve`]).
 //!
 //! Entry points:
 //!
@@ -36,6 +38,8 @@ pub mod config;
 #[cfg(feature = "server")]
 mod embedded;
 #[cfg(feature = "server")]
+pub mod fd_limit;
+#[cfg(feature = "server")]
 mod front;
 #[cfg(feature = "pinning")]
 pub mod pin;
@@ -43,7 +47,7 @@ pub mod pin;
 pub mod tls;
 
 #[cfg(feature = "server")]
-pub use access::{AccessMode, AccessPolicy, InvalidToken, RelayToken};
+pub use access::{AccessMode, AccessPolicy};
 #[cfg(feature = "server")]
 pub use bridge_route::{BRIDGE_PREFIX, BridgeRoute};
 #[cfg(feature = "server")]
@@ -55,3 +59,6 @@ pub use front::{
 };
 /// The URL clients use to reach a relay (same type as `iroh::RelayUrl`).
 pub use iroh_base::RelayUrl;
+/// A relay token and why a text is not one: one definition, shared with the pairing payload.
+#[cfg(feature = "server")]
+pub use peer_pairing::{InvalidRelayToken, RelayToken};

@@ -1,5 +1,9 @@
 //! Connection admission: per-IP token buckets for new TCP connections, global and per-IP caps
 //! on open ones, and a handle on every open connection so stopping can close it.
+//!
+//! Descriptors: an open connection costs its socket; until the connection is owned by a task
+//! this server can stop (a relay client registered with iroh, a route's task), it also costs a
+//! duplicate used to force-close it (see [`KillSwitch`]).
 
 use std::{
     collections::HashMap,
@@ -14,7 +18,7 @@ use std::{
 use tokio::time::Instant;
 use tracing::debug;
 
-use super::Limits;
+use super::limits::Limits;
 
 /// Connections are counted per IPv4 address, and per /64 for IPv6 (one subscriber's prefix).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -44,6 +48,8 @@ pub(crate) enum Refusal {
     PerIpCap,
     /// This IP opened connections faster than `new_connections_per_ip` allows.
     RateLimited,
+    /// The process is at the end of its descriptor reserve (see `Limits::fd_reserve`).
+    FdLimit,
 }
 
 /// A token bucket: `burst` tokens, refilled at `per_second`.
@@ -96,10 +102,14 @@ impl ConnTracker {
 
     /// Decides whether a new connection from `peer` may be served; if so, returns its slot,
     /// which counts it as open until the slot (and all its clones) are dropped.
+    ///
+    /// `force_closable`: keep a duplicate of the socket so [`Slot::kill`] works after an
+    /// upgrade (not needed for a connection that will never be upgraded).
     pub(crate) fn admit(
         self: &Arc<Self>,
         stream: &tokio::net::TcpStream,
         peer: SocketAddr,
+        force_closable: bool,
     ) -> Result<Slot, Refusal> {
         let key = IpKey::of(peer.ip());
         let now = Instant::now();
@@ -152,7 +162,11 @@ impl ConnTracker {
             peer,
             key,
             tracker: self.clone(),
-            kill: KillSwitch::new(stream),
+            kill: if force_closable {
+                KillSwitch::new(stream)
+            } else {
+                KillSwitch::none()
+            },
             relay: AtomicU8::new(RELAY_NONE),
         });
         state.slots.insert(id, Arc::downgrade(&inner));
@@ -258,9 +272,16 @@ impl Slot {
         self.0.peer
     }
 
-    /// Shuts the connection's socket down (both directions).
+    /// Shuts the connection's socket down (both directions), if it still can.
     pub(crate) fn kill(&self) {
         self.0.kill.kill();
+    }
+
+    /// The connection is now owned by something this server can stop without touching the
+    /// socket (a route's task, see [`super::RequestContext::spawn`]): closes the duplicate
+    /// descriptor kept to force-close it.
+    pub(crate) fn release_kill_switch(&self) {
+        self.0.kill.disarm();
     }
 
     pub(crate) fn downgrade(&self) -> WeakSlot {
@@ -283,8 +304,13 @@ impl Slot {
     }
 
     /// The access control admitted the relay client.
+    ///
+    /// From now on iroh's relay owns it and ends it with `Clients::disconnect` (on a policy
+    /// change or shutdown), so the duplicate descriptor is closed: an idle relay client costs
+    /// one descriptor, not two.
     pub(crate) fn set_relay_admitted(&self) {
         self.0.relay.store(RELAY_ADMITTED, Ordering::Release);
+        self.0.kill.disarm();
     }
 
     fn relay_upgrading(&self) -> bool {
@@ -310,17 +336,22 @@ impl WeakSlot {
     }
 }
 
-/// A duplicate of the connection's socket, used only to shut it down.
+/// A duplicate of the connection's socket, used only to shut it down, until the connection is
+/// owned by something that can be stopped otherwise.
 ///
 /// After an HTTP upgrade the socket belongs to whoever took the upgrade (iroh's relay handler
-/// or a route), and iroh-relay 1.4.1 neither times out a stalled relay handshake nor lets us
-/// cancel its tasks. `shutdown(2)` on a duplicate affects the shared socket, so the owner sees
-/// the connection end. The duplicate is closed when the slot drops, i.e. together with the
-/// owner's copy.
+/// or a route), and iroh-relay 1.4.1 runs its relay handshake in a task of its own that neither
+/// times out nor can be cancelled. `shutdown(2)` on a duplicate affects the shared socket, so
+/// the owner sees the connection end. The duplicate (not the bare descriptor number) is what
+/// makes this safe: a number alone could by then name another connection's socket, because
+/// the owner may close its copy at any moment and the number is reused by the next `accept`.
+///
+/// Once the relay client is admitted (iroh can disconnect it) or a route's task owns the
+/// connection (cancelling the task closes it), the duplicate is closed: [`Self::disarm`].
 #[derive(Debug)]
 struct KillSwitch {
     #[cfg(unix)]
-    socket: Option<std::net::TcpStream>,
+    socket: Mutex<Option<std::net::TcpStream>>,
 }
 
 impl KillSwitch {
@@ -335,7 +366,9 @@ impl KillSwitch {
                     None
                 }
             };
-            Self { socket }
+            Self {
+                socket: Mutex::new(socket),
+            }
         }
         #[cfg(not(unix))]
         {
@@ -344,11 +377,29 @@ impl KillSwitch {
         }
     }
 
+    fn none() -> Self {
+        Self {
+            #[cfg(unix)]
+            socket: Mutex::new(None),
+        }
+    }
+
+    #[cfg(unix)]
+    fn socket(&self) -> MutexGuard<'_, Option<std::net::TcpStream>> {
+        self.socket.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn kill(&self) {
         #[cfg(unix)]
-        if let Some(socket) = &self.socket {
+        if let Some(socket) = &*self.socket() {
             let _ = socket.shutdown(std::net::Shutdown::Both);
         }
+    }
+
+    /// Closes the duplicate; [`Self::kill`] does nothing from now on.
+    fn disarm(&self) {
+        #[cfg(unix)]
+        drop(self.socket().take());
     }
 }
 
@@ -370,6 +421,51 @@ mod tests {
             IpKey::of(mapped.into()),
             IpKey::V4(Ipv4Addr::new(192, 0, 2, 7))
         );
+    }
+
+    fn refused(refusal: Refusal) -> std::io::Error {
+        std::io::Error::other(format!("{refusal:?}"))
+    }
+
+    #[tokio::test]
+    async fn kill_switch_works_until_the_connection_is_owned_elsewhere() -> std::io::Result<()> {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let tracker = ConnTracker::new(Limits::unlimited());
+        let step = std::time::Duration::from_secs(5);
+
+        // Armed: killing the slot ends the connection, whoever holds the socket.
+        let mut client = tokio::net::TcpStream::connect(addr).await?;
+        let (server, peer) = listener.accept().await?;
+        let slot = tracker.admit(&server, peer, true).map_err(refused)?;
+        slot.kill();
+        let mut byte = [0u8; 1];
+        assert_eq!(
+            tokio::time::timeout(step, client.read(&mut byte)).await??,
+            0
+        );
+
+        // An admitted relay client: the duplicate is closed, a kill no longer reaches it.
+        let mut client = tokio::net::TcpStream::connect(addr).await?;
+        let (mut server, peer) = listener.accept().await?;
+        let slot = tracker.admit(&server, peer, true).map_err(refused)?;
+        slot.set_relay_admitted();
+        slot.kill();
+        server.write_all(b"x").await?;
+        tokio::time::timeout(step, client.read_exact(&mut byte)).await??;
+        assert_eq!(&byte, b"x");
+
+        // Not force-closable (a connection in the descriptor reserve): a kill does nothing.
+        let mut client = tokio::net::TcpStream::connect(addr).await?;
+        let (mut server, peer) = listener.accept().await?;
+        let slot = tracker.admit(&server, peer, false).map_err(refused)?;
+        slot.kill();
+        server.write_all(b"y").await?;
+        tokio::time::timeout(step, client.read_exact(&mut byte)).await??;
+        assert_eq!(&byte, b"y");
+        assert_eq!(tracker.open_count(), 3);
+        Ok(())
     }
 
     #[test]

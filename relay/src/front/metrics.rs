@@ -40,11 +40,12 @@ impl RouteKind {
     }
 }
 
-const REFUSALS: [Refusal; 4] = [
+const REFUSALS: [Refusal; 5] = [
     Refusal::RateLimited,
     Refusal::PerIpCap,
     Refusal::GlobalCap,
     Refusal::ShuttingDown,
+    Refusal::FdLimit,
 ];
 
 fn refusal_label(refusal: Refusal) -> &'static str {
@@ -53,6 +54,7 @@ fn refusal_label(refusal: Refusal) -> &'static str {
         Refusal::PerIpCap => "per_ip_limit",
         Refusal::GlobalCap => "global_limit",
         Refusal::ShuttingDown => "shutting_down",
+        Refusal::FdLimit => "fd_limit",
     }
 }
 
@@ -61,7 +63,9 @@ fn refusal_label(refusal: Refusal) -> &'static str {
 pub(crate) struct FrontMetrics {
     requests: [AtomicU64; 6],
     accepted: AtomicU64,
-    refused: [AtomicU64; 4],
+    refused: [AtomicU64; 5],
+    accept_errors: AtomicU64,
+    fd_reserve_refusals: AtomicU64,
     tls_failed: AtomicU64,
     relay_admitted: AtomicU64,
     relay_denied: AtomicU64,
@@ -85,6 +89,14 @@ impl FrontMetrics {
     pub(crate) fn refused(&self, refusal: Refusal) {
         let index = REFUSALS.iter().position(|r| *r == refusal).unwrap_or(0);
         inc(&self.refused[index]);
+    }
+
+    pub(crate) fn accept_failed(&self) {
+        inc(&self.accept_errors);
+    }
+
+    pub(crate) fn fd_reserve_refused(&self) {
+        inc(&self.fd_reserve_refusals);
     }
 
     pub(crate) fn tls_failed(&self) {
@@ -149,6 +161,48 @@ impl FrontMetrics {
             "Open TCP connections, including relay clients and upgraded routes.",
             gauges.open_connections as u64,
         );
+        metric(
+            out,
+            "peer_relay_accept_errors_total",
+            "counter",
+            "Failed accept calls (typically: out of file descriptors).",
+            get(&self.accept_errors),
+        );
+        metric(
+            out,
+            "peer_relay_fd_reserve_refusals_total",
+            "counter",
+            "Relay and route requests refused with 503 because the connection used the \
+             descriptor reserve.",
+            get(&self.fd_reserve_refusals),
+        );
+        if let Some(open) = gauges.open_fds {
+            metric(
+                out,
+                "peer_relay_open_fds",
+                "gauge",
+                "File descriptors open in this process.",
+                open as u64,
+            );
+        }
+        if let Some(limit) = gauges.fd_limit {
+            metric(
+                out,
+                "peer_relay_fd_limit",
+                "gauge",
+                "The process's file descriptor limit (soft RLIMIT_NOFILE).",
+                limit,
+            );
+        }
+        if let Some(reserve) = gauges.fd_reserve {
+            metric(
+                out,
+                "peer_relay_fd_reserve",
+                "gauge",
+                "Descriptors kept free below the limit for health checks, metrics and the process.",
+                reserve,
+            );
+        }
         metric(
             out,
             "peer_relay_tls_handshake_failures_total",
@@ -225,6 +279,12 @@ impl FrontMetrics {
 /// Values owned elsewhere, sampled when rendering.
 pub(crate) struct Gauges<'a> {
     pub(crate) open_connections: usize,
+    /// Open descriptors, where the system can count them.
+    pub(crate) open_fds: Option<usize>,
+    /// The soft descriptor limit, where known.
+    pub(crate) fd_limit: Option<u64>,
+    /// The descriptor reserve in force, where the limit is known.
+    pub(crate) fd_reserve: Option<u64>,
     pub(crate) relay_clients: usize,
     pub(crate) relay: &'a iroh_relay::server::Metrics,
 }
@@ -255,6 +315,9 @@ mod tests {
             &mut out,
             &Gauges {
                 open_connections: 3,
+                open_fds: Some(40),
+                fd_limit: Some(1024),
+                fd_reserve: Some(64),
                 relay_clients: 2,
                 relay: &relay,
             },
@@ -262,6 +325,9 @@ mod tests {
         assert!(out.contains("peer_relay_http_requests_total{route=\"static\"} 2\n"));
         assert!(out.contains("peer_relay_connections_refused_total{reason=\"per_ip_limit\"} 1\n"));
         assert!(out.contains("peer_relay_connections_open 3\n"));
+        assert!(out.contains("peer_relay_open_fds 40\n"));
+        assert!(out.contains("peer_relay_fd_limit 1024\n"));
+        assert!(out.contains("peer_relay_fd_reserve 64\n"));
         assert!(out.contains("peer_relay_relay_clients 2\n"));
         assert!(out.contains("# TYPE peer_relay_relay_clients gauge\n"));
         for line in out.lines().filter(|l| !l.starts_with('#')) {

@@ -3,6 +3,7 @@
 use std::{fmt, future::Future, net::SocketAddr, pin::Pin};
 
 use bytes::Bytes;
+use http::{HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt as _, Empty, Full, combinators::UnsyncBoxBody};
 use hyper::{Request, Response, body::Incoming};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -28,6 +29,17 @@ pub fn full_body(bytes: impl Into<Bytes>) -> FrontBody {
 /// An empty body.
 pub fn empty_body() -> FrontBody {
     Empty::new().map_err(|never| match never {}).boxed_unsync()
+}
+
+/// A small `text/plain` response.
+pub(crate) fn plain(status: StatusCode, text: &'static str) -> Response<FrontBody> {
+    let mut response = Response::new(full_body(text));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
 }
 
 /// Serves every request whose path is a route's prefix or lies below it
@@ -103,6 +115,9 @@ impl RequestContext {
         F: Future<Output = ()> + Send + 'static,
     {
         let slot = self.slot.clone();
+        // Cancelling this task closes whatever socket it holds: the connection no longer needs
+        // the duplicate descriptor kept to force-close it.
+        slot.release_kill_switch();
         let shutdown = self.shutdown.clone();
         self.tasks.spawn(async move {
             let _slot = slot;

@@ -19,7 +19,7 @@ use hyper::{
 use tokio::fs::File;
 use tracing::{debug, warn};
 
-use super::{FrontBody, empty_body, plain};
+use super::route::{FrontBody, empty_body, plain};
 
 /// The Content-Security-Policy of every HTML (and SVG) response. Styles may be inline because
 /// the web app's terminal (xterm.js) sizes and colours its rows with style elements and
@@ -358,7 +358,7 @@ impl FileBody {
 
 impl Body for FileBody {
     type Data = Bytes;
-    type Error = super::BoxError;
+    type Error = super::route::BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,

@@ -48,6 +48,9 @@ const MAX_SOCKETS: usize = crate::net::MAX_STREAMS as usize;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 /// Messages queued towards the browser before the channels wait.
 const OUT_QUEUE: usize = 16;
+/// A socket that carries nothing from the browser for this long is dead (the app pings every
+/// 2 s while it is online): the host closes it (4105) and its attachments keep their places.
+pub const SILENCE_LIMIT: Duration = Duration::from_secs(15);
 
 /// Serves one connection from a remote bridge (ALPN `peer/bridge/1`) until it closes or the
 /// host stops: every stream is one browser socket.
@@ -310,8 +313,12 @@ impl Socket {
         revoked: &tokio_util::sync::CancellationToken,
         in_rx: &mut mpsc::Receiver<In>,
     ) -> Option<(u16, String)> {
+        let mut heard = tokio::time::Instant::now();
         loop {
             tokio::select! {
+                () = tokio::time::sleep_until(heard + SILENCE_LIMIT) => {
+                    return Some((ws::TIMEOUT, "nothing from the browser for 15 s".into()));
+                }
                 _ = revoked.cancelled() => {
                     return Some(if self.ctx.host.shutdown.is_cancelled() {
                         (ws::SHUTTING_DOWN, "the host is shutting down".into())
@@ -322,6 +329,7 @@ impl Socket {
                 msg = in_rx.recv() => match msg {
                     None => return None,
                     Some(In::Plain(plain)) => {
+                        heard = tokio::time::Instant::now();
                         if let Err(why) = self.dispatch(&plain).await {
                             return Some((ws::PROTOCOL, why));
                         }
