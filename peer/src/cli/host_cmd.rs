@@ -13,6 +13,17 @@ use peer::proto::{LocalReply, LocalRequest, Role};
 use super::{DevicesAction, HostArgs};
 
 pub(super) async fn run_host(paths: Paths, args: HostArgs, relay_only: bool) -> Result<u8> {
+    // The embedded relay holds a descriptor per relay client and browser socket: take the
+    // whole hard limit, as `peer-relay` does.
+    match peer_relay::fd_limit::raise_soft_limit() {
+        Ok(r) if r.after.soft > r.before.soft => tracing::info!(
+            from = r.before.soft,
+            to = r.after.soft,
+            "raised the file descriptor limit to the hard limit"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("cannot raise the file descriptor limit: {e}"),
+    }
     let mut cfg = HostConfig::new(paths);
     if let Some(n) = args.name {
         cfg.name = n;
