@@ -161,6 +161,16 @@ struct HostArgs {
     /// built in the source tree this binary comes from, `web/dist`, if it exists).
     #[arg(long, env = "PEER_WEB_ROOT")]
     web_root: Option<std::path::PathBuf>,
+    /// Base URL of the web app that pairing links open (default: this host's own front, or
+    /// the external relay). Give several hosts the same one (e.g. a relay of yours serving the
+    /// app with --web-root) and a phone keeps them in one app, with one key.
+    #[arg(long, value_name = "URL")]
+    app_url: Option<String>,
+    /// Seconds an attachment whose client vanished without detaching keeps its place: the
+    /// program waits for it as if it were still reading, so a client back within this loses
+    /// nothing.
+    #[arg(long, value_name = "SECS", default_value_t = peer::pty::ATTACH_HOLD.as_secs())]
+    attach_hold: u64,
 }
 
 #[derive(Debug, Args)]

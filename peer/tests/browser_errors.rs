@@ -7,63 +7,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{attach, input, is_hello, until};
+use common::{WsBrowser, attach, input, until};
 use peer::client::browser::{BrowserClient, WsTransport};
 use peer::proto::close::ws;
 use peer::proto::{
-    CloseReason, CreateSession, ErrorCode, Frame, Reply, Request, ResponseFrame, Role, WinSize,
+    CloseReason, CreateSession, ErrorCode, Frame, Reply, Request, ResponseFrame, WinSize,
 };
-use peer_pairing::{NoiseKeypair, PairingPayload};
-
-struct Browser {
-    payload: PairingPayload,
-    key: NoiseKeypair,
-    psk: [u8; 32],
-    url: String,
-}
-
-impl Browser {
-    async fn pair(host: &peer::host::Host) -> (Browser, BrowserClient<WsTransport>) {
-        let (pairing_url, _) = host
-            .pairing_url(Role::Operator, Duration::from_secs(60))
-            .expect("url");
-        let payload = PairingPayload::from_url(&pairing_url).expect("payload");
-        let base = pairing_url.split('#').next().expect("base");
-        let url = format!(
-            "{}bridge/{}",
-            base.replacen("http://", "ws://", 1),
-            hex::encode(payload.host_id)
-        );
-        let key = NoiseKeypair::generate();
-        let t = WsTransport::connect(&url).await.expect("ws");
-        let (mut c, paired) = BrowserClient::pair(t, &payload, &key, "phone")
-            .await
-            .expect("pair");
-        until(&mut c, &mut Vec::new(), |m, _| is_hello(m)).await;
-        let b = Browser {
-            payload,
-            key,
-            psk: paired.device_psk,
-            url,
-        };
-        (b, c)
-    }
-
-    async fn connect(&self) -> BrowserClient<WsTransport> {
-        let t = WsTransport::connect(&self.url).await.expect("ws");
-        let mut c = BrowserClient::connect(
-            t,
-            &self.payload.host_id,
-            &self.payload.host_noise_key,
-            &self.key,
-            &self.psk,
-        )
-        .await
-        .expect("connect");
-        until(&mut c, &mut Vec::new(), |m, _| is_hello(m)).await;
-        c
-    }
-}
 
 async fn create(c: &mut BrowserClient<WsTransport>, id: u32, command: &[&str]) -> u64 {
     let create = Request::CreateSession(CreateSession {
@@ -113,7 +62,7 @@ async fn read_to_close(c: &mut BrowserClient<WsTransport>) -> (Option<CloseReaso
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_frame_ends_its_channel_and_late_frames_for_a_closed_channel_are_ignored() {
     let (_home, host) = common::in_process_host().await;
-    let (_b, mut c) = Browser::pair(&host).await;
+    let (_b, mut c) = WsBrowser::pair(&host).await;
     let short = create(&mut c, 1, &["sh", "-c", "echo short-lived"]).await;
     let shell = create(&mut c, 2, &["sh"]).await;
 
@@ -174,7 +123,7 @@ async fn a_bad_frame_ends_its_channel_and_late_frames_for_a_closed_channel_are_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_close_reason_arrives_before_the_close_every_time() {
     let (_home, host) = common::in_process_host().await;
-    let (b, c) = Browser::pair(&host).await;
+    let (b, c) = WsBrowser::pair(&host).await;
     drop(c);
     for i in 0..100 {
         let mut c = b.connect().await;
@@ -191,7 +140,7 @@ async fn the_close_reason_arrives_before_the_close_every_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_cause_has_its_own_close_code() {
     let (home, host) = common::in_process_host().await;
-    let (b, c) = Browser::pair(&host).await;
+    let (b, c) = WsBrowser::pair(&host).await;
     drop(c);
 
     // A message larger than a Noise message: 4103.
@@ -206,7 +155,7 @@ async fn each_cause_has_its_own_close_code() {
 
     // Shutting down: 4104, said in the channel first.
     let (home2, host2) = common::in_process_host().await;
-    let (b2, c2) = Browser::pair(&host2).await;
+    let (b2, c2) = WsBrowser::pair(&host2).await;
     drop(c2);
     let mut c2 = b2.connect().await;
     let stop = tokio::spawn(host2.shutdown());

@@ -30,6 +30,12 @@ export const MODE_DEVICE = 0x02;
 /** `Attach.from_offset` meaning "only output from now on" (u64::MAX on the wire). */
 export const FROM_NOW = Infinity;
 const CONNECT_TIMEOUT_MS = 8000;
+/** While online the app pings the host this often (the host closes a socket silent for 15 s). */
+export const PING_EVERY_MS = 2000;
+/** No message at all for this long (two pings unanswered) and the link is declared dead. */
+export const DEAD_AFTER_MS = 5000;
+/** Reconnect attempts back off from 100 ms to at most this (any sign of life resets it). */
+export const RETRY_CAP_MS = 1000;
 /**
  * After a ^C skip-ahead the channel re-attaches this far before the host's output end, so the
  * ^C's echo and the prompt are shown even when the host applied the ^C before the re-attach: what
@@ -37,6 +43,11 @@ const CONNECT_TIMEOUT_MS = 8000;
  * echo and the prompt.
  */
 export const SKIP_TAIL = 80 * 1024;
+
+/** Refusal code: this device was revoked. */
+export const REFUSAL_REVOKED = 7;
+/** Refusal code: the pairing code was used already. */
+export const REFUSAL_USED = 3;
 
 /** The host refused the handshake (a code of `REFUSALS`, or one this app does not know). */
 export class Refused extends Error {
@@ -48,6 +59,9 @@ export class Refused extends Error {
     super(known ? known.text.charAt(0).toUpperCase() + known.text.slice(1) + '.' : `The host refused: ${reason}`);
   }
 }
+
+/** A handshake that got no answer in time. */
+class HandshakeTimeout extends Error {}
 
 /** A request the host answered with an error; `code` tells `Conflict` and the like apart. */
 export class RequestError extends Error {
@@ -225,6 +239,13 @@ export async function pair(
 
 export type ConnState = 'connecting' | 'online' | 'offline' | 'failed';
 
+/** Why a connection stopped for good: each maps to a sentence and an action in the app. */
+export type Failure =
+  | { kind: 'revoked'; detail: string }
+  | { kind: 'refused'; code: number; detail: string }
+  | { kind: 'protocol'; detail: string }
+  | { kind: 'version'; detail: string };
+
 export interface ChannelEvents {
   output(data: Uint8Array, offset: number): void;
   attached(a: Attached): void;
@@ -291,6 +312,10 @@ export class HostConn {
   agentRepeats = 0;
   /** How often an interrupt skipped a flood's backlog (for tests and the curious). */
   skipAheads = 0;
+  /** Set when the connection stopped for good. */
+  failure: Failure | null = null;
+  /** How often the link was declared dead by the heartbeat (for tests and the curious). */
+  deadLinks = 0;
 
   private sock: Socket | null = null;
   private tx: Transport | null = null;
@@ -306,6 +331,12 @@ export class HostConn {
   private readyWaiters: (() => void)[] = [];
   /** The reason the host gave (frame `Close`) for the socket's end, until the socket ends. */
   private closing: { code: number; reason: string } | null = null;
+  /** When anything last arrived on the current socket. */
+  private lastHeard = 0;
+  private pingSeq = 0;
+  private heartbeat: ReturnType<typeof setInterval> | null = null;
+  /** How long the last successful handshake took, ms. */
+  private handshakeMs: number | null = null;
 
   constructor(
     private readonly host: HostInfo,
@@ -334,7 +365,51 @@ export class HostConn {
   stop() {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.stopHeartbeat();
     this.sock?.close();
+  }
+
+  /** Pings while a socket is up; a link that stays silent for DEAD_AFTER_MS is given up. */
+  private startHeartbeat() {
+    this.stopHeartbeat();
+    this.heartbeat = setInterval(() => {
+      if (!this.sock || !this.tx) return;
+      if (performance.now() - this.lastHeard > DEAD_AFTER_MS) {
+        // The socket stopped carrying data without closing (a network change, a NAT that
+        // forgot us, a captive portal): a fresh one, now.
+        this.deadLinks++;
+        const gen = this.gen;
+        this.sock.close();
+        this.lost(gen, 'no contact', 0, true);
+        return;
+      }
+      this.send(CONTROL, { type: 'Ping', message: ++this.pingSeq });
+    }, PING_EVERY_MS);
+  }
+
+  private stopHeartbeat() {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = null;
+  }
+
+  /** Keystrokes typed but not yet acknowledged by the host, in bytes (shown while offline). */
+  pendingInput(): number {
+    let n = 0;
+    for (const c of this.channels.values()) for (const u of c.unacked) n += u.data.length;
+    return n;
+  }
+
+  /**
+   * Asks the host to forget this device (revoke it), e.g. because the short codes differed.
+   * Resolves once the host said so or closed with "revoked".
+   */
+  async unpair(): Promise<void> {
+    try {
+      await this.request('Unpair');
+    } catch (e) {
+      if (this.failure?.kind !== 'revoked') throw e;
+    }
+    this.stop();
   }
 
   /**
@@ -363,16 +438,26 @@ export class HostConn {
           sock.close();
           return;
         }
+        const started = performance.now();
+        let timer: ReturnType<typeof setTimeout> | undefined;
         const t = await Promise.race([
           handshake(sock, this.host.id, this.host.noiseKey, this.key, this.host.psk, new Uint8Array([MODE_DEVICE])),
-          new Promise<never>((_, rej) => setTimeout(() => rej(new Error('handshake timed out')), CONNECT_TIMEOUT_MS)),
-        ]);
+          new Promise<never>((_, rej) => {
+            timer = setTimeout(() => {
+              sock.close();
+              rej(new HandshakeTimeout('no answer to the handshake'));
+            }, this.handshakeTimeout());
+          }),
+        ]).finally(() => clearTimeout(timer));
         if (gen !== this.gen) {
           sock.close();
           return;
         }
+        this.handshakeMs = performance.now() - started;
         this.sock = sock;
         this.tx = t;
+        this.lastHeard = performance.now();
+        this.startHeartbeat();
         sock.onMessage = (m) => this.onMessage(gen, m);
         sock.onClose = () => this.lost(gen, sock.closeReason, sock.closeCode);
         // Messages that arrived during the handshake.
@@ -387,33 +472,50 @@ export class HostConn {
       } catch (e) {
         lastErr = e;
         if (e instanceof Refused) {
-          this.setState('failed', e.message);
-          this.stopped = true;
+          if (e.code === REFUSAL_REVOKED) this.fail({ kind: 'revoked', detail: e.message });
+          else this.fail({ kind: 'refused', code: e.code, detail: e.message });
           return;
         }
       }
     }
     closeOld();
-    this.lost(gen, lastErr instanceof Error ? lastErr.message : String(lastErr));
+    // A handshake that timed out has waited long enough: try again at once (while the link is
+    // down these attempts are what notices it coming back).
+    this.lost(gen, lastErr instanceof Error ? lastErr.message : String(lastErr), 0, lastErr instanceof HandshakeTimeout);
   }
 
-  private lost(gen: number, reason: string, code = 0) {
+  /**
+   * How long a handshake may take: the first one up to CONNECT_TIMEOUT_MS; later ones three
+   * times the last that succeeded, at least 1.2 s, so that an attempt whose first message was
+   * lost while the link was down is given up (and a new one made) soon after it comes back.
+   */
+  private handshakeTimeout(): number {
+    if (this.handshakeMs === null) return CONNECT_TIMEOUT_MS;
+    return Math.min(CONNECT_TIMEOUT_MS, Math.max(1200, 3 * this.handshakeMs));
+  }
+
+  /**
+   * The socket is gone: say why and try again (at once when `now`, else after a backoff), or
+   * stop for good when the host's reason says retrying will not help.
+   */
+  private lost(gen: number, reason: string, code = 0, now = false) {
     if (gen !== this.gen || this.stopped) return;
+    this.stopHeartbeat();
     // What the host said inside the channel outranks the close code anyone could forge.
     const said = this.closing;
     this.closing = null;
     const why = said?.code ?? code;
-    if (why === WS_REVOKED || why === WS_REFUSED || why === WS_PROTOCOL) {
-      this.fail(said?.reason || reason);
-      return;
-    }
+    const text = said?.reason || reason;
+    if (why === WS_REVOKED) return this.fail({ kind: 'revoked', detail: text });
+    if (why === WS_REFUSED) return this.fail({ kind: 'refused', code: 0, detail: text });
+    if (why === WS_PROTOCOL) return this.fail({ kind: 'protocol', detail: text });
     this.sock = null;
     this.tx = null;
     for (const c of this.channels.values()) c.attached = false;
     for (const c of this.agentChannels.values()) c.attached = false;
     for (const p of this.pending.values()) p.reject(new Error('connection lost'));
     this.pending.clear();
-    const delay = Math.min(100 * 2 ** Math.min(this.retry, 6), 5000) * (1 + Math.random() / 4);
+    const delay = now ? 0 : Math.min(100 * 2 ** Math.min(this.retry, 4), RETRY_CAP_MS) * (1 + Math.random() / 4);
     this.retry++;
     this.setState('offline', reason);
     this.retryTimer = setTimeout(() => this.reconnect(), delay);
@@ -429,19 +531,24 @@ export class HostConn {
    * The socket ended for a reason retrying will not fix (revoked, refused, a protocol error):
    * stop, and say why.
    */
-  private fail(detail: string) {
+  private fail(failure: Failure) {
     this.stopped = true;
+    this.failure = failure;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.stopHeartbeat();
     this.sock?.close();
     this.sock = null;
     this.tx = null;
-    for (const p of this.pending.values()) p.reject(new Error(detail));
+    for (const p of this.pending.values()) p.reject(new Error(failure.detail));
     this.pending.clear();
-    this.setState('failed', detail);
+    this.setState('failed', failure.detail);
   }
 
   private onMessage(gen: number, ct: Uint8Array) {
     if (gen !== this.gen || !this.tx) return;
+    // Any sign of life: the link works, and the next loss starts its backoff afresh.
+    this.lastHeard = performance.now();
+    this.retry = 0;
     let env;
     try {
       env = decodeEnvelope(this.tx.recv.decrypt(ct));
@@ -466,7 +573,10 @@ export class HostConn {
       case 'HostHello': {
         const m = f.message;
         if (m.protocol !== PROTOCOL_VERSION) {
-          this.fail(`The host speaks protocol ${m.protocol}, this app ${PROTOCOL_VERSION}: reload the app (or update the host).`);
+          this.fail({
+            kind: 'version',
+            detail: `The host speaks protocol ${m.protocol}, this app ${PROTOCOL_VERSION}: reload the app (or update the host).`,
+          });
           return;
         }
         const restarted = this.instance !== null && this.instance !== m.instance;

@@ -1,6 +1,6 @@
 // The app: hosts, pairing (link, paste, camera), sessions of a host, terminals, settings.
 import './style.css';
-import { HostConn, bridgeUrls, hostInfo, pair } from './conn';
+import { HostConn, REFUSAL_USED, Refused, bridgeUrls, hostInfo, pair, type Failure } from './conn';
 import { hex } from './bytes';
 import { button, h } from './dom';
 import { checkFresh, payloadFromUrl, PayloadError, type PairingPayload } from './payload';
@@ -21,6 +21,7 @@ let agentView: AgentView | null = null;
 let refreshTimer: ReturnType<typeof setInterval> | null = null;
 
 function leave() {
+  leaveHooks.splice(0).forEach((f) => f());
   if (refreshTimer) clearInterval(refreshTimer);
   refreshTimer = null;
   term?.dispose();
@@ -30,31 +31,124 @@ function leave() {
   stopCamera();
 }
 
-/** A screen: header (back, title, connection state) and a body. */
-function screen(title: string, back: (() => void) | null, conn: HostConn | null = null) {
+/** A screen: header (back, title, connection state), a status line, and a body. */
+function screen(title: string, back: (() => void) | null, conn: HostConn | null = null, hostName = title) {
   leave();
   app.replaceChildren();
   const header = h('header', 'bar');
   if (back) header.append(button('‹', back, 'icon back'));
   header.append(h('h1', '', title));
-  if (conn) {
-    const pill = h('span', 'pill');
-    pill.dataset.testid = 'conn-state';
-    const show = () => {
-      pill.textContent = conn.state === 'offline' ? 'offline · retrying' : conn.state;
-      pill.className = `pill ${conn.state}`;
-      pill.title = conn.detail;
-    };
-    conn.onState = () => {
-      show();
-      if (conn.state === 'failed') toast(conn.detail);
-    };
-    show();
-    header.append(pill);
-  }
   const body = h('main', 'body');
-  app.append(header, body);
+  if (!conn) {
+    app.append(header, body);
+    return body;
+  }
+  const pill = h('span', 'pill');
+  pill.dataset.testid = 'conn-state';
+  // What is going on, in words a touch screen shows (not only a pill colour or a tooltip).
+  const status = h('div', 'status');
+  status.dataset.testid = 'conn-status';
+  status.setAttribute('role', 'status');
+  const show = () => {
+    pill.textContent = pillText(conn);
+    pill.className = `pill ${conn.state}`;
+    const text = statusText(conn);
+    status.textContent = text;
+    status.hidden = text === '';
+    if (conn.failure) showFailure(body, conn, conn.failure, hostName);
+  };
+  conn.onState = show;
+  header.append(pill);
+  app.append(header, status, body);
+  show();
+  // Keys typed while offline wait in the app: say so while they do.
+  const pendingTimer = setInterval(show, 1000);
+  leaveHooks.push(() => clearInterval(pendingTimer));
   return body;
+}
+
+/** Callbacks run when the screen is left. */
+const leaveHooks: (() => void)[] = [];
+
+function pillText(conn: HostConn): string {
+  switch (conn.state) {
+    case 'online':
+      return 'online';
+    case 'connecting':
+      return 'connecting';
+    case 'offline':
+      return conn.detail === 'no contact' ? 'no contact' : 'offline';
+    case 'failed':
+      return conn.failure?.kind === 'revoked' ? 'removed' : 'stopped';
+  }
+}
+
+function statusText(conn: HostConn): string {
+  const pending = conn.pendingInput();
+  const keys = pending > 0 ? ` · ${pending} typed byte${pending === 1 ? '' : 's'} waiting to be sent` : '';
+  switch (conn.state) {
+    case 'online':
+      return '';
+    case 'connecting':
+      return `Connecting…${keys}`;
+    case 'offline':
+      return conn.detail === 'no contact'
+        ? `No contact with the host · reconnecting${keys}`
+        : `Offline (${conn.detail || 'connection lost'}) · reconnecting${keys}`;
+    case 'failed':
+      return '';
+  }
+}
+
+/** Replaces the screen's body with what happened and what can be done about it. */
+function showFailure(body: HTMLElement, conn: HostConn, failure: Failure, hostName: string) {
+  if (body.dataset.failure === failure.kind) return;
+  body.dataset.failure = failure.kind;
+  leaveHooks.splice(0).forEach((f) => f());
+  term?.dispose();
+  term = null;
+  agentView?.dispose();
+  agentView = null;
+  app.classList.remove('terminal');
+  body.classList.remove('term-body');
+  const panel = h('section', 'failure');
+  panel.dataset.testid = 'failure';
+  const id = [...conns.entries()].find(([, c]) => c === conn)?.[0];
+  const forget = button('Forget this host', () => {
+    if (id) void forgetHost(id).then(showHosts);
+  }, 'btn danger');
+  switch (failure.kind) {
+    case 'revoked':
+      panel.append(
+        h('h2', '', `This phone was removed from ${hostName}`),
+        h('p', '', 'Someone revoked it on the host (`peer devices revoke`). To use the host again, pair again with a fresh code from `peer pair` there.'),
+      );
+      panel.append(button('Pair again', () => showAdd(), 'btn primary'), forget);
+      break;
+    case 'refused':
+      panel.append(h('h2', '', `${hostName} refused this phone`), h('p', '', failure.detail));
+      panel.append(button('Pair again', () => showAdd(), 'btn primary'), forget);
+      break;
+    case 'version':
+      panel.append(h('h2', '', 'This app and the host do not speak the same protocol'), h('p', '', failure.detail));
+      panel.append(button('Reload the app', () => location.reload(), 'btn primary'), forget);
+      break;
+    case 'protocol':
+      panel.append(
+        h('h2', '', `${hostName} ended the connection: protocol error`),
+        h('p', '', `${failure.detail}. This is a bug in the app or the host; reloading may help.`),
+      );
+      panel.append(button('Reload the app', () => location.reload(), 'btn primary'), forget);
+      break;
+  }
+  body.replaceChildren(panel);
+}
+
+/** Forgets a host in this app (its connection too). */
+async function forgetHost(id: string) {
+  conns.get(id)?.stop();
+  conns.delete(id);
+  await store.forgetHost(id);
 }
 
 function toast(text: string, cls = 'error') {
@@ -135,9 +229,12 @@ async function startPairing(link: string) {
   }
   const body = screen('Pairing', () => void showHosts());
   const status = h('p', 'hint', `Connecting to ${payload.hostName ?? 'the host'}…`);
+  status.dataset.testid = 'pair-status';
   const code = h('div', 'code');
   code.dataset.testid = 'short-code';
   body.append(status, code);
+  const hostId = hex(payload.hostId);
+  const known = (await store.hosts()).find((r) => r.id === hostId);
   try {
     const { key } = await store.deviceKey();
     const name = await store.deviceName();
@@ -148,7 +245,7 @@ async function startPairing(link: string) {
     });
     payload.secret.fill(0);
     const rec: store.HostRecord = {
-      id: hex(payload.hostId),
+      id: hostId,
       noiseKey: hex(payload.hostNoiseKey),
       psk: res.psk,
       name: res.hostName,
@@ -157,15 +254,54 @@ async function startPairing(link: string) {
       pairedAt: Date.now(),
     };
     await store.saveHost(rec);
-    status.textContent = `Paired with ${res.hostName}. The host shows the same code:`;
+    // A host paired again (after a revocation, say) gets a fresh connection with the new key.
+    conns.get(rec.id)?.stop();
+    conns.delete(rec.id);
+    status.textContent = `Paired with ${res.hostName}. Does the host show the same code?`;
     const actions = h('div', 'actions');
-    actions.append(button(`Open ${res.hostName}`, () => void showHost(rec), 'btn primary'));
+    const same = button('Same code: open', () => void showHost(rec), 'btn primary');
+    same.dataset.testid = 'codes-match';
+    const differ = button('The codes differ', () => void codesDiffer(rec, body), 'btn danger');
+    differ.dataset.testid = 'codes-differ';
+    actions.append(same, differ);
     body.append(actions);
   } catch (e) {
+    if (e instanceof Refused && e.code === REFUSAL_USED && known) {
+      // The link was used already, most likely by this very phone.
+      status.textContent = `Already paired with ${known.name}: this link was used.`;
+      status.className = 'hint';
+      const actions = h('div', 'actions');
+      actions.append(button(`Open ${known.name}`, () => void showHost(known), 'btn primary'));
+      body.append(actions);
+      return;
+    }
     status.textContent = e instanceof Error ? e.message : String(e);
     status.className = 'hint error';
     status.setAttribute('role', 'alert');
   }
+}
+
+/**
+ * The short codes differed: someone may have been in between. Tell the host to forget this
+ * device (if the host is reachable), forget the host here, and say what to do.
+ */
+async function codesDiffer(rec: store.HostRecord, body: HTMLElement) {
+  const note = h('p', 'hint', 'Removing this pairing…');
+  body.replaceChildren(note);
+  try {
+    const conn = await connFor(rec);
+    await Promise.race([conn.unpair(), new Promise((_, rej) => setTimeout(() => rej(new Error('timeout')), 8000))]);
+    note.textContent = `Removed: ${rec.name} has revoked this phone, and the app forgot it.`;
+  } catch {
+    note.textContent = `The app forgot ${rec.name}, but could not reach it: revoke this phone there with \`peer devices revoke\`.`;
+  }
+  await forgetHost(rec.id);
+  note.dataset.testid = 'unpaired';
+  body.append(
+    note,
+    h('p', 'hint', 'If you did not expect different codes, someone may have intercepted the pairing link: make a new code on the host and pair again.'),
+    button('Back', () => void showHosts(), 'btn'),
+  );
 }
 
 let camera: MediaStream | null = null;
@@ -223,7 +359,7 @@ function describe(s: SessionInfo): string {
 
 async function showHost(rec: store.HostRecord) {
   const conn = await connFor(rec);
-  const body = screen(rec.name, () => void showHosts(), conn);
+  const body = screen(rec.name, () => void showHosts(), conn, rec.name);
   const ul = h('ul', 'list');
   ul.dataset.testid = 'sessions';
   const actions = h('div', 'actions');
@@ -303,7 +439,7 @@ async function showHost(rec: store.HostRecord) {
 
 async function showTerminal(rec: store.HostRecord, s: SessionInfo) {
   const conn = await connFor(rec);
-  const body = screen(`${s.id} · ${s.name ?? s.command.join(' ')}`, () => void showHost(rec), conn);
+  const body = screen(`${s.id} · ${s.name ?? s.command.join(' ')}`, () => void showHost(rec), conn, rec.name);
   body.classList.add('term-body');
   app.classList.add('terminal');
   // Replay what the host still has: the whole buffer (offset 0; a Gap says if it is older).
@@ -318,13 +454,13 @@ async function showTerminal(rec: store.HostRecord, s: SessionInfo) {
 
 async function showNewAgent(rec: store.HostRecord) {
   const conn = await connFor(rec);
-  const body = screen('New agent session', () => void showHost(rec), conn);
+  const body = screen('New agent session', () => void showHost(rec), conn, rec.name);
   await newAgentForm(conn, body, (s) => void showAgent(rec, s), toast);
 }
 
 async function showAgent(rec: store.HostRecord, s: AgentSessionInfo) {
   const conn = await connFor(rec);
-  const body = screen(`${s.agent} · ${s.branch}`, () => void showHost(rec), conn);
+  const body = screen(`${s.agent} · ${s.branch}`, () => void showHost(rec), conn, rec.name);
   agentView = openAgentChat(conn, rec.id, s, body, toast);
 }
 
@@ -356,10 +492,17 @@ async function showSettings() {
     li.append(
       h('span', 'row-main', rec.name),
       button('Forget', () => {
-        if (!confirm(`Forget ${rec.name}? Revoke this device on the host with \`peer devices revoke\`.`)) return;
-        conns.get(rec.id)?.stop();
-        conns.delete(rec.id);
-        void store.forgetHost(rec.id).then(showSettings);
+        if (!confirm(`Forget ${rec.name}? The host is asked to revoke this phone too, if it can be reached.`)) return;
+        void (async () => {
+          try {
+            const conn = await connFor(rec);
+            await Promise.race([conn.unpair(), new Promise((_, rej) => setTimeout(() => rej(new Error('timeout')), 5000))]);
+          } catch {
+            toast(`${rec.name} could not be reached: revoke this phone there with \`peer devices revoke\`.`, 'info');
+          }
+          await forgetHost(rec.id);
+          await showSettings();
+        })();
       }, 'btn small danger'),
     );
     ul.append(li);

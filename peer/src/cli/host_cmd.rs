@@ -47,6 +47,11 @@ pub(super) async fn run_host(paths: Paths, args: HostArgs, relay_only: bool) -> 
     cfg.relay_only = relay_only;
     cfg.buffer_bytes = args.buffer.max(4096);
     cfg.web_root = args.web_root.or_else(built_web_app);
+    cfg.app_url = match args.app_url {
+        Some(u) => Some(peer::host::check_app_url(&u).map_err(|e| anyhow!(e))?),
+        None => None,
+    };
+    cfg.attach_hold = Duration::from_secs(args.attach_hold);
     let serves_app = cfg.relay.is_none();
     let host_web_root = cfg.web_root.clone();
     let mut host = Host::start(cfg).await?;

@@ -100,9 +100,14 @@ pub struct BrowserPairing {
 }
 
 /// A browser's end of an established Noise channel.
+///
+/// Like the web app, it pings the host on channel 0 when it has sent nothing for 2 s (checked
+/// whenever it reads), since the host closes a socket that stays silent for 15 s.
 pub struct BrowserClient<T> {
     io: T,
     noise: Transport,
+    last_sent: std::time::Instant,
+    pings: u64,
 }
 
 impl<T> std::fmt::Debug for BrowserClient<T> {
@@ -151,7 +156,12 @@ impl<T: MessageTransport> BrowserClient<T> {
         )
         .await?;
         let code = short_code(&noise.handshake_hash());
-        let mut client = BrowserClient { io, noise };
+        let mut client = BrowserClient {
+            io,
+            noise,
+            last_sent: std::time::Instant::now(),
+            pings: 0,
+        };
         let confirm = Frame::PairBrowser(PairBrowser { name: name.into() });
         client.send(CONTROL, &confirm).await?;
         match client.recv().await? {
@@ -187,7 +197,12 @@ impl<T: MessageTransport> BrowserClient<T> {
         psk: &[u8; 32],
     ) -> Result<Self, BrowserError> {
         let noise = handshake(&mut io, host_id, host_key, key, psk, &DEVICE_HELLO).await?;
-        Ok(BrowserClient { io, noise })
+        Ok(BrowserClient {
+            io,
+            noise,
+            last_sent: std::time::Instant::now(),
+            pings: 0,
+        })
     }
 
     /// Sends a frame on a channel.
@@ -201,11 +216,17 @@ impl<T: MessageTransport> BrowserClient<T> {
             .noise
             .encrypt(plain)
             .map_err(|_| BrowserError::Crypto)?;
+        self.last_sent = std::time::Instant::now();
         Ok(self.io.send(&ct).await?)
     }
 
     /// The next frame from the host, with its channel.
     pub async fn recv(&mut self) -> Result<(u32, Frame), BrowserError> {
+        if self.last_sent.elapsed() > std::time::Duration::from_secs(2) {
+            self.pings += 1;
+            let ping = Frame::Ping(self.pings);
+            self.send(CONTROL, &ping).await?;
+        }
         let ct = self.io.recv().await?.ok_or(BrowserError::Closed)?;
         let plain = self.noise.decrypt(&ct).map_err(|_| BrowserError::Crypto)?;
         match browser::decode(&plain) {

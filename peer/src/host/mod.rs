@@ -70,6 +70,10 @@ pub struct HostConfig {
     pub file_keys: bool,
     /// The web app's files, served by the embedded front at `/`.
     pub web_root: Option<std::path::PathBuf>,
+    /// Base of pairing links (the web app's URL); `None`: the first relay URL.
+    pub app_url: Option<String>,
+    /// How long an attachment whose client vanished keeps its place.
+    pub attach_hold: Duration,
 }
 
 impl HostConfig {
@@ -90,8 +94,33 @@ impl HostConfig {
             max_sessions: 256,
             file_keys: false,
             web_root: None,
+            app_url: None,
+            attach_hold: crate::pty::ATTACH_HOLD,
         }
     }
+}
+
+/// Checks a web app URL for pairing links: `http://` or `https://`, a host, and a path that
+/// ends with `/` (added if missing), no fragment. Returns it normalized.
+pub fn check_app_url(url: &str) -> Result<String, String> {
+    let u: http::Uri = url
+        .parse()
+        .map_err(|e| format!("--app-url {url:?} is not a URL: {e}"))?;
+    if !matches!(u.scheme_str(), Some("http" | "https")) || u.host().is_none() {
+        return Err(format!(
+            "--app-url {url:?} must be an http:// or https:// URL"
+        ));
+    }
+    if url.contains('#') || u.query().is_some() {
+        return Err(format!(
+            "--app-url {url:?} may not have a query or fragment (the pairing code goes there)"
+        ));
+    }
+    let mut s = url.to_owned();
+    if !s.ends_with('/') {
+        s.push('/');
+    }
+    Ok(s)
 }
 
 /// The machine's host name, or "peer host".
@@ -141,6 +170,8 @@ pub struct HostShared {
     pub(crate) relay_token: Option<RelayToken>,
     pub(crate) relay_cert_sha256: Option<Fingerprint>,
     pub(crate) agents: crate::agent::AgentManager,
+    /// How long an attachment whose client vanished keeps its place.
+    pub(crate) attach_hold: Duration,
 }
 
 /// A running host.
@@ -329,9 +360,10 @@ impl Host {
         }
 
         let devices = Devices::open(&cfg.paths.host_db())?;
-        let web_base = match relay_urls.first() {
-            Some(u) => u.to_string(),
-            None => "peer:".into(),
+        let web_base = match (&cfg.app_url, relay_urls.first()) {
+            (Some(app), _) => app.clone(),
+            (None, Some(u)) => u.to_string(),
+            (None, None) => "peer:".into(),
         };
         let (events_tx, events_rx) = mpsc::channel(64);
         let tasks = TaskTracker::new();
@@ -356,6 +388,7 @@ impl Host {
             relay_token: cfg.relay_token.clone(),
             relay_cert_sha256: cfg.relay_cert_sha256,
             agents,
+            attach_hold: cfg.attach_hold,
         });
 
         // The embedded front hands this host's browser sockets straight to it.

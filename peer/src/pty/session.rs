@@ -18,10 +18,13 @@ use tracing::{debug, warn};
 use super::buffer::{OutputBuffer, Slice};
 use crate::proto::{CreateSession, ExitInfo, MAX_CHUNK, SessionInfo, SessionState, WinSize};
 
-/// How long the PTY reader waits for a slow attached client before dropping output it has not
-/// read yet (that client is then told of the gap). Live clients thus throttle the process, as
-/// with ssh, while a frozen one cannot stall a session for more than this.
-pub const LAG_GRACE: Duration = Duration::from_secs(2);
+/// How long the PTY reader waits, per chunk, for an attached client that makes no progress at
+/// all before dropping output it has not read yet (that client is then told of the gap).
+/// Clients that keep reading, however slowly, thus throttle the process, as with ssh; one that
+/// is connected but stuck stalls a session for at most this per chunk. (A client whose
+/// connection died is parked instead: [`ATTACH_HOLD`].) Long enough for a loaded machine's
+/// scheduling hiccups and a phone's slow link, short against a person waiting.
+pub const LAG_GRACE: Duration = Duration::from_secs(10);
 
 /// How long a session created with [`CreateSession::hold_output`] keeps its output for the
 /// first attachment at most; one that never comes stops holding anything back after this.
@@ -33,6 +36,12 @@ pub const CREATOR_WAIT: Duration = Duration::from_secs(10);
 /// it the process runs freely and a client that comes back later is told of the gap. A client
 /// that re-attaches with the same client token takes the place over.
 pub const ATTACH_HOLD: Duration = Duration::from_secs(35);
+
+/// What may be in flight to a client at any moment (the host's send queue, the transport's
+/// buffers on both ends): an attachment holds the buffer this far behind the last offset it
+/// handed to its transport (never before where it started; at most half the buffer), so that
+/// what a client that vanishes never received is still there when it comes back.
+pub const IN_FLIGHT: u64 = 4 << 20;
 
 /// How long a killed session gets between SIGHUP and SIGKILL.
 pub const KILL_GRACE: Duration = Duration::from_secs(2);
@@ -117,9 +126,16 @@ struct Reader {
     parked: Option<(u64, std::time::Instant)>,
     /// When it was registered.
     since: std::time::Instant,
+    /// Where the attachment started.
+    from: u64,
 }
 
 impl Reader {
+    /// The first offset this reader's client may not have received.
+    fn keep_from(&self, in_flight: u64) -> u64 {
+        self.offset.saturating_sub(in_flight).max(self.from)
+    }
+
     /// Until when this reader may hold back a chunk read at `chunk_at`: a live one for
     /// [`LAG_GRACE`] per chunk (counted from its attaching, if that came later), a parked one
     /// until its place expires.
@@ -350,6 +366,7 @@ impl PtySession {
                 offset: from,
                 parked: None,
                 since: now,
+                from,
             },
         );
         drop(st);
@@ -540,10 +557,11 @@ fn read_loop(mut reader: Box<dyn Read + Send>, shared: &Shared) {
                     let new_start =
                         (st.buffer.end() + n as u64).saturating_sub(st.buffer.capacity() as u64);
                     let holds = |o: u64| o >= start && o < new_start;
+                    let in_flight = IN_FLIGHT.min(st.buffer.capacity() as u64 / 2);
                     let mut deadline = st
                         .readers
                         .values()
-                        .filter(|r| holds(r.offset))
+                        .filter(|r| holds(r.keep_from(in_flight)))
                         .map(|r| r.holds_until(chunk_at))
                         .max();
                     if let Some(until) = st.creator_hold
@@ -670,12 +688,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_parked_place_holds_the_process_beyond_the_lag_grace_and_is_taken_over() {
+    async fn a_parked_place_holds_the_process_and_is_taken_over() {
         let s = flood(false);
         let guard = s.attach_guard(0, 7);
-        // The client vanishes at once; its place is kept for longer than LAG_GRACE.
-        guard.park(7, LAG_GRACE * 3);
-        tokio::time::sleep(LAG_GRACE + Duration::from_millis(1500)).await;
+        // The client vanishes at once; its place is kept.
+        guard.park(7, Duration::from_secs(60));
+        tokio::time::sleep(Duration::from_secs(3)).await;
         assert_eq!(
             s.bounds().0,
             0,

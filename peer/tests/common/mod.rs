@@ -555,10 +555,77 @@ pub async fn browser_create_shell<T: peer::client::browser::MessageTransport>(
 
 /// Starts `peer host` in this process (file keys, loopback) in a fresh state directory.
 pub async fn in_process_host() -> (tempfile::TempDir, peer::host::Host) {
+    in_process_host_with(|_| {}).await
+}
+
+/// [`in_process_host`], with the config adjusted by `f` first.
+pub async fn in_process_host_with(
+    f: impl FnOnce(&mut peer::host::HostConfig),
+) -> (tempfile::TempDir, peer::host::Host) {
     let home = tempfile::tempdir().expect("tempdir");
     let mut cfg = peer::host::HostConfig::new(peer::paths::Paths::at(home.path().to_path_buf()));
     cfg.listen = "127.0.0.1".parse().expect("ip");
     cfg.file_keys = true;
+    f(&mut cfg);
     let host = peer::host::Host::start(cfg).await.expect("host");
     (home, host)
+}
+
+/// A browser paired over the host's own front (WebSocket), able to open new sockets.
+pub struct WsBrowser {
+    pub payload: peer_pairing::PairingPayload,
+    pub key: peer_pairing::NoiseKeypair,
+    pub psk: [u8; 32],
+    pub url: String,
+}
+
+impl WsBrowser {
+    /// Pairs a new browser with `host` and reads its hello.
+    pub async fn pair(
+        host: &peer::host::Host,
+    ) -> (WsBrowser, BrowserClient<peer::client::browser::WsTransport>) {
+        let (pairing_url, _) = host
+            .pairing_url(peer::proto::Role::Operator, Duration::from_secs(60))
+            .expect("url");
+        let payload = peer_pairing::PairingPayload::from_url(&pairing_url).expect("payload");
+        let base = pairing_url.split('#').next().expect("base");
+        let url = format!(
+            "{}bridge/{}",
+            base.replacen("http://", "ws://", 1),
+            hex::encode(payload.host_id)
+        );
+        let key = peer_pairing::NoiseKeypair::generate();
+        let t = peer::client::browser::WsTransport::connect(&url)
+            .await
+            .expect("ws");
+        let (mut c, paired) = BrowserClient::pair(t, &payload, &key, "phone")
+            .await
+            .expect("pair");
+        until(&mut c, &mut Vec::new(), |m, _| is_hello(m)).await;
+        let b = WsBrowser {
+            payload,
+            key,
+            psk: paired.device_psk,
+            url,
+        };
+        (b, c)
+    }
+
+    /// A new socket of this paired browser, past its hello.
+    pub async fn connect(&self) -> BrowserClient<peer::client::browser::WsTransport> {
+        let t = peer::client::browser::WsTransport::connect(&self.url)
+            .await
+            .expect("ws");
+        let mut c = BrowserClient::connect(
+            t,
+            &self.payload.host_id,
+            &self.payload.host_noise_key,
+            &self.key,
+            &self.psk,
+        )
+        .await
+        .expect("connect");
+        until(&mut c, &mut Vec::new(), |m, _| is_hello(m)).await;
+        c
+    }
 }
