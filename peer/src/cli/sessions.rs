@@ -1,0 +1,202 @@
+//! `peer new`, `peer ls` and `peer attach`: terminal sessions on a host.
+
+use std::time::Duration;
+
+use anyhow::{Result, anyhow, bail};
+use peer::client::{AttachEnd, AttachIo, Attacher, HostConn};
+use peer::paths::Paths;
+use peer::proto::{CreateSession, Reply, Request, SessionInfo, SessionState};
+
+use super::{AttachArgs, connect, hang_up, terminal};
+
+/// Starts a session; `hold_output` when this client attaches to it at once from offset 0
+/// ([`CreateSession::hold_output`]).
+pub(super) async fn create(
+    conn: &HostConn,
+    name: Option<String>,
+    cwd: Option<String>,
+    command: Vec<String>,
+    hold_output: bool,
+) -> Result<SessionInfo> {
+    let size = terminal::size().unwrap_or_default();
+    let env = std::env::var("TERM")
+        .ok()
+        .map(|t| vec![("TERM".to_string(), t)])
+        .unwrap_or_default();
+    match conn
+        .request(Request::CreateSession(CreateSession {
+            name,
+            command,
+            cwd,
+            env,
+            size,
+            hold_output,
+        }))
+        .await?
+    {
+        Reply::Created(info) => Ok(info),
+        other => bail!("unexpected reply: {other:?}"),
+    }
+}
+
+/// `[HOST] [ID]`: a lone numeric argument is an id.
+pub(super) fn split_host_id(args: &[String]) -> Result<(Option<String>, Option<u64>)> {
+    let parse = |s: &String| {
+        s.parse::<u64>()
+            .map_err(|_| anyhow!("{s:?} is not a session id"))
+    };
+    Ok(match args {
+        [] => (None, None),
+        [one] => match one.parse::<u64>() {
+            Ok(id) => (None, Some(id)),
+            Err(_) => (Some(one.clone()), None),
+        },
+        [host, id, ..] => (Some(host.clone()), Some(parse(id)?)),
+    })
+}
+
+pub(super) async fn attach(paths: &Paths, args: AttachArgs, relay_only: bool) -> Result<u8> {
+    let (host, id) = split_host_id(&args.args)?;
+    let (dialer, conn) = connect(paths, host.as_deref(), relay_only).await?;
+    let target = pick_session(&conn, &args, id).await;
+    let (session, from) = match target {
+        Ok(t) => t,
+        Err(e) => {
+            hang_up(dialer, conn).await;
+            return Err(e);
+        }
+    };
+
+    let mut term = terminal::Terminal::setup()?;
+    let io = AttachIo {
+        input: term.input(),
+        resize: term.resizes()?,
+        output: Box::new(terminal::DirectStdout::new()),
+        notice: Box::new(terminal::notice),
+        size: terminal::size(),
+        escape: true,
+    };
+    let mut attacher = Attacher::new(dialer, conn);
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut term_sig = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let end = tokio::select! {
+        end = attacher.run(session, from, io) => end,
+        _ = hup.recv() => Ok(AttachEnd::Detached),
+        _ = term_sig.recv() => Ok(AttachEnd::Detached),
+    };
+    drop(term);
+    let dialer = attacher.into_dialer();
+    tokio::time::timeout(Duration::from_secs(1), dialer.close())
+        .await
+        .ok();
+    match end? {
+        AttachEnd::Detached => {
+            eprintln!("[detached from session {session}]");
+            Ok(0)
+        }
+        AttachEnd::Exited(status) => Ok(match status.signal {
+            Some(_) => 255,
+            None => u8::try_from(status.code).unwrap_or(255),
+        }),
+    }
+}
+
+/// The session `peer attach` goes to, and the offset to start from.
+async fn pick_session(conn: &HostConn, args: &AttachArgs, id: Option<u64>) -> Result<(u64, u64)> {
+    Ok(if args.new {
+        if id.is_some() {
+            bail!("--new takes no session id");
+        }
+        let info = create(
+            conn,
+            args.name.clone(),
+            args.cwd.clone(),
+            args.command.clone(),
+            true,
+        )
+        .await?;
+        (info.id, 0)
+    } else {
+        let Reply::Sessions(list) = conn.request(Request::ListSessions).await? else {
+            bail!("unexpected reply");
+        };
+        let info = match id {
+            Some(id) => list
+                .into_iter()
+                .find(|s| s.id == id)
+                .ok_or_else(|| anyhow!("no session {id} on this host; `peer ls` lists them"))?,
+            None => {
+                let mut running: Vec<_> = list
+                    .into_iter()
+                    .filter(|s| s.state == SessionState::Running)
+                    .collect();
+                match running.len() {
+                    0 => bail!("no running sessions; start one with `peer attach --new`"),
+                    1 => running.remove(0),
+                    _ => bail!(
+                        "several sessions run ({}); name one",
+                        running
+                            .iter()
+                            .map(|s| s.id.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                }
+            }
+        };
+        (info.id, info.output_end.saturating_sub(args.replay))
+    })
+}
+
+pub(super) fn print_sessions(list: &[SessionInfo], json: bool) -> Result<()> {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&list.iter().map(session_json).collect::<Vec<_>>())?
+        );
+        return Ok(());
+    }
+    println!(
+        "{:>4}  {:<12} {:<14} {:>8}  COMMAND",
+        "ID", "NAME", "STATE", "ATTACHED"
+    );
+    for s in list {
+        let state = match &s.state {
+            SessionState::Running => "running".to_string(),
+            SessionState::Exited(e) => match &e.signal {
+                Some(sig) => format!("killed ({sig})"),
+                None => format!("exited ({})", e.code),
+            },
+        };
+        println!(
+            "{:>4}  {:<12} {:<14} {:>8}  {}",
+            s.id,
+            s.name.as_deref().unwrap_or("-"),
+            state,
+            s.attached,
+            s.command.join(" ")
+        );
+    }
+    Ok(())
+}
+
+fn session_json(s: &SessionInfo) -> serde_json::Value {
+    let (state, code, signal) = match &s.state {
+        SessionState::Running => ("running", None, None),
+        SessionState::Exited(e) => ("exited", Some(e.code), e.signal.clone()),
+    };
+    serde_json::json!({
+        "id": s.id,
+        "name": s.name,
+        "command": s.command,
+        "cwd": s.cwd,
+        "created_at_ms": s.created_at_ms,
+        "state": state,
+        "exit_code": code,
+        "signal": signal,
+        "cols": s.size.cols,
+        "rows": s.size.rows,
+        "attached": s.attached,
+        "output_bytes": s.output_end,
+    })
+}
