@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use peer::client::{Dialer, HostConn, KnownHosts};
-use peer::proto::{AgentEvent, AgentState, Frame, NewAgentSession, Reply, Request};
+use peer::proto::{AgentEvent, AgentEventKind, AgentState, Frame, NewAgentSession, Reply, Request};
 
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -214,7 +214,7 @@ async fn run(
             let Frame::AgentEvent(ev) = reader.read().await? else {
                 bail!("unexpected frame")
             };
-            if ev.kind == "turn_end" {
+            if matches!(ev.event, AgentEventKind::TurnEnd { .. }) {
                 break;
             }
             if let Some(t) = ping_time(&ev) {
@@ -293,10 +293,10 @@ async fn run(
 }
 
 fn ping_time(ev: &AgentEvent) -> Option<u128> {
-    if ev.kind != "update" {
+    let AgentEventKind::Update { update } = &ev.event else {
         return None;
-    }
-    let v: serde_json::Value = serde_json::from_str(&ev.data).ok()?;
+    };
+    let v: serde_json::Value = serde_json::from_str(update).ok()?;
     let text = v.get("content")?.get("text")?.as_str()?;
     text.strip_prefix("ping ")?.parse().ok()
 }

@@ -6,9 +6,12 @@
 //! - [`client`]: the CLI side: pairing, known hosts, connecting with resume, attaching.
 //! - [`proto`]: the wire protocol, written once.
 //! - [`pty`]: PTY sessions with replayable output.
+//! - [`agent`]: coding agents driven over ACP.
+//! - [`db`]: the host's database and the thread that owns it.
 
 pub mod agent;
 pub mod client;
+pub mod db;
 pub mod host;
 pub mod keystore;
 pub mod net;

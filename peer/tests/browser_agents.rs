@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use common::until;
 use iroh::SecretKey;
+use peer::agent::view::to_view;
 use peer::client::browser::{BrowserClient, QuicTransport};
 use peer::net;
 use peer::proto::{
-    ALPN_BRIDGE, AgentAttach, AgentEvent, Frame, NewAgentSession, Reply, Request, ResponseFrame,
-    Role,
+    ALPN_BRIDGE, AgentAttach, AgentEvent, AgentEventKind, Frame, NewAgentSession, Reply, Request,
+    ResponseFrame, Role,
 };
 use peer_pairing::{NoiseKeypair, PairingPayload};
-use serde_json::Value;
 
 const FAKE: &str = env!("CARGO_BIN_EXE_peer-fake-agent");
 
@@ -157,9 +157,8 @@ async fn a_browser_runs_an_agent_and_answers_its_approval() {
             .expect("event in time");
         assert_eq!(ev.seq, seq, "events in order without holes");
         seq += 1;
-        if ev.kind == "permission" {
-            let d: Value = serde_json::from_str(&ev.data).expect("json");
-            break d["approval"].as_u64().expect("approval");
+        if let AgentEventKind::Permission { approval, .. } = ev.event {
+            break approval;
         }
     };
     let reply = b
@@ -180,14 +179,14 @@ async fn a_browser_runs_an_agent_and_answers_its_approval() {
             .expect("event in time");
         assert_eq!(ev.seq, seq);
         seq += 1;
-        let d: Value = serde_json::from_str(&ev.data).expect("json");
-        if ev.kind == "permission_resolved" {
+        let (kind, d) = to_view(&ev.event);
+        if kind == "permission_resolved" {
             assert_eq!(d["by"], "phone");
         }
         if let Some(t) = d["content"]["text"].as_str() {
             said.push_str(t);
         }
-        if ev.kind == "turn_end" {
+        if kind == "turn_end" {
             assert_eq!(d["stopReason"], "end_turn");
             break;
         }

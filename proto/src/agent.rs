@@ -126,6 +126,18 @@ pub struct AgentAttached {
     pub info: AgentSessionInfo,
 }
 
+/// JSON text (UTF-8) of an ACP object.
+///
+/// Postcard cannot carry arbitrary JSON values, so the ACP objects an event passes on (a
+/// `SessionUpdate`, a `ToolCallUpdate`, `PermissionOption`s, `modes`, `configOptions`,
+/// `agentInfo`) travel as their JSON text, exactly as the agent sent them.
+pub type JsonText = String;
+
+/// The largest postcard encoding of one event's [`AgentEventKind`], bytes. The host replaces a
+/// bigger one with [`AgentEventKind::Truncated`] before it records it, so every event fits in
+/// a frame ([`crate::MAX_FRAME`]).
+pub const MAX_EVENT_DATA: usize = 192 * 1024;
+
 /// One event of an agent session's transcript.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentEvent {
@@ -135,10 +147,315 @@ pub struct AgentEvent {
     pub seq: u64,
     /// When the host recorded it, unix milliseconds.
     pub at_ms: u64,
-    /// Event kind (`update`, `prompt`, `turn_start`, `turn_end`, `permission`, …).
-    pub kind: String,
-    /// The event's fields as a JSON object (UTF-8 text).
-    pub data: String,
+    /// What happened.
+    pub event: AgentEventKind,
+}
+
+/// What an agent event says. Variant indexes are wire values: new kinds are added at the end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentEventKind {
+    /// The session's state changed.
+    State {
+        /// The new state.
+        state: AgentState,
+        /// Why (for `Failed`), if anything to say.
+        detail: Option<String>,
+    },
+    /// The ACP session is set up (`session/new` answered).
+    Started {
+        /// The agent's own ACP session id.
+        agent_session: String,
+        /// ACP `Implementation` of the agent, if it said.
+        agent_info: Option<JsonText>,
+        /// The agent can `session/load`.
+        load_session: bool,
+        /// ACP `SessionModeState`, if the agent has modes.
+        modes: Option<JsonText>,
+        /// ACP `SessionConfigOption` list, if the agent has options.
+        config_options: Option<JsonText>,
+    },
+    /// After a host restart: how the conversation was re-attached.
+    Resumed {
+        /// The ACP request that re-attached it.
+        method: ResumeMethod,
+        /// The agent's session id, when it was loaded or resumed.
+        agent_session: Option<String>,
+        /// Why the agent starts a new conversation (`method` is `New`).
+        note: Option<String>,
+    },
+    /// A client sent a prompt.
+    Prompt {
+        /// The prompt.
+        text: String,
+        /// Device name.
+        by: String,
+        /// Device id (hex), if a device sent it.
+        device: Option<String>,
+        /// It waits behind a running turn.
+        queued: bool,
+    },
+    /// A prompt was sent to the agent (`session/prompt`).
+    TurnStart {
+        /// The prompt.
+        text: String,
+    },
+    /// The turn ended.
+    TurnEnd {
+        /// Why.
+        stop_reason: StopReason,
+    },
+    /// A `session/update` notification.
+    Update {
+        /// The ACP `SessionUpdate` object as the agent sent it.
+        update: JsonText,
+    },
+    /// The agent asked `session/request_permission`: a pending approval.
+    Permission {
+        /// 1, 2, … per session.
+        approval: u64,
+        /// ACP `ToolCallUpdate`: what the agent wants to do.
+        tool_call: JsonText,
+        /// ACP `PermissionOption` list (`optionId`, `name`, `kind`).
+        options: JsonText,
+    },
+    /// An approval was answered; exactly one per [`AgentEventKind::Permission`].
+    PermissionResolved {
+        /// The approval.
+        approval: u64,
+        /// The option chosen; `None`: the request was answered `cancelled`.
+        option_id: Option<String>,
+        /// The option the agent was sent instead (the `allow_once` / `reject_once` option in
+        /// place of an `allow_always` / `reject_always` choice), if another one.
+        forwarded: Option<String>,
+        /// Who decided: a device name, `policy (…)`, `timeout`, `cancelled by NAME`, `turn
+        /// ended`, `the agent exited`, `host restart`, `session closed`.
+        by: String,
+        /// Device id (hex), if a device answered.
+        device: Option<String>,
+    },
+    /// A client cancelled the turn.
+    Cancel {
+        /// Device name.
+        by: String,
+        /// Device id (hex).
+        device: Option<String>,
+    },
+    /// Queued prompts were dropped (cancel, failure, close).
+    QueueCleared {
+        /// How many.
+        dropped: u32,
+    },
+    /// The agent could not start, failed ACP setup, or exited.
+    Error {
+        /// What happened.
+        message: String,
+    },
+    /// A client closed the session.
+    Closed {
+        /// Device name.
+        by: String,
+        /// Device id (hex).
+        device: Option<String>,
+    },
+    /// The host started a command for the agent (ACP `terminal/create`).
+    Terminal {
+        /// The id given to the agent (`term-1`, …).
+        terminal: String,
+        /// The approval that allowed it.
+        approval: u64,
+        /// Program.
+        command: String,
+        /// Arguments.
+        args: Vec<String>,
+        /// Working directory (resolved).
+        cwd: String,
+    },
+    /// The host refused a `terminal/create`.
+    TerminalRefused {
+        /// Program, as the agent asked.
+        command: String,
+        /// Arguments, as the agent asked.
+        args: Vec<String>,
+        /// Working directory, as the agent asked.
+        cwd: Option<String>,
+        /// Why.
+        reason: String,
+    },
+    /// Something about the session a person should know.
+    Warning {
+        /// What.
+        message: String,
+    },
+    /// An event too big to carry: its kind ([`AgentEventKind::name`]) and the size of its
+    /// postcard encoding. The host records it in place of an event over [`MAX_EVENT_DATA`];
+    /// a browser channel sends it in place of an event over one Noise message.
+    Truncated {
+        /// The kind of the event left out.
+        kind: String,
+        /// Its encoded size, bytes.
+        bytes: u64,
+    },
+}
+
+/// How a turn ended: ACP's stop reasons, and the host's own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// ACP `end_turn`.
+    EndTurn,
+    /// ACP `max_tokens`.
+    MaxTokens,
+    /// ACP `max_turn_requests`.
+    MaxTurnRequests,
+    /// ACP `refusal`.
+    Refusal,
+    /// ACP `cancelled`.
+    Cancelled,
+    /// The agent died during the turn.
+    Failed,
+    /// The host restarted during the turn.
+    Interrupted {
+        /// What happened.
+        reason: String,
+    },
+    /// A client closed the session during the turn.
+    Closed,
+    /// `session/prompt` failed.
+    Error {
+        /// The agent's error.
+        error: String,
+    },
+    /// A stop reason ACP added after this host was built.
+    Other {
+        /// Its name.
+        name: String,
+    },
+}
+
+impl StopReason {
+    /// The snake_case name (ACP's for ACP's reasons).
+    pub fn as_str(&self) -> &str {
+        match self {
+            StopReason::EndTurn => "end_turn",
+            StopReason::MaxTokens => "max_tokens",
+            StopReason::MaxTurnRequests => "max_turn_requests",
+            StopReason::Refusal => "refusal",
+            StopReason::Cancelled => "cancelled",
+            StopReason::Failed => "failed",
+            StopReason::Interrupted { .. } => "interrupted",
+            StopReason::Closed => "closed",
+            StopReason::Error { .. } => "error",
+            StopReason::Other { name } => name,
+        }
+    }
+
+    /// The reason named `name` (ACP's snake_case names); the host's own reasons with fields
+    /// get them empty.
+    pub fn from_name(name: &str) -> StopReason {
+        match name {
+            "end_turn" => StopReason::EndTurn,
+            "max_tokens" => StopReason::MaxTokens,
+            "max_turn_requests" => StopReason::MaxTurnRequests,
+            "refusal" => StopReason::Refusal,
+            "cancelled" => StopReason::Cancelled,
+            "failed" => StopReason::Failed,
+            "interrupted" => StopReason::Interrupted {
+                reason: String::new(),
+            },
+            "closed" => StopReason::Closed,
+            "error" => StopReason::Error {
+                error: String::new(),
+            },
+            other => StopReason::Other {
+                name: other.to_string(),
+            },
+        }
+    }
+}
+
+/// How a conversation was re-attached after a host restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResumeMethod {
+    /// `session/load`: the agent has the whole conversation.
+    Load,
+    /// `session/resume`: the agent has the conversation, without a replay.
+    Resume,
+    /// `session/new`: the agent lost the conversation (the transcript is kept).
+    New,
+}
+
+impl ResumeMethod {
+    /// The ACP method's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResumeMethod::Load => "session/load",
+            ResumeMethod::Resume => "session/resume",
+            ResumeMethod::New => "session/new",
+        }
+    }
+
+    /// Parses [`ResumeMethod::as_str`].
+    pub fn parse(s: &str) -> Option<ResumeMethod> {
+        Some(match s {
+            "session/load" => ResumeMethod::Load,
+            "session/resume" => ResumeMethod::Resume,
+            "session/new" => ResumeMethod::New,
+            _ => return None,
+        })
+    }
+}
+
+impl AgentEventKind {
+    /// The kind's snake_case name: the name of the variant (`turn_end`, `permission_resolved`,
+    /// …), as the host's database and the CLI show it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AgentEventKind::State { .. } => "state",
+            AgentEventKind::Started { .. } => "started",
+            AgentEventKind::Resumed { .. } => "resumed",
+            AgentEventKind::Prompt { .. } => "prompt",
+            AgentEventKind::TurnStart { .. } => "turn_start",
+            AgentEventKind::TurnEnd { .. } => "turn_end",
+            AgentEventKind::Update { .. } => "update",
+            AgentEventKind::Permission { .. } => "permission",
+            AgentEventKind::PermissionResolved { .. } => "permission_resolved",
+            AgentEventKind::Cancel { .. } => "cancel",
+            AgentEventKind::QueueCleared { .. } => "queue_cleared",
+            AgentEventKind::Error { .. } => "error",
+            AgentEventKind::Closed { .. } => "closed",
+            AgentEventKind::Terminal { .. } => "terminal",
+            AgentEventKind::TerminalRefused { .. } => "terminal_refused",
+            AgentEventKind::Warning { .. } => "warning",
+            AgentEventKind::Truncated { .. } => "truncated",
+        }
+    }
+
+    /// The size of its postcard encoding, bytes.
+    pub fn encoded_len(&self) -> usize {
+        postcard::experimental::serialized_size(self).unwrap_or(usize::MAX)
+    }
+
+    /// The [`AgentEventKind::Truncated`] that stands for this event.
+    pub fn truncated(&self) -> AgentEventKind {
+        match self {
+            AgentEventKind::Truncated { .. } => self.clone(),
+            _ => AgentEventKind::Truncated {
+                kind: self.name().to_string(),
+                bytes: self.encoded_len() as u64,
+            },
+        }
+    }
+
+    /// This event if its encoding is at most `max` bytes, else [`AgentEventKind::truncated`].
+    pub fn bounded(self, max: usize) -> AgentEventKind {
+        if self.encoded_len() <= max {
+            self
+        } else {
+            self.truncated()
+        }
+    }
 }
 
 /// A worktree's changes against its base commit.
@@ -161,4 +478,132 @@ pub struct FileDiff {
     pub status: String,
     /// Unified diff text (git format, 3 lines of context); binary files say so.
     pub patch: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arb_kind() -> impl Strategy<Value = AgentEventKind> {
+        let s = || ".{0,12}";
+        let opt = || proptest::option::of(".{0,12}");
+        prop_oneof![
+            (0..7u8, opt()).prop_map(|(n, detail)| AgentEventKind::State {
+                state: [
+                    AgentState::Starting,
+                    AgentState::Running,
+                    AgentState::WaitingApproval,
+                    AgentState::Idle,
+                    AgentState::Done,
+                    AgentState::Failed,
+                    AgentState::Interrupted,
+                ][n as usize],
+                detail,
+            }),
+            (s(), opt(), any::<bool>(), opt(), opt()).prop_map(|(a, i, l, m, c)| {
+                AgentEventKind::Started {
+                    agent_session: a,
+                    agent_info: i,
+                    load_session: l,
+                    modes: m,
+                    config_options: c,
+                }
+            }),
+            (s(), s(), opt(), any::<bool>()).prop_map(|(text, by, device, queued)| {
+                AgentEventKind::Prompt {
+                    text,
+                    by,
+                    device,
+                    queued,
+                }
+            }),
+            s().prop_map(|name| AgentEventKind::TurnEnd {
+                stop_reason: StopReason::from_name(&name)
+            }),
+            s().prop_map(|update| AgentEventKind::Update { update }),
+            (any::<u64>(), s(), s()).prop_map(|(approval, tool_call, options)| {
+                AgentEventKind::Permission {
+                    approval,
+                    tool_call,
+                    options,
+                }
+            }),
+            (any::<u64>(), opt(), opt(), s(), opt()).prop_map(|(approval, o, f, by, device)| {
+                AgentEventKind::PermissionResolved {
+                    approval,
+                    option_id: o,
+                    forwarded: f,
+                    by,
+                    device,
+                }
+            }),
+            (s(), proptest::collection::vec(s(), 0..3), opt(), s()).prop_map(
+                |(command, args, cwd, reason)| AgentEventKind::TerminalRefused {
+                    command,
+                    args,
+                    cwd,
+                    reason,
+                }
+            ),
+            (s(), any::<u64>()).prop_map(|(kind, bytes)| AgentEventKind::Truncated { kind, bytes }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn events_round_trip(event in arb_kind(), seq in any::<u64>()) {
+            let ev = AgentEvent { session: 1, seq, at_ms: 2, event };
+            let bytes = postcard::to_allocvec(&ev).expect("encode");
+            prop_assert_eq!(postcard::from_bytes::<AgentEvent>(&bytes).expect("decode"), ev);
+        }
+    }
+
+    #[test]
+    fn big_events_are_replaced_by_a_notice_of_their_kind_and_size() {
+        let small = AgentEventKind::Update {
+            update: "{}".into(),
+        };
+        assert_eq!(small.clone().bounded(MAX_EVENT_DATA), small);
+        let big = AgentEventKind::Update {
+            update: "x".repeat(MAX_EVENT_DATA),
+        };
+        let len = big.encoded_len();
+        assert_eq!(len, postcard::to_allocvec(&big).expect("encode").len());
+        assert!(len > MAX_EVENT_DATA);
+        assert_eq!(
+            big.bounded(MAX_EVENT_DATA),
+            AgentEventKind::Truncated {
+                kind: "update".into(),
+                bytes: len as u64
+            }
+        );
+        // Truncating a notice keeps it as it is.
+        let t = AgentEventKind::Truncated {
+            kind: "update".into(),
+            bytes: 9,
+        };
+        assert_eq!(t.truncated(), t);
+    }
+
+    #[test]
+    fn stop_reasons_have_their_acp_names() {
+        for n in [
+            "end_turn",
+            "max_tokens",
+            "max_turn_requests",
+            "refusal",
+            "cancelled",
+            "failed",
+            "interrupted",
+            "closed",
+            "error",
+            "some_new_reason",
+        ] {
+            assert_eq!(StopReason::from_name(n).as_str(), n);
+        }
+        for m in [ResumeMethod::Load, ResumeMethod::Resume, ResumeMethod::New] {
+            assert_eq!(ResumeMethod::parse(m.as_str()), Some(m));
+        }
+    }
 }

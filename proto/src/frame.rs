@@ -281,13 +281,12 @@ mod tests {
             session: 1,
             seq: 2,
             at_ms: 3,
-            kind: "state".into(),
-            data: "{}".into(),
+            event: AgentEventKind::State {
+                state: AgentState::Idle,
+                detail: None,
+            },
         });
-        assert_eq!(
-            hex::encode(ev.encode()),
-            "0000000d32010203057374617465027b7d"
-        );
+        assert_eq!(hex::encode(ev.encode()), "0000000732010203000300");
         for f in [attach, ev] {
             assert_eq!(Frame::decode(&body(&f)), Ok(f));
         }

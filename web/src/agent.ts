@@ -1,6 +1,6 @@
 // An agent session's transcript as a view model: the host's events (docs/protocol.md section
 // 16.1) folded into chat items. Pure (no DOM), so the reducer is unit-tested.
-import type { AgentEvent, AgentSessionInfo, AgentState } from './gen/protocol';
+import type { AgentEvent, AgentSessionInfo, AgentState, StopReason } from './gen/protocol';
 
 /** `running`, `waiting_approval`, … as in the `state` event. */
 export type StateName = 'starting' | 'running' | 'waiting_approval' | 'idle' | 'done' | 'failed' | 'interrupted';
@@ -220,6 +220,37 @@ function update(m: AgentModel, seq: number, u: Json) {
   }
 }
 
+/** An ACP object carried as JSON text; `{}` if it does not parse. */
+function parseJson(text: string | null): Json {
+  if (text === null) return {};
+  try {
+    const v: unknown = JSON.parse(text);
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {};
+  } catch {
+    return {};
+  }
+}
+
+function parseList(text: string): Json[] {
+  try {
+    const v: unknown = JSON.parse(text);
+    return Array.isArray(v) ? (v as Json[]) : [];
+  } catch {
+    return [];
+  }
+}
+
+/** A stop reason in words, and whether it is an error. */
+function stopText(r: StopReason): { text: string; error: boolean } | null {
+  if (r === 'end_turn') return null;
+  if (typeof r === 'string') return { text: r.replace(/_/g, ' '), error: r === 'failed' };
+  if ('interrupted' in r) return { text: `interrupted (${r.interrupted.reason})`, error: false };
+  if ('error' in r) return { text: `error (${r.error.error})`, error: true };
+  return { text: r.other.name.replace(/_/g, ' '), error: false };
+}
+
+const RESUMED: Record<string, string> = { load: 'session/load', resume: 'session/resume', new: 'session/new' };
+
 /**
  * Folds one event into the model. Returns false (and changes nothing) for an event already
  * folded in: a catch-up after a reconnect may overlap what was seen.
@@ -227,112 +258,84 @@ function update(m: AgentModel, seq: number, u: Json) {
 export function apply(m: AgentModel, ev: AgentEvent): boolean {
   if (ev.seq < m.nextSeq) return false;
   m.nextSeq = ev.seq + 1;
-  let d: Json;
-  try {
-    const parsed: unknown = JSON.parse(ev.data);
-    d = parsed && typeof parsed === 'object' ? (parsed as Json) : {};
-  } catch {
-    d = {};
-  }
   const seq = ev.seq;
-  if (d.truncated === true) {
-    m.items.push({ kind: 'note', seq, text: `(a ${ev.kind} event of ${String(d.bytes)} bytes is too big to show)`, level: 'warning' });
-    return true;
+  const e = ev.event;
+  if ('state' in e) {
+    m.state = stateName(e.state.state);
+    m.detail = e.state.detail;
+  } else if ('prompt' in e) {
+    m.items.push({ kind: 'user', seq, text: e.prompt.text, by: e.prompt.by, queued: e.prompt.queued });
+  } else if ('turn_start' in e) {
+    m.inTurn = true;
+    m.turnFrom = m.items.length;
+    // The oldest queued prompt with this text is now being answered.
+    const text = e.turn_start.text;
+    const q = m.items.find((it) => it.kind === 'user' && it.queued && it.text === text);
+    if (q && q.kind === 'user') q.queued = false;
+  } else if ('turn_end' in e) {
+    m.inTurn = false;
+    const r = stopText(e.turn_end.stop_reason);
+    if (r) m.items.push({ kind: 'note', seq, text: `turn ended: ${r.text}`, level: r.error ? 'error' : 'info' });
+  } else if ('update' in e) {
+    update(m, seq, parseJson(e.update.update));
+  } else if ('permission' in e) {
+    const tc = parseJson(e.permission.tool_call);
+    const toolCallId = str(tc.toolCallId);
+    const title = str(tc.title) || findTool(m, toolCallId)?.title || 'a tool call';
+    const options = parseList(e.permission.options).map((o) => ({
+      optionId: str(o?.optionId),
+      name: str(o?.name),
+      kind: str(o?.kind),
+    }));
+    m.items.push({ kind: 'approval', seq, approval: e.permission.approval, title, toolCallId, options, resolved: null });
+  } else if ('permission_resolved' in e) {
+    const r = e.permission_resolved;
+    const a = findApproval(m, r.approval);
+    if (a) {
+      a.resolved = {
+        outcome: r.option_id === null ? 'cancelled' : 'selected',
+        optionId: r.option_id,
+        by: r.by,
+        device: r.device,
+      };
+    }
+  } else if ('cancel' in e) {
+    m.items.push({ kind: 'note', seq, text: `cancelled by ${e.cancel.by || 'someone'}`, level: 'info' });
+  } else if ('queue_cleared' in e) {
+    for (const it of m.items) {
+      if (it.kind === 'user' && it.queued) {
+        it.queued = false;
+        it.dropped = true;
+      }
+    }
+    m.items.push({ kind: 'note', seq, text: `${e.queue_cleared.dropped} queued prompt(s) dropped`, level: 'info' });
+  } else if ('error' in e) {
+    m.items.push({ kind: 'note', seq, text: e.error.message || 'error', level: 'error' });
+  } else if ('warning' in e) {
+    m.items.push({ kind: 'note', seq, text: e.warning.message, level: 'warning' });
+  } else if ('closed' in e) {
+    m.items.push({ kind: 'note', seq, text: `closed by ${e.closed.by || 'someone'}`, level: 'info' });
+  } else if ('resumed' in e) {
+    const r = e.resumed;
+    m.items.push({
+      kind: 'note',
+      seq,
+      text: `host restarted; conversation resumed (${RESUMED[r.method]})${r.note ? `: ${r.note}` : ''}`,
+      level: r.method === 'new' ? 'warning' : 'info',
+    });
+  } else if ('terminal' in e) {
+    m.items.push({ kind: 'note', seq, text: `ran ${[e.terminal.command, ...e.terminal.args].join(' ')}`, level: 'info' });
+  } else if ('terminal_refused' in e) {
+    m.items.push({ kind: 'note', seq, text: `refused a command: ${e.terminal_refused.reason}`, level: 'warning' });
+  } else if ('truncated' in e) {
+    m.items.push({
+      kind: 'note',
+      seq,
+      text: `(a ${e.truncated.kind} event of ${e.truncated.bytes} bytes is too big to show)`,
+      level: 'warning',
+    });
   }
-  switch (ev.kind) {
-    case 'state':
-      m.state = stateName(str(d.state, m.state));
-      m.detail = typeof d.detail === 'string' ? d.detail : null;
-      break;
-    case 'prompt':
-      m.items.push({ kind: 'user', seq, text: str(d.text), by: str(d.by), queued: d.queued === true });
-      break;
-    case 'turn_start': {
-      m.inTurn = true;
-      m.turnFrom = m.items.length;
-      // The oldest queued prompt with this text is now being answered.
-      const q = m.items.find((it) => it.kind === 'user' && it.queued && it.text === str(d.text));
-      if (q && q.kind === 'user') q.queued = false;
-      break;
-    }
-    case 'turn_end': {
-      m.inTurn = false;
-      const r = str(d.stopReason);
-      if (r && r !== 'end_turn') {
-        const why = str(d.reason, str(d.error));
-        m.items.push({ kind: 'note', seq, text: `turn ended: ${r.replace(/_/g, ' ')}${why ? ` (${why})` : ''}`, level: r === 'failed' || r === 'error' ? 'error' : 'info' });
-      }
-      break;
-    }
-    case 'update':
-      update(m, seq, d);
-      break;
-    case 'permission': {
-      const tc = (d.toolCall ?? {}) as Json;
-      const toolCallId = str(tc.toolCallId);
-      const title = str(tc.title) || findTool(m, toolCallId)?.title || 'a tool call';
-      const options = Array.isArray(d.options)
-        ? d.options.map((o: Json) => ({ optionId: str(o?.optionId), name: str(o?.name), kind: str(o?.kind) }))
-        : [];
-      m.items.push({ kind: 'approval', seq, approval: Number(d.approval), title, toolCallId, options, resolved: null });
-      break;
-    }
-    case 'permission_resolved': {
-      const a = findApproval(m, Number(d.approval));
-      if (a) {
-        a.resolved = {
-          outcome: str(d.outcome),
-          optionId: typeof d.optionId === 'string' ? d.optionId : null,
-          by: str(d.by),
-          device: typeof d.device === 'string' ? d.device : null,
-        };
-      }
-      break;
-    }
-    case 'cancel':
-      m.items.push({ kind: 'note', seq, text: `cancelled by ${str(d.by, 'someone')}`, level: 'info' });
-      break;
-    case 'queue_cleared':
-      for (const it of m.items) {
-        if (it.kind === 'user' && it.queued) {
-          it.queued = false;
-          it.dropped = true;
-        }
-      }
-      m.items.push({ kind: 'note', seq, text: `${String(d.dropped)} queued prompt(s) dropped`, level: 'info' });
-      break;
-    case 'error':
-      m.items.push({ kind: 'note', seq, text: str(d.message, 'error'), level: 'error' });
-      break;
-    case 'warning':
-      m.items.push({ kind: 'note', seq, text: str(d.message), level: 'warning' });
-      break;
-    case 'closed':
-      m.items.push({ kind: 'note', seq, text: `closed by ${str(d.by, 'someone')}`, level: 'info' });
-      break;
-    case 'resumed':
-      m.items.push({
-        kind: 'note',
-        seq,
-        text: `host restarted; conversation resumed (${str(d.method)})${typeof d.note === 'string' ? `: ${d.note}` : ''}`,
-        level: d.method === 'session/new' ? 'warning' : 'info',
-      });
-      break;
-    case 'terminal':
-      m.items.push({
-        kind: 'note',
-        seq,
-        text: `ran ${[str(d.command), ...(Array.isArray(d.args) ? d.args.map((a) => String(a)) : [])].join(' ')}`,
-        level: 'info',
-      });
-      break;
-    case 'terminal_refused':
-      m.items.push({ kind: 'note', seq, text: `refused a command: ${str(d.reason)}`, level: 'warning' });
-      break;
-    default:
-      // `started` and kinds added later: nothing to show.
-      break;
-  }
+  // `started` and kinds added later: nothing to show.
   return true;
 }
 

@@ -1,12 +1,41 @@
 import { describe, expect, it } from 'vitest';
 import { apply, lineDiff, newModel, pendingApprovals, stateName, type AgentModel } from '../src/agent';
-import type { AgentEvent } from '../src/gen/protocol';
+import type { AgentEvent, AgentEventKind, AgentState } from '../src/gen/protocol';
+
+type Data = Record<string, unknown>;
+const pascal = (s: string) => s.replace(/(^|_)([a-z])/g, (_, __, c: string) => c.toUpperCase()) as AgentState;
+
+/** A typed event from the names and fields of docs/protocol.md §16.1 (for readable tests). */
+function kind(name: string, d: Data): AgentEventKind {
+  switch (name) {
+    case 'update':
+      return { update: { update: JSON.stringify(d) } };
+    case 'permission':
+      return { permission: { approval: d.approval as number, tool_call: JSON.stringify(d.toolCall), options: JSON.stringify(d.options) } };
+    case 'permission_resolved':
+      return {
+        permission_resolved: {
+          approval: d.approval as number,
+          option_id: (d.optionId as string | null) ?? null,
+          forwarded: null,
+          by: d.by as string,
+          device: (d.device as string | null) ?? null,
+        },
+      };
+    case 'turn_end':
+      return { turn_end: { stop_reason: d.stopReason as 'end_turn' } };
+    case 'state':
+      return { state: { state: pascal(d.state as string), detail: (d.detail as string | null) ?? null } };
+    default:
+      return { [name]: d } as unknown as AgentEventKind;
+  }
+}
 
 /** Events as the host sends them: numbered from 0 without holes. */
 function feed() {
   let seq = 0;
-  const ev = (kind: string, data: object): AgentEvent => ({ session: 1, seq: seq++, at_ms: 0, kind, data: JSON.stringify(data) });
-  const upd = (u: object) => ev('update', u);
+  const ev = (name: string, data: Data): AgentEvent => ({ session: 1, seq: seq++, at_ms: 0, event: kind(name, data) });
+  const upd = (u: Data) => ev('update', u);
   const chunk = (kind: string, text: string) => upd({ sessionUpdate: kind, content: { type: 'text', text } });
   return { ev, upd, chunk };
 }
@@ -169,13 +198,15 @@ describe('agent transcript reducer', () => {
     expect(m.items.at(-1)).toMatchObject({ kind: 'note', text: '1 queued prompt(s) dropped' });
   });
 
-  it('records state, errors, plans and ignores unknown kinds', () => {
+  it('records state, errors, plans and ignores unknown update kinds', () => {
     const { ev, upd } = feed();
     const m = run([
       upd({ sessionUpdate: 'plan', entries: [{ content: 'a', priority: 'high', status: 'pending' }] }),
       upd({ sessionUpdate: 'plan', entries: [{ content: 'a', priority: 'high', status: 'completed' }] }),
       upd({ sessionUpdate: 'some_future_kind', x: 1 }),
-      ev('some_future_event', {}),
+      // An event kind this app does not know cannot arrive: new kinds come with a new
+      // protocol version (docs/protocol.md §16.1). `started` is one the chat does not show.
+      ev('started', { agent_session: 's', agent_info: null, load_session: true, modes: null, config_options: null }),
       upd({ sessionUpdate: 'session_info_update', title: 'fixing' }),
       ev('error', { message: 'the agent exited with status 3' }),
       ev('turn_end', { stopReason: 'failed' }),

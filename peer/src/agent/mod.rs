@@ -6,30 +6,35 @@
 //! clients. Sessions survive host restarts: they are started again at boot, with
 //! `session/load` or `session/resume` where the agent supports it.
 
+pub mod approvals;
 pub mod config;
 pub mod git;
+pub mod grants;
 mod session;
 pub mod store;
 pub mod terminal;
+pub mod view;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use serde_json::Value;
+use parking_lot::Mutex;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 pub use config::{AgentConfig, Redactor};
-pub use session::{Actor, AttachedGuard, SessionHandle};
+pub use session::{Actor, AttachedGuard, NOT_APPROVED, SessionHandle};
 use session::{Cmd, Start};
 use store::{SessionRow, Store};
 
+use crate::db::{Db, DbError};
 use crate::paths::Paths;
 use crate::proto::{
-    AgentDef, AgentDiff, AgentSessionInfo, AgentState, ErrorCode, NewAgentSession, WireError,
+    AgentDef, AgentDiff, AgentEvent, AgentEventKind, AgentSessionInfo, AgentState, ErrorCode,
+    NewAgentSession, WireError,
 };
 
 /// Agent sessions that may run at once.
@@ -47,11 +52,7 @@ pub enum AgentError {
     Config(#[from] config::ConfigError),
     /// The database failed.
     #[error(transparent)]
-    Store(#[from] store::StoreError),
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    Store(#[from] DbError),
 }
 
 /// The host's agent sessions.
@@ -64,7 +65,6 @@ pub struct AgentManager {
 struct Inner {
     config: AgentConfig,
     store: Store,
-    db_path: PathBuf,
     worktrees: PathBuf,
     sessions: Mutex<BTreeMap<u64, Arc<SessionHandle>>>,
     tasks: TaskTracker,
@@ -80,24 +80,23 @@ fn internal(e: impl std::fmt::Display) -> WireError {
 }
 
 impl AgentManager {
-    /// Loads the registry (`<host dir>/agents.toml`) and opens the database. [`Self::resume`]
-    /// then brings back the sessions that were live when the host last stopped.
+    /// Loads the registry (`<host dir>/agents.toml`); sessions live in `db`.
+    /// [`Self::resume`] then brings back the sessions that were live when the host last
+    /// stopped.
     pub async fn start(
         paths: &Paths,
+        db: Db,
         tasks: TaskTracker,
         shutdown: CancellationToken,
     ) -> Result<AgentManager, AgentError> {
         let cfg_path = paths.host_dir().join("agents.toml");
         let config = tokio::task::spawn_blocking(move || AgentConfig::load(&cfg_path))
             .await
-            .map_err(|_| store::StoreError::Gone)??;
-        let db_path = paths.host_db();
-        let store = Store::open(&db_path)?;
+            .map_err(|_| DbError::Gone)??;
         let mgr = AgentManager {
             inner: Arc::new(Inner {
                 config,
-                store,
-                db_path,
+                store: Store::new(db),
                 worktrees: paths.host_dir().join("worktrees"),
                 sessions: Mutex::new(BTreeMap::new()),
                 tasks,
@@ -134,16 +133,12 @@ impl AgentManager {
         let rows = self.inner.store.sessions().await?;
         for row in rows {
             let id = row.id;
-            let db = self.inner.db_path.clone();
-            let next_seq = tokio::task::spawn_blocking(move || store::next_seq(&db, id))
-                .await
-                .map_err(|_| store::StoreError::Gone)?
-                .map_err(store::StoreError::Db)?;
+            let next_seq = self.inner.store.next_seq(id).await?;
             let state = row.state;
             let live = !matches!(state, AgentState::Done | AgentState::Failed);
             let spec = self.inner.config.agents.get(&row.agent).cloned();
             let (h, cmds) = SessionHandle::new(row.clone(), next_seq, state);
-            lock(&self.inner.sessions).insert(id, h.clone());
+            self.inner.sessions.lock().insert(id, h.clone());
             if !live {
                 continue;
             }
@@ -158,33 +153,8 @@ impl AgentManager {
                 continue;
             };
             // Approvals that were pending when the host stopped died with the old process.
-            let evs = self
-                .inner
-                .store
-                .events_of_kinds(id, vec!["permission", "permission_resolved"])
-                .await?;
-            let mut asked = BTreeSet::new();
-            for ev in &evs {
-                let n = serde_json::from_str::<Value>(&ev.data)
-                    .ok()
-                    .and_then(|v| v.get("approval").and_then(Value::as_u64));
-                if let Some(n) = n {
-                    if ev.kind == "permission" {
-                        asked.insert(n);
-                    } else {
-                        asked.remove(&n);
-                    }
-                }
-            }
-            let next_approval = evs
-                .iter()
-                .filter_map(|ev| {
-                    serde_json::from_str::<Value>(&ev.data)
-                        .ok()
-                        .and_then(|v| v.get("approval").and_then(Value::as_u64))
-                })
-                .max()
-                .map_or(1, |m| m + 1);
+            let (stale_approvals, next_approval) =
+                open_approvals(&self.inner.store.approvals(id).await?);
             info!(
                 session = id,
                 state = state.as_str(),
@@ -200,7 +170,7 @@ impl AgentManager {
                     state,
                     AgentState::Running | AgentState::WaitingApproval | AgentState::Interrupted
                 ),
-                stale_approvals: asked.into_iter().collect(),
+                stale_approvals,
                 next_approval,
                 prompt: None,
                 state_dir: self.state_dir(id),
@@ -229,7 +199,10 @@ impl AgentManager {
     /// Agent sessions by id: every one that is not done or failed, and the newest of those
     /// that are, [`MAX_LISTED`] in all (so the list fits in one frame).
     pub fn sessions(&self) -> Vec<AgentSessionInfo> {
-        let all: Vec<AgentSessionInfo> = lock(&self.inner.sessions)
+        let all: Vec<AgentSessionInfo> = self
+            .inner
+            .sessions
+            .lock()
             .values()
             .map(|h| h.info())
             .collect();
@@ -251,7 +224,9 @@ impl AgentManager {
 
     /// One session.
     pub fn get(&self, id: u64) -> Result<Arc<SessionHandle>, WireError> {
-        lock(&self.inner.sessions)
+        self.inner
+            .sessions
+            .lock()
             .get(&id)
             .cloned()
             .ok_or_else(|| WireError::new(ErrorCode::NotFound, format!("no agent session {id}")))
@@ -263,7 +238,7 @@ impl AgentManager {
         id: u64,
         from: u64,
         to: u64,
-    ) -> Result<Vec<crate::proto::AgentEvent>, WireError> {
+    ) -> Result<Vec<AgentEvent>, WireError> {
         self.inner.store.read(id, from, to).await.map_err(internal)
     }
 
@@ -351,7 +326,7 @@ impl AgentManager {
             wt_name: wt.name.clone(),
             branch: wt.branch.clone(),
             base: wt.base.clone(),
-            created_at: session::now_ms(),
+            created_at: crate::util::now_ms(),
             state: AgentState::Starting,
             detail: None,
             acp_session: None,
@@ -363,7 +338,7 @@ impl AgentManager {
             .await
             .map_err(internal)?;
         let (h, cmds) = SessionHandle::new(row, 0, AgentState::Starting);
-        lock(&self.inner.sessions).insert(h.row.id, h.clone());
+        self.inner.sessions.lock().insert(h.row.id, h.clone());
         let info = h.info();
         let start = Start {
             spec,
@@ -489,6 +464,27 @@ impl AgentManager {
         }
         Ok(())
     }
+}
+
+/// From a session's `permission` and `permission_resolved` events: the approvals still open,
+/// and the number the next one gets.
+fn open_approvals(events: &[AgentEvent]) -> (Vec<u64>, u64) {
+    let mut open = BTreeSet::new();
+    let mut max = 0;
+    for ev in events {
+        match ev.event {
+            AgentEventKind::Permission { approval, .. } => {
+                open.insert(approval);
+                max = max.max(approval);
+            }
+            AgentEventKind::PermissionResolved { approval, .. } => {
+                open.remove(&approval);
+                max = max.max(approval);
+            }
+            _ => {}
+        }
+    }
+    (open.into_iter().collect(), max + 1)
 }
 
 fn check_prompt(p: &str) -> Result<(), WireError> {

@@ -1,26 +1,21 @@
-//! The ACP client's `terminal/*` methods: the host runs commands for an agent, in the session's
-//! worktree, and only when a person approved them in the same turn.
+//! The processes behind the ACP client's `terminal/*` methods: the host runs commands for an
+//! agent, in the session's worktree (only when a person approved them in the same turn: the
+//! gate is in [`super::grants`] and [`super::approvals`]).
 //!
 //! [`Terminals`] owns one session's command processes: each runs in its own process group with
 //! stdin closed, stdout and stderr going into one bounded buffer (the newest bytes are kept, as
 //! ACP's `outputByteLimit` asks), and is killed when released, when the turn is cancelled, and
 //! when the session ends (the `Terminals` value is dropped). Nothing here blocks the caller:
 //! waiting for an exit is a task that answers when the process is gone.
-//!
-//! [`Grant`] is the approval gate. A person's "allow" answer to a `session/request_permission`
-//! leaves one grant, built from the tool call the agent showed them; `terminal/create` must
-//! consume a grant of the current turn whose command matches (see [`Grant::allows`]), or it is
-//! refused. So a command runs only if a person agreed to that command in that turn, whatever the
-//! agent remembers about earlier answers (fast-agent, for instance, keeps "always allow" choices
-//! in a file inside the worktree, which a repository could ship).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
+use nix::sys::signal::Signal;
+use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::watch;
 use tokio::task::{AbortHandle, JoinSet};
@@ -34,10 +29,6 @@ pub const MAX_ARGS: usize = 4096;
 /// How long output still drains after the command's process exited (children may hold the
 /// pipes open).
 const DRAIN: Duration = Duration::from_millis(500);
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Why a terminal request was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -125,7 +116,8 @@ impl OutBuf {
 
 #[derive(Debug)]
 struct Term {
-    pgid: i32,
+    /// The command's process group (0: unknown).
+    pgid: u32,
     out: Arc<Mutex<OutBuf>>,
     exit: watch::Receiver<Option<ExitInfo>>,
     task: AbortHandle,
@@ -135,12 +127,7 @@ impl Term {
     /// SIGKILL to the command's process group: the command and whatever it started in the
     /// background (the group outlives its leader while members are left).
     fn kill(&self) {
-        if self.pgid > 0 {
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(self.pgid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
+        crate::util::signal_group(self.pgid, Signal::SIGKILL);
     }
 }
 
@@ -257,7 +244,7 @@ impl Terminals {
         let mut child = cmd
             .spawn()
             .map_err(|e| TermError::Spawn(req.command.clone(), e.to_string()))?;
-        let pgid = child.id().map_or(0, |p| p as i32);
+        let pgid = child.id().unwrap_or(0);
         let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
             return Err(TermError::Spawn(req.command, "no pipes".into()));
         };
@@ -290,7 +277,7 @@ impl Terminals {
     /// the command has ended.
     pub fn output(&self, id: &str) -> Result<(String, bool, Option<ExitInfo>), TermError> {
         let t = self.get(id)?;
-        let (text, truncated) = lock(&t.out).text();
+        let (text, truncated) = t.out.lock().text();
         Ok((text, truncated, t.exit.borrow().clone()))
     }
 
@@ -358,7 +345,7 @@ async fn pump(mut r: impl AsyncRead + Unpin, out: Arc<Mutex<OutBuf>>) {
         if n == 0 {
             break;
         }
-        lock(&out).push(&buf[..n]);
+        out.lock().push(&buf[..n]);
     }
 }
 
@@ -386,165 +373,9 @@ async fn run(
     let _ = exit.send(Some(ExitInfo::of(status)));
 }
 
-/// An approval a person gave in the current turn, good for one `terminal/create`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grant {
-    /// The approval's number.
-    pub approval: u64,
-    /// The command shown to the person (`rawInput.command`), if the tool call had one.
-    pub command: Option<String>,
-    /// `rawInput.args`, if given.
-    pub args: Option<Vec<String>>,
-    /// `rawInput.cwd`, if given.
-    pub cwd: Option<String>,
-}
-
-impl Grant {
-    /// The grant for an approved tool call (the ACP `ToolCallUpdate` the agent sent with its
-    /// permission request): `None` for tool calls whose kind says they run nothing (`read`,
-    /// `edit`, `delete`, `move`, `search`, `fetch`, `think`, `switch_mode`); `execute`,
-    /// `other` and a missing kind grant one command.
-    pub fn from_tool_call(approval: u64, tool: &Value) -> Option<Grant> {
-        match tool.get("kind").and_then(Value::as_str) {
-            None | Some("execute" | "other") => {}
-            Some(_) => return None,
-        }
-        let raw = tool.get("rawInput");
-        let s = |k: &str| {
-            raw.and_then(|r| r.get(k))
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
-        Some(Grant {
-            approval,
-            command: s("command"),
-            args: raw.and_then(|r| r.get("args")).and_then(|a| {
-                a.as_array().and_then(|v| {
-                    v.iter()
-                        .map(|x| x.as_str().map(str::to_string))
-                        .collect::<Option<Vec<_>>>()
-                })
-            }),
-            cwd: s("cwd"),
-        })
-    }
-
-    /// Whether this grant covers a `terminal/create` of `command args` in `cwd` (resolved).
-    ///
-    /// A grant without a command (the agent showed no `rawInput.command`) covers any one
-    /// command. Otherwise the program and arguments must be what was shown: with
-    /// `rawInput.args`, exactly `command` + `args`; without, either a shell running the shown
-    /// text (`sh`/`bash` with `-c` or `-lc` and the text as the script) or the shown text
-    /// split into words by shell quoting rules. A shown `cwd` must resolve to the same
-    /// directory (`root` is the worktree, for relative paths).
-    pub fn allows(&self, command: &str, args: &[String], cwd: &Path, root: &Path) -> bool {
-        if let Some(want) = &self.cwd {
-            let p = Path::new(want);
-            let p = if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                root.join(p)
-            };
-            let p = std::fs::canonicalize(&p).unwrap_or(p);
-            if p != cwd {
-                return false;
-            }
-        }
-        let Some(shown) = &self.command else {
-            return true;
-        };
-        if let Some(shown_args) = &self.args {
-            return shown == command && shown_args == args;
-        }
-        let shell = matches!(
-            Path::new(command).file_name().and_then(|n| n.to_str()),
-            Some("sh" | "bash" | "dash" | "zsh")
-        );
-        if shell
-            && args.len() == 2
-            && matches!(args[0].as_str(), "-c" | "-lc")
-            && args[1].trim() == shown.trim()
-        {
-            return true;
-        }
-        match split_words(shown) {
-            Some(words) => {
-                words.first().map(String::as_str) == Some(command) && words[1..] == *args
-            }
-            None => false,
-        }
-    }
-}
-
-/// Splits text into words the way a POSIX shell does for quoting (single quotes, double
-/// quotes, backslashes); `None` for unbalanced quotes or text that needs a shell (`$`,
-/// backticks, `;`, `|`, `&`, redirections, globs …), which must then arrive as a shell script.
-pub fn split_words(s: &str) -> Option<Vec<String>> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next()? {
-                        '\'' => break,
-                        x => cur.push(x),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next()? {
-                        '"' => break,
-                        '\\' => match chars.next()? {
-                            x @ ('"' | '\\') => cur.push(x),
-                            '$' | '`' => return None,
-                            '\n' => {}
-                            x => {
-                                cur.push('\\');
-                                cur.push(x);
-                            }
-                        },
-                        '$' | '`' => return None,
-                        x => cur.push(x),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                match chars.next()? {
-                    '\n' => {}
-                    x => cur.push(x),
-                }
-            }
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            '$' | '`' | ';' | '|' | '&' | '<' | '>' | '(' | ')' | '*' | '?' | '[' | '#' | '~'
-            | '{' | '}' => return None,
-            c => {
-                in_word = true;
-                cur.push(c);
-            }
-        }
-    }
-    if in_word {
-        words.push(cur);
-    }
-    Some(words)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn sv(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
@@ -563,86 +394,6 @@ mod tests {
         let mut b = OutBuf::new(7);
         b.push("aé123456".as_bytes());
         assert_eq!(b.text(), ("123456".into(), true));
-    }
-
-    #[test]
-    fn words_split_like_a_shell_and_shell_syntax_is_not_split() {
-        assert_eq!(
-            split_words("echo via-terminal"),
-            Some(sv(&["echo", "via-terminal"]))
-        );
-        assert_eq!(
-            split_words(r#"printf 'a b' "c \"d\"" e\ f"#),
-            Some(sv(&["printf", "a b", "c \"d\"", "e f"]))
-        );
-        assert_eq!(split_words("  "), Some(vec![]));
-        assert_eq!(split_words("echo 'open"), None);
-        for s in [
-            "echo $HOME",
-            "a; b",
-            "a | b",
-            "a > f",
-            "ls *",
-            "echo `x`",
-            "a && b",
-        ] {
-            assert_eq!(split_words(s), None, "{s}");
-        }
-    }
-
-    #[test]
-    fn a_grant_covers_exactly_the_command_that_was_shown() {
-        let root = std::env::temp_dir();
-        let root = std::fs::canonicalize(&root).expect("tmp");
-        let g = Grant::from_tool_call(
-            1,
-            &json!({"kind": "execute", "rawInput": {"command": "echo hi > approved.txt"}}),
-        )
-        .expect("grant");
-        assert!(g.allows(
-            "/bin/sh",
-            &sv(&["-lc", "echo hi > approved.txt"]),
-            &root,
-            &root
-        ));
-        assert!(g.allows("bash", &sv(&["-c", "echo hi > approved.txt"]), &root, &root));
-        assert!(!g.allows("/bin/sh", &sv(&["-lc", "rm -rf ~"]), &root, &root));
-        assert!(!g.allows(
-            "/usr/bin/python3",
-            &sv(&["-c", "echo hi > approved.txt"]),
-            &root,
-            &root
-        ));
-
-        let g = Grant::from_tool_call(2, &json!({"rawInput": {"command": "echo 'a b'"}}))
-            .expect("grant");
-        assert!(g.allows("echo", &sv(&["a b"]), &root, &root));
-        assert!(!g.allows("echo", &sv(&["a", "b"]), &root, &root));
-
-        let g = Grant::from_tool_call(3, &json!({"rawInput": {"command": "ls", "args": ["-l"]}}))
-            .expect("grant");
-        assert!(g.allows("ls", &sv(&["-l"]), &root, &root));
-        assert!(!g.allows("ls", &sv(&["-la"]), &root, &root));
-
-        // A tool call that showed no command covers one command, whatever it is.
-        let g = Grant::from_tool_call(4, &json!({"title": "run tests"})).expect("grant");
-        assert!(g.allows("cargo", &sv(&["test"]), &root, &root));
-
-        // An approved edit or read is no licence to run anything.
-        for kind in ["edit", "read", "delete", "move", "search", "fetch", "think"] {
-            assert_eq!(
-                Grant::from_tool_call(6, &json!({"kind": kind})),
-                None,
-                "{kind}"
-            );
-        }
-        assert!(Grant::from_tool_call(7, &json!({"kind": "other"})).is_some());
-
-        // A shown cwd must be the one used.
-        let g = Grant::from_tool_call(5, &json!({"rawInput": {"command": "ls", "cwd": "/"}}))
-            .expect("grant");
-        assert!(g.allows("ls", &[], Path::new("/"), &root));
-        assert!(!g.allows("ls", &[], &root, &root));
     }
 
     fn repo() -> (tempfile::TempDir, Terminals) {

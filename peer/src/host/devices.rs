@@ -2,13 +2,15 @@
 //! live connections so a revocation can close them at once.
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use rusqlite::{Connection, params};
+use parking_lot::Mutex;
+use rusqlite::params;
 use tokio_util::sync::CancellationToken;
 
+use crate::db::{Db, DbError};
 use crate::proto::{DeviceInfo, Role};
+use crate::util::now_secs;
 
 /// A device's long-term public key.
 pub type DeviceKey = [u8; 32];
@@ -18,16 +20,13 @@ pub type DeviceKey = [u8; 32];
 pub enum DeviceError {
     /// The database failed.
     #[error("device database: {0}")]
-    Db(#[from] rusqlite::Error),
+    Db(#[from] DbError),
     /// No device matches.
     #[error("no paired device matches {0:?}")]
     NotFound(String),
     /// More than one device matches a prefix.
     #[error("{0:?} matches more than one device; give more of its id")]
     Ambiguous(String),
-    /// The blocking task failed.
-    #[error("device database task failed")]
-    Task,
 }
 
 #[derive(Debug, Clone)]
@@ -49,116 +48,53 @@ pub struct Devices {
 
 #[derive(Debug)]
 struct Inner {
-    db: Mutex<Connection>,
+    db: Db,
     cache: Mutex<HashMap<DeviceKey, Device>>,
     live: Mutex<HashMap<DeviceKey, Vec<(u64, CancellationToken)>>>,
     next_conn: std::sync::atomic::AtomicU64,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS devices (
-    id         BLOB PRIMARY KEY,
-    name       TEXT NOT NULL,
-    role       TEXT NOT NULL,
-    paired_at  INTEGER NOT NULL,
-    last_seen  INTEGER,
-    revoked_at INTEGER
-);
-CREATE TABLE IF NOT EXISTS audit (
-    id     INTEGER PRIMARY KEY,
-    at     INTEGER NOT NULL,
-    device BLOB,
-    event  TEXT NOT NULL,
-    detail TEXT NOT NULL
-);
-";
-
-/// Adds what later versions added to a database made by an earlier one.
-fn migrate(db: &Connection) -> Result<(), rusqlite::Error> {
-    let has_psk = db
-        .prepare("SELECT 1 FROM pragma_table_info('devices') WHERE name = 'psk'")?
-        .exists([])?;
-    if !has_psk {
-        db.execute_batch("ALTER TABLE devices ADD COLUMN psk BLOB")?;
-    }
-    Ok(())
-}
-
-/// Unix seconds now.
-pub fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 impl Devices {
-    /// Opens (and migrates) the database at `path`.
-    pub fn open(path: &Path) -> Result<Devices, DeviceError> {
-        let db = Connection::open(path)?;
-        {
-            use std::os::unix::fs::PermissionsExt;
-            // Device records and the audit log are private; SQLite creates files per umask.
-            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
-        }
-        db.pragma_update(None, "journal_mode", "WAL")?;
-        db.pragma_update(None, "synchronous", "NORMAL")?;
-        // The agent store writes to the same file from its own connection.
-        db.busy_timeout(std::time::Duration::from_secs(5))?;
-        db.execute_batch(SCHEMA)?;
-        migrate(&db)?;
-        let mut cache = HashMap::new();
-        {
-            let mut stmt = db.prepare(
-                "SELECT id, name, role, paired_at, last_seen, revoked_at, psk FROM devices",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                let id: Vec<u8> = r.get(0)?;
-                let role: String = r.get(2)?;
-                let psk: Option<Vec<u8>> = r.get(6)?;
-                Ok((
-                    id,
-                    Device {
-                        name: r.get(1)?,
-                        role: role.parse().unwrap_or(Role::Viewer),
-                        paired_at: r.get(3)?,
-                        last_seen: r.get(4)?,
-                        revoked_at: r.get(5)?,
-                        psk: psk
-                            .and_then(|p| <[u8; 32]>::try_from(p.as_slice()).ok())
-                            .map(zeroize::Zeroizing::new),
-                    },
-                ))
-            })?;
-            for row in rows {
-                let (id, dev) = row?;
-                if let Ok(key) = <DeviceKey>::try_from(id.as_slice()) {
-                    cache.insert(key, dev);
-                }
-            }
-        }
+    /// The devices of the host's database, read into memory.
+    pub async fn load(db: Db) -> Result<Devices, DeviceError> {
+        let rows = db
+            .call(|c| {
+                let mut stmt = c.prepare(
+                    "SELECT id, name, role, paired_at, last_seen, revoked_at, psk FROM devices",
+                )?;
+                let rows = stmt.query_map([], |r| {
+                    let id: Vec<u8> = r.get(0)?;
+                    let role: String = r.get(2)?;
+                    let psk: Option<Vec<u8>> = r.get(6)?;
+                    Ok((
+                        id,
+                        Device {
+                            name: r.get(1)?,
+                            role: role.parse().unwrap_or(Role::Viewer),
+                            paired_at: r.get(3)?,
+                            last_seen: r.get(4)?,
+                            revoked_at: r.get(5)?,
+                            psk: psk
+                                .and_then(|p| <[u8; 32]>::try_from(p.as_slice()).ok())
+                                .map(zeroize::Zeroizing::new),
+                        },
+                    ))
+                })?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await?;
+        let cache = rows
+            .into_iter()
+            .filter_map(|(id, dev)| Some((<DeviceKey>::try_from(id.as_slice()).ok()?, dev)))
+            .collect();
         Ok(Devices {
             inner: Arc::new(Inner {
-                db: Mutex::new(db),
+                db,
                 cache: Mutex::new(cache),
                 live: Mutex::new(HashMap::new()),
                 next_conn: std::sync::atomic::AtomicU64::new(1),
             }),
         })
-    }
-
-    async fn blocking<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, DeviceError> + Send + 'static,
-    ) -> Result<T, DeviceError> {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || f(&lock(&inner.db)))
-            .await
-            .map_err(|_| DeviceError::Task)?
     }
 
     /// Records a newly paired native device (re-pairing a revoked key un-revokes it).
@@ -187,7 +123,7 @@ impl Devices {
         let now = now_secs();
         let (n, r) = (name.clone(), role);
         let stored = psk.map(|p| p.to_vec());
-        self.blocking(move |db| {
+        self.inner.db.write(move |db| {
             db.execute(
                 "INSERT INTO devices (id, name, role, paired_at, revoked_at, psk) VALUES (?1, ?2, ?3, ?4, NULL, ?5)
                  ON CONFLICT(id) DO UPDATE SET name = ?2, role = ?3, paired_at = ?4, revoked_at = NULL, psk = ?5",
@@ -200,7 +136,7 @@ impl Devices {
             Ok(())
         })
         .await?;
-        lock(&self.inner.cache).insert(
+        self.inner.cache.lock().insert(
             key,
             Device {
                 name,
@@ -216,7 +152,9 @@ impl Devices {
 
     /// The name, role and pre-shared key of a paired, unrevoked browser.
     pub fn browser(&self, key: &DeviceKey) -> Option<(String, Role, zeroize::Zeroizing<[u8; 32]>)> {
-        lock(&self.inner.cache)
+        self.inner
+            .cache
+            .lock()
             .get(key)
             .filter(|d| d.revoked_at.is_none())
             .and_then(|d| Some((d.name.clone(), d.role, d.psk.clone()?)))
@@ -224,7 +162,9 @@ impl Devices {
 
     /// The role of a paired, unrevoked native device.
     pub fn authorize(&self, key: &DeviceKey) -> Option<(String, Role)> {
-        lock(&self.inner.cache)
+        self.inner
+            .cache
+            .lock()
             .get(key)
             .filter(|d| d.revoked_at.is_none() && d.psk.is_none())
             .map(|d| (d.name.clone(), d.role))
@@ -232,7 +172,9 @@ impl Devices {
 
     /// Whether the device was paired once and later revoked.
     pub fn is_revoked(&self, key: &DeviceKey) -> bool {
-        lock(&self.inner.cache)
+        self.inner
+            .cache
+            .lock()
             .get(key)
             .is_some_and(|d| d.revoked_at.is_some())
     }
@@ -244,7 +186,9 @@ impl Devices {
             .inner
             .next_conn
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        lock(&self.inner.live)
+        self.inner
+            .live
+            .lock()
             .entry(key)
             .or_default()
             .push((id, token));
@@ -254,20 +198,25 @@ impl Devices {
             id,
         };
         let now = now_secs();
-        if let Some(d) = lock(&self.inner.cache).get_mut(&key) {
+        if let Some(d) = self.inner.cache.lock().get_mut(&key) {
             d.last_seen = Some(now);
         }
+        // last_seen is informational: queued, not waited for (failures are logged).
         let res = self
-            .blocking(move |db| {
-                db.execute(
-                    "UPDATE devices SET last_seen = ?1 WHERE id = ?2",
-                    params![now, key.as_slice()],
-                )?;
-                Ok(())
-            })
+            .inner
+            .db
+            .queue(
+                move |db| {
+                    db.execute(
+                        "UPDATE devices SET last_seen = ?1 WHERE id = ?2",
+                        params![now, key.as_slice()],
+                    )?;
+                    Ok(())
+                },
+                None,
+            )
             .await;
         if let Err(e) = res {
-            // last_seen is informational; the connection goes on.
             tracing::warn!("recording last_seen: {e}");
         }
         guard
@@ -275,7 +224,9 @@ impl Devices {
 
     /// Number of live connections.
     pub fn live_count(&self) -> u32 {
-        lock(&self.inner.live)
+        self.inner
+            .live
+            .lock()
             .values()
             .map(|v| v.len() as u32)
             .sum()
@@ -283,8 +234,11 @@ impl Devices {
 
     /// All devices, newest first.
     pub fn list(&self) -> Vec<DeviceInfo> {
-        let live = lock(&self.inner.live);
-        let mut out: Vec<DeviceInfo> = lock(&self.inner.cache)
+        let live = self.inner.live.lock();
+        let mut out: Vec<DeviceInfo> = self
+            .inner
+            .cache
+            .lock()
             .iter()
             .map(|(k, d)| DeviceInfo {
                 id: hex::encode(k),
@@ -305,7 +259,7 @@ impl Devices {
     pub async fn revoke(&self, prefix: &str) -> Result<(DeviceInfo, u32), DeviceError> {
         let prefix = prefix.trim().to_ascii_lowercase();
         let key = {
-            let cache = lock(&self.inner.cache);
+            let cache = self.inner.cache.lock();
             let mut hits = cache
                 .keys()
                 .filter(|k| !prefix.is_empty() && hex::encode(k).starts_with(&prefix));
@@ -318,22 +272,24 @@ impl Devices {
             key
         };
         let now = now_secs();
-        self.blocking(move |db| {
-            db.execute(
-                "UPDATE devices SET revoked_at = ?1 WHERE id = ?2",
-                params![now, key.as_slice()],
-            )?;
-            db.execute(
-                "INSERT INTO audit (at, device, event, detail) VALUES (?1, ?2, 'revoke', '')",
-                params![now, key.as_slice()],
-            )?;
-            Ok(())
-        })
-        .await?;
-        if let Some(d) = lock(&self.inner.cache).get_mut(&key) {
+        self.inner
+            .db
+            .write(move |db| {
+                db.execute(
+                    "UPDATE devices SET revoked_at = ?1 WHERE id = ?2",
+                    params![now, key.as_slice()],
+                )?;
+                db.execute(
+                    "INSERT INTO audit (at, device, event, detail) VALUES (?1, ?2, 'revoke', '')",
+                    params![now, key.as_slice()],
+                )?;
+                Ok(())
+            })
+            .await?;
+        if let Some(d) = self.inner.cache.lock().get_mut(&key) {
             d.revoked_at = Some(now);
         }
-        let closed = lock(&self.inner.live).remove(&key).unwrap_or_default();
+        let closed = self.inner.live.lock().remove(&key).unwrap_or_default();
         for (_, token) in &closed {
             token.cancel();
         }
@@ -348,7 +304,9 @@ impl Devices {
     /// Appends to the audit log (best effort; failures are logged, never fatal).
     pub async fn audit(&self, device: Option<DeviceKey>, event: &'static str, detail: String) {
         let res = self
-            .blocking(move |db| {
+            .inner
+            .db
+            .write(move |db| {
                 db.execute(
                     "INSERT INTO audit (at, device, event, detail) VALUES (?1, ?2, ?3, ?4)",
                     params![now_secs(), device.map(|d| d.to_vec()), event, detail],
@@ -363,19 +321,24 @@ impl Devices {
 
     /// The newest audit rows, for tests and `peer audit` later.
     pub async fn audit_events(&self, limit: u32) -> Result<Vec<(String, String)>, DeviceError> {
-        self.blocking(move |db| {
-            let mut stmt =
-                db.prepare("SELECT event, detail FROM audit ORDER BY id DESC LIMIT ?1")?;
-            let rows = stmt.query_map([limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
-        .await
+        Ok(self
+            .inner
+            .db
+            .call(move |db| {
+                let mut stmt =
+                    db.prepare("SELECT event, detail FROM audit ORDER BY id DESC LIMIT ?1")?;
+                let rows = stmt.query_map([limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                rows.collect::<Result<Vec<_>, _>>()
+            })
+            .await?)
     }
 
     /// The newest audit rows with device ids and names, newest first (`peer audit`).
     pub async fn audit_rows(&self, limit: u32) -> Result<Vec<crate::proto::AuditRow>, DeviceError> {
         let mut rows = self
-            .blocking(move |db| {
+            .inner
+            .db
+            .call(move |db| {
                 let mut stmt = db.prepare(
                     "SELECT at, device, event, detail FROM audit ORDER BY id DESC LIMIT ?1",
                 )?;
@@ -389,10 +352,10 @@ impl Devices {
                         detail: r.get(3)?,
                     })
                 })?;
-                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+                rows.collect::<Result<Vec<_>, _>>()
             })
             .await?;
-        let cache = lock(&self.inner.cache);
+        let cache = self.inner.cache.lock();
         for row in &mut rows {
             let key = row
                 .device
@@ -406,7 +369,7 @@ impl Devices {
 
     /// Looks a device up by exact key (for tests and listings).
     pub fn get_name(&self, key: &DeviceKey) -> Option<String> {
-        lock(&self.inner.cache).get(key).map(|d| d.name.clone())
+        self.inner.cache.lock().get(key).map(|d| d.name.clone())
     }
 }
 
@@ -420,7 +383,7 @@ pub struct LiveGuard {
 
 impl Drop for LiveGuard {
     fn drop(&mut self) {
-        let mut live = lock(&self.devices.inner.live);
+        let mut live = self.devices.inner.live.lock();
         if let Some(v) = live.get_mut(&self.key) {
             v.retain(|(id, _)| *id != self.id);
             if v.is_empty() {
@@ -438,7 +401,9 @@ mod tests {
     async fn pair_list_revoke_and_reload() {
         let t = tempfile::tempdir().expect("tempdir");
         let db = t.path().join("peer.db");
-        let d = Devices::open(&db).expect("open");
+        let d = Devices::load(Db::open(&db).expect("open"))
+            .await
+            .expect("load");
         d.add([1; 32], "phone".into(), Role::Operator)
             .await
             .expect("add");
@@ -464,7 +429,9 @@ mod tests {
         assert_eq!(d.live_count(), 0);
 
         drop(d);
-        let d = Devices::open(&db).expect("reopen");
+        let d = Devices::load(Db::open(&db).expect("reopen"))
+            .await
+            .expect("load");
         assert!(d.is_revoked(&[1; 32]));
         assert_eq!(d.authorize(&[2; 32]).map(|x| x.1), Some(Role::Viewer));
         let events = d.audit_events(10).await.expect("audit");

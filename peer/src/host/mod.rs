@@ -195,9 +195,12 @@ pub enum HostError {
     /// Key problems.
     #[error(transparent)]
     Key(#[from] keystore::KeyStoreError),
-    /// Database problems.
+    /// The database cannot be opened.
     #[error(transparent)]
-    Db(#[from] devices::DeviceError),
+    Db(#[from] crate::db::DbError),
+    /// The device table cannot be read.
+    #[error(transparent)]
+    Devices(#[from] devices::DeviceError),
     /// The agent registry or the agent database.
     #[error(transparent)]
     Agents(#[from] crate::agent::AgentError),
@@ -359,7 +362,11 @@ impl Host {
             let _ = write_private_file(&ports_path, &b);
         }
 
-        let devices = Devices::open(&cfg.paths.host_db())?;
+        let db_path = cfg.paths.host_db();
+        let db = tokio::task::spawn_blocking(move || crate::db::Db::open(&db_path))
+            .await
+            .map_err(|_| crate::db::DbError::Gone)??;
+        let devices = Devices::load(db.clone()).await?;
         let web_base = match (&cfg.app_url, relay_urls.first()) {
             (Some(app), _) => app.clone(),
             (None, Some(u)) => u.to_string(),
@@ -369,7 +376,8 @@ impl Host {
         let tasks = TaskTracker::new();
         let shutdown = CancellationToken::new();
         let agents =
-            crate::agent::AgentManager::start(&cfg.paths, tasks.clone(), shutdown.clone()).await?;
+            crate::agent::AgentManager::start(&cfg.paths, db, tasks.clone(), shutdown.clone())
+                .await?;
         let shared = Arc::new(HostShared {
             name: cfg.name.clone(),
             // Below 2^53, so that a JavaScript number holds it exactly.

@@ -1,8 +1,10 @@
 //! The host's table of PTY sessions.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+
+use parking_lot::{Mutex, MutexGuard};
 
 use super::session::{PtySession, SpawnError};
 use crate::proto::{CreateSession, SessionInfo};
@@ -41,8 +43,8 @@ impl SessionManager {
         }
     }
 
-    fn table(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Arc<PtySession>>> {
-        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    fn table(&self) -> MutexGuard<'_, BTreeMap<u64, Arc<PtySession>>> {
+        self.sessions.lock()
     }
 
     /// Starts a session (fork and exec run off the async runtime).

@@ -6,6 +6,4 @@ mod session;
 
 pub use buffer::{OutputBuffer, Slice};
 pub use manager::{SessionError, SessionManager};
-pub use session::{
-    ATTACH_HOLD, AttachGuard, KILL_GRACE, LAG_GRACE, PtySession, SpawnError, now_ms,
-};
+pub use session::{ATTACH_HOLD, AttachGuard, KILL_GRACE, LAG_GRACE, PtySession, SpawnError};

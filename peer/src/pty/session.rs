@@ -7,10 +7,12 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use nix::sys::signal::Signal;
+use parking_lot::Mutex;
 use portable_pty::{CommandBuilder, MasterPty, PtySize, native_pty_system};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
@@ -94,7 +96,7 @@ struct Shared {
     /// Bumped whenever output arrives or the process ends.
     changed: watch::Sender<u64>,
     /// Signalled when an attached reader moves on or goes away.
-    room: std::sync::Condvar,
+    room: parking_lot::Condvar,
     /// Counts the reader thread's pushes, so the waiter can tell a busy reader from an idle one.
     activity: AtomicU64,
     /// Whether the reader thread is waiting for a slow attached client.
@@ -145,11 +147,6 @@ impl Reader {
             None => chunk_at.max(self.since) + LAG_GRACE,
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic in another thread while holding the lock leaves plain data behind; keep serving.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl PtySession {
@@ -225,7 +222,7 @@ impl PtySession {
                     .then(|| std::time::Instant::now() + CREATOR_WAIT),
             }),
             changed,
-            room: std::sync::Condvar::new(),
+            room: parking_lot::Condvar::new(),
             activity: AtomicU64::new(0),
             held: AtomicBool::new(false),
         });
@@ -270,7 +267,7 @@ impl PtySession {
                 }
             };
             debug!(session = id, code = exit.code, "session ended");
-            lock(&wshared.state).exit = Some(exit);
+            wshared.state.lock().exit = Some(exit);
             wshared.changed.send_modify(|v| *v += 1);
         })?;
 
@@ -283,7 +280,7 @@ impl PtySession {
                 req.command.clone()
             },
             cwd,
-            created_at_ms: now_ms(),
+            created_at_ms: crate::util::now_ms(),
             pid,
             shared,
             input,
@@ -303,7 +300,7 @@ impl PtySession {
 
     /// What a session list shows.
     pub fn info(&self) -> SessionInfo {
-        let st = lock(&self.shared.state);
+        let st = self.shared.state.lock();
         SessionInfo {
             id: self.id,
             name: self.name.clone(),
@@ -322,23 +319,23 @@ impl PtySession {
 
     /// The exit status, once the process has ended and its output is drained.
     pub fn exit(&self) -> Option<ExitInfo> {
-        lock(&self.shared.state).exit.clone()
+        self.shared.state.lock().exit.clone()
     }
 
     /// Reads output at `offset`.
     pub fn read(&self, offset: u64) -> Slice {
-        lock(&self.shared.state).buffer.read(offset, MAX_CHUNK)
+        self.shared.state.lock().buffer.read(offset, MAX_CHUNK)
     }
 
     /// The oldest and one-past-newest offsets held.
     pub fn bounds(&self) -> (u64, u64) {
-        let st = lock(&self.shared.state);
+        let st = self.shared.state.lock();
         (st.buffer.start(), st.buffer.end())
     }
 
     /// The last `n` bytes of output.
     pub fn tail(&self, n: usize) -> Vec<u8> {
-        lock(&self.shared.state).buffer.tail(n)
+        self.shared.state.lock().buffer.tail(n)
     }
 
     /// A receiver that wakes on new output and on exit.
@@ -350,7 +347,7 @@ impl PtySession {
     /// progress (see [`AttachGuard::advance`]) and uncounts it on drop. A place parked for
     /// `token` (see [`AttachGuard::park`]) is taken over: it stops holding anything back.
     pub fn attach_guard(self: &Arc<Self>, from: u64, token: u64) -> AttachGuard {
-        let mut st = lock(&self.shared.state);
+        let mut st = self.shared.state.lock();
         st.attached += 1;
         st.creator_hold = None;
         let now = std::time::Instant::now();
@@ -382,7 +379,9 @@ impl PtySession {
     /// Places kept for clients that vanished, and how long each still holds (for listings).
     pub fn parked(&self) -> usize {
         let now = std::time::Instant::now();
-        lock(&self.shared.state)
+        self.shared
+            .state
+            .lock()
             .readers
             .values()
             .filter(|r| r.parked.is_some_and(|(_, until)| until > now))
@@ -391,7 +390,9 @@ impl PtySession {
 
     /// Highest input sequence applied for `token`.
     pub fn input_acked(&self, token: u64) -> u64 {
-        lock(&self.shared.state)
+        self.shared
+            .state
+            .lock()
             .input_seqs
             .get(&token)
             .copied()
@@ -410,7 +411,7 @@ impl PtySession {
             // The writer is gone only once the PTY is; the input has nowhere to go.
             return false;
         };
-        let mut st = lock(&self.shared.state);
+        let mut st = self.shared.state.lock();
         let last = st.input_seqs.entry(token).or_insert(0);
         if seq <= *last {
             return false;
@@ -422,20 +423,20 @@ impl PtySession {
 
     /// Forgets the input sequence of a client token that detached cleanly.
     pub fn forget_token(&self, token: u64) {
-        lock(&self.shared.state).input_seqs.remove(&token);
+        self.shared.state.lock().input_seqs.remove(&token);
     }
 
     /// Resizes the PTY (the "latest" policy: the most recent request from any client wins).
     pub fn resize(&self, size: WinSize) {
         let size = clamp(size);
         {
-            let mut st = lock(&self.shared.state);
+            let mut st = self.shared.state.lock();
             if st.size == size {
                 return;
             }
             st.size = size;
         }
-        if let Err(e) = lock(&self.master).resize(pty_size(size)) {
+        if let Err(e) = self.master.lock().resize(pty_size(size)) {
             debug!(session = self.id, "resize failed: {e}");
         }
     }
@@ -447,42 +448,28 @@ impl PtySession {
             return;
         }
         let mut rx = self.subscribe();
-        self.signal(nix::sys::signal::Signal::SIGHUP);
-        let ended = tokio::time::timeout(KILL_GRACE, async {
+        let exited = async {
             while self.exit().is_none() {
                 if rx.changed().await.is_err() {
                     break;
                 }
             }
-        })
-        .await;
-        if ended.is_err() {
-            self.signal(nix::sys::signal::Signal::SIGKILL);
-            let _ = tokio::time::timeout(Duration::from_secs(2), async {
-                while self.exit().is_none() {
-                    if rx.changed().await.is_err() {
-                        break;
-                    }
-                }
-            })
+        };
+        // The child is a session leader (setsid), so its process group id is its pid.
+        crate::util::terminate_group(self.pid.unwrap_or(0), Signal::SIGHUP, KILL_GRACE, exited)
             .await;
-        }
     }
 
-    fn signal(&self, sig: nix::sys::signal::Signal) {
-        let Some(pid) = self.pid else { return };
-        let Ok(pid) = i32::try_from(pid) else { return };
+    fn signal(&self, sig: Signal) {
         // The child is a session leader (setsid), so its process group id is its pid.
-        if let Err(e) = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), sig) {
-            debug!(session = self.id, "killpg {sig}: {e}");
-        }
+        crate::util::signal_group(self.pid.unwrap_or(0), sig);
     }
 }
 
 impl Drop for PtySession {
     fn drop(&mut self) {
         if self.exit().is_none() {
-            self.signal(nix::sys::signal::Signal::SIGHUP);
+            self.signal(Signal::SIGHUP);
         }
     }
 }
@@ -499,7 +486,7 @@ impl AttachGuard {
     /// Records that everything before `offset` was sent.
     pub fn advance(&self, offset: u64) {
         let shared = &self.session.shared;
-        if let Some(r) = lock(&shared.state).readers.get_mut(&self.id) {
+        if let Some(r) = shared.state.lock().readers.get_mut(&self.id) {
             r.offset = offset;
         }
         shared.room.notify_all();
@@ -510,7 +497,7 @@ impl AttachGuard {
     /// back as if the client were still reading.
     pub fn park(mut self, token: u64, hold: Duration) {
         let shared = &self.session.shared;
-        let mut st = lock(&shared.state);
+        let mut st = shared.state.lock();
         st.attached = st.attached.saturating_sub(1);
         if let Some(r) = st.readers.get_mut(&self.id) {
             r.parked = Some((token, std::time::Instant::now() + hold));
@@ -527,7 +514,7 @@ impl Drop for AttachGuard {
             return;
         }
         let shared = &self.session.shared;
-        let mut st = lock(&shared.state);
+        let mut st = shared.state.lock();
         st.attached = st.attached.saturating_sub(1);
         st.readers.remove(&self.id);
         drop(st);
@@ -538,14 +525,14 @@ impl Drop for AttachGuard {
 fn read_loop(mut reader: Box<dyn Read + Send>, shared: &Shared) {
     // Never read more than the buffer holds: a chunk larger than the buffer would push out
     // bytes of its own that a caught-up stream has yet to send, however long the reader waited.
-    let capacity = lock(&shared.state).buffer.capacity();
+    let capacity = shared.state.lock().buffer.capacity();
     let mut buf = vec![0u8; MAX_CHUNK.min(capacity)];
     loop {
         match reader.read(&mut buf) {
             // Linux reports EIO on the master once every slave fd is closed: that is EOF.
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                let mut st = lock(&shared.state);
+                let mut st = shared.state.lock();
                 let chunk_at = std::time::Instant::now();
                 // Wait while pushing would drop bytes an attachment has yet to send (a live one
                 // for LAG_GRACE per chunk, a parked one until its place expires), or the first
@@ -579,11 +566,7 @@ fn read_loop(mut reader: Box<dyn Read + Send>, shared: &Shared) {
                         break;
                     }
                     shared.held.store(true, Ordering::Relaxed);
-                    st = shared
-                        .room
-                        .wait_timeout(st, left)
-                        .map(|(g, _)| g)
-                        .unwrap_or_else(|e| e.into_inner().0);
+                    shared.room.wait_for(&mut st, left);
                 }
                 shared.held.store(false, Ordering::Relaxed);
                 st.buffer.push(&buf[..n]);
@@ -629,14 +612,6 @@ fn pty_size(size: WinSize) -> PtySize {
         pixel_width: 0,
         pixel_height: 0,
     }
-}
-
-/// Milliseconds since the unix epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -169,26 +169,248 @@ export interface AgentEvent {
   seq: number;
   /** When the host recorded it, unix milliseconds. */
   at_ms: number;
-  /** Event kind (`update`, `prompt`, `turn_start`, `turn_end`, `permission`, …). */
-  kind: string;
-  /** The event's fields as a JSON object (UTF-8 text). */
-  data: string;
+  /** What happened. */
+  event: AgentEventKind;
 }
 export function encAgentEvent(w: Writer, v: AgentEvent): void {
   w.u64(v.session);
   w.u64(v.seq);
   w.u64(v.at_ms);
-  w.str(v.kind);
-  w.str(v.data);
+  encAgentEventKind(w, v.event);
 }
 export function decAgentEvent(r: Reader): AgentEvent {
   return {
     session: r.u64(),
     seq: r.u64(),
     at_ms: r.u64(),
-    kind: r.str(),
-    data: r.str(),
+    event: decAgentEventKind(r),
   };
+}
+
+/** What an agent event says. Variant indexes are wire values: new kinds are added at the end. */
+export type AgentEventKind =
+  /** The session's state changed. */
+  | {
+    state: {
+      /** The new state. */
+      state: AgentState;
+      /** Why (for `Failed`), if anything to say. */
+      detail: string | null;
+    };
+  }
+  /** The ACP session is set up (`session/new` answered). */
+  | {
+    started: {
+      /** The agent's own ACP session id. */
+      agent_session: string;
+      /** ACP `Implementation` of the agent, if it said. */
+      agent_info: JsonText | null;
+      /** The agent can `session/load`. */
+      load_session: boolean;
+      /** ACP `SessionModeState`, if the agent has modes. */
+      modes: JsonText | null;
+      /** ACP `SessionConfigOption` list, if the agent has options. */
+      config_options: JsonText | null;
+    };
+  }
+  /** After a host restart: how the conversation was re-attached. */
+  | {
+    resumed: {
+      /** The ACP request that re-attached it. */
+      method: ResumeMethod;
+      /** The agent's session id, when it was loaded or resumed. */
+      agent_session: string | null;
+      /** Why the agent starts a new conversation (`method` is `New`). */
+      note: string | null;
+    };
+  }
+  /** A client sent a prompt. */
+  | {
+    prompt: {
+      /** The prompt. */
+      text: string;
+      /** Device name. */
+      by: string;
+      /** Device id (hex), if a device sent it. */
+      device: string | null;
+      /** It waits behind a running turn. */
+      queued: boolean;
+    };
+  }
+  /** A prompt was sent to the agent (`session/prompt`). */
+  | {
+    turn_start: {
+      /** The prompt. */
+      text: string;
+    };
+  }
+  /** The turn ended. */
+  | {
+    turn_end: {
+      /** Why. */
+      stop_reason: StopReason;
+    };
+  }
+  /** A `session/update` notification. */
+  | {
+    update: {
+      /** The ACP `SessionUpdate` object as the agent sent it. */
+      update: JsonText;
+    };
+  }
+  /** The agent asked `session/request_permission`: a pending approval. */
+  | {
+    permission: {
+      /** 1, 2, … per session. */
+      approval: number;
+      /** ACP `ToolCallUpdate`: what the agent wants to do. */
+      tool_call: JsonText;
+      /** ACP `PermissionOption` list (`optionId`, `name`, `kind`). */
+      options: JsonText;
+    };
+  }
+  /** An approval was answered; exactly one per [`AgentEventKind::Permission`]. */
+  | {
+    permission_resolved: {
+      /** The approval. */
+      approval: number;
+      /** The option chosen; `None`: the request was answered `cancelled`. */
+      option_id: string | null;
+      /**
+       * The option the agent was sent instead (the `allow_once` / `reject_once` option in
+       * place of an `allow_always` / `reject_always` choice), if another one.
+       */
+      forwarded: string | null;
+      /**
+       * Who decided: a device name, `policy (…)`, `timeout`, `cancelled by NAME`, `turn
+       * ended`, `the agent exited`, `host restart`, `session closed`.
+       */
+      by: string;
+      /** Device id (hex), if a device answered. */
+      device: string | null;
+    };
+  }
+  /** A client cancelled the turn. */
+  | {
+    cancel: {
+      /** Device name. */
+      by: string;
+      /** Device id (hex). */
+      device: string | null;
+    };
+  }
+  /** Queued prompts were dropped (cancel, failure, close). */
+  | {
+    queue_cleared: {
+      /** How many. */
+      dropped: number;
+    };
+  }
+  /** The agent could not start, failed ACP setup, or exited. */
+  | {
+    error: {
+      /** What happened. */
+      message: string;
+    };
+  }
+  /** A client closed the session. */
+  | {
+    closed: {
+      /** Device name. */
+      by: string;
+      /** Device id (hex). */
+      device: string | null;
+    };
+  }
+  /** The host started a command for the agent (ACP `terminal/create`). */
+  | {
+    terminal: {
+      /** The id given to the agent (`term-1`, …). */
+      terminal: string;
+      /** The approval that allowed it. */
+      approval: number;
+      /** Program. */
+      command: string;
+      /** Arguments. */
+      args: string[];
+      /** Working directory (resolved). */
+      cwd: string;
+    };
+  }
+  /** The host refused a `terminal/create`. */
+  | {
+    terminal_refused: {
+      /** Program, as the agent asked. */
+      command: string;
+      /** Arguments, as the agent asked. */
+      args: string[];
+      /** Working directory, as the agent asked. */
+      cwd: string | null;
+      /** Why. */
+      reason: string;
+    };
+  }
+  /** Something about the session a person should know. */
+  | {
+    warning: {
+      /** What. */
+      message: string;
+    };
+  }
+  /**
+   * An event too big to carry: its kind ([`AgentEventKind::name`]) and the size of its
+   * postcard encoding. The host records it in place of an event over [`MAX_EVENT_DATA`];
+   * a browser channel sends it in place of an event over one Noise message.
+   */
+  | {
+    truncated: {
+      /** The kind of the event left out. */
+      kind: string;
+      /** Its encoded size, bytes. */
+      bytes: number;
+    };
+  };
+export function encAgentEventKind(w: Writer, v: AgentEventKind): void {
+  if (typeof v === 'object' && 'state' in v) { w.varint(0, 32); encAgentState(w, v.state.state); if (v.state.detail === null) w.u8(0); else { w.u8(1); w.str(v.state.detail); } return; }
+  if (typeof v === 'object' && 'started' in v) { w.varint(1, 32); w.str(v.started.agent_session); if (v.started.agent_info === null) w.u8(0); else { w.u8(1); encJsonText(w, v.started.agent_info); } w.bool(v.started.load_session); if (v.started.modes === null) w.u8(0); else { w.u8(1); encJsonText(w, v.started.modes); } if (v.started.config_options === null) w.u8(0); else { w.u8(1); encJsonText(w, v.started.config_options); } return; }
+  if (typeof v === 'object' && 'resumed' in v) { w.varint(2, 32); encResumeMethod(w, v.resumed.method); if (v.resumed.agent_session === null) w.u8(0); else { w.u8(1); w.str(v.resumed.agent_session); } if (v.resumed.note === null) w.u8(0); else { w.u8(1); w.str(v.resumed.note); } return; }
+  if (typeof v === 'object' && 'prompt' in v) { w.varint(3, 32); w.str(v.prompt.text); w.str(v.prompt.by); if (v.prompt.device === null) w.u8(0); else { w.u8(1); w.str(v.prompt.device); } w.bool(v.prompt.queued); return; }
+  if (typeof v === 'object' && 'turn_start' in v) { w.varint(4, 32); w.str(v.turn_start.text); return; }
+  if (typeof v === 'object' && 'turn_end' in v) { w.varint(5, 32); encStopReason(w, v.turn_end.stop_reason); return; }
+  if (typeof v === 'object' && 'update' in v) { w.varint(6, 32); encJsonText(w, v.update.update); return; }
+  if (typeof v === 'object' && 'permission' in v) { w.varint(7, 32); w.u64(v.permission.approval); encJsonText(w, v.permission.tool_call); encJsonText(w, v.permission.options); return; }
+  if (typeof v === 'object' && 'permission_resolved' in v) { w.varint(8, 32); w.u64(v.permission_resolved.approval); if (v.permission_resolved.option_id === null) w.u8(0); else { w.u8(1); w.str(v.permission_resolved.option_id); } if (v.permission_resolved.forwarded === null) w.u8(0); else { w.u8(1); w.str(v.permission_resolved.forwarded); } w.str(v.permission_resolved.by); if (v.permission_resolved.device === null) w.u8(0); else { w.u8(1); w.str(v.permission_resolved.device); } return; }
+  if (typeof v === 'object' && 'cancel' in v) { w.varint(9, 32); w.str(v.cancel.by); if (v.cancel.device === null) w.u8(0); else { w.u8(1); w.str(v.cancel.device); } return; }
+  if (typeof v === 'object' && 'queue_cleared' in v) { w.varint(10, 32); w.varint(v.queue_cleared.dropped, 32); return; }
+  if (typeof v === 'object' && 'error' in v) { w.varint(11, 32); w.str(v.error.message); return; }
+  if (typeof v === 'object' && 'closed' in v) { w.varint(12, 32); w.str(v.closed.by); if (v.closed.device === null) w.u8(0); else { w.u8(1); w.str(v.closed.device); } return; }
+  if (typeof v === 'object' && 'terminal' in v) { w.varint(13, 32); w.str(v.terminal.terminal); w.u64(v.terminal.approval); w.str(v.terminal.command); w.varint(v.terminal.args.length, 64); for (const x0 of v.terminal.args) { w.str(x0); } w.str(v.terminal.cwd); return; }
+  if (typeof v === 'object' && 'terminal_refused' in v) { w.varint(14, 32); w.str(v.terminal_refused.command); w.varint(v.terminal_refused.args.length, 64); for (const x0 of v.terminal_refused.args) { w.str(x0); } if (v.terminal_refused.cwd === null) w.u8(0); else { w.u8(1); w.str(v.terminal_refused.cwd); } w.str(v.terminal_refused.reason); return; }
+  if (typeof v === 'object' && 'warning' in v) { w.varint(15, 32); w.str(v.warning.message); return; }
+  if (typeof v === 'object' && 'truncated' in v) { w.varint(16, 32); w.str(v.truncated.kind); w.u64(v.truncated.bytes); return; }
+  throw new PostcardError('not a AgentEventKind');
+}
+export function decAgentEventKind(r: Reader): AgentEventKind {
+  switch (r.variant(17)) {
+    case 0: return { state: { state: decAgentState(r), detail: (r.option() ? r.str() : null) } };
+    case 1: return { started: { agent_session: r.str(), agent_info: (r.option() ? decJsonText(r) : null), load_session: r.bool(), modes: (r.option() ? decJsonText(r) : null), config_options: (r.option() ? decJsonText(r) : null) } };
+    case 2: return { resumed: { method: decResumeMethod(r), agent_session: (r.option() ? r.str() : null), note: (r.option() ? r.str() : null) } };
+    case 3: return { prompt: { text: r.str(), by: r.str(), device: (r.option() ? r.str() : null), queued: r.bool() } };
+    case 4: return { turn_start: { text: r.str() } };
+    case 5: return { turn_end: { stop_reason: decStopReason(r) } };
+    case 6: return { update: { update: decJsonText(r) } };
+    case 7: return { permission: { approval: r.u64(), tool_call: decJsonText(r), options: decJsonText(r) } };
+    case 8: return { permission_resolved: { approval: r.u64(), option_id: (r.option() ? r.str() : null), forwarded: (r.option() ? r.str() : null), by: r.str(), device: (r.option() ? r.str() : null) } };
+    case 9: return { cancel: { by: r.str(), device: (r.option() ? r.str() : null) } };
+    case 10: return { queue_cleared: { dropped: r.varint(32) } };
+    case 11: return { error: { message: r.str() } };
+    case 12: return { closed: { by: r.str(), device: (r.option() ? r.str() : null) } };
+    case 13: return { terminal: { terminal: r.str(), approval: r.u64(), command: r.str(), args: r.seq(() => r.str()), cwd: r.str() } };
+    case 14: return { terminal_refused: { command: r.str(), args: r.seq(() => r.str()), cwd: (r.option() ? r.str() : null), reason: r.str() } };
+    case 15: return { warning: { message: r.str() } };
+    case 16: return { truncated: { kind: r.str(), bytes: r.u64() } };
+    default: throw new PostcardError('bad AgentEventKind');
+  }
 }
 
 /** What an agent session list shows. */
@@ -738,6 +960,21 @@ export function decInputAck(r: Reader): InputAck {
   };
 }
 
+/**
+ * JSON text (UTF-8) of an ACP object.
+ *
+ * Postcard cannot carry arbitrary JSON values, so the ACP objects an event passes on (a
+ * `SessionUpdate`, a `ToolCallUpdate`, `PermissionOption`s, `modes`, `configOptions`,
+ * `agentInfo`) travel as their JSON text, exactly as the agent sent them.
+ */
+export type JsonText = string;
+export function encJsonText(w: Writer, v: JsonText): void {
+  w.str(v);
+}
+export function decJsonText(r: Reader): JsonText {
+  return r.str();
+}
+
 /** Replies over the control socket. */
 export type LocalReply =
   /** A new pairing code. */
@@ -1156,6 +1393,29 @@ export function decResponseFrame(r: Reader): ResponseFrame {
   };
 }
 
+/** How a conversation was re-attached after a host restart. */
+export type ResumeMethod =
+  /** `session/load`: the agent has the whole conversation. */
+  | 'load'
+  /** `session/resume`: the agent has the conversation, without a replay. */
+  | 'resume'
+  /** `session/new`: the agent lost the conversation (the transcript is kept). */
+  | 'new';
+export function encResumeMethod(w: Writer, v: ResumeMethod): void {
+  if (v === 'load') { w.varint(0, 32); return; }
+  if (v === 'resume') { w.varint(1, 32); return; }
+  if (v === 'new') { w.varint(2, 32); return; }
+  throw new PostcardError('not a ResumeMethod');
+}
+export function decResumeMethod(r: Reader): ResumeMethod {
+  switch (r.variant(3)) {
+    case 0: return 'load';
+    case 1: return 'resume';
+    case 2: return 'new';
+    default: throw new PostcardError('bad ResumeMethod');
+  }
+}
+
 /** What a device may do on a host. */
 export type Role =
   /** May create, kill and type into sessions. */
@@ -1237,6 +1497,72 @@ export function decSessionState(r: Reader): SessionState {
     case 0: return 'Running';
     case 1: return { Exited: decExitInfo(r) };
     default: throw new PostcardError('bad SessionState');
+  }
+}
+
+/** How a turn ended: ACP's stop reasons, and the host's own. */
+export type StopReason =
+  /** ACP `end_turn`. */
+  | 'end_turn'
+  /** ACP `max_tokens`. */
+  | 'max_tokens'
+  /** ACP `max_turn_requests`. */
+  | 'max_turn_requests'
+  /** ACP `refusal`. */
+  | 'refusal'
+  /** ACP `cancelled`. */
+  | 'cancelled'
+  /** The agent died during the turn. */
+  | 'failed'
+  /** The host restarted during the turn. */
+  | {
+    interrupted: {
+      /** What happened. */
+      reason: string;
+    };
+  }
+  /** A client closed the session during the turn. */
+  | 'closed'
+  /** `session/prompt` failed. */
+  | {
+    error: {
+      /** The agent's error. */
+      error: string;
+    };
+  }
+  /** A stop reason ACP added after this host was built. */
+  | {
+    other: {
+      /** Its name. */
+      name: string;
+    };
+  };
+export function encStopReason(w: Writer, v: StopReason): void {
+  if (v === 'end_turn') { w.varint(0, 32); return; }
+  if (v === 'max_tokens') { w.varint(1, 32); return; }
+  if (v === 'max_turn_requests') { w.varint(2, 32); return; }
+  if (v === 'refusal') { w.varint(3, 32); return; }
+  if (v === 'cancelled') { w.varint(4, 32); return; }
+  if (v === 'failed') { w.varint(5, 32); return; }
+  if (typeof v === 'object' && 'interrupted' in v) { w.varint(6, 32); w.str(v.interrupted.reason); return; }
+  if (v === 'closed') { w.varint(7, 32); return; }
+  if (typeof v === 'object' && 'error' in v) { w.varint(8, 32); w.str(v.error.error); return; }
+  if (typeof v === 'object' && 'other' in v) { w.varint(9, 32); w.str(v.other.name); return; }
+  throw new PostcardError('not a StopReason');
+}
+export function decStopReason(r: Reader): StopReason {
+  switch (r.variant(10)) {
+    case 0: return 'end_turn';
+    case 1: return 'max_tokens';
+    case 2: return 'max_turn_requests';
+    case 3: return 'refusal';
+    case 4: return 'cancelled';
+    case 5: return 'failed';
+    case 6: return { interrupted: { reason: r.str() } };
+    case 7: return 'closed';
+    case 8: return { error: { error: r.str() } };
+    case 9: return { other: { name: r.str() } };
+    default: throw new PostcardError('bad StopReason');
   }
 }
 

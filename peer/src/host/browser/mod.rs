@@ -575,7 +575,7 @@ impl FrameSink for ChannelSink {
                 if m.len() > MAX_PLAINTEXT {
                     // One Noise message cannot hold it: say so instead (the diff request and
                     // the native stream carry the whole thing).
-                    event.data = format!("{{\"truncated\":true,\"bytes\":{}}}", event.data.len());
+                    event.event = event.event.truncated();
                     m = browser::encode(self.channel, &Frame::AgentEvent(event));
                 }
                 self.out.0.send(Out::Msg(m)).await.map_err(|_| ())

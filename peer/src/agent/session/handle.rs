@@ -1,0 +1,192 @@
+//! The shared face of a session: what lists and attachers read, and the actor's mailbox.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde_json::Value;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::agent::store::SessionRow;
+use crate::proto::{AgentEvent, AgentSessionInfo, AgentState, WireError};
+
+/// Events buffered per session for live attachers; one that falls further behind catches up
+/// from the database.
+const LIVE_BUFFER: usize = 1024;
+
+/// Who did something: a device, the policy, the host.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// Device id, hex, if a device.
+    pub device: Option<String>,
+    /// Display name.
+    pub name: String,
+}
+
+/// Commands from clients to a session's actor.
+#[derive(Debug)]
+pub(crate) enum Cmd {
+    Prompt {
+        text: String,
+        by: Actor,
+        reply: oneshot::Sender<Result<bool, WireError>>,
+    },
+    Cancel {
+        by: Actor,
+        reply: oneshot::Sender<Result<(), WireError>>,
+    },
+    Answer {
+        approval: u64,
+        option: Option<String>,
+        by: Actor,
+        reply: oneshot::Sender<Result<(), WireError>>,
+    },
+    Close {
+        by: Actor,
+        reply: oneshot::Sender<Result<(), WireError>>,
+    },
+    /// An ACP request about the session (`session/set_mode`, `session/set_config_option`);
+    /// `params` get the `sessionId` added.
+    Configure {
+        method: &'static str,
+        params: Value,
+        reply: oneshot::Sender<Result<(), WireError>>,
+    },
+}
+
+impl Cmd {
+    /// Answers the command with `err`, whatever it was.
+    pub(crate) fn refuse(self, err: WireError) {
+        match self {
+            Cmd::Prompt { reply, .. } => {
+                let _ = reply.send(Err(err));
+            }
+            Cmd::Cancel { reply, .. }
+            | Cmd::Answer { reply, .. }
+            | Cmd::Close { reply, .. }
+            | Cmd::Configure { reply, .. } => {
+                let _ = reply.send(Err(err));
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Snapshot {
+    state: AgentState,
+    detail: Option<String>,
+    next_seq: u64,
+    pending: u32,
+    queued: u32,
+    attached: u32,
+}
+
+/// The shared face of a session: what lists and attachers read, and the actor's mailbox.
+#[derive(Debug)]
+pub struct SessionHandle {
+    pub(crate) row: SessionRow,
+    snap: Mutex<Snapshot>,
+    events: broadcast::Sender<Arc<AgentEvent>>,
+    pub(crate) cmds: mpsc::Sender<Cmd>,
+}
+
+/// Counts an attachment while alive.
+#[derive(Debug)]
+pub struct AttachedGuard(Arc<SessionHandle>);
+
+impl Drop for AttachedGuard {
+    fn drop(&mut self) {
+        let mut s = self.0.snap.lock();
+        s.attached = s.attached.saturating_sub(1);
+    }
+}
+
+impl SessionHandle {
+    pub(crate) fn new(
+        row: SessionRow,
+        next_seq: u64,
+        state: AgentState,
+    ) -> (Arc<SessionHandle>, mpsc::Receiver<Cmd>) {
+        let (tx, rx) = mpsc::channel(64);
+        let detail = row.detail.clone();
+        let h = Arc::new(SessionHandle {
+            row,
+            snap: Mutex::new(Snapshot {
+                state,
+                detail,
+                next_seq,
+                pending: 0,
+                queued: 0,
+                attached: 0,
+            }),
+            events: broadcast::channel(LIVE_BUFFER).0,
+            cmds: tx,
+        });
+        (h, rx)
+    }
+
+    /// The session as lists show it.
+    pub fn info(&self) -> AgentSessionInfo {
+        let s = self.snap.lock();
+        AgentSessionInfo {
+            id: self.row.id,
+            agent: self.row.agent.clone(),
+            repo: self.row.repo.clone(),
+            worktree: self.row.worktree.clone(),
+            branch: self.row.branch.clone(),
+            base: self.row.base.clone(),
+            state: s.state,
+            detail: s.detail.clone(),
+            created_at_ms: self.row.created_at,
+            next_seq: s.next_seq,
+            pending_approvals: s.pending,
+            queued_prompts: s.queued,
+            attached: s.attached,
+        }
+    }
+
+    /// Live events from now on, and the sequence number of the first one.
+    pub fn subscribe(self: &Arc<Self>) -> (broadcast::Receiver<Arc<AgentEvent>>, u64) {
+        let s = self.snap.lock();
+        (self.events.subscribe(), s.next_seq)
+    }
+
+    /// Records a state when no actor runs for the session.
+    pub(crate) fn mark(&self, state: AgentState) {
+        self.snap.lock().state = state;
+    }
+
+    /// Counts an attachment until the guard drops.
+    pub fn attached(self: &Arc<Self>) -> AttachedGuard {
+        self.snap.lock().attached += 1;
+        AttachedGuard(self.clone())
+    }
+
+    /// The state and sequence number the session starts its actor with.
+    pub(crate) fn start_point(&self) -> (AgentState, u64) {
+        let s = self.snap.lock();
+        (s.state, s.next_seq)
+    }
+
+    /// Counts of pending approvals and queued prompts, for listings.
+    pub(crate) fn set_counts(&self, pending: usize, queued: usize) {
+        let mut s = self.snap.lock();
+        s.pending = u32::try_from(pending).unwrap_or(u32::MAX);
+        s.queued = u32::try_from(queued).unwrap_or(u32::MAX);
+    }
+
+    /// A new state, for listings.
+    pub(crate) fn set_state(&self, state: AgentState, detail: Option<String>) {
+        let mut s = self.snap.lock();
+        s.state = state;
+        s.detail = detail;
+    }
+
+    /// An event is stored: attachers may see it. Runs on the database thread, in sequence
+    /// order, under the lock that [`SessionHandle::subscribe`] takes, so a subscriber either
+    /// gets the event live or finds it stored below its starting point.
+    pub(crate) fn publish(&self, ev: Arc<AgentEvent>) {
+        let mut s = self.snap.lock();
+        s.next_seq = ev.seq + 1;
+        let _ = self.events.send(ev);
+    }
+}
