@@ -73,20 +73,26 @@ function start(cmd, args, env = {}) {
   return { child, lines, waitLine };
 }
 
-async function startHost(relayUrl, name) {
+async function startHost(relayUrl, name, extra = []) {
   const home = mkdtempSync(join(tmpdir(), 'peer-e2e-'));
   temps.push(home);
   // Without a relay URL the host runs its embedded front (relay, bridge and the app).
   const where = relayUrl ? ['--relay', relayUrl] : ['--web-root', join(web, 'dist')];
-  const p = start(PEER, ['host', '--listen', '127.0.0.1', ...where, '--name', name], {
-    PEER_HOME: home,
-    PEER_KEY_STORE: 'file',
-    XDG_STATE_HOME: '',
+  const env = { PEER_HOME: home, PEER_KEY_STORE: 'file', XDG_STATE_HOME: '' };
+  const p = start(PEER, ['host', '--listen', '127.0.0.1', ...where, '--name', name, ...extra], {
+    ...env,
     SHELL: '/bin/bash',
     PS1: '$ ',
   });
   const line = await p.waitLine('pairing URL: ');
-  return { ...p, url: line.slice(line.indexOf('pairing URL: ') + 13).trim() };
+  /** `peer ARGS` against this host's state directory (its control socket). */
+  const cli = (...args) => {
+    const r = spawnSync(PEER, args, { env: { ...process.env, RUST_LOG: 'warn', ...env }, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`peer ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const devices = () => JSON.parse(cli('devices', '--json')).filter((d) => d.revoked_at === null);
+  return { ...p, home, cli, devices, url: line.slice(line.indexOf('pairing URL: ') + 13).trim() };
 }
 
 const results = { steps: [], metrics: {} };
@@ -421,8 +427,9 @@ try {
     }
   });
 
+  let hostC;
   await step("pair with a host that serves the app itself (peer host's embedded front)", page, async () => {
-    const hostC = await startHost(null, 'embedded');
+    hostC = await startHost(null, 'embedded');
     await page.goto(hostC.url);
     const code = page.getByTestId('short-code');
     await code.filter({ hasText: /\d{3} \d{3}/ }).waitFor({ timeout: 15000 });
@@ -434,6 +441,90 @@ try {
     await page.locator('.xterm-rows').waitFor();
     await typeText(page, 'echo embedded-$((40+2))\n');
     await waitTerm(page, (t) => /^embedded-42$/m.test(t), 'embedded-42');
+  });
+
+  await step('a link that stops carrying data is noticed, and the app is back as soon as data flows', page, async () => {
+    // Every new socket to a bridge goes through this route, which can swallow everything both
+    // ways without closing anything (a Wi-Fi handover, a NAT that forgot the mapping).
+    let blackhole = false;
+    await page.routeWebSocket(/\/bridge\//, (ws) => {
+      const server = ws.connectToServer();
+      ws.onMessage((m) => {
+        if (!blackhole) server.send(m);
+      });
+      server.onMessage((m) => {
+        if (!blackhole) ws.send(m);
+      });
+    });
+    await page.evaluate(() => window.peerDebug.dropSockets());
+    await page.getByTestId('conn-state').filter({ hasText: 'online' }).waitFor({ timeout: 15000 });
+    await typeText(page, 'echo before-$((1+1))\n');
+    await waitTerm(page, (t) => /^before-2$/m.test(t), 'before-2');
+    blackhole = true;
+    const t0 = Date.now();
+    await page.getByTestId('conn-status').filter({ hasText: /No contact/ }).waitFor({ timeout: 10000 });
+    const noticedMs = Date.now() - t0;
+    // Typed while there is no contact: queued, shown as waiting, sent once afterwards.
+    await typeText(page, 'echo during-$((2+2))\n');
+    await page.getByTestId('conn-status').filter({ hasText: /waiting to be sent/ }).waitFor({ timeout: 5000 });
+    await page.screenshot({ path: join(out, 'no-contact.png') });
+    await page.waitForTimeout(2000);
+    blackhole = false;
+    const t1 = Date.now();
+    await page.getByTestId('conn-state').filter({ hasText: 'online' }).waitFor({ timeout: 15000 });
+    await waitTerm(page, (t) => /^during-4$/m.test(t), 'during-4', 15000);
+    const backMs = Date.now() - t1;
+    results.metrics.deadLinkNoticedMs = noticedMs;
+    results.metrics.liveAfterFlowMs = backMs;
+    const text = await termText(page);
+    const n = text.split('\n').filter((l) => l === 'during-4').length;
+    if (n !== 1) throw new Error(`the command typed offline ran ${n} times`);
+    if (noticedMs > 6000) throw new Error(`the dead link was noticed after ${noticedMs} ms`);
+    if (backMs > 2000) throw new Error(`live again ${backMs} ms after data flowed`);
+  });
+
+  await step('revoked while attached: the removal screen at once; pairing again recovers without a reload', page, async () => {
+    const [phone] = hostC.devices();
+    const t0 = Date.now();
+    hostC.cli('devices', 'revoke', phone.id);
+    const panel = page.getByTestId('failure').filter({ hasText: 'This phone was removed from embedded' });
+    await panel.waitFor({ timeout: 10000 });
+    const ms = Date.now() - t0;
+    results.metrics.revokedShownMs = ms;
+    if (ms > 2000) throw new Error(`the removal screen came after ${ms} ms`);
+    await page.screenshot({ path: join(out, 'revoked.png') });
+    await panel.getByRole('button', { name: 'Pair again' }).click();
+    const fresh = hostC.cli('pair', '--no-wait');
+    const url = fresh.split('\n').find((l) => l.startsWith('pairing URL: ')).slice(13).trim();
+    await page.locator('textarea.paste').fill(url);
+    await page.getByRole('button', { name: 'Pair', exact: true }).click();
+    await page.getByRole('button', { name: /Open embedded/ }).click({ timeout: 15000 });
+    await page.getByTestId('conn-state').filter({ hasText: 'online' }).waitFor({ timeout: 15000 });
+    await page.getByTestId('new-session').click();
+    await page.locator('.xterm-rows').waitFor();
+    await typeText(page, 'echo again-$((5*5))\n');
+    await waitTerm(page, (t) => /^again-25$/m.test(t), 'again-25');
+  });
+
+  await step('two hosts send the phone to one app (--app-url): one list, one device key', page, async () => {
+    // An embedded host whose pairing links open the relay's app instead of its own.
+    const hostD = await startHost(null, 'tower', ['--app-url', relayUrl]);
+    if (!hostD.url.startsWith(relayUrl)) throw new Error(`pairing URL ${hostD.url} is not under ${relayUrl}`);
+    await page.goto(hostD.url);
+    await page.getByTestId('short-code').filter({ hasText: /\d{3} \d{3}/ }).waitFor({ timeout: 15000 });
+    await page.getByRole('button', { name: /Open tower/ }).click({ timeout: 15000 });
+    await page.getByTestId('conn-state').filter({ hasText: 'online' }).waitFor({ timeout: 15000 });
+    await page.goto(relayUrl);
+    await page.getByTestId('host').filter({ hasText: 'tower' }).waitFor({ timeout: 10000 });
+    const names = await page.getByTestId('host').allTextContents();
+    if (!names.some((n) => n.includes('studio'))) throw new Error(`host list: ${names.join(' | ')}`);
+    // Each host lists the phone once, under the same device key.
+    const a = hostA.devices();
+    const d = hostD.devices();
+    if (a.length !== 1 || d.length !== 1 || a[0].id !== d[0].id) {
+      throw new Error(`devices: studio ${JSON.stringify(a)}, tower ${JSON.stringify(d)}`);
+    }
+    await page.screenshot({ path: join(out, 'one-app-two-hosts.png') });
   });
 
   await agentSteps(page, relayUrl);

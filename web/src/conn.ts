@@ -33,7 +33,7 @@ const CONNECT_TIMEOUT_MS = 8000;
 /** While online the app pings the host this often (the host closes a socket silent for 15 s). */
 export const PING_EVERY_MS = 2000;
 /** No message at all for this long (two pings unanswered) and the link is declared dead. */
-export const DEAD_AFTER_MS = 5000;
+export const DEAD_AFTER_MS = 4500;
 /** Reconnect attempts back off from 100 ms to at most this (any sign of life resets it). */
 export const RETRY_CAP_MS = 1000;
 /**
@@ -174,6 +174,56 @@ async function handshake(
   }
 }
 
+/**
+ * Opens a socket to each of `urls` at once and handshakes on each; the first handshake to
+ * complete wins and every other socket is closed. A refusal (authoritative: the host's word)
+ * ends the race at once; otherwise, if all fail, the error of the first URL is thrown. Racing
+ * matters when some URL cannot work (a page origin that is another host's front, an advertised
+ * LAN address the phone cannot reach): its failure costs nothing while another path wins.
+ */
+async function race(
+  urls: string[],
+  hs: (sock: Socket) => Promise<Transport>,
+): Promise<{ sock: Socket; t: Transport }> {
+  if (urls.length === 0) throw new Error('no bridge to try');
+  return new Promise((resolve, reject) => {
+    let done = false;
+    let left = urls.length;
+    const errors: unknown[] = new Array(urls.length);
+    const sockets: Socket[] = [];
+    const finish = () => {
+      if (--left > 0 || done) return;
+      done = true;
+      reject(errors.find((e) => e instanceof Refused) ?? errors.find((e) => e !== undefined));
+    };
+    urls.forEach((url, i) => {
+      void (async () => {
+        let sock: Socket | null = null;
+        try {
+          sock = await Socket.open(url, CONNECT_TIMEOUT_MS);
+          sockets.push(sock);
+          if (done) return sock.close();
+          const t = await hs(sock);
+          if (done) return sock.close();
+          done = true;
+          for (const other of sockets) if (other !== sock) other.close();
+          resolve({ sock, t });
+        } catch (e) {
+          sock?.close();
+          errors[i] = e;
+          if (e instanceof Refused && !done) {
+            done = true;
+            for (const other of sockets) other.close();
+            reject(e);
+            return;
+          }
+          finish();
+        }
+      })();
+    });
+  });
+}
+
 /** Candidate bridge URLs: this page's own origin first, then the payload's relays. */
 export function bridgeUrls(hostId: Uint8Array, relays: string[], origin: string): string[] {
   const path = `bridge/${hex(hostId)}`;
@@ -200,41 +250,32 @@ export async function pair(
   urls: string[],
   onCode: (code: string) => void,
 ): Promise<PairResult> {
-  let lastErr: unknown = new Error('no bridge to try');
-  for (const url of urls) {
-    let sock: Socket;
-    try {
-      sock = await Socket.open(url, CONNECT_TIMEOUT_MS);
-    } catch (e) {
-      lastErr = e;
-      continue;
+  const { sock, t } = await race(urls, (sock) =>
+    handshake(
+      sock,
+      payload.hostId,
+      payload.hostNoiseKey,
+      key,
+      payload.secret,
+      concat(new Uint8Array([MODE_PAIR]), pairingId(payload.secret)),
+    ),
+  );
+  try {
+    const code = shortCode(t.handshakeHash);
+    onCode(code);
+    sock.send(t.send.encrypt(encodeEnvelope(CONTROL, { type: 'PairBrowser', message: { name } })));
+    const ct = await sock.recv();
+    if (!ct) throw new Error(`the host closed the channel: ${sock.closeReason}`);
+    const env = decodeEnvelope(t.recv.decrypt(ct));
+    if ('frame' in env && env.frame.type === 'BrowserPaired') {
+      const p = env.frame.message;
+      return { code, hostName: p.host_name, role: String(p.role), psk: hex(p.device_psk) };
     }
-    try {
-      const t = await handshake(
-        sock,
-        payload.hostId,
-        payload.hostNoiseKey,
-        key,
-        payload.secret,
-        concat(new Uint8Array([MODE_PAIR]), pairingId(payload.secret)),
-      );
-      const code = shortCode(t.handshakeHash);
-      onCode(code);
-      sock.send(t.send.encrypt(encodeEnvelope(CONTROL, { type: 'PairBrowser', message: { name } })));
-      const ct = await sock.recv();
-      if (!ct) throw new Error(`the host closed the channel: ${sock.closeReason}`);
-      const env = decodeEnvelope(t.recv.decrypt(ct));
-      if ('frame' in env && env.frame.type === 'BrowserPaired') {
-        const p = env.frame.message;
-        return { code, hostName: p.host_name, role: String(p.role), psk: hex(p.device_psk) };
-      }
-      if ('frame' in env && env.frame.type === 'Close') throw new Error(env.frame.message.reason);
-      throw new Error('unexpected answer from the host');
-    } finally {
-      sock.close();
-    }
+    if ('frame' in env && env.frame.type === 'Close') throw new Error(env.frame.message.reason);
+    throw new Error('unexpected answer from the host');
+  } finally {
+    sock.close();
   }
-  throw lastErr;
 }
 
 export type ConnState = 'connecting' | 'online' | 'offline' | 'failed';
@@ -369,12 +410,18 @@ export class HostConn {
     this.sock?.close();
   }
 
-  /** Pings while a socket is up; a link that stays silent for DEAD_AFTER_MS is given up. */
+  /**
+   * Pings every PING_EVERY_MS while a socket is up (the host answers at once), and gives up a
+   * link that stays silent for DEAD_AFTER_MS: checked every second, so it is noticed within
+   * DEAD_AFTER_MS + 1 s.
+   */
   private startHeartbeat() {
     this.stopHeartbeat();
+    let lastPing = performance.now();
     this.heartbeat = setInterval(() => {
       if (!this.sock || !this.tx) return;
-      if (performance.now() - this.lastHeard > DEAD_AFTER_MS) {
+      const now = performance.now();
+      if (now - this.lastHeard > DEAD_AFTER_MS) {
         // The socket stopped carrying data without closing (a network change, a NAT that
         // forgot us, a captive portal): a fresh one, now.
         this.deadLinks++;
@@ -383,8 +430,11 @@ export class HostConn {
         this.lost(gen, 'no contact', 0, true);
         return;
       }
-      this.send(CONTROL, { type: 'Ping', message: ++this.pingSeq });
-    }, PING_EVERY_MS);
+      if (now - lastPing >= PING_EVERY_MS) {
+        lastPing = now;
+        this.send(CONTROL, { type: 'Ping', message: ++this.pingSeq });
+      }
+    }, 1000);
   }
 
   private stopHeartbeat() {
@@ -428,60 +478,57 @@ export class HostConn {
     for (const c of this.channels.values()) c.attached = false;
     for (const c of this.agentChannels.values()) c.attached = false;
     this.closing = null;
-    this.setState('connecting');
-    let lastErr: unknown = null;
-    for (const url of this.host.bridges) {
-      if (gen !== this.gen) return;
-      try {
-        const sock = await Socket.open(url, CONNECT_TIMEOUT_MS);
-        if (gen !== this.gen) {
-          sock.close();
-          return;
-        }
-        const started = performance.now();
+    // Keep saying why while reconnecting (no contact, offline): it is still true.
+    this.setState('connecting', this.state === 'offline' || this.state === 'connecting' ? this.detail : '');
+    let won: { sock: Socket; t: Transport };
+    const started = performance.now();
+    const timeout = this.handshakeTimeout();
+    try {
+      won = await race(this.host.bridges, (sock) => {
         let timer: ReturnType<typeof setTimeout> | undefined;
-        const t = await Promise.race([
+        return Promise.race([
           handshake(sock, this.host.id, this.host.noiseKey, this.key, this.host.psk, new Uint8Array([MODE_DEVICE])),
           new Promise<never>((_, rej) => {
             timer = setTimeout(() => {
               sock.close();
               rej(new HandshakeTimeout('no answer to the handshake'));
-            }, this.handshakeTimeout());
+            }, timeout);
           }),
         ]).finally(() => clearTimeout(timer));
-        if (gen !== this.gen) {
-          sock.close();
-          return;
-        }
-        this.handshakeMs = performance.now() - started;
-        this.sock = sock;
-        this.tx = t;
-        this.lastHeard = performance.now();
-        this.startHeartbeat();
-        sock.onMessage = (m) => this.onMessage(gen, m);
-        sock.onClose = () => this.lost(gen, sock.closeReason, sock.closeCode);
-        // Messages that arrived during the handshake.
-        for (;;) {
-          const early = sock.queue.shift();
-          if (!early) break;
-          this.onMessage(gen, early);
-        }
-        if (sock.closed) this.lost(gen, sock.closeReason, sock.closeCode);
-        closeOld();
+      });
+    } catch (e) {
+      closeOld();
+      if (gen !== this.gen) return;
+      if (e instanceof Refused) {
+        if (e.code === REFUSAL_REVOKED) this.fail({ kind: 'revoked', detail: e.message });
+        else this.fail({ kind: 'refused', code: e.code, detail: e.message });
         return;
-      } catch (e) {
-        lastErr = e;
-        if (e instanceof Refused) {
-          if (e.code === REFUSAL_REVOKED) this.fail({ kind: 'revoked', detail: e.message });
-          else this.fail({ kind: 'refused', code: e.code, detail: e.message });
-          return;
-        }
       }
+      // A handshake that timed out has waited long enough: try again at once (while the link
+      // is down these attempts are what notices it coming back).
+      this.lost(gen, e instanceof Error ? e.message : String(e), 0, e instanceof HandshakeTimeout);
+      return;
     }
+    const { sock, t } = won;
+    if (gen !== this.gen) {
+      sock.close();
+      return;
+    }
+    this.handshakeMs = performance.now() - started;
+    this.sock = sock;
+    this.tx = t;
+    this.lastHeard = performance.now();
+    this.startHeartbeat();
+    sock.onMessage = (m) => this.onMessage(gen, m);
+    sock.onClose = () => this.lost(gen, sock.closeReason, sock.closeCode);
+    // Messages that arrived during the handshake.
+    for (;;) {
+      const early = sock.queue.shift();
+      if (!early) break;
+      this.onMessage(gen, early);
+    }
+    if (sock.closed) this.lost(gen, sock.closeReason, sock.closeCode);
     closeOld();
-    // A handshake that timed out has waited long enough: try again at once (while the link is
-    // down these attempts are what notices it coming back).
-    this.lost(gen, lastErr instanceof Error ? lastErr.message : String(lastErr), 0, lastErr instanceof HandshakeTimeout);
   }
 
   /**

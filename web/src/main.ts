@@ -75,7 +75,7 @@ function pillText(conn: HostConn): string {
     case 'online':
       return 'online';
     case 'connecting':
-      return 'connecting';
+      return conn.detail === 'no contact' ? 'no contact' : 'connecting';
     case 'offline':
       return conn.detail === 'no contact' ? 'no contact' : 'offline';
     case 'failed':
@@ -90,11 +90,10 @@ function statusText(conn: HostConn): string {
     case 'online':
       return '';
     case 'connecting':
-      return `Connecting…${keys}`;
     case 'offline':
-      return conn.detail === 'no contact'
-        ? `No contact with the host · reconnecting${keys}`
-        : `Offline (${conn.detail || 'connection lost'}) · reconnecting${keys}`;
+      if (conn.detail === 'no contact') return `No contact with the host · reconnecting${keys}`;
+      if (conn.detail) return `Offline (${conn.detail}) · reconnecting${keys}`;
+      return `Connecting…${keys}`;
     case 'failed':
       return '';
   }
@@ -259,7 +258,7 @@ async function startPairing(link: string) {
     conns.delete(rec.id);
     status.textContent = `Paired with ${res.hostName}. Does the host show the same code?`;
     const actions = h('div', 'actions');
-    const same = button('Same code: open', () => void showHost(rec), 'btn primary');
+    const same = button(`Open ${res.hostName}`, () => void showHost(rec), 'btn primary');
     same.dataset.testid = 'codes-match';
     const differ = button('The codes differ', () => void codesDiffer(rec, body), 'btn danger');
     differ.dataset.testid = 'codes-differ';
@@ -268,7 +267,7 @@ async function startPairing(link: string) {
   } catch (e) {
     if (e instanceof Refused && e.code === REFUSAL_USED && known) {
       // The link was used already, most likely by this very phone.
-      status.textContent = `Already paired with ${known.name}: this link was used.`;
+      status.textContent = `Already paired with ${known.name}: this link was already used.`;
       status.className = 'hint';
       const actions = h('div', 'actions');
       actions.append(button(`Open ${known.name}`, () => void showHost(known), 'btn primary'));

@@ -417,7 +417,7 @@ pub(crate) async fn run_attach<S: FrameSink, R: FrameSource>(
     if let Err(AttachEnd::Gone) = end {
         // The client vanished without detaching: keep its place for a while, so that it loses
         // nothing if it comes back (a reconnect, a phone back online).
-        guard.park(token, ctx.host.attach_hold);
+        guard.park(ctx.host.attach_hold);
     }
     end
 }

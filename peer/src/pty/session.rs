@@ -124,8 +124,13 @@ struct State {
 struct Reader {
     /// The next offset it will send.
     offset: u64,
-    /// Set once its client vanished: that client's token, and until when the place is kept.
-    parked: Option<(u64, std::time::Instant)>,
+    /// The client's token.
+    token: u64,
+    /// Set once its client vanished: until when the place is kept.
+    parked: Option<std::time::Instant>,
+    /// The same client attached again on another stream: this one holds nothing back any more
+    /// and leaves no place behind.
+    superseded: bool,
     /// When it was registered.
     since: std::time::Instant,
     /// Where the attachment started.
@@ -140,11 +145,12 @@ impl Reader {
 
     /// Until when this reader may hold back a chunk read at `chunk_at`: a live one for
     /// [`LAG_GRACE`] per chunk (counted from its attaching, if that came later), a parked one
-    /// until its place expires.
-    fn holds_until(&self, chunk_at: std::time::Instant) -> std::time::Instant {
-        match self.parked {
-            Some((_, until)) => until,
-            None => chunk_at.max(self.since) + LAG_GRACE,
+    /// until its place expires, a superseded one not at all.
+    fn holds_until(&self, chunk_at: std::time::Instant) -> Option<std::time::Instant> {
+        match (self.superseded, self.parked) {
+            (true, _) => None,
+            (false, Some(until)) => Some(until),
+            (false, None) => Some(chunk_at.max(self.since) + LAG_GRACE),
         }
     }
 }
@@ -344,24 +350,32 @@ impl PtySession {
     }
 
     /// Counts an attached stream that will send output from `from`; the guard reports its
-    /// progress (see [`AttachGuard::advance`]) and uncounts it on drop. A place parked for
-    /// `token` (see [`AttachGuard::park`]) is taken over: it stops holding anything back.
+    /// progress (see [`AttachGuard::advance`]) and uncounts it on drop. The same client's
+    /// earlier places are taken over: a parked one is gone, a stream still open (its client
+    /// moved to a new one before the old one ended) holds nothing back and parks nothing.
     pub fn attach_guard(self: &Arc<Self>, from: u64, token: u64) -> AttachGuard {
         let mut st = self.shared.state.lock();
         st.attached += 1;
         st.creator_hold = None;
         let now = std::time::Instant::now();
         st.readers.retain(|_, r| match r.parked {
-            Some((t, until)) => t != token && until > now,
+            Some(until) => r.token != token && until > now,
             None => true,
         });
+        for r in st.readers.values_mut() {
+            if r.token == token {
+                r.superseded = true;
+            }
+        }
         let id = st.next_reader;
         st.next_reader += 1;
         st.readers.insert(
             id,
             Reader {
                 offset: from,
+                token,
                 parked: None,
+                superseded: false,
                 since: now,
                 from,
             },
@@ -384,7 +398,7 @@ impl PtySession {
             .lock()
             .readers
             .values()
-            .filter(|r| r.parked.is_some_and(|(_, until)| until > now))
+            .filter(|r| r.parked.is_some_and(|until| until > now))
             .count()
     }
 
@@ -493,14 +507,18 @@ impl AttachGuard {
     }
 
     /// The client vanished without detaching: stop counting the attachment, but keep its
-    /// place for `hold` ([`ATTACH_HOLD`]), or until `token` attaches again, holding the process
-    /// back as if the client were still reading.
-    pub fn park(mut self, token: u64, hold: Duration) {
+    /// place for `hold` ([`ATTACH_HOLD`]), or until the client attaches again, holding the
+    /// process back as if the client were still reading. A place the client has already taken
+    /// over with a newer attachment is simply gone.
+    pub fn park(mut self, hold: Duration) {
         let shared = &self.session.shared;
         let mut st = shared.state.lock();
         st.attached = st.attached.saturating_sub(1);
-        if let Some(r) = st.readers.get_mut(&self.id) {
-            r.parked = Some((token, std::time::Instant::now() + hold));
+        match st.readers.get_mut(&self.id) {
+            Some(r) if !r.superseded => r.parked = Some(std::time::Instant::now() + hold),
+            _ => {
+                st.readers.remove(&self.id);
+            }
         }
         drop(st);
         self.parked = true;
@@ -549,7 +567,7 @@ fn read_loop(mut reader: Box<dyn Read + Send>, shared: &Shared) {
                         .readers
                         .values()
                         .filter(|r| holds(r.keep_from(in_flight)))
-                        .map(|r| r.holds_until(chunk_at))
+                        .filter_map(|r| r.holds_until(chunk_at))
                         .max();
                     if let Some(until) = st.creator_hold
                         && holds(0)
@@ -562,7 +580,7 @@ fn read_loop(mut reader: Box<dyn Read + Send>, shared: &Shared) {
                     if left.is_zero() {
                         // Places kept past their time are gone for good.
                         st.readers
-                            .retain(|_, r| r.parked.is_none_or(|(_, until)| until > now));
+                            .retain(|_, r| r.parked.is_none_or(|until| until > now));
                         break;
                     }
                     shared.held.store(true, Ordering::Relaxed);
@@ -667,7 +685,7 @@ mod tests {
         let s = flood(false);
         let guard = s.attach_guard(0, 7);
         // The client vanishes at once; its place is kept.
-        guard.park(7, Duration::from_secs(60));
+        guard.park(Duration::from_secs(60));
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert_eq!(
             s.bounds().0,
@@ -683,10 +701,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_client_that_moved_to_a_new_stream_leaves_no_place_behind() {
+        let s = flood(false);
+        let old = s.attach_guard(0, 7);
+        // The same client attaches again (a fresh socket) before the old stream ends...
+        let new = s.attach_guard(0, 7);
+        // ...and the old one then vanishes: nothing is kept for it.
+        old.park(Duration::from_secs(60));
+        assert_eq!(s.parked(), 0);
+        assert_eq!(drain(&s, &new, 0).await, vec![0u8; 200_000]);
+    }
+
+    #[tokio::test]
     async fn a_parked_place_expires_and_the_process_runs_on() {
         let s = flood(false);
         let guard = s.attach_guard(0, 7);
-        guard.park(7, Duration::from_millis(300));
+        guard.park(Duration::from_millis(300));
         let mut rx = s.subscribe();
         let t0 = std::time::Instant::now();
         while s.exit().is_none() {
