@@ -238,7 +238,7 @@ def main():
     ap.add_argument("--echo-only", action="store_true",
                     help="measure keystroke echo only (ssh, peer direct, relay-only; quick A/B runs)")
     ap.add_argument("--bridge-bench", default="target/release/examples/bridge_bench",
-                    help="the browser-path probe (cargo build --release -p peer --example bridge_bench)")
+                    help="the browser-path probe (cargo build --release -p peer-testkit --example bridge_bench)")
     ap.add_argument("--relay", default="target/release/peer-relay",
                     help="peer-relay binary for the external-relay rows (skipped if missing)")
     a = ap.parse_args()

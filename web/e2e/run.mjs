@@ -148,7 +148,7 @@ async function agentSteps(page, relayUrl) {
   let gitRepo;
   await step('agent: start a session from the app and answer its approval with a button', page, async () => {
     if (!existsSync(FAKE_AGENT)) {
-      const r = spawnSync('cargo', ['build', '-p', 'peer', '--bin', 'peer-fake-agent', '--locked'], { cwd: repo, stdio: 'inherit' });
+      const r = spawnSync('cargo', ['build', '-p', 'peer-testkit', '--bin', 'peer-fake-agent', '--locked'], { cwd: repo, stdio: 'inherit' });
       if (r.status !== 0) throw new Error('cargo build of peer-fake-agent failed');
     }
     const home = mkdtempSync(join(tmpdir(), 'peer-e2e-agents-'));

@@ -1,7 +1,6 @@
 //! The client side: paired hosts, pairing, connecting (with resume) and attaching.
 
 mod attach;
-pub mod browser;
 mod conn;
 mod device;
 mod escape;

@@ -1,12 +1,10 @@
 //! End to end through the relay only, with a proxy in front of a real relay server that records
 //! everything the relay forwards.
 
-mod common;
-
 use std::time::Duration;
 
-use common::proxy::CaptureProxy;
-use common::*;
+use peer_testkit::proxy::CaptureProxy;
+use peer_testkit::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_only_sees_no_plaintext_and_outage_is_survived() {

@@ -3,16 +3,14 @@
 //! message too large, a host shutting down) ends the socket, always with the host's `Close`
 //! frame first and then a WebSocket close code that says why.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{WsBrowser, attach, input, until};
-use peer::client::browser::{BrowserClient, WsTransport};
 use peer::proto::close::ws;
 use peer::proto::{
     CloseReason, CreateSession, ErrorCode, Frame, Reply, Request, ResponseFrame, WinSize,
 };
+use peer_testkit::browser::{BrowserClient, WsTransport};
+use peer_testkit::{WsBrowser, attach, input, until};
 
 async fn create(c: &mut BrowserClient<WsTransport>, id: u32, command: &[&str]) -> u64 {
     let create = Request::CreateSession(CreateSession {
@@ -23,7 +21,9 @@ async fn create(c: &mut BrowserClient<WsTransport>, id: u32, command: &[&str]) -
         size: WinSize { cols: 80, rows: 24 },
         hold_output: true,
     });
-    c.send(0, &common::request(id, create)).await.expect("send");
+    c.send(0, &peer_testkit::request(id, create))
+        .await
+        .expect("send");
     match until(
         c,
         &mut Vec::new(),
@@ -61,7 +61,7 @@ async fn read_to_close(c: &mut BrowserClient<WsTransport>) -> (Option<CloseReaso
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_frame_ends_its_channel_and_late_frames_for_a_closed_channel_are_ignored() {
-    let (_home, host) = common::in_process_host().await;
+    let (_home, host) = peer_testkit::in_process_host().await;
     let (_b, mut c) = WsBrowser::pair(&host).await;
     let short = create(&mut c, 1, &["sh", "-c", "echo short-lived"]).await;
     let shell = create(&mut c, 2, &["sh"]).await;
@@ -115,14 +115,17 @@ async fn a_bad_frame_ends_its_channel_and_late_frames_for_a_closed_channel_are_i
     c.send(2, &input(1, b"echo still-$((20+3))\r"))
         .await
         .expect("input");
-    until(&mut c, &mut out, |_, o| common::contains(o, b"still-23")).await;
+    until(&mut c, &mut out, |_, o| {
+        peer_testkit::contains(o, b"still-23")
+    })
+    .await;
     drop(c);
     host.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_close_reason_arrives_before_the_close_every_time() {
-    let (_home, host) = common::in_process_host().await;
+    let (_home, host) = peer_testkit::in_process_host().await;
     let (b, c) = WsBrowser::pair(&host).await;
     drop(c);
     for i in 0..100 {
@@ -139,13 +142,13 @@ async fn the_close_reason_arrives_before_the_close_every_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_cause_has_its_own_close_code() {
-    let (home, host) = common::in_process_host().await;
+    let (home, host) = peer_testkit::in_process_host().await;
     let (b, c) = WsBrowser::pair(&host).await;
     drop(c);
 
     // A message larger than a Noise message: 4103.
     let mut c = b.connect().await;
-    use peer::client::browser::MessageTransport;
+    use peer_testkit::browser::MessageTransport;
     c.transport()
         .send(&vec![0u8; 70_000])
         .await
@@ -154,7 +157,7 @@ async fn each_cause_has_its_own_close_code() {
     assert_eq!(code, Some(ws::TOO_LARGE));
 
     // Shutting down: 4104, said in the channel first.
-    let (home2, host2) = common::in_process_host().await;
+    let (home2, host2) = peer_testkit::in_process_host().await;
     let (b2, c2) = WsBrowser::pair(&host2).await;
     drop(c2);
     let mut c2 = b2.connect().await;
@@ -187,7 +190,7 @@ async fn each_cause_has_its_own_close_code() {
     assert!(
         matches!(
             refused,
-            Err(peer::client::browser::BrowserError::Refused(
+            Err(peer_testkit::browser::BrowserError::Refused(
                 peer::proto::Refusal::Revoked
             ))
         ),

@@ -1,10 +1,8 @@
 //! End to end over the direct path: the real `peer` binaries, two state directories, loopback.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use peer_testkit::*;
 
 #[test]
 fn pair_attach_detach_reattach_and_exit_status() {

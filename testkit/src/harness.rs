@@ -1,10 +1,8 @@
-//! Test harness: real `peer` binaries with their own state directories on loopback.
-
-#![allow(dead_code)]
+//! Real `peer` binaries with their own state directories on loopback.
 
 use std::io::{BufRead, BufReader, Read, Write};
 
-use peer::client::browser::BrowserClient;
+use crate::browser::BrowserClient;
 use peer::proto::Frame;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
@@ -12,25 +10,46 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub const PEER: &str = env!("CARGO_BIN_EXE_peer");
-
-/// The `peer-relay` binary next to `peer`, built if this test runs alone.
-pub fn relay_binary() -> std::path::PathBuf {
-    let bin = std::path::Path::new(PEER).with_file_name("peer-relay");
+/// The workspace's binary `name` of `package` in the target directory this test runs from
+/// (`target/debug`), built first if it is missing (a test run on its own).
+pub fn binary(name: &str, package: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    // target/debug/deps/TEST-HASH → target/debug/NAME
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target directory");
+    let bin = dir.join(name);
     if !bin.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let ok = Command::new(cargo)
-            .args(["build", "-p", "peer-relay", "--bin", "peer-relay"])
+            .args(["build", "-p", package, "--bin", name])
             .status()
-            .expect("cargo build peer-relay")
+            .unwrap_or_else(|e| panic!("cargo build {name}: {e}"))
             .success();
-        assert!(ok, "building peer-relay failed");
+        assert!(ok, "building {name} failed");
     }
     bin
 }
 
+/// The `peer` binary.
+pub fn peer_binary() -> PathBuf {
+    static PEER: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PEER.get_or_init(|| binary("peer", "peer")).clone()
+}
+
+/// The `peer-relay` binary.
+pub fn relay_binary() -> PathBuf {
+    binary("peer-relay", "peer-relay")
+}
+
+/// The scripted ACP agent (`peer-fake-agent`).
+pub fn fake_agent_binary() -> PathBuf {
+    binary("peer-fake-agent", "peer-testkit")
+}
+
 fn base_cmd(home: &Path) -> Command {
-    let mut c = Command::new(PEER);
+    let mut c = Command::new(peer_binary());
     c.env("PEER_HOME", home)
         .env("PEER_KEY_STORE", "file")
         .env(
@@ -453,16 +472,11 @@ pub fn sha256(b: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(b))
 }
-pub mod agents;
-pub mod impair;
-pub mod proxy;
-#[allow(unused_imports)]
-pub use proxy::contains;
 
 /// Reads frames until `pred` is true, collecting output on the way; `pred` sees the channel
 /// and frame just read (`None` after output) and all output so far. Returns the last
 /// non-output frame read, if any.
-pub async fn until<T: peer::client::browser::MessageTransport>(
+pub async fn until<T: crate::browser::MessageTransport>(
     c: &mut BrowserClient<T>,
     out: &mut Vec<u8>,
     mut pred: impl FnMut(Option<(u32, &Frame)>, &[u8]) -> bool,
@@ -517,7 +531,7 @@ pub fn is_hello(m: Option<(u32, &Frame)>) -> bool {
 }
 
 /// Asks the host, over a browser channel, to start `sh`; returns the new session's id.
-pub async fn browser_create_shell<T: peer::client::browser::MessageTransport>(
+pub async fn browser_create_shell<T: crate::browser::MessageTransport>(
     c: &mut BrowserClient<T>,
     out: &mut Vec<u8>,
     id: u32,
@@ -583,7 +597,7 @@ impl WsBrowser {
     /// Pairs a new browser with `host` and reads its hello.
     pub async fn pair(
         host: &peer::host::Host,
-    ) -> (WsBrowser, BrowserClient<peer::client::browser::WsTransport>) {
+    ) -> (WsBrowser, BrowserClient<crate::browser::WsTransport>) {
         let (pairing_url, _) = host
             .pairing_url(peer::proto::Role::Operator, Duration::from_secs(60))
             .expect("url");
@@ -595,7 +609,7 @@ impl WsBrowser {
             hex::encode(payload.host_id)
         );
         let key = peer_pairing::NoiseKeypair::generate();
-        let t = peer::client::browser::WsTransport::connect(&url)
+        let t = crate::browser::WsTransport::connect(&url)
             .await
             .expect("ws");
         let (mut c, paired) = BrowserClient::pair(t, &payload, &key, "phone")
@@ -612,8 +626,8 @@ impl WsBrowser {
     }
 
     /// A new socket of this paired browser, past its hello.
-    pub async fn connect(&self) -> BrowserClient<peer::client::browser::WsTransport> {
-        let t = peer::client::browser::WsTransport::connect(&self.url)
+    pub async fn connect(&self) -> BrowserClient<crate::browser::WsTransport> {
+        let t = crate::browser::WsTransport::connect(&self.url)
             .await
             .expect("ws");
         let mut c = BrowserClient::connect(

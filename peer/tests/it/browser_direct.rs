@@ -1,19 +1,17 @@
 //! The browser path against an in-process host, with the browser test client dialing the
 //! host's bridge ALPN directly (exactly what the mobile bridge relays).
 
-mod common;
-
 use std::time::Duration;
 
-use common::{attach, browser_create_shell, contains, input, is_hello, until};
+use peer_testkit::{attach, browser_create_shell, contains, input, is_hello, until};
 
 use iroh::SecretKey;
-use peer::client::browser::{BrowserClient, BrowserError, QuicTransport};
 use peer::host::{Host, HostEvent};
 use peer::net;
 use peer::paths::Paths;
 use peer::proto::{ALPN_BRIDGE, Frame, LocalReply, LocalRequest, Refusal, Role};
 use peer_pairing::{NoiseKeypair, PairingPayload};
+use peer_testkit::browser::{BrowserClient, BrowserError, QuicTransport};
 
 struct Fixture {
     home: tempfile::TempDir,
@@ -23,7 +21,7 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let (home, host) = common::in_process_host().await;
+    let (home, host) = peer_testkit::in_process_host().await;
     let endpoint = net::bind_endpoint(net::EndpointOptions {
         secret: SecretKey::generate(),
         relays: vec![],
@@ -151,7 +149,7 @@ async fn browser_pairs_attaches_and_resumes_exactly() {
         .expect("third");
     let mut all = Vec::new();
     until(&mut c, &mut all, |m, _| is_hello(m)).await;
-    c.send(9, &common::attach(session, 0, 5))
+    c.send(9, &peer_testkit::attach(session, 0, 5))
         .await
         .expect("attach");
     until(&mut c, &mut all, |_, o| o.len() >= seen.len()).await;
@@ -238,7 +236,7 @@ async fn garbage_on_the_bridge_alpn_is_refused_and_others_are_served() {
     let f = fixture().await;
     // Not a Noise message.
     let mut t = f.socket().await;
-    use peer::client::browser::MessageTransport;
+    use peer_testkit::browser::MessageTransport;
     t.send(b"definitely not noise").await.expect("send");
     let answer = t.recv().await.expect("answer").expect("refusal");
     assert_eq!(answer[0], Refusal::Handshake as u8);

@@ -1,22 +1,18 @@
 //! Agent sessions over the browser channel: a browser starts an agent, attaches an agent
 //! channel from sequence 0 and receives the transcript, then answers an approval.
 
-mod common;
-
 use std::time::Duration;
 
-use common::until;
 use iroh::SecretKey;
 use peer::agent::view::to_view;
-use peer::client::browser::{BrowserClient, QuicTransport};
 use peer::net;
 use peer::proto::{
     ALPN_BRIDGE, AgentAttach, AgentEvent, AgentEventKind, Frame, NewAgentSession, Reply, Request,
     ResponseFrame, Role,
 };
 use peer_pairing::{NoiseKeypair, PairingPayload};
-
-const FAKE: &str = env!("CARGO_BIN_EXE_peer-fake-agent");
+use peer_testkit::browser::{BrowserClient, QuicTransport};
+use peer_testkit::until;
 
 /// The browser client and the agent events that arrived while it waited for a response.
 struct B {
@@ -46,7 +42,7 @@ impl B {
 
     async fn request(&mut self, id: u32, request: Request) -> Reply {
         self.c
-            .send(0, &common::request(id, request))
+            .send(0, &peer_testkit::request(id, request))
             .await
             .expect("send");
         loop {
@@ -63,11 +59,12 @@ impl B {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_runs_an_agent_and_answers_its_approval() {
+    let fake = peer_testkit::fake_agent_binary();
     let home = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir_all(home.path().join("host")).expect("mkdir");
     std::fs::write(
         home.path().join("host/agents.toml"),
-        format!("[agents.fake]\ncommand = [{FAKE:?}]\n"),
+        format!("[agents.fake]\ncommand = [{fake:?}]\n"),
     )
     .expect("agents.toml");
     let mut cfg = peer::host::HostConfig::new(peer::paths::Paths::at(home.path().to_path_buf()));

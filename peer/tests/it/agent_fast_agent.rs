@@ -6,13 +6,11 @@
 //! fast-agent is installed by `.ci/install-fast-agent.sh` into `target/fast-agent`; set
 //! `PEER_FAST_AGENT` to use another `fast-agent` program.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::TestClient;
-use common::agents::{agent_host, events, find, git_repo};
+use peer_testkit::TestClient;
+use peer_testkit::agents::{agent_host, events, find, git_repo};
 use serde_json::Value;
 
 fn fast_agent() -> PathBuf {

@@ -2,15 +2,11 @@
 //! in the same turn: a real `peer host`, the `peer` CLI, the scripted agent (`peer-fake-agent`,
 //! prompts `run`, `runin`, `swap`, `sneak`) and a real git repository.
 
-mod common;
-
 use std::path::PathBuf;
 
-use common::agents::{agent_host, events, find};
-use common::{TestClient, TestHost};
+use peer_testkit::agents::{agent_host, events, find};
+use peer_testkit::{TestClient, TestHost};
 use serde_json::Value;
-
-const FAKE: &str = env!("CARGO_BIN_EXE_peer-fake-agent");
 
 fn agent_text(evs: &[Value]) -> String {
     evs.iter()
@@ -58,7 +54,8 @@ impl S {
 
 #[test]
 fn commands_run_only_with_an_approval_of_that_command_in_the_same_turn() {
-    let (host, client, repo) = agent_host(&format!("[agents.fake]\ncommand = [{FAKE:?}]\n"));
+    let fake = peer_testkit::fake_agent_binary();
+    let (host, client, repo) = agent_host(&format!("[agents.fake]\ncommand = [{fake:?}]\n"));
     let id = client
         .ok(&[
             "agent",

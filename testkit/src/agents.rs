@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::{TestClient, TestHost, pair};
+use crate::{TestClient, TestHost, pair};
 
 /// A git repository in `dir` with one commit holding `files` (path, content).
 pub fn git_repo(dir: &Path, files: &[(&str, &str)]) {

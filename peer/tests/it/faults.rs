@@ -7,13 +7,11 @@
 //! the other's socket addresses, and on one loopback the two would otherwise open a direct path
 //! around the proxy. The tests count the bytes the proxy forwarded to prove it carried the stream.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::impair::{Impairment, UdpImpairProxy, route_only_through};
-use common::*;
+use peer_testkit::impair::{Impairment, UdpImpairProxy, route_only_through};
+use peer_testkit::*;
 
 /// A host on `[::1]` only, a paired client, and an impairment proxy that is the client's only
 /// way to the host (no relay, no other address).

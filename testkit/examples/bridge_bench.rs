@@ -1,7 +1,7 @@
 //! Measures the browser path as a phone would use it: keystroke echo through the mobile bridge
 //! (WebSocket + Noise + browser channel), and how many bridged sockets a host holds at once.
 //!
-//! `cargo run --release -p peer --example bridge_bench -- URL [--echo N] [--sockets M]
+//! `cargo run --release -p peer-testkit --example bridge_bench -- URL [--echo N] [--sockets M]
 //!  [--bridge ws://HOST:PORT] [--host-pid PID]` where URL is a pairing URL printed by
 //! `peer host`. `bench/pty_bench.py` runs it beside ssh and the native paths.
 
@@ -9,11 +9,11 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use peer::client::browser::{BrowserClient, MessageTransport, WsTransport};
 use peer::proto::{
     Attach, CreateSession, Frame, Input, Reply, Request, RequestFrame, ResponseFrame, WinSize,
 };
 use peer_pairing::{NoiseKeypair, PairingPayload};
+use peer_testkit::browser::{BrowserClient, MessageTransport, WsTransport};
 
 struct Args {
     url: String,

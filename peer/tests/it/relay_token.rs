@@ -3,16 +3,14 @@
 //! clients (relay only) and browsers (through the relay's own bridge) get through; a client
 //! without the token or with a wrong pin is refused with a clear error.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::*;
-use peer::client::browser::{BrowserClient, WsTransport};
 use peer::proto::Frame;
 use peer_pairing::{NoiseKeypair, PairingPayload};
+use peer_testkit::browser::{BrowserClient, WsTransport};
+use peer_testkit::*;
 
 const TOKEN: &str = "test-relay-token-0123456789abcdef";
 

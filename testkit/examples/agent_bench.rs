@@ -6,7 +6,7 @@
 //! - catch-up: attach from sequence 0 to a transcript of 10,000+ events, time to the last one;
 //! - host RSS with 10 idle agent sessions (and the agents' own RSS, separately).
 //!
-//! `cargo build --release -p peer --bins --examples && target/release/examples/agent_bench
+//! `cargo build --release -p peer -p peer-testkit --bins --examples && target/release/examples/agent_bench
 //!  [--pings N] [--events N] [--sessions N]`. It finds `peer` and `peer-fake-agent` next to
 //! its own directory (`target/release/`).
 
@@ -128,7 +128,7 @@ async fn main() -> Result<()> {
     let peer_bin = bin_dir.join("peer");
     let fake = bin_dir.join("peer-fake-agent");
     if !peer_bin.exists() || !fake.exists() {
-        bail!("build first: cargo build --release -p peer --bins --examples");
+        bail!("build first: cargo build --release -p peer -p peer-testkit --bins --examples");
     }
     let host_home = tempfile::tempdir()?;
     let client_home = tempfile::tempdir()?;

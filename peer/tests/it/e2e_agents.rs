@@ -1,17 +1,13 @@
 //! Agent sessions end to end: a real `peer host`, the `peer` CLI as client, our scripted ACP
 //! agent (`peer-fake-agent`) and real git repositories in temp directories.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use common::agents::{agent_host, events, find};
-use common::{TestClient, TestHost, pair};
+use peer_testkit::agents::{agent_host, events, find};
+use peer_testkit::{TestClient, TestHost, pair};
 use serde_json::Value;
-
-const FAKE: &str = env!("CARGO_BIN_EXE_peer-fake-agent");
 
 struct Setup {
     host: TestHost,
@@ -26,9 +22,10 @@ fn setup_with(policy: &str) -> Setup {
 
 /// `env` is extra TOML inline-table entries for the fake agent's environment.
 fn setup_full(policy: &str, env: &str) -> Setup {
+    let fake = peer_testkit::fake_agent_binary();
     let agent_state = tempfile::tempdir().expect("tempdir");
     let (host, client, repo) = agent_host(&format!(
-        "{policy}\n[agents.fake]\ncommand = [{FAKE:?}]\nenv = {{ PEER_FAKE_AGENT_STATE = {:?}{env} }}\n",
+        "{policy}\n[agents.fake]\ncommand = [{fake:?}]\nenv = {{ PEER_FAKE_AGENT_STATE = {:?}{env} }}\n",
         agent_state.path().to_string_lossy()
     ));
     Setup {

@@ -2,8 +2,6 @@
 //! frames, unknown frame types, forged proofs. Each gets a clear refusal, nothing panics, and
 //! a paired client keeps being served throughout.
 
-mod common;
-
 use std::time::Duration;
 
 use iroh::SecretKey;
@@ -41,7 +39,7 @@ async fn close_code(conn: &Connection) -> Option<u32> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_everywhere_and_the_host_keeps_serving() {
-    let (_home, host) = common::in_process_host().await;
+    let (_home, host) = peer_testkit::in_process_host().await;
     let device = SecretKey::generate();
     let (url, _) = host
         .pairing_url(Role::Operator, Duration::from_secs(60))

@@ -12,9 +12,9 @@ use peer_pairing::{
     hello_payload, short_code,
 };
 
-use crate::proto::browser::{self, CONTROL};
-use crate::proto::refusal::{Answer, parse_answer};
-use crate::proto::{
+use peer_proto::browser::{self, CONTROL};
+use peer_proto::refusal::{Answer, parse_answer};
+use peer_proto::{
     BrowserPaired as Paired, Frame, PairBrowser, Refusal, Role, StreamMessage, read_message,
     write_message,
 };

@@ -3,13 +3,11 @@
 //! nothing, and one offline for longer gets everything the buffer still has after a gap notice.
 //! Abandoned pairings do not lock a code.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{WsBrowser, attach, is_hello, seq_pty_output, sha256, until};
-use peer::client::browser::{BrowserClient, WsTransport};
 use peer::proto::{CreateSession, Frame, Reply, Request, ResponseFrame, Role, WinSize};
+use peer_testkit::browser::{BrowserClient, WsTransport};
+use peer_testkit::{WsBrowser, attach, is_hello, seq_pty_output, sha256, until};
 
 /// Lines of `seq` in the stream: about 26 MB through a PTY.
 const LINES: u64 = 3_300_000;
@@ -26,7 +24,7 @@ async fn stream_with_a_break(host: &peer::host::Host, offline: Duration) -> (Vec
         size: WinSize { cols: 80, rows: 24 },
         hold_output: true,
     });
-    c.send(0, &common::request(1, create))
+    c.send(0, &peer_testkit::request(1, create))
         .await
         .expect("create");
     let created = until(&mut c, &mut Vec::new(), |m, _| {
@@ -70,7 +68,7 @@ async fn stream_with_a_break(host: &peer::host::Host, offline: Duration) -> (Vec
 }
 
 async fn nothing_lost_after(offline: Duration) {
-    let (_home, host) = common::in_process_host().await;
+    let (_home, host) = peer_testkit::in_process_host().await;
     let (out, gaps) = stream_with_a_break(&host, offline).await;
     assert!(gaps.is_empty(), "offline {offline:?}: gaps {gaps:?}");
     let expected = seq_pty_output(LINES);
@@ -98,7 +96,7 @@ async fn offline_thirty_seconds_loses_nothing() {
 async fn offline_past_the_hold_gets_a_gap_then_the_rest_exactly() {
     // A short hold, so the test does not wait the default 35 s.
     let (_home, host) =
-        common::in_process_host_with(|cfg| cfg.attach_hold = Duration::from_secs(2)).await;
+        peer_testkit::in_process_host_with(|cfg| cfg.attach_hold = Duration::from_secs(2)).await;
     let (out, gaps) = stream_with_a_break(&host, Duration::from_secs(6)).await;
     let [lost] = gaps[..] else {
         panic!("expected one gap notice, got {gaps:?}")
@@ -121,7 +119,7 @@ async fn offline_past_the_hold_gets_a_gap_then_the_rest_exactly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_abandoned_pairings_leave_the_code_usable() {
-    let (_home, host) = common::in_process_host().await;
+    let (_home, host) = peer_testkit::in_process_host().await;
     let (url, _) = host
         .pairing_url(Role::Operator, Duration::from_secs(60))
         .expect("url");
@@ -135,7 +133,7 @@ async fn three_abandoned_pairings_leave_the_code_usable() {
     // A person opens the link, the handshake completes, and the tab closes before confirming:
     // three times.
     for _ in 0..3 {
-        use peer::client::browser::MessageTransport;
+        use peer_testkit::browser::MessageTransport;
         let mut t = WsTransport::connect(&ws).await.expect("ws");
         let key = peer_pairing::NoiseKeypair::generate();
         let (state, msg1) = peer_pairing::Initiator::start(

@@ -2,16 +2,14 @@
 //! channel) through a real `peer-relay` process (its mobile bridge and its relay) to a real
 //! `peer host`, with a recording proxy in front of the relay.
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::proxy::CaptureProxy;
-use common::*;
-use peer::client::browser::{BrowserClient, BrowserError, WsTransport};
 use peer::proto::{Frame, Refusal, Reply, Request, ResponseFrame};
 use peer_pairing::{NoiseKeypair, PairingPayload};
+use peer_testkit::browser::{BrowserClient, BrowserError, WsTransport};
+use peer_testkit::proxy::CaptureProxy;
+use peer_testkit::*;
 
 struct Relay {
     child: Child,
@@ -236,7 +234,7 @@ async fn browser_through_peer_relay_pairs_attaches_resumes_and_leaks_nothing() {
     // A host that does not exist: the bridge closes with 4001.
     let nobody = *iroh::SecretKey::generate().public().as_bytes();
     let mut t = ws(&proxy, &nobody).await.expect("ws");
-    use peer::client::browser::MessageTransport;
+    use peer_testkit::browser::MessageTransport;
     let _ = t.send(b"hello?").await;
     let closed = tokio::time::timeout(Duration::from_secs(30), t.close_reason())
         .await

@@ -1,12 +1,10 @@
 //! Every way pairing and connecting can be refused, each with a clear message, while the host
 //! keeps serving the devices it should.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use peer_pairing::PairingPayload;
+use peer_testkit::*;
 
 fn stderr_of(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -130,7 +128,7 @@ fn viewers_watch_but_cannot_type_or_start() {
 fn peer_pair_on_the_host_waits_for_the_device_and_shows_its_short_code() {
     let host = TestHost::start(&[]);
     // `peer pair` on the host prints a fresh code and waits.
-    let mut cmd = std::process::Command::new(PEER);
+    let mut cmd = std::process::Command::new(peer_testkit::peer_binary());
     cmd.env("PEER_HOME", host.home.path())
         .env("PEER_KEY_STORE", "file")
         .env("RUST_LOG", "warn")

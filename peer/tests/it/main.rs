@@ -1,0 +1,21 @@
+//! The integration tests of `peer`, one test binary (shared build and setup): the real `peer`
+//! and `peer-relay` binaries on loopback, in-process hosts, the browser test client, the fault
+//! suite and the agent tests. The harness is the `peer-testkit` crate.
+
+#![allow(clippy::unwrap_used)]
+
+mod agent_fast_agent;
+mod agent_terminals;
+mod bridge_vectors;
+mod browser_agents;
+mod browser_direct;
+mod browser_durability;
+mod browser_errors;
+mod e2e_agents;
+mod e2e_bridge;
+mod e2e_direct;
+mod e2e_refusals;
+mod e2e_relay;
+mod faults;
+mod hostile;
+mod relay_token;

@@ -1,0 +1,24 @@
+//! The test harness of peer, shared by the integration tests, benchmarks and examples: nothing
+//! here is part of the product (`publish = false`; `cargo install` never sees it).
+//!
+//! - [`harness`]: `peer host` and `peer` CLI processes with their own state directories on
+//!   loopback ([`TestHost`], [`TestClient`], [`Interactive`]), pairing, an in-process host,
+//!   byte-exact helpers (`seq` output, SHA-256).
+//! - [`browser`]: a client that speaks exactly what the web app speaks (Noise over a WebSocket
+//!   or a bridge's QUIC stream, enveloped frames).
+//! - [`proxy`]: a TCP proxy that records what crosses it and can cut it (a relay operator's
+//!   view, a relay outage).
+//! - [`impair`]: a UDP proxy with delay, loss and address changes.
+//! - [`agents`]: git repositories and agent transcripts for the agent tests.
+//! - `peer-fake-agent` (a binary): a scripted ACP agent.
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::new_without_default)]
+
+pub mod agents;
+pub mod browser;
+pub mod harness;
+pub mod impair;
+pub mod proxy;
+
+pub use harness::*;
+pub use proxy::contains;
