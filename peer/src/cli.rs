@@ -90,14 +90,7 @@ enum Command {
         action: agent::AgentCmd,
     },
     /// Show the audit log of the host running on this machine.
-    Audit {
-        /// Rows to show, newest first.
-        #[arg(long, default_value_t = 50)]
-        limit: u32,
-        /// Machine-readable output.
-        #[arg(long)]
-        json: bool,
-    },
+    Audit(agent::AuditArgs),
     /// Install `peer host` as a service that starts at boot and restarts on failure.
     Service {
         #[command(subcommand)]
@@ -333,6 +326,6 @@ async fn run(cli: Cli) -> Result<u8> {
         Command::Service { action } => service::run(action, &paths),
         Command::Agents { host, json } => agent::agents(&paths, host, json, relay_only).await,
         Command::Agent { action } => agent::run(&paths, action, relay_only).await,
-        Command::Audit { limit, json } => agent::audit(&paths, limit, json).await,
+        Command::Audit(a) => agent::audit(&paths, a).await,
     }
 }

@@ -7,6 +7,7 @@
 //! - [`proto`]: the wire protocol, written once.
 //! - [`pty`]: PTY sessions with replayable output.
 //! - [`agent`]: coding agents driven over ACP.
+//! - [`tool`]: tool calls and commands as people and policies read them (host and client).
 //! - [`db`]: the host's database and the thread that owns it.
 
 pub mod agent;
@@ -18,6 +19,7 @@ pub mod net;
 pub mod paths;
 pub mod pty;
 pub mod qr;
+pub mod tool;
 pub mod util;
 
 /// The wire protocol (the `peer-proto` crate).
@@ -69,6 +71,10 @@ mod layering {
         bad.extend(offenders(
             "agent",
             &["crate::client", "crate::cli", "crate::host"],
+        ));
+        bad.extend(offenders(
+            "tool",
+            &["crate::client", "crate::cli", "crate::host", "crate::agent"],
         ));
         bad.extend(offenders(
             "pty",

@@ -296,6 +296,31 @@ pub enum AgentEventKind {
         /// Its encoded size, bytes.
         bytes: u64,
     },
+    /// A grant was made: from now on the host answers the tool calls it covers itself, in this
+    /// session, until it is revoked.
+    Grant {
+        /// 1, 2, … per session.
+        grant: u64,
+        /// What it covers.
+        scope: GrantScope,
+        /// Allow (`true`) or reject what it covers.
+        allow: bool,
+        /// Who made it: a device name.
+        by: String,
+        /// Device id (hex), if a device made it.
+        device: Option<String>,
+        /// The approval whose "always" answer made it, if one did.
+        approval: Option<u64>,
+    },
+    /// A grant was revoked.
+    GrantRevoked {
+        /// The grant.
+        grant: u64,
+        /// Device name.
+        by: String,
+        /// Device id (hex).
+        device: Option<String>,
+    },
 }
 
 /// How a turn ended: ACP's stop reasons, and the host's own.
@@ -429,6 +454,8 @@ impl AgentEventKind {
             AgentEventKind::TerminalRefused { .. } => "terminal_refused",
             AgentEventKind::Warning { .. } => "warning",
             AgentEventKind::Truncated { .. } => "truncated",
+            AgentEventKind::Grant { .. } => "grant",
+            AgentEventKind::GrantRevoked { .. } => "grant_revoked",
         }
     }
 
@@ -456,6 +483,93 @@ impl AgentEventKind {
             self.truncated()
         }
     }
+}
+
+/// What a grant covers (always inside one agent session).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantScope {
+    /// Every tool call of the session, and every command it asks the host to run.
+    Session,
+    /// Tool calls of this ACP kind (`read`, `edit`, `fetch`, `execute`, …).
+    Kind {
+        /// The kind.
+        kind: String,
+    },
+    /// Commands that start with this one, compared as parsed commands (program, words, flags
+    /// normalised), never as text: `cargo test` covers `cargo test --release`.
+    Command {
+        /// The command, as a person would type it.
+        command: String,
+    },
+}
+
+/// A grant as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantInfo {
+    /// Agent session id.
+    pub session: u64,
+    /// The grant's number in its session.
+    pub grant: u64,
+    /// What it covers.
+    pub scope: GrantScope,
+    /// Allow (`true`) or reject.
+    pub allow: bool,
+    /// Who made it.
+    pub by: String,
+    /// The approval whose "always" answer made it, if one did.
+    pub approval: Option<u64>,
+    /// When, unix milliseconds.
+    pub at_ms: u64,
+    /// How many requests it answered since the host started.
+    pub used: u32,
+}
+
+/// An approval waiting for an answer, as [`crate::Request::ListApprovals`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingApproval {
+    /// Agent session id.
+    pub session: u64,
+    /// The approval's number.
+    pub approval: u64,
+    /// ACP `ToolCallUpdate`, as in the `permission` event.
+    pub tool_call: JsonText,
+    /// ACP `PermissionOption` list, as in the `permission` event.
+    pub options: JsonText,
+    /// The agent's working directory (a command without its own `cwd` runs there).
+    pub cwd: String,
+    /// When the agent asked, unix milliseconds.
+    pub at_ms: u64,
+}
+
+/// Parameters of a new agent session ([`crate::Request::StartAgent`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartAgent {
+    /// Agent name from [`crate::Request::ListAgents`].
+    pub agent: String,
+    /// Absolute path on the host of a git repository or of a directory inside one (then the
+    /// agent works in that directory of the worktree).
+    pub repo: String,
+    /// Branch, tag or commit to start from; `None`: the repository's `HEAD`.
+    pub base: Option<String>,
+    /// A first prompt, sent once the agent is ready.
+    pub prompt: Option<String>,
+    /// Bring the checkout's uncommitted changes (staged, unstaged and untracked files) into the
+    /// new worktree.
+    pub with_changes: bool,
+}
+
+/// Answer to [`crate::Request::StartAgent`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentStarted {
+    /// The new session.
+    pub info: AgentSessionInfo,
+    /// The agent's working directory: the worktree, or the directory inside it that `repo`
+    /// named.
+    pub cwd: String,
+    /// What a person should know before going on (no login found for the agent, uncommitted
+    /// changes left behind, …).
+    pub warnings: Vec<String>,
 }
 
 /// A worktree's changes against its base commit.
@@ -547,6 +661,33 @@ mod tests {
                 }
             ),
             (s(), any::<u64>()).prop_map(|(kind, bytes)| AgentEventKind::Truncated { kind, bytes }),
+            (
+                any::<u64>(),
+                0..3u8,
+                s(),
+                any::<bool>(),
+                opt(),
+                proptest::option::of(any::<u64>())
+            )
+                .prop_map(|(grant, n, text, allow, device, approval)| {
+                    let scope = match n {
+                        0 => GrantScope::Session,
+                        1 => GrantScope::Kind { kind: text.clone() },
+                        _ => GrantScope::Command {
+                            command: text.clone(),
+                        },
+                    };
+                    AgentEventKind::Grant {
+                        grant,
+                        scope,
+                        allow,
+                        by: text,
+                        device,
+                        approval,
+                    }
+                }),
+            (any::<u64>(), s(), opt())
+                .prop_map(|(grant, by, device)| AgentEventKind::GrantRevoked { grant, by, device }),
         ]
     }
 

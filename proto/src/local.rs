@@ -51,6 +51,22 @@ pub enum LocalRequest {
         /// How long to wait at most.
         timeout_secs: u32,
     },
+    /// Audit log rows that match a filter, newest first.
+    AuditQuery(AuditQuery),
+}
+
+/// Which audit rows [`LocalRequest::AuditQuery`] asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AuditQuery {
+    /// At most this many rows (at most 10000 are sent).
+    pub limit: u32,
+    /// Only rows at or after this time, unix seconds.
+    pub since: Option<u64>,
+    /// Only rows of this device: its name, or a prefix of its id (hex).
+    pub device: Option<String>,
+    /// Only rows whose event is this one or starts with it and a dot (`agent` matches
+    /// `agent.prompt`).
+    pub kind: Option<String>,
 }
 
 /// Replies over the control socket.

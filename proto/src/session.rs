@@ -158,6 +158,32 @@ pub enum Request {
     /// This device leaves the host: the host revokes it (any role may). For a device whose
     /// person saw different short codes at pairing, or that forgets the host.
     Unpair,
+    /// Start an agent session in a new git worktree ([`NewAgentSession`] with more options
+    /// and an answer that says what to know).
+    StartAgent(StartAgent),
+    /// Every approval waiting for an answer, in every agent session.
+    ListApprovals,
+    /// The grants of one agent session, or of every session that is not done or failed.
+    ListGrants {
+        /// Agent session id; `None`: every live session.
+        session: Option<u64>,
+    },
+    /// Make a grant: the host answers the tool calls it covers itself from now on.
+    AddGrant {
+        /// Agent session id.
+        session: u64,
+        /// What it covers.
+        scope: GrantScope,
+        /// Allow (`true`) or reject.
+        allow: bool,
+    },
+    /// Revoke a grant.
+    RevokeGrant {
+        /// Agent session id.
+        session: u64,
+        /// The grant's number.
+        grant: u64,
+    },
 }
 
 /// Parameters of a new PTY session.
@@ -222,6 +248,15 @@ pub enum Reply {
     AgentConfigured,
     /// Answer to [`Request::Unpair`]: the device is revoked; its connections close next.
     Unpaired,
+    /// Answer to [`Request::StartAgent`].
+    AgentStarted(AgentStarted),
+    /// Answer to [`Request::ListApprovals`], by session and approval.
+    Approvals(Vec<PendingApproval>),
+    /// Answer to [`Request::ListGrants`] (by session and grant) and [`Request::AddGrant`] (the
+    /// new grant).
+    Grants(Vec<GrantInfo>),
+    /// Answer to [`Request::RevokeGrant`].
+    GrantRevoked,
 }
 
 /// Why the host is about to close a browser's socket (frame `Close`, channel 0).

@@ -1,27 +1,32 @@
 //! The approval policy of one agent session, as a sans-IO state machine.
 //!
 //! [`Approvals`] holds the pending `session/request_permission` requests, who answered the
-//! ones that are done, the policy's rules and the grants for `terminal/create`. Every input
-//! (a request, an answer, the clock, the end of a turn) returns [`Effect`]s, in order, for the
-//! session's actor to carry out: answer the agent, record an event, move the wake-up
-//! deadline. It does no I/O and reads the clock only through its arguments, so each rule is a
-//! unit test below.
+//! ones that are done, the host's [`Rules`], the session's grants ([`SessionGrant`]: what a
+//! person allowed or rejected "always") and the one-turn grants for `terminal/create`. Every
+//! input (a request, an answer, the clock, the end of a turn, a grant made or revoked) returns
+//! [`Effect`]s, in order, for the session's actor to carry out: answer the agent, record an
+//! event, write an audit row, move the wake-up deadline. It does no I/O and reads the clock
+//! only through its arguments, so each rule is a unit test below.
 //!
-//! The rules (protocol.md §16.2 and §16.8):
+//! The rules (protocol.md §16.2 and §16.8, docs/agents.md):
 //! - the first answer wins; a later one is refused with [`AnswerError::Conflict`] naming the
 //!   winner;
-//! - the policy's [`Rule`]s answer a request when it arrives; a rejecting rule beats an
-//!   allowing one, whatever their order;
+//! - the policy's rules and the session's grants answer a request when it arrives
+//!   ([`super::rules::judge`]): a rejection beats an allow, whatever their order;
 //! - a request still pending at its deadline is rejected, `by: "timeout"`;
 //! - a cancelled or ended turn, the agent's exit and the session's close answer every pending
 //!   request `cancelled`;
-//! - an `allow_always` / `reject_always` choice is passed on as the request's `allow_once` /
-//!   `reject_once` option, if it has one (an agent that remembers "always" would not ask
-//!   again);
-//! - only a person's choice of an allow option approves anything: it leaves a [`Grant`] for
-//!   one `terminal/create` in the same turn. Rejections, cancellations, policy answers,
-//!   timeouts and options of a kind this host does not know leave none;
-//! - grants are dropped when a turn starts, ends or is cancelled, and each is consumed once.
+//! - a person's `allow_always` / `reject_always` choice makes a grant of the session (for the
+//!   tool call's one plain command, or for its kind), which answers later requests it covers;
+//!   the agent is sent the request's `allow_once` / `reject_once` option instead, so the host,
+//!   not the agent, remembers (and a revoked grant is gone). An "always" that no grant can
+//!   hold (a compound command) counts once, with a `warning` event saying so;
+//! - only a person's choice of an allow option, a rule or a grant approves anything; an option
+//!   of a kind this host does not know, a cancellation or a timeout never does. A person's
+//!   allow leaves a one-turn grant for one `terminal/create` of the command shown;
+//! - one-turn grants are dropped when a turn starts, ends or is cancelled, and each is consumed
+//!   once;
+//! - every decision of the policy, every answer and every grant is audited.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -29,203 +34,21 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::config::{Policy, PolicyMode};
+mod types;
+
+pub use types::*;
+
 use super::grants::Grant;
-use crate::proto::{AgentEventKind, JsonText};
-
-/// What choosing an option means (ACP `PermissionOptionKind`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OptionKind {
-    /// Allow this once.
-    AllowOnce,
-    /// Allow this and remember it.
-    AllowAlways,
-    /// Reject this once.
-    RejectOnce,
-    /// Reject this and remember it.
-    RejectAlways,
-    /// A kind this host does not know: never an approval.
-    Unknown,
-}
-
-impl OptionKind {
-    /// Whether choosing it approves the tool call.
-    pub fn allows(self) -> bool {
-        matches!(self, OptionKind::AllowOnce | OptionKind::AllowAlways)
-    }
-}
-
-/// One option the agent offers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Choice {
-    /// `optionId`.
-    pub id: String,
-    /// What it means.
-    pub kind: OptionKind,
-}
-
-/// A `session/request_permission`, as the policy sees it.
-#[derive(Debug, Clone)]
-pub struct Ask {
-    /// The ACP `ToolCallUpdate`, as JSON.
-    pub tool_call: Value,
-    /// The options offered, in order.
-    pub choices: Vec<Choice>,
-    /// The options' JSON text, for the `permission` event.
-    pub options: JsonText,
-}
-
-/// Who answered a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decider {
-    /// A person, through a device (`AgentAnswer`).
-    Person {
-        /// Device name.
-        name: String,
-        /// Device id (hex).
-        device: Option<String>,
-    },
-    /// A rule of the host's policy; the text says which (`policy (deny list: …)`).
-    Policy(String),
-    /// The host: `timeout`, `turn ended`, `cancelled by NAME`, `the agent exited`, …
-    Host(String),
-}
-
-impl Decider {
-    fn name(&self) -> &str {
-        match self {
-            Decider::Person { name, .. } | Decider::Policy(name) | Decider::Host(name) => name,
-        }
-    }
-
-    fn device(&self) -> Option<String> {
-        match self {
-            Decider::Person { device, .. } => device.clone(),
-            _ => None,
-        }
-    }
-}
-
-/// What the session's actor must do, in this order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Effect {
-    /// Answer the agent's request: `Some(optionId)` selected, `None` cancelled.
-    Answer {
-        /// The request.
-        approval: u64,
-        /// The option to send.
-        option: Option<String>,
-    },
-    /// Record this event.
-    Emit(AgentEventKind),
-    /// The earliest deadline changed: call [`Approvals::expire`] then (`None`: no deadline).
-    Deadline(Option<Instant>),
-}
-
-/// Why an answer was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AnswerError {
-    /// Someone (or something) answered first.
-    #[error("approval {approval} was already answered by {winner}")]
-    Conflict {
-        /// The approval.
-        approval: u64,
-        /// Who answered it.
-        winner: String,
-    },
-    /// The agent never asked this.
-    #[error("no pending approval {0}")]
-    NotFound(u64),
-    /// The request has no such option.
-    #[error("approval {approval} has no option {option:?}")]
-    NoSuchOption {
-        /// The approval.
-        approval: u64,
-        /// The option asked for.
-        option: String,
-    },
-}
-
-/// Why a `terminal/create` is not covered.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum GateError {
-    /// No grant in this turn.
-    #[error("not approved: no one allowed a command in this turn")]
-    NoGrant,
-    /// Grants, but for other commands.
-    #[error("not approved: this command is not the one that was allowed")]
-    Mismatch,
-}
-
-/// What ends pending requests and grants.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum End {
-    /// A turn starts: the last turn's grants go.
-    TurnStart,
-    /// The turn ended (`turn ended`).
-    TurnEnd,
-    /// A client cancelled the turn (`cancelled by NAME`).
-    Cancel {
-        /// The client's name.
-        by: String,
-    },
-    /// The agent exited (`the agent exited`).
-    AgentExit,
-    /// A client closed the session (`session closed`).
-    Close,
-}
-
-/// A rule of the policy: it answers a request when it arrives, or lets it wait for a person.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Rule {
-    /// Reject tool calls whose `title` or `rawInput` (as JSON text) contains one of these.
-    Deny(Vec<String>),
-    /// Allow once tool calls of these kinds (e.g. `read`, `search`); `why` is recorded as
-    /// `by: "policy (WHY)"`.
-    AllowKinds {
-        /// ACP tool call kinds.
-        kinds: Vec<String>,
-        /// What the rule is, in a few words (`reads allowed`).
-        why: String,
-    },
-}
-
-enum Verdict {
-    Reject(String),
-    Allow(String),
-}
-
-impl Rule {
-    fn judge(&self, tool: &Value) -> Option<Verdict> {
-        match self {
-            Rule::Deny(words) => {
-                let haystack = format!(
-                    "{} {}",
-                    tool.get("title").and_then(Value::as_str).unwrap_or(""),
-                    tool.get("rawInput")
-                        .map(Value::to_string)
-                        .unwrap_or_default()
-                );
-                words
-                    .iter()
-                    .find(|w| haystack.contains(w.as_str()))
-                    .map(|w| Verdict::Reject(format!("policy (deny list: {w})")))
-            }
-            Rule::AllowKinds { kinds, why } => {
-                let kind = tool.get("kind").and_then(Value::as_str)?;
-                kinds
-                    .iter()
-                    .any(|k| k == kind)
-                    .then(|| Verdict::Allow(format!("policy ({why})")))
-            }
-        }
-    }
-}
+use super::rules::{Rules, SessionGrant, Subject, Verdict, always_scope, judge, scope_text};
+use crate::proto::{AgentEventKind, GrantInfo, GrantScope, JsonText};
+use crate::tool::what::describe;
 
 #[derive(Debug)]
 struct Pending {
     choices: Vec<Choice>,
     tool_call: Value,
+    options: JsonText,
+    at_ms: u64,
     deadline: Option<Instant>,
 }
 
@@ -240,68 +63,117 @@ impl Pending {
     fn reject(&self) -> Option<String> {
         self.first(&[OptionKind::RejectOnce, OptionKind::RejectAlways])
     }
+
+    /// `id (name)` of each option, for errors.
+    fn valid(&self) -> Vec<String> {
+        let names: Vec<(String, String)> = serde_json::from_str::<Value>(&self.options)
+            .ok()
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .map(|o| {
+                let f = |k: &str| o.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+                (f("optionId"), f("name"))
+            })
+            .collect();
+        self.choices
+            .iter()
+            .map(|c| match names.iter().find(|(id, _)| *id == c.id) {
+                Some((_, n)) if !n.is_empty() => format!("{} ({n})", c.id),
+                _ => c.id.clone(),
+            })
+            .collect()
+    }
 }
 
-/// A grant taken by [`Approvals::take_grant`]; [`Approvals::give_back`] returns it if its
-/// command could not be started.
+/// A one-turn grant taken by [`Approvals::may_run`]; [`Approvals::give_back`] returns it if
+/// its command could not be started.
 #[derive(Debug)]
 pub struct Taken {
     index: usize,
     grant: Grant,
 }
 
-impl Taken {
-    /// The approval that gave it.
+/// Why a `terminal/create` may run.
+#[derive(Debug)]
+pub enum Permit {
+    /// A person allowed this command in this turn.
+    Turn(Taken),
+    /// A rule or a grant of the session allows it; the text says which.
+    Policy(String),
+}
+
+impl Permit {
+    /// The approval that allowed it (0: a rule or a grant did).
     pub fn approval(&self) -> u64 {
-        self.grant.approval
+        match self {
+            Permit::Turn(t) => t.grant.approval,
+            Permit::Policy(_) => 0,
+        }
     }
 }
 
 /// One session's approvals: see the module docs.
 #[derive(Debug)]
 pub struct Approvals {
-    rules: Vec<Rule>,
+    rules: Rules,
     timeout: Option<Duration>,
     pending: BTreeMap<u64, Pending>,
     answered: HashMap<u64, String>,
     next: u64,
-    grants: Vec<Grant>,
+    turn_grants: Vec<Grant>,
+    grants: Vec<SessionGrant>,
+    next_grant: u64,
+    session: u64,
     deadline: Option<Instant>,
 }
 
 impl Approvals {
-    /// The host's policy (`agents.toml`); approval numbers start at `next_approval`.
-    pub fn new(policy: &Policy, next_approval: u64) -> Approvals {
-        let mut rules = Vec::new();
-        if !policy.deny.is_empty() {
-            rules.push(Rule::Deny(policy.deny.clone()));
-        }
-        if policy.mode == PolicyMode::AllowReads {
-            rules.push(Rule::AllowKinds {
-                kinds: vec!["read".into(), "search".into()],
-                why: "reads allowed".into(),
-            });
-        }
-        let timeout = (policy.timeout_secs > 0).then(|| Duration::from_secs(policy.timeout_secs));
-        Approvals::with_rules(rules, timeout, next_approval)
-    }
-
-    /// Explicit rules and timeout.
-    pub fn with_rules(rules: Vec<Rule>, timeout: Option<Duration>, next_approval: u64) -> Self {
+    /// The host's rules and timeout; approval numbers start at `next_approval`.
+    pub fn new(rules: Rules, timeout: Option<Duration>, next_approval: u64) -> Approvals {
         Approvals {
             rules,
             timeout,
             pending: BTreeMap::new(),
             answered: HashMap::new(),
             next: next_approval.max(1),
+            turn_grants: Vec::new(),
             grants: Vec::new(),
+            next_grant: 1,
+            session: 0,
             deadline: None,
         }
+    }
+
+    /// The session's grants as they were (from its `grant` and `grant_revoked` events).
+    pub fn with_grants(mut self, session: u64, grants: Vec<SessionGrant>, next_grant: u64) -> Self {
+        self.session = session;
+        self.next_grant = next_grant.max(1);
+        self.grants = grants;
+        self
     }
 
     /// Requests waiting for an answer.
     pub fn pending(&self) -> usize {
         self.pending.len()
+    }
+
+    /// Requests waiting for an answer, by number.
+    pub fn pending_list(&self) -> Vec<PendingView> {
+        self.pending
+            .iter()
+            .map(|(id, p)| PendingView {
+                approval: *id,
+                tool_call: p.tool_call.to_string(),
+                options: p.options.clone(),
+                at_ms: p.at_ms,
+            })
+            .collect()
+    }
+
+    /// The session's grants, by number.
+    pub fn grants(&self) -> Vec<GrantInfo> {
+        self.grants.iter().map(|g| g.info.clone()).collect()
     }
 
     /// When [`Approvals::expire`] has work next.
@@ -318,35 +190,42 @@ impl Approvals {
         }
     }
 
-    /// The agent asks. Returns the request's number; the policy may answer it at once.
+    /// The agent asks. Returns the request's number; the rules or a grant may answer it at
+    /// once.
     pub fn ask(&mut self, ask: Ask, now: Instant) -> (u64, Vec<Effect>) {
         let id = self.next;
         self.next += 1;
         let mut effects = vec![Effect::Emit(AgentEventKind::Permission {
             approval: id,
             tool_call: ask.tool_call.to_string(),
-            options: ask.options,
+            options: ask.options.clone(),
         })];
-        let verdicts: Vec<Verdict> = self
-            .rules
-            .iter()
-            .filter_map(|r| r.judge(&ask.tool_call))
-            .collect();
+        let verdict = judge(
+            &self.rules,
+            &mut self.grants,
+            &Subject::of_tool(&ask.tool_call),
+        );
         let p = Pending {
             choices: ask.choices,
             tool_call: ask.tool_call,
+            options: ask.options,
+            at_ms: ask.at_ms,
             deadline: self.timeout.map(|t| now + t),
         };
-        // A rejecting rule beats an allowing one; an allow needs an allow_once option.
-        let decision = match verdicts.iter().find(|v| matches!(v, Verdict::Reject(_))) {
+        // An allow needs an allow_once option; without one a person decides.
+        let decision = match &verdict {
             Some(Verdict::Reject(by)) => Some((p.reject(), by.clone())),
-            _ => verdicts.iter().find_map(|v| match v {
-                Verdict::Allow(by) => p
-                    .first(&[OptionKind::AllowOnce])
-                    .map(|o| (Some(o), by.clone())),
-                Verdict::Reject(_) => None,
-            }),
+            Some(Verdict::Allow(by)) => p
+                .first(&[OptionKind::AllowOnce])
+                .map(|o| (Some(o), by.clone())),
+            None => None,
         };
+        if verdict
+            .as_ref()
+            .is_some_and(|v| v.by().starts_with("grant "))
+        {
+            effects.push(Effect::Grants);
+        }
         self.pending.insert(id, p);
         if let Some((option, by)) = decision {
             effects.extend(self.resolve(id, option, Decider::Policy(by)));
@@ -377,6 +256,7 @@ impl Approvals {
             return Err(AnswerError::NoSuchOption {
                 approval,
                 option: o.clone(),
+                valid: p.valid(),
             });
         }
         let mut effects = self.resolve(approval, option, by);
@@ -401,10 +281,11 @@ impl Approvals {
         effects
     }
 
-    /// A turn starts or ends, is cancelled, the agent exits or the session closes: grants are
-    /// dropped and (except at a turn's start) every pending request is answered `cancelled`.
+    /// A turn starts or ends, is cancelled, the agent exits or the session closes: one-turn
+    /// grants are dropped and (except at a turn's start) every pending request is answered
+    /// `cancelled`.
     pub fn end(&mut self, end: End) -> Vec<Effect> {
-        self.grants.clear();
+        self.turn_grants.clear();
         let why = match end {
             End::TurnStart => return Vec::new(),
             End::TurnEnd => "turn ended".to_string(),
@@ -452,17 +333,20 @@ impl Approvals {
                 .find(|c| &c.id == o)
                 .map_or(OptionKind::Unknown, |c| c.kind)
         });
-        // "Always" is not passed on: the "once" option goes instead, if there is one.
+        // "Always" is kept by the host (a grant), not by the agent: the "once" option goes.
         let forward = match kind {
             OptionKind::AllowAlways => p.first(&[OptionKind::AllowOnce]).or(option.clone()),
             OptionKind::RejectAlways => p.first(&[OptionKind::RejectOnce]).or(option.clone()),
             _ => option.clone(),
         };
-        if matches!(by, Decider::Person { .. }) && kind.allows() {
-            self.grants.extend(Grant::from_tool_call(id, &p.tool_call));
+        let person = matches!(by, Decider::Person { .. });
+        if person && kind.allows() {
+            self.turn_grants
+                .extend(Grant::from_tool_call(id, &p.tool_call));
         }
         self.answered.insert(id, by.name().to_string());
-        vec![
+        let what = describe(&p.tool_call).summary();
+        let mut effects = vec![
             Effect::Answer {
                 approval: id,
                 option: forward.clone(),
@@ -470,41 +354,180 @@ impl Approvals {
             Effect::Emit(AgentEventKind::PermissionResolved {
                 approval: id,
                 forwarded: (forward != option).then_some(forward).flatten(),
-                option_id: option,
+                option_id: option.clone(),
                 by: by.name().to_string(),
                 device: by.device(),
             }),
-        ]
+        ];
+        let outcome = match (kind, &option) {
+            (_, None) => "cancelled".to_string(),
+            (k, Some(o)) => format!(
+                "{} ({o})",
+                match k {
+                    OptionKind::AllowOnce => "allowed once",
+                    OptionKind::AllowAlways => "allowed always",
+                    OptionKind::RejectOnce => "rejected once",
+                    OptionKind::RejectAlways => "rejected always",
+                    OptionKind::Unknown => "answered with an option of unknown kind",
+                }
+            ),
+        };
+        match &by {
+            Decider::Person { device, .. } => effects.push(Effect::Audit {
+                device: device.clone(),
+                event: "agent.answer",
+                detail: format!("approval {id}: {outcome}: {what}"),
+            }),
+            Decider::Policy(rule) => effects.push(Effect::Audit {
+                device: None,
+                event: "agent.policy",
+                detail: format!("approval {id}: {outcome} by {rule}: {what}"),
+            }),
+            Decider::Host(h) if h == "timeout" => effects.push(Effect::Audit {
+                device: None,
+                event: "agent.policy",
+                detail: format!("approval {id}: {outcome} by timeout: {what}"),
+            }),
+            Decider::Host(_) => {}
+        }
+        if person && matches!(kind, OptionKind::AllowAlways | OptionKind::RejectAlways) {
+            let allow = kind == OptionKind::AllowAlways;
+            match always_scope(&p.tool_call) {
+                Ok(scope) => {
+                    if let Ok((_, more)) = self.add_grant(scope, allow, by.clone(), Some(id), 0) {
+                        effects.extend(more);
+                    }
+                }
+                Err(why) => effects.push(Effect::Emit(AgentEventKind::Warning {
+                    message: format!(
+                        "approval {id}: \u{201c}always\u{201d} counts this once: {why}; `peer agent \
+                         grants add` makes a grant of your own"
+                    ),
+                })),
+            }
+        }
+        effects
     }
 
-    /// Consumes the first grant of this turn that covers `command args` in `cwd` (resolved;
-    /// `root` is the worktree). `canon` resolves a directory a tool call showed.
-    pub fn take_grant(
+    /// Makes a grant of the session (`approval`: the approval whose "always" answer made it;
+    /// `at_ms`: when, 0 for the time its event is recorded).
+    pub fn add_grant(
+        &mut self,
+        scope: GrantScope,
+        allow: bool,
+        by: Decider,
+        approval: Option<u64>,
+        at_ms: u64,
+    ) -> Result<(GrantInfo, Vec<Effect>), GrantError> {
+        let info = GrantInfo {
+            session: self.session,
+            grant: self.next_grant,
+            scope: scope.clone(),
+            allow,
+            by: by.name().to_string(),
+            approval,
+            at_ms,
+            used: 0,
+        };
+        let g = SessionGrant::new(info.clone()).map_err(GrantError::Bad)?;
+        self.next_grant += 1;
+        let detail = format!(
+            "grant {}: {} {}{}",
+            info.grant,
+            if allow {
+                "always allow"
+            } else {
+                "always reject"
+            },
+            scope_text(&scope),
+            approval.map_or(String::new(), |a| format!(" (from approval {a})"))
+        );
+        self.grants.push(g);
+        let effects = vec![
+            Effect::Emit(AgentEventKind::Grant {
+                grant: info.grant,
+                scope,
+                allow,
+                by: by.name().to_string(),
+                device: by.device(),
+                approval,
+            }),
+            Effect::Audit {
+                device: by.device(),
+                event: "agent.grant",
+                detail,
+            },
+            Effect::Grants,
+        ];
+        Ok((info, effects))
+    }
+
+    /// Revokes a grant of the session.
+    pub fn revoke_grant(&mut self, grant: u64, by: Decider) -> Result<Vec<Effect>, GrantError> {
+        let i = self
+            .grants
+            .iter()
+            .position(|g| g.info.grant == grant)
+            .ok_or(GrantError::NotFound(grant))?;
+        let g = self.grants.remove(i);
+        Ok(vec![
+            Effect::Emit(AgentEventKind::GrantRevoked {
+                grant,
+                by: by.name().to_string(),
+                device: by.device(),
+            }),
+            Effect::Audit {
+                device: by.device(),
+                event: "agent.grant",
+                detail: format!("grant {grant} revoked: {}", g.what()),
+            },
+            Effect::Grants,
+        ])
+    }
+
+    /// Whether `command args` may run in `cwd` (resolved; `root` is the worktree; `canon`
+    /// resolves a directory a tool call showed): a rule or grant that rejects it wins; else a
+    /// one-turn grant of this command is consumed; else a rule or grant of the session that
+    /// allows it.
+    pub fn may_run(
         &mut self,
         command: &str,
         args: &[String],
         cwd: &Path,
         root: &Path,
         canon: impl Fn(&Path) -> std::path::PathBuf,
-    ) -> Result<Taken, GateError> {
-        if self.grants.is_empty() {
-            return Err(GateError::NoGrant);
+    ) -> Result<Permit, GateError> {
+        let verdict = judge(
+            &self.rules,
+            &mut self.grants,
+            &Subject::of_command(command, args),
+        );
+        if let Some(Verdict::Reject(by)) = verdict {
+            return Err(GateError::Denied(by));
         }
-        let index = self
-            .grants
+        if let Some(index) = self
+            .turn_grants
             .iter()
             .position(|g| g.allows(command, args, cwd, root, &canon))
-            .ok_or(GateError::Mismatch)?;
-        Ok(Taken {
-            index,
-            grant: self.grants.remove(index),
-        })
+        {
+            return Ok(Permit::Turn(Taken {
+                index,
+                grant: self.turn_grants.remove(index),
+            }));
+        }
+        match verdict {
+            Some(Verdict::Allow(by)) => Ok(Permit::Policy(by)),
+            _ if self.turn_grants.is_empty() => Err(GateError::NoGrant),
+            _ => Err(GateError::Mismatch),
+        }
     }
 
-    /// Returns a grant whose command failed to start: it stays usable in this turn.
-    pub fn give_back(&mut self, taken: Taken) {
-        let i = taken.index.min(self.grants.len());
-        self.grants.insert(i, taken.grant);
+    /// Returns a one-turn grant whose command failed to start: it stays usable in this turn.
+    pub fn give_back(&mut self, permit: Permit) {
+        if let Permit::Turn(taken) = permit {
+            let i = taken.index.min(self.turn_grants.len());
+            self.turn_grants.insert(i, taken.grant);
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use regex::Regex;
 use serde::Deserialize;
 
+use super::rules::Rules;
 use crate::proto::AgentDef;
 
 /// One agent definition: how to start it.
@@ -34,6 +35,10 @@ pub struct AgentSpec {
     /// The agent process's working directory (the ACP session's `cwd` is always the worktree).
     #[serde(default)]
     pub cwd: AgentCwd,
+    /// Seconds the agent has to start (ACP `initialize` and the session's setup); default
+    /// `[sessions] start_timeout_secs`.
+    #[serde(default)]
+    pub start_timeout_secs: Option<u64>,
 }
 
 /// Replaced, in the values of an agent's `env`, by the session's private state directory.
@@ -62,20 +67,60 @@ pub enum PolicyMode {
     AllowReads,
 }
 
-/// The approval policy of the host.
+/// The approval policy of the host (its rules: [`super::rules`]).
 #[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
     /// Ask, or allow reads automatically.
     #[serde(default)]
     pub mode: PolicyMode,
-    /// Tool calls whose title or raw input contains one of these strings are rejected without
-    /// asking.
+    /// Commands rejected without asking, compared as parsed commands: `git push --force`
+    /// also rejects `git push -f origin` and `sh -c 'git push -f'`.
     #[serde(default)]
     pub deny: Vec<String>,
+    /// Commands allowed without asking, with any further arguments (`cargo test` allows
+    /// `cargo test --release`); every command of a script must be allowed.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Tool call kinds allowed without asking (`read`, `search`, …).
+    #[serde(default)]
+    pub allow_kinds: Vec<String>,
+    /// Tool call kinds rejected without asking.
+    #[serde(default)]
+    pub deny_kinds: Vec<String>,
     /// Seconds a request waits before it is rejected; 0 waits for ever.
     #[serde(default)]
     pub timeout_secs: u64,
+}
+
+/// How agent processes are started and stopped.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Sessions {
+    /// Seconds an agent has to start (ACP `initialize` and the session's setup).
+    #[serde(default = "default_start_timeout")]
+    pub start_timeout_secs: u64,
+    /// Seconds without a turn after which an agent process that can resume its session
+    /// (`session/load` or `session/resume`) is stopped; it starts again when needed. 0: never.
+    #[serde(default = "default_idle_stop")]
+    pub idle_stop_secs: u64,
+}
+
+fn default_start_timeout() -> u64 {
+    30
+}
+
+fn default_idle_stop() -> u64 {
+    600
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Sessions {
+            start_timeout_secs: default_start_timeout(),
+            idle_stop_secs: default_idle_stop(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -91,6 +136,8 @@ struct File {
     #[serde(default)]
     policy: Policy,
     #[serde(default)]
+    sessions: Sessions,
+    #[serde(default)]
     redact: Redact,
     #[serde(default)]
     agents: BTreeMap<String, AgentSpec>,
@@ -103,6 +150,10 @@ pub struct AgentConfig {
     pub agents: BTreeMap<String, AgentSpec>,
     /// Approval policy.
     pub policy: Policy,
+    /// The policy's rules, parsed.
+    pub rules: Rules,
+    /// Starting and stopping agent processes.
+    pub sessions: Sessions,
     /// Secret redaction.
     pub redactor: Redactor,
 }
@@ -131,6 +182,7 @@ fn preset(
         login_files: login_files.iter().map(|s| s.to_string()).collect(),
         login_hint: hint.map(str::to_string),
         cwd: AgentCwd::Worktree,
+        start_timeout_secs: None,
     }
 }
 
@@ -209,6 +261,8 @@ impl AgentConfig {
         AgentConfig {
             agents: presets(),
             policy: Policy::default(),
+            rules: Rules::default(),
+            sessions: Sessions::default(),
             redactor: Redactor::new(&[]).unwrap_or_else(|_| Redactor::empty()),
         }
     }
@@ -239,9 +293,12 @@ impl AgentConfig {
             agents.insert(name, spec);
         }
         let redactor = Redactor::new(&file.redact.patterns)?;
+        let rules = Rules::new(&file.policy)?;
         Ok(AgentConfig {
             agents,
             policy: file.policy,
+            rules,
+            sessions: file.sessions,
             redactor,
         })
     }
@@ -289,7 +346,9 @@ fn expand(p: &str) -> Option<PathBuf> {
     }
 }
 
-fn logged_in(spec: &AgentSpec) -> bool {
+/// Whether a login for the agent is found on this machine (an agent that names no login
+/// variables or files needs none).
+pub fn logged_in(spec: &AgentSpec) -> bool {
     if spec.login_env.is_empty() && spec.login_files.is_empty() {
         return true;
     }
@@ -392,6 +451,14 @@ mod tests {
         )
         .expect("parse");
         assert_eq!(c.policy.mode, PolicyMode::AllowReads);
+        assert_eq!(c.sessions, Sessions::default());
+        let t = AgentConfig::parse("[sessions]\nstart_timeout_secs = 5\nidle_stop_secs = 0\n[agents.x]\ncommand = [\"x\"]\nstart_timeout_secs = 90")
+            .expect("parse");
+        assert_eq!(
+            (t.sessions.start_timeout_secs, t.sessions.idle_stop_secs),
+            (5, 0)
+        );
+        assert_eq!(t.agents["x"].start_timeout_secs, Some(90));
         assert_eq!(c.policy.timeout_secs, 30);
         assert_eq!(c.agents["fake"].command, ["/bin/true", "--x"]);
         assert_eq!(c.agents["claude"].command, ["my-claude"]);
@@ -425,6 +492,9 @@ mod tests {
         assert!(AgentConfig::parse("[policy]\nmode = \"yolo\"").is_err());
         assert!(AgentConfig::parse("[redact]\npatterns = [\"(\"]").is_err());
         assert!(AgentConfig::parse("[nope]").is_err());
+        assert!(AgentConfig::parse("[policy]\ndeny = [\"rm $HOME\"]").is_err());
+        assert!(AgentConfig::parse("[policy]\nallow_kinds = [\"reed\"]").is_err());
+        assert!(AgentConfig::parse("[sessions]\nidle = 3").is_err());
     }
 
     #[test]

@@ -38,6 +38,111 @@ pub struct Worktree {
     pub repo: PathBuf,
 }
 
+/// Where a path is in its repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    /// The repository's main directory (its work tree).
+    pub root: PathBuf,
+    /// The path inside it (`""`: the root).
+    pub subdir: PathBuf,
+    /// Files with uncommitted changes (staged, unstaged, untracked; ignored ones not counted).
+    pub uncommitted: usize,
+}
+
+/// Finds the repository `path` is in (the path may be a directory inside it) and checks that a
+/// worktree can be made from it: not bare, with at least one commit.
+pub fn locate(path: &Path) -> Result<Located, GitError> {
+    if !path.is_absolute() {
+        return Err(GitError::Bad(format!(
+            "repository path {} must be absolute",
+            path.display()
+        )));
+    }
+    let meta =
+        std::fs::metadata(path).map_err(|e| GitError::Bad(format!("{}: {e}", path.display())))?;
+    if !meta.is_dir() {
+        return Err(GitError::Bad(format!(
+            "{} is not a directory",
+            path.display()
+        )));
+    }
+    let repo = Repository::discover(path).map_err(|e| {
+        GitError::Bad(format!(
+            "{} is not in a git repository: {}",
+            path.display(),
+            e.message()
+        ))
+    })?;
+    if repo.is_bare() {
+        return Err(GitError::Bad("bare repositories are not supported".into()));
+    }
+    let Some(root) = repo.workdir().map(Path::to_path_buf) else {
+        return Err(GitError::Bad("the repository has no work tree".into()));
+    };
+    if let Err(e) = repo.head()
+        && e.code() == git2::ErrorCode::UnbornBranch
+    {
+        return Err(GitError::Bad(format!(
+            "the repository {} has no commits yet: an agent's worktree starts from a commit, \
+             so commit something first",
+            root.display()
+        )));
+    }
+    let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let real_root = std::fs::canonicalize(&root).unwrap_or_else(|_| root.clone());
+    let subdir = real
+        .strip_prefix(&real_root)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let mut opts = git2::StatusOptions::new();
+    opts.include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .include_ignored(false)
+        .exclude_submodules(true);
+    let uncommitted = repo.statuses(Some(&mut opts))?.len();
+    Ok(Located {
+        root,
+        subdir,
+        uncommitted,
+    })
+}
+
+/// Copies the uncommitted changes of the checkout at `root` (staged, unstaged and untracked
+/// files, against its `HEAD`) into `worktree`. Returns how many files changed.
+pub fn carry_changes(root: &Path, worktree: &Path) -> Result<usize, GitError> {
+    let repo = Repository::open(root)?;
+    let head = repo.head()?.peel_to_tree()?;
+    let mut opts = DiffOptions::new();
+    opts.include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .show_untracked_content(true)
+        .show_binary(true);
+    let diff = repo.diff_tree_to_workdir_with_index(Some(&head), Some(&mut opts))?;
+    let n = diff.deltas().len();
+    if n == 0 {
+        return Ok(0);
+    }
+    // Through the patch text: untracked files become "new file" patches that apply.
+    let mut text = Vec::new();
+    diff.print(git2::DiffFormat::Patch, |_, _, line| {
+        if matches!(line.origin(), '+' | '-' | ' ') {
+            text.push(line.origin() as u8);
+        }
+        text.extend_from_slice(line.content());
+        true
+    })?;
+    let patch = git2::Diff::from_buffer(&text)?;
+    let wt = Repository::open(worktree)?;
+    wt.apply(&patch, git2::ApplyLocation::WorkDir, None)
+        .map_err(|e| {
+            GitError::Bad(format!(
+                "the uncommitted changes do not apply to the worktree: {}",
+                e.message()
+            ))
+        })?;
+    Ok(n)
+}
+
 /// Creates the worktree `dir` on a new branch `branch` from `base` (default `HEAD`).
 pub fn create_worktree(
     repo_path: &Path,
@@ -281,9 +386,52 @@ mod tests {
         assert!(d.files.iter().map(|f| f.patch.len()).sum::<usize>() <= DIFF_BUDGET);
 
         remove_worktree(&repo_dir, "peer-1", "peer/fake-1").expect("remove");
+        // Removing what is gone already is no error.
+        remove_worktree(&repo_dir, "peer-1", "peer/fake-1").expect("remove again");
         assert!(!wt_dir.exists());
         let repo = Repository::open(&repo_dir).expect("open");
         assert!(repo.find_branch("peer/fake-1", BranchType::Local).is_err());
         assert!(repo.find_worktree("peer-1").is_err());
+    }
+
+    #[test]
+    fn a_directory_inside_a_repository_and_uncommitted_changes() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let repo_dir = t.path().join("repo");
+        std::fs::create_dir_all(repo_dir.join("sub/deep")).expect("mkdir");
+        repo_with_commit(&repo_dir);
+        let l = locate(&repo_dir.join("sub/deep")).expect("locate");
+        assert_eq!(l.subdir, Path::new("sub/deep"));
+        assert_eq!(
+            std::fs::canonicalize(&l.root).expect("c"),
+            std::fs::canonicalize(&repo_dir).expect("c")
+        );
+        assert_eq!(l.uncommitted, 0);
+        // Changes: one edited file, one untracked file.
+        std::fs::write(repo_dir.join("a.txt"), "one\nTWO\nthree\n").expect("edit");
+        std::fs::write(repo_dir.join("sub/new.txt"), "fresh\n").expect("new");
+        assert_eq!(locate(&repo_dir).expect("locate").uncommitted, 2);
+        let wt = t.path().join("wt");
+        create_worktree(&repo_dir, None, "b1", "w1", &wt).expect("wt");
+        assert_eq!(carry_changes(&repo_dir, &wt).expect("carry"), 2);
+        assert_eq!(
+            std::fs::read_to_string(wt.join("a.txt")).expect("a"),
+            "one\nTWO\nthree\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(wt.join("sub/new.txt")).expect("new"),
+            "fresh\n"
+        );
+        // An empty repository, a file, a relative path, no repository: each says why.
+        let empty = t.path().join("empty");
+        std::fs::create_dir(&empty).expect("mkdir");
+        Repository::init(&empty).expect("init");
+        let e = locate(&empty).expect_err("empty").to_string();
+        assert!(e.contains("no commits yet"), "{e}");
+        assert!(locate(&repo_dir.join("a.txt")).is_err());
+        assert!(locate(Path::new("repo")).is_err());
+        let none = tempfile::tempdir().expect("tempdir");
+        let e = locate(none.path()).expect_err("no repo").to_string();
+        assert!(e.contains("not in a git repository"), "{e}");
     }
 }

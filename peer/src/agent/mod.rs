@@ -1,21 +1,25 @@
 //! AI coding agents on the host, driven over the Agent Client Protocol (ACP).
 //!
-//! A new agent session gets its own git worktree on a new branch ([`git`]), an agent process
-//! started from the registry ([`config`]) with the worktree as its cwd, and an actor that
+//! A new agent session gets its own git worktree on a new branch ([`git`], `start.rs`), an
+//! agent process started from the registry ([`config`]) in the worktree, and an actor that
 //! records every event in the host's database ([`store`]) and broadcasts it to attached
-//! clients. Sessions survive host restarts: they are started again at boot, with
-//! `session/load` or `session/resume` where the agent supports it.
+//! clients. Sessions survive host restarts: their actors come back at boot, and the agent
+//! process is started again when it is needed (a prompt, queued work, an attachment), with
+//! `session/load` or `session/resume` where the agent supports it. The approval policy is
+//! [`approvals`] with [`rules`] and grants; [`what`] says what a tool call would do.
 
 pub mod approvals;
 pub mod config;
 pub mod git;
 pub mod grants;
+pub mod rules;
 mod session;
+mod start;
 pub mod store;
 pub mod terminal;
 pub mod view;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -28,14 +32,15 @@ use tracing::{info, warn};
 pub use config::{AgentConfig, Redactor};
 pub use session::{Actor, AttachedGuard, NOT_APPROVED, SessionHandle};
 use session::{Cmd, Start};
-use store::{SessionRow, Store};
+use store::Store;
 
 use crate::db::{Db, DbError};
 use crate::paths::Paths;
 use crate::proto::{
     AgentDef, AgentDiff, AgentEvent, AgentEventKind, AgentSessionInfo, AgentState, ErrorCode,
-    NewAgentSession, WireError,
+    GrantInfo, GrantScope, NewAgentSession, PendingApproval, StartAgent, WireError,
 };
+use rules::SessionGrant;
 
 /// Agent sessions that may run at once.
 pub const MAX_AGENT_SESSIONS: usize = 64;
@@ -145,24 +150,62 @@ impl AgentManager {
             let Some(spec) = spec else {
                 warn!(session = id, agent = %row.agent, "agent no longer in the registry");
                 let why = format!("the agent {:?} is no longer in the registry", row.agent);
+                self.record_detached(
+                    &h,
+                    vec![
+                        AgentEventKind::Error {
+                            message: why.clone(),
+                        },
+                        AgentEventKind::State {
+                            state: AgentState::Failed,
+                            detail: Some(why.clone()),
+                        },
+                    ],
+                )
+                .await;
                 self.inner
                     .store
-                    .set_state(id, AgentState::Failed, Some(why))
+                    .set_state(id, AgentState::Failed, Some(why.clone()))
                     .await?;
-                h.mark(AgentState::Failed);
+                h.set_state(AgentState::Failed, Some(why));
                 continue;
             };
-            // Approvals that were pending when the host stopped died with the old process.
-            let (stale_approvals, next_approval) =
-                open_approvals(&self.inner.store.approvals(id).await?);
+            // Approvals that were pending when the host stopped died with the old process;
+            // prompts that never reached the agent are sent once it is back; grants stay.
+            let restored = self.inner.store.restore(id).await?;
+            let grants = restored
+                .grants
+                .into_iter()
+                .filter_map(|g| match SessionGrant::new(g) {
+                    Ok(g) => Some(g),
+                    Err(e) => {
+                        warn!(session = id, "a stored grant is not usable: {e}");
+                        None
+                    }
+                })
+                .collect();
+            let queue: Vec<(String, Actor)> = restored
+                .queue
+                .into_iter()
+                .map(|(text, device, name)| (text, Actor { device, name }))
+                .collect();
+            let start_now = state == AgentState::Starting || !queue.is_empty();
             info!(
                 session = id,
                 state = state.as_str(),
-                "resuming agent session"
+                queued = queue.len(),
+                "agent session back{}",
+                if start_now {
+                    "; starting its agent"
+                } else {
+                    ""
+                }
             );
             let start = Start {
                 spec,
-                policy: self.inner.config.policy.clone(),
+                rules: self.inner.config.rules.clone(),
+                approval_timeout: self.approval_timeout(),
+                sessions: self.inner.config.sessions,
                 redactor: self.inner.config.redactor.clone(),
                 resume: row.acp_session.clone(),
                 cut_turn: matches!(state, AgentState::Running | AgentState::WaitingApproval),
@@ -170,14 +213,46 @@ impl AgentManager {
                     state,
                     AgentState::Running | AgentState::WaitingApproval | AgentState::Interrupted
                 ),
-                stale_approvals,
-                next_approval,
+                stale_approvals: restored.open_approvals,
+                next_approval: restored.next_approval,
+                grants,
+                next_grant: restored.next_grant,
+                queue,
                 prompt: None,
+                start_now,
                 state_dir: self.state_dir(id),
             };
             self.spawn(h, start, cmds);
         }
         Ok(())
+    }
+
+    fn approval_timeout(&self) -> Option<std::time::Duration> {
+        let t = self.inner.config.policy.timeout_secs;
+        (t > 0).then(|| std::time::Duration::from_secs(t))
+    }
+
+    /// Records events of a session that has no actor (done, failed, or not started yet), in
+    /// order after what is stored.
+    async fn record_detached(&self, h: &Arc<SessionHandle>, events: Vec<AgentEventKind>) {
+        let _one = h.detached.lock().await;
+        self.inner.store.flush().await;
+        let mut seq = h.info().next_seq;
+        for event in events {
+            let ev = AgentEvent {
+                session: h.row.id,
+                seq,
+                at_ms: crate::util::now_ms(),
+                event,
+            };
+            seq += 1;
+            let (h2, live) = (h.clone(), Arc::new(ev.clone()));
+            let publish: store::OnStored = Box::new(move || h2.publish(live));
+            if let Err(e) = self.inner.store.append(ev, Some(publish)).await {
+                warn!(session = h.row.id, "recording event: {e}");
+            }
+        }
+        self.inner.store.flush().await;
     }
 
     fn spawn(&self, h: Arc<SessionHandle>, start: Start, cmds: tokio::sync::mpsc::Receiver<Cmd>) {
@@ -248,112 +323,14 @@ impl AgentManager {
         req: NewAgentSession,
         by: Actor,
     ) -> Result<AgentSessionInfo, WireError> {
-        let spec = self
-            .inner
-            .config
-            .agents
-            .get(&req.agent)
-            .cloned()
-            .ok_or_else(|| {
-                WireError::new(
-                    ErrorCode::NotFound,
-                    format!("no agent named {:?} on this host", req.agent),
-                )
-            })?;
-        if req.repo.is_empty() || req.repo.len() > 4096 || req.repo.contains('\0') {
-            return Err(bad("bad repository path"));
-        }
-        let repo = PathBuf::from(&req.repo);
-        if !repo.is_absolute() {
-            return Err(bad("the repository path must be absolute"));
-        }
-        if req
-            .base
-            .as_ref()
-            .is_some_and(|b| b.is_empty() || b.len() > 256 || b.contains('\0'))
-        {
-            return Err(bad("bad base branch"));
-        }
-        if let Some(p) = &req.prompt {
-            check_prompt(p)?;
-        }
-        let live = self
-            .sessions()
-            .iter()
-            .filter(|s| !matches!(s.state, AgentState::Done | AgentState::Failed))
-            .count();
-        if live >= MAX_AGENT_SESSIONS {
-            return Err(WireError::new(
-                ErrorCode::Limit,
-                format!("at most {MAX_AGENT_SESSIONS} agent sessions may run at once"),
-            ));
-        }
-        let program = spec.command.first().cloned().unwrap_or_default();
-        let found = {
-            let p = program.clone();
-            tokio::task::spawn_blocking(move || config::which(&p).is_some())
-                .await
-                .map_err(internal)?
+        let req = StartAgent {
+            agent: req.agent,
+            repo: req.repo,
+            base: req.base,
+            prompt: req.prompt,
+            with_changes: false,
         };
-        if !found {
-            return Err(WireError::new(
-                ErrorCode::SpawnFailed,
-                format!(
-                    "{program} (agent {:?}) is not installed on the host (not on its PATH)",
-                    req.agent
-                ),
-            ));
-        }
-        let tag = format!("{}-{:08x}", req.agent, rand::random::<u32>());
-        let branch = format!("peer/{tag}");
-        let wt_name = format!("peer-{tag}");
-        let dir = self.inner.worktrees.join(&tag);
-        let base = req.base.clone();
-        let wt = tokio::task::spawn_blocking(move || {
-            git::create_worktree(&repo, base.as_deref(), &branch, &wt_name, &dir)
-        })
-        .await
-        .map_err(internal)?
-        .map_err(|e| match e {
-            git::GitError::Bad(m) => bad(m),
-            other => internal(other),
-        })?;
-        let mut row = SessionRow {
-            id: 0,
-            agent: req.agent.clone(),
-            repo: wt.repo.to_string_lossy().into_owned(),
-            worktree: wt.path.to_string_lossy().into_owned(),
-            wt_name: wt.name.clone(),
-            branch: wt.branch.clone(),
-            base: wt.base.clone(),
-            created_at: crate::util::now_ms(),
-            state: AgentState::Starting,
-            detail: None,
-            acp_session: None,
-        };
-        row.id = self
-            .inner
-            .store
-            .insert(row.clone())
-            .await
-            .map_err(internal)?;
-        let (h, cmds) = SessionHandle::new(row, 0, AgentState::Starting);
-        self.inner.sessions.lock().insert(h.row.id, h.clone());
-        let info = h.info();
-        let start = Start {
-            spec,
-            policy: self.inner.config.policy.clone(),
-            redactor: self.inner.config.redactor.clone(),
-            resume: None,
-            cut_turn: false,
-            interrupted: false,
-            stale_approvals: vec![],
-            next_approval: 1,
-            prompt: req.prompt.map(|p| (p, by)),
-            state_dir: self.state_dir(h.row.id),
-        };
-        self.spawn(h, start, cmds);
-        Ok(info)
+        Ok(self.start_session(req, by).await?.info)
     }
 
     async fn ask<T>(
@@ -420,6 +397,58 @@ impl AgentManager {
         .await
     }
 
+    /// Every approval waiting for an answer, by session.
+    pub fn approvals(&self) -> Vec<PendingApproval> {
+        let hs: Vec<Arc<SessionHandle>> = self.inner.sessions.lock().values().cloned().collect();
+        hs.iter().flat_map(|h| h.pending()).collect()
+    }
+
+    /// The grants of one session, or of every session that is not done or failed.
+    pub fn grants(&self, session: Option<u64>) -> Result<Vec<GrantInfo>, WireError> {
+        match session {
+            Some(id) => Ok(self.get(id)?.grants()),
+            None => {
+                let hs: Vec<Arc<SessionHandle>> =
+                    self.inner.sessions.lock().values().cloned().collect();
+                Ok(hs
+                    .iter()
+                    .filter(|h| !matches!(h.info().state, AgentState::Done | AgentState::Failed))
+                    .flat_map(|h| h.grants())
+                    .collect())
+            }
+        }
+    }
+
+    /// Makes a grant in a session.
+    pub async fn add_grant(
+        &self,
+        id: u64,
+        scope: GrantScope,
+        allow: bool,
+        by: Actor,
+    ) -> Result<GrantInfo, WireError> {
+        self.ask(id, |reply| Cmd::AddGrant {
+            scope,
+            allow,
+            by,
+            reply,
+        })
+        .await
+    }
+
+    /// Revokes a grant of a session.
+    pub async fn revoke_grant(&self, id: u64, grant: u64, by: Actor) -> Result<(), WireError> {
+        self.ask(id, |reply| Cmd::RevokeGrant { grant, by, reply })
+            .await
+    }
+
+    /// Someone attached to session `id`: its agent starts if it is stopped.
+    pub fn wake(&self, id: u64) {
+        if let Ok(h) = self.get(id) {
+            let _ = h.cmds.try_send(Cmd::Wake);
+        }
+    }
+
     /// The worktree's changes against the base commit.
     pub async fn diff(&self, id: u64) -> Result<AgentDiff, WireError> {
         let h = self.get(id)?;
@@ -444,12 +473,28 @@ impl AgentManager {
         if !matches!(state, AgentState::Done | AgentState::Failed) {
             self.ask(id, |reply| Cmd::Close { by, reply }).await?;
         } else if state == AgentState::Failed {
+            // No actor: the events are recorded here, so a client waiting for `done` sees it.
+            let detail = h.info().detail;
+            self.record_detached(
+                &h,
+                vec![
+                    AgentEventKind::Closed {
+                        by: by.name,
+                        device: by.device,
+                    },
+                    AgentEventKind::State {
+                        state: AgentState::Done,
+                        detail: detail.clone(),
+                    },
+                ],
+            )
+            .await;
             self.inner
                 .store
-                .set_state(id, AgentState::Done, h.info().detail)
+                .set_state(id, AgentState::Done, detail.clone())
                 .await
                 .map_err(internal)?;
-            h.mark(AgentState::Done);
+            h.set_state(AgentState::Done, detail);
         }
         if remove_worktree {
             let (repo, name, branch) = (
@@ -464,27 +509,6 @@ impl AgentManager {
         }
         Ok(())
     }
-}
-
-/// From a session's `permission` and `permission_resolved` events: the approvals still open,
-/// and the number the next one gets.
-fn open_approvals(events: &[AgentEvent]) -> (Vec<u64>, u64) {
-    let mut open = BTreeSet::new();
-    let mut max = 0;
-    for ev in events {
-        match ev.event {
-            AgentEventKind::Permission { approval, .. } => {
-                open.insert(approval);
-                max = max.max(approval);
-            }
-            AgentEventKind::PermissionResolved { approval, .. } => {
-                open.remove(&approval);
-                max = max.max(approval);
-            }
-            _ => {}
-        }
-    }
-    (open.into_iter().collect(), max + 1)
 }
 
 fn check_prompt(p: &str) -> Result<(), WireError> {

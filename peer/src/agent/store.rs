@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 
 use crate::db::{Db, DbError, Done};
-use crate::proto::{AgentEvent, AgentEventKind, AgentState};
+use crate::proto::{AgentEvent, AgentEventKind, AgentState, GrantInfo};
 
 /// A stored agent session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +37,20 @@ pub struct SessionRow {
     pub detail: Option<String>,
     /// The agent's own session id, once known.
     pub acp_session: Option<String>,
+    /// The directory inside the worktree the agent works in (`""`: the worktree itself).
+    pub subdir: String,
+}
+
+impl SessionRow {
+    /// The agent's working directory: the worktree, or the directory inside it.
+    pub fn cwd(&self) -> std::path::PathBuf {
+        let wt = std::path::Path::new(&self.worktree);
+        if self.subdir.is_empty() {
+            wt.to_path_buf()
+        } else {
+            wt.join(&self.subdir)
+        }
+    }
 }
 
 /// Runs on the database thread once an event is committed (publishes it to live clients).
@@ -135,8 +149,8 @@ impl Store {
             .call(move |c| {
                 c.execute(
                     "INSERT INTO agent_sessions (agent, repo, worktree, wt_name, branch, base,
-                         created_at, state, detail, acp_session)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                         created_at, state, detail, acp_session, subdir)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                     params![
                         r.agent,
                         r.repo,
@@ -147,7 +161,8 @@ impl Store {
                         r.created_at,
                         r.state.as_str(),
                         r.detail,
-                        r.acp_session
+                        r.acp_session,
+                        r.subdir
                     ],
                 )?;
                 Ok(c.last_insert_rowid() as u64)
@@ -172,18 +187,49 @@ impl Store {
             .await
     }
 
-    /// A session's `permission` and `permission_resolved` events, in order.
-    pub async fn approvals(&self, session: u64) -> Result<Vec<AgentEvent>, DbError> {
-        self.db
+    /// What a session's actor needs from its transcript to go on after a restart:
+    /// [`Restored::fold`] of its `prompt`, `turn_start`, `queue_cleared`, `permission`,
+    /// `permission_resolved`, `grant` and `grant_revoked` events.
+    pub async fn restore(&self, session: u64) -> Result<Restored, DbError> {
+        let evs = self
+            .db
             .call(move |c| {
                 let mut stmt = c.prepare_cached(
                     "SELECT session, seq, at, kind, data FROM agent_events
-                     WHERE session = ?1 AND kind IN ('permission', 'permission_resolved')
+                     WHERE session = ?1 AND kind IN ('prompt', 'turn_start', 'queue_cleared',
+                         'permission', 'permission_resolved', 'grant', 'grant_revoked')
                      ORDER BY seq",
                 )?;
                 let rows = stmt.query_map([session], event_row)?;
-                rows.collect()
+                rows.collect::<rusqlite::Result<Vec<_>>>()
             })
+            .await?;
+        Ok(Restored::fold(session, &evs))
+    }
+
+    /// Appends a row to the host's audit log (`device`: 32 bytes of a device id).
+    pub async fn audit(
+        &self,
+        device: Option<Vec<u8>>,
+        event: &'static str,
+        detail: String,
+    ) -> Result<(), DbError> {
+        self.db
+            .queue(
+                move |c| {
+                    c.prepare_cached(
+                        "INSERT INTO audit (at, device, event, detail) VALUES (?1, ?2, ?3, ?4)",
+                    )?
+                    .execute(params![
+                        crate::util::now_secs(),
+                        device,
+                        event,
+                        detail
+                    ])?;
+                    Ok(())
+                },
+                None,
+            )
             .await
     }
 
@@ -215,6 +261,84 @@ impl Store {
     }
 }
 
+/// A session's state that lives in its transcript.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Restored {
+    /// Prompts that were waiting (sent, or queued behind a turn) and never reached the agent.
+    pub queue: Vec<(String, Option<String>, String)>,
+    /// Approvals that were pending.
+    pub open_approvals: Vec<u64>,
+    /// The number the next approval gets.
+    pub next_approval: u64,
+    /// Grants made and not revoked.
+    pub grants: Vec<GrantInfo>,
+    /// The number the next grant gets.
+    pub next_grant: u64,
+}
+
+impl Restored {
+    /// Folds a session's events, in order. The queue: every `prompt` joins it, every
+    /// `turn_start` takes its oldest prompt to the agent, `queue_cleared` empties it (the
+    /// actor keeps exactly this discipline). Queue entries are (text, device id, device name).
+    pub fn fold(session: u64, events: &[AgentEvent]) -> Restored {
+        let mut queue = std::collections::VecDeque::new();
+        let mut open = std::collections::BTreeSet::new();
+        let mut max_approval = 0;
+        let mut grants: Vec<GrantInfo> = Vec::new();
+        let mut max_grant = 0;
+        for ev in events {
+            match &ev.event {
+                AgentEventKind::Prompt {
+                    text, by, device, ..
+                } => queue.push_back((text.clone(), device.clone(), by.clone())),
+                AgentEventKind::TurnStart { .. } => {
+                    queue.pop_front();
+                }
+                AgentEventKind::QueueCleared { .. } => queue.clear(),
+                AgentEventKind::Permission { approval, .. } => {
+                    open.insert(*approval);
+                    max_approval = max_approval.max(*approval);
+                }
+                AgentEventKind::PermissionResolved { approval, .. } => {
+                    open.remove(approval);
+                    max_approval = max_approval.max(*approval);
+                }
+                AgentEventKind::Grant {
+                    grant,
+                    scope,
+                    allow,
+                    by,
+                    approval,
+                    ..
+                } => {
+                    max_grant = max_grant.max(*grant);
+                    grants.push(GrantInfo {
+                        session,
+                        grant: *grant,
+                        scope: scope.clone(),
+                        allow: *allow,
+                        by: by.clone(),
+                        approval: *approval,
+                        at_ms: ev.at_ms,
+                        used: 0,
+                    });
+                }
+                AgentEventKind::GrantRevoked { grant, .. } => {
+                    grants.retain(|g| g.grant != *grant);
+                }
+                _ => {}
+            }
+        }
+        Restored {
+            queue: queue.into_iter().collect(),
+            open_approvals: open.into_iter().collect(),
+            next_approval: max_approval + 1,
+            grants,
+            next_grant: max_grant + 1,
+        }
+    }
+}
+
 /// An event row. A row that does not decode (written by hand, or by a version this one does
 /// not know) is read as a warning, so the transcript keeps its numbering.
 fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentEvent> {
@@ -238,7 +362,7 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentEvent> {
 fn sessions(db: &Connection) -> rusqlite::Result<Vec<SessionRow>> {
     let mut stmt = db.prepare(
         "SELECT id, agent, repo, worktree, wt_name, branch, base, created_at, state, detail,
-             acp_session
+             acp_session, subdir
          FROM agent_sessions ORDER BY id",
     )?;
     let rows = stmt.query_map([], |r| {
@@ -255,6 +379,7 @@ fn sessions(db: &Connection) -> rusqlite::Result<Vec<SessionRow>> {
             state: AgentState::parse(&state).unwrap_or(AgentState::Failed),
             detail: r.get(9)?,
             acp_session: r.get(10)?,
+            subdir: r.get(11)?,
         })
     })?;
     rows.collect()
@@ -277,6 +402,7 @@ mod tests {
             state: AgentState::Starting,
             detail: None,
             acp_session: None,
+            subdir: String::new(),
         }
     }
 
@@ -291,6 +417,110 @@ mod tests {
         let (kind, data) = encode_event(&AgentEventKind::QueueCleared { dropped: 2 });
         assert_eq!((kind, data.as_str()), ("queue_cleared", r#"{"dropped":2}"#));
         assert!(decode_event("no_such_kind", "{}").is_err());
+    }
+
+    #[test]
+    fn the_queue_approvals_and_grants_are_rebuilt_from_the_transcript() {
+        let ev = |seq: u64, event: AgentEventKind| AgentEvent {
+            session: 1,
+            seq,
+            at_ms: seq * 10,
+            event,
+        };
+        let prompt = |t: &str| AgentEventKind::Prompt {
+            text: t.into(),
+            by: "phone".into(),
+            device: Some("ab".into()),
+            queued: true,
+        };
+        let evs = vec![
+            ev(0, prompt("one")),
+            ev(1, AgentEventKind::TurnStart { text: "one".into() }),
+            ev(2, prompt("two")),
+            ev(3, prompt("three")),
+            ev(4, AgentEventKind::QueueCleared { dropped: 2 }),
+            ev(5, prompt("four")),
+            ev(6, prompt("five")),
+            ev(
+                7,
+                AgentEventKind::TurnStart {
+                    text: "four".into(),
+                },
+            ),
+            ev(
+                8,
+                AgentEventKind::Permission {
+                    approval: 1,
+                    tool_call: "{}".into(),
+                    options: "[]".into(),
+                },
+            ),
+            ev(
+                9,
+                AgentEventKind::Permission {
+                    approval: 2,
+                    tool_call: "{}".into(),
+                    options: "[]".into(),
+                },
+            ),
+            ev(
+                10,
+                AgentEventKind::PermissionResolved {
+                    approval: 1,
+                    option_id: None,
+                    forwarded: None,
+                    by: "x".into(),
+                    device: None,
+                },
+            ),
+            ev(
+                11,
+                AgentEventKind::Grant {
+                    grant: 1,
+                    scope: crate::proto::GrantScope::Session,
+                    allow: true,
+                    by: "phone".into(),
+                    device: None,
+                    approval: None,
+                },
+            ),
+            ev(
+                12,
+                AgentEventKind::Grant {
+                    grant: 2,
+                    scope: crate::proto::GrantScope::Kind {
+                        kind: "edit".into(),
+                    },
+                    allow: true,
+                    by: "phone".into(),
+                    device: None,
+                    approval: Some(1),
+                },
+            ),
+            ev(
+                13,
+                AgentEventKind::GrantRevoked {
+                    grant: 1,
+                    by: "phone".into(),
+                    device: None,
+                },
+            ),
+        ];
+        let r = Restored::fold(1, &evs);
+        assert_eq!(
+            r.queue,
+            [(
+                "five".to_string(),
+                Some("ab".to_string()),
+                "phone".to_string()
+            )]
+        );
+        assert_eq!(r.open_approvals, [2]);
+        assert_eq!(r.next_approval, 3);
+        assert_eq!(r.grants.len(), 1);
+        assert_eq!((r.grants[0].grant, r.grants[0].at_ms), (2, 120));
+        assert_eq!(r.next_grant, 3);
+        assert_eq!(Restored::fold(1, &[]).next_approval, 1);
     }
 
     #[tokio::test]

@@ -149,6 +149,7 @@ pub struct Spawn {
 /// One session's terminals.
 #[derive(Debug)]
 pub struct Terminals {
+    cwd: PathBuf,
     root: PathBuf,
     next: u64,
     live: HashMap<String, Term>,
@@ -156,9 +157,11 @@ pub struct Terminals {
 }
 
 impl Terminals {
-    /// Terminals whose commands run inside `root` (the session's worktree).
-    pub fn new(root: PathBuf) -> Terminals {
+    /// Terminals whose commands run inside `root` (the session's worktree), by default in
+    /// `cwd` (the agent's working directory: the worktree or a directory inside it).
+    pub fn new(cwd: PathBuf, root: PathBuf) -> Terminals {
         Terminals {
+            cwd,
             root,
             next: 1,
             live: HashMap::new(),
@@ -180,19 +183,19 @@ impl Terminals {
         self.live.is_empty()
     }
 
-    /// Resolves the working directory: the worktree by default; a relative path is taken
-    /// inside the worktree; after resolving links it must still be inside the worktree.
+    /// Resolves the working directory: the agent's working directory by default; a relative
+    /// path is taken from there; after resolving links it must be inside the worktree.
     pub async fn resolve_cwd(&self, cwd: Option<&Path>) -> Result<PathBuf, TermError> {
         let root = tokio::fs::canonicalize(&self.root)
             .await
             .map_err(|e| TermError::Bad(format!("the worktree is gone: {e}")))?;
-        let Some(cwd) = cwd else {
-            return Ok(root);
-        };
-        let want = if cwd.is_absolute() {
-            cwd.to_path_buf()
-        } else {
-            root.join(cwd)
+        let base = tokio::fs::canonicalize(&self.cwd)
+            .await
+            .unwrap_or(root.clone());
+        let want = match cwd {
+            None => base,
+            Some(c) if c.is_absolute() => c.to_path_buf(),
+            Some(c) => base.join(c),
         };
         let real = tokio::fs::canonicalize(&want)
             .await
@@ -398,7 +401,7 @@ mod tests {
 
     fn repo() -> (tempfile::TempDir, Terminals) {
         let d = tempfile::tempdir().expect("tmp");
-        let t = Terminals::new(d.path().to_path_buf());
+        let t = Terminals::new(d.path().to_path_buf(), d.path().to_path_buf());
         (d, t)
     }
 

@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::proto::{AgentEventKind, AgentState, ResumeMethod, StopReason};
+use crate::proto::{AgentEventKind, AgentState, GrantScope, ResumeMethod, StopReason};
 
 /// Parses JSON text an event carries; text that is not JSON stays a string.
 fn parse(text: &str) -> Value {
@@ -110,8 +110,40 @@ pub fn to_view(ev: &AgentEventKind) -> (&str, Value) {
         AgentEventKind::Truncated { kind, bytes } => {
             return (kind, json!({"truncated": true, "bytes": bytes}));
         }
+        AgentEventKind::Grant {
+            grant,
+            scope,
+            allow,
+            by,
+            device,
+            approval,
+        } => json!({"grant": grant, "scope": scope_view(scope), "allow": allow, "by": by,
+                    "device": device, "approval": approval}),
+        AgentEventKind::GrantRevoked { grant, by, device } => {
+            json!({"grant": grant, "by": by, "device": device})
+        }
     };
     (ev.name(), data)
+}
+
+/// A grant's scope in the JSON view: `{"session": true}`, `{"kind": K}`, `{"command": C}`.
+pub fn scope_view(scope: &GrantScope) -> Value {
+    match scope {
+        GrantScope::Session => json!({"session": true}),
+        GrantScope::Kind { kind } => json!({ "kind": kind }),
+        GrantScope::Command { command } => json!({ "command": command }),
+    }
+}
+
+fn scope_from_view(v: Option<&Value>) -> Option<GrantScope> {
+    let v = v?;
+    if let Some(k) = v.get("kind").and_then(Value::as_str) {
+        return Some(GrantScope::Kind { kind: k.into() });
+    }
+    if let Some(c) = v.get("command").and_then(Value::as_str) {
+        return Some(GrantScope::Command { command: c.into() });
+    }
+    (v.get("session") == Some(&Value::Bool(true))).then_some(GrantScope::Session)
 }
 
 /// Reads an event in the JSON view (what [`to_view`] makes, and what protocol version 1
@@ -221,6 +253,19 @@ pub fn from_view(kind: &str, d: &Value) -> Option<AgentEventKind> {
                 reason: s("reason").unwrap_or_default(),
             }
         }
+        "grant" => AgentEventKind::Grant {
+            grant: u("grant")?,
+            scope: scope_from_view(d.get("scope"))?,
+            allow: b("allow"),
+            by: by(),
+            device: s("device"),
+            approval: u("approval"),
+        },
+        "grant_revoked" => AgentEventKind::GrantRevoked {
+            grant: u("grant")?,
+            by: by(),
+            device: s("device"),
+        },
         _ => return None,
     })
 }
@@ -343,6 +388,39 @@ pub(crate) mod tests {
             AgentEventKind::Truncated {
                 kind: "update".into(),
                 bytes: 300_000,
+            },
+            AgentEventKind::Grant {
+                grant: 1,
+                scope: GrantScope::Command {
+                    command: "cargo test".into(),
+                },
+                allow: true,
+                by: "phone".into(),
+                device: Some("ab".into()),
+                approval: Some(3),
+            },
+            AgentEventKind::Grant {
+                grant: 2,
+                scope: GrantScope::Session,
+                allow: false,
+                by: "laptop".into(),
+                device: None,
+                approval: None,
+            },
+            AgentEventKind::Grant {
+                grant: 3,
+                scope: GrantScope::Kind {
+                    kind: "edit".into(),
+                },
+                allow: true,
+                by: "laptop".into(),
+                device: None,
+                approval: None,
+            },
+            AgentEventKind::GrantRevoked {
+                grant: 1,
+                by: "phone".into(),
+                device: None,
             },
         ]
     }

@@ -62,7 +62,8 @@ impl ClientError {
         }
     }
 
-    pub(crate) fn from_read(e: ReadError, conn: &Connection) -> ClientError {
+    /// The error of a read on `conn` that failed: the close reason if the connection is closed.
+    pub fn from_read(e: ReadError, conn: &Connection) -> ClientError {
         if let Some(reason) = conn.close_reason() {
             return ClientError::from_conn(&reason);
         }

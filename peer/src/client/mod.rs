@@ -7,6 +7,8 @@ mod escape;
 mod hosts;
 mod local;
 mod pair;
+pub mod sanitize;
+pub mod transcript;
 
 pub use attach::{AttachEnd, AttachIo, Attacher};
 pub use conn::{ClientError, Dialer, HostConn};

@@ -5,6 +5,7 @@
 //! | 0 | nothing yet, or a database made before versions were counted (the tables of version 1, perhaps without `devices.psk`) |
 //! | 1 | tables `devices`, `audit`, `agent_sessions`, `agent_events` |
 //! | 2 | `agent_events` rows hold typed events: `kind` is the variant's snake_case name, `data` the JSON of its fields (earlier: the camelCase JSON objects of protocol version 1) |
+//! | 3 | `agent_sessions.subdir`: the directory inside the worktree the agent works in (`''`: the worktree); an index of `audit` by time |
 //!
 //! Each step runs in one transaction with the version it reaches, so a failed migration
 //! leaves the database as it was. A database of a newer version is refused.
@@ -15,7 +16,7 @@ use tracing::{info, warn};
 use super::DbError;
 
 /// The newest schema version.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 const V1: &str = "
 CREATE TABLE IF NOT EXISTS devices (
@@ -74,6 +75,9 @@ pub fn migrate(conn: &mut Connection) -> Result<(), DbError> {
     }
     if found < 2 {
         step(conn, 2, v2)?;
+    }
+    if found < 3 {
+        step(conn, 3, v3)?;
     }
     Ok(())
 }
@@ -159,6 +163,19 @@ fn v2(c: &Transaction<'_>) -> Result<(), DbError> {
             kept, "agent transcripts converted to typed events"
         );
     }
+    Ok(())
+}
+
+/// Version 3: an agent session may work in a directory inside its worktree; audit queries by
+/// time (`peer audit --since`).
+fn v3(c: &Transaction<'_>) -> Result<(), DbError> {
+    let has = c
+        .prepare("SELECT 1 FROM pragma_table_info('agent_sessions') WHERE name = 'subdir'")?
+        .exists([])?;
+    if !has {
+        c.execute_batch("ALTER TABLE agent_sessions ADD COLUMN subdir TEXT NOT NULL DEFAULT ''")?;
+    }
+    c.execute_batch("CREATE INDEX IF NOT EXISTS audit_at ON audit (at)")?;
     Ok(())
 }
 

@@ -19,6 +19,8 @@ pub(crate) async fn run<S: FrameSink, R: FrameSource>(
     let agents = &ctx.host.agents;
     let h = agents.get(attach.session).map_err(AttachEnd::Error)?;
     let _guard = h.attached();
+    // Someone watches: the agent starts if it is stopped.
+    agents.wake(attach.session);
     let (mut live, mut upto) = h.subscribe();
     let mut pos = attach.from_seq.min(upto);
     send.send(Frame::AgentAttached(AgentAttached { info: h.info() }))

@@ -11,7 +11,8 @@ use tracing::debug;
 
 use super::HostShared;
 use crate::proto::{
-    ErrorCode, Frame, FrameReader, LocalReply, LocalRequest, ReadError, WireError, write_frame,
+    AuditQuery, ErrorCode, Frame, FrameReader, LocalReply, LocalRequest, ReadError, WireError,
+    write_frame,
 };
 
 /// Binds the socket, replacing a stale one, with mode 0600.
@@ -110,9 +111,19 @@ async fn handle(host: &HostShared, req: LocalRequest) -> LocalReply {
                 Err(e) => LocalReply::Error(WireError::new(ErrorCode::NotFound, e.to_string())),
             }
         }
-        LocalRequest::Audit { limit } => match host.devices.audit_rows(limit.min(10_000)).await {
+        LocalRequest::Audit { limit } => {
+            let q = AuditQuery {
+                limit,
+                ..AuditQuery::default()
+            };
+            match host.devices.audit_query(q).await {
+                Ok(rows) => LocalReply::Audit(rows),
+                Err(e) => LocalReply::Error(WireError::new(ErrorCode::Internal, e.to_string())),
+            }
+        }
+        LocalRequest::AuditQuery(q) => match host.devices.audit_query(q).await {
             Ok(rows) => LocalReply::Audit(rows),
-            Err(e) => LocalReply::Error(WireError::new(ErrorCode::Internal, e.to_string())),
+            Err(e) => LocalReply::Error(WireError::new(ErrorCode::BadRequest, e.to_string())),
         },
     }
 }

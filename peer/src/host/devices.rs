@@ -333,16 +333,61 @@ impl Devices {
             .await?)
     }
 
-    /// The newest audit rows with device ids and names, newest first (`peer audit`).
-    pub async fn audit_rows(&self, limit: u32) -> Result<Vec<crate::proto::AuditRow>, DeviceError> {
+    /// The newest audit rows that match `q`, with device ids and names, newest first (`peer
+    /// audit`). A device filter is a device name or a prefix of its id.
+    pub async fn audit_query(
+        &self,
+        q: crate::proto::AuditQuery,
+    ) -> Result<Vec<crate::proto::AuditRow>, DeviceError> {
+        let limit = q.limit.min(10_000);
+        // The devices the filter names, by name or id prefix.
+        let devices: Option<Vec<Vec<u8>>> = q.device.as_ref().map(|want| {
+            let want_hex = want.trim().to_ascii_lowercase();
+            self.inner
+                .cache
+                .lock()
+                .iter()
+                .filter(|(k, d)| {
+                    d.name == *want
+                        || (!want_hex.is_empty() && hex::encode(k).starts_with(&want_hex))
+                })
+                .map(|(k, _)| k.to_vec())
+                .collect()
+        });
+        if devices.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(Vec::new());
+        }
         let mut rows = self
             .inner
             .db
             .call(move |db| {
-                let mut stmt = db.prepare(
-                    "SELECT at, device, event, detail FROM audit ORDER BY id DESC LIMIT ?1",
-                )?;
-                let rows = stmt.query_map([limit], |r| {
+                let mut sql = String::from("SELECT at, device, event, detail FROM audit WHERE 1");
+                let mut args: Vec<rusqlite::types::Value> = Vec::new();
+                if let Some(since) = q.since {
+                    sql.push_str(" AND at >= ?");
+                    args.push(rusqlite::types::Value::Integer(
+                        since.min(i64::MAX as u64) as i64
+                    ));
+                }
+                if let Some(kind) = &q.kind {
+                    sql.push_str(" AND (event = ? OR event LIKE ? ESCAPE '\\')");
+                    args.push(rusqlite::types::Value::Text(kind.clone()));
+                    let like = kind
+                        .replace('\\', "\\\\")
+                        .replace('%', "\\%")
+                        .replace('_', "\\_");
+                    args.push(rusqlite::types::Value::Text(format!("{like}.%")));
+                }
+                if let Some(devs) = &devices {
+                    sql.push_str(" AND device IN (");
+                    sql.push_str(&vec!["?"; devs.len()].join(", "));
+                    sql.push(')');
+                    args.extend(devs.iter().cloned().map(rusqlite::types::Value::Blob));
+                }
+                sql.push_str(" ORDER BY id DESC LIMIT ?");
+                args.push(rusqlite::types::Value::Integer(i64::from(limit)));
+                let mut stmt = db.prepare(&sql)?;
+                let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
                     let dev: Option<Vec<u8>> = r.get(1)?;
                     Ok(crate::proto::AuditRow {
                         at: r.get(0)?,

@@ -11,8 +11,8 @@ use tracing::{debug, warn};
 
 use super::HostShared;
 use crate::proto::{
-    Attach, Attached, ErrorCode, Exited, Frame, FrameReader, Gap, InputAck, MAX_CHUNK, Output,
-    ReadError, Reply, Request, Role, WireError, write_frame,
+    AgentStarted, Attach, Attached, ErrorCode, Exited, Frame, FrameReader, Gap, InputAck,
+    MAX_CHUNK, Output, ReadError, Reply, Request, Role, StartAgent, WireError, write_frame,
 };
 use crate::pty::{AttachGuard, PtySession, SessionError, Slice};
 
@@ -64,7 +64,46 @@ pub(crate) fn session_error(e: SessionError) -> WireError {
     }
 }
 
+/// Answers a request; a refused or failed one is audited (`request.failed`) with its reason.
 pub(crate) async fn handle_request(ctx: &StreamCtx, req: Request) -> Result<Reply, WireError> {
+    let name = request_name(&req);
+    let res = serve_request(ctx, req).await;
+    if let Err(e) = &res {
+        audit(
+            ctx,
+            "request.failed",
+            format!("{name}: {} ({:?})", e.message, e.code),
+        )
+        .await;
+    }
+    res
+}
+
+/// A request's name, for the audit log.
+fn request_name(req: &Request) -> &'static str {
+    match req {
+        Request::ListSessions => "list sessions",
+        Request::CreateSession(_) => "new session",
+        Request::KillSession { .. } => "kill session",
+        Request::ListAgents => "list agents",
+        Request::NewAgentSession(_) | Request::StartAgent(_) => "new agent session",
+        Request::ListAgentSessions => "list agent sessions",
+        Request::AgentPrompt { .. } => "agent prompt",
+        Request::AgentCancel { .. } => "agent cancel",
+        Request::AgentAnswer { .. } => "agent answer",
+        Request::AgentDiff { .. } => "agent diff",
+        Request::AgentClose { .. } => "agent close",
+        Request::AgentSetMode { .. } => "agent mode",
+        Request::AgentSetOption { .. } => "agent option",
+        Request::Unpair => "unpair",
+        Request::ListApprovals => "list approvals",
+        Request::ListGrants { .. } => "list grants",
+        Request::AddGrant { .. } => "add grant",
+        Request::RevokeGrant { .. } => "revoke grant",
+    }
+}
+
+async fn serve_request(ctx: &StreamCtx, req: Request) -> Result<Reply, WireError> {
     let sessions = &ctx.host.sessions;
     match req {
         Request::ListSessions => Ok(Reply::Sessions(sessions.list())),
@@ -114,19 +153,41 @@ pub(crate) async fn handle_request(ctx: &StreamCtx, req: Request) -> Result<Repl
         }
         Request::NewAgentSession(n) => {
             operator_only(ctx)?;
-            let detail = format!(
-                "{} in {} from {}{}",
-                n.agent,
-                n.repo,
-                n.base.as_deref().unwrap_or("HEAD"),
-                n.prompt
-                    .as_deref()
-                    .map(|p| format!(": {p}"))
-                    .unwrap_or_default()
-            );
-            let info = ctx.host.agents.create(n, actor(ctx)).await?;
-            audit(ctx, "agent.new", format!("{} {detail}", info.id)).await;
-            Ok(Reply::AgentSession(info))
+            let n = StartAgent {
+                agent: n.agent,
+                repo: n.repo,
+                base: n.base,
+                prompt: n.prompt,
+                with_changes: false,
+            };
+            Ok(Reply::AgentSession(start_agent(ctx, n).await?.info))
+        }
+        Request::StartAgent(n) => {
+            operator_only(ctx)?;
+            Ok(Reply::AgentStarted(start_agent(ctx, n).await?))
+        }
+        Request::ListApprovals => Ok(Reply::Approvals(ctx.host.agents.approvals())),
+        Request::ListGrants { session } => Ok(Reply::Grants(ctx.host.agents.grants(session)?)),
+        Request::AddGrant {
+            session,
+            scope,
+            allow,
+        } => {
+            operator_only(ctx)?;
+            let g = ctx
+                .host
+                .agents
+                .add_grant(session, scope, allow, actor(ctx))
+                .await?;
+            Ok(Reply::Grants(vec![g]))
+        }
+        Request::RevokeGrant { session, grant } => {
+            operator_only(ctx)?;
+            ctx.host
+                .agents
+                .revoke_grant(session, grant, actor(ctx))
+                .await?;
+            Ok(Reply::GrantRevoked)
         }
         Request::AgentPrompt { session, text } => {
             operator_only(ctx)?;
@@ -147,15 +208,11 @@ pub(crate) async fn handle_request(ctx: &StreamCtx, req: Request) -> Result<Repl
             option,
         } => {
             operator_only(ctx)?;
-            let detail = format!(
-                "{session} approval {approval}: {}",
-                option.as_deref().unwrap_or("cancelled")
-            );
+            // The session audits the answer, with what it approved.
             ctx.host
                 .agents
                 .answer(session, approval, option, actor(ctx))
                 .await?;
-            audit(ctx, "agent.answer", detail).await;
             Ok(Reply::AgentAnswered)
         }
         Request::AgentClose {
@@ -214,6 +271,27 @@ pub(crate) async fn handle_request(ctx: &StreamCtx, req: Request) -> Result<Repl
             Ok(Reply::AgentConfigured)
         }
     }
+}
+
+async fn start_agent(ctx: &StreamCtx, n: StartAgent) -> Result<AgentStarted, WireError> {
+    let detail = format!(
+        "{} in {} from {}{}{}",
+        n.agent,
+        n.repo,
+        n.base.as_deref().unwrap_or("HEAD"),
+        if n.with_changes {
+            " with uncommitted changes"
+        } else {
+            ""
+        },
+        n.prompt
+            .as_deref()
+            .map(|p| format!(": {p}"))
+            .unwrap_or_default()
+    );
+    let started = ctx.host.agents.start_session(n, actor(ctx)).await?;
+    audit(ctx, "agent.new", format!("{} {detail}", started.info.id)).await;
+    Ok(started)
 }
 
 fn check_id(s: &str) -> Result<(), WireError> {

@@ -369,6 +369,37 @@ export type AgentEventKind =
       /** Its encoded size, bytes. */
       bytes: number;
     };
+  }
+  /**
+   * A grant was made: from now on the host answers the tool calls it covers itself, in this
+   * session, until it is revoked.
+   */
+  | {
+    grant: {
+      /** 1, 2, … per session. */
+      grant: number;
+      /** What it covers. */
+      scope: GrantScope;
+      /** Allow (`true`) or reject what it covers. */
+      allow: boolean;
+      /** Who made it: a device name. */
+      by: string;
+      /** Device id (hex), if a device made it. */
+      device: string | null;
+      /** The approval whose "always" answer made it, if one did. */
+      approval: number | null;
+    };
+  }
+  /** A grant was revoked. */
+  | {
+    grant_revoked: {
+      /** The grant. */
+      grant: number;
+      /** Device name. */
+      by: string;
+      /** Device id (hex). */
+      device: string | null;
+    };
   };
 export function encAgentEventKind(w: Writer, v: AgentEventKind): void {
   if (typeof v === 'object' && 'state' in v) { w.varint(0, 32); encAgentState(w, v.state.state); if (v.state.detail === null) w.u8(0); else { w.u8(1); w.str(v.state.detail); } return; }
@@ -388,10 +419,12 @@ export function encAgentEventKind(w: Writer, v: AgentEventKind): void {
   if (typeof v === 'object' && 'terminal_refused' in v) { w.varint(14, 32); w.str(v.terminal_refused.command); w.varint(v.terminal_refused.args.length, 64); for (const x0 of v.terminal_refused.args) { w.str(x0); } if (v.terminal_refused.cwd === null) w.u8(0); else { w.u8(1); w.str(v.terminal_refused.cwd); } w.str(v.terminal_refused.reason); return; }
   if (typeof v === 'object' && 'warning' in v) { w.varint(15, 32); w.str(v.warning.message); return; }
   if (typeof v === 'object' && 'truncated' in v) { w.varint(16, 32); w.str(v.truncated.kind); w.u64(v.truncated.bytes); return; }
+  if (typeof v === 'object' && 'grant' in v) { w.varint(17, 32); w.u64(v.grant.grant); encGrantScope(w, v.grant.scope); w.bool(v.grant.allow); w.str(v.grant.by); if (v.grant.device === null) w.u8(0); else { w.u8(1); w.str(v.grant.device); } if (v.grant.approval === null) w.u8(0); else { w.u8(1); w.u64(v.grant.approval); } return; }
+  if (typeof v === 'object' && 'grant_revoked' in v) { w.varint(18, 32); w.u64(v.grant_revoked.grant); w.str(v.grant_revoked.by); if (v.grant_revoked.device === null) w.u8(0); else { w.u8(1); w.str(v.grant_revoked.device); } return; }
   throw new PostcardError('not a AgentEventKind');
 }
 export function decAgentEventKind(r: Reader): AgentEventKind {
-  switch (r.variant(17)) {
+  switch (r.variant(19)) {
     case 0: return { state: { state: decAgentState(r), detail: (r.option() ? r.str() : null) } };
     case 1: return { started: { agent_session: r.str(), agent_info: (r.option() ? decJsonText(r) : null), load_session: r.bool(), modes: (r.option() ? decJsonText(r) : null), config_options: (r.option() ? decJsonText(r) : null) } };
     case 2: return { resumed: { method: decResumeMethod(r), agent_session: (r.option() ? r.str() : null), note: (r.option() ? r.str() : null) } };
@@ -409,6 +442,8 @@ export function decAgentEventKind(r: Reader): AgentEventKind {
     case 14: return { terminal_refused: { command: r.str(), args: r.seq(() => r.str()), cwd: (r.option() ? r.str() : null), reason: r.str() } };
     case 15: return { warning: { message: r.str() } };
     case 16: return { truncated: { kind: r.str(), bytes: r.u64() } };
+    case 17: return { grant: { grant: r.u64(), scope: decGrantScope(r), allow: r.bool(), by: r.str(), device: (r.option() ? r.str() : null), approval: (r.option() ? r.u64() : null) } };
+    case 18: return { grant_revoked: { grant: r.u64(), by: r.str(), device: (r.option() ? r.str() : null) } };
     default: throw new PostcardError('bad AgentEventKind');
   }
 }
@@ -472,6 +507,34 @@ export function decAgentSessionInfo(r: Reader): AgentSessionInfo {
     pending_approvals: r.varint(32),
     queued_prompts: r.varint(32),
     attached: r.varint(32),
+  };
+}
+
+/** Answer to [`crate::Request::StartAgent`]. */
+export interface AgentStarted {
+  /** The new session. */
+  info: AgentSessionInfo;
+  /**
+   * The agent's working directory: the worktree, or the directory inside it that `repo`
+   * named.
+   */
+  cwd: string;
+  /**
+   * What a person should know before going on (no login found for the agent, uncommitted
+   * changes left behind, …).
+   */
+  warnings: string[];
+}
+export function encAgentStarted(w: Writer, v: AgentStarted): void {
+  encAgentSessionInfo(w, v.info);
+  w.str(v.cwd);
+  w.varint(v.warnings.length, 64); for (const x0 of v.warnings) { w.str(x0); }
+}
+export function decAgentStarted(r: Reader): AgentStarted {
+  return {
+    info: decAgentSessionInfo(r),
+    cwd: r.str(),
+    warnings: r.seq(() => r.str()),
   };
 }
 
@@ -562,6 +625,35 @@ export function decAttached(r: Reader): Attached {
     info: decSessionInfo(r),
     start_offset: r.u64(),
     input_acked: r.u64(),
+  };
+}
+
+/** Which audit rows [`LocalRequest::AuditQuery`] asks for. */
+export interface AuditQuery {
+  /** At most this many rows (at most 10000 are sent). */
+  limit: number;
+  /** Only rows at or after this time, unix seconds. */
+  since: number | null;
+  /** Only rows of this device: its name, or a prefix of its id (hex). */
+  device: string | null;
+  /**
+   * Only rows whose event is this one or starts with it and a dot (`agent` matches
+   * `agent.prompt`).
+   */
+  kind: string | null;
+}
+export function encAuditQuery(w: Writer, v: AuditQuery): void {
+  w.varint(v.limit, 32);
+  if (v.since === null) w.u8(0); else { w.u8(1); w.u64(v.since); }
+  if (v.device === null) w.u8(0); else { w.u8(1); w.str(v.device); }
+  if (v.kind === null) w.u8(0); else { w.u8(1); w.str(v.kind); }
+}
+export function decAuditQuery(r: Reader): AuditQuery {
+  return {
+    limit: r.varint(32),
+    since: (r.option() ? r.u64() : null),
+    device: (r.option() ? r.str() : null),
+    kind: (r.option() ? r.str() : null),
   };
 }
 
@@ -864,6 +956,84 @@ export function decGap(r: Reader): Gap {
   };
 }
 
+/** A grant as listed. */
+export interface GrantInfo {
+  /** Agent session id. */
+  session: number;
+  /** The grant's number in its session. */
+  grant: number;
+  /** What it covers. */
+  scope: GrantScope;
+  /** Allow (`true`) or reject. */
+  allow: boolean;
+  /** Who made it. */
+  by: string;
+  /** The approval whose "always" answer made it, if one did. */
+  approval: number | null;
+  /** When, unix milliseconds. */
+  at_ms: number;
+  /** How many requests it answered since the host started. */
+  used: number;
+}
+export function encGrantInfo(w: Writer, v: GrantInfo): void {
+  w.u64(v.session);
+  w.u64(v.grant);
+  encGrantScope(w, v.scope);
+  w.bool(v.allow);
+  w.str(v.by);
+  if (v.approval === null) w.u8(0); else { w.u8(1); w.u64(v.approval); }
+  w.u64(v.at_ms);
+  w.varint(v.used, 32);
+}
+export function decGrantInfo(r: Reader): GrantInfo {
+  return {
+    session: r.u64(),
+    grant: r.u64(),
+    scope: decGrantScope(r),
+    allow: r.bool(),
+    by: r.str(),
+    approval: (r.option() ? r.u64() : null),
+    at_ms: r.u64(),
+    used: r.varint(32),
+  };
+}
+
+/** What a grant covers (always inside one agent session). */
+export type GrantScope =
+  /** Every tool call of the session, and every command it asks the host to run. */
+  | 'session'
+  /** Tool calls of this ACP kind (`read`, `edit`, `fetch`, `execute`, …). */
+  | {
+    kind: {
+      /** The kind. */
+      kind: string;
+    };
+  }
+  /**
+   * Commands that start with this one, compared as parsed commands (program, words, flags
+   * normalised), never as text: `cargo test` covers `cargo test --release`.
+   */
+  | {
+    command: {
+      /** The command, as a person would type it. */
+      command: string;
+    };
+  };
+export function encGrantScope(w: Writer, v: GrantScope): void {
+  if (v === 'session') { w.varint(0, 32); return; }
+  if (typeof v === 'object' && 'kind' in v) { w.varint(1, 32); w.str(v.kind.kind); return; }
+  if (typeof v === 'object' && 'command' in v) { w.varint(2, 32); w.str(v.command.command); return; }
+  throw new PostcardError('not a GrantScope');
+}
+export function decGrantScope(r: Reader): GrantScope {
+  switch (r.variant(3)) {
+    case 0: return 'session';
+    case 1: return { kind: { kind: r.str() } };
+    case 2: return { command: { command: r.str() } };
+    default: throw new PostcardError('bad GrantScope');
+  }
+}
+
 /** The host's answer to [`ClientHello`]. */
 export interface HostHello {
   /** [`PROTOCOL_VERSION`] of the host. */
@@ -1079,7 +1249,9 @@ export type LocalRequest =
       /** How long to wait at most. */
       timeout_secs: number;
     };
-  };
+  }
+  /** Audit log rows that match a filter, newest first. */
+  | { AuditQuery: AuditQuery };
 export function encLocalRequest(w: Writer, v: LocalRequest): void {
   if (typeof v === 'object' && 'NewPairing' in v) { w.varint(0, 32); encRole(w, v.NewPairing.role); w.u64(v.NewPairing.ttl_secs); return; }
   if (v === 'ListDevices') { w.varint(1, 32); return; }
@@ -1087,16 +1259,18 @@ export function encLocalRequest(w: Writer, v: LocalRequest): void {
   if (v === 'Status') { w.varint(3, 32); return; }
   if (typeof v === 'object' && 'Audit' in v) { w.varint(4, 32); w.varint(v.Audit.limit, 32); return; }
   if (typeof v === 'object' && 'AwaitPairing' in v) { w.varint(5, 32); w.fixed(v.AwaitPairing.pairing_id, 16); w.varint(v.AwaitPairing.timeout_secs, 32); return; }
+  if (typeof v === 'object' && 'AuditQuery' in v) { w.varint(6, 32); encAuditQuery(w, v.AuditQuery); return; }
   throw new PostcardError('not a LocalRequest');
 }
 export function decLocalRequest(r: Reader): LocalRequest {
-  switch (r.variant(6)) {
+  switch (r.variant(7)) {
     case 0: return { NewPairing: { role: decRole(r), ttl_secs: r.u64() } };
     case 1: return 'ListDevices';
     case 2: return { RevokeDevice: { id: r.str() } };
     case 3: return 'Status';
     case 4: return { Audit: { limit: r.varint(32) } };
     case 5: return { AwaitPairing: { pairing_id: r.fixed(16), timeout_secs: r.varint(32) } };
+    case 6: return { AuditQuery: decAuditQuery(r) };
     default: throw new PostcardError('bad LocalRequest');
   }
 }
@@ -1159,6 +1333,40 @@ export function decPairBrowser(r: Reader): PairBrowser {
   };
 }
 
+/** An approval waiting for an answer, as [`crate::Request::ListApprovals`] lists it. */
+export interface PendingApproval {
+  /** Agent session id. */
+  session: number;
+  /** The approval's number. */
+  approval: number;
+  /** ACP `ToolCallUpdate`, as in the `permission` event. */
+  tool_call: JsonText;
+  /** ACP `PermissionOption` list, as in the `permission` event. */
+  options: JsonText;
+  /** The agent's working directory (a command without its own `cwd` runs there). */
+  cwd: string;
+  /** When the agent asked, unix milliseconds. */
+  at_ms: number;
+}
+export function encPendingApproval(w: Writer, v: PendingApproval): void {
+  w.u64(v.session);
+  w.u64(v.approval);
+  encJsonText(w, v.tool_call);
+  encJsonText(w, v.options);
+  w.str(v.cwd);
+  w.u64(v.at_ms);
+}
+export function decPendingApproval(r: Reader): PendingApproval {
+  return {
+    session: r.u64(),
+    approval: r.u64(),
+    tool_call: decJsonText(r),
+    options: decJsonText(r),
+    cwd: r.str(),
+    at_ms: r.u64(),
+  };
+}
+
 /** Successful replies. */
 export type Reply =
   /** Answer to [`Request::ListSessions`]. */
@@ -1191,7 +1399,18 @@ export type Reply =
   /** Answer to [`Request::AgentSetMode`] and [`Request::AgentSetOption`]: the agent agreed. */
   | 'AgentConfigured'
   /** Answer to [`Request::Unpair`]: the device is revoked; its connections close next. */
-  | 'Unpaired';
+  | 'Unpaired'
+  /** Answer to [`Request::StartAgent`]. */
+  | { AgentStarted: AgentStarted }
+  /** Answer to [`Request::ListApprovals`], by session and approval. */
+  | { Approvals: PendingApproval[] }
+  /**
+   * Answer to [`Request::ListGrants`] (by session and grant) and [`Request::AddGrant`] (the
+   * new grant).
+   */
+  | { Grants: GrantInfo[] }
+  /** Answer to [`Request::RevokeGrant`]. */
+  | 'GrantRevoked';
 export function encReply(w: Writer, v: Reply): void {
   if (typeof v === 'object' && 'Sessions' in v) { w.varint(0, 32); w.varint(v.Sessions.length, 64); for (const x0 of v.Sessions) { encSessionInfo(w, x0); } return; }
   if (typeof v === 'object' && 'Created' in v) { w.varint(1, 32); encSessionInfo(w, v.Created); return; }
@@ -1206,10 +1425,14 @@ export function encReply(w: Writer, v: Reply): void {
   if (v === 'AgentClosed') { w.varint(10, 32); return; }
   if (v === 'AgentConfigured') { w.varint(11, 32); return; }
   if (v === 'Unpaired') { w.varint(12, 32); return; }
+  if (typeof v === 'object' && 'AgentStarted' in v) { w.varint(13, 32); encAgentStarted(w, v.AgentStarted); return; }
+  if (typeof v === 'object' && 'Approvals' in v) { w.varint(14, 32); w.varint(v.Approvals.length, 64); for (const x0 of v.Approvals) { encPendingApproval(w, x0); } return; }
+  if (typeof v === 'object' && 'Grants' in v) { w.varint(15, 32); w.varint(v.Grants.length, 64); for (const x0 of v.Grants) { encGrantInfo(w, x0); } return; }
+  if (v === 'GrantRevoked') { w.varint(16, 32); return; }
   throw new PostcardError('not a Reply');
 }
 export function decReply(r: Reader): Reply {
-  switch (r.variant(13)) {
+  switch (r.variant(17)) {
     case 0: return { Sessions: r.seq(() => decSessionInfo(r)) };
     case 1: return { Created: decSessionInfo(r) };
     case 2: return 'Killed';
@@ -1223,6 +1446,10 @@ export function decReply(r: Reader): Reply {
     case 10: return 'AgentClosed';
     case 11: return 'AgentConfigured';
     case 12: return 'Unpaired';
+    case 13: return { AgentStarted: decAgentStarted(r) };
+    case 14: return { Approvals: r.seq(() => decPendingApproval(r)) };
+    case 15: return { Grants: r.seq(() => decGrantInfo(r)) };
+    case 16: return 'GrantRevoked';
     default: throw new PostcardError('bad Reply');
   }
 }
@@ -1319,7 +1546,41 @@ export type Request =
    * This device leaves the host: the host revokes it (any role may). For a device whose
    * person saw different short codes at pairing, or that forgets the host.
    */
-  | 'Unpair';
+  | 'Unpair'
+  /**
+   * Start an agent session in a new git worktree ([`NewAgentSession`] with more options
+   * and an answer that says what to know).
+   */
+  | { StartAgent: StartAgent }
+  /** Every approval waiting for an answer, in every agent session. */
+  | 'ListApprovals'
+  /** The grants of one agent session, or of every session that is not done or failed. */
+  | {
+    ListGrants: {
+      /** Agent session id; `None`: every live session. */
+      session: number | null;
+    };
+  }
+  /** Make a grant: the host answers the tool calls it covers itself from now on. */
+  | {
+    AddGrant: {
+      /** Agent session id. */
+      session: number;
+      /** What it covers. */
+      scope: GrantScope;
+      /** Allow (`true`) or reject. */
+      allow: boolean;
+    };
+  }
+  /** Revoke a grant. */
+  | {
+    RevokeGrant: {
+      /** Agent session id. */
+      session: number;
+      /** The grant's number. */
+      grant: number;
+    };
+  };
 export function encRequest(w: Writer, v: Request): void {
   if (v === 'ListSessions') { w.varint(0, 32); return; }
   if (typeof v === 'object' && 'CreateSession' in v) { w.varint(1, 32); encCreateSession(w, v.CreateSession); return; }
@@ -1335,10 +1596,15 @@ export function encRequest(w: Writer, v: Request): void {
   if (typeof v === 'object' && 'AgentSetMode' in v) { w.varint(11, 32); w.u64(v.AgentSetMode.session); w.str(v.AgentSetMode.mode); return; }
   if (typeof v === 'object' && 'AgentSetOption' in v) { w.varint(12, 32); w.u64(v.AgentSetOption.session); w.str(v.AgentSetOption.option); w.str(v.AgentSetOption.value); return; }
   if (v === 'Unpair') { w.varint(13, 32); return; }
+  if (typeof v === 'object' && 'StartAgent' in v) { w.varint(14, 32); encStartAgent(w, v.StartAgent); return; }
+  if (v === 'ListApprovals') { w.varint(15, 32); return; }
+  if (typeof v === 'object' && 'ListGrants' in v) { w.varint(16, 32); if (v.ListGrants.session === null) w.u8(0); else { w.u8(1); w.u64(v.ListGrants.session); } return; }
+  if (typeof v === 'object' && 'AddGrant' in v) { w.varint(17, 32); w.u64(v.AddGrant.session); encGrantScope(w, v.AddGrant.scope); w.bool(v.AddGrant.allow); return; }
+  if (typeof v === 'object' && 'RevokeGrant' in v) { w.varint(18, 32); w.u64(v.RevokeGrant.session); w.u64(v.RevokeGrant.grant); return; }
   throw new PostcardError('not a Request');
 }
 export function decRequest(r: Reader): Request {
-  switch (r.variant(14)) {
+  switch (r.variant(19)) {
     case 0: return 'ListSessions';
     case 1: return { CreateSession: decCreateSession(r) };
     case 2: return { KillSession: { session: r.u64() } };
@@ -1353,6 +1619,11 @@ export function decRequest(r: Reader): Request {
     case 11: return { AgentSetMode: { session: r.u64(), mode: r.str() } };
     case 12: return { AgentSetOption: { session: r.u64(), option: r.str(), value: r.str() } };
     case 13: return 'Unpair';
+    case 14: return { StartAgent: decStartAgent(r) };
+    case 15: return 'ListApprovals';
+    case 16: return { ListGrants: { session: (r.option() ? r.u64() : null) } };
+    case 17: return { AddGrant: { session: r.u64(), scope: decGrantScope(r), allow: r.bool() } };
+    case 18: return { RevokeGrant: { session: r.u64(), grant: r.u64() } };
     default: throw new PostcardError('bad Request');
   }
 }
@@ -1498,6 +1769,42 @@ export function decSessionState(r: Reader): SessionState {
     case 1: return { Exited: decExitInfo(r) };
     default: throw new PostcardError('bad SessionState');
   }
+}
+
+/** Parameters of a new agent session ([`crate::Request::StartAgent`]). */
+export interface StartAgent {
+  /** Agent name from [`crate::Request::ListAgents`]. */
+  agent: string;
+  /**
+   * Absolute path on the host of a git repository or of a directory inside one (then the
+   * agent works in that directory of the worktree).
+   */
+  repo: string;
+  /** Branch, tag or commit to start from; `None`: the repository's `HEAD`. */
+  base: string | null;
+  /** A first prompt, sent once the agent is ready. */
+  prompt: string | null;
+  /**
+   * Bring the checkout's uncommitted changes (staged, unstaged and untracked files) into the
+   * new worktree.
+   */
+  with_changes: boolean;
+}
+export function encStartAgent(w: Writer, v: StartAgent): void {
+  w.str(v.agent);
+  w.str(v.repo);
+  if (v.base === null) w.u8(0); else { w.u8(1); w.str(v.base); }
+  if (v.prompt === null) w.u8(0); else { w.u8(1); w.str(v.prompt); }
+  w.bool(v.with_changes);
+}
+export function decStartAgent(r: Reader): StartAgent {
+  return {
+    agent: r.str(),
+    repo: r.str(),
+    base: (r.option() ? r.str() : null),
+    prompt: (r.option() ? r.str() : null),
+    with_changes: r.bool(),
+  };
 }
 
 /** How a turn ended: ACP's stop reasons, and the host's own. */

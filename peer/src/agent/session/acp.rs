@@ -3,9 +3,6 @@
 //! person), and the setup: `initialize`, then `session/load`, `session/resume` or
 //! `session/new`.
 
-use std::path::PathBuf;
-use std::time::Duration;
-
 use agent_client_protocol::schema::ProtocolVersion;
 use agent_client_protocol::v1::ConnectionTo;
 use agent_client_protocol::v1::schema::{
@@ -27,10 +24,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::actor::{Session, Stop, exit_text};
-use crate::proto::{AgentEventKind, ResumeMethod, StopReason};
-
-/// How long the agent has to answer `initialize` and `session/new` / `session/load`.
-const SETUP_TIMEOUT: Duration = Duration::from_secs(120);
+use super::handle::Cmd;
+use crate::proto::{AgentEventKind, ErrorCode, ResumeMethod, WireError};
 
 /// `session/update` with its parameters kept as JSON: every update kind, known or not, is
 /// recorded as the agent sent it.
@@ -206,29 +201,68 @@ pub(super) struct Setup<'a> {
     pub rx: &'a mut mpsc::Receiver<FromAgent>,
     pub child: &'a mut Child,
     pub shutdown: &'a CancellationToken,
+    pub cmds: &'a mut mpsc::Receiver<Cmd>,
+    /// When the agent must be set up.
+    pub deadline: tokio::time::Instant,
+    pub timeout_secs: u64,
+    /// Commands that need the agent ready, carried out once it is.
+    pub deferred: Vec<Cmd>,
 }
 
 impl Setup<'_> {
-    /// Awaits `fut` while recording what the agent sends, watching the process and the host.
+    /// Awaits `fut` while recording what the agent sends, answering clients, and watching the
+    /// process, the deadline and the host. A close or a cancel acts at once.
     async fn guarded<T>(
         &mut self,
         s: &mut Session,
         fut: impl Future<Output = Result<T, agent_client_protocol::Error>>,
     ) -> Result<Result<T, String>, Stop> {
-        let fut = tokio::time::timeout(SETUP_TIMEOUT, fut);
         tokio::pin!(fut);
         loop {
             tokio::select! {
                 biased;
                 Some(m) = self.rx.recv() => s.on_agent(m).await,
-                r = &mut fut => return Ok(match r {
-                    Ok(Ok(v)) => Ok(v),
-                    Ok(Err(e)) => Err(e.to_string()),
-                    Err(_) => Err("the agent did not answer in time".into()),
-                }),
+                r = &mut fut => return Ok(r.map_err(|e| e.to_string())),
                 st = self.child.wait() => {
                     s.fail(exit_text(st)).await;
                     return Err(Stop::Ended);
+                }
+                c = self.cmds.recv() => {
+                    let Some(c) = c else { return Err(Stop::Shutdown) };
+                    match c {
+                        Cmd::Prompt { text, by, reply } => s.on_prompt(text, by, reply).await,
+                        Cmd::Close { by, reply } => {
+                            s.close(by).await;
+                            let _ = reply.send(Ok(()));
+                            return Err(Stop::Ended);
+                        }
+                        Cmd::Cancel { by, reply } => {
+                            // The start is given up: the agent is stopped, what waited for it
+                            // is dropped; a later prompt starts it again.
+                            s.emit(AgentEventKind::Cancel {
+                                by: by.name.clone(),
+                                device: by.device.clone(),
+                            })
+                            .await;
+                            s.drop_queue().await;
+                            for c in self.deferred.drain(..) {
+                                c.refuse(WireError::new(ErrorCode::BadRequest, "the start was cancelled"));
+                            }
+                            let _ = reply.send(Ok(()));
+                            return Err(Stop::Idle(format!(
+                                "the start was cancelled by {}; the agent starts again when needed",
+                                by.name
+                            )));
+                        }
+                        c @ Cmd::Configure { .. } => self.deferred.push(c),
+                        other => s.on_common(other).await,
+                    }
+                }
+                _ = tokio::time::sleep_until(self.deadline) => {
+                    return Ok(Err(format!(
+                        "the agent did not start within {} s (`start_timeout_secs` in agents.toml)",
+                        self.timeout_secs
+                    )));
                 }
                 _ = self.shutdown.cancelled() => return Err(Stop::Shutdown),
             }
@@ -241,8 +275,6 @@ impl Setup<'_> {
         &mut self,
         s: &mut Session,
         resume: Option<&str>,
-        lost_approvals: &[u64],
-        cut_turn: bool,
     ) -> Result<Option<SessionId>, Stop> {
         let init = InitializeRequest::new(ProtocolVersion::V1)
             .client_capabilities(ClientCapabilities::new().terminal(true))
@@ -255,22 +287,13 @@ impl Setup<'_> {
                 return Ok(None);
             }
         };
-        let effects = s.approvals.lost(lost_approvals);
-        s.apply(effects).await;
-        if cut_turn {
-            s.emit(AgentEventKind::TurnEnd {
-                stop_reason: StopReason::Interrupted {
-                    reason: "the host restarted during the turn".into(),
-                },
-            })
-            .await;
-        }
+        s.resumable = init.agent_capabilities.load_session || can_resume(&init);
         if let Some(old) = resume
             && let Some(sid) = self.reattach(s, &init, old).await?
         {
             return Ok(Some(sid));
         }
-        let new = NewSessionRequest::new(PathBuf::from(&s.h.row.worktree));
+        let new = NewSessionRequest::new(s.h.row.cwd());
         let sent = self.cx.send_request(new).block_task();
         match self.guarded(s, sent).await? {
             Ok(r) => {
@@ -278,6 +301,7 @@ impl Setup<'_> {
                 if let Err(e) = s.store.set_acp_session(s.h.row.id, sid.0.to_string()).await {
                     warn!("recording the agent's session id: {e}");
                 }
+                s.ever_started = true;
                 let text = |v: Option<Value>| v.filter(|v| !v.is_null()).map(|v| v.to_string());
                 s.emit(AgentEventKind::Started {
                     agent_session: sid.0.to_string(),
@@ -304,7 +328,7 @@ impl Setup<'_> {
         init: &InitializeResponse,
         old: &str,
     ) -> Result<Option<SessionId>, Stop> {
-        let cwd = PathBuf::from(&s.h.row.worktree);
+        let cwd = s.h.row.cwd();
         let (method, result) = if init.agent_capabilities.load_session {
             // The history the agent replays is in the transcript already.
             s.replaying = true;

@@ -11,7 +11,7 @@ use serde_json::Value;
 use tracing::{debug, warn};
 
 use super::acp::PermResponder;
-use super::actor::Session;
+use super::actor::{Proc, Session};
 use crate::agent::approvals::{Ask, Choice, Effect, End, OptionKind};
 use crate::agent::store::OnStored;
 use crate::proto::{AgentEvent, AgentEventKind, AgentState, MAX_EVENT_DATA};
@@ -37,23 +37,33 @@ impl Session {
         }
     }
 
-    /// Recomputes the state from what is going on and records a change.
-    pub(super) async fn refresh(&mut self) {
-        let state = match self.state {
+    /// The state that what is going on makes.
+    pub(super) fn derived_state(&self) -> AgentState {
+        match self.state {
             AgentState::Done | AgentState::Failed => self.state,
-            _ if !self.ready => AgentState::Starting,
+            _ if self.process == Proc::Starting => AgentState::Starting,
             _ if self.in_flight && self.approvals.pending() > 0 => AgentState::WaitingApproval,
             _ if self.in_flight => AgentState::Running,
             _ if self.interrupted => AgentState::Interrupted,
             _ => AgentState::Idle,
-        };
-        self.set_state(state, self.detail.clone()).await;
+        }
     }
 
-    /// Records a state change (and refreshes the counts listings show).
+    /// Recomputes the state from what is going on and records a change.
+    pub(super) async fn refresh(&mut self) {
+        let state = self.derived_state();
+        let detail = if state == self.state {
+            self.detail.clone()
+        } else {
+            None
+        };
+        self.set_state(state, detail).await;
+    }
+
+    /// Records a state change (and refreshes what listings show).
     pub(super) async fn set_state(&mut self, state: AgentState, detail: Option<String>) {
         self.h
-            .set_counts(self.approvals.pending(), self.queue.len());
+            .set_pending(self.approvals.pending_list(), self.queue.len());
         if state == self.state && detail == self.detail {
             return;
         }
@@ -71,17 +81,31 @@ impl Session {
     }
 
     /// The agent failed (could not start, failed ACP setup, or exited): the turn ends
-    /// `failed`, approvals and queued prompts are dropped, state `failed`.
+    /// `failed`, approvals and queued prompts are dropped, state `failed`. The error says what
+    /// the agent last wrote on stderr.
     pub(super) async fn fail(&mut self, why: String) {
         if matches!(self.state, AgentState::Failed | AgentState::Done) {
             debug!(session = self.h.row.id, "after the end: {why}");
             return;
         }
+        // Let the stderr reader take in the agent's last words.
+        if let Some(t) = self.stderr_task.take() {
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(500), t).await;
+        }
+        let tail = super::life::stderr_text(&self.stderr);
+        let last = self.stderr.lock().back().cloned();
         warn!(session = self.h.row.id, "agent failed: {why}");
         self.emit(AgentEventKind::Error {
-            message: why.clone(),
+            message: match &tail {
+                Some(t) => format!("{why}; its last lines on stderr:\n{t}"),
+                None => why.clone(),
+            },
         })
         .await;
+        let why = match last {
+            Some(l) => format!("{why} (stderr: {l})"),
+            None => why,
+        };
         if self.in_flight {
             self.in_flight = false;
             self.emit(AgentEventKind::TurnEnd {
@@ -123,7 +147,29 @@ impl Session {
                 }
                 Effect::Emit(ev) => self.emit(ev).await,
                 Effect::Deadline(d) => self.deadline = d.map(tokio::time::Instant::from_std),
+                Effect::Audit {
+                    device,
+                    event,
+                    detail,
+                } => self.audit(device, event, detail).await,
+                Effect::Grants => self.h.set_grants(self.approvals.grants()),
             }
+        }
+    }
+
+    /// Writes a row of the host's audit log, about this session, secrets redacted.
+    pub(super) async fn audit(
+        &mut self,
+        device: Option<String>,
+        event: &'static str,
+        detail: String,
+    ) {
+        let device = device
+            .and_then(|d| hex::decode(d).ok())
+            .filter(|d| d.len() == 32);
+        let detail = self.redactor.redact(&format!("{} {detail}", self.h.row.id));
+        if let Err(e) = self.store.audit(device, event, detail).await {
+            warn!(session = self.h.row.id, "audit log: {e}");
         }
     }
 
@@ -151,6 +197,7 @@ impl Session {
             tool_call: serde_json::to_value(&req.tool_call).unwrap_or(Value::Null),
             choices,
             options: serde_json::to_string(&req.options).unwrap_or_else(|_| "[]".into()),
+            at_ms: now_ms(),
         };
         let (id, effects) = self.approvals.ask(ask, std::time::Instant::now());
         self.responders.insert(id, responder);

@@ -6,8 +6,11 @@ use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::agent::approvals::PendingView;
 use crate::agent::store::SessionRow;
-use crate::proto::{AgentEvent, AgentSessionInfo, AgentState, WireError};
+use crate::proto::{
+    AgentEvent, AgentSessionInfo, AgentState, GrantInfo, GrantScope, PendingApproval, WireError,
+};
 
 /// Events buffered per session for live attachers; one that falls further behind catches up
 /// from the database.
@@ -51,6 +54,21 @@ pub(crate) enum Cmd {
         params: Value,
         reply: oneshot::Sender<Result<(), WireError>>,
     },
+    /// Make a grant.
+    AddGrant {
+        scope: GrantScope,
+        allow: bool,
+        by: Actor,
+        reply: oneshot::Sender<Result<GrantInfo, WireError>>,
+    },
+    /// Revoke a grant.
+    RevokeGrant {
+        grant: u64,
+        by: Actor,
+        reply: oneshot::Sender<Result<(), WireError>>,
+    },
+    /// Someone attached: start the agent if it is stopped (no answer).
+    Wake,
 }
 
 impl Cmd {
@@ -63,9 +81,14 @@ impl Cmd {
             Cmd::Cancel { reply, .. }
             | Cmd::Answer { reply, .. }
             | Cmd::Close { reply, .. }
-            | Cmd::Configure { reply, .. } => {
+            | Cmd::Configure { reply, .. }
+            | Cmd::RevokeGrant { reply, .. } => {
                 let _ = reply.send(Err(err));
             }
+            Cmd::AddGrant { reply, .. } => {
+                let _ = reply.send(Err(err));
+            }
+            Cmd::Wake => {}
         }
     }
 }
@@ -75,7 +98,8 @@ struct Snapshot {
     state: AgentState,
     detail: Option<String>,
     next_seq: u64,
-    pending: u32,
+    pending: Vec<PendingApproval>,
+    grants: Vec<GrantInfo>,
     queued: u32,
     attached: u32,
 }
@@ -87,6 +111,8 @@ pub struct SessionHandle {
     snap: Mutex<Snapshot>,
     events: broadcast::Sender<Arc<AgentEvent>>,
     pub(crate) cmds: mpsc::Sender<Cmd>,
+    /// Held while events are recorded for a session without an actor (done or failed).
+    pub(crate) detached: tokio::sync::Mutex<()>,
 }
 
 /// Counts an attachment while alive.
@@ -114,12 +140,14 @@ impl SessionHandle {
                 state,
                 detail,
                 next_seq,
-                pending: 0,
+                pending: Vec::new(),
+                grants: Vec::new(),
                 queued: 0,
                 attached: 0,
             }),
             events: broadcast::channel(LIVE_BUFFER).0,
             cmds: tx,
+            detached: tokio::sync::Mutex::new(()),
         });
         (h, rx)
     }
@@ -138,7 +166,7 @@ impl SessionHandle {
             detail: s.detail.clone(),
             created_at_ms: self.row.created_at,
             next_seq: s.next_seq,
-            pending_approvals: s.pending,
+            pending_approvals: u32::try_from(s.pending.len()).unwrap_or(u32::MAX),
             queued_prompts: s.queued,
             attached: s.attached,
         }
@@ -148,11 +176,6 @@ impl SessionHandle {
     pub fn subscribe(self: &Arc<Self>) -> (broadcast::Receiver<Arc<AgentEvent>>, u64) {
         let s = self.snap.lock();
         (self.events.subscribe(), s.next_seq)
-    }
-
-    /// Records a state when no actor runs for the session.
-    pub(crate) fn mark(&self, state: AgentState) {
-        self.snap.lock().state = state;
     }
 
     /// Counts an attachment until the guard drops.
@@ -167,11 +190,38 @@ impl SessionHandle {
         (s.state, s.next_seq)
     }
 
-    /// Counts of pending approvals and queued prompts, for listings.
-    pub(crate) fn set_counts(&self, pending: usize, queued: usize) {
+    /// Pending approvals and the count of queued prompts, for listings.
+    pub(crate) fn set_pending(&self, pending: Vec<PendingView>, queued: usize) {
+        let cwd = self.row.cwd().to_string_lossy().into_owned();
+        let list = pending
+            .into_iter()
+            .map(|p| PendingApproval {
+                session: self.row.id,
+                approval: p.approval,
+                tool_call: p.tool_call,
+                options: p.options,
+                cwd: cwd.clone(),
+                at_ms: p.at_ms,
+            })
+            .collect();
         let mut s = self.snap.lock();
-        s.pending = u32::try_from(pending).unwrap_or(u32::MAX);
+        s.pending = list;
         s.queued = u32::try_from(queued).unwrap_or(u32::MAX);
+    }
+
+    /// The session's grants, for listings.
+    pub(crate) fn set_grants(&self, grants: Vec<GrantInfo>) {
+        self.snap.lock().grants = grants;
+    }
+
+    /// Approvals waiting for an answer.
+    pub fn pending(&self) -> Vec<PendingApproval> {
+        self.snap.lock().pending.clone()
+    }
+
+    /// The session's grants.
+    pub fn grants(&self) -> Vec<GrantInfo> {
+        self.snap.lock().grants.clone()
     }
 
     /// A new state, for listings.

@@ -1,5 +1,6 @@
-//! One agent session: the agent process, its ACP connection, and the actor that owns the
-//! session's state (sequence numbers, the approval policy, the prompt queue).
+//! One agent session: the actor that owns the session's state (sequence numbers, the approval
+//! policy, the prompt queue), and the agent process it starts when there is work and stops when
+//! there is none.
 //!
 //! Everything that changes a session goes through its actor task, one step at a time, so
 //! event sequence numbers have no holes, the first answer to an approval wins, and the
@@ -7,41 +8,45 @@
 //! person: requests are handed to the actor with their responders and the handlers return at
 //! once.
 //!
+//! The actor runs for every session that is not done or failed; the agent process only while
+//! it is needed. A session whose agent is stopped is *dormant*: a prompt, pending work (queued
+//! prompts after a host restart), a configuration request or an attachment starts the agent
+//! (`live`), which loads or resumes its ACP session; an agent that can do that is stopped
+//! again after `[sessions] idle_stop_secs` without a turn.
+//!
 //! - [`handle`]: [`SessionHandle`], the face lists and attachers see, and the commands;
 //! - `acp`: the ACP client's handlers and the setup (`initialize`, load / resume / new);
-//! - `actor`: the select loop and the commands;
+//! - `actor`: the select loop of a live agent and the commands;
 //! - `events`: recording events and the derived state, applying the approval policy's effects;
-//! - `terminals`: the actor's side of `terminal/*`.
-//!
-//! This module starts and ends the agent process.
+//! - `terminals`: the actor's side of `terminal/*`;
+//! - `life`: dormant sessions, starting and stopping the agent process, and what is done when
+//!   a session that never started ends.
 
 mod acp;
 mod actor;
 mod events;
 pub(crate) mod handle;
+mod life;
 mod terminals;
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
-use tokio::io::AsyncBufReadExt;
-use tokio::process::Child;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
 
 pub(crate) use handle::Cmd;
 pub use handle::{Actor, AttachedGuard, SessionHandle};
 pub use terminals::NOT_APPROVED;
 
 use super::approvals::Approvals;
-use super::config::{AgentCwd, AgentSpec, Policy, Redactor};
+use super::config::{AgentSpec, Redactor, Sessions};
+use super::rules::{Rules, SessionGrant};
 use super::store::Store;
-use crate::proto::{AgentEventKind, AgentState};
-use actor::{Session, Stop, refuse_all};
+use crate::proto::{AgentEventKind, StopReason};
+use actor::{Session, refuse_all};
 
 /// How long the agent has after SIGTERM before SIGKILL.
 const AGENT_GRACE: Duration = Duration::from_secs(2);
@@ -50,7 +55,10 @@ const AGENT_GRACE: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 pub(crate) struct Start {
     pub spec: AgentSpec,
-    pub policy: Policy,
+    pub rules: Rules,
+    /// Seconds an approval waits (`None`: for ever).
+    pub approval_timeout: Option<Duration>,
+    pub sessions: Sessions,
     pub redactor: Redactor,
     /// The agent's session id to load (after a host restart).
     pub resume: Option<String>,
@@ -62,8 +70,15 @@ pub(crate) struct Start {
     pub stale_approvals: Vec<u64>,
     /// Approval numbers start here.
     pub next_approval: u64,
-    /// A first prompt.
+    /// The session's grants, and the number of the next one.
+    pub grants: Vec<SessionGrant>,
+    pub next_grant: u64,
+    /// Prompts that never reached the agent (restored from the transcript).
+    pub queue: Vec<(String, Actor)>,
+    /// A first prompt (a new session).
     pub prompt: Option<(String, Actor)>,
+    /// Start the agent at once (a new session, or work left from before a restart).
+    pub start_now: bool,
     /// The session's private directory (the agent's cwd with `cwd = "state"`).
     pub state_dir: PathBuf,
 }
@@ -76,156 +91,75 @@ pub(crate) async fn run(
     mut cmds: mpsc::Receiver<Cmd>,
     shutdown: CancellationToken,
 ) {
-    let approvals = Approvals::new(&start.policy, start.next_approval);
-    let mut s = Session::new(h.clone(), store, approvals);
+    let approvals = Approvals::new(
+        start.rules.clone(),
+        start.approval_timeout,
+        start.next_approval,
+    )
+    .with_grants(h.row.id, start.grants.clone(), start.next_grant);
+    let mut s = Session::new(h.clone(), store, approvals, start.redactor.clone());
     s.interrupted = start.interrupted;
-    // Always say so, also when a resumed session was stored as starting.
-    s.state = AgentState::Idle;
-    s.set_state(AgentState::Starting, None).await;
-    let (mut child, stdin, stdout) = match spawn_agent(&mut s, &start).await {
-        Ok(spawned) => spawned,
-        Err(why) => {
-            s.fail(why).await;
-            refuse_all(&mut cmds, s.state);
-            return;
-        }
-    };
-    // The agent's log: drained so it never blocks, redacted before it reaches ours.
-    let stderr_task = child.stderr.take().map(|stderr| {
-        let (id, redactor) = (h.row.id, start.redactor.clone());
-        tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
-            let mut lines = tokio::io::BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                debug!(session = id, "agent: {}", redactor.redact(&line));
-            }
-        }))
-    });
-    let (tx, mut rx) = mpsc::channel(256);
-    let result = acp::connect(stdin, stdout, tx, async |cx| {
-        let mut setup = acp::Setup {
-            cx: &cx,
-            rx: &mut rx,
-            child: &mut child,
-            shutdown: &shutdown,
-        };
-        let resume = start.resume.as_deref();
-        let sid = match setup
-            .run(&mut s, resume, &start.stale_approvals, start.cut_turn)
-            .await
-        {
-            Ok(Some(sid)) => sid,
-            Ok(None) | Err(Stop::Ended) => {
-                refuse_all(&mut cmds, s.state);
-                return Ok(Stop::Ended);
-            }
-            Err(Stop::Shutdown) => return Ok(Stop::Shutdown),
-        };
-        if let Some((text, by)) = start.prompt {
-            s.emit(AgentEventKind::Prompt {
-                text: text.clone(),
-                by: by.name.clone(),
-                device: by.device.clone(),
-                queued: false,
-            })
-            .await;
-            s.queue.push_back((text, by));
-        }
-        Ok(actor::run_loop(&mut s, cx, sid, rx, &mut cmds, &mut child, &shutdown).await)
-    })
-    .await;
-    let stop = match result {
-        Ok(stop) => stop,
-        Err(e) => {
-            s.fail(format!("agent connection failed: {e}")).await;
-            Stop::Ended
-        }
-    };
-    // The commands the host ran for the agent die with the session.
-    drop(s);
-    kill(&mut child).await;
-    drop(stderr_task);
-    if let Stop::Shutdown = stop {
-        debug!(session = h.row.id, "agent stopped for host shutdown");
+    s.queue = start.queue.iter().cloned().collect::<VecDeque<_>>();
+    h.set_grants(s.approvals.grants());
+    // What a host restart cut off, recorded without the agent.
+    let effects = s.approvals.lost(&start.stale_approvals);
+    s.apply(effects).await;
+    if start.cut_turn {
+        s.emit(AgentEventKind::TurnEnd {
+            stop_reason: StopReason::Interrupted {
+                reason: "the host restarted during the turn".into(),
+            },
+        })
+        .await;
     }
-}
-
-/// Starts the agent process: in the worktree (or the session's private directory), in its
-/// own process group, with piped stdio.
-async fn spawn_agent(
-    s: &mut Session,
-    start: &Start,
-) -> Result<
-    (
-        Child,
-        tokio::process::ChildStdin,
-        tokio::process::ChildStdout,
-    ),
-    String,
-> {
-    let Some(program) = start.spec.command.first() else {
-        return Err("the agent definition has no command".into());
-    };
-    let row = &s.h.row;
-    let wt = PathBuf::from(&row.worktree);
-    // fast-agent keeps "always allow" answers here, and honours them without asking; the
-    // host never passes such answers on and runs no command without a fresh approval, but a
-    // repository that ships this file is suspicious.
-    let auths = wt.join(".fast-agent").join("auths.md");
-    if tokio::fs::try_exists(&auths).await.unwrap_or(false) {
-        warn!(
-            session = row.id,
-            "the worktree contains {}",
-            auths.display()
-        );
-        let message = format!(
-            "the worktree contains {}: stored tool approvals of fast-agent, which the host \
-             ignores (every command still needs an approval in its turn)",
-            auths.display()
-        );
-        s.emit(AgentEventKind::Warning { message }).await;
+    if let Some((text, by)) = start.prompt.clone() {
+        s.emit(AgentEventKind::Prompt {
+            text: text.clone(),
+            by: by.name.clone(),
+            device: by.device.clone(),
+            queued: false,
+        })
+        .await;
+        s.queue.push_back((text, by));
     }
-    let row = &s.h.row;
-    let process_cwd = match start.spec.cwd {
-        AgentCwd::Worktree => wt,
-        AgentCwd::State => start.state_dir.clone(),
-    };
-    tokio::fs::create_dir_all(&start.state_dir)
-        .await
-        .map_err(|e| format!("cannot create {}: {e}", start.state_dir.display()))?;
-    let dir = start.state_dir.to_string_lossy();
-    let mut child = tokio::process::Command::new(program)
-        .args(&start.spec.command[1..])
-        .envs(
-            start
-                .spec
-                .env
-                .iter()
-                .map(|(k, v)| (k, v.replace(super::config::STATE_VAR, &dir))),
+    s.refresh().await;
+    let mut resume = start.resume.clone();
+    let mut wake = start.start_now || !s.queue.is_empty();
+    let mut deferred: Option<Cmd> = None;
+    loop {
+        if !wake {
+            match life::dormant(&mut s, &mut cmds, &shutdown).await {
+                life::Wake::Start(cmd) => deferred = cmd,
+                life::Wake::Ended => {
+                    life::after_end(&mut s).await;
+                    refuse_all(&mut cmds, s.state);
+                    return;
+                }
+                life::Wake::Shutdown => return,
+            }
+        }
+        wake = false;
+        match life::live(
+            &mut s,
+            &start,
+            resume.as_deref(),
+            &mut cmds,
+            &shutdown,
+            deferred.take(),
         )
-        .env("PEER_AGENT_SESSION", row.id.to_string())
-        .env("PEER_AGENT_STATE", &start.state_dir)
-        .current_dir(&process_cwd)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .process_group(0)
-        .spawn()
-        .map_err(|e| format!("cannot start {program}: {e}"))?;
-    let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-        return Err("the agent's pipes are missing".into());
-    };
-    info!(session = row.id, agent = %row.agent, pid = ?child.id(), "agent started");
-    Ok((child, stdin, stdout))
-}
-
-/// Ends the agent: SIGTERM to its process group, SIGKILL after [`AGENT_GRACE`].
-async fn kill(child: &mut Child) {
-    if let Ok(Some(_)) = child.try_wait() {
-        return;
-    }
-    let Some(pid) = child.id() else { return };
-    if !crate::util::terminate_group(pid, Signal::SIGTERM, AGENT_GRACE, child.wait()).await {
-        let _ = child.kill().await;
+        .await
+        {
+            life::Live::Stopped => {
+                if let Some(sid) = s.acp_sid.clone() {
+                    resume = Some(sid);
+                }
+            }
+            life::Live::Ended => {
+                life::after_end(&mut s).await;
+                refuse_all(&mut cmds, s.state);
+                return;
+            }
+            life::Live::Shutdown => return,
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! The actor's side of ACP `terminal/*`: `terminal/create` passes the approval gate
-//! ([`crate::agent::approvals::Approvals::take_grant`]) and the cwd check, the others act on
+//! ([`crate::agent::approvals::Approvals::may_run`]) and the cwd check, the others act on
 //! the session's [`crate::agent::terminal::Terminals`]. Every request is answered at once;
 //! `wait_for_exit` from a task that [`crate::agent::terminal::Terminals`] owns.
 
@@ -13,9 +13,10 @@ use tracing::warn;
 
 use super::acp::TermReq;
 use super::actor::Session;
-use crate::agent::approvals::GateError;
+use crate::agent::approvals::{GateError, Permit};
 use crate::agent::terminal::{ExitInfo, Spawn, TermError};
 use crate::proto::AgentEventKind;
+use crate::tool::command::join;
 
 /// JSON-RPC error code of a refused `terminal/create` (no approval of this command in this
 /// turn).
@@ -106,6 +107,14 @@ impl Session {
         code: i32,
     ) -> agent_client_protocol::Error {
         warn!(session = self.h.row.id, "terminal refused: {reason}");
+        let mut argv = vec![req.command.clone()];
+        argv.extend(req.args.iter().cloned());
+        self.audit(
+            None,
+            "agent.terminal",
+            format!("refused {}: {reason}", join(&argv)),
+        )
+        .await;
         self.emit(AgentEventKind::TerminalRefused {
             command: req.command.clone(),
             args: req.args.clone(),
@@ -130,12 +139,12 @@ impl Session {
                 return Err(self.refuse(req, e.to_string(), INVALID_PARAMS).await);
             }
         };
-        let taken = match self
+        let permit = match self
             .approvals
-            .take_grant(&req.command, &req.args, &cwd, &root, canon)
+            .may_run(&req.command, &req.args, &cwd, &root, canon)
         {
-            Ok(t) => t,
-            Err(e @ (GateError::NoGrant | GateError::Mismatch)) => {
+            Ok(p) => p,
+            Err(e @ (GateError::NoGrant | GateError::Mismatch | GateError::Denied(_))) => {
                 return Err(self.refuse(req, e.to_string(), NOT_APPROVED).await);
             }
         };
@@ -152,9 +161,25 @@ impl Session {
         };
         match self.terms.create(spawn, cwd.clone()) {
             Ok(id) => {
+                let by = match &permit {
+                    Permit::Turn(_) => format!("approval {}", permit.approval()),
+                    Permit::Policy(by) => by.clone(),
+                };
+                let mut argv = vec![req.command.clone()];
+                argv.extend(req.args.iter().cloned());
+                self.audit(
+                    None,
+                    "agent.terminal",
+                    format!(
+                        "{id}: {} (in {}), allowed by {by}",
+                        join(&argv),
+                        cwd.display()
+                    ),
+                )
+                .await;
                 self.emit(AgentEventKind::Terminal {
                     terminal: id.clone(),
-                    approval: taken.approval(),
+                    approval: permit.approval(),
                     command: req.command.clone(),
                     args: req.args.clone(),
                     cwd: cwd.to_string_lossy().into_owned(),
@@ -164,7 +189,7 @@ impl Session {
             }
             Err(e) => {
                 // The approval was for this command; it failed to start, so it stays usable.
-                self.approvals.give_back(taken);
+                self.approvals.give_back(permit);
                 Err(self.refuse(req, e.to_string(), INTERNAL).await)
             }
         }

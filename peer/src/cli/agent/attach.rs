@@ -1,252 +1,252 @@
 //! `peer agent attach`: the session's transcript as it happens, prompts and approval answers
-//! typed inline.
+//! typed inline, on a line editor with history when both ends are a terminal. Reconnects and
+//! catches up (from the last event seen) when the connection drops.
 
-use std::collections::BTreeMap;
-use std::io::Write;
+use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
 use peer::agent::view::to_view;
-use peer::client::HostConn;
-use peer::proto::{AgentEventKind, Frame, NewAgentSession, Reply, Request, write_frame};
-use serde_json::{Value, json};
+use peer::client::sanitize::inline;
+use peer::client::transcript::Transcript;
+use peer::client::{Dialer, HostConn};
+use peer::paths::Paths;
+use peer::proto::{AgentEvent, AgentState, Frame, FrameReader, write_frame};
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use super::AttachAgentArgs;
-use super::render::Printer;
+use super::input::{Done, Input, Line, Link, Typed};
+use super::term::{Out, read_lines};
 
-/// What the attach loop knows about open approvals: number → option ids in order.
-pub(super) type Open = BTreeMap<u64, Vec<(String, String, String)>>;
+/// Two Ctrl-C within this detach.
+const DOUBLE_CTRL_C: Duration = Duration::from_secs(2);
+/// A message line not ended yet is shown after this long without more text.
+const FLUSH_AFTER: Duration = Duration::from_millis(200);
 
-pub(super) async fn attach(conn: &HostConn, a: AttachAgentArgs) -> Result<u8> {
+type Stream = (
+    iroh::endpoint::SendStream,
+    FrameReader<iroh::endpoint::RecvStream>,
+);
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(100u64.saturating_mul(1 << attempt.min(5)).min(3000))
+}
+
+pub(super) async fn attach(
+    paths: &Paths,
+    dialer: Dialer,
+    conn: HostConn,
+    a: AttachAgentArgs,
+) -> Result<u8> {
     let mut id = a.id;
-    let (mut send, mut reader, attached) = conn.agent_attach(id, a.from).await?;
-    let (agent, repo) = (attached.info.agent.clone(), attached.info.repo.clone());
+    let (send, reader, attached) = conn.agent_attach(id, a.from).await?;
+    let mut stream: Option<Stream> = Some((send, reader));
+    let mut link = Link::new(dialer, conn);
+    let info = attached.info;
     let until: Vec<String> = a
         .until
         .as_deref()
         .map(|u| u.split(',').map(|s| s.trim().to_string()).collect())
         .unwrap_or_default();
-    let caught_up_at = attached.info.next_seq;
-    let mut state = attached.info.state.as_str().to_string();
+    let caught_up_at = info.next_seq;
+    let mut state = info.state;
+    let interactive = !a.no_input && !a.json && super::term::is_terminal();
+    let mut out = Out::new(interactive, paths);
+    let (tx, mut typed) = mpsc::channel::<Typed>(16);
+    let prompts = if a.no_input {
+        None
+    } else if interactive {
+        out.start_editor(tx.clone())
+    } else {
+        read_lines(tx.clone());
+        None
+    };
     if !a.json {
-        eprintln!(
-            "attached to agent session {} ({}, {}), {} events; type a prompt, or a number to answer an approval",
-            attached.info.id, attached.info.agent, state, attached.info.next_seq
-        );
+        out.notice(&format!(
+            "attached to agent session {} ({}, {}), {} events; type a prompt; 1, 2, … or y / n \
+             answer an approval; /help lists commands; Ctrl-C cancels the turn, Ctrl-D detaches",
+            info.id,
+            inline(&info.agent),
+            state.as_str(),
+            info.next_seq
+        ));
     }
-    let (line_tx, mut lines) = tokio::sync::mpsc::channel::<String>(16);
-    if !a.no_input {
-        // A blocking reader thread; it ends with the process.
-        std::thread::spawn(move || {
-            let stdin = std::io::stdin();
-            let mut line = String::new();
-            while stdin.read_line(&mut line).is_ok_and(|n| n > 0) {
-                if line_tx.blocking_send(line.trim_end().to_string()).is_err() {
-                    break;
-                }
-                line.clear();
-            }
-        });
-    }
-    let mut open: Open = BTreeMap::new();
-    let mut seen = 0u64;
-    let mut printer = Printer::default();
-    let check_until = |state: &str| until.iter().any(|u| u == state);
-    if caught_up_at == a.from.min(caught_up_at) && a.from >= caught_up_at && check_until(&state) {
+    let check_until = |s: AgentState| until.iter().any(|u| u == s.as_str());
+    if a.from >= caught_up_at && check_until(state) {
         return Ok(0);
     }
-    loop {
+    let mut input = Input::new(prompts, id, &info.agent, &info.repo);
+    input.ready();
+    let mut t = Transcript::new(&info.worktree);
+    let mut next = a.from.min(caught_up_at);
+    let mut seen = 0u64;
+    let mut flush_at: Option<Instant> = None;
+    let mut last_ctrl_c: Option<Instant> = None;
+    let mut attempt = 0u32;
+    let mut reconnect_at: Option<Instant> = None;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let code = loop {
         tokio::select! {
-            f = reader.read() => {
-                let ev = match f {
+            f = async { match stream.as_mut() { Some((_, r)) => r.read().await, None => std::future::pending().await } } => {
+                let ev: AgentEvent = match f {
                     Ok(Frame::AgentEvent(ev)) => ev,
                     Ok(Frame::Error(e)) => return Err(anyhow!(e)),
                     Ok(other) => bail!("unexpected {:?} frame", other.frame_type()),
-                    Err(e) => bail!("the host ended the stream: {e}"),
+                    Err(e) => {
+                        let e = link.lost(e);
+                        if !e.is_retryable() {
+                            return Err(e.into());
+                        }
+                        out.notice(&format!("-- connection lost ({e}); reconnecting"));
+                        stream = None;
+                        reconnect_at = Some(Instant::now());
+                        continue;
+                    }
                 };
+                if ev.seq < next {
+                    continue;
+                }
+                next = ev.seq + 1;
                 seen += 1;
-                track(&mut open, &ev.event);
-                if let AgentEventKind::State { state: s, .. } = &ev.event {
-                    state = s.as_str().to_string();
+                if let peer::proto::AgentEventKind::State { state: s, .. } = &ev.event {
+                    state = *s;
                 }
                 if a.json {
                     let (kind, data) = to_view(&ev.event);
-                    println!("{}", json!({"seq": ev.seq, "at_ms": ev.at_ms, "kind": kind, "data": data}));
+                    out.line(&json!({"seq": ev.seq, "at_ms": ev.at_ms, "kind": kind, "data": data}).to_string())?;
                 } else {
-                    printer.print(&ev.event, &open);
-                }
-                let _ = std::io::stdout().flush();
-                if a.count.is_some_and(|c| seen >= c) {
-                    break;
-                }
-                if ev.seq + 1 >= caught_up_at && check_until(&state) {
-                    break;
-                }
-            }
-            Some(line) = lines.recv() => {
-                match input(conn, id, &line, &open, (&agent, &repo)).await {
-                    Ok(Some(next)) => {
-                        let _ = write_frame(&mut send, &Frame::Detach).await;
-                        let _ = send.finish();
-                        let (s2, r2, info) = conn.agent_attach(next, 0).await?;
-                        (send, reader, id) = (s2, r2, next);
-                        open.clear();
-                        printer = Printer::default();
-                        eprintln!("attached to agent session {id} ({}, {})", info.info.agent, info.info.state.as_str());
+                    for l in t.event(&ev.event) {
+                        out.line(&l)?;
                     }
-                    Ok(None) => {}
-                    Err(e) => eprintln!("peer: {e:#}"),
+                    flush_at = t.has_partial().then(|| Instant::now() + FLUSH_AFTER);
+                }
+                input.seen(&t, state);
+                if a.count.is_some_and(|c| seen >= c) {
+                    break 0;
+                }
+                if ev.seq + 1 >= caught_up_at && check_until(state) {
+                    break 0;
                 }
             }
+            _ = async { match flush_at { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => {
+                flush_at = None;
+                for l in t.flush() {
+                    out.line(&l)?;
+                }
+            }
+            _ = async { match reconnect_at { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => {
+                reconnect_at = None;
+                match link.reconnect(id, next).await {
+                    Ok((s, r)) => {
+                        attempt = 0;
+                        stream = Some((s, r));
+                        out.notice(&format!("-- reconnected; catching up from event {next}"));
+                    }
+                    Err(e) if e.is_retryable() => {
+                        attempt += 1;
+                        if attempt.is_multiple_of(10) {
+                            out.notice(&format!("-- still reconnecting ({e})"));
+                        }
+                        reconnect_at = Some(Instant::now() + backoff(attempt));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            r = &mut ctrl_c => {
+                let _ = r;
+                ctrl_c.set(tokio::signal::ctrl_c());
+                if handle_ctrl_c(&mut last_ctrl_c, state, &link, id, &mut out).await {
+                    break 0;
+                }
+            }
+            Some(k) = typed.recv() => match k {
+                Line::Text(line) => {
+                    last_ctrl_c = None;
+                    match input.line(&line, &t, state, &link, &mut out).await {
+                        Done::Stay => {}
+                        Done::Switch(n) => {
+                            if let Some((mut s, _)) = stream.take() {
+                                let _ = write_frame(&mut s, &Frame::Detach).await;
+                                let _ = s.finish();
+                            }
+                            match link.attach(n, 0).await {
+                                Ok((s, r, info)) => {
+                                    stream = Some((s, r));
+                                    id = n;
+                                    next = 0;
+                                    state = info.info.state;
+                                    t = Transcript::new(&info.info.worktree);
+                                    input.switch(n, &info.info.agent, &info.info.repo);
+                                    out.notice(&format!(
+                                        "attached to agent session {n} ({}, {})",
+                                        inline(&info.info.agent),
+                                        info.info.state.as_str()
+                                    ));
+                                }
+                                Err(e) => {
+                                    out.notice(&format!("peer: {}", inline(&e.to_string())));
+                                    reconnect_at = Some(Instant::now());
+                                }
+                            }
+                        }
+                    }
+                    input.ready();
+                }
+                Line::Interrupt => {
+                    if handle_ctrl_c(&mut last_ctrl_c, state, &link, id, &mut out).await {
+                        break 0;
+                    }
+                    input.ready();
+                }
+                Line::Eof => {
+                    if interactive {
+                        out.notice(&format!(
+                            "-- detached; the session goes on (`peer agent attach {id}` comes back)"
+                        ));
+                        break 0;
+                    }
+                }
+            },
         }
+    };
+    if let Some((mut s, _)) = stream.take() {
+        let _ = write_frame(&mut s, &Frame::Detach).await;
+        let _ = s.finish();
     }
-    let _ = write_frame(&mut send, &Frame::Detach).await;
-    let _ = send.finish();
-    Ok(0)
+    input.close();
+    out.close();
+    link.hang_up().await;
+    Ok(code)
 }
 
-fn track(open: &mut Open, ev: &AgentEventKind) {
-    match ev {
-        AgentEventKind::Permission {
-            approval, options, ..
-        } => {
-            let opts = serde_json::from_str::<Value>(options)
-                .ok()
-                .as_ref()
-                .and_then(Value::as_array)
-                .map(|v| {
-                    v.iter()
-                        .map(|o| {
-                            let s = |k: &str| {
-                                o.get(k).and_then(Value::as_str).unwrap_or("").to_string()
-                            };
-                            (s("optionId"), s("name"), s("kind"))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            open.insert(*approval, opts);
-        }
-        AgentEventKind::PermissionResolved { approval, .. } => {
-            open.remove(approval);
-        }
-        _ => {}
-    }
-}
-
-const HELP: &str = "type a prompt and Enter to send it (queued while a turn runs)
-  1, 2, …   answer the oldest open approval with that option
-  y / n     allow once / reject the oldest open approval
-  /cancel   cancel the running turn (also /abort)
-  /diff     list changed files
-  /mode M   switch the agent's mode (the modes are in its `started` event)
-  /model M  choose the agent's model (its `model` option)
-  /new [P]  start a new session of this agent on this repository, with prompt P, and attach
-  /resume N attach to agent session N instead
-  //text    send a prompt that starts with /
-  /help     this text";
-
-/// Acts on one typed line; `Some(id)` means: attach to that session instead.
-async fn input(
-    conn: &HostConn,
+/// Ctrl-C: cancels the running turn; a second one within [`DOUBLE_CTRL_C`] detaches
+/// (`true`).
+async fn handle_ctrl_c(
+    last: &mut Option<Instant>,
+    state: AgentState,
+    link: &Link,
     id: u64,
-    line: &str,
-    open: &Open,
-    (agent, repo): (&str, &str),
-) -> Result<Option<u64>> {
-    let line = line.trim();
-    if line.is_empty() {
-        return Ok(None);
+    out: &mut Out,
+) -> bool {
+    if last.is_some_and(|t| t.elapsed() < DOUBLE_CTRL_C) {
+        out.notice(&format!(
+            "-- detached; the session goes on (`peer agent attach {id}` comes back)"
+        ));
+        return true;
     }
-    let oldest = open.iter().next();
-    let pick = |kinds: &[&str]| {
-        oldest.and_then(|(_, opts)| {
-            kinds
-                .iter()
-                .find_map(|k| opts.iter().find(|o| o.2 == *k).map(|o| o.0.clone()))
-        })
-    };
-    let answer = match (line, oldest) {
-        (_, None) => None,
-        ("y", Some(_)) => Some(pick(&["allow_once", "allow_always"])),
-        ("n", Some(_)) => Some(pick(&["reject_once", "reject_always"])),
-        (l, Some((_, opts))) => l
-            .parse::<usize>()
-            .ok()
-            .and_then(|i| i.checked_sub(1))
-            .and_then(|i| opts.get(i))
-            .map(|o| Some(o.0.clone())),
-    };
-    if let (Some(option), Some((n, _))) = (answer, oldest) {
-        conn.request(Request::AgentAnswer {
-            session: id,
-            approval: *n,
-            option,
-        })
-        .await?;
-        return Ok(None);
+    *last = Some(Instant::now());
+    if matches!(state, AgentState::Running | AgentState::WaitingApproval) {
+        out.notice("-- cancelling the turn (Ctrl-C again within 2 s detaches)");
+        if let Err(e) = link
+            .request(peer::proto::Request::AgentCancel { session: id })
+            .await
+        {
+            out.notice(&format!("peer: {}", inline(&format!("{e:#}"))));
+        }
+    } else {
+        out.notice("-- no turn is running; Ctrl-C again within 2 s detaches (Ctrl-D too)");
     }
-    let (cmd, rest) = line.split_once(' ').unwrap_or((line, ""));
-    let rest = rest.trim();
-    match cmd {
-        "/new" => {
-            let r = conn
-                .request(Request::NewAgentSession(NewAgentSession {
-                    agent: agent.to_string(),
-                    repo: repo.to_string(),
-                    base: None,
-                    prompt: (!rest.is_empty()).then(|| rest.to_string()),
-                }))
-                .await?;
-            let Reply::AgentSession(info) = r else {
-                bail!("unexpected reply");
-            };
-            return Ok(Some(info.id));
-        }
-        "/resume" => {
-            let n: u64 = rest
-                .parse()
-                .map_err(|_| anyhow!("/resume takes a session id"))?;
-            return Ok(Some(n));
-        }
-        "/mode" if !rest.is_empty() => {
-            conn.request(Request::AgentSetMode {
-                session: id,
-                mode: rest.to_string(),
-            })
-            .await?;
-            return Ok(None);
-        }
-        "/model" if !rest.is_empty() => {
-            conn.request(Request::AgentSetOption {
-                session: id,
-                option: "model".into(),
-                value: rest.to_string(),
-            })
-            .await?;
-            return Ok(None);
-        }
-        _ => {}
-    }
-    match line {
-        "/cancel" | "/abort" => {
-            conn.request(Request::AgentCancel { session: id }).await?;
-        }
-        "/diff" => {
-            if let Reply::AgentDiff(d) = conn.request(Request::AgentDiff { session: id }).await? {
-                for f in d.files {
-                    println!("  {:<10} {}", f.status, f.path);
-                }
-            }
-        }
-        "/help" => println!("{HELP}"),
-        l if l.starts_with('/') && !l.starts_with("//") => {
-            bail!("unknown command {l} (/help lists them)")
-        }
-        l => {
-            let text = l.strip_prefix('/').unwrap_or(l).to_string();
-            conn.request(Request::AgentPrompt { session: id, text })
-                .await?;
-        }
-    }
-    Ok(None)
+    false
 }

@@ -2,17 +2,27 @@
 
 use std::io::Write;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use peer::client::{self, HostConn};
+use peer::client::sanitize::inline;
+use peer::client::transcript::{approval_lines, options};
+use peer::client::{self, HostConn, KnownHosts};
 use peer::paths::Paths;
-use peer::proto::{AgentSessionInfo, LocalReply, LocalRequest, NewAgentSession, Reply, Request};
+use peer::proto::{
+    AgentSessionInfo, GrantInfo, GrantScope, LocalReply, LocalRequest, Reply, Request, StartAgent,
+};
+use peer::tool::scope_text;
+use peer::tool::what::describe;
 use serde_json::{Value, json};
 
 use super::{connect, hang_up};
 
 mod attach;
-mod render;
+mod audit;
+mod input;
+mod term;
+
+pub use audit::{AuditArgs, audit};
 
 #[derive(Debug, Subcommand)]
 pub enum AgentCmd {
@@ -21,12 +31,18 @@ pub enum AgentCmd {
         /// Agent name (see `peer agents`).
         #[arg(long)]
         agent: String,
-        /// Absolute path of the git repository on the host.
+        /// The git repository on the host, or a directory inside it (the agent then works in
+        /// that directory of its worktree). Absolute; a relative path is taken from the current
+        /// directory only when the host runs on this machine.
         #[arg(long)]
         repo: String,
         /// Branch, tag or commit to start from (default: the repository's HEAD).
         #[arg(long)]
         base: Option<String>,
+        /// Bring the checkout's uncommitted changes (staged, unstaged, untracked) into the
+        /// worktree.
+        #[arg(long)]
+        with_changes: bool,
         /// A first prompt.
         prompt: Option<String>,
         #[command(flatten)]
@@ -58,16 +74,37 @@ pub enum AgentCmd {
         #[command(flatten)]
         host: HostOpt,
     },
-    /// Answer a pending approval.
+    /// Answer a pending approval; without an option, show it and its options.
     Approve {
         /// Agent session id.
         id: u64,
         /// The approval's number.
         approval: u64,
-        /// The option id to choose; without it the request is answered cancelled.
+        /// The option id to choose (see `peer agent approvals`).
         option: Option<String>,
+        /// Answer "cancelled" (neither allow nor reject).
+        #[arg(long, conflicts_with = "option")]
+        cancel: bool,
         #[command(flatten)]
         host: HostOpt,
+    },
+    /// The approvals waiting in every session, with what they would run or change.
+    Approvals {
+        #[command(flatten)]
+        host: HostOpt,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A session's grants (what the host answers by itself): list, add, revoke.
+    Grants {
+        #[command(subcommand)]
+        action: Option<GrantsCmd>,
+        #[command(flatten)]
+        host: HostOpt,
+        /// Machine-readable output (listing).
+        #[arg(long)]
+        json: bool,
     },
     /// Show the worktree's changes against its base.
     Diff {
@@ -111,6 +148,41 @@ pub enum AgentCmd {
         remove: bool,
         #[command(flatten)]
         host: HostOpt,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GrantsCmd {
+    /// List grants (of one session, or of every live session).
+    Ls {
+        /// Agent session id.
+        id: Option<u64>,
+    },
+    /// Make a grant: the host allows (or with --reject, rejects) what it covers, without
+    /// asking, in this session.
+    Add {
+        /// Agent session id.
+        id: u64,
+        /// Commands that start with this one (parsed: `cargo test` covers `cargo test -p x`).
+        #[arg(long, group = "scope")]
+        command: Option<String>,
+        /// Tool calls of this kind (read, edit, delete, move, search, execute, think, fetch,
+        /// switch_mode, other).
+        #[arg(long, group = "scope")]
+        kind: Option<String>,
+        /// Every tool call of the session.
+        #[arg(long, group = "scope")]
+        all: bool,
+        /// Reject instead of allow.
+        #[arg(long)]
+        reject: bool,
+    },
+    /// Revoke a grant.
+    Revoke {
+        /// Agent session id.
+        id: u64,
+        /// The grant's number.
+        grant: u64,
     },
 }
 
@@ -161,26 +233,83 @@ pub async fn agents(
             .iter()
             .map(|a| {
                 json!({"name": a.name, "command": a.command, "installed": a.installed,
-                       "needs_login": a.needs_login, "login_hint": a.login_hint})
+                       "needs_login": a.needs_login, "login_hint": a.login_hint,
+                       "install_hint": a.command.first().and_then(|p| install_hint(p))})
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&v)?)?;
         return Ok(0);
     }
-    println!("{:<12} {:<10} {:<12} COMMAND", "NAME", "INSTALLED", "LOGIN");
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{:<12} {:<10} {:<12} COMMAND",
+        "NAME", "INSTALLED", "LOGIN"
+    )?;
     for a in list {
-        println!(
+        writeln!(
+            out,
             "{:<12} {:<10} {:<12} {}",
-            a.name,
+            inline(&a.name),
             if a.installed { "yes" } else { "no" },
             if a.needs_login { "needed" } else { "ok" },
-            a.command.join(" ")
-        );
+            inline(&a.command.join(" "))
+        )?;
+        if !a.installed
+            && let Some(h) = a.command.first().and_then(|p| install_hint(p))
+        {
+            writeln!(out, "             to install: {h}")?;
+        }
         if let (true, Some(h)) = (a.installed && a.needs_login, a.login_hint) {
-            println!("             to log in: {h}");
+            writeln!(out, "             to log in: {}", inline(&h))?;
         }
     }
     Ok(0)
+}
+
+/// How to install the program of a known agent.
+pub fn install_hint(program: &str) -> Option<&'static str> {
+    Some(match program.rsplit('/').next().unwrap_or(program) {
+        "claude-agent-acp" => "npm install -g @agentclientprotocol/claude-agent-acp",
+        "codex-acp" => "npm install -g @agentclientprotocol/codex-acp",
+        "gemini" => "npm install -g @google/gemini-cli",
+        "opencode" => "npm install -g opencode-ai",
+        "qwen" => "npm install -g @qwen-code/qwen-code",
+        "fast-agent" => {
+            "uv tool install fast-agent-mcp (or: pip install fast-agent-mcp; Python 3.12+)"
+        }
+        _ => return None,
+    })
+}
+
+/// One grant, in words.
+pub(super) fn grant_line(g: &GrantInfo) -> String {
+    format!(
+        "  session {} grant {}: always {} {}  ({}{}, used {}×)",
+        g.session,
+        g.grant,
+        if g.allow { "allow" } else { "reject" },
+        inline(&scope_text(&g.scope)),
+        inline(&g.by),
+        g.approval
+            .map(|a| format!(", from approval {a}"))
+            .unwrap_or_default(),
+        g.used
+    )
+}
+
+/// Whether the host `host` (name, prefix or the only one) is the one running on this machine.
+async fn host_is_local(paths: &Paths, host: Option<&str>) -> bool {
+    let Ok(hosts) = KnownHosts::load(paths.hosts_file()) else {
+        return false;
+    };
+    let Ok(known) = hosts.find(host) else {
+        return false;
+    };
+    matches!(
+        client::local_request(paths, LocalRequest::Status).await,
+        Ok(LocalReply::Status(s)) if s.endpoint_id == known.endpoint_id
+    )
 }
 
 pub async fn run(paths: &Paths, cmd: AgentCmd, relay_only: bool) -> Result<u8> {
@@ -190,13 +319,48 @@ pub async fn run(paths: &Paths, cmd: AgentCmd, relay_only: bool) -> Result<u8> {
         | AgentCmd::Send { host, .. }
         | AgentCmd::Cancel { host, .. }
         | AgentCmd::Approve { host, .. }
+        | AgentCmd::Approvals { host, .. }
+        | AgentCmd::Grants { host, .. }
         | AgentCmd::Diff { host, .. }
         | AgentCmd::Close { host, .. }
         | AgentCmd::Mode { host, .. }
         | AgentCmd::Set { host, .. } => host.host.clone(),
         AgentCmd::Attach(a) => a.host.host.clone(),
     };
+    // A relative repository path names a directory on this machine: only good if the host is
+    // this machine. Checked before connecting.
+    let cmd = match cmd {
+        AgentCmd::New {
+            agent,
+            repo,
+            base,
+            with_changes,
+            prompt,
+            host: h,
+        } if !std::path::Path::new(&repo).is_absolute() => {
+            if !host_is_local(paths, host.as_deref()).await {
+                bail!(
+                    "--repo {repo:?} is a relative path, which names a directory on this machine;                      the host runs elsewhere: give the repository's absolute path on the host"
+                );
+            }
+            let abs = std::env::current_dir()
+                .context("the current directory")?
+                .join(&repo);
+            AgentCmd::New {
+                agent,
+                repo: abs.to_string_lossy().into_owned(),
+                base,
+                with_changes,
+                prompt,
+                host: h,
+            }
+        }
+        other => other,
+    };
     let (dialer, conn) = connect(paths, host.as_deref(), relay_only).await?;
+    if let AgentCmd::Attach(a) = cmd {
+        return attach::attach(paths, dialer, conn, a).await;
+    }
     let res = run_on(&conn, cmd).await;
     hang_up(dialer, conn).await;
     res
@@ -208,29 +372,36 @@ async fn run_on(conn: &HostConn, cmd: AgentCmd) -> Result<u8> {
             agent,
             repo,
             base,
+            with_changes,
             prompt,
             ..
         } => {
-            let repo = std::path::Path::new(&repo);
-            // A relative path means one on this machine, which is the host when run there.
-            let repo = if repo.is_absolute() {
-                repo.to_path_buf()
-            } else {
-                std::env::current_dir()?.join(repo)
-            };
             let r = conn
-                .request(Request::NewAgentSession(NewAgentSession {
+                .request(Request::StartAgent(StartAgent {
                     agent,
-                    repo: repo.to_string_lossy().into_owned(),
+                    repo,
                     base,
                     prompt,
+                    with_changes,
                 }))
                 .await?;
-            let Reply::AgentSession(info) = r else {
+            let Reply::AgentStarted(s) = r else {
                 bail!("unexpected reply");
             };
-            println!("{}", info.id);
-            eprintln!("worktree {} on branch {}", info.worktree, info.branch);
+            writeln!(std::io::stdout(), "{}", s.info.id)?;
+            eprintln!(
+                "worktree {} on branch {}{}",
+                inline(&s.info.worktree),
+                inline(&s.info.branch),
+                if s.cwd != s.info.worktree {
+                    format!("; the agent works in {}", inline(&s.cwd))
+                } else {
+                    String::new()
+                }
+            );
+            for w in &s.warnings {
+                eprintln!("warning: {}", inline(w));
+            }
             Ok(0)
         }
         AgentCmd::Ls { json, .. } => {
@@ -257,8 +428,37 @@ async fn run_on(conn: &HostConn, cmd: AgentCmd) -> Result<u8> {
             id,
             approval,
             option,
+            cancel,
             ..
         } => {
+            if option.is_none() && !cancel {
+                // Never "cancelled" by omission: show the approval and what to choose.
+                let Reply::Approvals(list) = conn.request(Request::ListApprovals).await? else {
+                    bail!("unexpected reply");
+                };
+                let Some(p) = list
+                    .iter()
+                    .find(|p| p.session == id && p.approval == approval)
+                else {
+                    bail!("no approval {approval} is waiting in agent session {id}");
+                };
+                let opts = options(&p.options);
+                let tool = serde_json::from_str(&p.tool_call).unwrap_or_default();
+                let mut err = std::io::stderr().lock();
+                for l in approval_lines(approval, &describe(&tool), &opts, &p.cwd) {
+                    writeln!(err, "{l}")?;
+                }
+                let ids: Vec<String> = opts
+                    .iter()
+                    .map(|o| format!("{} ({})", inline(&o.id), inline(&o.name)))
+                    .collect();
+                writeln!(
+                    err,
+                    "choose one: peer agent approve {id} {approval} OPTION, OPTION one of: {}; or --cancel",
+                    ids.join(", ")
+                )?;
+                return Ok(2);
+            }
             conn.request(Request::AgentAnswer {
                 session: id,
                 approval,
@@ -267,6 +467,48 @@ async fn run_on(conn: &HostConn, cmd: AgentCmd) -> Result<u8> {
             .await?;
             Ok(0)
         }
+        AgentCmd::Approvals { json, .. } => {
+            let Reply::Approvals(list) = conn.request(Request::ListApprovals).await? else {
+                bail!("unexpected reply");
+            };
+            let mut out = std::io::stdout().lock();
+            if json {
+                let v: Vec<Value> = list
+                    .iter()
+                    .map(|p| {
+                        let tool: Value = serde_json::from_str(&p.tool_call).unwrap_or_default();
+                        let what = describe(&tool);
+                        json!({"session": p.session, "approval": p.approval,
+                               "title": what.title, "kind": what.kind, "what": what.summary(),
+                               "cwd": p.cwd, "at_ms": p.at_ms, "toolCall": tool,
+                               "options": serde_json::from_str::<Value>(&p.options).unwrap_or_default()})
+                    })
+                    .collect();
+                writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+                return Ok(0);
+            }
+            if list.is_empty() {
+                writeln!(out, "no approval is waiting")?;
+            }
+            for p in &list {
+                let tool = serde_json::from_str(&p.tool_call).unwrap_or_default();
+                let opts = options(&p.options);
+                writeln!(out, "session {}:", p.session)?;
+                for l in approval_lines(p.approval, &describe(&tool), &opts, &p.cwd) {
+                    writeln!(out, "  {l}")?;
+                }
+                let ids: Vec<String> = opts.iter().map(|o| inline(&o.id)).collect();
+                writeln!(
+                    out,
+                    "    answer: peer agent approve {} {} {}",
+                    p.session,
+                    p.approval,
+                    ids.join("|")
+                )?;
+            }
+            Ok(0)
+        }
+        AgentCmd::Grants { action, json, .. } => grants(conn, action, json).await,
         AgentCmd::Diff { id, stat, json, .. } => {
             let Reply::AgentDiff(d) = conn.request(Request::AgentDiff { session: id }).await?
             else {
@@ -286,13 +528,15 @@ async fn run_on(conn: &HostConn, cmd: AgentCmd) -> Result<u8> {
                         &json!({"base": d.base, "branch": d.branch, "files": files})
                     )?
                 )?;
+            } else if d.files.is_empty() {
+                eprintln!("no changes against {}", &d.base[..d.base.len().min(10)]);
             } else if stat {
                 for f in &d.files {
-                    writeln!(out, "{:<10} {}", f.status, f.path)?;
+                    writeln!(out, "{:<10} {}", f.status, inline(&f.path))?;
                 }
             } else {
                 for f in &d.files {
-                    write!(out, "{}", f.patch)?;
+                    write!(out, "{}", peer::client::sanitize::block(&f.patch))?;
                 }
             }
             Ok(0)
@@ -321,11 +565,77 @@ async fn run_on(conn: &HostConn, cmd: AgentCmd) -> Result<u8> {
             .await?;
             Ok(0)
         }
-        AgentCmd::Attach(a) => attach::attach(conn, a).await,
+        AgentCmd::Attach(_) => bail!("attach runs on its own connection"),
+    }
+}
+
+async fn grants(conn: &HostConn, action: Option<GrantsCmd>, json: bool) -> Result<u8> {
+    let mut out = std::io::stdout().lock();
+    match action.unwrap_or(GrantsCmd::Ls { id: None }) {
+        GrantsCmd::Ls { id } => {
+            let Reply::Grants(list) = conn.request(Request::ListGrants { session: id }).await?
+            else {
+                bail!("unexpected reply");
+            };
+            if json {
+                let v: Vec<Value> = list
+                    .iter()
+                    .map(|g| {
+                        json!({"session": g.session, "grant": g.grant,
+                               "scope": peer::agent::view::scope_view(&g.scope),
+                               "allow": g.allow, "by": g.by, "approval": g.approval,
+                               "at_ms": g.at_ms, "used": g.used})
+                    })
+                    .collect();
+                writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+                return Ok(0);
+            }
+            if list.is_empty() {
+                writeln!(out, "no grants")?;
+            }
+            for g in &list {
+                writeln!(out, "{}", grant_line(g))?;
+            }
+            Ok(0)
+        }
+        GrantsCmd::Add {
+            id,
+            command,
+            kind,
+            all,
+            reject,
+        } => {
+            let scope = match (command, kind, all) {
+                (Some(command), _, _) => GrantScope::Command { command },
+                (_, Some(kind), _) => GrantScope::Kind { kind },
+                (_, _, true) => GrantScope::Session,
+                _ => bail!("what does the grant cover? --command CMD, --kind KIND or --all"),
+            };
+            let Reply::Grants(g) = conn
+                .request(Request::AddGrant {
+                    session: id,
+                    scope,
+                    allow: !reject,
+                })
+                .await?
+            else {
+                bail!("unexpected reply");
+            };
+            for g in &g {
+                writeln!(out, "{}", grant_line(g))?;
+            }
+            Ok(0)
+        }
+        GrantsCmd::Revoke { id, grant } => {
+            conn.request(Request::RevokeGrant { session: id, grant })
+                .await?;
+            Ok(0)
+        }
     }
 }
 
 fn print_sessions(list: &[AgentSessionInfo], json: bool) -> Result<()> {
+    let mut out = std::io::stdout().lock();
     if json {
         let v: Vec<Value> = list
             .iter()
@@ -337,53 +647,29 @@ fn print_sessions(list: &[AgentSessionInfo], json: bool) -> Result<()> {
                        "attached": s.attached})
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         return Ok(());
     }
-    println!(
+    writeln!(
+        out,
         "{:<4} {:<10} {:<17} {:<8} {:<6} REPO / BRANCH",
         "ID", "AGENT", "STATE", "EVENTS", "ASKS"
-    );
+    )?;
     for s in list {
-        println!(
+        writeln!(
+            out,
             "{:<4} {:<10} {:<17} {:<8} {:<6} {} {}",
             s.id,
-            s.agent,
+            inline(&s.agent),
             s.state.as_str(),
             s.next_seq,
             s.pending_approvals,
-            s.repo,
-            s.branch
-        );
+            inline(&s.repo),
+            inline(&s.branch)
+        )?;
+        if let Some(d) = &s.detail {
+            writeln!(out, "     {}", inline(d))?;
+        }
     }
     Ok(())
-}
-
-pub async fn audit(paths: &Paths, limit: u32, json: bool) -> Result<u8> {
-    let reply = client::local_request(paths, LocalRequest::Audit { limit })
-        .await
-        .map_err(|e| anyhow!(e))?;
-    let LocalReply::Audit(rows) = reply else {
-        bail!("unexpected reply: {reply:?}");
-    };
-    if json {
-        let v: Vec<Value> = rows
-            .iter()
-            .map(|r| {
-                json!({"at": r.at, "device": r.device, "device_name": r.device_name,
-                       "event": r.event, "detail": r.detail})
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&v)?);
-        return Ok(0);
-    }
-    for r in rows {
-        let who = r
-            .device_name
-            .clone()
-            .or_else(|| r.device.as_ref().map(|d| d[..8].to_string()))
-            .unwrap_or_else(|| "-".into());
-        println!("{:<11} {:<14} {:<16} {}", r.at, who, r.event, r.detail);
-    }
-    Ok(0)
 }

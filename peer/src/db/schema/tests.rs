@@ -153,6 +153,7 @@ async fn a_database_of_the_previous_version_is_adopted_and_keeps_its_rows() {
         assert_eq!(sessions.len(), 1);
         assert_eq!(sessions[0].state, AgentState::WaitingApproval);
         assert_eq!(sessions[0].acp_session.as_deref(), Some("s-1"));
+        assert_eq!(sessions[0].subdir, "");
         assert_eq!(store.next_seq(1).await.expect("next"), 14);
         let evs = store.read(1, 0, u64::MAX).await.expect("events");
         let kinds: Vec<AgentEventKind> = evs.into_iter().map(|e| e.event).collect();
