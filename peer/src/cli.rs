@@ -11,6 +11,14 @@ use peer::host;
 use peer::paths::Paths;
 use peer::proto::{LocalReply, LocalRequest, Reply, Request, Role};
 
+/// `println!` that returns the error (a closed stdout: `peer ls | head`) instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)?
+    }};
+}
+
 mod agent;
 mod host_cmd;
 mod service;
@@ -32,6 +40,10 @@ struct Cli {
     /// Never use direct paths; send everything through the relay (strict firewalls).
     #[arg(long, global = true)]
     relay_only: bool,
+    /// Log to stderr (-v: info, -vv: debug). Without it, client commands write warnings to
+    /// <PEER_HOME>/client/peer.log and nothing to the terminal; `RUST_LOG` also logs to stderr.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -234,12 +246,7 @@ enum DevicesAction {
 /// Runs the CLI.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,iroh_relay::server=error"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    logging(matches!(cli.command, Command::Host(_)), cli.verbose);
     // The host serves many connections on all cores. A client has one connection and a few
     // tasks: on one thread, a keystroke's way from stdin to the QUIC socket and an echo's way
     // back to stdout take no cross-thread wake-ups (keystroke echo p50 95 → 77 µs on the
@@ -260,11 +267,77 @@ pub fn main() -> ExitCode {
     runtime.shutdown_timeout(Duration::from_millis(100));
     match result {
         Ok(code) => ExitCode::from(code),
+        // A reader that went away (`| head`) is no error to report: end as if by SIGPIPE.
+        Err(e) if broken_pipe(&e) => ExitCode::from(141),
         Err(e) => {
-            eprintln!("peer: {e:#}");
+            eprintln!("peer: {}", error_text(&e));
             ExitCode::from(255)
         }
     }
+}
+
+/// Library logs never reach the terminal of a client command unless asked for (`-v` or
+/// `RUST_LOG`): they go to `<PEER_HOME>/client/peer.log` (warnings, at most about 1 MiB).
+/// `peer host` logs to stderr as a daemon does.
+fn logging(host: bool, verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let env = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let filter = match (&env, verbose) {
+        (Some(f), _) => EnvFilter::new(f),
+        (None, 0) => EnvFilter::new("warn,iroh_relay::server=error"),
+        (None, 1) => EnvFilter::new("info"),
+        (None, _) => EnvFilter::new("debug"),
+    };
+    if host || verbose > 0 || env.is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+        return;
+    }
+    let file = Paths::from_env().ok().and_then(|p| {
+        let dir = p.client_dir();
+        std::fs::create_dir_all(&dir).ok()?;
+        let path = dir.join("peer.log");
+        let big = std::fs::metadata(&path).is_ok_and(|m| m.len() > 1024 * 1024);
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(!big)
+            .write(true)
+            .truncate(big)
+            .open(path)
+            .ok()
+    });
+    if let Some(file) = file {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(file))
+            .init();
+    }
+}
+
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// An error and its causes, each said once: a cause whose text the message already holds is
+/// not repeated.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+    }
+    text
 }
 
 async fn run(cli: Cli) -> Result<u8> {
@@ -291,7 +364,7 @@ async fn run(cli: Cli) -> Result<u8> {
             let (dialer, conn) = connect(&paths, args.host.as_deref(), relay_only).await?;
             let info = create(&conn, args.name, args.cwd, args.command, false).await;
             hang_up(dialer, conn).await;
-            println!("{}", info?.id);
+            outln!("{}", info?.id);
             Ok(0)
         }
         Command::Kill { args } => {
@@ -311,13 +384,13 @@ async fn run(cli: Cli) -> Result<u8> {
                 .map_err(|e| anyhow!(e))?
             {
                 LocalReply::Status(s) => {
-                    println!("host       {}", s.host_name);
-                    println!("id         {}", s.endpoint_id);
-                    println!("relays     {}", s.relay_urls.join(" "));
-                    println!("direct     {}", s.direct_addrs.join(" "));
-                    println!("key        {}", s.key_store);
-                    println!("sessions   {}", s.sessions);
-                    println!("clients    {}", s.connections);
+                    outln!("host       {}", s.host_name);
+                    outln!("id         {}", s.endpoint_id);
+                    outln!("relays     {}", s.relay_urls.join(" "));
+                    outln!("direct     {}", s.direct_addrs.join(" "));
+                    outln!("key        {}", s.key_store);
+                    outln!("sessions   {}", s.sessions);
+                    outln!("clients    {}", s.connections);
                     Ok(0)
                 }
                 other => bail!("unexpected reply: {other:?}"),

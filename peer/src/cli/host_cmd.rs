@@ -100,7 +100,7 @@ pub(super) async fn run_host(paths: Paths, args: HostArgs, relay_only: bool) -> 
         _ = term.recv() => {}
         _ = printer => {}
     }
-    println!("shutting down");
+    outln!("shutting down");
     host.shutdown().await;
     Ok(0)
 }
@@ -203,7 +203,7 @@ pub(super) async fn show_local_pairing(
             role,
             code,
         } => {
-            println!(
+            outln!(
                 "paired {name} ({}…) as {} — short code {code}: check that the device shows the same",
                 &device[..12.min(device.len())],
                 role.as_str()
@@ -257,11 +257,11 @@ pub(super) async fn devices(
     {
         LocalReply::Devices(list) => {
             if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                outln!("{}", serde_json::to_string_pretty(&list)?);
                 return Ok(0);
             }
             if list.is_empty() {
-                println!("no paired devices; pair one with `peer pair`");
+                outln!("no paired devices; pair one with `peer pair`");
             }
             for d in list {
                 let state = match d.revoked_at {
@@ -269,7 +269,7 @@ pub(super) async fn devices(
                     None if d.connections > 0 => format!("online ({})", d.connections),
                     None => "offline".to_string(),
                 };
-                println!(
+                outln!(
                     "{}  {:<20} {:<8} {}",
                     &d.id[..16],
                     d.name,
@@ -280,7 +280,7 @@ pub(super) async fn devices(
             Ok(0)
         }
         LocalReply::Revoked { device, closed } => {
-            println!(
+            outln!(
                 "revoked {} ({}); closed {closed} connection(s)",
                 device.name,
                 &device.id[..16]

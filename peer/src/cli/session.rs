@@ -27,7 +27,7 @@ pub(super) async fn pair_with(
     let mut hosts = KnownHosts::load(paths.hosts_file())?;
     let stored = hosts.upsert(result.host.clone());
     hosts.save()?;
-    println!(
+    outln!(
         "paired with {stored} as {} — short code {} (check that the host shows the same)",
         result.role.as_str(),
         result.code
@@ -48,14 +48,14 @@ pub(super) fn list_hosts(paths: &Paths, json: bool) -> Result<u8> {
                 );
             }
         }
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        outln!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(0);
     }
     if hosts.hosts.is_empty() {
-        println!("no paired hosts; run `peer pair URL`");
+        outln!("no paired hosts; run `peer pair URL`");
     }
     for h in &hosts.hosts {
-        println!(
+        outln!(
             "{:<20} {} {:<8} {}",
             h.name,
             &h.endpoint_id[..10.min(h.endpoint_id.len())],
@@ -235,15 +235,18 @@ pub(super) async fn pick_session(
 
 pub(super) fn print_sessions(list: &[SessionInfo], json: bool) -> Result<()> {
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&list.iter().map(session_json).collect::<Vec<_>>())?
         );
         return Ok(());
     }
-    println!(
+    outln!(
         "{:>4}  {:<12} {:<14} {:>8}  COMMAND",
-        "ID", "NAME", "STATE", "ATTACHED"
+        "ID",
+        "NAME",
+        "STATE",
+        "ATTACHED"
     );
     for s in list {
         let state = match &s.state {
@@ -253,7 +256,7 @@ pub(super) fn print_sessions(list: &[SessionInfo], json: bool) -> Result<()> {
                 None => format!("exited ({})", e.code),
             },
         };
-        println!(
+        outln!(
             "{:>4}  {:<12} {:<14} {:>8}  {}",
             s.id,
             s.name.as_deref().unwrap_or("-"),
