@@ -65,3 +65,45 @@ pub fn agent_host(agents_toml: &str) -> (TestHost, TestClient, tempfile::TempDir
     git_repo(repo.path(), &[("a.txt", "one\n")]);
     (host, client, repo)
 }
+
+/// Events from `from` until one of kind `kind` has come and the session is in one of `until`
+/// (an attach that catches up may end at a state recorded before the awaited event).
+pub fn events_with(
+    client: &TestClient,
+    id: &str,
+    from: u64,
+    until: &str,
+    kind: &str,
+    timeout: std::time::Duration,
+) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let evs = events(client, id, from, until);
+        if !find(&evs, kind).is_empty() {
+            return evs;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {kind} event: {evs:#?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Whether process `pid` runs (and is no zombie).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
+/// The pid the scripted agent of session `id` wrote last (`<PEER_HOME>/host/agent-state/<id>`).
+pub fn fake_agent_pid(host: &TestHost, id: &str) -> Option<u32> {
+    std::fs::read_to_string(
+        host.home
+            .path()
+            .join("host/agent-state")
+            .join(id)
+            .join("fake-agent.pid"),
+    )
+    .ok()
+    .and_then(|s| s.trim().parse().ok())
+}

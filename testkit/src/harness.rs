@@ -273,6 +273,11 @@ impl TestClient {
         run(base_cmd(self.home.path()).args(args))
     }
 
+    /// `peer ARGS` as a person runs it: without `RUST_LOG`.
+    pub fn cli_quiet(&self, args: &[&str]) -> Output {
+        run(base_cmd(self.home.path()).env_remove("RUST_LOG").args(args))
+    }
+
     /// `peer ARGS`, asserting success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.cli(args);
@@ -341,6 +346,32 @@ pub struct Interactive {
 }
 
 impl Interactive {
+    /// Sends signal `sig` (`INT`, `TERM`, …) to the process.
+    pub fn signal(&self, sig: &str) {
+        signal(self.child.id(), sig);
+    }
+
+    /// Closes its standard input.
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Waits until stderr contains `needle`.
+    pub fn wait_err(&self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.stderr().contains(needle) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!(
+            "never saw {needle:?} on stderr; stdout:\n{}\nstderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
+    }
+
     pub fn type_str(&mut self, s: &str) {
         let stdin = self.stdin.as_mut().expect("stdin open");
         stdin.write_all(s.as_bytes()).expect("write stdin");

@@ -58,8 +58,14 @@ pub fn locate(path: &Path) -> Result<Located, GitError> {
             path.display()
         )));
     }
-    let meta =
-        std::fs::metadata(path).map_err(|e| GitError::Bad(format!("{}: {e}", path.display())))?;
+    let meta = std::fs::metadata(path).map_err(|e| {
+        GitError::Bad(match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                format!("{} does not exist on the host", path.display())
+            }
+            _ => format!("{}: {e}", path.display()),
+        })
+    })?;
     if !meta.is_dir() {
         return Err(GitError::Bad(format!(
             "{} is not a directory",

@@ -237,15 +237,13 @@ impl AgentManager {
     async fn record_detached(&self, h: &Arc<SessionHandle>, events: Vec<AgentEventKind>) {
         let _one = h.detached.lock().await;
         self.inner.store.flush().await;
-        let mut seq = h.info().next_seq;
-        for event in events {
+        for (seq, event) in (h.info().next_seq..).zip(events) {
             let ev = AgentEvent {
                 session: h.row.id,
                 seq,
                 at_ms: crate::util::now_ms(),
                 event,
             };
-            seq += 1;
             let (h2, live) = (h.clone(), Arc::new(ev.clone()));
             let publish: store::OnStored = Box::new(move || h2.publish(live));
             if let Err(e) = self.inner.store.append(ev, Some(publish)).await {

@@ -418,7 +418,11 @@ mod tests {
             allow_kinds: vec!["reed".into()],
             ..Policy::default()
         };
-        assert!(Rules::new(&p).unwrap_err().contains("reed"));
+        assert!(
+            Rules::new(&p)
+                .expect_err("reed is no kind")
+                .contains("reed")
+        );
         assert!(
             SessionGrant::new(GrantInfo {
                 session: 1,

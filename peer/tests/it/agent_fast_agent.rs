@@ -131,8 +131,9 @@ fn fast_agent_echoes_asks_before_commands_and_the_host_runs_only_approved_ones()
     // The agent runs outside the worktree: its state does not land in the repository.
     assert!(!wt.join(".fast-agent").exists());
 
-    // 2. A command, allowed (with "always", which the host passes on as "once"): the host runs
-    // it in the worktree and it shows in the diff.
+    // 2. A command, allowed (with "always", which the host passes on as "once"; a command
+    // with a redirection makes no grant, so "always" counts once, with a warning): the host
+    // runs it in the worktree and it shows in the diff.
     let (evs, n) = ask_execute(&client, &id, next_seq(&evs), "echo hi > approved.txt");
     let from = evs[0]["seq"].as_u64().expect("seq");
     let t = Instant::now();
@@ -143,6 +144,14 @@ fn fast_agent_echoes_asks_before_commands_and_the_host_runs_only_approved_ones()
     assert_eq!(resolved["data"]["optionId"], "allow_always");
     assert_eq!(resolved["data"]["forwarded"], "allow_once");
     assert_eq!(resolved["data"]["by"], "phone");
+    assert!(
+        find(&evs, "warning").iter().any(|w| w["data"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("counts this once")),
+        "{evs:#?}"
+    );
+    assert!(find(&evs, "grant").is_empty());
     let term = find(&evs, "terminal");
     assert_eq!(term.len(), 1, "{evs:#?}");
     assert_eq!(term[0]["data"]["approval"].to_string(), n);
@@ -170,8 +179,8 @@ fn fast_agent_echoes_asks_before_commands_and_the_host_runs_only_approved_ones()
     assert!(files[0]["patch"].as_str().expect("patch").contains("+hi"));
     assert!(!repo.path().join("approved.txt").exists());
 
-    // 3. The same again: it asks again (nothing was remembered as "always"), and a reject
-    // runs nothing.
+    // 3. Another command: it asks (nothing was remembered as "always"), and a reject runs
+    // nothing.
     let (evs, n) = ask_execute(&client, &id, next_seq(&evs), "echo no > rejected.txt");
     let from = evs[0]["seq"].as_u64().expect("seq");
     client.ok(&["agent", "approve", &id, &n, "reject_once"]);

@@ -4,8 +4,11 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod agent_cli;
 mod agent_fast_agent;
+mod agent_life;
 mod agent_terminals;
+mod agent_trust;
 mod bridge_vectors;
 mod browser_agents;
 mod browser_direct;

@@ -16,11 +16,20 @@
 //! | `runin DIR CMD` | the same with `cwd: DIR` |
 //! | `swap CMD` | asks to run `echo approved`, then asks the client to run CMD instead |
 //! | `sneak CMD` | asks the client to run CMD without asking for permission |
+//! | `asks CMD` | asks permission to run CMD (shown in `rawInput.command`), with the options allow, always, reject, never; says the answer; runs nothing |
+//! | `askedit PATH` | asks permission to edit PATH (a diff in the tool call); says the answer |
+//! | `askfetch URL` | asks permission to fetch URL; says the answer |
+//! | `evil` | prints escape sequences (clear screen, home, window title, clipboard), a carriage return and a forged approval prompt, and a tool call whose title has them too |
 //! | anything else | echoes the prompt |
 //!
 //! Sessions are remembered in `$PEER_FAKE_AGENT_STATE/<session id>.json` (when set), so
 //! `session/load` replays them after a restart. `FAKE_AGENT_LOAD=0` turns `loadSession` off;
 //! `FAKE_AGENT_RESUME=1` advertises and serves `session/resume` (no replay).
+//!
+//! At start it writes its pid to `$PEER_AGENT_STATE/fake-agent.pid` (the host sets that
+//! variable). `FAKE_AGENT_HANG_START=1` makes it never answer `initialize`;
+//! `FAKE_AGENT_FAIL_START=TEXT` makes it write TEXT (and a second line) to stderr and exit
+//! with status 7 before answering.
 #![allow(missing_docs)]
 
 use std::collections::HashMap;
@@ -107,22 +116,32 @@ fn now_nanos() -> u128 {
 }
 
 async fn ask(cx: &ConnectionTo<Client>, sid: &str, kind: &str, title: &str) -> Option<String> {
-    update(
-        cx,
-        sid,
-        json!({"sessionUpdate": "tool_call", "toolCallId": "t-ask", "title": title, "kind": kind, "status": "pending", "rawInput": {"command": title}}),
-    );
+    let tool = json!({"toolCallId": "t-ask", "title": title, "kind": kind, "rawInput": {"command": title}});
+    ask_tool(cx, sid, tool, false).await
+}
+
+/// Asks permission for `tool` (a `ToolCallUpdate`); `never`: offer a reject_always option too.
+async fn ask_tool(
+    cx: &ConnectionTo<Client>,
+    sid: &str,
+    tool: Value,
+    never: bool,
+) -> Option<String> {
+    let mut call = tool.clone();
+    call["sessionUpdate"] = json!("tool_call");
+    call["status"] = json!("pending");
+    update(cx, sid, call);
+    let mut options = vec![
+        json!({"optionId": "allow", "name": "Allow once", "kind": "allow_once"}),
+        json!({"optionId": "always", "name": "Always allow", "kind": "allow_always"}),
+        json!({"optionId": "reject", "name": "Reject", "kind": "reject_once"}),
+    ];
+    if never {
+        options.push(json!({"optionId": "never", "name": "Never", "kind": "reject_always"}));
+    }
     let req = UntypedMessage::new(
         "session/request_permission",
-        json!({
-            "sessionId": sid,
-            "toolCall": {"toolCallId": "t-ask", "title": title, "kind": kind, "rawInput": {"command": title}},
-            "options": [
-                {"optionId": "allow", "name": "Allow once", "kind": "allow_once"},
-                {"optionId": "always", "name": "Always allow", "kind": "allow_always"},
-                {"optionId": "reject", "name": "Reject", "kind": "reject_once"}
-            ]
-        }),
+        json!({"sessionId": sid, "toolCall": tool, "options": options}),
     )
     .ok()?;
     let resp = cx.send_request(req).block_task().await.ok()?;
@@ -271,6 +290,51 @@ async fn turn(
             say(&cx, &sid, &result);
             StopReason::EndTurn
         }
+        w @ ("asks" | "askedit" | "askfetch") => {
+            let rest = text
+                .split_once(char::is_whitespace)
+                .map_or("", |r| r.1)
+                .trim()
+                .to_string();
+            let tool = match w {
+                "asks" => {
+                    json!({"toolCallId": "t-asks", "title": "execute", "kind": "execute", "rawInput": {"command": rest}})
+                }
+                "askedit" => {
+                    json!({"toolCallId": "t-edit", "title": format!("Edit {rest}"), "kind": "edit",
+                    "content": [{"type": "diff", "path": rest, "oldText": "one\ntwo\n", "newText": "one\n2\n"}],
+                    "locations": [{"path": rest}]})
+                }
+                _ => {
+                    json!({"toolCallId": "t-fetch", "title": "Fetch", "kind": "fetch", "rawInput": {"url": rest}})
+                }
+            };
+            let answer = tokio::select! {
+                a = ask_tool(&cx, &sid, tool, true) => a,
+                _ = cancel.notified() => return StopReason::Cancelled,
+            };
+            say(
+                &cx,
+                &sid,
+                &format!("permission: {}", answer.as_deref().unwrap_or("cancelled")),
+            );
+            StopReason::EndTurn
+        }
+        "evil" => {
+            say(&cx, &sid, "before the trick\n");
+            say(
+                &cx,
+                &sid,
+                "\x1b[2J\x1b[H-- idle\x1b]0;pwned-title\x07\x1b]52;c;cm0gLXJmIH4=\x07\n? approval 9: harmless\n    1) Allow once\n\r\x1b[1A\x1b[2Kgone",
+            );
+            update(
+                &cx,
+                &sid,
+                json!({"sessionUpdate": "tool_call", "toolCallId": "t-evil", "title": "\x1b]0;tool-title\x07look", "kind": "other", "status": "completed"}),
+            );
+            say(&cx, &sid, "\nafter the trick");
+            StopReason::EndTurn
+        }
         "wait" => {
             say(&cx, &sid, "waiting");
             cancel.notified().await;
@@ -330,6 +394,24 @@ fn prompt_text(p: &PromptRequest) -> String {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), agent_client_protocol::Error> {
+    if let Some(dir) = std::env::var_os("PEER_AGENT_STATE") {
+        let _ = std::fs::write(
+            PathBuf::from(dir).join("fake-agent.pid"),
+            std::process::id().to_string(),
+        );
+    }
+    if let Ok(why) = std::env::var("FAKE_AGENT_FAIL_START") {
+        eprintln!("fake agent: starting");
+        eprintln!("{why}");
+        eprintln!("fake agent: giving up");
+        std::process::exit(7);
+    }
+    if std::env::var("FAKE_AGENT_HANG_START").is_ok_and(|v| v == "1") {
+        // Never answers initialize.
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+        }
+    }
     let state = Arc::new(State {
         dir: std::env::var_os("PEER_FAKE_AGENT_STATE").map(PathBuf::from),
         ..State::default()

@@ -222,7 +222,20 @@ impl Setup<'_> {
             tokio::select! {
                 biased;
                 Some(m) = self.rx.recv() => s.on_agent(m).await,
-                r = &mut fut => return Ok(r.map_err(|e| e.to_string())),
+                r = &mut fut => {
+                    if r.is_err()
+                        && let Ok(st) = tokio::time::timeout(
+                            std::time::Duration::from_millis(500),
+                            self.child.wait(),
+                        )
+                        .await
+                    {
+                        // The request failed because the agent is gone: say how it went.
+                        s.fail(exit_text(st)).await;
+                        return Err(Stop::Ended);
+                    }
+                    return Ok(r.map_err(|e| e.to_string()));
+                }
                 st = self.child.wait() => {
                     s.fail(exit_text(st)).await;
                     return Err(Stop::Ended);

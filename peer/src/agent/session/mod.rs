@@ -99,6 +99,11 @@ pub(crate) async fn run(
     .with_grants(h.row.id, start.grants.clone(), start.next_grant);
     let mut s = Session::new(h.clone(), store, approvals, start.redactor.clone());
     s.interrupted = start.interrupted;
+    if s.next_seq == 0 {
+        // A new session's transcript starts with its state.
+        s.state = crate::proto::AgentState::Idle;
+        s.set_state(crate::proto::AgentState::Starting, None).await;
+    }
     s.queue = start.queue.iter().cloned().collect::<VecDeque<_>>();
     h.set_grants(s.approvals.grants());
     // What a host restart cut off, recorded without the agent.
@@ -122,9 +127,11 @@ pub(crate) async fn run(
         .await;
         s.queue.push_back((text, by));
     }
-    s.refresh().await;
-    let mut resume = start.resume.clone();
     let mut wake = start.start_now || !s.queue.is_empty();
+    if !wake {
+        s.refresh().await;
+    }
+    let mut resume = start.resume.clone();
     let mut deferred: Option<Cmd> = None;
     loop {
         if !wake {

@@ -1,0 +1,213 @@
+//! The CLI as a tool people script and type into: what typed lines mean in `peer agent
+//! attach`, Ctrl-C, reconnecting, errors said once, library logs off the terminal, a closed
+//! stdout. A real `peer host`, the `peer` CLI and the scripted agent.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use peer_testkit::agents::{agent_host, events, find};
+use peer_testkit::{TestClient, TestHost};
+use serde_json::Value;
+
+const T: Duration = Duration::from_secs(30);
+
+fn setup() -> (TestHost, TestClient, tempfile::TempDir, tempfile::TempDir) {
+    let fake = peer_testkit::fake_agent_binary();
+    let state = tempfile::tempdir().expect("tempdir");
+    let (host, client, repo) = agent_host(&format!(
+        "[agents.fake]\ncommand = [{fake:?}]\nenv = {{ PEER_FAKE_AGENT_STATE = {:?} }}\n",
+        state.path().to_string_lossy()
+    ));
+    (host, client, repo, state)
+}
+
+fn new(client: &TestClient, repo: &tempfile::TempDir, prompt: &str) -> String {
+    let r = repo.path().to_string_lossy().into_owned();
+    client
+        .ok(&["agent", "new", "--agent", "fake", "--repo", &r, prompt])
+        .trim()
+        .to_string()
+}
+
+fn prompts(client: &TestClient, id: &str) -> Vec<String> {
+    find(
+        &events(client, id, 0, "idle,waiting_approval,running"),
+        "prompt",
+    )
+    .iter()
+    .map(|e| e["data"]["text"].as_str().unwrap_or("").to_string())
+    .collect()
+}
+
+#[test]
+fn typed_lines_answer_approvals_only_when_one_waits_and_slash_lines_are_checked() {
+    let (_host, client, repo, _state) = setup();
+    let id = new(&client, &repo, "hello");
+    events(&client, &id, 0, "idle");
+    let mut a = client.spawn(&["agent", "attach", &id]);
+    a.wait_for("agent: echo: hello", T);
+    // A digit with no approval waiting is not sent unless confirmed.
+    a.type_str("1\n");
+    a.wait_err("no approval is waiting", T);
+    a.type_str("n\n");
+    a.wait_err("-- not sent", T);
+    // An approval: a number that is no option is refused, y allows once.
+    a.type_str("ask\n");
+    a.wait_for("? approval 1: cargo test [execute]", T);
+    a.type_str("7\n");
+    a.wait_err("approval 1 has options 1-3; nothing was sent", T);
+    a.type_str("y\n");
+    a.wait_for("✓ approval 1: Allow once (phone)", T);
+    a.wait_for("agent: permission: allow", T);
+    // An unknown /command is sent only after a confirmation; //text sends /text.
+    a.type_str("/foo bar\n");
+    a.wait_err("/foo is not a command of peer or of the agent", T);
+    a.type_str("y\n");
+    a.wait_for("agent: echo: /foo bar", T);
+    a.type_str("//baz\n");
+    a.wait_for("agent: echo: /baz", T);
+    // The agent's own commands: listed, in /help, sent as they are.
+    a.type_str("all\n");
+    a.wait_for("-- the agent's commands: /test (/help describes them)", T);
+    a.type_str("/help\n");
+    a.wait_err("/test       run tests", T);
+    a.type_str("/test now\n");
+    a.wait_for("agent: echo: /test now", T);
+    a.type_str("/diff\n");
+    a.wait_err("-- no changes in the worktree", T);
+    let sent = prompts(&client, &id);
+    assert!(
+        !sent
+            .iter()
+            .any(|p| p == "1" || p == "7" || p == "n" || p == "y"),
+        "{sent:?}"
+    );
+    // Every event in words: no JSON, no tool call ids, no device ids.
+    let out = a.stdout();
+    assert!(!out.contains("{\""), "{out}");
+    assert!(
+        !out.contains("t-ask") && !out.contains("toolCallId"),
+        "{out}"
+    );
+    assert!(out.contains("-- mode: code"), "{out}");
+    assert!(out.contains("plan:\n  ✓ step 1\n  ○ step 2"), "{out}");
+
+    // Ctrl-C cancels the turn and says so; twice detaches.
+    a.type_str("wait\n");
+    a.wait_for("agent: waiting", T);
+    a.signal("INT");
+    a.wait_err(
+        "-- cancelling the turn (Ctrl-C again within 2 s detaches)",
+        T,
+    );
+    a.wait_for("-- turn ended: cancelled", T);
+    a.signal("INT");
+    std::thread::sleep(Duration::from_millis(200));
+    a.signal("INT");
+    a.wait_err("-- detached; the session goes on", T);
+    assert_eq!(a.wait_exit(T), 0);
+}
+
+#[test]
+fn an_attach_reconnects_after_a_host_restart_and_catches_up() {
+    let (host, client, repo, _state) = setup();
+    let id = new(&client, &repo, "hello");
+    events(&client, &id, 0, "idle");
+    let mut a = client.spawn(&["agent", "attach", &id, "--no-input"]);
+    a.wait_for("agent: echo: hello", T);
+    let host = host.restart(&[]);
+    a.wait_err("connection lost", T);
+    client.ok(&["agent", "send", &id, "after the restart"]);
+    a.wait_err("reconnected; catching up from event", T);
+    a.wait_for("agent: echo: after the restart", T);
+    // Each event once.
+    assert_eq!(
+        a.stdout().matches("agent: echo: hello").count(),
+        1,
+        "{}",
+        a.stdout()
+    );
+    assert!(
+        a.child.try_wait().expect("wait").is_none(),
+        "the attach ended"
+    );
+    drop((a, host));
+}
+
+#[test]
+fn errors_are_said_once_library_logs_stay_off_the_terminal_and_a_closed_stdout_ends_quietly() {
+    let (_host, client, repo, _state) = setup();
+    let out = client.cli_quiet(&["agent", "new", "--agent", "nosuch", "--repo", "/tmp"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("no agent named \"nosuch\"").count(), 1, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    let id = new(&client, &repo, "hello");
+    events(&client, &id, 0, "idle");
+    let n = 20;
+    let t = Instant::now();
+    for _ in 0..n {
+        let out = client.cli_quiet(&["agent", "ls"]);
+        assert!(out.status.success());
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "",
+            "a client command wrote to stderr"
+        );
+    }
+    eprintln!(
+        "{n} × `peer agent ls` without -v: nothing on stderr ({} ms)",
+        t.elapsed().as_millis()
+    );
+    let out = client.cli_quiet(&["-vv", "agent", "ls"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("DEBUG"),
+        "-vv logs to stderr"
+    );
+
+    // `peer agent attach --json | head -1`: the reader goes away; peer ends, no panic.
+    let mut child = Command::new(peer_testkit::peer_binary())
+        .env("PEER_HOME", client.home.path())
+        .env("PEER_KEY_STORE", "file")
+        .env_remove("RUST_LOG")
+        .args(["agent", "attach", &id, "--json", "--no-input"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("a line");
+    let _: Value = serde_json::from_str(&first).expect("json line");
+    drop(stdout);
+    client.ok(&["agent", "send", &id, "flood 1000"]);
+    let deadline = Instant::now() + T;
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "peer kept running with nobody reading"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = child.wait_with_output().expect("output");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(status.code(), Some(141), "{err}");
+    assert_eq!(err, "");
+    // (The flood is more than a pipe holds: read the state, not the events.)
+    let deadline = Instant::now() + T;
+    loop {
+        let list: Vec<Value> =
+            serde_json::from_str(&client.ok(&["agent", "ls", "--json"])).expect("json");
+        if list[0]["state"] == "idle" && list[0]["next_seq"].as_u64() > Some(1000) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{list:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
