@@ -263,18 +263,23 @@ pub(super) async fn devices(
             if list.is_empty() {
                 println!("no paired devices; pair one with `peer pair`");
             }
+            let now = peer::util::now_secs();
             for d in list {
-                let state = match d.revoked_at {
-                    Some(_) => "revoked".to_string(),
-                    None if d.connections > 0 => format!("online ({})", d.connections),
-                    None => "offline".to_string(),
+                let state = match (d.revoked_at, d.last_seen) {
+                    (Some(at), _) => format!("revoked {}", peer::util::ago(at, now)),
+                    (None, _) if d.connections > 0 => format!("online ({})", d.connections),
+                    (None, Some(seen)) => format!("last seen {}", peer::util::ago(seen, now)),
+                    (None, None) => "never connected".to_string(),
                 };
+                // How it paired: a browser through the bridge, or a native client.
+                let how = if d.browser { "browser" } else { "peer CLI" };
                 println!(
-                    "{}  {:<20} {:<8} {}",
+                    "{}  {:<20} {:<8} {:<24} paired {} ({how})",
                     &d.id[..16],
                     d.name,
                     d.role.as_str(),
-                    state
+                    state,
+                    peer::util::ago(d.paired_at, now),
                 );
             }
             Ok(0)
