@@ -567,6 +567,23 @@ pub async fn browser_create_shell<T: crate::browser::MessageTransport>(
     }
 }
 
+/// Attaches channel 1 to `session` with `token` and proves the shell live: `marker`, typed
+/// through `tr A-Z a-z`, comes back in lower case (so the echo of the typing does not count).
+pub async fn browser_attach_and_echo<T: crate::browser::MessageTransport>(
+    b: &mut BrowserClient<T>,
+    out: &mut Vec<u8>,
+    session: u64,
+    token: u64,
+    marker: &str,
+) {
+    b.send(1, &attach(session, 0, token)).await.expect("attach");
+    until(b, out, |m, _| matches!(m, Some((1, Frame::Attached(_))))).await;
+    let line = format!("echo {marker} | tr A-Z a-z\r");
+    b.send(1, &input(1, line.as_bytes())).await.expect("type");
+    let want = marker.to_lowercase().into_bytes();
+    until(b, out, |_, o| o.windows(want.len()).any(|w| w == want)).await;
+}
+
 /// Starts `peer host` in this process (file keys, loopback) in a fresh state directory.
 pub async fn in_process_host() -> (tempfile::TempDir, peer::host::Host) {
     in_process_host_with(|_| {}).await
@@ -583,6 +600,37 @@ pub async fn in_process_host_with(
     f(&mut cfg);
     let host = peer::host::Host::start(cfg).await.expect("host");
     (home, host)
+}
+
+/// A fresh endpoint (new key, no relay) on a loopback port, for tests that speak to a host's
+/// ALPNs directly.
+pub async fn loopback_endpoint() -> iroh::Endpoint {
+    peer::net::bind_endpoint(peer::net::EndpointOptions {
+        secret: iroh::SecretKey::generate(),
+        relays: vec![],
+        bind: Some("127.0.0.1:0".parse().expect("addr")),
+        relay_only: false,
+        alpns: vec![],
+    })
+    .await
+    .expect("endpoint")
+}
+
+/// Dials the in-process `host` directly on `alpn` from a fresh [`loopback_endpoint`].
+pub async fn dial_direct(
+    host: &peer::host::Host,
+    alpn: &[u8],
+) -> (iroh::Endpoint, iroh::endpoint::Connection) {
+    let endpoint = loopback_endpoint().await;
+    let addrs: Vec<_> = host
+        .status()
+        .direct_addrs
+        .iter()
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let addr = peer::net::dial_addr(host.endpoint_id(), &[], &addrs, false);
+    let conn = endpoint.connect(addr, alpn).await.expect("connect");
+    (endpoint, conn)
 }
 
 /// A browser paired over the host's own front (WebSocket), able to open new sockets.
