@@ -9,6 +9,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 
+use super::local::LocalChoice;
 use crate::db::{Db, DbError, Done};
 use crate::proto::{AgentEvent, AgentEventKind, AgentState};
 
@@ -37,6 +38,8 @@ pub struct SessionRow {
     pub detail: Option<String>,
     /// The agent's own session id, once known.
     pub acp_session: Option<String>,
+    /// The local model it runs on, if any.
+    pub model: Option<LocalChoice>,
 }
 
 /// Runs on the database thread once an event is committed (publishes it to live clients).
@@ -135,8 +138,8 @@ impl Store {
             .call(move |c| {
                 c.execute(
                     "INSERT INTO agent_sessions (agent, repo, worktree, wt_name, branch, base,
-                         created_at, state, detail, acp_session)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                         created_at, state, detail, acp_session, model)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                     params![
                         r.agent,
                         r.repo,
@@ -147,7 +150,8 @@ impl Store {
                         r.created_at,
                         r.state.as_str(),
                         r.detail,
-                        r.acp_session
+                        r.acp_session,
+                        r.model.as_ref().and_then(|m| serde_json::to_string(m).ok())
                     ],
                 )?;
                 Ok(c.last_insert_rowid() as u64)
@@ -238,7 +242,7 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentEvent> {
 fn sessions(db: &Connection) -> rusqlite::Result<Vec<SessionRow>> {
     let mut stmt = db.prepare(
         "SELECT id, agent, repo, worktree, wt_name, branch, base, created_at, state, detail,
-             acp_session
+             acp_session, model
          FROM agent_sessions ORDER BY id",
     )?;
     let rows = stmt.query_map([], |r| {
@@ -255,6 +259,9 @@ fn sessions(db: &Connection) -> rusqlite::Result<Vec<SessionRow>> {
             state: AgentState::parse(&state).unwrap_or(AgentState::Failed),
             detail: r.get(9)?,
             acp_session: r.get(10)?,
+            model: r
+                .get::<_, Option<String>>(11)?
+                .and_then(|j| serde_json::from_str(&j).ok()),
         })
     })?;
     rows.collect()
@@ -277,6 +284,7 @@ mod tests {
             state: AgentState::Starting,
             detail: None,
             acp_session: None,
+            model: None,
         }
     }
 
