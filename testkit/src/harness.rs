@@ -48,6 +48,11 @@ pub fn fake_agent_binary() -> PathBuf {
     binary("peer-fake-agent", "peer-testkit")
 }
 
+/// The scripted stand-in for a model server (`peer-fake-model`).
+pub fn fake_model_binary() -> PathBuf {
+    binary("peer-fake-model", "peer-testkit")
+}
+
 fn base_cmd(home: &Path) -> Command {
     let mut c = Command::new(peer_binary());
     c.env("PEER_HOME", home)
@@ -77,7 +82,18 @@ impl TestHost {
     }
 
     pub fn start_in(home: tempfile::TempDir, args: &[&str]) -> TestHost {
+        Self::start_in_env(home, args, &[])
+    }
+
+    /// [`TestHost::start_in`] with extra environment variables for the host process (and so
+    /// for the agents it starts).
+    pub fn start_in_env(
+        home: tempfile::TempDir,
+        args: &[&str],
+        env: &[(&str, std::ffi::OsString)],
+    ) -> TestHost {
         let mut cmd = base_cmd(home.path());
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
         cmd.arg("host");
         if !args.contains(&"--listen") {
             cmd.arg("--listen").arg("127.0.0.1");
