@@ -248,10 +248,10 @@ export function openAgentChat(
     if (!confirm('Close this agent session? The agent stops; the worktree stays.')) return;
     conn.request({ AgentClose: { session: info.id, remove_worktree: false } }).catch((e) => toast(errText(e)));
   }, 'btn small');
-  const where = h('span', isLocal(info.model) ? 'badge model local' : 'badge model', placeText(info.model));
+  // Where the model runs, under the tools: a local one keeps prompts and code on the host.
+  const where = h('div', isLocal(info.model) ? 'model-line local' : 'model-line', `Model: ${placeText(info.model)}`);
   where.dataset.testid = 'model-place';
-  where.title = isLocal(info.model) ? 'The model runs on the host: prompts and code stay there.' : 'The agent sends prompts and code to its provider.';
-  tools.append(stateEl, where, h('span', 'spacer'), diffBtn, cancel, closeBtn);
+  tools.append(stateEl, h('span', 'spacer'), diffBtn, cancel, closeBtn);
   const log = h('div', 'chat-log');
   log.dataset.testid = 'chat-log';
   const composer = h('form', 'composer');
@@ -264,7 +264,7 @@ export function openAgentChat(
   composer.append(input, send);
   const sheet = h('div', 'diff-sheet');
   sheet.hidden = true;
-  body.append(tools, log, composer, sheet);
+  body.append(tools, where, log, composer, sheet);
 
   // <details> open or closed as the user left them, across re-renders.
   const opened = new Map<string, boolean>();
