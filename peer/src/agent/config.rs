@@ -458,6 +458,9 @@ mod tests {
         let c = AgentConfig::parse(include_str!("../../../docs/agents.example.toml"))
             .expect("docs/agents.example.toml");
         assert_eq!(c.agents["my-agent"].cwd, AgentCwd::State);
+        assert!(c.agents["my-agent"].local.is_some());
+        assert_eq!(c.models.servers["gpu-box"].url, "http://127.0.0.1:9000/v1");
+        assert!(c.models.usual_ports);
     }
 
     #[test]
