@@ -302,7 +302,7 @@ mod tests {
         let qw = apply("qwen", &p["qwen"], &choice()).expect("qwen");
         assert_eq!(qw.env["OPENAI_MODEL"], "qwen2.5-coder:7b");
 
-        let e = apply("claude", &p["claude"], &choice()).unwrap_err();
+        let e = apply("claude", &p["claude"], &choice()).expect_err("an error");
         assert!(e.contains("no way to run on a local model"), "{e}");
     }
 

@@ -214,7 +214,7 @@ GPU-a1b2c3d4-0000-1111-2222-333344445555, 90377, /opt/my tools/train,v2, 8890
         assert_eq!(
             parse("No devices were found\n", "")
                 .map(|_| ())
-                .unwrap_err()
+                .expect_err("an error")
                 .line,
             1
         );

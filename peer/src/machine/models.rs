@@ -302,17 +302,17 @@ mod tests {
             resolve(&s, "ollama/llama3.2:1b"),
             Ok((1, "llama3.2:1b".into()))
         );
-        let e = resolve(&s, "llama3.2").unwrap_err();
+        let e = resolve(&s, "llama3.2").expect_err("an error");
         assert!(
             e.contains("ambiguous") && e.contains("ollama/llama3.2:1b"),
             "{e}"
         );
-        let e = resolve(&s, "qwen").unwrap_err();
+        let e = resolve(&s, "qwen").expect_err("an error");
         assert!(
             e.contains("available") && e.contains("vllm/Qwen/Qwen2.5-Coder"),
             "{e}"
         );
-        let e = resolve(&s[..1], "qwen").unwrap_err();
+        let e = resolve(&s[..1], "qwen").expect_err("an error");
         assert!(e.contains("no model server answered"), "{e}");
     }
 

@@ -233,7 +233,7 @@ fn a_real_agent_runs_on_a_local_model_server_and_its_tool_call_reaches_the_phone
         serde_json::from_str(&client.ok(&["agent", "ls", "--json"])).expect("json");
     let info = list
         .iter()
-        .find(|s| s["id"].to_string() == id)
+        .find(|s| s["id"].as_u64() == id.parse().ok())
         .expect("listed");
     assert_eq!(info["model"]["runs"], "local", "{info}");
     assert_eq!(info["model"]["server"], "gpu-box");
