@@ -73,6 +73,7 @@ pub struct TestHost {
     new_line: mpsc::Receiver<String>,
     pub url: String,
     args: Vec<String>,
+    env: Vec<(String, std::ffi::OsString)>,
 }
 
 impl TestHost {
@@ -86,7 +87,7 @@ impl TestHost {
     }
 
     /// [`TestHost::start_in`] with extra environment variables for the host process (and so
-    /// for the agents it starts).
+    /// for the agents it starts); a restart keeps them.
     pub fn start_in_env(
         home: tempfile::TempDir,
         args: &[&str],
@@ -121,6 +122,10 @@ impl TestHost {
             new_line: rx,
             url: String::new(),
             args: args.iter().map(|s| s.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
         };
         if !args.contains(&"--no-pairing") {
             let line = host.wait_line("pairing URL: ", Duration::from_secs(30));
@@ -182,7 +187,12 @@ impl TestHost {
         let home = std::mem::replace(&mut self.home, tempfile::tempdir().expect("tempdir"));
         let mut args: Vec<&str> = self.args.iter().map(|s| s.as_str()).collect();
         args.extend_from_slice(extra);
-        TestHost::start_in(home, &args)
+        let env: Vec<(&str, std::ffi::OsString)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        TestHost::start_in_env(home, &args, &env)
     }
 
     /// The UDP address of the host's QUIC socket (from the ports it saved).

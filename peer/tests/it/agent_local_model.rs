@@ -84,6 +84,16 @@ fn fails(client: &TestClient, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// The next event number of a session.
+fn next_seq(client: &TestClient, id: &str) -> u64 {
+    let list: Vec<Value> =
+        serde_json::from_str(&client.ok(&["agent", "ls", "--json"])).expect("json");
+    list.iter()
+        .find(|s| s["id"].as_u64() == id.parse().ok())
+        .and_then(|s| s["next_seq"].as_u64())
+        .expect("listed")
+}
+
 fn agent_text(evs: &[Value]) -> String {
     evs.iter()
         .filter(|e| e["kind"] == "update" && e["data"]["sessionUpdate"] == "agent_message_chunk")
@@ -119,13 +129,42 @@ fn a_real_agent_runs_on_a_local_model_server_and_its_tool_call_reaches_the_phone
     )
     .expect("PATH");
     let agent_home = tempfile::tempdir().expect("tempdir");
+    // The host's `nvidia-smi`: missing at first, then a script printing recorded output.
+    let smi = scratch.path().join("nvidia-smi");
     let mut host = TestHost::start_in_env(
         home,
         &[],
-        &[("PATH", path), ("HOME", OsString::from(agent_home.path()))],
+        &[
+            ("PATH", path),
+            ("HOME", OsString::from(agent_home.path())),
+            ("PEER_NVIDIA_SMI", OsString::from(&smi)),
+        ],
     );
     let client = TestClient::new();
     pair(&mut host, &client, "phone");
+
+    // 0. `peer status --json` on the host machine: no GPUs without nvidia-smi, then two.
+    let status = |host: &TestHost| -> Value {
+        let out = host.cli(&["status", "--json"]);
+        assert!(out.status.success(), "{out:?}");
+        serde_json::from_slice(&out.stdout).expect("status json")
+    };
+    assert_eq!(status(&host)["gpus"], serde_json::json!([]));
+    std::fs::write(
+        &smi,
+        "#!/bin/sh\ncase \"$1\" in\n\
+         --query-gpu=*) printf '0, GPU-a, NVIDIA A100-SXM4-80GB, 98, 79012, 81920\\n1, GPU-b, NVIDIA A100-SXM4-80GB, [N/A], 4, 81920\\n' ;;\n\
+         --query-compute-apps=*) echo 'GPU-a, 90210, python3, 70112' ;;\nesac\n",
+    )
+    .expect("script");
+    std::fs::set_permissions(&smi, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let gpus = status(&host)["gpus"].clone();
+    assert_eq!(gpus.as_array().map(Vec::len), Some(2), "{gpus}");
+    assert_eq!(gpus[0]["name"], "NVIDIA A100-SXM4-80GB");
+    assert_eq!(gpus[0]["memory_used_mib"], 79012);
+    assert_eq!(gpus[0]["processes"][0]["pid"], 90210);
+    assert_eq!(gpus[1]["utilization_pct"], Value::Null);
 
     // 1. Discovery: the configured server with its models, the dead one as such, the usual
     // ports listed (whatever runs there), and quickly.
@@ -282,6 +321,31 @@ fn a_real_agent_runs_on_a_local_model_server_and_its_tool_call_reaches_the_phone
         all.contains("\"role\":\"tool\""),
         "no tool result reached the model"
     );
+
+    // 4. A host restart: the session starts again on the same local model (no probe needed)
+    // and goes on.
+    let host = host.restart(&[]);
+    let before = requests.len();
+    let from = next_seq(&client, &id);
+    client.ok(&["agent", "send", &id, "after the restart"]);
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    let evs = loop {
+        let evs = events(&client, &id, from, "idle,failed");
+        if !find(&evs, "turn_end").is_empty() {
+            break evs;
+        }
+        assert!(Instant::now() < deadline, "no turn end: {evs:#?}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(
+        agent_text(&evs).contains("echo: after the restart"),
+        "{evs:#?}"
+    );
+    let requests = std::fs::read_to_string(&log).expect("request log");
+    let last: Value =
+        serde_json::from_str(requests.lines().last().expect("a request")).expect("json");
+    assert!(requests.lines().count() > before);
+    assert_eq!(last["model"], "qwen2.5-coder:7b");
 
     client.ok(&["agent", "close", &id]);
     eprintln!(
