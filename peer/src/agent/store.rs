@@ -247,6 +247,21 @@ fn sessions(db: &Connection) -> rusqlite::Result<Vec<SessionRow>> {
     )?;
     let rows = stmt.query_map([], |r| {
         let state: String = r.get(8)?;
+        let mut state = AgentState::parse(&state).unwrap_or(AgentState::Failed);
+        let mut detail: Option<String> = r.get(9)?;
+        // A session on a local model whose record cannot be read must not start on the
+        // agent's own (provider's) model instead: it fails, and says why.
+        let model = match r.get::<_, Option<String>>(11)? {
+            None => None,
+            Some(j) => match serde_json::from_str::<LocalChoice>(&j) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    state = AgentState::Failed;
+                    detail = Some(format!("its local model record is unreadable: {e}"));
+                    None
+                }
+            },
+        };
         Ok(SessionRow {
             id: r.get(0)?,
             agent: r.get(1)?,
@@ -256,12 +271,10 @@ fn sessions(db: &Connection) -> rusqlite::Result<Vec<SessionRow>> {
             branch: r.get(5)?,
             base: r.get(6)?,
             created_at: r.get(7)?,
-            state: AgentState::parse(&state).unwrap_or(AgentState::Failed),
-            detail: r.get(9)?,
+            state,
+            detail,
             acp_session: r.get(10)?,
-            model: r
-                .get::<_, Option<String>>(11)?
-                .and_then(|j| serde_json::from_str(&j).ok()),
+            model,
         })
     })?;
     rows.collect()
@@ -302,6 +315,49 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_local_model_is_kept_and_an_unreadable_one_fails_the_session() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(&t.path().join("peer.db")).expect("open");
+        let store = Store::new(db.clone());
+        let choice = LocalChoice {
+            server: "ollama".into(),
+            endpoint: "http://127.0.0.1:11434/v1".into(),
+            model: "qwen2.5-coder:7b".into(),
+            models: vec!["qwen2.5-coder:7b".into()],
+            api_key_env: None,
+        };
+        let a = store
+            .insert(SessionRow {
+                model: Some(choice.clone()),
+                ..row()
+            })
+            .await
+            .expect("insert");
+        let b = store.insert(row()).await.expect("insert");
+        db.call(move |c| {
+            c.execute(
+                "UPDATE agent_sessions SET model = '{\"server\":' WHERE id = ?1",
+                [b],
+            )?;
+            Ok(())
+        })
+        .await
+        .expect("spoil");
+        let rows = store.sessions().await.expect("sessions");
+        assert_eq!(rows[0].id, a);
+        assert_eq!(rows[0].model, Some(choice));
+        assert_eq!(rows[0].state, AgentState::Starting);
+        assert_eq!(rows[1].model, None);
+        assert_eq!(rows[1].state, AgentState::Failed);
+        assert!(
+            rows[1]
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.contains("unreadable"))
+        );
+    }
+
+    #[tokio::test]
     async fn events_round_trip_in_order_and_survive_reopen() {
         let t = tempfile::tempdir().expect("tempdir");
         let path = t.path().join("peer.db");
@@ -338,6 +394,7 @@ mod tests {
         let rows = store.sessions().await.expect("sessions");
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].state, AgentState::Idle);
+        assert_eq!(rows[0].model, None);
         assert_eq!(store.next_seq(id).await.expect("next"), 2000);
         assert_eq!(store.read(id, 0, 2000).await.expect("all").len(), 2000);
     }
