@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
-use peer::client;
 use peer::host;
 use peer::paths::Paths;
-use peer::proto::{LocalReply, LocalRequest, Reply, Request, Role};
+use peer::proto::{Reply, Request, Role};
 
 mod agent;
 mod host_cmd;
+mod machine;
 mod service;
 mod session;
 mod terminal;
@@ -74,10 +74,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show the status of the host running on this machine.
-    Status,
+    /// Show the status of the host running on this machine, with its GPUs.
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the coding agents a host can run, installed or not.
     Agents {
+        /// Host name or id prefix (default: the only paired host).
+        host: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the model servers a host can reach on its machine, and their models.
+    Models {
         /// Host name or id prefix (default: the only paired host).
         host: Option<String>,
         /// Machine-readable output.
@@ -312,24 +324,8 @@ async fn run(cli: Cli) -> Result<u8> {
         }
         Command::Attach(args) => attach(&paths, args, relay_only).await,
         Command::Devices { action, json } => devices(&paths, action, json).await,
-        Command::Status => {
-            match client::local_request(&paths, LocalRequest::Status)
-                .await
-                .map_err(|e| anyhow!(e))?
-            {
-                LocalReply::Status(s) => {
-                    println!("host       {}", s.host_name);
-                    println!("id         {}", s.endpoint_id);
-                    println!("relays     {}", s.relay_urls.join(" "));
-                    println!("direct     {}", s.direct_addrs.join(" "));
-                    println!("key        {}", s.key_store);
-                    println!("sessions   {}", s.sessions);
-                    println!("clients    {}", s.connections);
-                    Ok(0)
-                }
-                other => bail!("unexpected reply: {other:?}"),
-            }
-        }
+        Command::Status { json } => machine::status(&paths, json).await,
+        Command::Models { host, json } => machine::models(&paths, host, json, relay_only).await,
         Command::Service { action } => service::run(action, &paths),
         Command::Agents { host, json } => agent::agents(&paths, host, json, relay_only).await,
         Command::Agent { action } => agent::run(&paths, action, relay_only).await,

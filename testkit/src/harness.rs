@@ -48,6 +48,11 @@ pub fn fake_agent_binary() -> PathBuf {
     binary("peer-fake-agent", "peer-testkit")
 }
 
+/// The scripted stand-in for a model server (`peer-fake-model`).
+pub fn fake_model_binary() -> PathBuf {
+    binary("peer-fake-model", "peer-testkit")
+}
+
 fn base_cmd(home: &Path) -> Command {
     let mut c = Command::new(peer_binary());
     c.env("PEER_HOME", home)
@@ -68,6 +73,7 @@ pub struct TestHost {
     new_line: mpsc::Receiver<String>,
     pub url: String,
     args: Vec<String>,
+    env: Vec<(String, std::ffi::OsString)>,
 }
 
 impl TestHost {
@@ -77,7 +83,18 @@ impl TestHost {
     }
 
     pub fn start_in(home: tempfile::TempDir, args: &[&str]) -> TestHost {
+        Self::start_in_env(home, args, &[])
+    }
+
+    /// [`TestHost::start_in`] with extra environment variables for the host process (and so
+    /// for the agents it starts); a restart keeps them.
+    pub fn start_in_env(
+        home: tempfile::TempDir,
+        args: &[&str],
+        env: &[(&str, std::ffi::OsString)],
+    ) -> TestHost {
         let mut cmd = base_cmd(home.path());
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
         cmd.arg("host");
         if !args.contains(&"--listen") {
             cmd.arg("--listen").arg("127.0.0.1");
@@ -105,6 +122,10 @@ impl TestHost {
             new_line: rx,
             url: String::new(),
             args: args.iter().map(|s| s.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
         };
         if !args.contains(&"--no-pairing") {
             let line = host.wait_line("pairing URL: ", Duration::from_secs(30));
@@ -166,7 +187,12 @@ impl TestHost {
         let home = std::mem::replace(&mut self.home, tempfile::tempdir().expect("tempdir"));
         let mut args: Vec<&str> = self.args.iter().map(|s| s.as_str()).collect();
         args.extend_from_slice(extra);
-        TestHost::start_in(home, &args)
+        let env: Vec<(&str, std::ffi::OsString)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        TestHost::start_in_env(home, &args, &env)
     }
 
     /// The UDP address of the host's QUIC socket (from the ports it saved).

@@ -11,6 +11,8 @@
 //! - [`impair`]: a UDP proxy with delay, loss and address changes.
 //! - [`agents`]: git repositories and agent transcripts for the agent tests.
 //! - `peer-fake-agent` (a binary): a scripted ACP agent.
+//! - `peer-fake-model` (a binary): a scripted stand-in for an OpenAI-compatible model server
+//!   (no model behind it), for real agents on "local models".
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::new_without_default)]
 

@@ -13,6 +13,7 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { chromium, devices } from 'playwright-core';
+import { localModelSteps } from './local-model.mjs';
 
 const web = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const repo = resolve(web, '..');
@@ -528,6 +529,7 @@ try {
   });
 
   await agentSteps(page, relayUrl);
+  await localModelSteps({ page, relayUrl, step, start, PEER, repo, out, temps });
 
   await step('a used pairing link is refused with a clear message', page, async () => {
     await page.goto(hostA.url);

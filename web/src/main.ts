@@ -9,6 +9,7 @@ import { openTerminal, type TermView } from './term';
 import { OutputWriter } from './writer';
 import type { AgentSessionInfo, SessionInfo } from './gen/protocol';
 import { agentRow, newAgentForm, openAgentChat, type AgentView } from './agentui';
+import { gpuList } from './machine';
 
 // The pairing secret is in the fragment: take it and scrub the address bar before anything else.
 const initialFragment = location.hash.length > 1 ? location.hash.slice(1) : null;
@@ -369,7 +370,16 @@ async function showHost(rec: store.HostRecord) {
   actions.append(newBtn, newAgent);
   const agentsUl = h('ul', 'list');
   agentsUl.dataset.testid = 'agent-sessions';
-  body.append(actions, h('h2', '', 'Agents'), agentsUl, h('h2', '', 'Terminals'), ul);
+  const gpus = h('div');
+  body.append(actions, gpus, h('h2', '', 'Agents'), agentsUl, h('h2', '', 'Terminals'), ul);
+  // The GPUs once (a host without nvidia-smi has none; an older host does not know the request).
+  conn
+    .request('ListGpus')
+    .then((r) => {
+      const list = typeof r === 'object' && 'Gpus' in r ? gpuList(r.Gpus) : null;
+      if (list) gpus.replaceChildren(h('h2', '', 'GPUs'), list);
+    })
+    .catch(() => undefined);
   const renderAgents = (list: AgentSessionInfo[]) => {
     agentsUl.replaceChildren();
     if (list.length === 0) agentsUl.append(h('li', 'hint', 'No agent sessions.'));

@@ -442,7 +442,8 @@ impl Host {
         &self.shared.key_store
     }
 
-    /// Status, as `peer status` shows it.
+    /// Status, as `peer status` shows it, without the GPUs (the control socket asks
+    /// `nvidia-smi` for those).
     pub fn status(&self) -> HostStatus {
         self.shared.status()
     }
@@ -523,6 +524,8 @@ impl HostShared {
             key_store: self.key_store.to_string(),
             sessions: self.sessions.len() as u32,
             connections: self.devices.live_count(),
+            // Filled in by the control socket, which may wait for nvidia-smi.
+            gpus: vec![],
         }
     }
 }
