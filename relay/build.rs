@@ -27,8 +27,8 @@ use std::{
 
 /// Node.js version the app's dependencies need (`@noble/*`, Vite).
 const NODE_MIN: (u32, u32) = (20, 19);
-/// Time limit of `npm ci` (downloads everything on a fresh machine).
-const INSTALL_LIMIT: Duration = Duration::from_secs(600);
+/// Time limit of `npm ci` (about 30 s on a fresh machine here; more on a slow link).
+const INSTALL_LIMIT: Duration = Duration::from_secs(300);
 /// Time limit of `vite build` (about 10 s on a quiet 2-core machine).
 const BUILD_LIMIT: Duration = Duration::from_secs(300);
 
@@ -157,7 +157,7 @@ fn build_app(web: &Path, out: &Path) -> Result<(PathBuf, String), String> {
             "--no-fund",
             "--prefer-offline",
             // npm's defaults wait minutes for each download when the network is gone.
-            "--fetch-timeout=60000",
+            "--fetch-timeout=30000",
             "--fetch-retries=1",
         ]);
         if std::env::var("CARGO_NET_OFFLINE").is_ok_and(|v| v == "true") {
@@ -169,7 +169,8 @@ fn build_app(web: &Path, out: &Path) -> Result<(PathBuf, String), String> {
             &log_path,
             INSTALL_LIMIT,
             "npm ci",
-        )?;
+        )
+        .map_err(|e| format!("{e}; can this machine reach the npm registry?"))?;
     }
     let dist = out.join("web-dist");
     let mut vite = Command::new("node");

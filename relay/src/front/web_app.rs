@@ -278,44 +278,11 @@ fn escape_html(text: &str) -> String {
     out
 }
 
-/// The page a binary built without the app serves in its place.
+/// The page a binary built without the app serves in its place; `{why}` is replaced.
+const MISSING_PAGE: &str = include_str!("app_missing.html");
+
 fn missing_page(why: &str) -> String {
-    let why = escape_html(why);
-    format!(
-        r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>peer: the web app is missing</title>
-<style>
-body {{ font: 16px/1.5 system-ui, sans-serif; max-width: 40em; margin: 2em auto; padding: 0 1em; color: #e6e6e6; background: #0b0e14; }}
-code, pre {{ font-family: ui-monospace, monospace; background: #1c2230; border-radius: 4px; }}
-code {{ padding: 0 .25em; }}
-pre {{ padding: .75em; overflow-x: auto; white-space: pre-wrap; }}
-</style>
-</head>
-<body>
-<h1>The web app is not in this binary</h1>
-<p>This server works (pairing from a laptop with <code>peer pair URL</code> does too), but it was
-compiled without the phone app: {why}.</p>
-<h2>To get the app</h2>
-<ol>
-<li>On the machine that builds peer, install Node.js 20.19 or newer with npm.</li>
-<li>In peer's source tree, build again with the app required (the build then builds it, or
-stops and says exactly why it cannot):
-<pre>PEER_WEB_APP=require cargo run --release -p peer -- host   # run it from the tree
-PEER_WEB_APP=require cargo install --path peer --force     # install peer
-PEER_WEB_APP=require cargo install --path relay --force    # install peer-relay</pre></li>
-<li>Start the new binary and scan its new code.</li>
-</ol>
-<p>Or serve an app built elsewhere (<code>npm --prefix web ci &amp;&amp; npm --prefix web run build</code>
-in the source tree makes <code>web/dist</code>):
-<code>peer host --web-root DIR</code>, <code>peer-relay --web-root DIR</code>.</p>
-</body>
-</html>
-"#
-    )
+    MISSING_PAGE.replace("{why}", &escape_html(why))
 }
 
 #[cfg(test)]
