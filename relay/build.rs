@@ -66,6 +66,9 @@ fn main() {
     mkdir(&gzip);
 
     let mode = std::env::var("PEER_WEB_APP").unwrap_or_default();
+    if !matches!(mode.as_str(), "" | "auto" | "require" | "skip") {
+        panic!("PEER_WEB_APP={mode:?}: expected auto (the default), require or skip");
+    }
     let note = match std::env::var_os("PEER_WEB_DIST") {
         Some(dist) => {
             let dist = PathBuf::from(dist);
@@ -77,8 +80,7 @@ fn main() {
                 );
             }
             println!("cargo:rerun-if-changed={}", dist.display());
-            let note = format!("embedded from PEER_WEB_DIST={}", dist.display());
-            Ok((dist, note))
+            Ok((dist, "embedded from PEER_WEB_DIST".to_owned()))
         }
         None if mode == "skip" => Err("the build skipped it (PEER_WEB_APP=skip)".to_owned()),
         None => build_app(&web, &out),
@@ -185,7 +187,7 @@ fn build_app(web: &Path, out: &Path) -> Result<(PathBuf, String), String> {
             dist.display()
         ));
     }
-    Ok((dist, format!("built from {} by vite", web.display())))
+    Ok((dist, "built from web/ by vite".to_owned()))
 }
 
 /// The `node` on PATH, as (major, minor).
