@@ -11,6 +11,7 @@ use peer::paths::Paths;
 use peer::proto::{Reply, Request, Role};
 
 mod agent;
+mod docs;
 mod host_cmd;
 mod machine;
 mod service;
@@ -115,6 +116,18 @@ enum Command {
         #[command(subcommand)]
         action: service::ServiceAction,
     },
+    /// Print the shell completion script for SHELL (bash: `source <(peer completions bash)`).
+    #[command(after_help = docs::COMPLETIONS_HELP)]
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (`peer man | man -l -`), or write one per command to a directory.
+    Man {
+        /// Write peer.1, peer-host.1, … into this directory instead.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -169,9 +182,9 @@ struct HostArgs {
     /// Do not print a pairing code at start.
     #[arg(long)]
     no_pairing: bool,
-    /// Serve the web app from this directory on the embedded relay's port (default: the app
-    /// built in the source tree this binary comes from, `web/dist`, if it exists).
-    #[arg(long, env = "PEER_WEB_ROOT")]
+    /// Serve the web app from this directory on the embedded relay's port instead of the one
+    /// built into this binary (e.g. `web/dist` while working on the app).
+    #[arg(long, value_name = "DIR", env = "PEER_WEB_ROOT")]
     web_root: Option<std::path::PathBuf>,
     /// Base URL of the web app that pairing links open (default: this host's own front, or
     /// the external relay). Give several hosts the same one (e.g. a relay of yours serving the
@@ -253,6 +266,21 @@ enum DevicesAction {
 /// Runs the CLI.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Generated from this definition; no state directory, runtime or logging needed.
+    let printed = match &cli.command {
+        Command::Completions { shell } => Some(docs::completions(*shell)),
+        Command::Man { out_dir } => Some(docs::man(out_dir.as_deref())),
+        _ => None,
+    };
+    if let Some(result) = printed {
+        return match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("peer: {e:#}");
+                ExitCode::from(255)
+            }
+        };
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,iroh_relay::server=error"));
     tracing_subscriber::fmt()
@@ -330,5 +358,6 @@ async fn run(cli: Cli) -> Result<u8> {
         Command::Agents { host, json } => agent::agents(&paths, host, json, relay_only).await,
         Command::Agent { action } => agent::run(&paths, action, relay_only).await,
         Command::Audit { limit, json } => agent::audit(&paths, limit, json).await,
+        Command::Completions { .. } | Command::Man { .. } => Ok(0),
     }
 }

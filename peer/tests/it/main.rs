@@ -19,4 +19,5 @@ mod e2e_refusals;
 mod e2e_relay;
 mod faults;
 mod hostile;
+mod newcomer;
 mod relay_token;
