@@ -2,6 +2,7 @@
 import './style.css';
 import { HostConn, REFUSAL_USED, Refused, bridgeUrls, hostInfo, pair, type Failure } from './conn';
 import { hex } from './bytes';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { button, h } from './dom';
 import { checkFresh, payloadFromUrl, PayloadError, type PairingPayload } from './payload';
 import * as store from './store';
@@ -556,6 +557,27 @@ if ('serviceWorker' in navigator && window.isSecureContext) {
 }
 
 // Hooks for the end-to-end tests and for measuring inside the page.
+let recorded: Uint8Array[] = [];
+let recordedLen = 0;
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.length;
+  }
+  return all;
+}
+
+function indexOf(hay: Uint8Array, needle: Uint8Array, from: number): number {
+  outer: for (let i = from; i + needle.length <= hay.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
 (window as unknown as { peerDebug: unknown }).peerDebug = {
   conns,
   term: () => term,
@@ -573,6 +595,36 @@ if ('serviceWorker' in navigator && window.isSecureContext) {
   },
   dropSockets() {
     for (const c of conns.values()) c.dropSocket();
+  },
+  /** Keeps, from now on, every output byte the open terminal receives from the host. */
+  recordOutput(): void {
+    const t = term;
+    if (!t) throw new Error('no terminal');
+    const chunks: Uint8Array[] = [];
+    recorded = chunks;
+    recordedLen = 0;
+    t.onOutput = (d) => {
+      chunks.push(d.slice());
+      recordedLen += d.length;
+    };
+  },
+  /** How many bytes were recorded, and how many the host reported lost, so far. */
+  recordedLength(): { len: number; lost: number } {
+    return { len: recordedLen, lost: term?.lostBytes ?? 0 };
+  },
+  /**
+   * Length and SHA-256 (hex) of the recorded bytes strictly between the first `from` and the
+   * first `to` after it; null while either is missing.
+   */
+  recordedBetween(from: string, to: string): { len: number; sha256: string } | null {
+    const all = concat(recorded);
+    const enc = new TextEncoder();
+    const a = indexOf(all, enc.encode(from), 0);
+    if (a < 0) return null;
+    const start = a + from.length;
+    const b = indexOf(all, enc.encode(to), start);
+    if (b < 0) return null;
+    return { len: b - start, sha256: hex(sha256(all.subarray(start, b))) };
   },
   /** Keystroke → echo rendered, n times: sent as the key bar sends, timed to xterm.js having drawn it. */
   async measureEcho(n: number): Promise<number[]> {
