@@ -9,12 +9,14 @@
 //! - [`agent`]: coding agents driven over ACP.
 //! - [`tool`]: tool calls and commands as people and policies read them (host and client).
 //! - [`db`]: the host's database and the thread that owns it.
+//! - [`machine`]: the host machine's model servers and GPUs.
 
 pub mod agent;
 pub mod client;
 pub mod db;
 pub mod host;
 pub mod keystore;
+pub mod machine;
 pub mod net;
 pub mod paths;
 pub mod pty;

@@ -158,6 +158,11 @@ pub enum Request {
     /// This device leaves the host: the host revokes it (any role may). For a device whose
     /// person saw different short codes at pairing, or that forgets the host.
     Unpair,
+    /// Probe the model servers the host can reach (the usual local ports and those in its
+    /// `agents.toml`), at most about a second.
+    ListModelServers,
+    /// The host's GPUs (empty without `nvidia-smi`).
+    ListGpus,
     /// Start an agent session in a new git worktree ([`NewAgentSession`] with more options
     /// and an answer that says what to know).
     StartAgent(StartAgent),
@@ -248,6 +253,10 @@ pub enum Reply {
     AgentConfigured,
     /// Answer to [`Request::Unpair`]: the device is revoked; its connections close next.
     Unpaired,
+    /// Answer to [`Request::ListModelServers`].
+    ModelServers(Vec<ModelServer>),
+    /// Answer to [`Request::ListGpus`].
+    Gpus(Vec<GpuInfo>),
     /// Answer to [`Request::StartAgent`].
     AgentStarted(AgentStarted),
     /// Answer to [`Request::ListApprovals`], by session and approval.

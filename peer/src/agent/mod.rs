@@ -12,6 +12,7 @@ pub mod approvals;
 pub mod config;
 pub mod git;
 pub mod grants;
+pub mod local;
 pub mod rules;
 mod session;
 mod start;
@@ -35,11 +36,13 @@ use session::{Cmd, Start};
 use store::Store;
 
 use crate::db::{Db, DbError};
+use crate::machine::models;
 use crate::paths::Paths;
 use crate::proto::{
     AgentDef, AgentDiff, AgentEvent, AgentEventKind, AgentSessionInfo, AgentState, ErrorCode,
-    GrantInfo, GrantScope, NewAgentSession, PendingApproval, StartAgent, WireError,
+    GrantInfo, GrantScope, ModelServer, NewAgentSession, PendingApproval, StartAgent, WireError,
 };
+use local::LocalChoice;
 use rules::SessionGrant;
 
 /// Agent sessions that may run at once.
@@ -142,7 +145,8 @@ impl AgentManager {
             let state = row.state;
             let live = !matches!(state, AgentState::Done | AgentState::Failed);
             let spec = self.inner.config.agents.get(&row.agent).cloned();
-            let (h, cmds) = SessionHandle::new(row.clone(), next_seq, state);
+            let provider = spec.as_ref().and_then(|s| s.provider.clone());
+            let (h, cmds) = SessionHandle::new(row.clone(), next_seq, state, provider);
             self.inner.sessions.lock().insert(id, h.clone());
             if !live {
                 continue;
@@ -150,25 +154,19 @@ impl AgentManager {
             let Some(spec) = spec else {
                 warn!(session = id, agent = %row.agent, "agent no longer in the registry");
                 let why = format!("the agent {:?} is no longer in the registry", row.agent);
-                self.record_detached(
-                    &h,
-                    vec![
-                        AgentEventKind::Error {
-                            message: why.clone(),
-                        },
-                        AgentEventKind::State {
-                            state: AgentState::Failed,
-                            detail: Some(why.clone()),
-                        },
-                    ],
-                )
-                .await;
-                self.inner
-                    .store
-                    .set_state(id, AgentState::Failed, Some(why.clone()))
-                    .await?;
-                h.set_state(AgentState::Failed, Some(why));
+                self.fail_detached(&h, why).await?;
                 continue;
+            };
+            let spec = match &row.model {
+                None => spec,
+                Some(m) => match local::apply(&row.agent, &spec, m) {
+                    Ok(s) => s,
+                    Err(why) => {
+                        warn!(session = id, "{why}");
+                        self.fail_detached(&h, why).await?;
+                        continue;
+                    }
+                },
             };
             // Approvals that were pending when the host stopped died with the old process;
             // prompts that never reached the agent are sent once it is back; grants stay.
@@ -232,6 +230,29 @@ impl AgentManager {
         (t > 0).then(|| std::time::Duration::from_secs(t))
     }
 
+    /// Fails a session that has no actor (at host start): recorded, stored and shown.
+    async fn fail_detached(&self, h: &Arc<SessionHandle>, why: String) -> Result<(), AgentError> {
+        self.record_detached(
+            h,
+            vec![
+                AgentEventKind::Error {
+                    message: why.clone(),
+                },
+                AgentEventKind::State {
+                    state: AgentState::Failed,
+                    detail: Some(why.clone()),
+                },
+            ],
+        )
+        .await;
+        self.inner
+            .store
+            .set_state(h.row.id, AgentState::Failed, Some(why.clone()))
+            .await?;
+        h.set_state(AgentState::Failed, Some(why));
+        Ok(())
+    }
+
     /// Records events of a session that has no actor (done, failed, or not started yet), in
     /// order after what is stored.
     async fn record_detached(&self, h: &Arc<SessionHandle>, events: Vec<AgentEventKind>) {
@@ -267,6 +288,44 @@ impl AgentManager {
         tokio::task::spawn_blocking(move || cfg.list())
             .await
             .unwrap_or_default()
+    }
+
+    /// Probes the model servers this host can reach (at most about
+    /// [`crate::machine::models::PROBE_TIMEOUT`]).
+    pub async fn model_servers(&self) -> Vec<ModelServer> {
+        models::discover(&self.inner.config.models.endpoints()).await
+    }
+
+    /// What `local:…` names: probes the servers and picks the model.
+    async fn local_choice(&self, agent: &str, wanted: &str) -> Result<LocalChoice, WireError> {
+        let name = wanted.strip_prefix("local:").ok_or_else(|| {
+            bad(format!(
+                "model {wanted:?}: only local models can be chosen here (local:MODEL or \
+                 local:SERVER/MODEL); the agent's own models are switched in the session"
+            ))
+        })?;
+        if name.is_empty() || name.len() > 300 || name.chars().any(char::is_control) {
+            return Err(bad("bad model name"));
+        }
+        let servers = self.model_servers().await;
+        let (i, model) = models::resolve(&servers, name)
+            .map_err(|e| WireError::new(ErrorCode::NotFound, format!("agent {agent:?}: {e}")))?;
+        let server = &servers[i];
+        let api_key_env = self
+            .inner
+            .config
+            .models
+            .servers
+            .get(&server.name)
+            .filter(|_| server.configured)
+            .and_then(|s| s.api_key_env.clone());
+        Ok(LocalChoice {
+            server: server.name.clone(),
+            endpoint: server.url.clone(),
+            model,
+            models: server.models.iter().map(|m| m.id.clone()).collect(),
+            api_key_env,
+        })
     }
 
     /// Agent sessions by id: every one that is not done or failed, and the newest of those
@@ -327,6 +386,7 @@ impl AgentManager {
             base: req.base,
             prompt: req.prompt,
             with_changes: false,
+            model: req.model,
         };
         Ok(self.start_session(req, by).await?.info)
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::session::{Actor, SessionHandle, Start};
 use super::store::SessionRow;
-use super::{AgentManager, MAX_AGENT_SESSIONS, bad, check_prompt, config, git, internal};
+use super::{AgentManager, MAX_AGENT_SESSIONS, bad, check_prompt, config, git, internal, local};
 use crate::proto::{AgentStarted, AgentState, ErrorCode, StartAgent, WireError};
 
 fn git_error(e: git::GitError) -> WireError {
@@ -61,6 +61,19 @@ impl AgentManager {
         if let Some(p) = &req.prompt {
             check_prompt(p)?;
         }
+        let provider = spec.provider.clone();
+        let (spec, model) = match &req.model {
+            None => (spec, None),
+            Some(wanted) => {
+                if spec.local.is_none() {
+                    // Said before probing anything.
+                    return Err(bad(local::no_local(&req.agent)));
+                }
+                let choice = self.local_choice(&req.agent, wanted).await?;
+                let spec = local::apply(&req.agent, &spec, &choice).map_err(bad)?;
+                (spec, Some(choice))
+            }
+        };
         let live = self
             .sessions()
             .iter()
@@ -155,6 +168,7 @@ impl AgentManager {
             detail: None,
             acp_session: None,
             subdir,
+            model,
         };
         row.id = self
             .inner
@@ -162,7 +176,7 @@ impl AgentManager {
             .insert(row.clone())
             .await
             .map_err(internal)?;
-        let (h, cmds) = SessionHandle::new(row, 0, AgentState::Starting);
+        let (h, cmds) = SessionHandle::new(row, 0, AgentState::Starting, provider);
         self.inner.sessions.lock().insert(h.row.id, h.clone());
         let info = h.info();
         let cwd = h.row.cwd().to_string_lossy().into_owned();

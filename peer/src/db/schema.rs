@@ -5,7 +5,8 @@
 //! | 0 | nothing yet, or a database made before versions were counted (the tables of version 1, perhaps without `devices.psk`) |
 //! | 1 | tables `devices`, `audit`, `agent_sessions`, `agent_events` |
 //! | 2 | `agent_events` rows hold typed events: `kind` is the variant's snake_case name, `data` the JSON of its fields (earlier: the camelCase JSON objects of protocol version 1) |
-//! | 3 | `agent_sessions.subdir`: the directory inside the worktree the agent works in (`''`: the worktree); an index of `audit` by time |
+//! | 3 | `agent_sessions.model`: the local model server and model a session runs on (JSON), if any |
+//! | 4 | `agent_sessions.subdir`: the directory inside the worktree the agent works in (`''`: the worktree); an index of `audit` by time |
 //!
 //! Each step runs in one transaction with the version it reaches, so a failed migration
 //! leaves the database as it was. A database of a newer version is refused.
@@ -16,7 +17,7 @@ use tracing::{info, warn};
 use super::DbError;
 
 /// The newest schema version.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 const V1: &str = "
 CREATE TABLE IF NOT EXISTS devices (
@@ -78,6 +79,9 @@ pub fn migrate(conn: &mut Connection) -> Result<(), DbError> {
     }
     if found < 3 {
         step(conn, 3, v3)?;
+    }
+    if found < 4 {
+        step(conn, 4, v4)?;
     }
     Ok(())
 }
@@ -166,9 +170,15 @@ fn v2(c: &Transaction<'_>) -> Result<(), DbError> {
     Ok(())
 }
 
-/// Version 3: an agent session may work in a directory inside its worktree; audit queries by
-/// time (`peer audit --since`).
+/// Version 3: a session may run on a local model server; which one is kept with it.
 fn v3(c: &Transaction<'_>) -> Result<(), DbError> {
+    c.execute_batch("ALTER TABLE agent_sessions ADD COLUMN model TEXT")?;
+    Ok(())
+}
+
+/// Version 4: an agent session may work in a directory inside its worktree; audit queries by
+/// time (`peer audit --since`).
+fn v4(c: &Transaction<'_>) -> Result<(), DbError> {
     let has = c
         .prepare("SELECT 1 FROM pragma_table_info('agent_sessions') WHERE name = 'subdir'")?
         .exists([])?;

@@ -96,6 +96,8 @@ fn request_name(req: &Request) -> &'static str {
         Request::AgentSetMode { .. } => "agent mode",
         Request::AgentSetOption { .. } => "agent option",
         Request::Unpair => "unpair",
+        Request::ListModelServers => "list model servers",
+        Request::ListGpus => "list gpus",
         Request::ListApprovals => "list approvals",
         Request::ListGrants { .. } => "list grants",
         Request::AddGrant { .. } => "add grant",
@@ -147,6 +149,8 @@ async fn serve_request(ctx: &StreamCtx, req: Request) -> Result<Reply, WireError
             Ok(Reply::Unpaired)
         }
         Request::ListAgents => Ok(Reply::Agents(ctx.host.agents.agents().await)),
+        Request::ListModelServers => Ok(Reply::ModelServers(ctx.host.agents.model_servers().await)),
+        Request::ListGpus => Ok(Reply::Gpus(crate::machine::gpu::gpus().await)),
         Request::ListAgentSessions => Ok(Reply::AgentSessions(ctx.host.agents.sessions())),
         Request::AgentDiff { session } => {
             Ok(Reply::AgentDiff(ctx.host.agents.diff(session).await?))
@@ -159,6 +163,7 @@ async fn serve_request(ctx: &StreamCtx, req: Request) -> Result<Reply, WireError
                 base: n.base,
                 prompt: n.prompt,
                 with_changes: false,
+                model: n.model,
             };
             Ok(Reply::AgentSession(start_agent(ctx, n).await?.info))
         }
@@ -275,8 +280,12 @@ async fn serve_request(ctx: &StreamCtx, req: Request) -> Result<Reply, WireError
 
 async fn start_agent(ctx: &StreamCtx, n: StartAgent) -> Result<AgentStarted, WireError> {
     let detail = format!(
-        "{} in {} from {}{}{}",
+        "{}{} in {} from {}{}{}",
         n.agent,
+        n.model
+            .as_deref()
+            .map(|m| format!(" on {m}"))
+            .unwrap_or_default(),
         n.repo,
         n.base.as_deref().unwrap_or("HEAD"),
         if n.with_changes {

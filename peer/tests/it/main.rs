@@ -7,6 +7,7 @@
 mod agent_cli;
 mod agent_fast_agent;
 mod agent_life;
+mod agent_local_model;
 mod agent_terminals;
 mod agent_trust;
 mod bridge_vectors;
@@ -21,4 +22,5 @@ mod e2e_refusals;
 mod e2e_relay;
 mod faults;
 mod hostile;
+mod newcomer;
 mod relay_token;

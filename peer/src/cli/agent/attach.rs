@@ -71,6 +71,10 @@ pub(super) async fn attach(
             state.as_str(),
             info.next_seq
         ));
+        out.notice(&format!(
+            "model: {}",
+            inline(&super::super::machine::place_text(&info.model))
+        ));
     }
     let check_until = |s: AgentState| until.iter().any(|u| u == s.as_str());
     if a.from >= caught_up_at && check_until(state) {

@@ -329,6 +329,7 @@ impl Input {
                     base: None,
                     prompt: (!rest.is_empty()).then(|| rest.to_string()),
                     with_changes: false,
+                    model: None,
                 });
                 if let Some(Reply::AgentStarted(s)) = self.send(link, out, req).await {
                     for w in &s.warnings {

@@ -9,7 +9,8 @@ use peer::client::transcript::{approval_lines, options};
 use peer::client::{self, HostConn, KnownHosts};
 use peer::paths::Paths;
 use peer::proto::{
-    AgentSessionInfo, GrantInfo, GrantScope, LocalReply, LocalRequest, Reply, Request, StartAgent,
+    AgentSessionInfo, GrantInfo, GrantScope, LocalReply, LocalRequest, ModelPlace, Reply, Request,
+    StartAgent,
 };
 use peer::tool::scope_text;
 use peer::tool::what::describe;
@@ -43,6 +44,10 @@ pub enum AgentCmd {
         /// worktree.
         #[arg(long)]
         with_changes: bool,
+        /// Run it on a model of a model server on the host's machine: `local:MODEL` or
+        /// `local:SERVER/MODEL` (see `peer models`).
+        #[arg(long)]
+        model: Option<String>,
         /// A first prompt.
         prompt: Option<String>,
         #[command(flatten)]
@@ -224,6 +229,12 @@ pub async fn agents(
 ) -> Result<u8> {
     let (dialer, conn) = connect(paths, host.as_deref(), relay_only).await?;
     let reply = conn.request(Request::ListAgents).await;
+    // The model servers only for people: `peer models --json` lists them for programs.
+    let servers = if json {
+        None
+    } else {
+        Some(super::machine::model_servers(&conn).await)
+    };
     hang_up(dialer, conn).await;
     let Reply::Agents(list) = reply? else {
         bail!("unexpected reply");
@@ -234,7 +245,8 @@ pub async fn agents(
             .map(|a| {
                 json!({"name": a.name, "command": a.command, "installed": a.installed,
                        "needs_login": a.needs_login, "login_hint": a.login_hint,
-                       "install_hint": a.command.first().and_then(|p| install_hint(p))})
+                       "install_hint": a.command.first().and_then(|p| install_hint(p)),
+                       "local_models": a.local_models, "provider": a.provider})
             })
             .collect();
         writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&v)?)?;
@@ -243,16 +255,17 @@ pub async fn agents(
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "{:<12} {:<10} {:<12} COMMAND",
-        "NAME", "INSTALLED", "LOGIN"
+        "{:<12} {:<10} {:<8} {:<6} COMMAND",
+        "NAME", "INSTALLED", "LOGIN", "LOCAL"
     )?;
     for a in list {
         writeln!(
             out,
-            "{:<12} {:<10} {:<12} {}",
+            "{:<12} {:<10} {:<8} {:<6} {}",
             inline(&a.name),
             if a.installed { "yes" } else { "no" },
             if a.needs_login { "needed" } else { "ok" },
+            if a.local_models { "yes" } else { "-" },
             inline(&a.command.join(" "))
         )?;
         if !a.installed
@@ -263,6 +276,13 @@ pub async fn agents(
         if let (true, Some(h)) = (a.installed && a.needs_login, a.login_hint) {
             writeln!(out, "             to log in: {}", inline(&h))?;
         }
+    }
+    drop(out);
+    writeln!(std::io::stdout())?;
+    match servers {
+        Some(Ok(s)) => super::machine::print_servers(&s),
+        Some(Err(e)) => println!("model servers: the host did not list them: {e:#}"),
+        None => {}
     }
     Ok(0)
 }
@@ -335,6 +355,7 @@ pub async fn run(paths: &Paths, cmd: AgentCmd, relay_only: bool) -> Result<u8> {
             repo,
             base,
             with_changes,
+            model,
             prompt,
             host: h,
         } if !std::path::Path::new(&repo).is_absolute() => {
@@ -351,6 +372,7 @@ pub async fn run(paths: &Paths, cmd: AgentCmd, relay_only: bool) -> Result<u8> {
                 repo: abs.to_string_lossy().into_owned(),
                 base,
                 with_changes,
+                model,
                 prompt,
                 host: h,
             }
@@ -373,6 +395,7 @@ async fn run_on(conn: &HostConn, cmd: AgentCmd) -> Result<u8> {
             repo,
             base,
             with_changes,
+            model,
             prompt,
             ..
         } => {
@@ -383,6 +406,7 @@ async fn run_on(conn: &HostConn, cmd: AgentCmd) -> Result<u8> {
                     base,
                     prompt,
                     with_changes,
+                    model,
                 }))
                 .await?;
             let Reply::AgentStarted(s) = r else {
@@ -402,6 +426,10 @@ async fn run_on(conn: &HostConn, cmd: AgentCmd) -> Result<u8> {
             for w in &s.warnings {
                 eprintln!("warning: {}", inline(w));
             }
+            eprintln!(
+                "model: {}",
+                inline(&super::machine::place_text(&s.info.model))
+            );
             Ok(0)
         }
         AgentCmd::Ls { json, .. } => {
@@ -634,6 +662,17 @@ async fn grants(conn: &HostConn, action: Option<GrantsCmd>, json: bool) -> Resul
     }
 }
 
+fn place_json(p: &ModelPlace) -> Value {
+    match p {
+        ModelPlace::Local {
+            server,
+            endpoint,
+            model,
+        } => json!({"runs": "local", "server": server, "endpoint": endpoint, "model": model}),
+        ModelPlace::Provider { provider } => json!({"runs": "provider", "provider": provider}),
+    }
+}
+
 fn print_sessions(list: &[AgentSessionInfo], json: bool) -> Result<()> {
     let mut out = std::io::stdout().lock();
     if json {
@@ -644,7 +683,7 @@ fn print_sessions(list: &[AgentSessionInfo], json: bool) -> Result<()> {
                        "branch": s.branch, "base": s.base, "state": s.state.as_str(),
                        "detail": s.detail, "created_at_ms": s.created_at_ms, "next_seq": s.next_seq,
                        "pending_approvals": s.pending_approvals, "queued_prompts": s.queued_prompts,
-                       "attached": s.attached})
+                       "attached": s.attached, "model": place_json(&s.model)})
             })
             .collect();
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
