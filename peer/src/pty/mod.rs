@@ -2,6 +2,7 @@
 
 mod buffer;
 mod manager;
+pub mod screen;
 mod session;
 
 pub use buffer::{OutputBuffer, Slice};
