@@ -46,6 +46,7 @@ pub(super) async fn run_host(paths: Paths, args: HostArgs, relay_only: bool) -> 
     cfg.advertise = args.advertise;
     cfg.relay_only = relay_only;
     cfg.buffer_bytes = args.buffer.max(4096);
+    cfg.scrollback_lines = args.scrollback;
     cfg.web_root = args.web_root.or_else(built_web_app);
     cfg.app_url = match args.app_url {
         Some(u) => Some(peer::host::check_app_url(&u).map_err(|e| anyhow!(e))?),

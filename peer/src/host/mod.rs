@@ -1,6 +1,7 @@
 //! The host daemon: identity, endpoint, embedded relay, pairing, sessions, control socket.
 
 mod agent_stream;
+mod attach;
 mod browser;
 mod control;
 pub mod devices;
@@ -64,6 +65,8 @@ pub struct HostConfig {
     pub relay_only: bool,
     /// Output buffer per session, bytes.
     pub buffer_bytes: usize,
+    /// Scrollback lines the screen model keeps per session (what snapshots can draw).
+    pub scrollback_lines: usize,
     /// Most sessions at once.
     pub max_sessions: usize,
     /// Keep the host key in a file even where an OS keyring exists (tests).
@@ -91,6 +94,7 @@ impl HostConfig {
             advertise: None,
             relay_only: false,
             buffer_bytes: DEFAULT_BUFFER,
+            scrollback_lines: crate::pty::screen::DEFAULT_SCROLLBACK,
             max_sessions: 256,
             file_keys: false,
             web_root: None,
@@ -385,7 +389,7 @@ impl Host {
             identity,
             endpoint,
             devices,
-            sessions: SessionManager::new(cfg.buffer_bytes, cfg.max_sessions),
+            sessions: SessionManager::new(cfg.buffer_bytes, cfg.scrollback_lines, cfg.max_sessions),
             pairings: Pairings::default(),
             shutdown,
             relay_urls,

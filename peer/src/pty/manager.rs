@@ -5,9 +5,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::{Mutex, MutexGuard};
+use tokio::sync::broadcast;
 
-use super::session::{PtySession, SpawnError};
-use crate::proto::{CreateSession, SessionInfo};
+use super::session::{PtySession, SessionConfig, SpawnError};
+use crate::proto::{CreateSession, SessionEvent, SessionInfo};
+
+/// Session events kept for a listener that lags (then it misses the oldest).
+const EVENT_QUEUE: usize = 256;
 
 /// Why a session operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -28,19 +32,31 @@ pub enum SessionError {
 pub struct SessionManager {
     next_id: AtomicU64,
     sessions: Mutex<BTreeMap<u64, Arc<PtySession>>>,
-    buffer_bytes: usize,
+    config: SessionConfig,
     max_sessions: usize,
 }
 
 impl SessionManager {
-    /// A manager whose sessions keep `buffer_bytes` of output each.
-    pub fn new(buffer_bytes: usize, max_sessions: usize) -> Self {
+    /// A manager whose sessions keep `buffer_bytes` of output and `scrollback` lines in their
+    /// screen model each.
+    pub fn new(buffer_bytes: usize, scrollback: usize, max_sessions: usize) -> Self {
+        let (events, _) = broadcast::channel(EVENT_QUEUE);
         SessionManager {
             next_id: AtomicU64::new(1),
             sessions: Mutex::new(BTreeMap::new()),
-            buffer_bytes,
+            config: SessionConfig {
+                buffer_bytes,
+                scrollback,
+                events,
+            },
             max_sessions,
         }
+    }
+
+    /// What happens in sessions from now on: bells, title changes, exits (for
+    /// notifications). A listener that falls more than 256 events behind misses the oldest.
+    pub fn events(&self) -> broadcast::Receiver<SessionEvent> {
+        self.config.events.subscribe()
     }
 
     fn table(&self) -> MutexGuard<'_, BTreeMap<u64, Arc<PtySession>>> {
@@ -54,8 +70,8 @@ impl SessionManager {
             return Err(SessionError::TooMany(count));
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let bytes = self.buffer_bytes;
-        let session = tokio::task::spawn_blocking(move || PtySession::spawn(id, &req, bytes))
+        let config = self.config.clone();
+        let session = tokio::task::spawn_blocking(move || PtySession::spawn(id, &req, &config))
             .await
             .map_err(|e| SpawnError::Pty(format!("spawn task failed: {e}")))??;
         self.table().insert(id, session.clone());

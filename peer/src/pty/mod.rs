@@ -7,4 +7,6 @@ mod session;
 
 pub use buffer::{OutputBuffer, Slice};
 pub use manager::{SessionError, SessionManager};
-pub use session::{ATTACH_HOLD, AttachGuard, KILL_GRACE, LAG_GRACE, PtySession, SpawnError};
+pub use session::{
+    ATTACH_HOLD, AttachGuard, KILL_GRACE, LAG_GRACE, PtySession, SessionConfig, SpawnError,
+};

@@ -237,6 +237,12 @@ impl Screen {
         self.ground = offset;
     }
 
+    /// What was fed so far was a picture, not output: the output continues at `offset`.
+    pub fn rebase(&mut self, offset: u64) {
+        self.fed = offset;
+        self.ground = offset;
+    }
+
     /// The terminal was resized here in the stream (clamped to at least 1×1).
     pub fn resize(&mut self, size: WinSize) {
         let size = WinSize {
@@ -270,6 +276,16 @@ impl Screen {
             scrollback: drawn.scrollback,
             data,
         }
+    }
+
+    /// Bells rung so far.
+    pub fn bells(&self) -> u64 {
+        self.bells
+    }
+
+    /// The window title the program set.
+    pub fn title(&self) -> Option<&str> {
+        self.title.as_deref()
     }
 
     /// Title, working directory, last line, bells.
@@ -372,8 +388,24 @@ impl Screen {
         ser::restore_pen(self.term.grid(), out);
     }
 
-    /// Whether autowrap is on.
-    pub fn autowrap(&self) -> bool {
-        self.term.mode().contains(TermMode::LINE_WRAP)
+    /// Bytes that set the terminal's pen to the one the program's output left, underlined
+    /// (for drawing a predicted character).
+    pub fn guess_pen(&self, out: &mut Vec<u8>) {
+        ser::guess_pen(self.term.grid(), out);
+    }
+
+    /// Whether drawing something at a cell and putting back what was there is safe now: the
+    /// main screen, a visible cursor that does not wait to wrap, autowrap on, no insert or
+    /// origin mode, plain character sets.
+    pub fn plain(&self) -> bool {
+        use alacritty_terminal::vte::ansi::{CharsetIndex, StandardCharset};
+        let mode = *self.term.mode();
+        let cursor = &self.term.grid().cursor;
+        !mode.contains(TermMode::ALT_SCREEN)
+            && mode.contains(TermMode::SHOW_CURSOR)
+            && mode.contains(TermMode::LINE_WRAP)
+            && !mode.intersects(TermMode::INSERT | TermMode::ORIGIN)
+            && !cursor.input_needs_wrap
+            && cursor.charsets[CharsetIndex::G0] == StandardCharset::Ascii
     }
 }

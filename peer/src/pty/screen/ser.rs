@@ -526,6 +526,14 @@ pub(super) fn draw_cell(grid: &Grid<Cell>, line: usize, col: usize, out: &mut Ve
     }
 }
 
+/// Sets the terminal's pen to the cursor's with an underline, whatever it was.
+pub(super) fn guess_pen(grid: &Grid<Cell>, out: &mut Vec<u8>) {
+    let mut p = Pen::of(&grid.cursor.template);
+    p.flags.remove(Flags::ALL_UNDERLINES);
+    p.flags.insert(Flags::UNDERLINE);
+    p.write(out, &unknown_pen());
+}
+
 /// Sets the terminal's pen to the cursor's, whatever it was.
 pub(super) fn restore_pen(grid: &Grid<Cell>, out: &mut Vec<u8>) {
     Pen::of(&grid.cursor.template).write(out, &unknown_pen());

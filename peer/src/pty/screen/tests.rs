@@ -486,7 +486,7 @@ fn random_round_trip(
     let cut = at.index(bytes.len() + 1);
     let mut a = Screen::new(size, scrollback);
     // Resizes at the cut happen before the snapshot.
-    feed_resizing(&mut a, &bytes, &resizes, 0..cut);
+    feed_resizing(&mut a, bytes, resizes, 0..cut);
     for (_, s) in resizes.iter().filter(|r| r.0 == cut) {
         a.resize(*s);
     }
@@ -501,7 +501,7 @@ fn random_round_trip(
 
     let mut whole = Screen::new(size, scrollback);
     let before: Vec<_> = resizes.iter().copied().filter(|r| r.0 <= cut).collect();
-    feed_resizing(&mut whole, &bytes, &before, 0..cut);
+    feed_resizing(&mut whole, bytes, &before, 0..cut);
     for (_, s) in before.iter().filter(|r| r.0 == cut) {
         whole.resize(*s);
     }
@@ -509,7 +509,7 @@ fn random_round_trip(
     let case = || {
         format!(
             "stream {:?} cut {cut} (snapshot at {}) resizes {resizes:?}\nsnapshot {:?}",
-            String::from_utf8_lossy(&bytes),
+            String::from_utf8_lossy(bytes),
             snap.offset,
             String::from_utf8_lossy(&snap.data)
         )
