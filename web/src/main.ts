@@ -1,6 +1,6 @@
 // The app: hosts, pairing (link, paste, camera), sessions of a host, terminals, settings.
 import './style.css';
-import { HostConn, REFUSAL_USED, Refused, bridgeUrls, hostInfo, pair, type Failure } from './conn';
+import { FROM_NOW, HostConn, REFUSAL_USED, Refused, bridgeUrls, hostInfo, pair, type Failure } from './conn';
 import { hex } from './bytes';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { button, h } from './dom';
@@ -452,8 +452,8 @@ async function showTerminal(rec: store.HostRecord, s: SessionInfo) {
   const body = screen(`${s.id} · ${s.name ?? s.command.join(' ')}`, () => void showHost(rec), conn, rec.name);
   body.classList.add('term-body');
   app.classList.add('terminal');
-  // Replay what the host still has: the whole buffer (offset 0; a Gap says if it is older).
-  term = openTerminal(conn, s.id, 0, (text) => {
+  // A picture of the screen as it is now (with scrollback), then live output.
+  term = openTerminal(conn, s.id, FROM_NOW, (text) => {
     if (text === 'ended') body.classList.add('ended');
   });
   body.append(term.el);
