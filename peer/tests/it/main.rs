@@ -21,3 +21,4 @@ mod faults;
 mod hostile;
 mod newcomer;
 mod relay_token;
+mod screen_attach;
