@@ -258,9 +258,10 @@ struct AttachArgs {
     /// Lines of scrollback above a picture of the screen.
     #[arg(long, value_name = "LINES", default_value_t = 1000)]
     scrollback: u32,
-    /// Predictive local echo: show typed characters before the host echoes them (underlined
-    /// until it does): always, never, or adaptive (when the round trip is above 30 ms).
-    #[arg(long, value_name = "WHEN", default_value = "adaptive")]
+    /// Predictive local echo (experimental): show typed characters before the host echoes
+    /// them (underlined until it does): always, never, or adaptive (when the round trip is
+    /// above 30 ms).
+    #[arg(long, value_name = "WHEN", default_value = "never")]
     predict: peer::client::PredictMode,
     /// With --new: command and arguments.
     #[arg(last = true)]
