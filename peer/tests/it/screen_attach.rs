@@ -26,12 +26,14 @@ struct Chan {
     pictures: Vec<(Repaint, Vec<u8>)>,
     gaps: usize,
     attached: bool,
+    /// The offset after the last output byte.
+    reached: u64,
 }
 
 async fn pump<T: MessageTransport>(
     c: &mut BrowserClient<T>,
-    chans: &mut [Chan; 4],
-    mut done: impl FnMut(&[Chan; 4]) -> bool,
+    chans: &mut [Chan; 5],
+    mut done: impl FnMut(&[Chan; 5]) -> bool,
 ) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !done(chans) {
@@ -44,7 +46,10 @@ async fn pump<T: MessageTransport>(
             continue;
         };
         match frame {
-            Frame::Output(o) => chan.out.extend_from_slice(&o.data),
+            Frame::Output(o) => {
+                chan.reached = o.offset + o.data.len() as u64;
+                chan.out.extend_from_slice(&o.data);
+            }
             Frame::Attached(_) => chan.attached = true,
             Frame::Gap(_) => chan.gaps += 1,
             Frame::Repaint(r) => {
@@ -90,7 +95,7 @@ async fn a_picture_and_the_bytes_after_it_show_what_the_whole_stream_shows() {
     let (_home, host) = peer_testkit::in_process_host_with(|cfg| cfg.buffer_bytes = 1 << 20).await;
     let (_b, mut c) = WsBrowser::pair(&host).await;
     let session = browser_create_shell(&mut c, &mut Vec::new(), 1).await;
-    let mut chans: [Chan; 4] = Default::default();
+    let mut chans: [Chan; 5] = Default::default();
 
     // Channel 1 follows every byte from the start.
     c.send(1, &attach(session, 0, 11)).await.expect("attach");
@@ -140,6 +145,17 @@ async fn a_picture_and_the_bytes_after_it_show_what_the_whole_stream_shows() {
     );
     assert!(chans[3].out.is_empty() || pic3.offset > pic.offset);
 
+    // For comparison: the same attach as bytes (the old way), a gap and the whole buffer.
+    let t = Instant::now();
+    c.send(4, &attach(session, 0, 44)).await.expect("attach");
+    pump(&mut c, &mut chans, |ch| ch[4].reached >= pic3.offset).await;
+    assert_eq!(chans[4].gaps, 1);
+    eprintln!(
+        "the same attach as a replay of the 1 MiB buffer: {} bytes, {:?}",
+        chans[4].out.len(),
+        t.elapsed()
+    );
+
     // Live output after the pictures, through all channels.
     c.send(
         1,
@@ -148,7 +164,7 @@ async fn a_picture_and_the_bytes_after_it_show_what_the_whole_stream_shows() {
     .await
     .expect("type");
     pump(&mut c, &mut chans, |ch| {
-        ch[1..].iter().all(|c| has(&c.out, "hi\r\n"))
+        ch[1..4].iter().all(|c| has(&c.out, "hi\r\n"))
     })
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
