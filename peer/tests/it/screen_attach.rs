@@ -35,7 +35,8 @@ async fn pump<T: MessageTransport>(
     chans: &mut [Chan; 5],
     mut done: impl FnMut(&[Chan; 5]) -> bool,
 ) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // Minutes for a big PEER_SCREEN_LINES in a debug build.
+    let deadline = Instant::now() + Duration::from_secs(600);
     while !done(chans) {
         let left = deadline.saturating_duration_since(Instant::now());
         let (ch, frame) = tokio::time::timeout(left, c.recv())
