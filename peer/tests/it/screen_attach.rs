@@ -37,12 +37,18 @@ async fn pump<T: MessageTransport>(
 ) {
     // Minutes for a big PEER_SCREEN_LINES in a debug build.
     let deadline = Instant::now() + Duration::from_secs(600);
+    let mut pinged = Instant::now();
     while !done(chans) {
         let left = deadline.saturating_duration_since(Instant::now());
         let (ch, frame) = tokio::time::timeout(left, c.recv())
             .await
             .expect("in time")
             .expect("frame");
+        // The host closes a socket it has heard nothing from for 15 s.
+        if pinged.elapsed() > Duration::from_secs(3) {
+            c.send(0, &Frame::Ping(1)).await.expect("ping");
+            pinged = Instant::now();
+        }
         let Some(chan) = chans.get_mut(ch as usize) else {
             continue;
         };
