@@ -336,7 +336,7 @@ mod tests {
         assert_eq!(
             hex::encode(attach.encode()),
             // session 1, from u64::MAX, token 5, Some(80x24), Some(1000 lines), echo acks
-            "000000141001ffffffffffffffffff01050150180".to_owned() + "1e80701"
+            "000000141001ffffffffffffffffff010501501801e80701"
         );
         let repaint = Frame::Repaint(Repaint {
             offset: 300,
