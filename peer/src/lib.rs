@@ -8,6 +8,7 @@
 //! - [`pty`]: PTY sessions with replayable output.
 //! - [`agent`]: coding agents driven over ACP.
 //! - [`db`]: the host's database and the thread that owns it.
+//! - [`webpush`]: Web Push requests (RFC 8291 encryption, RFC 8292 VAPID), sans-IO.
 
 pub mod agent;
 pub mod client;
@@ -19,6 +20,7 @@ pub mod paths;
 pub mod pty;
 pub mod qr;
 pub mod util;
+pub mod webpush;
 
 /// The wire protocol (the `peer-proto` crate).
 pub use peer_proto as proto;

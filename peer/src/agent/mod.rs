@@ -69,6 +69,8 @@ struct Inner {
     sessions: Mutex<BTreeMap<u64, Arc<SessionHandle>>>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
+    /// Every session's events, once stored ([`AgentManager::events`]).
+    events: tokio::sync::broadcast::Sender<Arc<AgentEvent>>,
 }
 
 fn bad(m: impl Into<String>) -> WireError {
@@ -101,6 +103,7 @@ impl AgentManager {
                 sessions: Mutex::new(BTreeMap::new()),
                 tasks,
                 shutdown,
+                events: tokio::sync::broadcast::channel(session::ALL_EVENTS).0,
             }),
         };
         Ok(mgr)
@@ -117,6 +120,12 @@ impl AgentManager {
     /// Starts the agents of the sessions that were live when the host last stopped.
     pub async fn resume(&self) -> Result<(), AgentError> {
         self.resume_all().await
+    }
+
+    /// Every session's events from now on, each once it is stored (what notifications are
+    /// made of). A listener that falls behind loses the oldest and is told so.
+    pub fn events(&self) -> tokio::sync::broadcast::Receiver<Arc<AgentEvent>> {
+        self.inner.events.subscribe()
     }
 
     /// Secret redaction for logs and the audit log.
@@ -137,7 +146,8 @@ impl AgentManager {
             let state = row.state;
             let live = !matches!(state, AgentState::Done | AgentState::Failed);
             let spec = self.inner.config.agents.get(&row.agent).cloned();
-            let (h, cmds) = SessionHandle::new(row.clone(), next_seq, state);
+            let (h, cmds) =
+                SessionHandle::new(row.clone(), next_seq, state, self.inner.events.clone());
             self.inner.sessions.lock().insert(id, h.clone());
             if !live {
                 continue;
@@ -337,7 +347,7 @@ impl AgentManager {
             .insert(row.clone())
             .await
             .map_err(internal)?;
-        let (h, cmds) = SessionHandle::new(row, 0, AgentState::Starting);
+        let (h, cmds) = SessionHandle::new(row, 0, AgentState::Starting, self.inner.events.clone());
         self.inner.sessions.lock().insert(h.row.id, h.clone());
         let info = h.info();
         let start = Start {

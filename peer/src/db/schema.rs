@@ -5,6 +5,7 @@
 //! | 0 | nothing yet, or a database made before versions were counted (the tables of version 1, perhaps without `devices.psk`) |
 //! | 1 | tables `devices`, `audit`, `agent_sessions`, `agent_events` |
 //! | 2 | `agent_events` rows hold typed events: `kind` is the variant's snake_case name, `data` the JSON of its fields (earlier: the camelCase JSON objects of protocol version 1) |
+//! | 3 | table `push_subscriptions`: a device's Web Push subscription and the VAPID key to sign with (`host/push`) |
 //!
 //! Each step runs in one transaction with the version it reaches, so a failed migration
 //! leaves the database as it was. A database of a newer version is refused.
@@ -15,7 +16,7 @@ use tracing::{info, warn};
 use super::DbError;
 
 /// The newest schema version.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 const V1: &str = "
 CREATE TABLE IF NOT EXISTS devices (
@@ -57,6 +58,19 @@ CREATE TABLE IF NOT EXISTS agent_events (
 ) WITHOUT ROWID;
 ";
 
+const V3: &str = "
+CREATE TABLE IF NOT EXISTS push_subscriptions (
+    device        BLOB PRIMARY KEY,
+    endpoint      TEXT NOT NULL,
+    p256dh        BLOB NOT NULL,
+    auth          BLOB NOT NULL,
+    vapid_private BLOB NOT NULL,
+    vapid_public  BLOB NOT NULL,
+    kinds         TEXT NOT NULL,
+    created_at    INTEGER NOT NULL
+);
+";
+
 /// Rows converted per query in the migration to version 2.
 const PAGE: i64 = 1000;
 
@@ -74,6 +88,9 @@ pub fn migrate(conn: &mut Connection) -> Result<(), DbError> {
     }
     if found < 2 {
         step(conn, 2, v2)?;
+    }
+    if found < 3 {
+        step(conn, 3, |c| Ok(c.execute_batch(V3)?))?;
     }
     Ok(())
 }

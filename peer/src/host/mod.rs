@@ -5,6 +5,7 @@ mod browser;
 mod control;
 pub mod devices;
 pub mod pairing;
+pub mod push;
 mod session_conn;
 mod streams;
 
@@ -74,6 +75,8 @@ pub struct HostConfig {
     pub app_url: Option<String>,
     /// How long an attachment whose client vanished keeps its place.
     pub attach_hold: Duration,
+    /// How notifications are sent.
+    pub push: push::PushConfig,
 }
 
 impl HostConfig {
@@ -96,6 +99,7 @@ impl HostConfig {
             web_root: None,
             app_url: None,
             attach_hold: crate::pty::ATTACH_HOLD,
+            push: push::PushConfig::default(),
         }
     }
 }
@@ -158,7 +162,7 @@ pub struct HostShared {
     pub(crate) identity: HostIdentity,
     pub(crate) endpoint: Endpoint,
     pub(crate) devices: Devices,
-    pub(crate) sessions: SessionManager,
+    pub(crate) sessions: Arc<SessionManager>,
     pub(crate) pairings: Pairings,
     pub(crate) shutdown: CancellationToken,
     pub(crate) relay_urls: Vec<RelayUrl>,
@@ -170,6 +174,7 @@ pub struct HostShared {
     pub(crate) relay_token: Option<RelayToken>,
     pub(crate) relay_cert_sha256: Option<Fingerprint>,
     pub(crate) agents: crate::agent::AgentManager,
+    pub(crate) push: push::Push,
     /// How long an attachment whose client vanished keeps its place.
     pub(crate) attach_hold: Duration,
 }
@@ -375,9 +380,22 @@ impl Host {
         let (events_tx, events_rx) = mpsc::channel(64);
         let tasks = TaskTracker::new();
         let shutdown = CancellationToken::new();
-        let agents =
-            crate::agent::AgentManager::start(&cfg.paths, db, tasks.clone(), shutdown.clone())
-                .await?;
+        let agents = crate::agent::AgentManager::start(
+            &cfg.paths,
+            db.clone(),
+            tasks.clone(),
+            shutdown.clone(),
+        )
+        .await?;
+        let sessions = Arc::new(SessionManager::new(cfg.buffer_bytes, cfg.max_sessions));
+        let sources = push::Sources {
+            agents: agents.clone(),
+            sessions: sessions.clone(),
+            devices: devices.clone(),
+            host_id: hex::encode(endpoint.id().as_bytes()),
+            host_name: cfg.name.clone(),
+        };
+        let push = push::Push::start(&cfg.push, db, sources, &tasks, shutdown.clone()).await;
         let shared = Arc::new(HostShared {
             name: cfg.name.clone(),
             // Below 2^53, so that a JavaScript number holds it exactly.
@@ -385,7 +403,7 @@ impl Host {
             identity,
             endpoint,
             devices,
-            sessions: SessionManager::new(cfg.buffer_bytes, cfg.max_sessions),
+            sessions,
             pairings: Pairings::default(),
             shutdown,
             relay_urls,
@@ -396,6 +414,7 @@ impl Host {
             relay_token: cfg.relay_token.clone(),
             relay_cert_sha256: cfg.relay_cert_sha256,
             agents,
+            push,
             attach_hold: cfg.attach_hold,
         });
 

@@ -14,10 +14,11 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use parking_lot::Mutex;
 use portable_pty::{CommandBuilder, MasterPty, PtySize, native_pty_system};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{debug, warn};
 
 use super::buffer::{OutputBuffer, Slice};
+use super::events::PtyEvent;
 use crate::proto::{CreateSession, ExitInfo, MAX_CHUNK, SessionInfo, SessionState, WinSize};
 
 /// How long the PTY reader waits, per chunk, for an attached client that makes no progress at
@@ -156,11 +157,12 @@ impl Reader {
 }
 
 impl PtySession {
-    /// Starts `req` on a new PTY.
+    /// Starts `req` on a new PTY; its exit is reported on `events`.
     pub fn spawn(
         id: u64,
         req: &CreateSession,
         buffer_bytes: usize,
+        events: broadcast::Sender<PtyEvent>,
     ) -> Result<Arc<PtySession>, SpawnError> {
         let cwd = match &req.cwd {
             Some(dir) => dir.clone(),
@@ -273,8 +275,12 @@ impl PtySession {
                 }
             };
             debug!(session = id, code = exit.code, "session ended");
-            wshared.state.lock().exit = Some(exit);
+            wshared.state.lock().exit = Some(exit.clone());
             wshared.changed.send_modify(|v| *v += 1);
+            let _ = events.send(PtyEvent::Exited {
+                session: id,
+                status: exit,
+            });
         })?;
 
         Ok(Arc::new(PtySession {
@@ -647,7 +653,7 @@ mod tests {
             size: WinSize::default(),
             hold_output,
         };
-        PtySession::spawn(1, &req, 16 * 1024).expect("spawn")
+        PtySession::spawn(1, &req, 16 * 1024, broadcast::channel(1).0).expect("spawn")
     }
 
     /// Reads everything from `offset` on as an attached stream would, until the process ends.

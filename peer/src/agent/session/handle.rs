@@ -12,6 +12,8 @@ use crate::proto::{AgentEvent, AgentSessionInfo, AgentState, WireError};
 /// Events buffered per session for live attachers; one that falls further behind catches up
 /// from the database.
 const LIVE_BUFFER: usize = 1024;
+/// Events buffered for listeners of every session ([`crate::agent::AgentManager::events`]).
+pub const ALL_EVENTS: usize = 1024;
 
 /// Who did something: a device, the policy, the host.
 #[derive(Debug, Clone)]
@@ -86,6 +88,8 @@ pub struct SessionHandle {
     pub(crate) row: SessionRow,
     snap: Mutex<Snapshot>,
     events: broadcast::Sender<Arc<AgentEvent>>,
+    /// The manager's channel of every session's events.
+    all: broadcast::Sender<Arc<AgentEvent>>,
     pub(crate) cmds: mpsc::Sender<Cmd>,
 }
 
@@ -105,6 +109,7 @@ impl SessionHandle {
         row: SessionRow,
         next_seq: u64,
         state: AgentState,
+        all: broadcast::Sender<Arc<AgentEvent>>,
     ) -> (Arc<SessionHandle>, mpsc::Receiver<Cmd>) {
         let (tx, rx) = mpsc::channel(64);
         let detail = row.detail.clone();
@@ -119,6 +124,7 @@ impl SessionHandle {
                 attached: 0,
             }),
             events: broadcast::channel(LIVE_BUFFER).0,
+            all,
             cmds: tx,
         });
         (h, rx)
@@ -187,6 +193,7 @@ impl SessionHandle {
     pub(crate) fn publish(&self, ev: Arc<AgentEvent>) {
         let mut s = self.snap.lock();
         s.next_seq = ev.seq + 1;
+        let _ = self.all.send(ev.clone());
         let _ = self.events.send(ev);
     }
 }
