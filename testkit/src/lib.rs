@@ -10,6 +10,7 @@
 //!   view, a relay outage).
 //! - [`impair`]: a UDP proxy with delay, loss and address changes.
 //! - [`agents`]: git repositories and agent transcripts for the agent tests.
+//! - [`push`]: a Web Push service on loopback that checks and decrypts what the host sends.
 //! - `peer-fake-agent` (a binary): a scripted ACP agent.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::new_without_default)]
@@ -19,6 +20,7 @@ pub mod browser;
 pub mod harness;
 pub mod impair;
 pub mod proxy;
+pub mod push;
 
 pub use harness::*;
 pub use proxy::contains;

@@ -24,6 +24,8 @@ pub enum PtyEvent {
     Exited {
         /// Session id.
         session: u64,
+        /// What it ran: its name if it has one, else its command line.
+        what: String,
         /// How it ended.
         status: ExitInfo,
     },

@@ -153,6 +153,7 @@ mod tests {
             ev,
             PtyEvent::Exited {
                 session: s.id(),
+                what: "sh -c exit 3".into(),
                 status: ExitInfo {
                     code: 3,
                     signal: None

@@ -246,6 +246,14 @@ impl PtySession {
             write_loop(writer, input_rx)
         })?;
         let wshared = shared.clone();
+        // Said when it ends (the session may end before the manager lists it).
+        let what = req.name.clone().unwrap_or_else(|| {
+            if req.command.is_empty() {
+                program.clone()
+            } else {
+                req.command.join(" ")
+            }
+        });
         spawn_thread(format!("pty-{id}-wait"), move || {
             let status = child.wait();
             // Wait for the reader to drain the PTY so `Exited` follows the last byte. Descendants
@@ -279,6 +287,7 @@ impl PtySession {
             wshared.changed.send_modify(|v| *v += 1);
             let _ = events.send(PtyEvent::Exited {
                 session: id,
+                what,
                 status: exit,
             });
         })?;

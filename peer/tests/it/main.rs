@@ -18,4 +18,5 @@ mod e2e_refusals;
 mod e2e_relay;
 mod faults;
 mod hostile;
+mod push;
 mod relay_token;

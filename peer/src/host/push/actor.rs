@@ -155,14 +155,18 @@ impl Actor {
 
     fn on_pty(&mut self, ev: PtyEvent) {
         match ev {
-            PtyEvent::Exited { session, status } => {
+            PtyEvent::Exited {
+                session,
+                what,
+                status,
+            } => {
                 for bells in self.bells.values_mut() {
                     bells.remove(&session);
                 }
                 if self.killed.remove(&session) {
                     return;
                 }
-                let n = notices::session_ended(session, &self.what(session), &status, now_ms());
+                let n = notices::session_ended(session, &what, &status, now_ms());
                 self.notify(n);
             }
             PtyEvent::Bell { session } => {
