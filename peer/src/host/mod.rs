@@ -311,7 +311,7 @@ impl Host {
         let advertise = match (cfg.advertise, cfg.listen) {
             (Some(ip), _) => ip,
             (None, ip) if !ip.is_unspecified() => ip,
-            (None, _) => pick_lan_ip().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            (None, _) => net::pick_lan_ip().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
         };
         let relay_urls = match (&cfg.relay, &relay) {
             (Some(url), _) => vec![url.clone()],
@@ -320,7 +320,7 @@ impl Host {
         };
         // The host's own dial to its embedded relay stays on this machine.
         let local_relays = match (&cfg.relay, &relay) {
-            (None, Some(r)) => vec![r.url_for(loopback_for(cfg.listen))],
+            (None, Some(r)) => vec![r.url_for(net::loopback_for(cfg.listen))],
             _ => relay_urls.clone(),
         };
         let bind = |port| net::EndpointOptions {
@@ -479,23 +479,6 @@ impl Host {
             relay.shutdown().await;
         }
     }
-}
-
-fn loopback_for(listen: IpAddr) -> IpAddr {
-    match listen {
-        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
-        ip => ip,
-    }
-}
-
-/// The first private IPv4 address of this machine's interfaces, for LAN URLs.
-fn pick_lan_ip() -> Option<IpAddr> {
-    // Asking the OS which source address it would use needs no packet to be sent.
-    let sock = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).ok()?;
-    sock.connect((Ipv4Addr::new(192, 0, 2, 1), 9)).ok()?;
-    let ip = sock.local_addr().ok()?.ip();
-    (!ip.is_unspecified()).then_some(ip)
 }
 
 impl HostShared {

@@ -155,6 +155,19 @@ async fn approval_needed_reaches_the_phone_within_a_second_encrypted_and_signed(
     assert_eq!(push.claims["aud"], fake.origin);
     assert_eq!(push.claims["sub"], vapid::SUBJECT);
     assert!(!String::from_utf8_lossy(&push.body).contains("needs approval"));
+    // For a check with another implementation (scripts/check-webpush.py).
+    if let Ok(path) = std::env::var("PEER_PUSH_CAPTURE") {
+        let b64 = |b: &[u8]| data_encoding::BASE64URL_NOPAD.encode(b);
+        let capture = serde_json::json!({
+            "body": b64(&push.body),
+            "ua_private": sub.private_b64(),
+            "auth": b64(&sub.auth),
+            "authorization": h("authorization"),
+            "aud": fake.origin,
+            "applicationServerKey": b64(&sub.vapid_public),
+        });
+        std::fs::write(&path, capture.to_string()).expect("capture");
+    }
 
     // Answered by a person, the turn ends: a second notice, with the agent's last words.
     let Ok(Reply::AgentAnswered) = ask(
