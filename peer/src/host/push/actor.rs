@@ -13,7 +13,7 @@ use tracing::{debug, info, warn};
 
 use super::deliver::{self, Outcome, Outgoing};
 use super::notices::{self, Deriver};
-use super::presence::{HOLD, Presence};
+use super::presence::{HOLD, Looking, Presence};
 use super::{Cmd, MAX_BELLS, Registered, Sources};
 use crate::db::Db;
 use crate::host::devices::DeviceKey;
@@ -96,7 +96,13 @@ impl Actor {
         let mut revoked = self.src.devices.revocations();
         loop {
             tokio::select! {
+                // Requests first: a client's kill must be known before the exit it causes.
+                biased;
                 _ = shutdown.cancelled() => break,
+                cmd = cmds.recv() => match cmd {
+                    Some(cmd) => self.on_cmd(cmd),
+                    None => break,
+                },
                 ev = agents.recv() => match ev {
                     Ok(ev) => self.on_agent(&ev),
                     Err(RecvError::Lagged(n)) => warn!("notifications missed {n} agent events"),
@@ -111,10 +117,6 @@ impl Actor {
                     Ok(key) => self.forget(&key, None),
                     Err(RecvError::Lagged(_)) => self.forget_revoked(),
                     Err(RecvError::Closed) => revoked = self.src.devices.revocations(),
-                },
-                cmd = cmds.recv() => match cmd {
-                    Some(cmd) => self.on_cmd(cmd),
-                    None => break,
                 },
                 Some(done) = self.deliveries.join_next(), if !self.deliveries.is_empty() => {
                     if let Ok((device, outcome)) = done {
@@ -186,16 +188,18 @@ impl Actor {
             if !self.wants(&device, &n) {
                 continue;
             }
-            if self.presence.looking(&device, n.session) {
-                self.held.insert(
-                    (device, n.session),
-                    Held {
-                        notice: n.clone(),
-                        since: Instant::now(),
-                    },
-                );
-            } else {
-                self.enqueue(device, &n);
+            match self.presence.looking(&device, n.session) {
+                Looking::Now => {
+                    self.held.insert(
+                        (device, n.session),
+                        Held {
+                            notice: n.clone(),
+                            since: Instant::now(),
+                        },
+                    );
+                }
+                Looking::JustLeft => {}
+                Looking::No => self.enqueue(device, &n),
             }
         }
         let now = Instant::now();
@@ -364,7 +368,16 @@ impl Actor {
                 lost,
             } => self.away(device, session, lost),
             Cmd::Killed { session } => {
-                self.killed.insert(session);
+                // Only a running session ends because of it (forgetting an ended one kills
+                // nothing).
+                if self
+                    .src
+                    .sessions
+                    .get(session)
+                    .is_ok_and(|s| s.exit().is_none())
+                {
+                    self.killed.insert(session);
+                }
             }
         }
     }

@@ -33,6 +33,17 @@ struct Table {
     left: HashMap<(DeviceKey, NoticeSession), Instant>,
 }
 
+/// Whether a device looks at a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Looking {
+    /// It is attached to it and its app is in front: hold notices about it.
+    Now,
+    /// It detached from it within [`LINGER`]: it saw what just happened there.
+    JustLeft,
+    /// No.
+    No,
+}
+
 /// The table, shared by the attach loops and the notifier.
 #[derive(Debug, Default)]
 pub struct Presence {
@@ -40,13 +51,19 @@ pub struct Presence {
 }
 
 impl Presence {
-    /// Whether `device` is looking at `session` now (or left it within [`LINGER`]).
-    pub fn looking(&self, device: &DeviceKey, session: NoticeSession) -> bool {
+    /// Whether `device` is looking at `session` now, or left it within [`LINGER`].
+    pub fn looking(&self, device: &DeviceKey, session: NoticeSession) -> Looking {
         let t = self.table.lock();
         let key = (*device, session);
-        !t.hidden.contains(device)
-            && (t.attached.get(&key).is_some_and(|n| *n > 0)
-                || t.left.get(&key).is_some_and(|at| at.elapsed() < LINGER))
+        if t.hidden.contains(device) {
+            Looking::No
+        } else if t.attached.get(&key).is_some_and(|n| *n > 0) {
+            Looking::Now
+        } else if t.left.get(&key).is_some_and(|at| at.elapsed() < LINGER) {
+            Looking::JustLeft
+        } else {
+            Looking::No
+        }
     }
 
     /// Whether `device` has an attachment to `session` and its app is visible.
@@ -148,13 +165,14 @@ mod tests {
         let p = Arc::new(Presence::default());
         let (tx, mut rx) = mpsc::channel(8);
         let s = NoticeSession::Agent(1);
-        assert!(!p.looking(&[1; 32], s));
+        assert_eq!(p.looking(&[1; 32], s), Looking::No);
         let a = p.attach([1; 32], s, tx.clone());
         let b = p.attach([1; 32], s, tx.clone());
-        assert!(p.looking(&[1; 32], s));
-        assert!(!p.looking(&[2; 32], s) && !p.looking(&[1; 32], NoticeSession::Pty(1)));
+        assert_eq!(p.looking(&[1; 32], s), Looking::Now);
+        assert_eq!(p.looking(&[2; 32], s), Looking::No);
+        assert_eq!(p.looking(&[1; 32], NoticeSession::Pty(1)), Looking::No);
         p.set_visible([1; 32], false);
-        assert!(!p.looking(&[1; 32], s));
+        assert_eq!(p.looking(&[1; 32], s), Looking::No);
         p.set_visible([1; 32], true);
         drop(b);
         assert!(matches!(rx.try_recv(), Ok(Cmd::Away { lost: true, .. })));
@@ -166,11 +184,12 @@ mod tests {
         assert!(matches!(rx.try_recv(), Ok(Cmd::Away { lost: false, .. })));
         assert!(!p.attached_and_visible(&[1; 32], s));
         // Having just left, it saw what happened there.
-        assert!(p.looking(&[1; 32], s));
+        assert_eq!(p.looking(&[1; 32], s), Looking::JustLeft);
         let c = p.attach([1; 32], NoticeSession::Pty(9), tx);
         drop(c);
-        assert!(
-            !p.looking(&[1; 32], NoticeSession::Pty(9)),
+        assert_eq!(
+            p.looking(&[1; 32], NoticeSession::Pty(9)),
+            Looking::No,
             "lost is not left"
         );
     }
