@@ -8,6 +8,7 @@
 //! - [`pty`]: PTY sessions with replayable output.
 //! - [`agent`]: coding agents driven over ACP.
 //! - [`db`]: the host's database and the thread that owns it.
+//! - [`machine`]: the host machine's model servers and GPUs.
 //! - [`webpush`]: Web Push requests (RFC 8291 encryption, RFC 8292 VAPID), sans-IO.
 
 pub mod agent;
@@ -15,6 +16,7 @@ pub mod client;
 pub mod db;
 pub mod host;
 pub mod keystore;
+pub mod machine;
 pub mod net;
 pub mod paths;
 pub mod pty;

@@ -22,6 +22,19 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// How long ago unix second `then` was, in words: `just now`, `5 min ago`, `3 h ago`,
+/// `2 days ago`.
+pub fn ago(then: u64, now: u64) -> String {
+    let d = now.saturating_sub(then);
+    match d {
+        0..60 => "just now".into(),
+        60..3600 => format!("{} min ago", d / 60),
+        3600..86_400 => format!("{} h ago", d / 3600),
+        86_400..172_800 => "1 day ago".into(),
+        _ => format!("{} days ago", d / 86_400),
+    }
+}
+
 /// Sends `sig` to process group `pgid` (a session leader's pid is its group id). Errors (the
 /// group is gone) are ignored: there is nothing left to signal.
 pub fn signal_group(pgid: u32, sig: Signal) {
@@ -53,6 +66,16 @@ pub async fn terminate_group<F: Future>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ages_read_as_words() {
+        assert_eq!(ago(100, 100), "just now");
+        assert_eq!(ago(100, 400), "5 min ago");
+        assert_eq!(ago(0, 3 * 3600 + 5), "3 h ago");
+        assert_eq!(ago(0, 86_400 + 1), "1 day ago");
+        assert_eq!(ago(0, 5 * 86_400), "5 days ago");
+        assert_eq!(ago(500, 100), "just now");
+    }
 
     #[tokio::test]
     async fn a_group_that_ignores_the_first_signal_is_killed() {

@@ -158,6 +158,11 @@ pub enum Request {
     /// This device leaves the host: the host revokes it (any role may). For a device whose
     /// person saw different short codes at pairing, or that forgets the host.
     Unpair,
+    /// Probe the model servers the host can reach (the usual local ports and those in its
+    /// `agents.toml`), at most about a second.
+    ListModelServers,
+    /// The host's GPUs (empty without `nvidia-smi`).
+    ListGpus,
     /// Send this device's notices as Web Push to this subscription (replaces an earlier one).
     PushRegister(PushRegister),
     /// Stop sending Web Push to this device (forgets its subscription).
@@ -247,6 +252,10 @@ pub enum Reply {
     AgentConfigured,
     /// Answer to [`Request::Unpair`]: the device is revoked; its connections close next.
     Unpaired,
+    /// Answer to [`Request::ListModelServers`].
+    ModelServers(Vec<ModelServer>),
+    /// Answer to [`Request::ListGpus`].
+    Gpus(Vec<GpuInfo>),
     /// Answer to every `Push*` request: what the host holds for this device now.
     Push(PushStatus),
 }

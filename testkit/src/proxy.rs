@@ -1,5 +1,7 @@
 //! A TCP proxy that records every byte it forwards and can cut all traffic for a while: it
-//! stands where a relay operator would, and plays a relay outage.
+//! stands where a relay operator would, and plays a relay outage. `hold` black-holes it
+//! instead: connections stay open, nothing moves either way until `release` (a Wi-Fi handover,
+//! a stalled path), and then what was sent meanwhile arrives.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +16,17 @@ pub struct CaptureProxy {
     pub captured: Arc<Mutex<Vec<u8>>>,
     cut: Arc<AtomicBool>,
     epoch: watch::Sender<u64>,
+    held: watch::Sender<bool>,
     _task: tokio::task::JoinHandle<()>,
+}
+
+/// Waits while the proxy is held.
+async fn wait_released(held: &mut watch::Receiver<bool>) {
+    while *held.borrow_and_update() {
+        if held.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 impl CaptureProxy {
@@ -24,7 +36,8 @@ impl CaptureProxy {
         let captured = Arc::new(Mutex::new(Vec::new()));
         let cut = Arc::new(AtomicBool::new(false));
         let (epoch, _) = watch::channel(0u64);
-        let (cap, cut2, ep) = (captured.clone(), cut.clone(), epoch.clone());
+        let (held, _) = watch::channel(false);
+        let (cap, cut2, ep, hold) = (captured.clone(), cut.clone(), epoch.clone(), held.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((down, _)) = listener.accept().await else {
@@ -38,6 +51,7 @@ impl CaptureProxy {
                     continue;
                 };
                 let (cap, mut killed) = (cap.clone(), ep.subscribe());
+                let (mut held_a, mut held_b) = (hold.subscribe(), hold.subscribe());
                 tokio::spawn(async move {
                     let (mut dr, mut dw) = down.into_split();
                     let (mut ur, mut uw) = up.into_split();
@@ -45,6 +59,7 @@ impl CaptureProxy {
                     let a = async move {
                         let mut buf = vec![0u8; 65536];
                         while let Ok(n) = dr.read(&mut buf).await {
+                            wait_released(&mut held_a).await;
                             if n == 0 || uw.write_all(&buf[..n]).await.is_err() {
                                 break;
                             }
@@ -54,6 +69,7 @@ impl CaptureProxy {
                     let b = async move {
                         let mut buf = vec![0u8; 65536];
                         while let Ok(n) = ur.read(&mut buf).await {
+                            wait_released(&mut held_b).await;
                             if n == 0 || dw.write_all(&buf[..n]).await.is_err() {
                                 break;
                             }
@@ -73,8 +89,19 @@ impl CaptureProxy {
             captured,
             cut,
             epoch,
+            held,
             _task: task,
         }
+    }
+
+    /// Stops moving bytes either way, without closing anything.
+    pub fn hold(&self) {
+        self.held.send_replace(true);
+    }
+
+    /// Moves bytes again.
+    pub fn release(&self) {
+        self.held.send_replace(false);
     }
 
     /// Drops every connection and refuses new ones until `restore`.

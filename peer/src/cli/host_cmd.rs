@@ -46,7 +46,10 @@ pub(super) async fn run_host(paths: Paths, args: HostArgs, relay_only: bool) -> 
     cfg.advertise = args.advertise;
     cfg.relay_only = relay_only;
     cfg.buffer_bytes = args.buffer.max(4096);
-    cfg.web_root = args.web_root.or_else(built_web_app);
+    cfg.web_app = match args.web_root {
+        Some(dir) => peer_relay::WebApp::Dir(dir),
+        None => peer_relay::WebApp::BuiltIn,
+    };
     cfg.app_url = match args.app_url {
         Some(u) => Some(peer::host::check_app_url(&u).map_err(|e| anyhow!(e))?),
         None => None,
@@ -57,7 +60,7 @@ pub(super) async fn run_host(paths: Paths, args: HostArgs, relay_only: bool) -> 
         cfg.push.allow_loopback_http = true;
     }
     let serves_app = cfg.relay.is_none();
-    let host_web_root = cfg.web_root.clone();
+    let web_app = cfg.web_app.clone();
     let mut host = Host::start(cfg).await?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "peer host {}", host.endpoint_id())?;
@@ -65,12 +68,13 @@ pub(super) async fn run_host(paths: Paths, args: HostArgs, relay_only: bool) -> 
     let status = host.status();
     writeln!(out, "relay: {}", status.relay_urls.join(" "))?;
     if serves_app {
-        match &host_web_root {
-            Some(dir) => writeln!(out, "web app: {}", dir.display())?,
-            None => writeln!(
+        match (&web_app, peer_relay::built_in_web_app()) {
+            (peer_relay::WebApp::Dir(dir), _) => writeln!(out, "web app: {}", dir.display())?,
+            (_, Ok(_)) => writeln!(out, "web app: built in")?,
+            (_, Err(why)) => writeln!(
                 out,
-                "web app: not built (npm --prefix web ci && npm --prefix web run build), \
-                 so pairing links work with `peer pair` only"
+                "web app: not built into this binary ({why}): pairing links open a page that \
+                 says how to get it; `peer pair URL` works without it"
             )?,
         }
     }
@@ -267,18 +271,23 @@ pub(super) async fn devices(
             if list.is_empty() {
                 println!("no paired devices; pair one with `peer pair`");
             }
+            let now = peer::util::now_secs();
             for d in list {
-                let state = match d.revoked_at {
-                    Some(_) => "revoked".to_string(),
-                    None if d.connections > 0 => format!("online ({})", d.connections),
-                    None => "offline".to_string(),
+                let state = match (d.revoked_at, d.last_seen) {
+                    (Some(at), _) => format!("revoked {}", peer::util::ago(at, now)),
+                    (None, _) if d.connections > 0 => format!("online ({})", d.connections),
+                    (None, Some(seen)) => format!("last seen {}", peer::util::ago(seen, now)),
+                    (None, None) => "never connected".to_string(),
                 };
+                // How it paired: a browser through the bridge, or a native client.
+                let how = if d.browser { "browser" } else { "peer CLI" };
                 println!(
-                    "{}  {:<20} {:<8} {}",
+                    "{}  {:<20} {:<8} {:<24} paired {} ({how})",
                     &d.id[..16],
                     d.name,
                     d.role.as_str(),
-                    state
+                    state,
+                    peer::util::ago(d.paired_at, now),
                 );
             }
             Ok(0)
@@ -294,10 +303,4 @@ pub(super) async fn devices(
         LocalReply::Error(e) => bail!("{}", e.message),
         other => bail!("unexpected reply: {other:?}"),
     }
-}
-
-/// The web app built in the source tree this binary was compiled from (`web/dist`), if there.
-pub(super) fn built_web_app() -> Option<std::path::PathBuf> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/dist");
-    dir.join("index.html").is_file().then_some(dir)
 }

@@ -559,7 +559,10 @@ fn read_loop(mut reader: Box<dyn Read + Send>, shared: &Shared) {
     // Never read more than the buffer holds: a chunk larger than the buffer would push out
     // bytes of its own that a caught-up stream has yet to send, however long the reader waited.
     let capacity = shared.state.lock().buffer.capacity();
-    let mut buf = vec![0u8; MAX_CHUNK.min(capacity)];
+    // Nor more than the half the in-flight margin leaves free: a reader keeps up to half the
+    // buffer behind its position, so a larger chunk could wait on a reader that cannot move
+    // until the chunk is in.
+    let mut buf = vec![0u8; MAX_CHUNK.min(capacity / 2).max(1)];
     loop {
         match reader.read(&mut buf) {
             // Linux reports EIO on the master once every slave fd is closed: that is EOF.
@@ -578,10 +581,13 @@ fn read_loop(mut reader: Box<dyn Read + Send>, shared: &Shared) {
                         (st.buffer.end() + n as u64).saturating_sub(st.buffer.capacity() as u64);
                     let holds = |o: u64| o >= start && o < new_start;
                     let in_flight = IN_FLIGHT.min(st.buffer.capacity() as u64 / 2);
+                    // A reader whose own position is still in the buffer (an older one is a lost
+                    // cause) keeps it from `keep_from` on — what its client may not have
+                    // received yet — or from the buffer's start if that is later.
                     let mut deadline = st
                         .readers
                         .values()
-                        .filter(|r| holds(r.keep_from(in_flight)))
+                        .filter(|r| r.offset >= start && holds(r.keep_from(in_flight).max(start)))
                         .filter_map(|r| r.holds_until(chunk_at))
                         .max();
                     if let Some(until) = st.creator_hold

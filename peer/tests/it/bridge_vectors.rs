@@ -286,7 +286,7 @@ fn bridge_vectors_match_file() {
     }
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "cannot read {}: {e}; run PEER_REGEN_VECTORS=1 cargo test -p peer --test bridge_vectors",
+            "cannot read {}: {e}; run PEER_REGEN_VECTORS=1 cargo test -p peer --test it -- bridge_vectors",
             path.display()
         )
     });
@@ -295,7 +295,7 @@ fn bridge_vectors_match_file() {
         stored,
         computed,
         "{} is out of date; if the change is intended, run \
-         PEER_REGEN_VECTORS=1 cargo test -p peer --test bridge_vectors",
+         PEER_REGEN_VECTORS=1 cargo test -p peer --test it -- bridge_vectors",
         path.display()
     );
 }

@@ -144,8 +144,11 @@ fn client_address_change_mid_stream_loses_nothing() {
     let got = a.out.lock().expect("lock").clone();
     assert_eq!(got.len(), expected.len(), "{}", a.stderr());
     assert_eq!(sha256(&got), sha256(&expected));
-    // The host sent the rest of the stream to the client's new address.
-    let rest = (expected.len() - got_at_rebind) as u64;
+    // The host sent the rest of the stream to the client's new address: all of it but what
+    // was already in flight to the old one when the address changed (the QUIC windows and the
+    // client's pipe; `got_at_rebind` lags the client by that much on a loaded machine).
+    const IN_FLIGHT: u64 = 4 << 20;
+    let rest = (expected.len() - got_at_rebind) as u64 - IN_FLIGHT;
     assert!(
         proxy.bytes_from_host_since_rebind() > rest,
         "after the rebind the host sent {} bytes to the new address; {rest} were still due",
@@ -395,7 +398,9 @@ fn seq_ranges_match_seq_output() {
 fn frozen_client_during_a_flood_bounds_host_memory_and_learns_the_gap() {
     // The default 8 MiB buffer.
     const BUFFER: u64 = 8 << 20;
-    let mut host = TestHost::start(&[]);
+    // The place of the frozen client's attachment is kept for 3 s after its connection dies
+    // (the default 35 s is tested elsewhere), then the flood runs freely past the buffer.
+    let mut host = TestHost::start(&["--attach-hold", "3"]);
     let client = TestClient::new();
     pair(&mut host, &client, "sleepy");
     // A flood for 45 s, ended by `timeout`; the client sleeps through most of it.
@@ -556,4 +561,86 @@ fn a_flapping_address_under_loss_loses_nothing() {
     assert!(rebinds >= 10, "the stream ended after {rebinds} rebinds");
     assert!(!a.stderr().contains("connection lost"), "{}", a.stderr());
     eprintln!("{rebinds} rebinds; client said: {}", a.stderr());
+}
+
+/// Starts a relay behind a proxy, a relay-only host and client through it, and a session that
+/// prints a line every 20 ms; then, ten times, breaks the path for 7 s with `outage` and
+/// measures how long after the path is back the client's output grows again.
+async fn output_after_outages(
+    outage: impl Fn(&proxy::CaptureProxy),
+    restore: impl Fn(&proxy::CaptureProxy),
+) -> Vec<Duration> {
+    let relay = peer_relay::EmbeddedRelay::spawn("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("relay");
+    // Host and client both reach the relay through the proxy.
+    let proxy = proxy::CaptureProxy::start(relay.http_addr()).await;
+    let relay_url = format!("http://{}/", proxy.addr);
+    let (host, a) = tokio::task::block_in_place(|| {
+        let mut host = TestHost::start(&["--relay", &relay_url, "--relay-only"]);
+        let client = TestClient::new();
+        pair_with(&mut host, &client, "far", &["--relay-only"]);
+        let script = "i=0; while :; do i=$((i+1)); echo tick$i; sleep 0.02; done";
+        let a = client.spawn(&["--relay-only", "attach", "--new", "--", "sh", "-c", script]);
+        a.wait_len(2_000, Duration::from_secs(30));
+        (host, a)
+    });
+    let mut back = Vec::new();
+    for _ in 0..10 {
+        outage(&proxy);
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        let at = a.stdout_len();
+        restore(&proxy);
+        let t0 = Instant::now();
+        while a.stdout_len() <= at + 20 {
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "no output 30 s after the outage: {}",
+                a.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        back.push(t0.elapsed());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Nothing but the stream reached the terminal: no library log lines among the output.
+    let out = String::from_utf8_lossy(&a.out.lock().expect("lock")).into_owned();
+    assert!(
+        !out.contains("WARN") && !out.contains("ERROR"),
+        "logs in the output"
+    );
+    eprintln!("client said: {}", a.stderr());
+    tokio::task::block_in_place(|| drop(host));
+    drop(a);
+    relay.shutdown().await;
+    back
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_flows_again_within_two_seconds_of_a_relay_path_blackout() {
+    // Nothing moves either way for 7 s; the connections stay open.
+    let back = output_after_outages(proxy::CaptureProxy::hold, proxy::CaptureProxy::release).await;
+    eprintln!("output again after a 7 s blackout: {back:?}");
+    let worst = back.iter().max().copied().unwrap_or_default();
+    assert!(
+        worst <= Duration::from_secs(2),
+        "output flowed again after {back:?}"
+    );
+}
+
+/// Not in CI: it fails today. After the relay's connections are cut, iroh 1.4's relay client
+/// (host and client side alike) reconnects with an exponential backoff of up to 16 s that peer
+/// cannot configure, so output comes back after 1.3–10 s (docs/benchmarks.md, "Coming back").
+/// Run it by hand with `--ignored` to measure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "iroh's relay reconnect backoff (up to 16 s) is not configurable; run by hand"]
+async fn output_flows_again_within_two_seconds_of_a_relay_outage() {
+    // Every connection to the relay is dropped, and new ones refused, for 7 s.
+    let back = output_after_outages(proxy::CaptureProxy::cut, proxy::CaptureProxy::restore).await;
+    eprintln!("output again after a 7 s relay outage: {back:?}");
+    let worst = back.iter().max().copied().unwrap_or_default();
+    assert!(
+        worst <= Duration::from_secs(2),
+        "output flowed again after {back:?}"
+    );
 }

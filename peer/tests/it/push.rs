@@ -78,6 +78,7 @@ async fn new_agent<T: MessageTransport>(
             repo: repo.path().to_string_lossy().into_owned(),
             base: None,
             prompt: prompt.map(str::to_owned),
+            model: None,
         }),
     )
     .await;
