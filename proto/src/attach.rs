@@ -128,32 +128,6 @@ pub struct EchoAck {
     pub canonical: bool,
 }
 
-/// Something that happened in a session, for notifications (docs/protocol.md §8.7). The host
-/// publishes these inside itself; they do not travel in any frame yet.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionEvent {
-    /// Session id.
-    pub session: u64,
-    /// When, unix milliseconds.
-    pub at_ms: u64,
-    /// What.
-    pub kind: SessionEventKind,
-}
-
-/// What happened in a session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SessionEventKind {
-    /// The program rang the bell (BEL), at this output offset.
-    Bell {
-        /// Output offset just after the bell.
-        offset: u64,
-    },
-    /// The program ended and all its output was read.
-    Exited(ExitInfo),
-    /// The program set the window title.
-    Title(Option<String>),
-}
-
 /// Answer to [`Attach`]; output frames follow.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attached {

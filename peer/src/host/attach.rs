@@ -75,6 +75,10 @@ pub(crate) async fn run_attach<S: FrameSink, R: FrameSource>(
             (session.attach_guard(from, token), from, None)
         }
     };
+    let looking = ctx
+        .host
+        .push
+        .attach(ctx.device, crate::proto::NoticeSession::Pty(session.id()));
     let input_acked = session.input_acked(token);
     let attached = Frame::Attached(Attached {
         info: session.info(),
@@ -158,10 +162,14 @@ pub(crate) async fn run_attach<S: FrameSink, R: FrameSource>(
         r = input => r,
         r = output => r,
     };
-    if let Err(AttachEnd::Gone) = end {
-        // The client vanished without detaching: keep its place for a while, so that it loses
-        // nothing if it comes back (a reconnect, a phone back online).
-        guard.park(ctx.host.attach_hold);
+    match &end {
+        Err(AttachEnd::Gone) => {
+            // The client vanished without detaching: keep its place for a while, so that it
+            // loses nothing if it comes back (a reconnect, a phone back online).
+            guard.park(ctx.host.attach_hold);
+        }
+        Ok(()) => looking.left(),
+        Err(AttachEnd::Error(_)) => {}
     }
     end
 }

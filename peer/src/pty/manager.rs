@@ -7,11 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::broadcast;
 
+use super::events::{EVENTS, PtyEvent};
 use super::session::{PtySession, SessionConfig, SpawnError};
-use crate::proto::{CreateSession, SessionEvent, SessionInfo};
-
-/// Session events kept for a listener that lags (then it misses the oldest).
-const EVENT_QUEUE: usize = 256;
+use crate::proto::{CreateSession, SessionInfo};
 
 /// Why a session operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +38,7 @@ impl SessionManager {
     /// A manager whose sessions keep `buffer_bytes` of output and `scrollback` lines in their
     /// screen model each.
     pub fn new(buffer_bytes: usize, scrollback: usize, max_sessions: usize) -> Self {
-        let (events, _) = broadcast::channel(EVENT_QUEUE);
+        let (events, _) = broadcast::channel(EVENTS);
         SessionManager {
             next_id: AtomicU64::new(1),
             sessions: Mutex::new(BTreeMap::new()),
@@ -53,10 +51,15 @@ impl SessionManager {
         }
     }
 
-    /// What happens in sessions from now on: bells, title changes, exits (for
-    /// notifications). A listener that falls more than 256 events behind misses the oldest.
-    pub fn events(&self) -> broadcast::Receiver<SessionEvent> {
+    /// Events of every session, from now on.
+    pub fn events(&self) -> broadcast::Receiver<PtyEvent> {
         self.config.events.subscribe()
+    }
+
+    /// The sender sessions report on (for code that watches a session's output and has
+    /// something to say about it, like [`PtyEvent::Bell`]).
+    pub fn event_sender(&self) -> broadcast::Sender<PtyEvent> {
+        self.config.events.clone()
     }
 
     fn table(&self) -> MutexGuard<'_, BTreeMap<u64, Arc<PtySession>>> {
@@ -121,5 +124,48 @@ impl SessionManager {
             kills.spawn(async move { s.kill().await });
         }
         kills.join_all().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{ExitInfo, WinSize};
+
+    #[tokio::test]
+    async fn a_session_that_ends_says_so_on_the_event_channel() {
+        let m = SessionManager::new(64 * 1024, 100, 4);
+        let mut events = m.events();
+        let s = m
+            .create(CreateSession {
+                name: None,
+                command: ["sh", "-c", "exit 3"].map(String::from).to_vec(),
+                cwd: Some("/".into()),
+                env: vec![],
+                size: WinSize::default(),
+                hold_output: false,
+            })
+            .await
+            .expect("create");
+        let ev = tokio::time::timeout(std::time::Duration::from_secs(20), events.recv())
+            .await
+            .expect("in time")
+            .expect("event");
+        assert_eq!(
+            ev,
+            PtyEvent::Exited {
+                session: s.id(),
+                what: "sh -c exit 3".into(),
+                status: ExitInfo {
+                    code: 3,
+                    signal: None
+                }
+            }
+        );
+        assert_eq!(
+            s.exit().map(|e| e.code),
+            Some(3),
+            "recorded before it is told"
+        );
     }
 }

@@ -13,8 +13,9 @@ use parking_lot::{Condvar, Mutex};
 use tokio::sync::broadcast;
 use tracing::debug;
 
+use super::super::events::PtyEvent;
 use super::{AttachGuard, PtySession, Shared, guard};
-use crate::proto::{ScreenFacts, SessionEvent, SessionEventKind};
+use crate::proto::ScreenFacts;
 use crate::pty::screen::{Screen, Snapshot};
 
 /// Output the follower feeds the model at once. Small enough that a snapshot never waits long
@@ -70,7 +71,7 @@ impl ScreenCell {
 }
 
 /// The follower thread's loop, until the session is gone.
-pub(super) fn follow(id: u64, shared: &Shared, events: &broadcast::Sender<SessionEvent>) {
+pub(super) fn follow(id: u64, shared: &Shared, events: &broadcast::Sender<PtyEvent>) {
     let cell = &shared.screen;
     let mut pos = 0u64;
     let mut buf = Vec::with_capacity(CHUNK);
@@ -105,7 +106,7 @@ pub(super) fn follow(id: u64, shared: &Shared, events: &broadcast::Sender<Sessio
             buf.clear();
             st.buffer.read_into(pos, max, &mut buf);
         }
-        let (bells, title) = {
+        let bells = {
             let mut scr = cell.screen.lock();
             if let Some(start) = skip {
                 debug!(
@@ -119,30 +120,15 @@ pub(super) fn follow(id: u64, shared: &Shared, events: &broadcast::Sender<Sessio
                 scr.resize(size);
             }
             let bells = scr.bells();
-            let title = scr.title().map(str::to_owned);
             scr.feed(&buf);
             pos = scr.fed();
-            (
-                scr.bells() - bells,
-                (scr.title() != title.as_deref()).then(|| scr.title().map(str::to_owned)),
-            )
+            scr.bells() - bells
         };
         cell.fed.notify_all();
         let at_ms = crate::util::now_ms();
         if bells > 0 {
             cell.last_bell_ms.store(at_ms, Ordering::Relaxed);
-            let _ = events.send(SessionEvent {
-                session: id,
-                at_ms,
-                kind: SessionEventKind::Bell { offset: pos },
-            });
-        }
-        if let Some(title) = title {
-            let _ = events.send(SessionEvent {
-                session: id,
-                at_ms,
-                kind: SessionEventKind::Title(title),
-            });
+            let _ = events.send(PtyEvent::Bell { session: id });
         }
     }
 }

@@ -27,11 +27,9 @@ pub use guard::AttachGuard;
 use guard::Reader;
 
 use super::buffer::{OutputBuffer, Slice};
+use super::events::PtyEvent;
 use super::screen::Screen;
-use crate::proto::{
-    CreateSession, ExitInfo, MAX_CHUNK, SessionEvent, SessionEventKind, SessionInfo, SessionState,
-    WinSize,
-};
+use crate::proto::{CreateSession, ExitInfo, MAX_CHUNK, SessionInfo, SessionState, WinSize};
 
 /// How sessions keep their output, and where they tell what happens in them.
 #[derive(Debug, Clone)]
@@ -40,8 +38,8 @@ pub struct SessionConfig {
     pub buffer_bytes: usize,
     /// Scrollback lines the screen model keeps.
     pub scrollback: usize,
-    /// Where bells, title changes and exits are published.
-    pub events: broadcast::Sender<SessionEvent>,
+    /// Where bells and exits are published.
+    pub events: broadcast::Sender<PtyEvent>,
 }
 
 /// How long the PTY reader waits, per chunk, for an attached client that makes no progress at
@@ -154,7 +152,7 @@ struct State {
 }
 
 impl PtySession {
-    /// Starts `req` on a new PTY.
+    /// Starts `req` on a new PTY; its exit is reported on `events`.
     pub fn spawn(
         id: u64,
         req: &CreateSession,
@@ -254,6 +252,14 @@ impl PtySession {
         })?;
         let wshared = shared.clone();
         let events = config.events.clone();
+        // Said when it ends (the session may end before the manager lists it).
+        let what = req.name.clone().unwrap_or_else(|| {
+            if req.command.is_empty() {
+                program.clone()
+            } else {
+                req.command.join(" ")
+            }
+        });
         spawn_thread(format!("pty-{id}-wait"), move || {
             let status = child.wait();
             // Wait for the reader to drain the PTY so `Exited` follows the last byte. Descendants
@@ -285,11 +291,10 @@ impl PtySession {
             debug!(session = id, code = exit.code, "session ended");
             wshared.state.lock().exit = Some(exit.clone());
             wshared.changed.send_modify(|v| *v += 1);
-            // Nobody listening is fine.
-            let _ = events.send(SessionEvent {
+            let _ = events.send(PtyEvent::Exited {
                 session: id,
-                at_ms: crate::util::now_ms(),
-                kind: SessionEventKind::Exited(exit),
+                what,
+                status: exit,
             });
         })?;
 
