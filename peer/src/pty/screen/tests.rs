@@ -109,18 +109,23 @@ fn describe_row(
     l: i32,
 ) -> String {
     let row = &grid[Line(l)];
+    let mut blank;
     let mut t = String::new();
     for col in 0..grid.columns() {
-        let cell = &row[Column(col)];
+        let mut cell = &row[Column(col)];
         if col + 1 == grid.columns()
             && cell
                 .flags
                 .contains(alacritty_terminal::term::cell::Flags::WIDE_CHAR)
         {
-            // A resize cut this wide character in half (only the left half is left): drawn
-            // as a blank.
-            t.push_str("(half)");
-            continue;
+            // A resize cut this wide character in half (only the left half is left): no
+            // escape sequence draws that, a picture draws a blank in its pen.
+            blank = cell.clone();
+            blank.c = ' ';
+            blank
+                .flags
+                .remove(alacritty_terminal::term::cell::Flags::WIDE_CHAR);
+            cell = &blank;
         }
         t.push_str(&format!(
             "{:?}{:?}/{:?}/{:?}/{:?}/{:?}/{:?} ",
