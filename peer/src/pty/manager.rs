@@ -168,4 +168,42 @@ mod tests {
             "recorded before it is told"
         );
     }
+
+    #[tokio::test]
+    async fn a_bell_outside_an_osc_string_is_an_event_and_a_screen_fact() {
+        let m = SessionManager::new(64 * 1024, 100, 4);
+        let mut events = m.events();
+        // A title ended by BEL (no bell), then a bell, then the end.
+        let script = "printf '\\033]0;t\\007x\\007'; sleep 0.5";
+        let s = m
+            .create(CreateSession {
+                name: None,
+                command: ["sh", "-c", script].map(String::from).to_vec(),
+                cwd: Some("/".into()),
+                env: vec![],
+                size: WinSize::default(),
+                hold_output: false,
+            })
+            .await
+            .expect("create");
+        let mut seen = Vec::new();
+        loop {
+            let ev = tokio::time::timeout(std::time::Duration::from_secs(20), events.recv())
+                .await
+                .expect("in time")
+                .expect("event");
+            let end = matches!(ev, PtyEvent::Exited { .. });
+            seen.push(ev);
+            if end {
+                break;
+            }
+        }
+        assert_eq!(seen[0], PtyEvent::Bell { session: s.id() }, "{seen:?}");
+        assert_eq!(seen.len(), 2, "one bell: {seen:?}");
+        let facts = s.info().screen;
+        assert_eq!(facts.bells, 1);
+        assert_eq!(facts.title.as_deref(), Some("t"));
+        assert_eq!(facts.last_line.as_deref(), Some("x"));
+        assert!(facts.last_bell_ms > 0);
+    }
 }
