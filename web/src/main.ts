@@ -7,6 +7,7 @@ import { button, h } from './dom';
 import { checkFresh, payloadFromUrl, PayloadError, type PairingPayload } from './payload';
 import * as store from './store';
 import { openTerminal, type TermView } from './term';
+import { describeSession } from './sessions';
 import { OutputWriter } from './writer';
 import type { AgentSessionInfo, SessionInfo } from './gen/protocol';
 import { agentRow, newAgentForm, openAgentChat, type AgentView } from './agentui';
@@ -374,8 +375,7 @@ async function showScanner() {
 // A host and its sessions
 
 function describe(s: SessionInfo): string {
-  const state = s.state === 'Running' ? 'running' : `ended (${s.state.Exited.signal ?? `exit ${s.state.Exited.code}`})`;
-  return `${state} · ${s.size.cols}×${s.size.rows} · ${s.attached} attached`;
+  return describeSession(s, Date.now());
 }
 
 async function showHost(rec: store.HostRecord) {
