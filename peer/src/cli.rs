@@ -25,6 +25,7 @@ mod machine;
 mod service;
 mod session;
 mod terminal;
+mod watch;
 
 use host_cmd::{devices, run_host, show_local_pairing};
 use session::{
@@ -114,6 +115,9 @@ enum Command {
         #[command(subcommand)]
         action: agent::AgentCmd,
     },
+    /// Print the notices of one or every paired host as they happen (an agent needs approval,
+    /// a turn ended, a session ended) and run a command for each (`--exec`).
+    Watch(watch::WatchArgs),
     /// Show the audit log of the host running on this machine.
     Audit(agent::AuditArgs),
     /// Install `peer host` as a service that starts at boot and restarts on failure.
@@ -178,6 +182,10 @@ struct HostArgs {
     /// Output kept per session for replay, in bytes.
     #[arg(long, default_value_t = host::DEFAULT_BUFFER)]
     buffer: usize,
+    /// Scrollback lines each session's screen model keeps: what an attach with a picture of
+    /// the screen can show above it (24 bytes per column per line).
+    #[arg(long, value_name = "LINES", default_value_t = peer::pty::screen::DEFAULT_SCROLLBACK)]
+    scrollback: usize,
     /// Seconds a pairing code stays valid.
     #[arg(long, default_value_t = host::DEFAULT_PAIRING_TTL.as_secs())]
     pairing_ttl: u64,
@@ -201,6 +209,9 @@ struct HostArgs {
     /// nothing.
     #[arg(long, value_name = "SECS", default_value_t = peer::pty::ATTACH_HOLD.as_secs())]
     attach_hold: u64,
+    /// Tests only: send Web Push to plain-http endpoints on loopback (a fake push service).
+    #[arg(long, hide = true)]
+    push_insecure_loopback: bool,
 }
 
 #[derive(Debug, Args)]
@@ -251,9 +262,19 @@ struct AttachArgs {
     /// With --new: working directory on the host.
     #[arg(long)]
     cwd: Option<String>,
-    /// Bytes of earlier output to replay when attaching to an existing session.
-    #[arg(long, default_value_t = 256 * 1024)]
-    replay: u64,
+    /// Replay this many bytes of earlier output instead of a picture of the screen when
+    /// attaching to an existing session (and report output lost while away as a gap instead
+    /// of redrawing the screen).
+    #[arg(long, value_name = "BYTES")]
+    replay: Option<u64>,
+    /// Lines of scrollback above a picture of the screen.
+    #[arg(long, value_name = "LINES", default_value_t = 1000)]
+    scrollback: u32,
+    /// Predictive local echo (experimental): show typed characters before the host echoes
+    /// them (underlined until it does): always, never, or adaptive (when the round trip is
+    /// above 30 ms).
+    #[arg(long, value_name = "WHEN", default_value = "never")]
+    predict: peer::client::PredictMode,
     /// With --new: command and arguments.
     #[arg(last = true)]
     command: Vec<String>,
@@ -424,6 +445,7 @@ async fn run(cli: Cli) -> Result<u8> {
         Command::Agents { host, json } => agent::agents(&paths, host, json, relay_only).await,
         Command::Agent { action } => agent::run(&paths, action, relay_only).await,
         Command::Audit(a) => agent::audit(&paths, a).await,
+        Command::Watch(args) => watch::run(&paths, args, relay_only).await,
         Command::Completions { .. } | Command::Man { .. } => Ok(0),
     }
 }

@@ -10,6 +10,7 @@
 //! - [`tool`]: tool calls and commands as people and policies read them (host and client).
 //! - [`db`]: the host's database and the thread that owns it.
 //! - [`machine`]: the host machine's model servers and GPUs.
+//! - [`webpush`]: Web Push requests (RFC 8291 encryption, RFC 8292 VAPID), sans-IO.
 
 pub mod agent;
 pub mod client;
@@ -23,6 +24,7 @@ pub mod pty;
 pub mod qr;
 pub mod tool;
 pub mod util;
+pub mod webpush;
 
 /// The wire protocol (the `peer-proto` crate).
 pub use peer_proto as proto;

@@ -12,6 +12,7 @@
 //! - [`impair`]: a UDP proxy with delay, loss and address changes.
 //! - [`agents`]: git repositories and agent transcripts for the agent tests.
 //! - [`term`]: a `peer` command in a real pseudo-terminal, read through a terminal emulator.
+//! - [`push`]: a Web Push service on loopback that checks and decrypts what the host sends.
 //! - `peer-fake-agent` (a binary): a scripted ACP agent.
 //! - `peer-fake-model` (a binary): a scripted stand-in for an OpenAI-compatible model server
 //!   (no model behind it), for real agents on "local models".
@@ -24,6 +25,7 @@ pub mod harness;
 pub mod http;
 pub mod impair;
 pub mod proxy;
+pub mod push;
 pub mod term;
 
 pub use harness::*;

@@ -176,7 +176,13 @@ impl AgentManager {
             .insert(row.clone())
             .await
             .map_err(internal)?;
-        let (h, cmds) = SessionHandle::new(row, 0, AgentState::Starting, provider);
+        let (h, cmds) = SessionHandle::new(
+            row,
+            0,
+            AgentState::Starting,
+            provider,
+            self.inner.events.clone(),
+        );
         self.inner.sessions.lock().insert(h.row.id, h.clone());
         let info = h.info();
         let cwd = h.row.cwd().to_string_lossy().into_owned();

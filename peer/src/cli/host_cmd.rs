@@ -46,6 +46,7 @@ pub(super) async fn run_host(paths: Paths, args: HostArgs, relay_only: bool) -> 
     cfg.advertise = args.advertise;
     cfg.relay_only = relay_only;
     cfg.buffer_bytes = args.buffer.max(4096);
+    cfg.scrollback_lines = args.scrollback;
     cfg.web_app = match args.web_root {
         Some(dir) => peer_relay::WebApp::Dir(dir),
         None => peer_relay::WebApp::BuiltIn,
@@ -55,6 +56,10 @@ pub(super) async fn run_host(paths: Paths, args: HostArgs, relay_only: bool) -> 
         None => None,
     };
     cfg.attach_hold = Duration::from_secs(args.attach_hold);
+    if args.push_insecure_loopback {
+        eprintln!("peer: test mode: Web Push goes to plain-http endpoints on loopback too");
+        cfg.push.allow_loopback_http = true;
+    }
     let serves_app = cfg.relay.is_none();
     let web_app = cfg.web_app.clone();
     let mut host = Host::start(cfg).await?;

@@ -6,7 +6,8 @@
 //! | 1 | tables `devices`, `audit`, `agent_sessions`, `agent_events` |
 //! | 2 | `agent_events` rows hold typed events: `kind` is the variant's snake_case name, `data` the JSON of its fields (earlier: the camelCase JSON objects of protocol version 1) |
 //! | 3 | `agent_sessions.model`: the local model server and model a session runs on (JSON), if any |
-//! | 4 | `agent_sessions.subdir`: the directory inside the worktree the agent works in (`''`: the worktree); an index of `audit` by time |
+//! | 4 | table `push_subscriptions`: a device's Web Push subscription and the VAPID key to sign with (`host/push`) |
+//! | 5 | `agent_sessions.subdir`: the directory inside the worktree the agent works in (`''`: the worktree); an index of `audit` by time |
 //!
 //! Each step runs in one transaction with the version it reaches, so a failed migration
 //! leaves the database as it was. A database of a newer version is refused.
@@ -17,7 +18,7 @@ use tracing::{info, warn};
 use super::DbError;
 
 /// The newest schema version.
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 
 const V1: &str = "
 CREATE TABLE IF NOT EXISTS devices (
@@ -59,6 +60,19 @@ CREATE TABLE IF NOT EXISTS agent_events (
 ) WITHOUT ROWID;
 ";
 
+const V4: &str = "
+CREATE TABLE IF NOT EXISTS push_subscriptions (
+    device        BLOB PRIMARY KEY,
+    endpoint      TEXT NOT NULL,
+    p256dh        BLOB NOT NULL,
+    auth          BLOB NOT NULL,
+    vapid_private BLOB NOT NULL,
+    vapid_public  BLOB NOT NULL,
+    kinds         TEXT NOT NULL,
+    created_at    INTEGER NOT NULL
+);
+";
+
 /// Rows converted per query in the migration to version 2.
 const PAGE: i64 = 1000;
 
@@ -81,7 +95,10 @@ pub fn migrate(conn: &mut Connection) -> Result<(), DbError> {
         step(conn, 3, v3)?;
     }
     if found < 4 {
-        step(conn, 4, v4)?;
+        step(conn, 4, |c| Ok(c.execute_batch(V4)?))?;
+    }
+    if found < 5 {
+        step(conn, 5, v5)?;
     }
     Ok(())
 }
@@ -176,9 +193,9 @@ fn v3(c: &Transaction<'_>) -> Result<(), DbError> {
     Ok(())
 }
 
-/// Version 4: an agent session may work in a directory inside its worktree; audit queries by
+/// Version 5: an agent session may work in a directory inside its worktree; audit queries by
 /// time (`peer audit --since`).
-fn v4(c: &Transaction<'_>) -> Result<(), DbError> {
+fn v5(c: &Transaction<'_>) -> Result<(), DbError> {
     let has = c
         .prepare("SELECT 1 FROM pragma_table_info('agent_sessions') WHERE name = 'subdir'")?
         .exists([])?;

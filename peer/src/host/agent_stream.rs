@@ -21,6 +21,10 @@ pub(crate) async fn run<S: FrameSink, R: FrameSource>(
     let _guard = h.attached();
     // Someone watches: the agent starts if it is stopped.
     agents.wake(attach.session);
+    let looking = ctx.host.push.attach(
+        ctx.device,
+        crate::proto::NoticeSession::Agent(attach.session),
+    );
     let (mut live, mut upto) = h.subscribe();
     let mut pos = attach.from_seq.min(upto);
     send.send(Frame::AgentAttached(AgentAttached { info: h.info() }))
@@ -91,8 +95,12 @@ pub(crate) async fn run<S: FrameSink, R: FrameSource>(
             }
         }
     };
-    tokio::select! {
+    let end = tokio::select! {
         r = input => r,
         r = output => r,
+    };
+    if end.is_ok() {
+        looking.left();
     }
+    end
 }

@@ -23,4 +23,6 @@ mod e2e_relay;
 mod faults;
 mod hostile;
 mod newcomer;
+mod push;
 mod relay_token;
+mod screen_attach;

@@ -61,6 +61,11 @@ export const PROTOCOL_VERSION = 2;
 export const MAX_FRAME = 262144;
 /** The largest chunk of terminal bytes carried in one [`Output`] or [`Input`] frame. */
 export const MAX_CHUNK = 65536;
+/**
+ * The most picture bytes one [`Repaint`] frame carries, on native streams and browser
+ * channels alike (its envelope then fits one Noise message); larger pictures take several.
+ */
+export const MAX_REPAINT_CHUNK = 65400;
 
 /** Why the host refused a handshake: code, name and its words for people. */
 export const REFUSALS: Record<number, { name: string; text: string }> = {
@@ -602,12 +607,22 @@ export interface Attach {
   client_token: number;
   /** The client's terminal size, if it has one. */
   size: WinSize | null;
+  /**
+   * Pictures of the screen ([`Repaint`]) where output cannot be sent as bytes: at attach
+   * when `from_offset` is `u64::MAX` or older than the buffer, and whenever this attachment
+   * falls behind the buffer. `None`: bytes only, and a [`Gap`] where they are lost.
+   */
+  screen: ScreenRequest | null;
+  /** Send [`EchoAck`] frames (for predictive local echo). */
+  echo_acks: boolean;
 }
 export function encAttach(w: Writer, v: Attach): void {
   w.u64(v.session);
   w.u64(v.from_offset);
   w.u64(v.client_token);
   if (v.size === null) w.u8(0); else { w.u8(1); encWinSize(w, v.size); }
+  if (v.screen === null) w.u8(0); else { w.u8(1); encScreenRequest(w, v.screen); }
+  w.bool(v.echo_acks);
 }
 export function decAttach(r: Reader): Attach {
   return {
@@ -615,6 +630,8 @@ export function decAttach(r: Reader): Attach {
     from_offset: r.u64(),
     client_token: r.u64(),
     size: (r.option() ? decWinSize(r) : null),
+    screen: (r.option() ? decScreenRequest(r) : null),
+    echo_acks: r.bool(),
   };
 }
 
@@ -622,7 +639,10 @@ export function decAttach(r: Reader): Attach {
 export interface Attached {
   /** The session as it is now. */
   info: SessionInfo;
-  /** The offset of the first output byte that will be sent. */
+  /**
+   * The offset of the first output byte that will be sent (after a [`Repaint`], if one
+   * comes first: then its offset).
+   */
   start_offset: number;
   /** Highest input sequence number already applied for this `client_token` (0: none). */
   input_acked: number;
@@ -846,6 +866,36 @@ export function decDeviceInfo(r: Reader): DeviceInfo {
     revoked_at: (r.option() ? r.u64() : null),
     connections: r.varint(32),
     browser: r.bool(),
+  };
+}
+
+/**
+ * Inputs up to `seq` reached the program long enough ago that what it echoed is in the
+ * output before `offset` (for predictive local echo: a prediction for those inputs that the
+ * screen at `offset` does not show was wrong).
+ */
+export interface EchoAck {
+  /** Highest input sequence number covered. */
+  seq: number;
+  /** Output offset by which the echo of those inputs has arrived. */
+  offset: number;
+  /** The terminal echoes typed characters itself (termios `ECHO`), as of `offset`. */
+  echo: boolean;
+  /** The terminal edits lines itself (termios `ICANON`), as of `offset`. */
+  canonical: boolean;
+}
+export function encEchoAck(w: Writer, v: EchoAck): void {
+  w.u64(v.seq);
+  w.u64(v.offset);
+  w.bool(v.echo);
+  w.bool(v.canonical);
+}
+export function decEchoAck(r: Reader): EchoAck {
+  return {
+    seq: r.u64(),
+    offset: r.u64(),
+    echo: r.bool(),
+    canonical: r.bool(),
   };
 }
 
@@ -1483,6 +1533,100 @@ export function decNewAgentSession(r: Reader): NewAgentSession {
   };
 }
 
+/** One notice. */
+export interface Notice {
+  /** What happened. */
+  kind: NoticeKind;
+  /** Where. */
+  session: NoticeSession;
+  /** One line for a notification's title. */
+  title: string;
+  /** A few words more (the tool call's title, the exit status, the agent's last words). */
+  body: string;
+  /** When the host saw it, unix milliseconds. */
+  at_ms: number;
+  /** The approval's number, for [`NoticeKind::Approval`]. */
+  approval: number | null;
+}
+export function encNotice(w: Writer, v: Notice): void {
+  encNoticeKind(w, v.kind);
+  encNoticeSession(w, v.session);
+  w.str(v.title);
+  w.str(v.body);
+  w.u64(v.at_ms);
+  if (v.approval === null) w.u8(0); else { w.u8(1); w.u64(v.approval); }
+}
+export function decNotice(r: Reader): Notice {
+  return {
+    kind: decNoticeKind(r),
+    session: decNoticeSession(r),
+    title: r.str(),
+    body: r.str(),
+    at_ms: r.u64(),
+    approval: (r.option() ? r.u64() : null),
+  };
+}
+
+/** What a notice is about. Variant indexes are wire values: new kinds go at the end. */
+export type NoticeKind =
+  /** An agent asks for approval and no policy rule answered it. */
+  | 'approval'
+  /** An agent's turn ended normally (`end_turn`). */
+  | 'turn_end'
+  /**
+   * An agent's turn ended some other way: refused, out of tokens, an error, cut off by a
+   * host restart. (Cancelled and closed turns are a person's doing and send nothing.)
+   */
+  | 'turn_failed'
+  /** An agent process failed: it could not start, or it exited. */
+  | 'agent_failed'
+  /** A terminal session's process ended (not one a client killed). */
+  | 'session_ended'
+  /**
+   * A terminal session rang its bell. Sent to a device only for the sessions it chose
+   * ([`crate::Request::PushBell`]); a watch stream gets every one.
+   */
+  | 'bell';
+export function encNoticeKind(w: Writer, v: NoticeKind): void {
+  if (v === 'approval') { w.varint(0, 32); return; }
+  if (v === 'turn_end') { w.varint(1, 32); return; }
+  if (v === 'turn_failed') { w.varint(2, 32); return; }
+  if (v === 'agent_failed') { w.varint(3, 32); return; }
+  if (v === 'session_ended') { w.varint(4, 32); return; }
+  if (v === 'bell') { w.varint(5, 32); return; }
+  throw new PostcardError('not a NoticeKind');
+}
+export function decNoticeKind(r: Reader): NoticeKind {
+  switch (r.variant(6)) {
+    case 0: return 'approval';
+    case 1: return 'turn_end';
+    case 2: return 'turn_failed';
+    case 3: return 'agent_failed';
+    case 4: return 'session_ended';
+    case 5: return 'bell';
+    default: throw new PostcardError('bad NoticeKind');
+  }
+}
+
+/** Which session a notice is about. */
+export type NoticeSession =
+  /** A terminal (PTY) session, by id. */
+  | { pty: number }
+  /** An agent session, by id. */
+  | { agent: number };
+export function encNoticeSession(w: Writer, v: NoticeSession): void {
+  if (typeof v === 'object' && 'pty' in v) { w.varint(0, 32); w.u64(v.pty); return; }
+  if (typeof v === 'object' && 'agent' in v) { w.varint(1, 32); w.u64(v.agent); return; }
+  throw new PostcardError('not a NoticeSession');
+}
+export function decNoticeSession(r: Reader): NoticeSession {
+  switch (r.variant(2)) {
+    case 0: return { pty: r.u64() };
+    case 1: return { agent: r.u64() };
+    default: throw new PostcardError('bad NoticeSession');
+  }
+}
+
 /** Terminal output. */
 export interface Output {
   /** Absolute offset of `data[0]` in the session's output. */
@@ -1549,6 +1693,127 @@ export function decPendingApproval(r: Reader): PendingApproval {
   };
 }
 
+/**
+ * A browser's Web Push subscription and the VAPID key to sign its requests with
+ * ([`crate::Request::PushRegister`]).
+ *
+ * The VAPID key belongs to the app, not the host: a browser origin has one push subscription,
+ * bound to one VAPID public key (`applicationServerKey`), and a phone may be paired with
+ * several hosts. Every host the phone registers with signs with the same key.
+ */
+export interface PushRegister {
+  /**
+   * The subscription's endpoint (`PushSubscription.endpoint`), an `https://` URL of the
+   * browser's push service.
+   */
+  endpoint: string;
+  /** The subscription's P-256 public key (`keys.p256dh`), 65 bytes uncompressed. */
+  p256dh: Uint8Array;
+  /** The subscription's authentication secret (`keys.auth`), 16 bytes. */
+  auth: Uint8Array;
+  /** The VAPID private key (P-256 scalar), 32 bytes. */
+  vapid_private: Uint8Array;
+  /**
+   * The VAPID public key (the subscription's `applicationServerKey`), 65 bytes
+   * uncompressed.
+   */
+  vapid_public: Uint8Array;
+  /** The kinds to send ([`NoticeKind::Bell`] is governed by [`crate::Request::PushBell`]). */
+  kinds: NoticeKind[];
+}
+export function encPushRegister(w: Writer, v: PushRegister): void {
+  w.str(v.endpoint);
+  w.bytes(v.p256dh);
+  w.bytes(v.auth);
+  w.fixed(v.vapid_private, 32);
+  w.bytes(v.vapid_public);
+  w.varint(v.kinds.length, 64); for (const x0 of v.kinds) { encNoticeKind(w, x0); }
+}
+export function decPushRegister(r: Reader): PushRegister {
+  return {
+    endpoint: r.str(),
+    p256dh: r.bytes(),
+    auth: r.bytes(),
+    vapid_private: r.fixed(32),
+    vapid_public: r.bytes(),
+    kinds: r.seq(() => decNoticeKind(r)),
+  };
+}
+
+/** What the host holds for this device ([`crate::Reply::Push`]). */
+export interface PushStatus {
+  /** A subscription is registered. */
+  registered: boolean;
+  /** The origin of its endpoint (`https://fcm.googleapis.com`), if registered. */
+  endpoint_origin: string | null;
+  /** The kinds sent to it. */
+  kinds: NoticeKind[];
+  /** Terminal sessions whose bell it gets. */
+  bell_sessions: number[];
+  /** The last failure to deliver to it, if the last attempt failed (for people). */
+  last_error: string | null;
+}
+export function encPushStatus(w: Writer, v: PushStatus): void {
+  w.bool(v.registered);
+  if (v.endpoint_origin === null) w.u8(0); else { w.u8(1); w.str(v.endpoint_origin); }
+  w.varint(v.kinds.length, 64); for (const x0 of v.kinds) { encNoticeKind(w, x0); }
+  w.varint(v.bell_sessions.length, 64); for (const x0 of v.bell_sessions) { w.u64(x0); }
+  if (v.last_error === null) w.u8(0); else { w.u8(1); w.str(v.last_error); }
+}
+export function decPushStatus(r: Reader): PushStatus {
+  return {
+    registered: r.bool(),
+    endpoint_origin: (r.option() ? r.str() : null),
+    kinds: r.seq(() => decNoticeKind(r)),
+    bell_sessions: r.seq(() => r.u64()),
+    last_error: (r.option() ? r.str() : null),
+  };
+}
+
+/**
+ * A picture of the screen in place of output bytes. The output continues with the byte at
+ * `offset`. A picture larger than one frame comes in several `Repaint` frames with the same
+ * header, the last with `more: false`: a client joins their `data` and then draws it.
+ */
+export interface Repaint {
+  /** The output offset the picture stands for: the next `Output` starts here. */
+  offset: number;
+  /**
+   * Bytes of output before `offset` that this client asked for (or was following) and gets
+   * only as this picture: `offset - skipped` is where it was.
+   */
+  skipped: number;
+  /** The terminal size the picture is drawn for (the session's PTY size). */
+  size: WinSize;
+  /** Lines of scrollback drawn above the screen. */
+  scrollback: number;
+  /**
+   * Escape sequences that draw the picture on a freshly reset terminal of `size` (part of
+   * them, if `more`).
+   */
+  data: Uint8Array;
+  /** More of the same picture follows in the next frame. */
+  more: boolean;
+}
+export function encRepaint(w: Writer, v: Repaint): void {
+  w.u64(v.offset);
+  w.u64(v.skipped);
+  encWinSize(w, v.size);
+  w.varint(v.scrollback, 32);
+  w.bytes(v.data);
+  w.bool(v.more);
+}
+export function decRepaint(r: Reader): Repaint {
+  return {
+    offset: r.u64(),
+    skipped: r.u64(),
+    size: decWinSize(r),
+    scrollback: r.varint(32),
+    data: r.bytes(),
+    more: r.bool(),
+  };
+}
+
 /** Successful replies. */
 export type Reply =
   /** Answer to [`Request::ListSessions`]. */
@@ -1586,6 +1851,8 @@ export type Reply =
   | { ModelServers: ModelServer[] }
   /** Answer to [`Request::ListGpus`]. */
   | { Gpus: GpuInfo[] }
+  /** Answer to every `Push*` request: what the host holds for this device now. */
+  | { Push: PushStatus }
   /** Answer to [`Request::StartAgent`]. */
   | { AgentStarted: AgentStarted }
   /** Answer to [`Request::ListApprovals`], by session and approval. */
@@ -1613,14 +1880,15 @@ export function encReply(w: Writer, v: Reply): void {
   if (v === 'Unpaired') { w.varint(12, 32); return; }
   if (typeof v === 'object' && 'ModelServers' in v) { w.varint(13, 32); w.varint(v.ModelServers.length, 64); for (const x0 of v.ModelServers) { encModelServer(w, x0); } return; }
   if (typeof v === 'object' && 'Gpus' in v) { w.varint(14, 32); w.varint(v.Gpus.length, 64); for (const x0 of v.Gpus) { encGpuInfo(w, x0); } return; }
-  if (typeof v === 'object' && 'AgentStarted' in v) { w.varint(15, 32); encAgentStarted(w, v.AgentStarted); return; }
-  if (typeof v === 'object' && 'Approvals' in v) { w.varint(16, 32); w.varint(v.Approvals.length, 64); for (const x0 of v.Approvals) { encPendingApproval(w, x0); } return; }
-  if (typeof v === 'object' && 'Grants' in v) { w.varint(17, 32); w.varint(v.Grants.length, 64); for (const x0 of v.Grants) { encGrantInfo(w, x0); } return; }
-  if (v === 'GrantRevoked') { w.varint(18, 32); return; }
+  if (typeof v === 'object' && 'Push' in v) { w.varint(15, 32); encPushStatus(w, v.Push); return; }
+  if (typeof v === 'object' && 'AgentStarted' in v) { w.varint(16, 32); encAgentStarted(w, v.AgentStarted); return; }
+  if (typeof v === 'object' && 'Approvals' in v) { w.varint(17, 32); w.varint(v.Approvals.length, 64); for (const x0 of v.Approvals) { encPendingApproval(w, x0); } return; }
+  if (typeof v === 'object' && 'Grants' in v) { w.varint(18, 32); w.varint(v.Grants.length, 64); for (const x0 of v.Grants) { encGrantInfo(w, x0); } return; }
+  if (v === 'GrantRevoked') { w.varint(19, 32); return; }
   throw new PostcardError('not a Reply');
 }
 export function decReply(r: Reader): Reply {
-  switch (r.variant(19)) {
+  switch (r.variant(20)) {
     case 0: return { Sessions: r.seq(() => decSessionInfo(r)) };
     case 1: return { Created: decSessionInfo(r) };
     case 2: return 'Killed';
@@ -1636,10 +1904,11 @@ export function decReply(r: Reader): Reply {
     case 12: return 'Unpaired';
     case 13: return { ModelServers: r.seq(() => decModelServer(r)) };
     case 14: return { Gpus: r.seq(() => decGpuInfo(r)) };
-    case 15: return { AgentStarted: decAgentStarted(r) };
-    case 16: return { Approvals: r.seq(() => decPendingApproval(r)) };
-    case 17: return { Grants: r.seq(() => decGrantInfo(r)) };
-    case 18: return 'GrantRevoked';
+    case 15: return { Push: decPushStatus(r) };
+    case 16: return { AgentStarted: decAgentStarted(r) };
+    case 17: return { Approvals: r.seq(() => decPendingApproval(r)) };
+    case 18: return { Grants: r.seq(() => decGrantInfo(r)) };
+    case 19: return 'GrantRevoked';
     default: throw new PostcardError('bad Reply');
   }
 }
@@ -1744,6 +2013,39 @@ export type Request =
   | 'ListModelServers'
   /** The host's GPUs (empty without `nvidia-smi`). */
   | 'ListGpus'
+  /** Send this device's notices as Web Push to this subscription (replaces an earlier one). */
+  | { PushRegister: PushRegister }
+  /** Stop sending Web Push to this device (forgets its subscription). */
+  | 'PushUnregister'
+  /** Which notice kinds this device's subscription gets. */
+  | {
+    PushKinds: {
+      /** The kinds ([`NoticeKind::Bell`] is governed by [`Request::PushBell`]). */
+      kinds: NoticeKind[];
+    };
+  }
+  /** What the host holds for this device's notifications. */
+  | 'PushStatus'
+  /**
+   * Whether this device's app is in front: a device that is attached to a session and
+   * visible gets no notices about that session (they are held, and sent if it goes away
+   * within a few seconds without having left the session).
+   */
+  | {
+    PushFocus: {
+      /** The app is visible (`false`: in the background, the screen is off). */
+      visible: boolean;
+    };
+  }
+  /** Notify this device when terminal session `session` rings its bell (or stop). */
+  | {
+    PushBell: {
+      /** Terminal session id. */
+      session: number;
+      /** On or off. */
+      on: boolean;
+    };
+  }
   /**
    * Start an agent session in a new git worktree ([`NewAgentSession`] with more options
    * and an answer that says what to know).
@@ -1795,15 +2097,21 @@ export function encRequest(w: Writer, v: Request): void {
   if (v === 'Unpair') { w.varint(13, 32); return; }
   if (v === 'ListModelServers') { w.varint(14, 32); return; }
   if (v === 'ListGpus') { w.varint(15, 32); return; }
-  if (typeof v === 'object' && 'StartAgent' in v) { w.varint(16, 32); encStartAgent(w, v.StartAgent); return; }
-  if (v === 'ListApprovals') { w.varint(17, 32); return; }
-  if (typeof v === 'object' && 'ListGrants' in v) { w.varint(18, 32); if (v.ListGrants.session === null) w.u8(0); else { w.u8(1); w.u64(v.ListGrants.session); } return; }
-  if (typeof v === 'object' && 'AddGrant' in v) { w.varint(19, 32); w.u64(v.AddGrant.session); encGrantScope(w, v.AddGrant.scope); w.bool(v.AddGrant.allow); return; }
-  if (typeof v === 'object' && 'RevokeGrant' in v) { w.varint(20, 32); w.u64(v.RevokeGrant.session); w.u64(v.RevokeGrant.grant); return; }
+  if (typeof v === 'object' && 'PushRegister' in v) { w.varint(16, 32); encPushRegister(w, v.PushRegister); return; }
+  if (v === 'PushUnregister') { w.varint(17, 32); return; }
+  if (typeof v === 'object' && 'PushKinds' in v) { w.varint(18, 32); w.varint(v.PushKinds.kinds.length, 64); for (const x0 of v.PushKinds.kinds) { encNoticeKind(w, x0); } return; }
+  if (v === 'PushStatus') { w.varint(19, 32); return; }
+  if (typeof v === 'object' && 'PushFocus' in v) { w.varint(20, 32); w.bool(v.PushFocus.visible); return; }
+  if (typeof v === 'object' && 'PushBell' in v) { w.varint(21, 32); w.u64(v.PushBell.session); w.bool(v.PushBell.on); return; }
+  if (typeof v === 'object' && 'StartAgent' in v) { w.varint(22, 32); encStartAgent(w, v.StartAgent); return; }
+  if (v === 'ListApprovals') { w.varint(23, 32); return; }
+  if (typeof v === 'object' && 'ListGrants' in v) { w.varint(24, 32); if (v.ListGrants.session === null) w.u8(0); else { w.u8(1); w.u64(v.ListGrants.session); } return; }
+  if (typeof v === 'object' && 'AddGrant' in v) { w.varint(25, 32); w.u64(v.AddGrant.session); encGrantScope(w, v.AddGrant.scope); w.bool(v.AddGrant.allow); return; }
+  if (typeof v === 'object' && 'RevokeGrant' in v) { w.varint(26, 32); w.u64(v.RevokeGrant.session); w.u64(v.RevokeGrant.grant); return; }
   throw new PostcardError('not a Request');
 }
 export function decRequest(r: Reader): Request {
-  switch (r.variant(21)) {
+  switch (r.variant(27)) {
     case 0: return 'ListSessions';
     case 1: return { CreateSession: decCreateSession(r) };
     case 2: return { KillSession: { session: r.u64() } };
@@ -1820,11 +2128,17 @@ export function decRequest(r: Reader): Request {
     case 13: return 'Unpair';
     case 14: return 'ListModelServers';
     case 15: return 'ListGpus';
-    case 16: return { StartAgent: decStartAgent(r) };
-    case 17: return 'ListApprovals';
-    case 18: return { ListGrants: { session: (r.option() ? r.u64() : null) } };
-    case 19: return { AddGrant: { session: r.u64(), scope: decGrantScope(r), allow: r.bool() } };
-    case 20: return { RevokeGrant: { session: r.u64(), grant: r.u64() } };
+    case 16: return { PushRegister: decPushRegister(r) };
+    case 17: return 'PushUnregister';
+    case 18: return { PushKinds: { kinds: r.seq(() => decNoticeKind(r)) } };
+    case 19: return 'PushStatus';
+    case 20: return { PushFocus: { visible: r.bool() } };
+    case 21: return { PushBell: { session: r.u64(), on: r.bool() } };
+    case 22: return { StartAgent: decStartAgent(r) };
+    case 23: return 'ListApprovals';
+    case 24: return { ListGrants: { session: (r.option() ? r.u64() : null) } };
+    case 25: return { AddGrant: { session: r.u64(), scope: decGrantScope(r), allow: r.bool() } };
+    case 26: return { RevokeGrant: { session: r.u64(), grant: r.u64() } };
     default: throw new PostcardError('bad Request');
   }
 }
@@ -1907,6 +2221,54 @@ export function decRole(r: Reader): Role {
   }
 }
 
+/** What the host's model of a session's screen knows, for session lists. */
+export interface ScreenFacts {
+  /** The window title the program set (OSC 0 or 2). */
+  title: string | null;
+  /** The working directory the shell last announced (OSC 7 `file://host/path`). */
+  cwd: string | null;
+  /** The lowest line of the screen that is not blank, trimmed (at most 200 characters). */
+  last_line: string | null;
+  /** When the session last printed anything, unix milliseconds (0: never). */
+  last_output_ms: number;
+  /** Bells rung so far. */
+  bells: number;
+  /** When the last bell rang, unix milliseconds (0: never). */
+  last_bell_ms: number;
+}
+export function encScreenFacts(w: Writer, v: ScreenFacts): void {
+  if (v.title === null) w.u8(0); else { w.u8(1); w.str(v.title); }
+  if (v.cwd === null) w.u8(0); else { w.u8(1); w.str(v.cwd); }
+  if (v.last_line === null) w.u8(0); else { w.u8(1); w.str(v.last_line); }
+  w.u64(v.last_output_ms);
+  w.u64(v.bells);
+  w.u64(v.last_bell_ms);
+}
+export function decScreenFacts(r: Reader): ScreenFacts {
+  return {
+    title: (r.option() ? r.str() : null),
+    cwd: (r.option() ? r.str() : null),
+    last_line: (r.option() ? r.str() : null),
+    last_output_ms: r.u64(),
+    bells: r.u64(),
+    last_bell_ms: r.u64(),
+  };
+}
+
+/** How a client wants its pictures of the screen. */
+export interface ScreenRequest {
+  /** Lines of scrollback to draw above the screen (the host draws at most what it keeps). */
+  scrollback: number;
+}
+export function encScreenRequest(w: Writer, v: ScreenRequest): void {
+  w.varint(v.scrollback, 32);
+}
+export function decScreenRequest(r: Reader): ScreenRequest {
+  return {
+    scrollback: r.varint(32),
+  };
+}
+
 /** What a session list shows. */
 export interface SessionInfo {
   /** Host-unique id, small and stable for the host process's life. */
@@ -1927,6 +2289,8 @@ export interface SessionInfo {
   attached: number;
   /** Absolute offset of the end of the output. */
   output_end: number;
+  /** What the host's model of the screen knows (docs/protocol.md §8.7). */
+  screen: ScreenFacts;
 }
 export function encSessionInfo(w: Writer, v: SessionInfo): void {
   w.u64(v.id);
@@ -1938,6 +2302,7 @@ export function encSessionInfo(w: Writer, v: SessionInfo): void {
   encWinSize(w, v.size);
   w.varint(v.attached, 32);
   w.u64(v.output_end);
+  encScreenFacts(w, v.screen);
 }
 export function decSessionInfo(r: Reader): SessionInfo {
   return {
@@ -1950,6 +2315,7 @@ export function decSessionInfo(r: Reader): SessionInfo {
     size: decWinSize(r),
     attached: r.varint(32),
     output_end: r.u64(),
+    screen: decScreenFacts(r),
   };
 }
 
@@ -2081,6 +2447,20 @@ export function decStopReason(r: Reader): StopReason {
   }
 }
 
+/** First frame of a notice stream ([`crate::Frame::Watch`]). */
+export interface Watch {
+  /** Only these kinds (empty: all). */
+  kinds: NoticeKind[];
+}
+export function encWatch(w: Writer, v: Watch): void {
+  w.varint(v.kinds.length, 64); for (const x0 of v.kinds) { encNoticeKind(w, x0); }
+}
+export function decWatch(r: Reader): Watch {
+  return {
+    kinds: r.seq(() => decNoticeKind(r)),
+  };
+}
+
 /** A terminal size in character cells. */
 export interface WinSize {
   /** Columns. */
@@ -2184,7 +2564,23 @@ export type Frame =
    * host → browser, channel 0: pairing done; keep the device psk. [`FrameType::HostHello`]
    * follows.
    */
-  | { type: 'BrowserPaired'; message: BrowserPaired };
+  | { type: 'BrowserPaired'; message: BrowserPaired }
+  /** client → host, first frame of a notice stream (native clients: `peer watch`). */
+  | { type: 'Watch'; message: Watch }
+  /** host → client, answer to [`FrameType::Watch`]: notices follow as they happen. */
+  | { type: 'Watching' }
+  /** host → client: one notice ([`crate::push`]). */
+  | { type: 'Notice'; message: Notice }
+  /**
+   * host → client, attach stream: a picture of the screen in place of output bytes (after
+   * `Attached`, or in place of a `Gap`), for clients that asked with `Attach.screen`.
+   */
+  | { type: 'Repaint'; message: Repaint }
+  /**
+   * host → client, attach stream: echo of inputs has arrived by an offset, for clients that
+   * asked with `Attach.echo_acks`.
+   */
+  | { type: 'EchoAck'; message: EchoAck };
 
 /** The registry: type byte and sender of every frame type. */
 export const FRAME_TYPES: Record<Frame['type'], { byte: number; sender: Sender }> = {
@@ -2212,6 +2608,11 @@ export const FRAME_TYPES: Record<Frame['type'], { byte: number; sender: Sender }
   AgentEvent: { byte: 0x32, sender: 'Host' },
   PairBrowser: { byte: 0x40, sender: 'Client' },
   BrowserPaired: { byte: 0x41, sender: 'Host' },
+  Watch: { byte: 0x50, sender: 'Client' },
+  Watching: { byte: 0x51, sender: 'Host' },
+  Notice: { byte: 0x52, sender: 'Host' },
+  Repaint: { byte: 0x19, sender: 'Host' },
+  EchoAck: { byte: 0x1a, sender: 'Host' },
 };
 
 /** Appends a frame body (type byte, postcard payload) to `w`. */
@@ -2241,6 +2642,11 @@ export function encodeFrameBody(w: Writer, f: Frame): void {
     case 'AgentEvent': w.u8(0x32); encAgentEvent(w, f.message); return;
     case 'PairBrowser': w.u8(0x40); encPairBrowser(w, f.message); return;
     case 'BrowserPaired': w.u8(0x41); encBrowserPaired(w, f.message); return;
+    case 'Watch': w.u8(0x50); encWatch(w, f.message); return;
+    case 'Watching': w.u8(0x51); return;
+    case 'Notice': w.u8(0x52); encNotice(w, f.message); return;
+    case 'Repaint': w.u8(0x19); encRepaint(w, f.message); return;
+    case 'EchoAck': w.u8(0x1a); encEchoAck(w, f.message); return;
   }
 }
 
@@ -2278,6 +2684,11 @@ export function decodeFrameBody(r: Reader): Frame {
       case 0x32: f = { type: 'AgentEvent', message: decAgentEvent(r) }; break;
       case 0x40: f = { type: 'PairBrowser', message: decPairBrowser(r) }; break;
       case 0x41: f = { type: 'BrowserPaired', message: decBrowserPaired(r) }; break;
+      case 0x50: f = { type: 'Watch', message: decWatch(r) }; break;
+      case 0x51: f = { type: 'Watching' }; break;
+      case 0x52: f = { type: 'Notice', message: decNotice(r) }; break;
+      case 0x19: f = { type: 'Repaint', message: decRepaint(r) }; break;
+      case 0x1a: f = { type: 'EchoAck', message: decEchoAck(r) }; break;
       default: throw new FrameError(`unknown frame type 0x${byte.toString(16).padStart(2, '0')}`);
     }
   } catch (e) {
@@ -2313,6 +2724,11 @@ const FRAME_NAMES: Record<number, string> = {
   0x32: 'AgentEvent',
   0x40: 'PairBrowser',
   0x41: 'BrowserPaired',
+  0x50: 'Watch',
+  0x51: 'Watching',
+  0x52: 'Notice',
+  0x19: 'Repaint',
+  0x1a: 'EchoAck',
 };
 
 /** A frame that could not be decoded. */

@@ -38,7 +38,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub(crate) use handle::Cmd;
-pub use handle::{Actor, AttachedGuard, SessionHandle};
+pub use handle::{ALL_EVENTS, Actor, AttachedGuard, SessionHandle};
 pub use terminals::NOT_APPROVED;
 
 use super::approvals::Approvals;
