@@ -528,10 +528,11 @@ export function lineDiff(oldText: string | null, newText: string, limit = 4_000_
         out.push({ op: ' ', text: x[i] });
         i++;
         j++;
-      } else if (j < w && (i === n || L[i * (w + 1) + j + 1] >= L[(i + 1) * (w + 1) + j])) {
-        out.push({ op: '+', text: y[j++] });
-      } else {
+      } else if (i < n && (j === w || L[(i + 1) * (w + 1) + j] >= L[i * (w + 1) + j + 1])) {
+        // Removed before added, as git shows a changed line.
         out.push({ op: '-', text: x[i++] });
+      } else {
+        out.push({ op: '+', text: y[j++] });
       }
     }
   }

@@ -4,6 +4,9 @@ import { apply, lineDiff, newModel, pendingApprovals, STATE_LABEL, stateName, ty
 import { RequestError, type HostConn } from './conn';
 import { button, h } from './dom';
 import type { AgentDef, AgentSessionInfo, FileDiff } from './gen/protocol';
+import { renderMarkdown } from './markdown';
+import { editDiff, parsePatch } from './diff';
+import { diffBlock, diffCounts } from './diffview';
 
 const errText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
@@ -148,34 +151,13 @@ export interface AgentView {
   model: AgentModel;
 }
 
-function diffView(lines: { op: string; text: string }[]): HTMLElement {
-  const pre = h('pre', 'diff');
-  for (const l of lines) {
-    const cls = l.op === '+' ? 'add' : l.op === '-' ? 'del' : l.op === '@' ? 'hunk' : l.op === '' ? 'meta' : '';
-    const span = h('span', cls, `${l.op === '@' ? '' : l.op}${l.text}\n`);
-    pre.append(span);
-  }
-  return pre;
-}
-
-function patchView(patch: string): HTMLElement {
-  return diffView(
-    patch
-      .replace(/\n$/, '')
-      .split('\n')
-      .map((line) => {
-        const c = line[0];
-        if (line.startsWith('@@')) return { op: '@', text: line };
-        if ((c === '+' || c === '-') && !line.startsWith('+++') && !line.startsWith('---')) return { op: c, text: line.slice(1) };
-        return line.startsWith(' ') ? { op: ' ', text: line.slice(1) } : { op: '', text: line };
-      }),
-  );
-}
-
 function toolContentView(c: ToolContent): HTMLElement {
   if (c.type === 'diff') {
     const box = h('div', 'tool-diff');
-    box.append(h('div', 'diff-path', `${c.oldText === null ? 'new ' : ''}${c.path ?? ''}`), diffView(lineDiff(c.oldText ?? null, c.newText ?? '')));
+    const d = editDiff(lineDiff(c.oldText ?? null, c.newText ?? ''));
+    const path = h('div', 'diff-path', `${c.oldText === null ? 'new ' : ''}${c.path ?? ''} `);
+    path.append(diffCounts(d));
+    box.append(path, diffBlock(d));
     return box;
   }
   if (c.type === 'terminal') return h('div', 'hint', `terminal ${c.terminalId ?? ''}`);
@@ -266,7 +248,9 @@ export function openAgentChat(
       case 'agent': {
         const b = h('div', 'msg agent');
         b.dataset.testid = 'msg-agent';
-        b.append(h('div', 'who', 'agent'), h('div', 'text', it.text));
+        const text = h('div', 'text');
+        renderMarkdown(text, it.text);
+        b.append(h('div', 'who', 'agent'), text);
         return b;
       }
       case 'thought':
@@ -414,17 +398,24 @@ export function openAgentChat(
       const r = await conn.request({ AgentDiff: { session: info.id } });
       if (typeof r !== 'object' || !('AgentDiff' in r)) throw new Error('unexpected answer');
       const d = r.AgentDiff;
+      let added = 0;
+      let removed = 0;
       const files = d.files.map((f: FileDiff) => {
-        const sum = h('span', '');
-        sum.append(h('span', `status ${f.status}`, f.status), h('span', '', ` ${f.path}`));
-        const det = details(`f${f.path}`, sum, d.files.length <= 3, patchView(f.patch));
+        const parsed = parsePatch(f.patch);
+        added += parsed.added;
+        removed += parsed.removed;
+        const sum = h('span', 'diff-sum');
+        sum.append(h('span', `status ${f.status}`, f.status), h('span', 'diff-file-path', ` ${f.path} `), diffCounts(parsed));
+        const det = details(`f${f.path}`, sum, d.files.length <= 3, diffBlock(parsed));
         det.className = 'tool';
         det.dataset.testid = 'diff-file';
         return det;
       });
+      const head = h('p', 'hint', `${d.branch} against ${d.base.slice(0, 10)} · ${d.files.length} file${d.files.length === 1 ? '' : 's'} `);
+      head.append(diffCounts({ added, removed, rows: [] }));
       sheet.replaceChildren(
         top,
-        h('p', 'hint', `${d.branch} against ${d.base.slice(0, 10)} · ${d.files.length} file(s)`),
+        head,
         ...(files.length ? files : [h('p', 'hint', 'No changes.')]),
       );
     } catch (e) {

@@ -1,5 +1,6 @@
 // The app: hosts, pairing (link, paste, camera), sessions of a host, terminals, settings.
 import './style.css';
+import './phone.css';
 import { HostConn, REFUSAL_USED, Refused, bridgeUrls, hostInfo, pair, type Failure } from './conn';
 import { hex } from './bytes';
 import { button, h } from './dom';

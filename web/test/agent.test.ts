@@ -331,8 +331,8 @@ describe('lineDiff', () => {
   it('keeps common lines and marks changes', () => {
     expect(lineDiff('a\nb\nc\n', 'a\nB\nc\nd\n')).toEqual([
       { op: ' ', text: 'a' },
-      { op: '+', text: 'B' },
       { op: '-', text: 'b' },
+      { op: '+', text: 'B' },
       { op: ' ', text: 'c' },
       { op: '+', text: 'd' },
     ]);
