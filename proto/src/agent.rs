@@ -107,6 +107,8 @@ pub struct AgentSessionInfo {
     pub queued_prompts: u32,
     /// Event streams attached now.
     pub attached: u32,
+    /// The first line of the session's first prompt (at most 120 characters), if it had one.
+    pub title: Option<String>,
 }
 
 /// First frame of an agent event stream.

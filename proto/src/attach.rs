@@ -25,6 +25,9 @@ pub struct SessionInfo {
     pub attached: u32,
     /// Absolute offset of the end of the output.
     pub output_end: u64,
+    /// When output last arrived or input was last applied (creation time before either), unix
+    /// milliseconds.
+    pub last_activity_ms: u64,
 }
 
 /// A session's life.

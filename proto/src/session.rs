@@ -158,6 +158,15 @@ pub enum Request {
     /// This device leaves the host: the host revokes it (any role may). For a device whose
     /// person saw different short codes at pairing, or that forgets the host.
     Unpair,
+    /// Give a PTY session a display name, or take it away.
+    RenameSession {
+        /// Session id.
+        session: u64,
+        /// The new name (at most 64 bytes, no control characters, as in
+        /// [`CreateSession::name`]);
+        /// `None` or empty: no name.
+        name: Option<String>,
+    },
 }
 
 /// Parameters of a new PTY session.
@@ -222,6 +231,8 @@ pub enum Reply {
     AgentConfigured,
     /// Answer to [`Request::Unpair`]: the device is revoked; its connections close next.
     Unpaired,
+    /// Answer to [`Request::RenameSession`]: the session as it is now.
+    Renamed(SessionInfo),
 }
 
 /// Why the host is about to close a browser's socket (frame `Close`, channel 0).

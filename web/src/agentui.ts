@@ -4,11 +4,20 @@ import { apply, lineDiff, newModel, pendingApprovals, STATE_LABEL, stateName, ty
 import { RequestError, type HostConn } from './conn';
 import { button, h } from './dom';
 import type { AgentDef, AgentSessionInfo, FileDiff } from './gen/protocol';
-import { renderMarkdown } from './markdown';
 import { editDiff, parsePatch } from './diff';
 import { diffBlock, diffCounts } from './diffview';
 
 const errText = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/** The Markdown renderer (marked + DOMPurify), loaded with the first chat: terminals never need it. */
+let markdown: typeof import('./markdown') | null = null;
+let markdownLoading: Promise<void> | null = null;
+function loadMarkdown(): Promise<void> {
+  markdownLoading ??= import('./markdown').then((m) => {
+    markdown = m;
+  });
+  return markdownLoading;
+}
 
 /** Transcripts seen so far, per host and session: reopening a chat catches up from there. */
 const models = new Map<string, AgentModel>();
@@ -42,9 +51,13 @@ export function agentRow(s: AgentSessionInfo, open: () => void): HTMLLIElement {
   const main = h('button', 'row-main');
   main.type = 'button';
   const top = h('span', 'row-top');
-  top.append(h('strong', '', `${s.agent} · ${s.branch}`), stateBadge(s.state, s.pending_approvals));
+  // Titled by its first prompt; agent and branch below.
+  const title = h('strong', '', s.title ?? `${s.agent} · ${s.branch}`);
+  title.dataset.testid = 'agent-title';
+  top.append(title, stateBadge(s.state, s.pending_approvals));
   const extra = s.queued_prompts > 0 ? ` · ${s.queued_prompts} queued` : '';
-  main.append(top, h('small', '', `${s.repo}${extra}${s.detail ? ` · ${s.detail}` : ''}`));
+  const who = s.title ? `${s.agent} · ${s.branch} · ` : '';
+  main.append(top, h('small', '', `${who}${s.repo}${extra}${s.detail ? ` · ${s.detail}` : ''}`));
   main.addEventListener('click', open);
   li.append(main);
   return li;
@@ -58,6 +71,7 @@ export async function newAgentForm(
   body: HTMLElement,
   onCreated: (s: AgentSessionInfo) => void,
   toast: (text: string) => void,
+  hostId = '',
 ) {
   const form = h('form', 'form');
   form.dataset.testid = 'new-agent-form';
@@ -66,16 +80,36 @@ export async function newAgentForm(
   select.name = 'agent';
   agentField.append(select);
   const loginHint = h('p', 'hint');
-  const repoField = h('label', 'field', 'Repository (absolute path on the host)');
+  const repoField = h('label', 'field', 'Repository (path on the host; ~ is your home there)');
   const repo = h('input');
   repo.name = 'repo';
-  repo.placeholder = '/home/me/project';
+  repo.placeholder = '~/src/project';
   repo.required = true;
   repo.value = localStorage.getItem('peer.agentRepo') ?? '';
   repo.setAttribute('autocapitalize', 'off');
   repo.setAttribute('autocorrect', 'off');
   repo.spellcheck = false;
-  repoField.append(repo);
+  // The repositories used last on this host, a tap away; errors show here, not in a toast the
+  // keyboard would hide.
+  const recents = recentRepos(hostId);
+  const recent = h('div', 'recent');
+  recent.dataset.testid = 'recent-repos';
+  for (const r of recents) {
+    const b = h('button', 'btn', r);
+    b.type = 'button';
+    b.addEventListener('click', () => {
+      repo.value = r;
+      repoErr.hidden = true;
+    });
+    recent.append(b);
+  }
+  const repoErr = h('div', 'field-error');
+  repoErr.dataset.testid = 'repo-error';
+  repoErr.setAttribute('role', 'alert');
+  repoErr.hidden = true;
+  repoField.append(repo, repoErr);
+  if (recents.length) repoField.append(h('span', 'hint', 'Recent:'), recent);
+  repo.addEventListener('input', () => (repoErr.hidden = true));
   const baseField = h('label', 'field', 'Base branch, tag or commit (optional: HEAD)');
   const base = h('input');
   base.name = 'base';
@@ -126,6 +160,8 @@ export async function newAgentForm(
     if (!path) return;
     start.disabled = true;
     localStorage.setItem('peer.agentRepo', path);
+    repoErr.hidden = true;
+    formErr.hidden = true;
     conn
       .request({
         NewAgentSession: {
@@ -136,11 +172,51 @@ export async function newAgentForm(
         },
       })
       .then((r) => {
-        if (typeof r === 'object' && 'AgentSession' in r) onCreated(r.AgentSession);
+        if (typeof r === 'object' && 'AgentSession' in r) {
+          rememberRepo(hostId, path);
+          onCreated(r.AgentSession);
+        }
       })
-      .catch((err) => toast(errText(err)))
+      .catch((err) => {
+        // Next to the field it is about, and in view.
+        const msg = errText(err);
+        const target = /repositor|path|git|director|worktree|branch|base/i.test(msg) && !/prompt/i.test(msg) ? repoErr : formErr;
+        target.textContent = msg;
+        target.hidden = false;
+        target.scrollIntoView({ block: 'center' });
+      })
       .finally(() => (start.disabled = false));
   });
+  const formErr = h('div', 'field-error');
+  formErr.dataset.testid = 'form-error';
+  formErr.setAttribute('role', 'alert');
+  formErr.hidden = true;
+  start.before(formErr);
+  void toast;
+}
+
+const RECENT_KEY = 'peer.recentRepos';
+
+/** Repositories started from on this host, newest first. */
+export function recentRepos(hostId: string): string[] {
+  try {
+    const all = JSON.parse(localStorage.getItem(RECENT_KEY) ?? '{}') as Record<string, unknown>;
+    const list = all[hostId];
+    return Array.isArray(list) ? list.filter((x): x is string => typeof x === 'string').slice(0, 6) : [];
+  } catch {
+    return [];
+  }
+}
+
+function rememberRepo(hostId: string, path: string) {
+  let all: Record<string, string[]> = {};
+  try {
+    all = JSON.parse(localStorage.getItem(RECENT_KEY) ?? '{}') as Record<string, string[]>;
+  } catch {
+    all = {};
+  }
+  all[hostId] = [path, ...recentRepos(hostId).filter((p) => p !== path)].slice(0, 6);
+  localStorage.setItem(RECENT_KEY, JSON.stringify(all));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -207,6 +283,75 @@ export function openAgentChat(
   const sheet = h('div', 'diff-sheet');
   sheet.hidden = true;
   body.append(tools, log, composer, sheet);
+  // The agent's modes and options (model, …) as pickers under the tools; its slash commands
+  // offered as you type `/`.
+  const choices = h('div', 'chat-choices');
+  choices.dataset.testid = 'agent-choices';
+  choices.hidden = true;
+  tools.after(choices);
+  const slash = h('div', 'slash-menu');
+  slash.dataset.testid = 'slash-menu';
+  slash.hidden = true;
+  composer.before(slash);
+  let choicesSig = '';
+  function renderChoices() {
+    const sig = JSON.stringify(model.choices);
+    if (sig === choicesSig) return;
+    choicesSig = sig;
+    choices.replaceChildren();
+    choices.hidden = model.choices.length === 0;
+    for (const c of model.choices) {
+      const sel = h('select');
+      sel.setAttribute('aria-label', c.name);
+      sel.dataset.choice = c.id;
+      for (const v of c.values) {
+        const o = h('option', '', `${c.name}: ${v.name}`);
+        o.value = v.value;
+        if (v.description) o.title = v.description;
+        sel.append(o);
+      }
+      sel.value = c.current;
+      sel.addEventListener('change', () => {
+        const req = c.id === 'mode' ? { AgentSetMode: { session: info.id, mode: sel.value } } : { AgentSetOption: { session: info.id, option: c.id, value: sel.value } };
+        sel.disabled = true;
+        conn
+          .request(req)
+          .then(() => {
+            // The agent confirms with an update; until then show what was asked.
+            c.current = sel.value;
+          })
+          .catch((e) => {
+            toast(errText(e));
+            sel.value = c.current;
+          })
+          .finally(() => (sel.disabled = false));
+      });
+      choices.append(sel);
+    }
+  }
+  function renderSlash() {
+    const v = input.value;
+    const m = /^\/(\S*)$/.exec(v);
+    const list = m ? model.commands.filter((c) => c.name.toLowerCase().startsWith(m[1].toLowerCase())) : [];
+    slash.hidden = list.length === 0;
+    slash.replaceChildren(
+      ...list.map((c) => {
+        const b = h('button', 'slash-item');
+        b.type = 'button';
+        b.dataset.testid = 'slash-item';
+        b.append(h('b', '', `/${c.name}`), h('small', '', c.hint ? `${c.description} — ${c.hint}` : c.description));
+        b.addEventListener('pointerdown', (e) => e.preventDefault());
+        b.addEventListener('click', () => {
+          input.value = `/${c.name} `;
+          slash.hidden = true;
+          input.focus();
+        });
+        return b;
+      }),
+    );
+  }
+  input.addEventListener('input', renderSlash);
+  input.addEventListener('blur', () => setTimeout(() => (slash.hidden = true), 150));
 
   // <details> open or closed as the user left them, across re-renders.
   const opened = new Map<string, boolean>();
@@ -249,7 +394,8 @@ export function openAgentChat(
         const b = h('div', 'msg agent');
         b.dataset.testid = 'msg-agent';
         const text = h('div', 'text');
-        renderMarkdown(text, it.text);
+        if (markdown) markdown.renderMarkdown(text, it.text);
+        else text.textContent = it.text;
         b.append(h('div', 'who', 'agent'), text);
         return b;
       }
@@ -313,6 +459,7 @@ export function openAgentChat(
       case 'user':
         return `${it.text.length}${it.queued}${it.dropped === true}`;
       case 'agent':
+        return `${it.text.length}${markdown !== null}`;
       case 'thought':
         return String(it.text.length);
       case 'tool':
@@ -354,6 +501,8 @@ export function openAgentChat(
     input.disabled = ended;
     send.disabled = ended;
     closeBtn.disabled = model.state === 'done';
+    renderChoices();
+    input.placeholder = model.commands.length ? 'Prompt the agent… (/ for commands)' : 'Prompt the agent…';
     if (atBottom) log.scrollTop = log.scrollHeight;
   }
 
@@ -424,6 +573,7 @@ export function openAgentChat(
   }
 
   schedule();
+  void loadMarkdown().then(schedule);
   return {
     model,
     dispose() {

@@ -70,7 +70,7 @@ pub enum SpawnError {
 /// A running or ended PTY session.
 pub struct PtySession {
     id: u64,
-    name: Option<String>,
+    name: Mutex<Option<String>>,
     command: Vec<String>,
     cwd: String,
     created_at_ms: u64,
@@ -117,6 +117,8 @@ struct State {
     /// Until when the output from offset 0 is held for the creator's first attachment
     /// ([`CreateSession::hold_output`]); cleared by the first attachment.
     creator_hold: Option<std::time::Instant>,
+    /// When output last arrived or input was last applied, unix milliseconds.
+    last_activity_ms: u64,
 }
 
 /// An attachment's place in the output.
@@ -226,6 +228,7 @@ impl PtySession {
                 creator_hold: req
                     .hold_output
                     .then(|| std::time::Instant::now() + CREATOR_WAIT),
+                last_activity_ms: crate::util::now_ms(),
             }),
             changed,
             room: parking_lot::Condvar::new(),
@@ -279,7 +282,7 @@ impl PtySession {
 
         Ok(Arc::new(PtySession {
             id,
-            name: req.name.clone(),
+            name: Mutex::new(req.name.clone()),
             command: if req.command.is_empty() {
                 vec![program]
             } else {
@@ -300,8 +303,13 @@ impl PtySession {
     }
 
     /// The display name.
-    pub fn name(&self) -> Option<&str> {
-        self.name.as_deref()
+    pub fn name(&self) -> Option<String> {
+        self.name.lock().clone()
+    }
+
+    /// Sets or clears the display name.
+    pub fn rename(&self, name: Option<String>) {
+        *self.name.lock() = name;
     }
 
     /// What a session list shows.
@@ -309,7 +317,7 @@ impl PtySession {
         let st = self.shared.state.lock();
         SessionInfo {
             id: self.id,
-            name: self.name.clone(),
+            name: self.name(),
             command: self.command.clone(),
             cwd: self.cwd.clone(),
             created_at_ms: self.created_at_ms,
@@ -320,6 +328,7 @@ impl PtySession {
             size: st.size,
             attached: st.attached,
             output_end: st.buffer.end(),
+            last_activity_ms: st.last_activity_ms,
         }
     }
 
@@ -431,6 +440,7 @@ impl PtySession {
             return false;
         }
         *last = seq;
+        st.last_activity_ms = crate::util::now_ms();
         permit.send(data);
         true
     }
@@ -594,6 +604,7 @@ fn read_loop(mut reader: Box<dyn Read + Send>, shared: &Shared) {
                 }
                 shared.held.store(false, Ordering::Relaxed);
                 st.buffer.push(&buf[..n]);
+                st.last_activity_ms = crate::util::now_ms();
                 drop(st);
                 shared.activity.fetch_add(1, Ordering::Relaxed);
                 shared.changed.send_modify(|v| *v += 1);

@@ -19,3 +19,4 @@ mod e2e_relay;
 mod faults;
 mod hostile;
 mod relay_token;
+mod session_rename;

@@ -441,6 +441,8 @@ export interface AgentSessionInfo {
   queued_prompts: number;
   /** Event streams attached now. */
   attached: number;
+  /** The first line of the session's first prompt (at most 120 characters), if it had one. */
+  title: string | null;
 }
 export function encAgentSessionInfo(w: Writer, v: AgentSessionInfo): void {
   w.u64(v.id);
@@ -456,6 +458,7 @@ export function encAgentSessionInfo(w: Writer, v: AgentSessionInfo): void {
   w.varint(v.pending_approvals, 32);
   w.varint(v.queued_prompts, 32);
   w.varint(v.attached, 32);
+  if (v.title === null) w.u8(0); else { w.u8(1); w.str(v.title); }
 }
 export function decAgentSessionInfo(r: Reader): AgentSessionInfo {
   return {
@@ -472,6 +475,7 @@ export function decAgentSessionInfo(r: Reader): AgentSessionInfo {
     pending_approvals: r.varint(32),
     queued_prompts: r.varint(32),
     attached: r.varint(32),
+    title: (r.option() ? r.str() : null),
   };
 }
 
@@ -1191,7 +1195,9 @@ export type Reply =
   /** Answer to [`Request::AgentSetMode`] and [`Request::AgentSetOption`]: the agent agreed. */
   | 'AgentConfigured'
   /** Answer to [`Request::Unpair`]: the device is revoked; its connections close next. */
-  | 'Unpaired';
+  | 'Unpaired'
+  /** Answer to [`Request::RenameSession`]: the session as it is now. */
+  | { Renamed: SessionInfo };
 export function encReply(w: Writer, v: Reply): void {
   if (typeof v === 'object' && 'Sessions' in v) { w.varint(0, 32); w.varint(v.Sessions.length, 64); for (const x0 of v.Sessions) { encSessionInfo(w, x0); } return; }
   if (typeof v === 'object' && 'Created' in v) { w.varint(1, 32); encSessionInfo(w, v.Created); return; }
@@ -1206,10 +1212,11 @@ export function encReply(w: Writer, v: Reply): void {
   if (v === 'AgentClosed') { w.varint(10, 32); return; }
   if (v === 'AgentConfigured') { w.varint(11, 32); return; }
   if (v === 'Unpaired') { w.varint(12, 32); return; }
+  if (typeof v === 'object' && 'Renamed' in v) { w.varint(13, 32); encSessionInfo(w, v.Renamed); return; }
   throw new PostcardError('not a Reply');
 }
 export function decReply(r: Reader): Reply {
-  switch (r.variant(13)) {
+  switch (r.variant(14)) {
     case 0: return { Sessions: r.seq(() => decSessionInfo(r)) };
     case 1: return { Created: decSessionInfo(r) };
     case 2: return 'Killed';
@@ -1223,6 +1230,7 @@ export function decReply(r: Reader): Reply {
     case 10: return 'AgentClosed';
     case 11: return 'AgentConfigured';
     case 12: return 'Unpaired';
+    case 13: return { Renamed: decSessionInfo(r) };
     default: throw new PostcardError('bad Reply');
   }
 }
@@ -1319,7 +1327,20 @@ export type Request =
    * This device leaves the host: the host revokes it (any role may). For a device whose
    * person saw different short codes at pairing, or that forgets the host.
    */
-  | 'Unpair';
+  | 'Unpair'
+  /** Give a PTY session a display name, or take it away. */
+  | {
+    RenameSession: {
+      /** Session id. */
+      session: number;
+      /**
+       * The new name (at most 64 bytes, no control characters, as in
+       * [`CreateSession::name`]);
+       * `None` or empty: no name.
+       */
+      name: string | null;
+    };
+  };
 export function encRequest(w: Writer, v: Request): void {
   if (v === 'ListSessions') { w.varint(0, 32); return; }
   if (typeof v === 'object' && 'CreateSession' in v) { w.varint(1, 32); encCreateSession(w, v.CreateSession); return; }
@@ -1335,10 +1356,11 @@ export function encRequest(w: Writer, v: Request): void {
   if (typeof v === 'object' && 'AgentSetMode' in v) { w.varint(11, 32); w.u64(v.AgentSetMode.session); w.str(v.AgentSetMode.mode); return; }
   if (typeof v === 'object' && 'AgentSetOption' in v) { w.varint(12, 32); w.u64(v.AgentSetOption.session); w.str(v.AgentSetOption.option); w.str(v.AgentSetOption.value); return; }
   if (v === 'Unpair') { w.varint(13, 32); return; }
+  if (typeof v === 'object' && 'RenameSession' in v) { w.varint(14, 32); w.u64(v.RenameSession.session); if (v.RenameSession.name === null) w.u8(0); else { w.u8(1); w.str(v.RenameSession.name); } return; }
   throw new PostcardError('not a Request');
 }
 export function decRequest(r: Reader): Request {
-  switch (r.variant(14)) {
+  switch (r.variant(15)) {
     case 0: return 'ListSessions';
     case 1: return { CreateSession: decCreateSession(r) };
     case 2: return { KillSession: { session: r.u64() } };
@@ -1353,6 +1375,7 @@ export function decRequest(r: Reader): Request {
     case 11: return { AgentSetMode: { session: r.u64(), mode: r.str() } };
     case 12: return { AgentSetOption: { session: r.u64(), option: r.str(), value: r.str() } };
     case 13: return 'Unpair';
+    case 14: return { RenameSession: { session: r.u64(), name: (r.option() ? r.str() : null) } };
     default: throw new PostcardError('bad Request');
   }
 }
@@ -1455,6 +1478,11 @@ export interface SessionInfo {
   attached: number;
   /** Absolute offset of the end of the output. */
   output_end: number;
+  /**
+   * When output last arrived or input was last applied (creation time before either), unix
+   * milliseconds.
+   */
+  last_activity_ms: number;
 }
 export function encSessionInfo(w: Writer, v: SessionInfo): void {
   w.u64(v.id);
@@ -1466,6 +1494,7 @@ export function encSessionInfo(w: Writer, v: SessionInfo): void {
   encWinSize(w, v.size);
   w.varint(v.attached, 32);
   w.u64(v.output_end);
+  w.u64(v.last_activity_ms);
 }
 export function decSessionInfo(r: Reader): SessionInfo {
   return {
@@ -1478,6 +1507,7 @@ export function decSessionInfo(r: Reader): SessionInfo {
     size: decWinSize(r),
     attached: r.varint(32),
     output_end: r.u64(),
+    last_activity_ms: r.u64(),
   };
 }
 
