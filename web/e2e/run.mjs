@@ -359,6 +359,7 @@ async function agentSteps(page, relayUrl) {
     const item = page.getByTestId('slash-item').filter({ hasText: '/test' });
     await item.waitFor({ timeout: 5000 });
     await shots(page, 'agent-slash', [SIZES[0]]);
+    await page.getByTestId('prompt').focus();
     await item.click();
     const value = await page.getByTestId('prompt').inputValue();
     if (value !== '/test ') throw new Error(`the prompt reads ${JSON.stringify(value)}`);

@@ -252,6 +252,7 @@ export function openAgentChat(
   info: AgentSessionInfo,
   body: HTMLElement,
   toast: (text: string, cls?: string) => void,
+  onTitle?: (title: string) => void,
 ): AgentView {
   const model = modelFor(hostId, info.id);
   if (model.nextSeq === 0) {
@@ -351,7 +352,8 @@ export function openAgentChat(
     );
   }
   input.addEventListener('input', renderSlash);
-  input.addEventListener('blur', () => setTimeout(() => (slash.hidden = true), 150));
+  input.addEventListener('focus', renderSlash);
+  input.addEventListener('blur', () => setTimeout(() => (slash.hidden = document.activeElement !== input || slash.hidden), 150));
 
   // <details> open or closed as the user left them, across re-renders.
   const opened = new Map<string, boolean>();
@@ -481,13 +483,23 @@ export function openAgentChat(
     return el;
   }
 
+  // Follow the newest message while the person is at the bottom (also across resizes: the
+  // keyboard, a turned phone).
+  let stick = true;
+  log.addEventListener('scroll', () => (stick = log.scrollHeight - log.scrollTop - log.clientHeight < 80));
+  const follow = new ResizeObserver(() => {
+    if (stick) log.scrollTop = log.scrollHeight;
+  });
+  follow.observe(log);
+  let titled = info.title !== null;
+
   let frame = 0;
   function schedule() {
     if (!frame) frame = requestAnimationFrame(render);
   }
   function render() {
     frame = 0;
-    const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+    const atBottom = stick || log.scrollHeight - log.scrollTop - log.clientHeight < 80;
     const badge = stateBadge(model.state, pendingApprovals(model));
     badge.dataset.testid = 'agent-state';
     badge.title = model.detail ?? '';
@@ -504,6 +516,15 @@ export function openAgentChat(
     renderChoices();
     input.placeholder = model.commands.length ? 'Prompt the agent… (/ for commands)' : 'Prompt the agent…';
     if (atBottom) log.scrollTop = log.scrollHeight;
+    if (!titled && onTitle) {
+      // A session opened before its first prompt was recorded: title it once the prompt is in.
+      const first = model.items.find((it) => it.kind === 'user');
+      const line = first?.kind === 'user' ? first.text.split('\n').map((l) => l.trim()).find((l) => l) : undefined;
+      if (line) {
+        titled = true;
+        onTitle(line.length > 120 ? `${line.slice(0, 120)}…` : line);
+      }
+    }
   }
 
   const channel = conn.attachAgent(info.id, model.nextSeq, {
@@ -578,6 +599,7 @@ export function openAgentChat(
     model,
     dispose() {
       if (frame) cancelAnimationFrame(frame);
+      follow.disconnect();
       conn.detachAgent(channel);
     },
   };

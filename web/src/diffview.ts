@@ -20,7 +20,7 @@ function rowEl(r: DiffRow): HTMLElement {
     h('span', 'ln', r.old === null ? '' : String(r.old)),
     h('span', 'ln', r.new === null ? '' : String(r.new)),
     h('span', 'sign', r.op === ' ' ? '' : r.op === '-' ? '−' : '+'),
-    h('span', 'code', r.text),
+    h('span', 'dcode', r.text),
   );
   return row;
 }

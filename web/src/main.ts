@@ -510,7 +510,10 @@ async function showNewAgent(rec: store.HostRecord) {
 async function showAgent(rec: store.HostRecord, s: AgentSessionInfo) {
   const conn = await connFor(rec);
   const body = screen(s.title ?? `${s.agent} · ${s.branch}`, () => void showHost(rec), conn, rec.name);
-  agentView = openAgentChat(conn, rec.id, s, body, toast);
+  agentView = openAgentChat(conn, rec.id, s, body, toast, (title) => {
+    const h1 = app.querySelector('header.bar h1');
+    if (h1) h1.textContent = title;
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -72,6 +72,10 @@ export function openTerminal(
     scrollback: 5000,
     theme: termTheme(prefs.theme),
   });
+  // xterm.js draws no cursor until the terminal itself got input or focus, neither of which
+  // happens here (input comes from the field): a switch to the alternate screen and back, on
+  // an empty screen, marks the cursor as shown without changing anything else.
+  term.write('\x1b[?1047h\x1b[?1047l');
   const bar = buildKeyBar(prefs.keys ?? DEFAULT_ROWS, {
     send: (seq) => send(seq),
     action: (name) => {

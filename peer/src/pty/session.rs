@@ -216,6 +216,7 @@ impl PtySession {
             .map_err(|e| SpawnError::Pty(e.to_string()))?;
 
         let (changed, _) = watch::channel(0u64);
+        let created_at_ms = crate::util::now_ms();
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 buffer: OutputBuffer::new(buffer_bytes),
@@ -228,7 +229,7 @@ impl PtySession {
                 creator_hold: req
                     .hold_output
                     .then(|| std::time::Instant::now() + CREATOR_WAIT),
-                last_activity_ms: crate::util::now_ms(),
+                last_activity_ms: created_at_ms,
             }),
             changed,
             room: parking_lot::Condvar::new(),
@@ -289,7 +290,7 @@ impl PtySession {
                 req.command.clone()
             },
             cwd,
-            created_at_ms: crate::util::now_ms(),
+            created_at_ms,
             pid,
             shared,
             input,
