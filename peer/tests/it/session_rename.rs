@@ -61,7 +61,10 @@ async fn sessions_can_be_renamed_and_show_their_last_activity() {
     // Input and output move the last activity on.
     tokio::time::sleep(Duration::from_millis(30)).await;
     b.send(1, &attach(session, 0, 9)).await.expect("attach");
-    until(&mut b, &mut out, |m, _| matches!(m, Some((1, Frame::Attached(_))))).await;
+    until(&mut b, &mut out, |m, _| {
+        matches!(m, Some((1, Frame::Attached(_))))
+    })
+    .await;
     b.send(1, &input(1, b"echo act-$((2*21))\r"))
         .await
         .expect("input");
@@ -89,7 +92,10 @@ async fn sessions_can_be_renamed_and_show_their_last_activity() {
         Ok(Reply::Renamed(info)) => assert_eq!(info.name.as_deref(), Some("build box")),
         other => panic!("rename: {other:?}"),
     }
-    assert_eq!(list(&mut b, &mut out, 5).await.name.as_deref(), Some("build box"));
+    assert_eq!(
+        list(&mut b, &mut out, 5).await.name.as_deref(),
+        Some("build box")
+    );
     let cleared = ask(
         &mut b,
         &mut out,
@@ -100,7 +106,10 @@ async fn sessions_can_be_renamed_and_show_their_last_activity() {
         },
     )
     .await;
-    assert!(matches!(cleared, Ok(Reply::Renamed(SessionInfo { name: None, .. }))), "{cleared:?}");
+    assert!(
+        matches!(cleared, Ok(Reply::Renamed(SessionInfo { name: None, .. }))),
+        "{cleared:?}"
+    );
 
     // Bad names and unknown sessions are refused with the reason; the session is unchanged.
     for (id, name) in [(7, "bell\x07"), (8, &"x".repeat(65)[..])] {
@@ -114,7 +123,10 @@ async fn sessions_can_be_renamed_and_show_their_last_activity() {
             },
         )
         .await;
-        assert!(matches!(&r, Err(e) if e.code == ErrorCode::BadRequest), "{r:?}");
+        assert!(
+            matches!(&r, Err(e) if e.code == ErrorCode::BadRequest),
+            "{r:?}"
+        );
     }
     let r = ask(
         &mut b,
@@ -126,6 +138,9 @@ async fn sessions_can_be_renamed_and_show_their_last_activity() {
         },
     )
     .await;
-    assert!(matches!(&r, Err(e) if e.code == ErrorCode::NotFound), "{r:?}");
+    assert!(
+        matches!(&r, Err(e) if e.code == ErrorCode::NotFound),
+        "{r:?}"
+    );
     assert_eq!(list(&mut b, &mut out, 10).await.name, None);
 }

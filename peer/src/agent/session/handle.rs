@@ -232,12 +232,20 @@ mod tests {
             device: None,
             queued: false,
         };
-        assert_eq!(title_of(&p("\n  fix the bug \nin main.rs")).as_deref(), Some("fix the bug"));
+        assert_eq!(
+            title_of(&p("\n  fix the bug \nin main.rs")).as_deref(),
+            Some("fix the bug")
+        );
         assert_eq!(title_of(&p(" \n ")), None);
         let long = "x".repeat(200);
         let t = title_of(&p(&long)).expect("a title");
         assert_eq!(t.chars().count(), 121);
         assert!(t.ends_with('…'));
-        assert_eq!(title_of(&AgentEventKind::Warning { message: "w".into() }), None);
+        assert_eq!(
+            title_of(&AgentEventKind::Warning {
+                message: "w".into()
+            }),
+            None
+        );
     }
 }
