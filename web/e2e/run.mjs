@@ -348,6 +348,9 @@ async function agentSteps(page, relayUrl) {
     // The tool call the turn left pending is closed with it.
     const tool = page.getByTestId('tool-call').filter({ hasText: 'echo turn-one' });
     await tool.locator('.status').filter({ hasText: 'completed' }).waitFor({ timeout: 5000 });
+    // A pill, not the connection banner's yellow-brown strip (they share the class name).
+    const pillBg = await tool.locator('.status').first().evaluate((e) => getComputedStyle(e).backgroundColor);
+    if (pillBg === 'rgb(43, 36, 16)') throw new Error('the tool status pill takes the connection banner style');
   });
 
   await step("agent: the agent's slash commands as you type /, its modes as a picker", page, async () => {
@@ -651,6 +654,12 @@ try {
     const ended = page.getByTestId('ended');
     await ended.filter({ hasText: 'Session ended: exited with status 0' }).waitFor({ timeout: 10000 });
     if (await page.getByTestId('keybar').isVisible()) throw new Error('the key bar stays after the session ended');
+    // Nothing reads the keys any more: no cursor either.
+    await page
+      .waitForFunction(() => !document.querySelector('.xterm-rows .xterm-cursor'), null, { timeout: 3000 })
+      .catch(() => {
+        throw new Error('the cursor still shows in an ended session');
+      });
     await shots(page, 'terminal-ended', [SIZES[0]]);
     await ended.getByRole('button', { name: 'New terminal here' }).click();
     await page.locator('.xterm-rows').waitFor();

@@ -143,12 +143,13 @@ export function openTerminal(
       skippedAhead = false;
     },
     exited(code, signal) {
-      writer.push(bytes(`\r\n\x1b[2m[session ended: ${signal ?? `exit ${code}`}]\x1b[0m\r\n`));
+      // No cursor once nothing reads the keys (`ESC [ ?25l`).
+      writer.push(bytes(`\r\n\x1b[2m[session ended: ${signal ?? `exit ${code}`}]\x1b[0m\r\n\x1b[?25l`));
       onStatus('ended');
       showEnded(signal ? `ended by ${signal}` : `exited with status ${code}`);
     },
     error(message) {
-      writer.push(bytes(`\r\n\x1b[31m[${message}]\x1b[0m\r\n`));
+      writer.push(bytes(`\r\n\x1b[31m[${message}]\x1b[0m\r\n\x1b[?25l`));
       onStatus('ended');
       showEnded(message);
     },
