@@ -48,15 +48,25 @@ pub fn fake_agent_binary() -> PathBuf {
     binary("peer-fake-agent", "peer-testkit")
 }
 
+/// The scripted stand-in for a model server (`peer-fake-model`).
+pub fn fake_model_binary() -> PathBuf {
+    binary("peer-fake-model", "peer-testkit")
+}
+
 fn base_cmd(home: &Path) -> Command {
-    let mut c = Command::new(peer_binary());
+    bin_cmd(&peer_binary(), home)
+}
+
+fn bin_cmd(bin: &Path, home: &Path) -> Command {
+    let mut c = Command::new(bin);
     c.env("PEER_HOME", home)
         .env("PEER_KEY_STORE", "file")
         .env(
             "RUST_LOG",
             std::env::var("TEST_RUST_LOG").unwrap_or_else(|_| "warn".into()),
         )
-        .env_remove("XDG_STATE_HOME");
+        .env_remove("XDG_STATE_HOME")
+        .env_remove("PEER_WEB_ROOT");
     c
 }
 
@@ -68,6 +78,9 @@ pub struct TestHost {
     new_line: mpsc::Receiver<String>,
     pub url: String,
     args: Vec<String>,
+    env: Vec<(String, std::ffi::OsString)>,
+    /// The binary and the directory it runs in (`None`: `peer_binary()`, the test's own).
+    bin: Option<(PathBuf, PathBuf)>,
 }
 
 impl TestHost {
@@ -77,7 +90,39 @@ impl TestHost {
     }
 
     pub fn start_in(home: tempfile::TempDir, args: &[&str]) -> TestHost {
-        let mut cmd = base_cmd(home.path());
+        Self::start_in_env(home, args, &[])
+    }
+
+    /// [`TestHost::start_in`] with extra environment variables for the host process (and so
+    /// for the agents it starts); a restart keeps them.
+    pub fn start_in_env(
+        home: tempfile::TempDir,
+        args: &[&str],
+        env: &[(&str, std::ffi::OsString)],
+    ) -> TestHost {
+        Self::start_binary(None, home, args, env)
+    }
+
+    /// `bin host ARGS` run in directory `cwd`, e.g. a copy of the binary alone somewhere.
+    pub fn start_copy(bin: &Path, cwd: &Path, home: tempfile::TempDir, args: &[&str]) -> TestHost {
+        Self::start_binary(Some((bin.to_owned(), cwd.to_owned())), home, args, &[])
+    }
+
+    fn start_binary(
+        bin: Option<(PathBuf, PathBuf)>,
+        home: tempfile::TempDir,
+        args: &[&str],
+        env: &[(&str, std::ffi::OsString)],
+    ) -> TestHost {
+        let mut cmd = match &bin {
+            Some((bin, cwd)) => {
+                let mut cmd = bin_cmd(bin, home.path());
+                cmd.current_dir(cwd);
+                cmd
+            }
+            None => base_cmd(home.path()),
+        };
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
         cmd.arg("host");
         if !args.contains(&"--listen") {
             cmd.arg("--listen").arg("127.0.0.1");
@@ -86,7 +131,7 @@ impl TestHost {
         cmd.stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .stdin(Stdio::null());
-        let mut child = cmd.spawn().expect("spawn peer host");
+        let mut child = spawn(&mut cmd).expect("spawn peer host");
         let stdout = child.stdout.take().expect("stdout");
         let lines = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel();
@@ -105,6 +150,11 @@ impl TestHost {
             new_line: rx,
             url: String::new(),
             args: args.iter().map(|s| s.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            bin,
         };
         if !args.contains(&"--no-pairing") {
             let line = host.wait_line("pairing URL: ", Duration::from_secs(30));
@@ -142,7 +192,15 @@ impl TestHost {
 
     /// Runs `peer ARGS` with the host's state directory (the CLI on the host machine).
     pub fn cli(&self, args: &[&str]) -> Output {
-        run(base_cmd(self.home.path()).args(args))
+        let mut cmd = match &self.bin {
+            Some((bin, cwd)) => {
+                let mut cmd = bin_cmd(bin, self.home.path());
+                cmd.current_dir(cwd);
+                cmd
+            }
+            None => base_cmd(self.home.path()),
+        };
+        run(cmd.args(args))
     }
 
     pub fn pid(&self) -> u32 {
@@ -166,7 +224,12 @@ impl TestHost {
         let home = std::mem::replace(&mut self.home, tempfile::tempdir().expect("tempdir"));
         let mut args: Vec<&str> = self.args.iter().map(|s| s.as_str()).collect();
         args.extend_from_slice(extra);
-        TestHost::start_in(home, &args)
+        let env: Vec<(&str, std::ffi::OsString)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        TestHost::start_binary(self.bin.take(), home, &args, &env)
     }
 
     /// The UDP address of the host's QUIC socket (from the ports it saved).
@@ -218,6 +281,23 @@ fn terminate(child: &mut Child, grace: Duration) -> bool {
 impl Drop for TestHost {
     fn drop(&mut self) {
         terminate(&mut self.child, Duration::from_secs(5));
+    }
+}
+
+/// `cmd.spawn()`, waiting out `ETXTBSY`: a binary copied by this test process is briefly held
+/// open for writing by children that other test threads fork meanwhile (until they exec).
+pub fn spawn(cmd: &mut Command) -> std::io::Result<Child> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match cmd.spawn() {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::ExecutableFileBusy
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
     }
 }
 

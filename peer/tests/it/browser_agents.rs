@@ -112,6 +112,7 @@ async fn a_browser_runs_an_agent_and_answers_its_approval() {
                 repo: repo.path().to_string_lossy().into_owned(),
                 base: None,
                 prompt: Some("ask".into()),
+                model: None,
             }),
         )
         .await;

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod agent_fast_agent;
+mod agent_local_model;
 mod agent_terminals;
 mod bridge_vectors;
 mod browser_agents;
@@ -18,5 +19,6 @@ mod e2e_refusals;
 mod e2e_relay;
 mod faults;
 mod hostile;
+mod newcomer;
 mod relay_token;
 mod session_rename;
