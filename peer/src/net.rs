@@ -1,7 +1,7 @@
 //! The iroh side: endpoint construction, dialing and the device proof's key material. The
 //! names and numbers on the wire (ALPNs, close codes) are in [`peer_proto`].
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use iroh::endpoint::{Connection, QuicTransportConfig, presets};
@@ -247,4 +247,22 @@ pub fn app_close(err: &iroh::endpoint::ConnectionError) -> Option<(u32, String)>
         )),
         _ => None,
     }
+}
+
+/// The loopback address of `listen`'s family when it is unspecified, else `listen`.
+pub(crate) fn loopback_for(listen: IpAddr) -> IpAddr {
+    match listen {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    }
+}
+
+/// The first private IPv4 address of this machine's interfaces, for LAN URLs.
+pub(crate) fn pick_lan_ip() -> Option<IpAddr> {
+    // Asking the OS which source address it would use needs no packet to be sent.
+    let sock = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).ok()?;
+    sock.connect((Ipv4Addr::new(192, 0, 2, 1), 9)).ok()?;
+    let ip = sock.local_addr().ok()?.ip();
+    (!ip.is_unspecified()).then_some(ip)
 }

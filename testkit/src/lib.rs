@@ -11,6 +11,7 @@
 //!   view, a relay outage).
 //! - [`impair`]: a UDP proxy with delay, loss and address changes.
 //! - [`agents`]: git repositories and agent transcripts for the agent tests.
+//! - [`push`]: a Web Push service on loopback that checks and decrypts what the host sends.
 //! - `peer-fake-agent` (a binary): a scripted ACP agent.
 //! - `peer-fake-model` (a binary): a scripted stand-in for an OpenAI-compatible model server
 //!   (no model behind it), for real agents on "local models".
@@ -23,6 +24,7 @@ pub mod harness;
 pub mod http;
 pub mod impair;
 pub mod proxy;
+pub mod push;
 
 pub use harness::*;
 pub use proxy::contains;

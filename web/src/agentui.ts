@@ -289,6 +289,8 @@ export function openAgentChat(
   info: AgentSessionInfo,
   body: HTMLElement,
   toast: (text: string, cls?: string) => void,
+  /** Bring this approval's card into view once it is shown (from a tapped notification). */
+  focusApproval: number | null = null,
   onTitle?: (title: string) => void,
 ): AgentView {
   const model = modelFor(hostId, info.id);
@@ -467,6 +469,7 @@ export function openAgentChat(
       case 'approval': {
         const card = h('div', it.resolved ? 'approval resolved' : 'approval');
         card.dataset.testid = 'approval';
+        card.dataset.approval = String(it.approval);
         card.append(h('div', 'who', it.resolved ? 'approval' : '⚠ approval needed'), h('div', 'text', it.title));
         if (it.resolved) {
           const opt = it.options.find((o) => o.optionId === it.resolved?.optionId);
@@ -555,7 +558,12 @@ export function openAgentChat(
     closeBtn.disabled = model.state === 'done';
     renderChoices();
     input.placeholder = model.commands.length ? 'Prompt the agent… (/ for commands)' : 'Prompt the agent…';
-    if (atBottom) log.scrollTop = log.scrollHeight;
+    const wanted = focusApproval === null ? null : log.querySelector<HTMLElement>(`[data-approval="${focusApproval}"]`);
+    if (wanted) {
+      focusApproval = null;
+      wanted.classList.add('focus');
+      wanted.scrollIntoView({ block: 'center' });
+    } else if (atBottom) log.scrollTop = log.scrollHeight;
     if (!titled && onTitle) {
       // A session opened before its first prompt was recorded: title it once the prompt is in.
       const first = model.items.find((it) => it.kind === 'user');

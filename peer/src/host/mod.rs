@@ -5,6 +5,7 @@ mod browser;
 mod control;
 pub mod devices;
 pub mod pairing;
+pub mod push;
 mod session_conn;
 mod streams;
 
@@ -75,6 +76,8 @@ pub struct HostConfig {
     pub app_url: Option<String>,
     /// How long an attachment whose client vanished keeps its place.
     pub attach_hold: Duration,
+    /// How notifications are sent.
+    pub push: push::PushConfig,
 }
 
 impl HostConfig {
@@ -97,6 +100,7 @@ impl HostConfig {
             web_app: peer_relay::WebApp::BuiltIn,
             app_url: None,
             attach_hold: crate::pty::ATTACH_HOLD,
+            push: push::PushConfig::default(),
         }
     }
 }
@@ -159,7 +163,7 @@ pub struct HostShared {
     pub(crate) identity: HostIdentity,
     pub(crate) endpoint: Endpoint,
     pub(crate) devices: Devices,
-    pub(crate) sessions: SessionManager,
+    pub(crate) sessions: Arc<SessionManager>,
     pub(crate) pairings: Pairings,
     pub(crate) shutdown: CancellationToken,
     pub(crate) relay_urls: Vec<RelayUrl>,
@@ -171,6 +175,7 @@ pub struct HostShared {
     pub(crate) relay_token: Option<RelayToken>,
     pub(crate) relay_cert_sha256: Option<Fingerprint>,
     pub(crate) agents: crate::agent::AgentManager,
+    pub(crate) push: push::Push,
     /// How long an attachment whose client vanished keeps its place.
     pub(crate) attach_hold: Duration,
 }
@@ -304,7 +309,7 @@ impl Host {
         let advertise = match (cfg.advertise, cfg.listen) {
             (Some(ip), _) => ip,
             (None, ip) if !ip.is_unspecified() => ip,
-            (None, _) => pick_lan_ip().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            (None, _) => net::pick_lan_ip().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
         };
         let relay_urls = match (&cfg.relay, &relay) {
             (Some(url), _) => vec![url.clone()],
@@ -313,7 +318,7 @@ impl Host {
         };
         // The host's own dial to its embedded relay stays on this machine.
         let local_relays = match (&cfg.relay, &relay) {
-            (None, Some(r)) => vec![r.url_for(loopback_for(cfg.listen))],
+            (None, Some(r)) => vec![r.url_for(net::loopback_for(cfg.listen))],
             _ => relay_urls.clone(),
         };
         let bind = |port| net::EndpointOptions {
@@ -373,9 +378,22 @@ impl Host {
         let (events_tx, events_rx) = mpsc::channel(64);
         let tasks = TaskTracker::new();
         let shutdown = CancellationToken::new();
-        let agents =
-            crate::agent::AgentManager::start(&cfg.paths, db, tasks.clone(), shutdown.clone())
-                .await?;
+        let agents = crate::agent::AgentManager::start(
+            &cfg.paths,
+            db.clone(),
+            tasks.clone(),
+            shutdown.clone(),
+        )
+        .await?;
+        let sessions = Arc::new(SessionManager::new(cfg.buffer_bytes, cfg.max_sessions));
+        let sources = push::Sources {
+            agents: agents.clone(),
+            sessions: sessions.clone(),
+            devices: devices.clone(),
+            host_id: hex::encode(endpoint.id().as_bytes()),
+            host_name: cfg.name.clone(),
+        };
+        let push = push::Push::start(&cfg.push, db, sources, &tasks, shutdown.clone()).await;
         let shared = Arc::new(HostShared {
             name: cfg.name.clone(),
             // Below 2^53, so that a JavaScript number holds it exactly.
@@ -383,7 +401,7 @@ impl Host {
             identity,
             endpoint,
             devices,
-            sessions: SessionManager::new(cfg.buffer_bytes, cfg.max_sessions),
+            sessions,
             pairings: Pairings::default(),
             shutdown,
             relay_urls,
@@ -394,6 +412,7 @@ impl Host {
             relay_token: cfg.relay_token.clone(),
             relay_cert_sha256: cfg.relay_cert_sha256,
             agents,
+            push,
             attach_hold: cfg.attach_hold,
         });
 
@@ -459,23 +478,6 @@ impl Host {
             relay.shutdown().await;
         }
     }
-}
-
-fn loopback_for(listen: IpAddr) -> IpAddr {
-    match listen {
-        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
-        ip => ip,
-    }
-}
-
-/// The first private IPv4 address of this machine's interfaces, for LAN URLs.
-fn pick_lan_ip() -> Option<IpAddr> {
-    // Asking the OS which source address it would use needs no packet to be sent.
-    let sock = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).ok()?;
-    sock.connect((Ipv4Addr::new(192, 0, 2, 1), 9)).ok()?;
-    let ip = sock.local_addr().ok()?.ip();
-    (!ip.is_unspecified()).then_some(ip)
 }
 
 impl HostShared {

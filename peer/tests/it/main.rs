@@ -20,5 +20,6 @@ mod e2e_relay;
 mod faults;
 mod hostile;
 mod newcomer;
+mod push;
 mod relay_token;
 mod session_rename;
