@@ -117,6 +117,8 @@ pub struct AgentSessionInfo {
     pub attached: u32,
     /// Where its model runs.
     pub model: crate::ModelPlace,
+    /// The first line of the session's first prompt (at most 120 characters), if it had one.
+    pub title: Option<String>,
 }
 
 /// First frame of an agent event stream.

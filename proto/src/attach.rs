@@ -27,6 +27,9 @@ pub struct SessionInfo {
     pub output_end: u64,
     /// What the host's model of the screen knows (docs/protocol.md §8.7).
     pub screen: ScreenFacts,
+    /// When output last arrived or input was last applied (creation time before either), unix
+    /// milliseconds.
+    pub last_activity_ms: u64,
 }
 
 /// What the host's model of a session's screen knows, for session lists.

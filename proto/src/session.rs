@@ -214,6 +214,15 @@ pub enum Request {
         /// The grant's number.
         grant: u64,
     },
+    /// Give a PTY session a display name, or take it away.
+    RenameSession {
+        /// Session id.
+        session: u64,
+        /// The new name (at most 64 bytes, no control characters, as in
+        /// [`CreateSession::name`]);
+        /// `None` or empty: no name.
+        name: Option<String>,
+    },
 }
 
 /// Parameters of a new PTY session.
@@ -293,6 +302,8 @@ pub enum Reply {
     Grants(Vec<GrantInfo>),
     /// Answer to [`Request::RevokeGrant`].
     GrantRevoked,
+    /// Answer to [`Request::RenameSession`]: the session as it is now.
+    Renamed(SessionInfo),
 }
 
 /// Why the host is about to close a browser's socket (frame `Close`, channel 0).

@@ -29,9 +29,40 @@ if (!existsSync(PEER) || !existsSync(RELAY)) {
   const r = spawnSync('cargo', ['build', '-p', 'peer', '-p', 'peer-relay', '--locked'], { cwd: repo, stdio: 'inherit' });
   if (r.status !== 0) throw new Error('cargo build failed');
 }
-if (!existsSync(join(web, 'dist', 'index.html'))) {
-  const r = spawnSync('npm', ['run', 'build'], { cwd: web, stdio: 'inherit' });
+// The app under test: a build with the in-page test hooks (window.peerDebug), in dist-e2e/. The
+// production build (dist/, `npm run build`) must have none: checked below, and its size is the
+// one reported.
+const appDir = join(web, 'dist-e2e');
+{
+  const r = spawnSync('npx', ['vite', 'build', '--outDir', 'dist-e2e', '--emptyOutDir'], {
+    cwd: web,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, PEER_DEBUG_HOOKS: '1' },
+  });
+  if (r.status !== 0) throw new Error('vite build of dist-e2e failed');
+}
+{
+  const r = spawnSync('npm', ['run', 'build'], { cwd: web, stdio: ['ignore', 'ignore', 'inherit'] });
   if (r.status !== 0) throw new Error('npm run build failed');
+}
+// Screenshots for the docs: every screen at 390×844, 360×640 and in landscape.
+const docShots = join(out, 'docs');
+mkdirSync(docShots, { recursive: true });
+const SIZES = [
+  ['390x844', { width: 390, height: 844 }],
+  ['360x640', { width: 360, height: 640 }],
+  ['landscape', { width: 844, height: 390 }],
+];
+/** Screenshots of what the page shows at each size (CSS pixels), then back to the phone's own. */
+async function shots(page, name, sizes = SIZES) {
+  const own = page.viewportSize();
+  for (const [label, size] of sizes) {
+    await page.setViewportSize(size);
+    await page.waitForTimeout(350);
+    await page.screenshot({ path: join(docShots, `${name}-${label}.png`), scale: 'css' });
+  }
+  await page.setViewportSize(own);
+  await page.waitForTimeout(200);
 }
 
 const children = [];
@@ -80,7 +111,7 @@ async function startHost(relayUrl, name, extra = []) {
   const home = mkdtempSync(join(tmpdir(), 'peer-e2e-'));
   temps.push(home);
   // Without a relay URL the host runs its embedded front (relay, bridge and the app).
-  const where = relayUrl ? ['--relay', relayUrl] : ['--web-root', join(web, 'dist')];
+  const where = relayUrl ? ['--relay', relayUrl] : ['--web-root', appDir];
   const env = { PEER_HOME: home, PEER_KEY_STORE: 'file', XDG_STATE_HOME: '' };
   const p = start(PEER, ['host', '--listen', '127.0.0.1', '--push-insecure-loopback', ...where, '--name', name, ...extra], {
     ...env,
@@ -138,23 +169,18 @@ async function waitTerm(page, pred, what, ms = 15000) {
 }
 // Once `routeBridges` ran, every new socket to a bridge goes through this route: it can swallow
 // everything both ways without closing anything (`blackhole`: a Wi-Fi handover, a NAT that
-// forgot the mapping), or be offline (`goOffline`: open sockets drop, new ones are refused, and
-// the browser is offline).
-const net = { blackhole: false, offline: false, open: new Set() };
+// forgot the mapping). (Playwright relays a routed socket's messages through node without
+// backpressure, so steps that need the socket's own flow control run before it.)
+const net = { blackhole: false };
 async function routeBridges(page) {
   await page.routeWebSocket(/\/bridge\//, (ws) => {
-    if (net.offline) return void ws.close({ code: 1001, reason: 'offline' });
     const server = ws.connectToServer();
-    const pair = { ws, server };
-    net.open.add(pair);
     // Closing one side closes the other (handlers replace Playwright's own forwarding).
     const code = (c) => (c === 1000 || (c >= 3000 && c <= 4999) ? c : 1000);
     ws.onClose((c, reason) => {
-      net.open.delete(pair);
       server.close({ code: code(c), reason }).catch(() => {});
     });
     server.onClose((c, reason) => {
-      net.open.delete(pair);
       ws.close({ code: code(c), reason }).catch(() => {});
     });
     ws.onMessage((m) => {
@@ -165,20 +191,20 @@ async function routeBridges(page) {
     });
   });
 }
-async function goOffline(context) {
-  // The browser says so too (`offline`, then `online` when back, as a phone's would).
-  await context.setOffline(true);
-  net.offline = true;
-  for (const { ws, server } of [...net.open]) {
-    await server.close({ code: 1001, reason: 'offline' }).catch(() => {});
-    await ws.close({ code: 1001, reason: 'offline' }).catch(() => {});
-  }
-  net.open.clear();
-}
 const typeText = async (page, text) => {
   await page.locator('.term-input').focus();
   await page.keyboard.type(text);
 };
+
+/** Presses a key of the key bar as a finger does (the bar acts on pointerdown). */
+const pressKey = (page, key) => page.locator(`.keybar [data-key="${key}"]`).dispatchEvent('pointerdown');
+
+/** Where the terminal's view is: the line at its top and the newest line's. */
+const viewport = (page) =>
+  page.evaluate(() => {
+    const b = window.peerDebug.term().term.buffer.active;
+    return { y: b.viewportY, base: b.baseY };
+  });
 
 // Agent sessions: a host whose agents.toml registers the scripted ACP agent (peer-fake-agent),
 // a real git repository in a temp dir; start a session from the app, answer its approval with
@@ -235,11 +261,20 @@ async function agentSteps(page, relayUrl) {
     await page.getByTestId('agent-state').filter({ hasText: 'needs approval' }).waitFor();
     await page.getByTestId('msg-user').filter({ hasText: 'run echo hello-from-agent' }).waitFor();
     await page.screenshot({ path: join(out, 'agent-approval.png') });
-    // The sessions list shows the badge; back to the chat (a catch-up from the last seen event).
+    await shots(page, 'agent-approval');
+    // The sessions list shows the badge, titled by the first prompt; the hosts list shows how
+    // many approvals wait on each host; back to the chat (a catch-up from the last seen event).
     await page.getByRole('button', { name: '‹' }).click();
     const row = page.getByTestId('agent-session').filter({ has: page.getByTestId('needs-approval') });
     await row.waitFor({ timeout: 10000 });
+    const title = await row.getByTestId('agent-title').textContent();
+    if (title !== 'run echo hello-from-agent') throw new Error(`the session is titled ${JSON.stringify(title)}`);
     await page.screenshot({ path: join(out, 'agent-list.png') });
+    await page.getByRole('button', { name: '‹' }).click();
+    const host = page.getByTestId('host').filter({ hasText: 'agents' });
+    await host.getByTestId('host-approvals').filter({ hasText: '1 approval' }).waitFor({ timeout: 15000 });
+    await shots(page, 'hosts');
+    await host.getByRole('button').first().click();
     await row.click();
     await card.getByRole('button', { name: 'Allow once' }).click({ timeout: 10000 });
     await card.getByTestId('answered').filter({ hasText: /Allow once — answered by / }).waitFor({ timeout: 10000 });
@@ -277,9 +312,93 @@ async function agentSteps(page, relayUrl) {
     if (new Set(counts.seqs).size !== counts.seqs.length) throw new Error(`an event shown twice: ${counts.seqs}`);
     await page.getByRole('button', { name: 'Diff' }).click();
     const file = page.getByTestId('diff-file').filter({ hasText: 'notes.txt' });
-    await file.filter({ hasText: '+hello from the agent' }).waitFor({ timeout: 10000 });
+    await file.filter({ hasText: 'hello from the agent' }).waitFor({ timeout: 10000 });
+    // Per file: its +/− counts, numbered lines, no git headers.
+    await file.getByTestId('diff-counts').filter({ hasText: '+1 −0' }).waitFor({ timeout: 5000 });
+    const diffText = await page.locator('.diff-sheet').textContent();
+    if (/index [0-9a-f]+\.\.|diff --git|\+\+\+ b\//.test(diffText)) throw new Error(`raw git headers in the diff: ${diffText}`);
+    const added = await file.locator('.drow.add').first().evaluate((r) => [...r.children].map((c) => c.textContent));
+    if (added[1] !== '1' || added[3] !== 'hello from the agent') throw new Error(`the added line shows as ${JSON.stringify(added)}`);
     await page.screenshot({ path: join(out, 'agent-diff.png') });
+    await shots(page, 'agent-diff');
     await page.getByRole('button', { name: 'Done' }).click();
+  });
+
+  await step('agent: Markdown is rendered and sanitised; a queued prompt never merges two turns', page, async () => {
+    const md = [
+      'md **bold** and `code` <script>window.__xss = 1</script> <img src=x onerror="window.__xss = 2">',
+      '',
+      '| file | change |',
+      '|---|---|',
+      '| notes.txt | +1 |',
+      '',
+      '```js',
+      'const answer = 6 * 7;',
+      '```',
+    ].join('\n');
+    await page.getByTestId('prompt').fill(md);
+    await page.getByRole('button', { name: 'Send' }).click();
+    const bubble = page.getByTestId('msg-agent').filter({ hasText: 'echo: md' });
+    await bubble.locator('strong').filter({ hasText: 'bold' }).waitFor({ timeout: 20000 });
+    await bubble.locator('.table-scroll table').waitFor();
+    await bubble.locator('.code-block pre').filter({ hasText: 'const answer = 6 * 7;' }).waitFor();
+    await bubble.locator('.code-copy').waitFor();
+    await page.waitForTimeout(500);
+    const xss = await page.evaluate(() => ({
+      flag: window.__xss ?? null,
+      scripts: document.querySelectorAll('[data-testid="chat-log"] script').length,
+      imgs: document.querySelectorAll('[data-testid="chat-log"] img').length,
+      handlers: [...document.querySelectorAll('[data-testid="chat-log"] *')].filter((e) => [...e.attributes].some((a) => a.name.startsWith('on'))).length,
+    }));
+    if (xss.flag !== null || xss.scripts || xss.imgs || xss.handlers) throw new Error(`agent output was not sanitised: ${JSON.stringify(xss)}`);
+    // The text of the script and the handler is shown as text, not run.
+    await bubble.filter({ hasText: '<script>window.__xss = 1</script>' }).waitFor();
+    await shots(page, 'agent-markdown');
+
+    // A prompt queued while a turn waits for an approval; the turn goes on after it, then the
+    // queued prompt's own turn: two bubbles, in order, never one.
+    await page.getByTestId('prompt').fill('run echo turn-one');
+    await page.getByRole('button', { name: 'Send' }).click();
+    const card = page.getByTestId('approval').filter({ hasText: 'echo turn-one' });
+    await card.getByRole('button', { name: 'Allow once' }).waitFor({ timeout: 20000 });
+    await page.getByTestId('prompt').fill('turn two');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.getByTestId('msg-user').filter({ hasText: 'turn two' }).filter({ hasText: 'queued' }).waitFor({ timeout: 10000 });
+    await card.getByRole('button', { name: 'Allow once' }).click();
+    await page.getByTestId('msg-agent').filter({ hasText: 'echo: turn two' }).waitFor({ timeout: 20000 });
+    await page.getByTestId('agent-state').filter({ hasText: 'idle' }).waitFor({ timeout: 10000 });
+    const order = await page.evaluate(() =>
+      [...document.querySelectorAll('[data-testid="chat-log"] > *')].map((e) => `${e.dataset.testid ?? e.className}: ${e.textContent.slice(0, 60)}`),
+    );
+    const i1 = order.findIndex((t) => t.startsWith('msg-agent') && t.includes('exit 0: turn-one'));
+    const iq = order.findIndex((t) => t.startsWith('msg-user') && t.includes('turn two'));
+    const i2 = order.findIndex((t) => t.startsWith('msg-agent') && t.includes('echo: turn two'));
+    if (i1 < 0 || iq < 0 || i2 < 0 || !(i1 < iq && iq < i2)) throw new Error(`bubbles out of order or merged: ${JSON.stringify(order.slice(-8))}`);
+    // The tool call the turn left pending is closed with it.
+    const tool = page.getByTestId('tool-call').filter({ hasText: 'echo turn-one' });
+    await tool.locator('.status').filter({ hasText: 'completed' }).waitFor({ timeout: 5000 });
+    // A pill, not the connection banner's yellow-brown strip (they share the class name).
+    const pillBg = await tool.locator('.status').first().evaluate((e) => getComputedStyle(e).backgroundColor);
+    if (pillBg === 'rgb(43, 36, 16)') throw new Error('the tool status pill takes the connection banner style');
+  });
+
+  await step("agent: the agent's slash commands as you type /, its modes as a picker", page, async () => {
+    await page.getByTestId('prompt').fill('all');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.getByTestId('msg-agent').filter({ hasText: 'hello' }).waitFor({ timeout: 20000 });
+    await page.getByTestId('prompt').fill('');
+    await page.getByTestId('prompt').pressSequentially('/t');
+    const item = page.getByTestId('slash-item').filter({ hasText: '/test' });
+    await item.waitFor({ timeout: 5000 });
+    await shots(page, 'agent-slash', [SIZES[0]]);
+    await page.getByTestId('prompt').focus();
+    await item.click();
+    const value = await page.getByTestId('prompt').inputValue();
+    if (value !== '/test ') throw new Error(`the prompt reads ${JSON.stringify(value)}`);
+    await page.getByTestId('prompt').fill('');
+    const mode = page.getByTestId('agent-choices').locator('select[data-choice="mode"]');
+    await mode.selectOption('plan');
+    await page.waitForFunction(() => window.peerDebug.agentView()?.model.choices.find((c) => c.id === 'mode')?.current === 'plan', null, { timeout: 10000 });
   });
 
   await step('agent: a prompt queued behind a running turn; cancel drops it', page, async () => {
@@ -423,7 +542,7 @@ async function pushSteps(page, context, relayUrl, svc, agents) {
 }
 
 let failed = false;
-const relay = start(RELAY, ['--http-bind', '127.0.0.1:0', '--web-root', join(web, 'dist'), '--allow-root']);
+const relay = start(RELAY, ['--http-bind', '127.0.0.1:0', '--web-root', appDir, '--allow-root']);
 const pushService = await startPushService();
 const relayLine = await relay.waitLine('relay URL: ');
 const relayUrl = relayLine.slice(relayLine.indexOf('relay URL: ') + 11).trim();
@@ -488,6 +607,102 @@ try {
     await waitTerm(page, (t) => /^hi$/m.test(t), '"hi" on its own line');
   });
 
+  await step('the cursor shows in a fresh shell, and the key bar fits a 360 px phone', page, async () => {
+    // A solid block where the next character goes, although the terminal itself never has the
+    // focus (input goes to the app's own field).
+    const cursor = await page.evaluate(() => {
+      const c = document.querySelector('.xterm-rows .xterm-cursor');
+      if (!c) return null;
+      const st = getComputedStyle(c);
+      return { cls: c.className, bg: st.backgroundColor, termFocused: document.activeElement?.classList.contains('xterm-helper-textarea') ?? false };
+    });
+    if (!cursor) throw new Error('no cursor in the terminal');
+    if (!/xterm-cursor-block/.test(cursor.cls) || /rgba\(0, 0, 0, 0\)|transparent/.test(cursor.bg)) {
+      throw new Error(`the cursor is not a visible block: ${JSON.stringify(cursor)}`);
+    }
+    if (cursor.termFocused) throw new Error('xterm has the focus: the test would not show the unfocused cursor');
+    results.metrics.cursor = cursor;
+    // At 360×640, ^C and every key of the first page are on screen: nothing to scroll.
+    await page.setViewportSize({ width: 360, height: 640 });
+    await page.waitForTimeout(300);
+    const fit = await page.evaluate(() => {
+      const bar = document.querySelector('[data-testid="keybar"]');
+      const keys = [...bar.querySelectorAll('.key')].map((k) => {
+        const r = k.getBoundingClientRect();
+        const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+        return { key: k.dataset.key, left: r.left, right: r.right, bottom: r.bottom, width: r.width, reachable: hit === k || k.contains(hit) };
+      });
+      return { keys, scroll: bar.scrollWidth - bar.clientWidth, w: innerWidth, h: innerHeight };
+    });
+    const cc = fit.keys.find((k) => k.key === 'ctrl-c');
+    if (!cc || !cc.reachable || cc.right > fit.w || cc.bottom > fit.h) throw new Error(`^C is not reachable at 360 px: ${JSON.stringify(cc)}`);
+    const off = fit.keys.filter((k) => !k.reachable || k.right > fit.w || k.left < 0);
+    if (off.length || fit.scroll > 0) throw new Error(`keys off screen at 360 px: ${JSON.stringify(off)}, overflow ${fit.scroll}`);
+    results.metrics.keyWidthAt360 = Math.min(...fit.keys.map((k) => k.width));
+    await page.setViewportSize(devices['Pixel 7'].viewport);
+    await page.waitForTimeout(300);
+  });
+
+  await step('key bar: Paste, Alt, Shift+Tab; jump to latest; search; copy all; font size resizes the PTY', page, async () => {
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(page.url()).origin });
+    await page.evaluate(() => navigator.clipboard.writeText('echo pasted-$((3*7))'));
+    await pressKey(page, 'paste');
+    await typeText(page, '\n');
+    await waitTerm(page, (t) => /^pasted-21$/m.test(t), 'the pasted command run');
+    // Shift+Tab and Alt+x reach the program as ESC [ Z and ESC x (cat -v shows them).
+    await typeText(page, 'cat -v\n');
+    await page.waitForTimeout(300);
+    await pressKey(page, 's-tab');
+    await pressKey(page, 'alt');
+    await typeText(page, 'x\n');
+    await waitTerm(page, (t) => t.includes('^[[Z^[x'), 'ESC [ Z and ESC x from the key bar');
+    await pressKey(page, 'ctrl-c');
+    // Scrolled up: a button back to the newest line; typing goes back there too.
+    await typeText(page, 'seq 1 400\n');
+    await waitTerm(page, (t) => /^400$/m.test(t), 'seq up to 400');
+    await page.evaluate(() => window.peerDebug.term().term.scrollLines(-150));
+    const latest = page.getByTestId('jump-latest');
+    await latest.waitFor({ state: 'visible', timeout: 5000 });
+    await shots(page, 'terminal-scrolled', [SIZES[0]]);
+    await latest.dispatchEvent('pointerdown');
+    await latest.waitFor({ state: 'hidden', timeout: 5000 });
+    let v = await viewport(page);
+    if (v.y !== v.base) throw new Error(`not at the newest line after "Latest": ${JSON.stringify(v)}`);
+    await page.evaluate(() => window.peerDebug.term().term.scrollLines(-150));
+    await typeText(page, 'e');
+    await page.waitForTimeout(200);
+    v = await viewport(page);
+    if (v.y !== v.base) throw new Error(`typing did not bring the screen back to the cursor: ${JSON.stringify(v)}`);
+    await typeText(page, '\x7f');
+    // Search (on the second page of keys).
+    await pressKey(page, 'more');
+    await pressKey(page, 'find');
+    await page.locator('.find-input').fill('pasted-21');
+    await page.getByTestId('find-count').filter({ hasText: /^1\/1$/ }).waitFor({ timeout: 5000 });
+    const sel = await page.evaluate(() => window.peerDebug.term().term.getSelection());
+    if (sel !== 'pasted-21') throw new Error(`search selected ${JSON.stringify(sel)}`);
+    await shots(page, 'terminal-search', [SIZES[0]]);
+    await page.getByRole('button', { name: 'close search' }).click();
+    await pressKey(page, 'more');
+    // Copy mode: "Copy all" puts the scrollback on the clipboard.
+    await pressKey(page, 'copy');
+    await page.getByTestId('copy-sheet').getByRole('button', { name: 'Copy all' }).click();
+    await page.getByTestId('copy-sheet').waitFor({ state: 'detached', timeout: 5000 });
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    if (!/^pasted-21$/m.test(copied) || !/^400$/m.test(copied)) throw new Error(`Copy all copied ${copied.length} chars without the output`);
+    // A bigger font: fewer columns, and the program sees the new size.
+    const before = await page.evaluate(() => window.peerDebug.term().term.cols);
+    await page.evaluate(() => window.peerDebug.term().setFont(20));
+    await page.waitForTimeout(300);
+    const grid = await page.evaluate(() => ({ cols: window.peerDebug.term().term.cols, rows: window.peerDebug.term().term.rows }));
+    if (grid.cols >= before) throw new Error(`font 20: ${grid.cols} columns, was ${before}`);
+    await typeText(page, 'clear; stty size\n');
+    await waitTerm(page, (t) => new RegExp(`^${grid.rows} ${grid.cols}$`, 'm').test(t), `stty size ${grid.rows} ${grid.cols}`);
+    await page.evaluate(() => window.peerDebug.term().setFont(13));
+    await page.waitForTimeout(300);
+    results.metrics.colsPixel7Font13 = await page.evaluate(() => window.peerDebug.term().term.cols);
+  });
+
   await step('lose the socket and resume with nothing missing or doubled', page, async () => {
     await typeText(page, 'for i in $(seq 1 60); do echo line$i; sleep 0.05; done\n');
     await waitTerm(page, (t) => /^line5$/m.test(t), 'line5');
@@ -547,12 +762,58 @@ try {
     results.metrics.renderMBps = +(await page.evaluate(() => window.peerDebug.measureRender(16))).toFixed(1);
   });
 
-  await step('the sessions list shows state; kill a session', page, async () => {
+  await step('an ended session says so and offers a new terminal in its directory', page, async () => {
+    // Something to look at in the screenshots first.
+    await typeText(page, "clear; cd /usr/share && ls -d */ | head -n 12; printf '\\033[1;32mok\\033[0m build passed in 2.1s\\n'\n");
+    await waitTerm(page, (t) => /build passed/.test(t), 'the listing');
+    await page.waitForTimeout(300);
+    await shots(page, 'terminal');
+    await pressKey(page, 'more');
+    await shots(page, 'keybar-page2', [SIZES[0], SIZES[1]]);
+    await pressKey(page, 'more');
+    // A phone in landscape with its keyboard up: about 220 px left; the header steps aside.
+    await page.setViewportSize({ width: 844, height: 220 });
+    await page.waitForTimeout(400);
+    const header = await page.evaluate(() => getComputedStyle(document.querySelector('header.bar')).display);
+    const rows = await page.evaluate(() => window.peerDebug.term().term.rows);
+    await page.screenshot({ path: join(docShots, 'terminal-landscape-keyboard.png'), scale: 'css' });
+    await page.setViewportSize(devices['Pixel 7'].viewport);
+    await page.waitForTimeout(300);
+    if (header !== 'none') throw new Error(`the header stays in a 220 px high landscape view (${rows} rows)`);
+    results.metrics.rowsLandscapeKeyboardUp = rows;
+    await typeText(page, 'exit\n');
+    const ended = page.getByTestId('ended');
+    await ended.filter({ hasText: 'Session ended: exited with status 0' }).waitFor({ timeout: 10000 });
+    if (await page.getByTestId('keybar').isVisible()) throw new Error('the key bar stays after the session ended');
+    // Nothing reads the keys any more: no cursor either.
+    await page
+      .waitForFunction(() => !document.querySelector('.xterm-rows .xterm-cursor'), null, { timeout: 3000 })
+      .catch(() => {
+        throw new Error('the cursor still shows in an ended session');
+      });
+    await shots(page, 'terminal-ended', [SIZES[0]]);
+    await ended.getByRole('button', { name: 'New terminal here' }).click();
+    await page.locator('.xterm-rows').waitFor();
+    await waitTerm(page, (t) => /[$#] ?$/m.test(t), 'a prompt in the new terminal');
+    await typeText(page, 'echo here-$((2+3))\n');
+    await waitTerm(page, (t) => /^here-5$/m.test(t), 'here-5');
+  });
+
+  await step('the sessions list shows what runs where and when; rename; kill', page, async () => {
     await page.getByRole('button', { name: '‹' }).click();
     const row = page.getByTestId('session').first();
     await row.filter({ hasText: 'running' }).waitFor({ timeout: 10000 });
+    // The shell, the directory it started in, and when it last did something.
+    const where = await row.getByTestId('session-where').textContent();
+    const meta = await row.getByTestId('session-meta').textContent();
+    if (!where.startsWith('/')) throw new Error(`the row shows no directory: ${where}`);
+    if (!/just now|min ago/.test(meta)) throw new Error(`the row shows no last activity: ${meta}`);
+    page.once('dialog', (d) => void d.accept('build box'));
+    await row.getByRole('button', { name: 'Rename' }).click();
+    await page.getByTestId('session-name').filter({ hasText: 'build box' }).waitFor({ timeout: 10000 });
+    await shots(page, 'sessions');
     page.once('dialog', (d) => void d.accept());
-    await row.getByRole('button', { name: 'Kill' }).click();
+    await page.getByTestId('session').first().getByRole('button', { name: 'Kill' }).click();
     await page.getByTestId('session').first().filter({ hasText: /ended/ }).waitFor({ timeout: 10000 });
   });
 
@@ -571,6 +832,8 @@ try {
     if (!names.some((n) => n.includes('studio')) || !names.some((n) => n.includes('laptop'))) {
       throw new Error(`host list: ${names.join(' | ')}`);
     }
+    // Each host says whether it is reachable.
+    await page.getByTestId('host').filter({ hasText: 'studio' }).getByTestId('host-state').filter({ hasText: /^online/ }).waitFor({ timeout: 15000 });
   });
 
   let hostC;
@@ -588,6 +851,58 @@ try {
     await typeText(page, 'echo embedded-$((40+2))\n');
     await waitTerm(page, (t) => /^embedded-42$/m.test(t), 'embedded-42');
   });
+
+  await step('a 28 MB stream survives the phone offline for 0.5 s, 5 s and 30 s: every byte, once', page, async () => {
+    // PTY output of `seq 1 N` (LF becomes CRLF), framed by markers the typed command's echo
+    // cannot contain.
+    const N = 3_300_000;
+    const expected = createHash('sha256');
+    let expectedLen = 0;
+    for (let i = 1; i <= N; i += 100_000) {
+      let chunk = '';
+      for (let j = i; j < Math.min(i + 100_000, N + 1); j++) chunk += `${j}\r\n`;
+      expected.update(chunk);
+      expectedLen += chunk.length;
+    }
+    const want = expected.digest('hex');
+    await page.evaluate(() => window.peerDebug.recordOutput());
+    const t0 = Date.now();
+    await typeText(page, `printf 'BEGIN\\n'; seq 1 ${N}; printf 'END\\n'\n`);
+    const outages = [];
+    for (const [after, ms] of [[2e6, 500], [8e6, 5000], [14e6, 30000]]) {
+      // Offline once the stream is `after` bytes in.
+      await page.waitForFunction((n) => window.peerDebug.recordedLength().len >= n, after, { timeout: 60000, polling: 100 }).catch(async () => {
+        const got = await page.evaluate(() => window.peerDebug.recordedLength().len);
+        throw new Error(`the stream stopped at ${got} bytes before the ${ms} ms outage`);
+      });
+      // The browser goes offline (new sockets fail) and its open sockets drop, as a phone's do
+      // when the radio goes; no route in the way, so the sockets' own backpressure holds.
+      await context.setOffline(true);
+      await page.evaluate(() => window.peerDebug.dropSockets());
+      await page.waitForTimeout(ms);
+      const during = await page.getByTestId('conn-state').textContent();
+      if (ms >= 5000 && /^online/.test(during ?? '')) throw new Error(`online while the browser was offline (${during})`);
+      await context.setOffline(false);
+      const back = Date.now();
+      await page.getByTestId('conn-state').filter({ hasText: 'online' }).waitFor({ timeout: 15000 }).catch(async (e) => {
+        const status = await page.getByTestId('conn-status').textContent().catch(() => '');
+        throw new Error(`not online 15 s after a ${ms} ms outage (${status}): ${e}`);
+      });
+      outages.push({ ms, onlineAfterMs: Date.now() - back });
+    }
+    let got = null;
+    const deadline = Date.now() + 120000;
+    while (!(got = await page.evaluate(() => window.peerDebug.recordedBetween('BEGIN\r\n', 'END\r\n')))) {
+      if (Date.now() > deadline) throw new Error('END never arrived');
+      await page.waitForTimeout(250);
+    }
+    results.metrics.offlineStream = { bytes: expectedLen, outages, totalMs: Date.now() - t0 };
+    const { lost } = await page.evaluate(() => window.peerDebug.recordedLength());
+    if (lost !== 0) throw new Error(`the host reported ${lost} bytes lost`);
+    if (got.len !== expectedLen) throw new Error(`received ${got.len} bytes of ${expectedLen}`);
+    if (got.sha256 !== want) throw new Error(`SHA-256 differs: ${got.sha256} != ${want}`);
+    await typeText(page, 'clear\n');
+  }, 240000);
 
   await step('a link that stops carrying data is noticed, and the app is back as soon as data flows', page, async () => {
     await routeBridges(page);
@@ -617,54 +932,6 @@ try {
     if (noticedMs > 6000) throw new Error(`the dead link was noticed after ${noticedMs} ms`);
     if (backMs > 2000) throw new Error(`live again ${backMs} ms after data flowed`);
   });
-
-  await step('a 28 MB stream survives the phone offline for 0.5 s, 5 s and 30 s: every byte, once', page, async () => {
-    // PTY output of `seq 1 N` (LF becomes CRLF), framed by markers the typed command's echo
-    // cannot contain.
-    const N = 3_300_000;
-    const expected = createHash('sha256');
-    let expectedLen = 0;
-    for (let i = 1; i <= N; i += 100_000) {
-      let chunk = '';
-      for (let j = i; j < Math.min(i + 100_000, N + 1); j++) chunk += `${j}\r\n`;
-      expected.update(chunk);
-      expectedLen += chunk.length;
-    }
-    const want = expected.digest('hex');
-    await page.evaluate(() => window.peerDebug.recordOutput());
-    const t0 = Date.now();
-    await typeText(page, `printf 'BEGIN\\n'; seq 1 ${N}; printf 'END\\n'\n`);
-    const outages = [];
-    for (const [after, ms] of [[2e6, 500], [8e6, 5000], [14e6, 30000]]) {
-      // Offline once the stream is `after` bytes in.
-      await page.waitForFunction((n) => window.peerDebug.recordedLength().len >= n, after, { timeout: 60000, polling: 100 }).catch(async () => {
-        const got = await page.evaluate(() => window.peerDebug.recordedLength().len);
-        throw new Error(`the stream stopped at ${got} bytes before the ${ms} ms outage`);
-      });
-      await goOffline(context);
-      await page.waitForTimeout(ms);
-      net.offline = false;
-      await context.setOffline(false);
-      const back = Date.now();
-      await page.getByTestId('conn-state').filter({ hasText: 'online' }).waitFor({ timeout: 15000 }).catch(async (e) => {
-        const status = await page.getByTestId('conn-status').textContent().catch(() => '');
-        throw new Error(`not online 15 s after a ${ms} ms outage (${status}): ${e}`);
-      });
-      outages.push({ ms, onlineAfterMs: Date.now() - back });
-    }
-    let got = null;
-    const deadline = Date.now() + 120000;
-    while (!(got = await page.evaluate(() => window.peerDebug.recordedBetween('BEGIN\r\n', 'END\r\n')))) {
-      if (Date.now() > deadline) throw new Error('END never arrived');
-      await page.waitForTimeout(250);
-    }
-    results.metrics.offlineStream = { bytes: expectedLen, outages, totalMs: Date.now() - t0 };
-    const { lost } = await page.evaluate(() => window.peerDebug.recordedLength());
-    if (lost !== 0) throw new Error(`the host reported ${lost} bytes lost`);
-    if (got.len !== expectedLen) throw new Error(`received ${got.len} bytes of ${expectedLen}`);
-    if (got.sha256 !== want) throw new Error(`SHA-256 differs: ${got.sha256} != ${want}`);
-    await typeText(page, 'clear\n');
-  }, 240000);
 
   await step('revoked while attached: the removal screen at once; pairing again recovers without a reload', page, async () => {
     const [phone] = hostC.devices();
@@ -725,10 +992,19 @@ try {
 // Bundle size: what a phone downloads for the app shell (JS + CSS + HTML, gzip).
 let gz = 0;
 const assets = join(web, 'dist', 'assets');
+let mdGz = 0;
 for (const f of readdirSync(assets)) {
   if (f.startsWith('jsQR')) continue; // loaded only when the camera is used
-  gz += gzipSync(readFileSync(join(assets, f))).length;
+  const bytes = readFileSync(join(assets, f));
+  if (f.endsWith('.js') && bytes.includes('peerDebug')) {
+    failed = true;
+    console.log(`FAIL the production build has the test hooks (${f})`);
+  }
+  // The Markdown renderer is loaded with the first agent chat.
+  if (f.startsWith('markdown')) mdGz += gzipSync(bytes).length;
+  else gz += gzipSync(bytes).length;
 }
+results.metrics.markdownGzipKB = +(mdGz / 1024).toFixed(1);
 gz += gzipSync(readFileSync(join(web, 'dist', 'index.html'))).length;
 results.metrics.bundleGzipKB = +(gz / 1024).toFixed(1);
 results.metrics.consoleErrors = consoleErrors;

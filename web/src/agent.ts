@@ -65,6 +65,24 @@ export type Item =
     }
   | { kind: 'note'; seq: number; text: string; level: 'info' | 'warning' | 'error' };
 
+/** A slash command the agent offers (ACP `available_commands_update`). */
+export interface SlashCommand {
+  name: string;
+  description: string;
+  /** What to type after it, if it takes input. */
+  hint: string | null;
+}
+
+/** A choice the agent offers: its modes (ACP `SessionModeState`) or a select config option. */
+export interface Choice {
+  /** `mode` for the modes, else the config option's id (`model`, …). */
+  id: string;
+  name: string;
+  category: string | null;
+  current: string;
+  values: { value: string; name: string; description: string | null }[];
+}
+
 export interface AgentModel {
   session: number;
   /** The next sequence number to receive: events `0..nextSeq` are folded in. */
@@ -75,8 +93,15 @@ export interface AgentModel {
   items: Item[];
   /** A turn runs (between `turn_start` and `turn_end`). */
   inTurn: boolean;
-  /** Where the current turn's items start: a `tool_call` id reused in a later turn is a new call. */
+  /**
+   * Where the current turn's items start (after its prompt): a `tool_call` id reused in a later
+   * turn is a new call, and a chunk never joins a bubble from before this point.
+   */
   turnFrom: number;
+  /** Slash commands the agent offers now. */
+  commands: SlashCommand[];
+  /** The agent's modes (id `mode`) and select config options (model, …), as it last said. */
+  choices: Choice[];
 }
 
 export function newModel(session: number, info?: AgentSessionInfo): AgentModel {
@@ -89,6 +114,8 @@ export function newModel(session: number, info?: AgentSessionInfo): AgentModel {
     items: [],
     inTurn: false,
     turnFrom: 0,
+    commands: [],
+    choices: [],
   };
 }
 
@@ -140,11 +167,34 @@ function findApproval(m: AgentModel, approval: number) {
   return null;
 }
 
-/** Appends a chunk to the last item if it is the same kind of bubble, else starts one. */
+/** How many items at the end are prompts still waiting for their turn. */
+function queuedTail(m: AgentModel): number {
+  let n = 0;
+  for (let i = m.items.length - 1; i >= 0; i--) {
+    const it = m.items[i];
+    if (it.kind !== 'user' || !it.queued) break;
+    n++;
+  }
+  return n;
+}
+
+/**
+ * Adds an item of the running conversation: before the prompts that wait for their turn, which
+ * stay last until their turn starts.
+ */
+function push(m: AgentModel, item: Item) {
+  m.items.splice(m.items.length - queuedTail(m), 0, item);
+}
+
+/**
+ * Appends a chunk to the last item (the queued prompts aside) if it is the same kind of bubble
+ * of the same turn, else starts one.
+ */
 function chunk(m: AgentModel, kind: 'agent' | 'thought', seq: number, text: string) {
-  const last = m.items[m.items.length - 1];
-  if (last && last.kind === kind) last.text += text;
-  else m.items.push({ kind, seq, text });
+  const at = m.items.length - queuedTail(m) - 1;
+  const last = m.items[at];
+  if (last && last.kind === kind && at >= m.turnFrom) last.text += text;
+  else push(m, { kind, seq, text });
 }
 
 function update(m: AgentModel, seq: number, u: Json) {
@@ -160,7 +210,7 @@ function update(m: AgentModel, seq: number, u: Json) {
       if (m.inTurn) break;
       const last = m.items[m.items.length - 1];
       if (last && last.kind === 'user' && last.by === '') last.text += blockText(u.content);
-      else m.items.push({ kind: 'user', seq, text: blockText(u.content), by: '', queued: false });
+      else push(m, { kind: 'user', seq, text: blockText(u.content), by: '', queued: false });
       break;
     }
     case 'tool_call': {
@@ -183,7 +233,7 @@ function update(m: AgentModel, seq: number, u: Json) {
       if ('content' in u) t.content = toolContent(u.content);
       if ('rawInput' in u) t.rawInput = u.rawInput;
       if ('rawOutput' in u) t.rawOutput = u.rawOutput;
-      if (!existing) m.items.push(t);
+      if (!existing) push(m, t);
       break;
     }
     case 'tool_call_update': {
@@ -191,7 +241,7 @@ function update(m: AgentModel, seq: number, u: Json) {
       let t = findTool(m, id);
       if (!t) {
         t = { kind: 'tool', seq, id, title: id, toolKind: 'other', status: 'pending', content: [], rawInput: undefined, rawOutput: undefined };
-        m.items.push(t);
+        push(m, t);
       }
       if (typeof u.title === 'string') t.title = u.title;
       if (typeof u.kind === 'string') t.toolKind = u.kind;
@@ -206,18 +256,71 @@ function update(m: AgentModel, seq: number, u: Json) {
         ? u.entries.map((e: Json) => ({ content: str(e?.content), status: str(e?.status), priority: str(e?.priority) }))
         : [];
       // One plan, updated in place: the agent sends it whole each time.
-      const last = m.items[m.items.length - 1];
+      const last = m.items[m.items.length - queuedTail(m) - 1];
       if (last && last.kind === 'plan') last.entries = entries;
-      else m.items.push({ kind: 'plan', seq, entries });
+      else push(m, { kind: 'plan', seq, entries });
       break;
     }
     case 'session_info_update':
       if (typeof u.title === 'string') m.title = u.title;
       break;
+    case 'available_commands_update':
+      m.commands = commandList(u.availableCommands);
+      break;
+    case 'current_mode_update': {
+      const mode = m.choices.find((c) => c.id === 'mode');
+      if (mode) mode.current = str(u.currentModeId, mode.current);
+      break;
+    }
+    case 'config_option_update':
+      m.choices = [...m.choices.filter((c) => c.id === 'mode'), ...configChoices(u.configOptions)];
+      break;
     default:
       // Commands, modes, options, usage and kinds ACP adds later are not shown in the chat.
       break;
   }
+}
+
+function commandList(list: unknown): SlashCommand[] {
+  if (!Array.isArray(list)) return [];
+  return list
+    .filter((c: Json) => typeof c?.name === 'string' && c.name !== '')
+    .map((c: Json) => {
+      const input = c.input as Json | null | undefined;
+      return { name: str(c.name), description: str(c.description), hint: input && typeof input.hint === 'string' ? input.hint : null };
+    });
+}
+
+/** ACP `SessionModeState` as a choice. */
+function modeChoice(v: unknown): Choice | null {
+  if (!v || typeof v !== 'object') return null;
+  const o = v as Json;
+  const modes = Array.isArray(o.availableModes) ? (o.availableModes as Json[]) : [];
+  if (modes.length === 0) return null;
+  return {
+    id: 'mode',
+    name: 'Mode',
+    category: 'mode',
+    current: str(o.currentModeId),
+    values: modes.map((x) => ({ value: str(x?.id), name: str(x?.name, str(x?.id)), description: typeof x?.description === 'string' ? x.description : null })),
+  };
+}
+
+/** ACP `SessionConfigOption`s of type `select` as choices (options grouped or not). */
+function configChoices(list: unknown): Choice[] {
+  if (!Array.isArray(list)) return [];
+  const out: Choice[] = [];
+  for (const o of list as Json[]) {
+    if (!o || o.type !== 'select' || typeof o.id !== 'string') continue;
+    const raw = Array.isArray(o.options) ? (o.options as Json[]) : [];
+    const flat = raw.flatMap((x) => (Array.isArray(x?.options) ? (x.options as Json[]) : [x]));
+    const values = flat
+      .filter((x) => typeof x?.value === 'string')
+      .map((x) => ({ value: str(x.value), name: str(x.name, str(x.value)), description: typeof x.description === 'string' ? x.description : null }));
+    if (values.length === 0) continue;
+    out.push({ id: o.id, name: str(o.name, o.id), category: typeof o.category === 'string' ? o.category : null, current: str(o.currentValue), values });
+  }
+  return out;
 }
 
 /** An ACP object carried as JSON text; `{}` if it does not parse. */
@@ -228,6 +331,14 @@ function parseJson(text: string | null): Json {
     return v && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {};
   } catch {
     return {};
+  }
+}
+
+function parseAny(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
   }
 }
 
@@ -264,18 +375,34 @@ export function apply(m: AgentModel, ev: AgentEvent): boolean {
     m.state = stateName(e.state.state);
     m.detail = e.state.detail;
   } else if ('prompt' in e) {
-    m.items.push({ kind: 'user', seq, text: e.prompt.text, by: e.prompt.by, queued: e.prompt.queued });
+    const item: Item = { kind: 'user', seq, text: e.prompt.text, by: e.prompt.by, queued: e.prompt.queued };
+    // A queued prompt waits at the end until its turn starts.
+    if (e.prompt.queued) m.items.push(item);
+    else push(m, item);
   } else if ('turn_start' in e) {
     m.inTurn = true;
-    m.turnFrom = m.items.length;
-    // The oldest queued prompt with this text is now being answered.
+    // The oldest queued prompt with this text is now being answered: it moves to where its
+    // turn starts (after everything the turn before it said).
     const text = e.turn_start.text;
-    const q = m.items.find((it) => it.kind === 'user' && it.queued && it.text === text);
-    if (q && q.kind === 'user') q.queued = false;
+    const at = m.items.findIndex((it) => it.kind === 'user' && it.queued && it.text === text);
+    if (at >= 0) {
+      const [q] = m.items.splice(at, 1);
+      if (q.kind === 'user') q.queued = false;
+      push(m, q);
+    }
+    m.turnFrom = m.items.length - queuedTail(m);
   } else if ('turn_end' in e) {
     m.inTurn = false;
-    const r = stopText(e.turn_end.stop_reason);
-    if (r) m.items.push({ kind: 'note', seq, text: `turn ended: ${r.text}`, level: r.error ? 'error' : 'info' });
+    const reason = e.turn_end.stop_reason;
+    closeTools(m, reason);
+    const r = stopText(reason);
+    if (r) push(m, { kind: 'note', seq, text: `turn ended: ${r.text}`, level: r.error ? 'error' : 'info' });
+    // Whatever comes next (a replay, the next turn) starts its own bubbles.
+    m.turnFrom = m.items.length - queuedTail(m);
+  } else if ('started' in e) {
+    const s = e.started;
+    const mode = modeChoice(parseJson(s.modes));
+    m.choices = [...(mode ? [mode] : []), ...configChoices(s.config_options === null ? [] : parseAny(s.config_options))];
   } else if ('update' in e) {
     update(m, seq, parseJson(e.update.update));
   } else if ('permission' in e) {
@@ -287,7 +414,7 @@ export function apply(m: AgentModel, ev: AgentEvent): boolean {
       name: str(o?.name),
       kind: str(o?.kind),
     }));
-    m.items.push({ kind: 'approval', seq, approval: e.permission.approval, title, toolCallId, options, resolved: null });
+    push(m, { kind: 'approval', seq, approval: e.permission.approval, title, toolCallId, options, resolved: null });
   } else if ('permission_resolved' in e) {
     const r = e.permission_resolved;
     const a = findApproval(m, r.approval);
@@ -300,7 +427,7 @@ export function apply(m: AgentModel, ev: AgentEvent): boolean {
       };
     }
   } else if ('cancel' in e) {
-    m.items.push({ kind: 'note', seq, text: `cancelled by ${e.cancel.by || 'someone'}`, level: 'info' });
+    push(m, { kind: 'note', seq, text: `cancelled by ${e.cancel.by || 'someone'}`, level: 'info' });
   } else if ('queue_cleared' in e) {
     for (const it of m.items) {
       if (it.kind === 'user' && it.queued) {
@@ -308,35 +435,58 @@ export function apply(m: AgentModel, ev: AgentEvent): boolean {
         it.dropped = true;
       }
     }
-    m.items.push({ kind: 'note', seq, text: `${e.queue_cleared.dropped} queued prompt(s) dropped`, level: 'info' });
+    push(m, { kind: 'note', seq, text: `${e.queue_cleared.dropped} queued prompt(s) dropped`, level: 'info' });
   } else if ('error' in e) {
-    m.items.push({ kind: 'note', seq, text: e.error.message || 'error', level: 'error' });
+    push(m, { kind: 'note', seq, text: e.error.message || 'error', level: 'error' });
   } else if ('warning' in e) {
-    m.items.push({ kind: 'note', seq, text: e.warning.message, level: 'warning' });
+    push(m, { kind: 'note', seq, text: e.warning.message, level: 'warning' });
   } else if ('closed' in e) {
-    m.items.push({ kind: 'note', seq, text: `closed by ${e.closed.by || 'someone'}`, level: 'info' });
+    push(m, { kind: 'note', seq, text: `closed by ${e.closed.by || 'someone'}`, level: 'info' });
   } else if ('resumed' in e) {
     const r = e.resumed;
-    m.items.push({
+    push(m, {
       kind: 'note',
       seq,
       text: `host restarted; conversation resumed (${RESUMED[r.method]})${r.note ? `: ${r.note}` : ''}`,
       level: r.method === 'new' ? 'warning' : 'info',
     });
   } else if ('terminal' in e) {
-    m.items.push({ kind: 'note', seq, text: `ran ${[e.terminal.command, ...e.terminal.args].join(' ')}`, level: 'info' });
+    push(m, { kind: 'note', seq, text: `ran ${[e.terminal.command, ...e.terminal.args].join(' ')}`, level: 'info' });
   } else if ('terminal_refused' in e) {
-    m.items.push({ kind: 'note', seq, text: `refused a command: ${e.terminal_refused.reason}`, level: 'warning' });
+    push(m, { kind: 'note', seq, text: `refused a command: ${e.terminal_refused.reason}`, level: 'warning' });
   } else if ('truncated' in e) {
-    m.items.push({
+    push(m, {
       kind: 'note',
       seq,
       text: `(a ${e.truncated.kind} event of ${e.truncated.bytes} bytes is too big to show)`,
       level: 'warning',
     });
   }
-  // `started` and kinds added later: nothing to show.
+  // Kinds added later: nothing to show.
   return true;
+}
+
+/**
+ * At the end of a turn no tool call of it is still running: one the agent left `pending` or
+ * `in_progress` is closed as what became of it (rejected by its approval, cancelled or failed
+ * with the turn, else completed).
+ */
+function closeTools(m: AgentModel, reason: StopReason) {
+  const name = typeof reason === 'string' ? reason : Object.keys(reason)[0];
+  for (let i = m.turnFrom; i < m.items.length; i++) {
+    const t = m.items[i];
+    if (t.kind !== 'tool' || (t.status !== 'pending' && t.status !== 'in_progress')) continue;
+    const answer = m.items.find((a) => a.kind === 'approval' && a.toolCallId === t.id && a.resolved);
+    let status = 'completed';
+    if (answer && answer.kind === 'approval' && answer.resolved) {
+      const opt = answer.options.find((o) => o.optionId === answer.resolved?.optionId);
+      if (answer.resolved.outcome === 'cancelled') status = 'cancelled';
+      else if (opt?.kind.startsWith('reject')) status = 'rejected';
+    }
+    if (status === 'completed' && (name === 'cancelled' || name === 'interrupted' || name === 'closed')) status = 'cancelled';
+    if (status === 'completed' && (name === 'failed' || name === 'error')) status = 'failed';
+    t.status = status;
+  }
 }
 
 /** Approvals still waiting for an answer. */
@@ -378,10 +528,11 @@ export function lineDiff(oldText: string | null, newText: string, limit = 4_000_
         out.push({ op: ' ', text: x[i] });
         i++;
         j++;
-      } else if (j < w && (i === n || L[i * (w + 1) + j + 1] >= L[(i + 1) * (w + 1) + j])) {
-        out.push({ op: '+', text: y[j++] });
-      } else {
+      } else if (i < n && (j === w || L[(i + 1) * (w + 1) + j] >= L[i * (w + 1) + j + 1])) {
+        // Removed before added, as git shows a changed line.
         out.push({ op: '-', text: x[i++] });
+      } else {
+        out.push({ op: '+', text: y[j++] });
       }
     }
   }

@@ -4,9 +4,21 @@ import { apply, lineDiff, newModel, pendingApprovals, STATE_LABEL, stateName, ty
 import { RequestError, type HostConn } from './conn';
 import { button, h } from './dom';
 import type { AgentDef, AgentSessionInfo, FileDiff, ModelServer } from './gen/protocol';
+import { editDiff, parsePatch } from './diff';
+import { diffBlock, diffCounts } from './diffview';
 import { isLocal, modelChoices, placeText, privacyText, serverLines } from './machine';
 
 const errText = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/** The Markdown renderer (marked + DOMPurify), loaded with the first chat: terminals never need it. */
+let markdown: typeof import('./markdown') | null = null;
+let markdownLoading: Promise<void> | null = null;
+function loadMarkdown(): Promise<void> {
+  markdownLoading ??= import('./markdown').then((m) => {
+    markdown = m;
+  });
+  return markdownLoading;
+}
 
 /** Transcripts seen so far, per host and session: reopening a chat catches up from there. */
 const models = new Map<string, AgentModel>();
@@ -40,9 +52,13 @@ export function agentRow(s: AgentSessionInfo, open: () => void): HTMLLIElement {
   const main = h('button', 'row-main');
   main.type = 'button';
   const top = h('span', 'row-top');
-  top.append(h('strong', '', `${s.agent} · ${s.branch}`), stateBadge(s.state, s.pending_approvals));
+  // Titled by its first prompt; agent and branch below.
+  const title = h('strong', '', s.title ?? `${s.agent} · ${s.branch}`);
+  title.dataset.testid = 'agent-title';
+  top.append(title, stateBadge(s.state, s.pending_approvals));
   const extra = (s.queued_prompts > 0 ? ` · ${s.queued_prompts} queued` : '') + (isLocal(s.model) ? ` · ${placeText(s.model)}` : '');
-  main.append(top, h('small', '', `${s.repo}${extra}${s.detail ? ` · ${s.detail}` : ''}`));
+  const who = s.title ? `${s.agent} · ${s.branch} · ` : '';
+  main.append(top, h('small', '', `${who}${s.repo}${extra}${s.detail ? ` · ${s.detail}` : ''}`));
   main.addEventListener('click', open);
   li.append(main);
   return li;
@@ -56,6 +72,7 @@ export async function newAgentForm(
   body: HTMLElement,
   onCreated: (s: AgentSessionInfo) => void,
   toast: (text: string) => void,
+  hostId = '',
 ) {
   const form = h('form', 'form');
   form.dataset.testid = 'new-agent-form';
@@ -71,16 +88,36 @@ export async function newAgentForm(
   modelField.append(modelSelect);
   const modelHint = h('p', 'hint');
   modelHint.dataset.testid = 'model-hint';
-  const repoField = h('label', 'field', 'Repository (absolute path on the host)');
+  const repoField = h('label', 'field', 'Repository (path on the host; ~ is your home there)');
   const repo = h('input');
   repo.name = 'repo';
-  repo.placeholder = '/home/me/project';
+  repo.placeholder = '~/src/project';
   repo.required = true;
   repo.value = localStorage.getItem('peer.agentRepo') ?? '';
   repo.setAttribute('autocapitalize', 'off');
   repo.setAttribute('autocorrect', 'off');
   repo.spellcheck = false;
-  repoField.append(repo);
+  // The repositories used last on this host, a tap away; errors show here, not in a toast the
+  // keyboard would hide.
+  const recents = recentRepos(hostId);
+  const recent = h('div', 'recent');
+  recent.dataset.testid = 'recent-repos';
+  for (const r of recents) {
+    const b = h('button', 'btn', r);
+    b.type = 'button';
+    b.addEventListener('click', () => {
+      repo.value = r;
+      repoErr.hidden = true;
+    });
+    recent.append(b);
+  }
+  const repoErr = h('div', 'field-error');
+  repoErr.dataset.testid = 'repo-error';
+  repoErr.setAttribute('role', 'alert');
+  repoErr.hidden = true;
+  repoField.append(repo, repoErr);
+  if (recents.length) repoField.append(h('span', 'hint', 'Recent:'), recent);
+  repo.addEventListener('input', () => (repoErr.hidden = true));
   const baseField = h('label', 'field', 'Base branch, tag or commit (optional: HEAD)');
   const base = h('input');
   base.name = 'base';
@@ -159,6 +196,8 @@ export async function newAgentForm(
     if (!path) return;
     start.disabled = true;
     localStorage.setItem('peer.agentRepo', path);
+    repoErr.hidden = true;
+    formErr.hidden = true;
     conn
       .request({
         NewAgentSession: {
@@ -170,11 +209,51 @@ export async function newAgentForm(
         },
       })
       .then((r) => {
-        if (typeof r === 'object' && 'AgentSession' in r) onCreated(r.AgentSession);
+        if (typeof r === 'object' && 'AgentSession' in r) {
+          rememberRepo(hostId, path);
+          onCreated(r.AgentSession);
+        }
       })
-      .catch((err) => toast(errText(err)))
+      .catch((err) => {
+        // Next to the field it is about, and in view.
+        const msg = errText(err);
+        const target = /repositor|path|git|director|worktree|branch|base/i.test(msg) && !/prompt/i.test(msg) ? repoErr : formErr;
+        target.textContent = msg;
+        target.hidden = false;
+        target.scrollIntoView({ block: 'center' });
+      })
       .finally(() => (start.disabled = false));
   });
+  const formErr = h('div', 'field-error');
+  formErr.dataset.testid = 'form-error';
+  formErr.setAttribute('role', 'alert');
+  formErr.hidden = true;
+  start.before(formErr);
+  void toast;
+}
+
+const RECENT_KEY = 'peer.recentRepos';
+
+/** Repositories started from on this host, newest first. */
+export function recentRepos(hostId: string): string[] {
+  try {
+    const all = JSON.parse(localStorage.getItem(RECENT_KEY) ?? '{}') as Record<string, unknown>;
+    const list = all[hostId];
+    return Array.isArray(list) ? list.filter((x): x is string => typeof x === 'string').slice(0, 6) : [];
+  } catch {
+    return [];
+  }
+}
+
+function rememberRepo(hostId: string, path: string) {
+  let all: Record<string, string[]> = {};
+  try {
+    all = JSON.parse(localStorage.getItem(RECENT_KEY) ?? '{}') as Record<string, string[]>;
+  } catch {
+    all = {};
+  }
+  all[hostId] = [path, ...recentRepos(hostId).filter((p) => p !== path)].slice(0, 6);
+  localStorage.setItem(RECENT_KEY, JSON.stringify(all));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -185,34 +264,13 @@ export interface AgentView {
   model: AgentModel;
 }
 
-function diffView(lines: { op: string; text: string }[]): HTMLElement {
-  const pre = h('pre', 'diff');
-  for (const l of lines) {
-    const cls = l.op === '+' ? 'add' : l.op === '-' ? 'del' : l.op === '@' ? 'hunk' : l.op === '' ? 'meta' : '';
-    const span = h('span', cls, `${l.op === '@' ? '' : l.op}${l.text}\n`);
-    pre.append(span);
-  }
-  return pre;
-}
-
-function patchView(patch: string): HTMLElement {
-  return diffView(
-    patch
-      .replace(/\n$/, '')
-      .split('\n')
-      .map((line) => {
-        const c = line[0];
-        if (line.startsWith('@@')) return { op: '@', text: line };
-        if ((c === '+' || c === '-') && !line.startsWith('+++') && !line.startsWith('---')) return { op: c, text: line.slice(1) };
-        return line.startsWith(' ') ? { op: ' ', text: line.slice(1) } : { op: '', text: line };
-      }),
-  );
-}
-
 function toolContentView(c: ToolContent): HTMLElement {
   if (c.type === 'diff') {
     const box = h('div', 'tool-diff');
-    box.append(h('div', 'diff-path', `${c.oldText === null ? 'new ' : ''}${c.path ?? ''}`), diffView(lineDiff(c.oldText ?? null, c.newText ?? '')));
+    const d = editDiff(lineDiff(c.oldText ?? null, c.newText ?? ''));
+    const path = h('div', 'diff-path', `${c.oldText === null ? 'new ' : ''}${c.path ?? ''} `);
+    path.append(diffCounts(d));
+    box.append(path, diffBlock(d));
     return box;
   }
   if (c.type === 'terminal') return h('div', 'hint', `terminal ${c.terminalId ?? ''}`);
@@ -233,6 +291,7 @@ export function openAgentChat(
   toast: (text: string, cls?: string) => void,
   /** Bring this approval's card into view once it is shown (from a tapped notification). */
   focusApproval: number | null = null,
+  onTitle?: (title: string) => void,
 ): AgentView {
   const model = modelFor(hostId, info.id);
   if (model.nextSeq === 0) {
@@ -267,6 +326,76 @@ export function openAgentChat(
   const sheet = h('div', 'diff-sheet');
   sheet.hidden = true;
   body.append(tools, where, log, composer, sheet);
+  // The agent's modes and options (model, …) as pickers under the tools; its slash commands
+  // offered as you type `/`.
+  const choices = h('div', 'chat-choices');
+  choices.dataset.testid = 'agent-choices';
+  choices.hidden = true;
+  tools.after(choices);
+  const slash = h('div', 'slash-menu');
+  slash.dataset.testid = 'slash-menu';
+  slash.hidden = true;
+  composer.before(slash);
+  let choicesSig = '';
+  function renderChoices() {
+    const sig = JSON.stringify(model.choices);
+    if (sig === choicesSig) return;
+    choicesSig = sig;
+    choices.replaceChildren();
+    choices.hidden = model.choices.length === 0;
+    for (const c of model.choices) {
+      const sel = h('select');
+      sel.setAttribute('aria-label', c.name);
+      sel.dataset.choice = c.id;
+      for (const v of c.values) {
+        const o = h('option', '', `${c.name}: ${v.name}`);
+        o.value = v.value;
+        if (v.description) o.title = v.description;
+        sel.append(o);
+      }
+      sel.value = c.current;
+      sel.addEventListener('change', () => {
+        const req = c.id === 'mode' ? { AgentSetMode: { session: info.id, mode: sel.value } } : { AgentSetOption: { session: info.id, option: c.id, value: sel.value } };
+        sel.disabled = true;
+        conn
+          .request(req)
+          .then(() => {
+            // The agent confirms with an update; until then show what was asked.
+            c.current = sel.value;
+          })
+          .catch((e) => {
+            toast(errText(e));
+            sel.value = c.current;
+          })
+          .finally(() => (sel.disabled = false));
+      });
+      choices.append(sel);
+    }
+  }
+  function renderSlash() {
+    const v = input.value;
+    const m = /^\/(\S*)$/.exec(v);
+    const list = m ? model.commands.filter((c) => c.name.toLowerCase().startsWith(m[1].toLowerCase())) : [];
+    slash.hidden = list.length === 0;
+    slash.replaceChildren(
+      ...list.map((c) => {
+        const b = h('button', 'slash-item');
+        b.type = 'button';
+        b.dataset.testid = 'slash-item';
+        b.append(h('b', '', `/${c.name}`), h('small', '', c.hint ? `${c.description} — ${c.hint}` : c.description));
+        b.addEventListener('pointerdown', (e) => e.preventDefault());
+        b.addEventListener('click', () => {
+          input.value = `/${c.name} `;
+          slash.hidden = true;
+          input.focus();
+        });
+        return b;
+      }),
+    );
+  }
+  input.addEventListener('input', renderSlash);
+  input.addEventListener('focus', renderSlash);
+  input.addEventListener('blur', () => setTimeout(() => (slash.hidden = document.activeElement !== input || slash.hidden), 150));
 
   // <details> open or closed as the user left them, across re-renders.
   const opened = new Map<string, boolean>();
@@ -308,7 +437,10 @@ export function openAgentChat(
       case 'agent': {
         const b = h('div', 'msg agent');
         b.dataset.testid = 'msg-agent';
-        b.append(h('div', 'who', 'agent'), h('div', 'text', it.text));
+        const text = h('div', 'text');
+        if (markdown) markdown.renderMarkdown(text, it.text);
+        else text.textContent = it.text;
+        b.append(h('div', 'who', 'agent'), text);
         return b;
       }
       case 'thought':
@@ -372,6 +504,7 @@ export function openAgentChat(
       case 'user':
         return `${it.text.length}${it.queued}${it.dropped === true}`;
       case 'agent':
+        return `${it.text.length}${markdown !== null}`;
       case 'thought':
         return String(it.text.length);
       case 'tool':
@@ -393,13 +526,23 @@ export function openAgentChat(
     return el;
   }
 
+  // Follow the newest message while the person is at the bottom (also across resizes: the
+  // keyboard, a turned phone).
+  let stick = true;
+  log.addEventListener('scroll', () => (stick = log.scrollHeight - log.scrollTop - log.clientHeight < 80));
+  const follow = new ResizeObserver(() => {
+    if (stick) log.scrollTop = log.scrollHeight;
+  });
+  follow.observe(log);
+  let titled = info.title !== null;
+
   let frame = 0;
   function schedule() {
     if (!frame) frame = requestAnimationFrame(render);
   }
   function render() {
     frame = 0;
-    const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+    const atBottom = stick || log.scrollHeight - log.scrollTop - log.clientHeight < 80;
     const badge = stateBadge(model.state, pendingApprovals(model));
     badge.dataset.testid = 'agent-state';
     badge.title = model.detail ?? '';
@@ -413,12 +556,23 @@ export function openAgentChat(
     input.disabled = ended;
     send.disabled = ended;
     closeBtn.disabled = model.state === 'done';
+    renderChoices();
+    input.placeholder = model.commands.length ? 'Prompt the agent… (/ for commands)' : 'Prompt the agent…';
     const wanted = focusApproval === null ? null : log.querySelector<HTMLElement>(`[data-approval="${focusApproval}"]`);
     if (wanted) {
       focusApproval = null;
       wanted.classList.add('focus');
       wanted.scrollIntoView({ block: 'center' });
     } else if (atBottom) log.scrollTop = log.scrollHeight;
+    if (!titled && onTitle) {
+      // A session opened before its first prompt was recorded: title it once the prompt is in.
+      const first = model.items.find((it) => it.kind === 'user');
+      const line = first?.kind === 'user' ? first.text.split('\n').map((l) => l.trim()).find((l) => l) : undefined;
+      if (line) {
+        titled = true;
+        onTitle(line.length > 120 ? `${line.slice(0, 120)}…` : line);
+      }
+    }
   }
 
   const channel = conn.attachAgent(info.id, model.nextSeq, {
@@ -462,17 +616,24 @@ export function openAgentChat(
       const r = await conn.request({ AgentDiff: { session: info.id } });
       if (typeof r !== 'object' || !('AgentDiff' in r)) throw new Error('unexpected answer');
       const d = r.AgentDiff;
+      let added = 0;
+      let removed = 0;
       const files = d.files.map((f: FileDiff) => {
-        const sum = h('span', '');
-        sum.append(h('span', `status ${f.status}`, f.status), h('span', '', ` ${f.path}`));
-        const det = details(`f${f.path}`, sum, d.files.length <= 3, patchView(f.patch));
+        const parsed = parsePatch(f.patch);
+        added += parsed.added;
+        removed += parsed.removed;
+        const sum = h('span', 'diff-sum');
+        sum.append(h('span', `status ${f.status}`, f.status), h('span', 'diff-file-path', ` ${f.path} `), diffCounts(parsed));
+        const det = details(`f${f.path}`, sum, d.files.length <= 3, diffBlock(parsed));
         det.className = 'tool';
         det.dataset.testid = 'diff-file';
         return det;
       });
+      const head = h('p', 'hint', `${d.branch} against ${d.base.slice(0, 10)} · ${d.files.length} file${d.files.length === 1 ? '' : 's'} `);
+      head.append(diffCounts({ added, removed, rows: [] }));
       sheet.replaceChildren(
         top,
-        h('p', 'hint', `${d.branch} against ${d.base.slice(0, 10)} · ${d.files.length} file(s)`),
+        head,
         ...(files.length ? files : [h('p', 'hint', 'No changes.')]),
       );
     } catch (e) {
@@ -481,10 +642,12 @@ export function openAgentChat(
   }
 
   schedule();
+  void loadMarkdown().then(schedule);
   return {
     model,
     dispose() {
       if (frame) cancelAnimationFrame(frame);
+      follow.disconnect();
       conn.detachAgent(channel);
     },
   };

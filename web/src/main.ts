@@ -1,5 +1,6 @@
 // The app: hosts, pairing (link, paste, camera), sessions of a host, terminals, settings.
 import './style.css';
+import './phone.css';
 import { FROM_NOW, HostConn, REFUSAL_USED, Refused, bridgeUrls, hostInfo, pair, type Failure } from './conn';
 import { hex } from './bytes';
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -7,13 +8,15 @@ import { button, h } from './dom';
 import { checkFresh, payloadFromUrl, PayloadError, type PairingPayload } from './payload';
 import * as store from './store';
 import { openTerminal, type TermView } from './term';
-import { describeSession } from './sessions';
 import { OutputWriter } from './writer';
 import type { AgentSessionInfo, SessionInfo } from './gen/protocol';
 import { agentRow, newAgentForm, openAgentChat, type AgentView } from './agentui';
 import * as push from './push';
 import { afterPairing, settingsSection } from './pushui';
 import { gpuList } from './machine';
+import { applyTheme, loadPrefs } from './prefs';
+import { sessionRow } from './rows';
+import { settingsSections } from './settings';
 
 // The pairing secret is in the fragment: take it and scrub the address bar before anything else.
 const initialFragment = location.hash.length > 1 ? location.hash.slice(1) : null;
@@ -201,20 +204,57 @@ async function showHosts() {
     );
   }
   const ul = h('ul', 'list');
+  const updates: (() => void)[] = [];
   for (const rec of list) {
     const li = h('li', 'row');
     li.dataset.testid = 'host';
     const main = h('button', 'row-main');
     main.type = 'button';
-    main.append(h('strong', '', rec.name), h('small', '', `${rec.role.toLowerCase()} · ${rec.id.slice(0, 12)}…`));
+    const top = h('span', 'row-top');
+    const dot = h('span', 'dot');
+    const approvals = h('span', 'badge approval', '');
+    approvals.dataset.testid = 'host-approvals';
+    approvals.hidden = true;
+    top.append(dot, h('strong', '', rec.name), approvals);
+    const state = h('small', '', `${rec.role.toLowerCase()} · ${rec.id.slice(0, 12)}…`);
+    state.dataset.testid = 'host-state';
+    main.append(top, state);
     main.addEventListener('click', () => void showHost(rec));
     li.append(main);
     ul.append(li);
+    // Each host says whether it is reachable and how many approvals wait there.
+    void connFor(rec).then((conn) => {
+      let pending = 0;
+      const paint = () => {
+        dot.className = `dot ${conn.state}`;
+        state.textContent = `${pillText(conn)} · ${rec.role.toLowerCase()} · ${rec.id.slice(0, 12)}…`;
+        approvals.hidden = pending === 0;
+        approvals.textContent = pending === 1 ? '1 approval' : `${pending} approvals`;
+      };
+      const poll = () =>
+        conn
+          .request('ListAgentSessions')
+          .then((r) => {
+            if (typeof r === 'object' && 'AgentSessions' in r) pending = r.AgentSessions.reduce((n, s) => n + s.pending_approvals, 0);
+          })
+          .catch(() => undefined)
+          .finally(paint);
+      updates.push(paint, () => void poll());
+      paint();
+      void poll();
+    });
   }
   body.append(ul);
   const actions = h('div', 'actions');
   actions.append(button('Add a host', () => showAdd(), 'btn primary'), button('Settings', () => void showSettings()));
   body.append(actions);
+  let ticks = 0;
+  const timer = setInterval(() => {
+    // The dots every second, the approvals every five.
+    ticks++;
+    updates.forEach((f, i) => (i % 2 === 0 || ticks % 5 === 0) && f());
+  }, 1000);
+  leaveHooks.push(() => clearInterval(timer));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -374,9 +414,8 @@ async function showScanner() {
 // ---------------------------------------------------------------------------------------------
 // A host and its sessions
 
-function describe(s: SessionInfo): string {
-  return describeSession(s, Date.now());
-}
+/** Opens a new terminal on the host screen's host in `cwd` (set while that screen is built). */
+let newHere: (cwd: string) => void = () => undefined;
 
 async function showHost(rec: store.HostRecord) {
   const conn = await connFor(rec);
@@ -384,7 +423,7 @@ async function showHost(rec: store.HostRecord) {
   const ul = h('ul', 'list');
   ul.dataset.testid = 'sessions';
   const actions = h('div', 'actions');
-  const newBtn = button('New session', () => void create(), 'btn primary');
+  const newBtn = button('New terminal', () => void create(), 'btn primary');
   newBtn.dataset.testid = 'new-session';
   const newAgent = button('New agent session', () => void showNewAgent(rec));
   newAgent.dataset.testid = 'new-agent';
@@ -411,12 +450,6 @@ async function showHost(rec: store.HostRecord) {
     ul.replaceChildren();
     if (sessions.length === 0) ul.append(h('li', 'hint', 'No sessions. Start one.'));
     for (const s of [...sessions].reverse()) {
-      const li = h('li', 'row');
-      li.dataset.testid = 'session';
-      const main = h('button', 'row-main');
-      main.type = 'button';
-      main.append(h('strong', '', `${s.id} · ${s.name ?? s.command.join(' ')}`), h('small', '', describe(s)));
-      main.addEventListener('click', () => void showTerminal(rec, s));
       const running = s.state === 'Running';
       const kill = button(running ? 'Kill' : 'Forget', () => {
         if (running && !confirm(`Kill session ${s.id}?`)) return;
@@ -425,8 +458,15 @@ async function showHost(rec: store.HostRecord) {
           .then(refresh)
           .catch((e) => toast(String(e)));
       }, 'btn small danger');
-      li.append(main, kill);
-      ul.append(li);
+      const rename = button('Rename', () => {
+        const name = prompt('Name of this terminal (empty: none)', s.name ?? '');
+        if (name === null) return;
+        conn
+          .request({ RenameSession: { session: s.id, name: name.trim() || null } })
+          .then(refresh)
+          .catch((e) => toast(e instanceof Error ? e.message : String(e)));
+      }, 'btn small');
+      ul.append(sessionRow(s, () => void showTerminal(rec, s), [rename, kill]));
     }
   };
   const refresh = async () => {
@@ -442,7 +482,7 @@ async function showHost(rec: store.HostRecord) {
       void e;
     }
   };
-  const create = async () => {
+  const create = async (cwd: string | null = null) => {
     try {
       const cols = Math.max(20, Math.floor(window.innerWidth / 8.5));
       const rows = Math.max(10, Math.floor((window.visualViewport?.height ?? window.innerHeight) / 19) - 4);
@@ -450,7 +490,7 @@ async function showHost(rec: store.HostRecord) {
         CreateSession: {
           name: null,
           command: [],
-          cwd: null,
+          cwd,
           env: [['TERM', 'xterm-256color']],
           size: { cols, rows },
           // Attached from offset 0 right away: the host keeps the first output for it.
@@ -462,6 +502,7 @@ async function showHost(rec: store.HostRecord) {
       toast(e instanceof Error ? e.message : String(e));
     }
   };
+  newHere = (cwd: string) => void create(cwd);
   conn.onRestart = () => toast('The host restarted: its sessions ended.', 'info');
   await refresh();
   refreshTimer = setInterval(() => void refresh(), 3000);
@@ -473,9 +514,18 @@ async function showTerminal(rec: store.HostRecord, s: SessionInfo) {
   body.classList.add('term-body');
   app.classList.add('terminal');
   // A picture of the screen as it is now (with scrollback), then live output.
-  term = openTerminal(conn, s.id, FROM_NOW, (text) => {
-    if (text === 'ended') body.classList.add('ended');
-  });
+  term = openTerminal(
+    conn,
+    s.id,
+    FROM_NOW,
+    (text) => {
+      if (text === 'ended') body.classList.add('ended');
+    },
+    {
+      newHere: () => void showHost(rec).then(() => newHere(s.cwd)),
+      back: () => void showHost(rec),
+    },
+  );
   body.append(term.el);
 }
 
@@ -485,13 +535,16 @@ async function showTerminal(rec: store.HostRecord, s: SessionInfo) {
 async function showNewAgent(rec: store.HostRecord) {
   const conn = await connFor(rec);
   const body = screen('New agent session', () => void showHost(rec), conn, rec.name);
-  await newAgentForm(conn, body, (s) => void showAgent(rec, s), toast);
+  await newAgentForm(conn, body, (s) => void showAgent(rec, s), toast, rec.id);
 }
 
 async function showAgent(rec: store.HostRecord, s: AgentSessionInfo, approval: number | null = null) {
   const conn = await connFor(rec);
-  const body = screen(`${s.agent} · ${s.branch}`, () => void showHost(rec), conn, rec.name);
-  agentView = openAgentChat(conn, rec.id, s, body, toast, approval);
+  const body = screen(s.title ?? `${s.agent} · ${s.branch}`, () => void showHost(rec), conn, rec.name);
+  agentView = openAgentChat(conn, rec.id, s, body, toast, approval, (title) => {
+    const h1 = app.querySelector('header.bar h1');
+    if (h1) h1.textContent = title;
+  });
 }
 
 /** Where a tapped notification leads: the session, with the approval card in view. */
@@ -547,6 +600,11 @@ async function showSettings() {
         : 'Device key: X25519 kept by the app in IndexedDB (this page has no WebCrypto X25519).',
     ),
   );
+  // Terminal (font, cursor), theme, key bar; notifications get their own section here.
+  body.append(...settingsSections());
+  const notifications = h('section', 'settings-section');
+  notifications.dataset.section = 'notifications';
+  body.append(notifications);
   body.append(h('h2', '', 'Hosts'));
   const ul = h('ul', 'list');
   for (const rec of await store.hosts()) {
@@ -602,6 +660,8 @@ function fitViewport() {
   const vv = window.visualViewport;
   const height = vv ? vv.height : window.innerHeight;
   document.documentElement.style.setProperty('--vh', `${height}px`);
+  // A phone in landscape with its keyboard up: the header gives its rows to the content.
+  app.classList.toggle('short', height < 360 && window.innerWidth > height);
   if (vv) window.scrollTo(0, 0);
 }
 window.visualViewport?.addEventListener('resize', fitViewport);
@@ -612,7 +672,10 @@ if ('serviceWorker' in navigator && window.isSecureContext) {
   navigator.serviceWorker.register('./sw.js').catch(() => undefined);
 }
 
-// Hooks for the end-to-end tests and for measuring inside the page.
+applyTheme(loadPrefs().theme);
+
+// Hooks for the end-to-end tests and for measuring inside the page: only in a build made for
+// them (`PEER_DEBUG_HOOKS=1`, as web/e2e/run.mjs builds); a production build has none.
 let recorded: Uint8Array[] = [];
 let recordedLen = 0;
 
@@ -634,7 +697,8 @@ function indexOf(hay: Uint8Array, needle: Uint8Array, from: number): number {
   return -1;
 }
 
-(window as unknown as { peerDebug: unknown }).peerDebug = {
+declare const __PEER_DEBUG__: boolean;
+if (__PEER_DEBUG__) (window as unknown as { peerDebug: unknown }).peerDebug = {
   conns,
   term: () => term,
   agentView: () => agentView,

@@ -11,12 +11,11 @@ export function shortDuration(ms: number): string {
 }
 
 /**
- * One line under a session's name: its state, size and attachments, then what the host's model
- * of its screen knows (title, working directory, idle time, bells, the last line on screen).
+ * What the host's model of a session's screen knows: title, working directory, idle time, bells,
+ * the last line on screen (empty when it knows nothing yet).
  */
-export function describeSession(s: SessionInfo, nowMs: number): string {
-  const state = s.state === 'Running' ? 'running' : `ended (${s.state.Exited.signal ?? `exit ${s.state.Exited.code}`})`;
-  const parts = [state, `${s.size.cols}×${s.size.rows}`, `${s.attached} attached`];
+export function screenFacts(s: SessionInfo, nowMs: number): string {
+  const parts: string[] = [];
   const f = s.screen;
   if (f.title) parts.push(f.title);
   if (f.cwd) parts.push(f.cwd);
@@ -24,4 +23,11 @@ export function describeSession(s: SessionInfo, nowMs: number): string {
   if (f.bells > 0) parts.push(f.bells === 1 ? '1 bell' : `${f.bells} bells`);
   if (f.last_line) parts.push(`“${f.last_line}”`);
   return parts.join(' · ');
+}
+
+/** One line for a session: its state, size and attachments, then [`screenFacts`]. */
+export function describeSession(s: SessionInfo, nowMs: number): string {
+  const state = s.state === 'Running' ? 'running' : `ended (${s.state.Exited.signal ?? `exit ${s.state.Exited.code}`})`;
+  const facts = screenFacts(s, nowMs);
+  return [state, `${s.size.cols}×${s.size.rows}`, `${s.attached} attached`, ...(facts ? [facts] : [])].join(' · ');
 }

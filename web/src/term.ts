@@ -2,8 +2,11 @@
 import { Terminal } from '@xterm/xterm';
 import { FitAddon } from '@xterm/addon-fit';
 import '@xterm/xterm/css/xterm.css';
-import { InputDiffer, KEYS, applyCtrl, bytes, keyToBytes } from './input';
+import { InputDiffer, applyCtrl, bytes, keyToBytes } from './input';
 import { OutputWriter } from './writer';
+import { buildKeyBar, DEFAULT_ROWS, keyDef } from './keybar';
+import { clampFont, loadPrefs, savePrefs, termTheme } from './prefs';
+import { copyText, readText } from './clipboard';
 import type { HostConn } from './conn';
 import type { WinSize } from './gen/protocol';
 
@@ -13,6 +16,8 @@ export interface TermView {
   writer: OutputWriter;
   channel: number;
   send(text: string): void;
+  /** Sets the font size (the PTY is resized to the new grid). */
+  setFont(px: number): void;
   dispose(): void;
   /** Latest output arrival times, for in-page measurements. */
   onOutput: ((data: Uint8Array) => void) | null;
@@ -52,11 +57,19 @@ const RESET = new Uint8Array([0x1b, 0x63]);
  * cannot be sent: at attach from `FROM_NOW` or from before its buffer, and where this
  * terminal falls behind the buffer; without it, such output is reported as lost.
  */
+/** What an ended session offers. */
+export interface EndedActions {
+  /** A new terminal in the ended one's working directory. */
+  newHere(): void;
+  back(): void;
+}
+
 export function openTerminal(
   conn: HostConn,
   session: number,
   fromOffset: number,
   onStatus: (text: string) => void,
+  ended?: EndedActions,
   screen: number | null = PICTURE_SCROLLBACK,
 ): TermView {
   const el = h('div', 'term-screen');
@@ -68,22 +81,48 @@ export function openTerminal(
   field.setAttribute('spellcheck', 'false');
   field.setAttribute('enterkeyhint', 'send');
   field.setAttribute('aria-label', 'terminal input');
-  const bar = h('div', 'keybar');
-  el.append(box, field, bar);
-
+  const prefs = loadPrefs();
   const term = new Terminal({
     fontFamily: 'ui-monospace, "SF Mono", Menlo, "DejaVu Sans Mono", "Liberation Mono", monospace',
-    fontSize: 14,
+    fontSize: prefs.fontSize,
+    // A cursor that shows where you are editing at all times: the terminal's own focus is never
+    // used (input comes from the field), so the inactive style is the same solid one.
+    cursorStyle: prefs.cursor,
+    cursorInactiveStyle: prefs.cursor,
+    cursorWidth: 2,
     cursorBlink: false,
     disableStdin: true,
     scrollback: 5000,
-    theme: { background: '#0b0e14', foreground: '#d7dae0' },
+    theme: termTheme(prefs.theme),
   });
+  // xterm.js draws no cursor until the terminal itself got input or focus, neither of which
+  // happens here (input comes from the field): a switch to the alternate screen and back, on
+  // an empty screen, marks the cursor as shown without changing anything else.
+  term.write('\x1b[?1047h\x1b[?1047l');
+  const bar = buildKeyBar(prefs.keys ?? DEFAULT_ROWS, {
+    send: (seq) => send(seq),
+    action: (name) => {
+      if (name === 'Paste') void pasteFromClipboard();
+      else if (name === 'Copy') showCopy(term, el);
+      else if (name === 'Find') showFind(term, el, () => field.focus({ preventScroll: true }));
+      else if (name === 'Keys') showKeysEditor(el);
+    },
+    modifiers: () => field.focus({ preventScroll: true }),
+  });
+  // Scrolled up: a way back to the live end.
+  const latest = h('button', 'jump-latest', '↓ Latest');
+  latest.type = 'button';
+  latest.dataset.testid = 'jump-latest';
+  latest.hidden = true;
+  latest.addEventListener('pointerdown', (e) => {
+    e.preventDefault();
+    term.scrollToBottom();
+  });
+  el.append(box, field, latest, bar.el);
   const fit = new FitAddon();
   term.loadAddon(fit);
   const writer = new OutputWriter(term);
   let channel = 0;
-  let ctrl = false;
   const differ = new InputDiffer();
   let composing = false;
 
@@ -97,8 +136,14 @@ export function openTerminal(
     repaints: { count: 0, bytes: 0, skipped: 0 },
     onAttached: null,
     send(text: string) {
+      // Typing brings the screen back to where the cursor is.
+      term.scrollToBottom();
       if (text === '\x03') conn.interrupt(channel);
       else if (text) conn.input(channel, bytes(text));
+    },
+    setFont(px: number) {
+      term.options.fontSize = clampFont(px);
+      refit();
     },
     dispose() {
       conn.detach(channel);
@@ -123,12 +168,15 @@ export function openTerminal(
       skippedAhead = false;
     },
     exited(code, signal) {
-      writer.push(bytes(`\r\n\x1b[2m[session ended: ${signal ?? `exit ${code}`}]\x1b[0m\r\n`));
+      // No cursor once nothing reads the keys (`ESC [ ?25l`).
+      writer.push(bytes(`\r\n\x1b[2m[session ended: ${signal ?? `exit ${code}`}]\x1b[0m\r\n\x1b[?25l`));
       onStatus('ended');
+      showEnded(signal ? `ended by ${signal}` : `exited with status ${code}`);
     },
     error(message) {
-      writer.push(bytes(`\r\n\x1b[31m[${message}]\x1b[0m\r\n`));
+      writer.push(bytes(`\r\n\x1b[31m[${message}]\x1b[0m\r\n\x1b[?25l`));
       onStatus('ended');
+      showEnded(message);
     },
     skipped() {
       skippedAhead = true;
@@ -154,17 +202,19 @@ export function openTerminal(
   // Answers to terminal queries (cursor position, device attributes) go back to the program.
   term.onData((d) => conn.input(channel, bytes(d)));
 
-  const setCtrl = (on: boolean) => {
-    ctrl = on;
-    ctrlBtn.classList.toggle('on', on);
-  };
+  // One-shot modifiers from the key bar apply to the next key or typed character.
   const send = (text: string) => {
     if (!text) return;
-    if (ctrl) {
-      text = applyCtrl(text);
-      setCtrl(false);
-    }
+    if (bar.ctrl) text = applyCtrl(text);
+    if (bar.alt) text = '\x1b' + text;
+    bar.release();
     view.send(text);
+  };
+  const paste = (text: string) => {
+    if (!text) return;
+    // Programs that ask for it get the paste bracketed (so a shell does not run it line by line).
+    const t = text.replace(/\r?\n/g, '\r');
+    view.send(term.modes.bracketedPasteMode ? `\x1b[200~${t}\x1b[201~` : t);
   };
 
   // The field's own editing (IME, autocorrect) becomes terminal bytes through the differ.
@@ -194,66 +244,76 @@ export function openTerminal(
   });
   field.addEventListener('keydown', (e) => {
     if (e.isComposing || e.keyCode === 229) return;
-    const seq = keyToBytes(e, ctrl);
+    const seq = keyToBytes({ key: e.key, ctrlKey: e.ctrlKey, altKey: e.altKey || bar.alt, metaKey: e.metaKey }, bar.ctrl);
     if (seq === null) return;
     e.preventDefault();
     if (e.key === 'Enter') {
       field.value = '';
       differ.reset();
     }
-    setCtrl(false);
+    bar.release();
     view.send(seq);
   });
-
-  // The key bar: buttons never take the focus away from the field (the keyboard stays up).
-  const key = (label: string, seq: string, repeat = false) => {
-    const b = h('button', 'key', label);
-    b.type = 'button';
-    let timer: ReturnType<typeof setTimeout> | null = null;
-    const stop = () => {
-      if (timer) clearTimeout(timer);
-      timer = null;
-    };
-    b.addEventListener('pointerdown', (e) => {
-      e.preventDefault();
-      send(seq);
-      if (repeat) {
-        const again = (delay: number) => {
-          timer = setTimeout(() => {
-            send(seq);
-            again(60);
-          }, delay);
-        };
-        again(400);
-      }
-    });
-    for (const ev of ['pointerup', 'pointercancel', 'pointerleave']) b.addEventListener(ev, stop);
-    b.addEventListener('click', (e) => e.preventDefault());
-    bar.append(b);
-    return b;
-  };
-  key('Esc', KEYS.Escape);
-  const ctrlBtn = h('button', 'key', 'Ctrl');
-  ctrlBtn.type = 'button';
-  ctrlBtn.addEventListener('pointerdown', (e) => {
+  field.addEventListener('paste', (e) => {
+    const text = e.clipboardData?.getData('text/plain') ?? '';
     e.preventDefault();
-    setCtrl(!ctrl);
+    paste(text);
   });
-  bar.append(ctrlBtn);
-  key('Tab', KEYS.Tab);
-  key('←', KEYS.ArrowLeft, true);
-  key('↑', KEYS.ArrowUp, true);
-  key('↓', KEYS.ArrowDown, true);
-  key('→', KEYS.ArrowRight, true);
-  key('PgUp', KEYS.PageUp);
-  key('PgDn', KEYS.PageDown);
-  const cc = key('^C', '\x03');
-  cc.classList.add('danger');
-  cc.dataset.key = 'ctrl-c';
-  const copy = h('button', 'key', 'Copy');
-  copy.type = 'button';
-  copy.addEventListener('click', () => showCopy(term, el));
-  bar.append(copy);
+
+  const pasteFromClipboard = async () => {
+    const text = await readText();
+    if (text !== null) paste(text);
+    else showPasteSheet(el, paste);
+  };
+  const showLatest = () => {
+    const b = term.buffer.active;
+    latest.hidden = b.viewportY >= b.baseY;
+  };
+  term.onScroll(showLatest);
+  term.onWriteParsed(showLatest);
+
+  // An ended session: what happened and where to go, instead of a key bar that does nothing.
+  const showEnded = (what: string) => {
+    if (el.querySelector('.ended-panel')) return;
+    field.blur();
+    bar.el.hidden = true;
+    const panel = h('div', 'ended-panel');
+    panel.dataset.testid = 'ended';
+    panel.append(h('div', 'ended-text', `Session ended: ${what}`));
+    const row = h('div', 'actions');
+    if (ended) {
+      const here = h('button', 'btn primary', 'New terminal here');
+      here.type = 'button';
+      here.addEventListener('click', () => ended.newHere());
+      const back = h('button', 'btn', 'Back');
+      back.type = 'button';
+      back.addEventListener('click', () => ended.back());
+      row.append(here, back);
+    }
+    panel.append(row);
+    el.append(panel);
+  };
+
+  // Pinch to zoom the font; the size is kept for next time and the PTY follows the new grid.
+  let pinch: { dist: number; size: number } | null = null;
+  const spread = (t: TouchList) => Math.hypot(t[0].clientX - t[1].clientX, t[0].clientY - t[1].clientY);
+  box.addEventListener('touchstart', (e) => {
+    if (e.touches.length === 2) pinch = { dist: spread(e.touches), size: term.options.fontSize ?? prefs.fontSize };
+  });
+  box.addEventListener(
+    'touchmove',
+    (e) => {
+      if (!pinch || e.touches.length !== 2) return;
+      e.preventDefault();
+      const size = clampFont(pinch.size * (spread(e.touches) / pinch.dist));
+      if (size !== term.options.fontSize) view.setFont(size);
+    },
+    { passive: false },
+  );
+  box.addEventListener('touchend', () => {
+    if (pinch && term.options.fontSize !== pinch.size) savePrefs({ fontSize: term.options.fontSize });
+    pinch = null;
+  });
 
   // Tap the terminal: the keyboard comes up on our field, not on xterm's.
   box.addEventListener('pointerup', () => field.focus({ preventScroll: true }));
@@ -263,6 +323,10 @@ export function openTerminal(
   box.addEventListener(
     'touchmove',
     (e) => {
+      if (e.touches.length !== 1) {
+        lastY = null;
+        return;
+      }
       const y = e.touches[0].clientY;
       if (lastY !== null) {
         acc += lastY - y;
@@ -271,6 +335,7 @@ export function openTerminal(
         if (lines) {
           term.scrollLines(lines);
           acc -= lines * lineH;
+          showLatest();
         }
       }
       lastY = y;
@@ -309,19 +374,200 @@ export function openTerminal(
   return view;
 }
 
-/** Copy mode: the scrollback as plain, selectable text. */
-function showCopy(term: Terminal, parent: HTMLElement) {
+const keyOk = (name: string) => keyDef(name) !== null;
+
+/** The whole buffer as lines of text (trailing blank lines left out). */
+function bufferLines(term: Terminal): string[] {
   const lines: string[] = [];
   const buf = term.buffer.active;
   for (let i = 0; i < buf.length; i++) lines.push(buf.getLine(i)?.translateToString(true) ?? '');
   while (lines.length && lines[lines.length - 1] === '') lines.pop();
-  const sheet = h('div', 'copy-sheet');
-  const close = h('button', 'btn', 'Done');
+  return lines;
+}
+
+/** A sheet over the terminal with a title row of buttons; removed by `close()`. */
+function sheet(parent: HTMLElement, title: string, testid: string) {
+  parent.querySelector('.term-sheet')?.remove();
+  const el = h('div', 'term-sheet');
+  el.dataset.testid = testid;
+  const top = h('div', 'sheet-top');
+  top.append(h('strong', '', title), h('span', 'spacer'));
+  el.append(top);
+  parent.append(el);
+  const close = () => el.remove();
+  const btn = (label: string, onClick: () => void, cls = 'btn small') => {
+    const b = h('button', cls, label);
+    b.type = 'button';
+    b.addEventListener('click', onClick);
+    top.append(b);
+    return b;
+  };
+  return { el, close, btn };
+}
+
+/**
+ * Copy mode: the scrollback as plain text to select with the phone's own handles, "Copy
+ * selection" and "Copy all".
+ */
+function showCopy(term: Terminal, parent: HTMLElement) {
+  const s = sheet(parent, 'Copy', 'copy-sheet');
   const ta = h('textarea', 'copy-text');
   ta.readOnly = true;
-  ta.value = lines.join('\n');
-  close.addEventListener('click', () => sheet.remove());
-  sheet.append(close, ta);
-  parent.append(sheet);
+  ta.value = bufferLines(term).join('\n');
+  const done = (b: HTMLButtonElement, ok: boolean) => {
+    b.textContent = ok ? 'Copied' : 'Copy failed';
+    setTimeout(s.close, ok ? 600 : 2000);
+  };
+  const sel = s.btn('Copy selection', () => {
+    const text = ta.value.slice(ta.selectionStart, ta.selectionEnd);
+    void copyText(text || ta.value).then((ok) => done(sel, ok));
+  });
+  const all = s.btn('Copy all', () => void copyText(ta.value).then((ok) => done(all, ok)), 'btn small primary');
+  s.btn('Done', s.close);
+  s.el.append(ta);
   ta.scrollTop = ta.scrollHeight;
+}
+
+/** Where the clipboard cannot be read: a field to long-press and paste into, then Send. */
+function showPasteSheet(parent: HTMLElement, paste: (text: string) => void) {
+  const s = sheet(parent, 'Paste', 'paste-sheet');
+  const ta = h('textarea', 'copy-text');
+  ta.placeholder = 'Long-press here and choose Paste, then Send.';
+  ta.setAttribute('autocapitalize', 'off');
+  ta.setAttribute('autocorrect', 'off');
+  ta.spellcheck = false;
+  s.btn('Cancel', s.close);
+  s.btn('Send', () => {
+    paste(ta.value);
+    s.close();
+  }, 'btn small primary');
+  s.el.append(ta);
+  ta.focus();
+}
+
+/** Search in the scrollback: every match, the current one selected and scrolled into view. */
+function showFind(term: Terminal, parent: HTMLElement, refocus: () => void) {
+  parent.querySelector('.find-bar')?.remove();
+  const barEl = h('div', 'find-bar');
+  barEl.dataset.testid = 'find-bar';
+  const q = h('input', 'find-input');
+  q.type = 'search';
+  q.placeholder = 'Find in scrollback';
+  q.setAttribute('autocapitalize', 'off');
+  q.setAttribute('autocorrect', 'off');
+  q.spellcheck = false;
+  const count = h('span', 'find-count');
+  count.dataset.testid = 'find-count';
+  const mk = (label: string, aria: string, f: () => void) => {
+    const b = h('button', 'key', label);
+    b.type = 'button';
+    b.setAttribute('aria-label', aria);
+    b.addEventListener('click', f);
+    return b;
+  };
+  let hits: { line: number; col: number }[] = [];
+  let at = -1;
+  const show = () => {
+    if (at < 0 || !hits.length) {
+      term.clearSelection();
+      count.textContent = q.value ? 'none' : '';
+      return;
+    }
+    const m = hits[at];
+    term.select(m.col, m.line, [...q.value].length);
+    term.scrollToLine(Math.max(0, m.line - Math.floor(term.rows / 2)));
+    count.textContent = `${at + 1}/${hits.length}`;
+  };
+  const search = () => {
+    const needle = q.value.toLowerCase();
+    hits = [];
+    if (needle) {
+      const buf = term.buffer.active;
+      for (let i = 0; i < buf.length; i++) {
+        const text = (buf.getLine(i)?.translateToString(true) ?? '').toLowerCase();
+        for (let c = text.indexOf(needle); c >= 0; c = text.indexOf(needle, c + 1)) hits.push({ line: i, col: c });
+      }
+    }
+    // The newest match first: what you look for is most often what just scrolled by.
+    at = hits.length - 1;
+    show();
+  };
+  const step = (d: number) => {
+    if (!hits.length) return;
+    at = (at + d + hits.length) % hits.length;
+    show();
+  };
+  q.addEventListener('input', search);
+  q.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter') {
+      e.preventDefault();
+      step(e.shiftKey ? 1 : -1);
+    } else if (e.key === 'Escape') close();
+  });
+  const close = () => {
+    term.clearSelection();
+    term.scrollToBottom();
+    barEl.remove();
+    refocus();
+  };
+  barEl.append(q, count, mk('▲', 'previous match', () => step(-1)), mk('▼', 'next match', () => step(1)), mk('✕', 'close search', close));
+  parent.prepend(barEl);
+  q.focus();
+}
+
+/** The key bar's rows, edited as text (key names separated by spaces; two rows per page). */
+export function keysEditor(onSaved: () => void): HTMLElement {
+  const box = h('div', 'keys-editor');
+  box.dataset.testid = 'keys-editor';
+  const prefs = loadPrefs();
+  const rows = prefs.keys ?? DEFAULT_ROWS;
+  const fields = [0, 1, 2, 3].map((i) => {
+    const f = h('input', 'keys-row');
+    f.value = rows[i] ?? '';
+    f.setAttribute('autocapitalize', 'off');
+    f.setAttribute('autocorrect', 'off');
+    f.spellcheck = false;
+    f.setAttribute('aria-label', `page ${Math.floor(i / 2) + 1}, row ${(i % 2) + 1}`);
+    return f;
+  });
+  const note = h('p', 'hint');
+  const help = h(
+    'p',
+    'hint',
+    'Page 1 (rows 1–2) shows first; "More" turns the page. Names: Esc Tab S-Tab Enter Bksp Up Down Left Right Home End PgUp PgDn Del Ins Space Ctrl Alt Paste Copy Find More Keys F1–F12, ^X for Ctrl+X, or any single character.',
+  );
+  const save = h('button', 'btn primary', 'Save keys');
+  save.type = 'button';
+  const reset = h('button', 'btn', 'Default keys');
+  reset.type = 'button';
+  save.addEventListener('click', () => {
+    const values = fields.map((f) => f.value.trim());
+    const bad = values.flatMap((v) => v.split(/\s+/).filter((n) => n && !keyOk(n)));
+    if (bad.length) {
+      note.textContent = `Unknown key${bad.length > 1 ? 's' : ''}: ${bad.join(' ')}`;
+      note.className = 'hint error';
+      return;
+    }
+    savePrefs({ keys: values });
+    note.textContent = 'Saved.';
+    note.className = 'hint';
+    onSaved();
+  });
+  reset.addEventListener('click', () => {
+    savePrefs({ keys: null });
+    fields.forEach((f, i) => (f.value = DEFAULT_ROWS[i]));
+    note.textContent = 'Back to the default keys.';
+    note.className = 'hint';
+    onSaved();
+  });
+  const actions = h('div', 'actions');
+  actions.append(save, reset);
+  box.append(...fields, help, actions, note);
+  return box;
+}
+
+function showKeysEditor(parent: HTMLElement) {
+  const s = sheet(parent, 'Key bar', 'keys-sheet');
+  s.btn('Done', s.close);
+  s.el.append(keysEditor(() => h('span')), h('p', 'hint', 'Changes apply to the next terminal you open.'));
 }

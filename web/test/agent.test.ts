@@ -70,6 +70,104 @@ describe('agent transcript reducer', () => {
     expect(m.nextSeq).toBe(12);
   });
 
+  it('replies of two turns never share a bubble; a queued prompt moves to where its turn starts', () => {
+    // Regression: a chunk used to join the last agent bubble whatever its turn, and a prompt
+    // queued during a turn stayed in the middle of that turn's reply.
+    const { ev, chunk } = feed();
+    const m = run([
+      ev('prompt', { text: 'one', by: 'phone', device: null, queued: false }),
+      ev('turn_start', { text: 'one' }),
+      chunk('agent_message_chunk', 'first '),
+      ev('prompt', { text: 'two', by: 'phone', device: null, queued: true }),
+      chunk('agent_message_chunk', 'answer'),
+      ev('turn_end', { stopReason: 'end_turn' }),
+      ev('turn_start', { text: 'two' }),
+      chunk('agent_message_chunk', 'second answer'),
+      ev('turn_end', { stopReason: 'end_turn' }),
+      // A turn whose prompt came without a queue, right after an agent bubble.
+      ev('turn_start', { text: 'three' }),
+      chunk('agent_message_chunk', 'third answer'),
+    ]);
+    expect(m.items.map((i) => `${i.kind}:${'text' in i ? i.text : ''}`)).toEqual([
+      'user:one',
+      'agent:first answer',
+      'user:two',
+      'agent:second answer',
+      'agent:third answer',
+    ]);
+    expect(m.items[2]).toMatchObject({ queued: false });
+  });
+
+  it('while a prompt waits, the running turn goes on above it', () => {
+    const { ev, chunk, upd } = feed();
+    const m = run([
+      ev('prompt', { text: 'one', by: 'phone', device: null, queued: false }),
+      ev('turn_start', { text: 'one' }),
+      ev('prompt', { text: 'two', by: 'laptop', device: null, queued: true }),
+      chunk('agent_message_chunk', 'working'),
+      upd({ sessionUpdate: 'tool_call', toolCallId: 't1', title: 'Read a.txt', kind: 'read', status: 'pending' }),
+    ]);
+    expect(m.items.map((i) => i.kind)).toEqual(['user', 'agent', 'tool', 'user']);
+    expect(m.items[3]).toMatchObject({ text: 'two', queued: true });
+  });
+
+  it('closes the tool calls a turn left open when it ends', () => {
+    const { ev, upd } = feed();
+    const call = (id: string, status: string) => upd({ sessionUpdate: 'tool_call', toolCallId: id, title: id, status });
+    const m = run([
+      ev('turn_start', { text: 'go' }),
+      call('ran', 'in_progress'),
+      call('denied', 'pending'),
+      ev('permission', {
+        approval: 1,
+        toolCall: { toolCallId: 'denied', title: 'rm -rf' },
+        options: [
+          { optionId: 'allow', name: 'Allow once', kind: 'allow_once' },
+          { optionId: 'reject', name: 'Reject', kind: 'reject_once' },
+        ],
+      }),
+      ev('permission_resolved', { approval: 1, optionId: 'reject', by: 'phone' }),
+      call('done', 'completed'),
+      ev('turn_end', { stopReason: 'end_turn' }),
+      ev('turn_start', { text: 'again' }),
+      call('stopped', 'pending'),
+      ev('turn_end', { stopReason: 'cancelled' }),
+    ]);
+    const status = Object.fromEntries(m.items.flatMap((i) => (i.kind === 'tool' ? [[i.id, i.status]] : [])));
+    expect(status).toEqual({ ran: 'completed', denied: 'rejected', done: 'completed', stopped: 'cancelled' });
+  });
+
+  it('keeps the slash commands, modes and options the agent offers', () => {
+    const { ev, upd } = feed();
+    const m = run([
+      ev('started', {
+        agent_session: 's',
+        agent_info: null,
+        load_session: false,
+        modes: JSON.stringify({ currentModeId: 'code', availableModes: [{ id: 'code', name: 'Code' }, { id: 'plan', name: 'Plan', description: 'think first' }] }),
+        config_options: JSON.stringify([
+          { id: 'model', name: 'Model', category: 'model', type: 'select', currentValue: 'fast', options: [{ value: 'fast', name: 'Fast' }, { value: 'deep', name: 'Deep' }] },
+          { id: 'grouped', name: 'Grouped', type: 'select', currentValue: 'a', options: [{ group: 'g', name: 'G', options: [{ value: 'a', name: 'A' }] }] },
+          { id: 'flag', name: 'Flag', type: 'boolean', currentValue: true },
+        ]),
+      }),
+      upd({ sessionUpdate: 'available_commands_update', availableCommands: [{ name: 'review', description: 'Review the changes' }, { name: 'test', description: 'Run tests', input: { hint: 'which tests' } }, { description: 'no name' }] }),
+      upd({ sessionUpdate: 'current_mode_update', currentModeId: 'plan' }),
+    ]);
+    expect(m.commands).toEqual([
+      { name: 'review', description: 'Review the changes', hint: null },
+      { name: 'test', description: 'Run tests', hint: 'which tests' },
+    ]);
+    expect(m.choices.map((c) => [c.id, c.current, c.values.map((v) => v.value).join('|')])).toEqual([
+      ['mode', 'plan', 'code|plan'],
+      ['model', 'fast', 'fast|deep'],
+      ['grouped', 'a', 'a'],
+    ]);
+    apply(m, upd({ sessionUpdate: 'config_option_update', configOptions: [{ id: 'model', name: 'Model', type: 'select', currentValue: 'deep', options: [{ value: 'deep', name: 'Deep' }] }] }));
+    expect(m.choices.map((c) => `${c.id}=${c.current}`)).toEqual(['mode=plan', 'model=deep']);
+    expect(m.items).toHaveLength(0);
+  });
+
   it('a tool call id used again in a later turn is a new call', () => {
     const { ev, upd } = feed();
     const call = (status: string) => upd({ sessionUpdate: 'tool_call', toolCallId: 't-ask', title: 'cargo test', status });
@@ -82,7 +180,8 @@ describe('agent transcript reducer', () => {
       call('pending'),
       upd({ sessionUpdate: 'tool_call_update', toolCallId: 't-ask', status: 'completed' }),
     ]);
-    expect(m.items.map((i) => (i.kind === 'tool' ? i.status : i.kind))).toEqual(['in_progress', 'completed']);
+    // The first call was closed with its turn; the second is its own call.
+    expect(m.items.map((i) => (i.kind === 'tool' ? i.status : i.kind))).toEqual(['completed', 'completed']);
   });
 
   it('a tool call between chunks starts a new bubble', () => {
@@ -232,8 +331,8 @@ describe('lineDiff', () => {
   it('keeps common lines and marks changes', () => {
     expect(lineDiff('a\nb\nc\n', 'a\nB\nc\nd\n')).toEqual([
       { op: ' ', text: 'a' },
-      { op: '+', text: 'B' },
       { op: '-', text: 'b' },
+      { op: '+', text: 'B' },
       { op: ' ', text: 'c' },
       { op: '+', text: 'd' },
     ]);

@@ -13,6 +13,7 @@ const base: SessionInfo = {
   attached: 0,
   output_end: 10,
   screen: { title: null, cwd: null, last_line: null, last_output_ms: 0, bells: 0, last_bell_ms: 0 },
+  last_activity_ms: 1,
 };
 
 describe('session list', () => {

@@ -162,6 +162,8 @@ impl AgentManager {
                 provider,
                 self.inner.events.clone(),
             );
+            // The title: the first prompt is among the first events (state, started, prompt).
+            h.set_title_from(&self.inner.store.read(id, 0, 16).await?);
             self.inner.sessions.lock().insert(id, h.clone());
             if !live {
                 continue;
@@ -592,4 +594,36 @@ fn check_prompt(p: &str) -> Result<(), WireError> {
         return Err(bad(format!("prompt longer than {MAX_PROMPT} bytes")));
     }
     Ok(())
+}
+
+/// `~` and `~/…` name the host user's home directory (`$HOME`); other paths are as given.
+pub(crate) fn expand_home(path: &str) -> PathBuf {
+    let rest = match path.strip_prefix('~') {
+        Some("") => "",
+        Some(r) if r.starts_with('/') => &r[1..],
+        _ => return PathBuf::from(path),
+    };
+    match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        Some(home) => PathBuf::from(home).join(rest),
+        None => PathBuf::from(path),
+    }
+}
+
+#[cfg(test)]
+mod home_tests {
+    use super::expand_home;
+    use std::path::PathBuf;
+
+    #[test]
+    fn a_tilde_names_the_home_directory() {
+        let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) else {
+            return;
+        };
+        let home = PathBuf::from(home);
+        assert_eq!(expand_home("~"), home);
+        assert_eq!(expand_home("~/src/app"), home.join("src/app"));
+        assert_eq!(expand_home("/srv/app"), PathBuf::from("/srv/app"));
+        // `~user` is not expanded (a relative path, refused by the caller).
+        assert_eq!(expand_home("~bob/x"), PathBuf::from("~bob/x"));
+    }
 }

@@ -40,10 +40,10 @@ impl AgentManager {
         if req.repo.is_empty() || req.repo.len() > 4096 || req.repo.contains('\0') {
             return Err(bad("bad repository path"));
         }
-        let path = PathBuf::from(&req.repo);
+        let path = super::expand_home(&req.repo);
         if !path.is_absolute() {
             return Err(bad(
-                "the repository path must be absolute (a path on the host)",
+                "the repository path must be absolute or start with ~/ (a path on the host)",
             ));
         }
         if req

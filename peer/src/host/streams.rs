@@ -142,6 +142,24 @@ async fn serve_request(ctx: &StreamCtx, req: Request) -> Result<Reply, WireError
                 .await;
             Ok(Reply::Killed)
         }
+        Request::RenameSession { session, name } => {
+            if ctx.role != Role::Operator {
+                return Err(forbidden());
+            }
+            check_name(name.as_deref())?;
+            let name = name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+            let s = sessions.get(session).map_err(session_error)?;
+            s.rename(name.clone());
+            ctx.host
+                .devices
+                .audit(
+                    Some(ctx.device),
+                    "session.rename",
+                    format!("{session} {}", name.as_deref().unwrap_or("(no name)")),
+                )
+                .await;
+            Ok(Reply::Renamed(s.info()))
+        }
         Request::Unpair => {
             // The device leaves: revoke it, which also closes this connection (possibly before
             // the reply is out; a client takes REVOKED as the same answer).
@@ -368,6 +386,17 @@ pub(crate) async fn audit(ctx: &StreamCtx, event: &'static str, detail: String) 
         .await;
 }
 
+/// A session name: at most 64 bytes, no control characters.
+fn check_name(name: Option<&str>) -> Result<(), WireError> {
+    if name.is_some_and(|n| n.len() > 64 || n.chars().any(char::is_control)) {
+        return Err(WireError::new(
+            ErrorCode::BadRequest,
+            "session name must be at most 64 printable characters",
+        ));
+    }
+    Ok(())
+}
+
 fn validate_create(c: &crate::proto::CreateSession) -> Result<(), WireError> {
     let bad = |m: &str| Err(WireError::new(ErrorCode::BadRequest, m));
     if c.command.len() > 256 || c.command.iter().any(|a| a.len() > 4096 || a.contains('\0')) {
@@ -376,12 +405,7 @@ fn validate_create(c: &crate::proto::CreateSession) -> Result<(), WireError> {
     if c.command.first().is_some_and(|p| p.is_empty()) {
         return bad("empty program name");
     }
-    if c.name
-        .as_ref()
-        .is_some_and(|n| n.len() > 64 || n.chars().any(char::is_control))
-    {
-        return bad("session name must be at most 64 printable characters");
-    }
+    check_name(c.name.as_deref())?;
     if c.env.len() > 256
         || c.env.iter().any(|(k, v)| {
             k.is_empty() || k.contains(['=', '\0']) || v.contains('\0') || v.len() > 4096

@@ -26,3 +26,4 @@ mod newcomer;
 mod push;
 mod relay_token;
 mod screen_attach;
+mod session_rename;

@@ -491,6 +491,8 @@ export interface AgentSessionInfo {
   attached: number;
   /** Where its model runs. */
   model: ModelPlace;
+  /** The first line of the session's first prompt (at most 120 characters), if it had one. */
+  title: string | null;
 }
 export function encAgentSessionInfo(w: Writer, v: AgentSessionInfo): void {
   w.u64(v.id);
@@ -507,6 +509,7 @@ export function encAgentSessionInfo(w: Writer, v: AgentSessionInfo): void {
   w.varint(v.queued_prompts, 32);
   w.varint(v.attached, 32);
   encModelPlace(w, v.model);
+  if (v.title === null) w.u8(0); else { w.u8(1); w.str(v.title); }
 }
 export function decAgentSessionInfo(r: Reader): AgentSessionInfo {
   return {
@@ -524,6 +527,7 @@ export function decAgentSessionInfo(r: Reader): AgentSessionInfo {
     queued_prompts: r.varint(32),
     attached: r.varint(32),
     model: decModelPlace(r),
+    title: (r.option() ? r.str() : null),
   };
 }
 
@@ -1863,7 +1867,9 @@ export type Reply =
    */
   | { Grants: GrantInfo[] }
   /** Answer to [`Request::RevokeGrant`]. */
-  | 'GrantRevoked';
+  | 'GrantRevoked'
+  /** Answer to [`Request::RenameSession`]: the session as it is now. */
+  | { Renamed: SessionInfo };
 export function encReply(w: Writer, v: Reply): void {
   if (typeof v === 'object' && 'Sessions' in v) { w.varint(0, 32); w.varint(v.Sessions.length, 64); for (const x0 of v.Sessions) { encSessionInfo(w, x0); } return; }
   if (typeof v === 'object' && 'Created' in v) { w.varint(1, 32); encSessionInfo(w, v.Created); return; }
@@ -1885,10 +1891,11 @@ export function encReply(w: Writer, v: Reply): void {
   if (typeof v === 'object' && 'Approvals' in v) { w.varint(17, 32); w.varint(v.Approvals.length, 64); for (const x0 of v.Approvals) { encPendingApproval(w, x0); } return; }
   if (typeof v === 'object' && 'Grants' in v) { w.varint(18, 32); w.varint(v.Grants.length, 64); for (const x0 of v.Grants) { encGrantInfo(w, x0); } return; }
   if (v === 'GrantRevoked') { w.varint(19, 32); return; }
+  if (typeof v === 'object' && 'Renamed' in v) { w.varint(20, 32); encSessionInfo(w, v.Renamed); return; }
   throw new PostcardError('not a Reply');
 }
 export function decReply(r: Reader): Reply {
-  switch (r.variant(20)) {
+  switch (r.variant(21)) {
     case 0: return { Sessions: r.seq(() => decSessionInfo(r)) };
     case 1: return { Created: decSessionInfo(r) };
     case 2: return 'Killed';
@@ -1909,6 +1916,7 @@ export function decReply(r: Reader): Reply {
     case 17: return { Approvals: r.seq(() => decPendingApproval(r)) };
     case 18: return { Grants: r.seq(() => decGrantInfo(r)) };
     case 19: return 'GrantRevoked';
+    case 20: return { Renamed: decSessionInfo(r) };
     default: throw new PostcardError('bad Reply');
   }
 }
@@ -2079,6 +2087,19 @@ export type Request =
       /** The grant's number. */
       grant: number;
     };
+  }
+  /** Give a PTY session a display name, or take it away. */
+  | {
+    RenameSession: {
+      /** Session id. */
+      session: number;
+      /**
+       * The new name (at most 64 bytes, no control characters, as in
+       * [`CreateSession::name`]);
+       * `None` or empty: no name.
+       */
+      name: string | null;
+    };
   };
 export function encRequest(w: Writer, v: Request): void {
   if (v === 'ListSessions') { w.varint(0, 32); return; }
@@ -2108,10 +2129,11 @@ export function encRequest(w: Writer, v: Request): void {
   if (typeof v === 'object' && 'ListGrants' in v) { w.varint(24, 32); if (v.ListGrants.session === null) w.u8(0); else { w.u8(1); w.u64(v.ListGrants.session); } return; }
   if (typeof v === 'object' && 'AddGrant' in v) { w.varint(25, 32); w.u64(v.AddGrant.session); encGrantScope(w, v.AddGrant.scope); w.bool(v.AddGrant.allow); return; }
   if (typeof v === 'object' && 'RevokeGrant' in v) { w.varint(26, 32); w.u64(v.RevokeGrant.session); w.u64(v.RevokeGrant.grant); return; }
+  if (typeof v === 'object' && 'RenameSession' in v) { w.varint(27, 32); w.u64(v.RenameSession.session); if (v.RenameSession.name === null) w.u8(0); else { w.u8(1); w.str(v.RenameSession.name); } return; }
   throw new PostcardError('not a Request');
 }
 export function decRequest(r: Reader): Request {
-  switch (r.variant(27)) {
+  switch (r.variant(28)) {
     case 0: return 'ListSessions';
     case 1: return { CreateSession: decCreateSession(r) };
     case 2: return { KillSession: { session: r.u64() } };
@@ -2139,6 +2161,7 @@ export function decRequest(r: Reader): Request {
     case 24: return { ListGrants: { session: (r.option() ? r.u64() : null) } };
     case 25: return { AddGrant: { session: r.u64(), scope: decGrantScope(r), allow: r.bool() } };
     case 26: return { RevokeGrant: { session: r.u64(), grant: r.u64() } };
+    case 27: return { RenameSession: { session: r.u64(), name: (r.option() ? r.str() : null) } };
     default: throw new PostcardError('bad Request');
   }
 }
@@ -2291,6 +2314,11 @@ export interface SessionInfo {
   output_end: number;
   /** What the host's model of the screen knows (docs/protocol.md §8.7). */
   screen: ScreenFacts;
+  /**
+   * When output last arrived or input was last applied (creation time before either), unix
+   * milliseconds.
+   */
+  last_activity_ms: number;
 }
 export function encSessionInfo(w: Writer, v: SessionInfo): void {
   w.u64(v.id);
@@ -2303,6 +2331,7 @@ export function encSessionInfo(w: Writer, v: SessionInfo): void {
   w.varint(v.attached, 32);
   w.u64(v.output_end);
   encScreenFacts(w, v.screen);
+  w.u64(v.last_activity_ms);
 }
 export function decSessionInfo(r: Reader): SessionInfo {
   return {
@@ -2316,6 +2345,7 @@ export function decSessionInfo(r: Reader): SessionInfo {
     attached: r.varint(32),
     output_end: r.u64(),
     screen: decScreenFacts(r),
+    last_activity_ms: r.u64(),
   };
 }
 

@@ -9,8 +9,8 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::agent::approvals::PendingView;
 use crate::agent::store::SessionRow;
 use crate::proto::{
-    AgentEvent, AgentSessionInfo, AgentState, GrantInfo, GrantScope, ModelPlace, PendingApproval,
-    WireError,
+    AgentEvent, AgentEventKind, AgentSessionInfo, AgentState, GrantInfo, GrantScope, ModelPlace,
+    PendingApproval, WireError,
 };
 
 /// Events buffered per session for live attachers; one that falls further behind catches up
@@ -105,6 +105,8 @@ struct Snapshot {
     grants: Vec<GrantInfo>,
     queued: u32,
     attached: u32,
+    /// The first line of the first prompt.
+    title: Option<String>,
 }
 
 /// The shared face of a session: what lists and attachers read, and the actor's mailbox.
@@ -159,6 +161,7 @@ impl SessionHandle {
                 grants: Vec::new(),
                 queued: 0,
                 attached: 0,
+                title: None,
             }),
             events: broadcast::channel(LIVE_BUFFER).0,
             all,
@@ -186,6 +189,7 @@ impl SessionHandle {
             queued_prompts: s.queued,
             attached: s.attached,
             model: self.place.clone(),
+            title: s.title.clone(),
         }
     }
 
@@ -193,6 +197,15 @@ impl SessionHandle {
     pub fn subscribe(self: &Arc<Self>) -> (broadcast::Receiver<Arc<AgentEvent>>, u64) {
         let s = self.snap.lock();
         (self.events.subscribe(), s.next_seq)
+    }
+
+    /// Takes the session's title from its stored events (after a host restart).
+    pub(crate) fn set_title_from(&self, events: &[AgentEvent]) {
+        let title = events.iter().find_map(|e| title_of(&e.event));
+        let mut s = self.snap.lock();
+        if s.title.is_none() {
+            s.title = title;
+        }
     }
 
     /// Counts an attachment until the guard drops.
@@ -254,7 +267,53 @@ impl SessionHandle {
     pub(crate) fn publish(&self, ev: Arc<AgentEvent>) {
         let mut s = self.snap.lock();
         s.next_seq = ev.seq + 1;
+        if s.title.is_none() {
+            s.title = title_of(&ev.event);
+        }
         let _ = self.all.send(ev.clone());
         let _ = self.events.send(ev);
+    }
+}
+
+/// A session's title from its first prompt: the first non-empty line, at most 120 characters.
+pub(crate) fn title_of(ev: &AgentEventKind) -> Option<String> {
+    let AgentEventKind::Prompt { text, .. } = ev else {
+        return None;
+    };
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
+    let mut t: String = line.chars().take(120).collect();
+    if t.len() < line.len() {
+        t.push('…');
+    }
+    Some(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_title_is_the_first_line_of_the_first_prompt() {
+        let p = |text: &str| AgentEventKind::Prompt {
+            text: text.into(),
+            by: "phone".into(),
+            device: None,
+            queued: false,
+        };
+        assert_eq!(
+            title_of(&p("\n  fix the bug \nin main.rs")).as_deref(),
+            Some("fix the bug")
+        );
+        assert_eq!(title_of(&p(" \n ")), None);
+        let long = "x".repeat(200);
+        let t = title_of(&p(&long)).expect("a title");
+        assert_eq!(t.chars().count(), 121);
+        assert!(t.ends_with('…'));
+        assert_eq!(
+            title_of(&AgentEventKind::Warning {
+                message: "w".into()
+            }),
+            None
+        );
     }
 }

@@ -92,7 +92,7 @@ pub enum SpawnError {
 /// A running or ended PTY session.
 pub struct PtySession {
     id: u64,
-    name: Option<String>,
+    name: Mutex<Option<String>>,
     command: Vec<String>,
     cwd: String,
     created_at_ms: u64,
@@ -149,6 +149,8 @@ struct State {
     resizes: std::collections::VecDeque<(u64, WinSize)>,
     /// When output last arrived, unix milliseconds (0: never).
     last_output_ms: u64,
+    /// When output last arrived or input was last applied, unix milliseconds.
+    last_activity_ms: u64,
 }
 
 impl PtySession {
@@ -211,6 +213,7 @@ impl PtySession {
             .map_err(|e| SpawnError::Pty(e.to_string()))?;
 
         let (changed, _) = watch::channel(0u64);
+        let created_at_ms = crate::util::now_ms();
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 buffer: OutputBuffer::new(buffer_bytes),
@@ -225,6 +228,7 @@ impl PtySession {
                     .then(|| std::time::Instant::now() + CREATOR_WAIT),
                 resizes: std::collections::VecDeque::new(),
                 last_output_ms: 0,
+                last_activity_ms: created_at_ms,
             }),
             changed,
             room: parking_lot::Condvar::new(),
@@ -300,14 +304,14 @@ impl PtySession {
 
         Ok(Arc::new(PtySession {
             id,
-            name: req.name.clone(),
+            name: Mutex::new(req.name.clone()),
             command: if req.command.is_empty() {
                 vec![program]
             } else {
                 req.command.clone()
             },
             cwd,
-            created_at_ms: crate::util::now_ms(),
+            created_at_ms,
             pid,
             shared,
             input,
@@ -321,8 +325,13 @@ impl PtySession {
     }
 
     /// The display name.
-    pub fn name(&self) -> Option<&str> {
-        self.name.as_deref()
+    pub fn name(&self) -> Option<String> {
+        self.name.lock().clone()
+    }
+
+    /// Sets or clears the display name.
+    pub fn rename(&self, name: Option<String>) {
+        *self.name.lock() = name;
     }
 
     /// What a session list shows.
@@ -331,7 +340,7 @@ impl PtySession {
         let st = self.shared.state.lock();
         SessionInfo {
             id: self.id,
-            name: self.name.clone(),
+            name: self.name(),
             command: self.command.clone(),
             cwd: self.cwd.clone(),
             created_at_ms: self.created_at_ms,
@@ -346,6 +355,7 @@ impl PtySession {
                 last_output_ms: st.last_output_ms,
                 ..screen
             },
+            last_activity_ms: st.last_activity_ms,
         }
     }
 
@@ -416,6 +426,7 @@ impl PtySession {
             return false;
         }
         *last = seq;
+        st.last_activity_ms = crate::util::now_ms();
         permit.send(data);
         true
     }
@@ -548,6 +559,7 @@ fn read_loop(mut reader: Box<dyn Read + Send>, shared: &Shared) {
                 shared.held.store(false, Ordering::Relaxed);
                 st.buffer.push(&buf[..n]);
                 st.last_output_ms = crate::util::now_ms();
+                st.last_activity_ms = crate::util::now_ms();
                 drop(st);
                 shared.output.notify_all();
                 shared.activity.fetch_add(1, Ordering::Relaxed);
