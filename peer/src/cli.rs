@@ -120,8 +120,10 @@ struct HostArgs {
     #[arg(long)]
     relay_port: Option<u16>,
     /// Use this external relay (e.g. https://relay.example.com) instead of the embedded one.
-    #[arg(long)]
-    relay: Option<String>,
+    /// Give it up to four times (or PEER_RELAYS=URL,URL): the host stays reachable through
+    /// each, fails over when one goes down, and devices dial through any of them.
+    #[arg(long, value_name = "URL", env = "PEER_RELAYS", value_delimiter = ',')]
+    relay: Vec<String>,
     /// Token for an external relay in token mode (`peer-relay --generate-token`). Devices that
     /// pair get it in the pairing code, to use that relay; it gives no access to this host.
     /// Other users can see flags in `ps`: prefer PEER_RELAY_TOKEN or --relay-token-file.

@@ -9,6 +9,8 @@
 //! - [`proxy`]: a TCP proxy that records what crosses it and can cut it (a relay operator's
 //!   view, a relay outage).
 //! - [`impair`]: a UDP proxy with delay, loss and address changes.
+//! - [`relay`]: a real `peer-relay` process (plain HTTP, or token mode with a self-signed
+//!   certificate) that a test can kill or reload.
 //! - [`agents`]: git repositories and agent transcripts for the agent tests.
 //! - `peer-fake-agent` (a binary): a scripted ACP agent.
 
@@ -19,6 +21,8 @@ pub mod browser;
 pub mod harness;
 pub mod impair;
 pub mod proxy;
+pub mod relay;
 
 pub use harness::*;
 pub use proxy::contains;
+pub use relay::RelayProcess;

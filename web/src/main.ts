@@ -9,6 +9,7 @@ import { openTerminal, type TermView } from './term';
 import { OutputWriter } from './writer';
 import type { AgentSessionInfo, SessionInfo } from './gen/protocol';
 import { agentRow, newAgentForm, openAgentChat, type AgentView } from './agentui';
+import { applyRoutes } from './routes';
 
 // The pairing secret is in the fragment: take it and scrub the address bar before anything else.
 const initialFragment = location.hash.length > 1 ? location.hash.slice(1) : null;
@@ -161,7 +162,17 @@ async function connFor(rec: store.HostRecord): Promise<HostConn> {
   let c = conns.get(rec.id);
   if (!c) {
     const { key } = await store.deviceKey();
-    c = new HostConn(hostInfo(rec), key);
+    const conn = new HostConn(hostInfo(rec), key);
+    // The host says where it is on every connection: keep the record (and the next sockets)
+    // pointed there.
+    conn.onRoutes = (routes) => {
+      void store
+        .updateHost(rec.id, (h) => applyRoutes(h, routes, location.origin))
+        .then((next) => {
+          if (next) conn.setBridges(next.bridges);
+        });
+    };
+    c = conn;
     conns.set(rec.id, c);
   }
   return c;
@@ -250,6 +261,7 @@ async function startPairing(link: string) {
       name: res.hostName,
       role: res.role,
       bridges,
+      relays: payload.relayUrls,
       pairedAt: Date.now(),
     };
     await store.saveHost(rec);

@@ -15,7 +15,8 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::conn::{ClientError, Dialer, HostConn};
+use super::conn::{ClientError, HostConn};
+use super::dialer::Dialer;
 use super::escape::{EscapeAction, EscapeFilter};
 use crate::proto::{Attach, ErrorCode, ExitInfo, Frame, Input, MAX_CHUNK, WinSize, write_frame};
 

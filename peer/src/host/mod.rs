@@ -4,7 +4,9 @@ mod agent_stream;
 mod browser;
 mod control;
 pub mod devices;
+mod failover;
 pub mod pairing;
+mod routes;
 mod session_conn;
 mod streams;
 
@@ -37,6 +39,8 @@ pub const DEFAULT_BUFFER: usize = 8 * 1024 * 1024;
 pub const DEFAULT_PAIRING_TTL: Duration = Duration::from_secs(300);
 /// How long start-up waits for an external relay to accept the host before going on without.
 const RELAY_WAIT: Duration = Duration::from_secs(5);
+/// Most external relays a host uses: the pairing payload carries at most four.
+pub const MAX_RELAYS: usize = routes::MAX_RELAYS;
 
 /// How a host is set up.
 #[derive(Debug, Clone)]
@@ -51,11 +55,12 @@ pub struct HostConfig {
     pub port: Option<u16>,
     /// TCP port of the embedded relay (`None`: the one used last time, else random).
     pub relay_port: Option<u16>,
-    /// An external relay instead of the embedded one.
-    pub relay: Option<RelayUrl>,
-    /// Token the external relay wants (token mode); also handed to paired devices.
+    /// External relays instead of the embedded one (at most [`MAX_RELAYS`]): the host keeps a
+    /// home relay among them and fails over; devices dial through any of them.
+    pub relays: Vec<RelayUrl>,
+    /// Token the external relays want (token mode); also handed to paired devices.
     pub relay_token: Option<RelayToken>,
-    /// SHA-256 of the external relay's certificate: trust exactly it (self-signed relays); also
+    /// SHA-256 of the external relays' certificate: trust exactly it (self-signed relays); also
     /// handed to paired devices.
     pub relay_cert_sha256: Option<Fingerprint>,
     /// The IP written into URLs for the embedded relay (`None`: picked from the interfaces).
@@ -85,7 +90,7 @@ impl HostConfig {
             listen: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             port: None,
             relay_port: None,
-            relay: None,
+            relays: Vec::new(),
             relay_token: None,
             relay_cert_sha256: None,
             advertise: None,
@@ -227,12 +232,18 @@ struct Ports {
 impl Host {
     /// Starts a host: loads or creates its identity, binds, and begins serving.
     pub async fn start(cfg: HostConfig) -> Result<Host, HostError> {
-        if cfg.relay.is_none() && (cfg.relay_token.is_some() || cfg.relay_cert_sha256.is_some()) {
+        if cfg.relays.is_empty() && (cfg.relay_token.is_some() || cfg.relay_cert_sha256.is_some()) {
             return Err(HostError::Config(
                 "a relay token or certificate pin needs an external relay (--relay URL); \
                  the embedded relay admits everyone and speaks plain HTTP"
                     .into(),
             ));
+        }
+        if cfg.relays.len() > MAX_RELAYS {
+            return Err(HostError::Config(format!(
+                "at most {MAX_RELAYS} relays (--relay) fit in a pairing code, not {}",
+                cfg.relays.len()
+            )));
         }
         let dir = cfg.paths.host_dir();
         ensure_private_dir(&dir)?;
@@ -278,9 +289,9 @@ impl Host {
             }
             f
         };
-        let relay = match &cfg.relay {
-            Some(_) => None,
-            None => {
+        let relay = match cfg.relays.is_empty() {
+            false => None,
+            true => {
                 let port = cfg.relay_port.or(saved.relay).unwrap_or(0);
                 let relay = match peer_relay::EmbeddedRelay::spawn_with(front(port)).await {
                     Ok(r) => r,
@@ -308,15 +319,14 @@ impl Host {
             (None, ip) if !ip.is_unspecified() => ip,
             (None, _) => pick_lan_ip().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
         };
-        let relay_urls = match (&cfg.relay, &relay) {
-            (Some(url), _) => vec![url.clone()],
-            (None, Some(r)) => vec![r.url_for(advertise)],
-            (None, None) => vec![],
+        let relay_urls = match &relay {
+            None => cfg.relays.clone(),
+            Some(r) => vec![r.url_for(advertise)],
         };
         // The host's own dial to its embedded relay stays on this machine.
-        let local_relays = match (&cfg.relay, &relay) {
-            (None, Some(r)) => vec![r.url_for(loopback_for(cfg.listen))],
-            _ => relay_urls.clone(),
+        let local_relays = match &relay {
+            Some(r) => vec![r.url_for(loopback_for(cfg.listen))],
+            None => relay_urls.clone(),
         };
         let bind = |port| net::EndpointOptions {
             secret: secret.clone(),
@@ -338,14 +348,14 @@ impl Host {
             }
             Err(e) => return Err(e.into()),
         };
-        if let Some(url) = &cfg.relay {
+        if !cfg.relays.is_empty() {
             // A relay that refuses this host or fails the pin is a setup error: say so now
             // rather than serve a pairing code nobody can use. An unreachable relay may come
             // back; iroh keeps trying.
             tokio::select! {
                 online = tokio::time::timeout(RELAY_WAIT, endpoint.online()) => {
                     if online.is_err() {
-                        warn!(relay = %url, "the relay is not reachable yet; carrying on");
+                        warn!(relays = ?cfg.relays, "no relay is reachable yet; carrying on");
                     }
                 }
                 problem = auth.fatal(&endpoint) => {
@@ -403,6 +413,11 @@ impl Host {
         bridge_route.set_handler(Arc::new(browser::io::LocalSockets::new(&shared)));
 
         tasks.spawn(accept_loop(shared.clone(), tasks.clone()));
+        tasks.spawn(failover::keep_home_relay(
+            shared.endpoint.clone(),
+            cfg.relays.len(),
+            shared.shutdown.clone(),
+        ));
         let listener = control::bind(&sock)?;
         tasks.spawn(control::serve(shared.clone(), listener, sock));
         if let Err(e) = shared.agents.resume().await {
@@ -482,30 +497,13 @@ fn pick_lan_ip() -> Option<IpAddr> {
 impl HostShared {
     fn pairing_url(&self, role: Role, ttl: Duration) -> Result<(String, u64), PayloadError> {
         let (secret, expires_at) = self.pairings.issue(role, ttl);
-        let addr = self.endpoint.addr();
-        let direct_addrs = if self.relay_only {
-            vec![]
-        } else {
-            let mut v: Vec<SocketAddr> = addr.ip_addrs().copied().collect();
-            if v.is_empty() {
-                v = self.endpoint.bound_sockets();
-            }
-            v.retain(|a| !a.ip().is_unspecified());
-            v.truncate(8);
-            v
-        };
         let payload = PairingPayload {
             host_id: *self.endpoint.id().as_bytes(),
             host_noise_key: self.identity.noise.public(),
             secret,
             expires_at,
-            relay_urls: self
-                .relay_urls
-                .iter()
-                .take(4)
-                .map(|u| u.to_string())
-                .collect(),
-            direct_addrs,
+            relay_urls: self.relay_urls_home_first(),
+            direct_addrs: self.direct_addrs(),
             host_name: pairing::clean_name(&self.name).map(|n| n.chars().take(32).collect()),
             relay_cert_sha256: self.relay_cert_sha256.map(|f| f.0),
             relay_token: self.relay_token.clone(),

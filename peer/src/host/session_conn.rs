@@ -87,6 +87,11 @@ pub async fn serve(host: Arc<HostShared>, conn: Connection) {
     if write_frame(&mut send, &hello).await.is_err() {
         return;
     }
+    // Where the host is now, so the device finds it again after addresses or relays change.
+    let routes = Frame::HostRoutes(host.routes(true));
+    if write_frame(&mut send, &routes).await.is_err() {
+        return;
+    }
     info!(device = %hex::encode(&device[..4]), %name, "client connected");
     host.devices
         .audit(

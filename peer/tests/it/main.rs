@@ -18,4 +18,6 @@ mod e2e_refusals;
 mod e2e_relay;
 mod faults;
 mod hostile;
+mod multi_relay;
 mod relay_token;
+mod routes;

@@ -255,6 +255,15 @@ pub(crate) async fn serve_socket<R: MsgRead, W: MsgWrite>(
     if out.frame(CONTROL, &hello).await.is_err() {
         return;
     }
+    // Where the host is now (browsers keep the bridges they derive from it), without the relay
+    // token, which a browser never uses.
+    if out
+        .frame(CONTROL, &Frame::HostRoutes(host.routes(false)))
+        .await
+        .is_err()
+    {
+        return;
+    }
     let ctx = StreamCtx {
         host: host.clone(),
         role,
