@@ -110,8 +110,10 @@ struct HostArgs {
     /// Name shown to paired devices (default: the machine's host name).
     #[arg(long)]
     name: Option<String>,
-    /// IP address to listen on (endpoint and embedded relay).
-    #[arg(long, default_value = "0.0.0.0")]
+    /// IP address to listen on (endpoint and embedded relay). The default, `::`, is every
+    /// address of both families (IPv4 and IPv6; IPv4 only where the machine has no IPv6);
+    /// `0.0.0.0` is IPv4 only.
+    #[arg(long, default_value = "::")]
     listen: IpAddr,
     /// UDP port for direct connections (default: the last one used, else random).
     #[arg(long)]

@@ -82,6 +82,32 @@ pub struct HostConn {
     /// The control stream; one request at a time, so a request can run beside an attachment.
     control: tokio::sync::Mutex<Control>,
     hello: HostHello,
+    /// The dialing endpoint's relay counters, and how many of its relay connections had ended
+    /// when this connection was made.
+    relays: RelayWatch,
+}
+
+/// Notices a relay connection of the dialing endpoint ending (a relay that went down).
+#[derive(Debug)]
+pub(crate) struct RelayWatch {
+    metrics: std::sync::Arc<iroh::metrics::SocketMetrics>,
+    closed_at_start: u64,
+}
+
+impl RelayWatch {
+    /// Starts counting on `endpoint` now.
+    pub(crate) fn new(endpoint: &iroh::Endpoint) -> RelayWatch {
+        let metrics = endpoint.metrics().socket.clone();
+        let closed_at_start = metrics.relay_conns_closed.get();
+        RelayWatch {
+            metrics,
+            closed_at_start,
+        }
+    }
+
+    fn closed_since(&self) -> bool {
+        self.metrics.relay_conns_closed.get() > self.closed_at_start
+    }
 }
 
 #[derive(Debug)]
@@ -98,6 +124,7 @@ impl HostConn {
         send: SendStream,
         reader: FrameReader<RecvStream>,
         hello: HostHello,
+        relays: RelayWatch,
     ) -> HostConn {
         HostConn {
             conn,
@@ -107,7 +134,21 @@ impl HostConn {
                 next_id: 1,
             }),
             hello,
+            relays,
         }
+    }
+
+    /// Whether this connection runs through a relay (no direct path selected) and one of the
+    /// dialing endpoint's relay connections ended since it was made: the relay carrying it has
+    /// most likely gone, and waiting for QUIC to notice (the idle timeout) only delays a
+    /// reconnect through another relay.
+    pub fn relay_gone(&self) -> bool {
+        let relayed = self
+            .conn
+            .paths()
+            .iter()
+            .any(|p| p.is_selected() && p.is_relay());
+        relayed && self.relays.closed_since()
     }
 
     /// What the host said about itself.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use iroh::{Endpoint, EndpointId, RelayUrl, SecretKey};
 
-use super::conn::{CONNECT_TIMEOUT, ClientError, HostConn};
+use super::conn::{CONNECT_TIMEOUT, ClientError, HostConn, RelayWatch};
 use super::hosts::{KnownHost, Routes};
 use crate::net::{self, ALPN_SESSION, close};
 use crate::proto::{
@@ -32,6 +32,8 @@ pub struct Dialer {
     state: tokio::sync::Mutex<DialState>,
     /// Where to save routes the host tells (`None`: keep them in memory only).
     hosts_file: Option<PathBuf>,
+    /// The record's routes were set by hand: the host's are not taken.
+    keep_routes: bool,
     /// Whether the relay problem of a connection that got through anyway was reported.
     warned: AtomicBool,
 }
@@ -70,6 +72,7 @@ impl Dialer {
                 auth,
             }),
             hosts_file: None,
+            keep_routes: host.keep_routes,
             warned: AtomicBool::new(false),
         })
     }
@@ -138,6 +141,7 @@ impl Dialer {
         direct: &[SocketAddr],
     ) -> Result<(HostConn, HostRoutes), ClientError> {
         let addr = net::dial_addr(self.host_id, relays, direct, self.relay_only);
+        let watch = RelayWatch::new(endpoint);
         let conn = endpoint
             .connect(addr, ALPN_SESSION)
             .await
@@ -191,11 +195,14 @@ impl Dialer {
             }
             Err(e) => return Err(ClientError::from_read(e, &conn)),
         };
-        Ok((HostConn::new(conn, send, reader, hello), routes))
+        Ok((HostConn::new(conn, send, reader, hello, watch), routes))
     }
 
     /// Takes the host's routes as the device's knowledge from now on, and saves them.
     async fn learn(&self, told: HostRoutes) {
+        if self.keep_routes {
+            return;
+        }
         let mut state = self.state.lock().await;
         let Some(routes) = state.routes.updated(&told) else {
             return;
@@ -245,7 +252,7 @@ async fn bind(
         net::EndpointOptions {
             secret: SecretKey::generate(),
             relays,
-            bind: bind_for(&direct),
+            bind: net::client_bind(&direct),
             relay_only,
             alpns: vec![],
         },
@@ -253,11 +260,4 @@ async fn bind(
     )
     .await
     .map_err(|e| ClientError::Unreachable(e.to_string()))
-}
-
-/// Bind the client's UDP socket on loopback when the host is only reachable there (tests,
-/// same-machine use), else let iroh choose.
-fn bind_for(direct: &[SocketAddr]) -> Option<SocketAddr> {
-    let all_loopback = !direct.is_empty() && direct.iter().all(|a| a.ip().is_loopback());
-    all_loopback.then(|| SocketAddr::from(([127, 0, 0, 1], 0)))
 }

@@ -42,6 +42,10 @@ pub struct KnownHost {
     /// only certificate trusted for them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relay_cert_sha256: Option<String>,
+    /// The relays and addresses above were set by hand (a tunnel, a port forward the host does
+    /// not know of): keep them instead of taking the routes the host tells on each connection.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_routes: bool,
 }
 
 impl KnownHost {
@@ -260,7 +264,7 @@ impl KnownHosts {
         else {
             return Ok(());
         };
-        if host.routes() == *routes {
+        if host.keep_routes || host.routes() == *routes {
             return Ok(());
         }
         host.set_routes(routes);
@@ -333,6 +337,7 @@ mod tests {
             paired_at: 0,
             relay_token: None,
             relay_cert_sha256: None,
+            keep_routes: false,
         }
     }
 

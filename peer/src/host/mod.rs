@@ -1,16 +1,18 @@
 //! The host daemon: identity, endpoint, embedded relay, pairing, sessions, control socket.
 
+mod accept;
 mod agent_stream;
 mod browser;
 mod control;
 pub mod devices;
 mod failover;
+mod listen;
 pub mod pairing;
 mod routes;
 mod session_conn;
 mod streams;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,17 +23,16 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use crate::keystore::{self, KeyStore};
 use crate::net;
 use crate::paths::{Paths, ensure_private_dir, write_private_file};
-use crate::proto::close::quic as close;
 use crate::proto::{ALPN_BRIDGE, ALPN_PAIR, ALPN_SESSION};
 use crate::proto::{HostStatus, Role};
 use crate::pty::SessionManager;
 use devices::Devices;
-use pairing::{PairContext, Pairings};
+use pairing::Pairings;
 
 /// Default output buffer per session.
 pub const DEFAULT_BUFFER: usize = 8 * 1024 * 1024;
@@ -49,7 +50,8 @@ pub struct HostConfig {
     pub paths: Paths,
     /// Display name.
     pub name: String,
-    /// IP to bind the endpoint and the embedded relay to.
+    /// IP to bind the endpoint and the embedded relay to; `::` (the default): every address of
+    /// both families (IPv4 only on a machine without IPv6).
     pub listen: IpAddr,
     /// UDP port of the endpoint (`None`: the one used last time, else random).
     pub port: Option<u16>,
@@ -87,7 +89,7 @@ impl HostConfig {
         HostConfig {
             paths,
             name: default_host_name(),
-            listen: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            listen: listen::BOTH,
             port: None,
             relay_port: None,
             relays: Vec::new(),
@@ -161,7 +163,11 @@ pub struct HostShared {
     pub(crate) name: String,
     pub(crate) instance: u64,
     pub(crate) identity: HostIdentity,
-    pub(crate) endpoint: Endpoint,
+    /// The endpoint; replaced when relay failover rebinds it ([`failover`]).
+    pub(crate) endpoint: tokio::sync::watch::Sender<Endpoint>,
+    /// Counts relay failovers: connections close (asking their clients to come back) when it
+    /// changes, just before the endpoint is replaced.
+    pub(crate) relocations: tokio::sync::watch::Sender<u64>,
     pub(crate) devices: Devices,
     pub(crate) sessions: SessionManager,
     pub(crate) pairings: Pairings,
@@ -281,8 +287,9 @@ impl Host {
         let secret = SecretKey::from_bytes(identity.iroh_secret.as_bytes());
         // The embedded front: relay, this host's mobile bridge and the web app on one port.
         let bridge_route = peer_relay::BridgeRoute::only_host(secret.public());
+        let front_ip = listen::front_ip(cfg.listen);
         let front = |port| {
-            let mut f = peer_relay::FrontConfig::http(SocketAddr::new(cfg.listen, port))
+            let mut f = peer_relay::FrontConfig::http(SocketAddr::new(front_ip, port))
                 .route(peer_relay::BRIDGE_PREFIX, bridge_route.clone());
             if let Some(root) = &cfg.web_root {
                 f = f.web_root(root.clone());
@@ -313,19 +320,18 @@ impl Host {
             ALPN_SESSION.to_vec(),
             ALPN_BRIDGE.to_vec(),
         ];
-        let udp = cfg.port.or(saved.udp).unwrap_or(0);
-        let advertise = match (cfg.advertise, cfg.listen) {
-            (Some(ip), _) => ip,
-            (None, ip) if !ip.is_unspecified() => ip,
-            (None, _) => pick_lan_ip().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-        };
+        let udp = listen::udp_port(cfg.listen, cfg.port.or(saved.udp).unwrap_or(0));
         let relay_urls = match &relay {
             None => cfg.relays.clone(),
-            Some(r) => vec![r.url_for(advertise)],
+            Some(r) => listen::advertised(cfg.advertise, front_ip)
+                .into_iter()
+                .take(MAX_RELAYS)
+                .map(|ip| r.url_for(ip))
+                .collect(),
         };
         // The host's own dial to its embedded relay stays on this machine.
         let local_relays = match &relay {
-            Some(r) => vec![r.url_for(loopback_for(cfg.listen))],
+            Some(r) => vec![r.url_for(listen::loopback_for(front_ip))],
             None => relay_urls.clone(),
         };
         let bind = |port| net::EndpointOptions {
@@ -364,8 +370,13 @@ impl Host {
                 }
             }
         }
+        let bound_udp = endpoint.bound_sockets().first().map(|s| s.port());
+        let rebind = failover::Rebind {
+            opts: bind(bound_udp.unwrap_or(0)),
+            auth: auth.clone(),
+        };
         let ports = Ports {
-            udp: endpoint.bound_sockets().first().map(|s| s.port()),
+            udp: bound_udp,
             relay: relay.as_ref().map(|r| r.http_addr().port()),
         };
         if let Ok(b) = serde_json::to_vec(&ports) {
@@ -393,7 +404,8 @@ impl Host {
             // Below 2^53, so that a JavaScript number holds it exactly.
             instance: rand::random::<u64>() >> 11,
             identity,
-            endpoint,
+            endpoint: tokio::sync::watch::Sender::new(endpoint),
+            relocations: tokio::sync::watch::Sender::new(0),
             devices,
             sessions: SessionManager::new(cfg.buffer_bytes, cfg.max_sessions),
             pairings: Pairings::default(),
@@ -412,12 +424,8 @@ impl Host {
         // The embedded front hands this host's browser sockets straight to it.
         bridge_route.set_handler(Arc::new(browser::io::LocalSockets::new(&shared)));
 
-        tasks.spawn(accept_loop(shared.clone(), tasks.clone()));
-        tasks.spawn(failover::keep_home_relay(
-            shared.endpoint.clone(),
-            cfg.relays.len(),
-            shared.shutdown.clone(),
-        ));
+        tasks.spawn(accept::accept_loop(shared.clone(), tasks.clone()));
+        tasks.spawn(failover::keep_home_relay(shared.clone(), rebind));
         let listener = control::bind(&sock)?;
         tasks.spawn(control::serve(shared.clone(), listener, sock));
         if let Err(e) = shared.agents.resume().await {
@@ -425,7 +433,7 @@ impl Host {
             return Err(e.into());
         }
         info!(
-            id = %shared.endpoint.id(),
+            id = %shared.endpoint().id(),
             relays = ?shared.relay_urls,
             "host started"
         );
@@ -449,7 +457,7 @@ impl Host {
 
     /// The host's endpoint id.
     pub fn endpoint_id(&self) -> iroh::EndpointId {
-        self.shared.endpoint.id()
+        self.shared.endpoint().id()
     }
 
     /// Where the host key is kept.
@@ -470,35 +478,23 @@ impl Host {
         let _ = tokio::time::timeout(Duration::from_secs(3), self.tasks.wait()).await;
         self.shared.agents.flush().await;
         self.shared.sessions.kill_all().await;
-        self.shared.endpoint.close().await;
+        self.shared.endpoint().close().await;
         if let Some(relay) = self.relay {
             relay.shutdown().await;
         }
     }
 }
 
-fn loopback_for(listen: IpAddr) -> IpAddr {
-    match listen {
-        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
-        ip => ip,
-    }
-}
-
-/// The first private IPv4 address of this machine's interfaces, for LAN URLs.
-fn pick_lan_ip() -> Option<IpAddr> {
-    // Asking the OS which source address it would use needs no packet to be sent.
-    let sock = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).ok()?;
-    sock.connect((Ipv4Addr::new(192, 0, 2, 1), 9)).ok()?;
-    let ip = sock.local_addr().ok()?.ip();
-    (!ip.is_unspecified()).then_some(ip)
-}
-
 impl HostShared {
+    /// The endpoint now (failover may replace it).
+    pub(crate) fn endpoint(&self) -> Endpoint {
+        self.endpoint.borrow().clone()
+    }
+
     fn pairing_url(&self, role: Role, ttl: Duration) -> Result<(String, u64), PayloadError> {
         let (secret, expires_at) = self.pairings.issue(role, ttl);
         let payload = PairingPayload {
-            host_id: *self.endpoint.id().as_bytes(),
+            host_id: *self.endpoint().id().as_bytes(),
             host_noise_key: self.identity.noise.public(),
             secret,
             expires_at,
@@ -512,10 +508,11 @@ impl HostShared {
     }
 
     fn status(&self) -> HostStatus {
-        let addr = self.endpoint.addr();
+        let endpoint = self.endpoint();
+        let addr = endpoint.addr();
         HostStatus {
             host_name: self.name.clone(),
-            endpoint_id: self.endpoint.id().to_string(),
+            endpoint_id: endpoint.id().to_string(),
             relay_urls: self.relay_urls.iter().map(|u| u.to_string()).collect(),
             direct_addrs: addr.ip_addrs().map(|a| a.to_string()).collect(),
             key_store: self.key_store.to_string(),
@@ -523,75 +520,4 @@ impl HostShared {
             connections: self.devices.live_count(),
         }
     }
-}
-
-async fn accept_loop(host: Arc<HostShared>, tasks: TaskTracker) {
-    loop {
-        let incoming = tokio::select! {
-            _ = host.shutdown.cancelled() => break,
-            i = host.endpoint.accept() => match i { Some(i) => i, None => break },
-        };
-        let host = host.clone();
-        tasks.spawn(async move {
-            let conn = match incoming.await {
-                Ok(c) => c,
-                Err(e) => {
-                    debug!("incoming connection failed: {e}");
-                    return;
-                }
-            };
-            match conn.alpn() {
-                a if a == ALPN_SESSION => session_conn::serve(host, conn).await,
-                a if a == ALPN_PAIR => serve_pairing(host, conn).await,
-                a if a == ALPN_BRIDGE => browser::serve_bridge(host, conn).await,
-                _ => conn.close(close::PROTOCOL.into(), b"unknown ALPN"),
-            }
-        });
-    }
-}
-
-async fn serve_pairing(host: Arc<HostShared>, conn: iroh::endpoint::Connection) {
-    let stream = tokio::select! {
-        _ = host.shutdown.cancelled() => return,
-        s = tokio::time::timeout(Duration::from_secs(15), conn.accept_bi()) => s,
-    };
-    let Ok(Ok((mut send, mut recv))) = stream else {
-        conn.close(close::PROTOCOL.into(), b"no pairing stream");
-        return;
-    };
-    let ctx = PairContext {
-        noise: &host.identity.noise,
-        host_id: *host.endpoint.id().as_bytes(),
-        host_name: &host.name,
-        pairings: &host.pairings,
-        devices: &host.devices,
-    };
-    let event = match pairing::serve(ctx, &mut recv, &mut send).await {
-        Ok(p) => {
-            info!(device = %hex::encode(&p.device[..4]), name = %p.name, "paired");
-            host.pairings.record(
-                &p.pairing_id,
-                pairing::PairedDevice {
-                    name: p.name.clone(),
-                    device: hex::encode(p.device),
-                    role: p.role,
-                    code: p.code.clone(),
-                },
-            );
-            HostEvent::Paired {
-                name: p.name,
-                device: hex::encode(p.device),
-                role: p.role,
-                code: p.code,
-            }
-        }
-        Err(e) => {
-            info!("pairing failed: {e}");
-            HostEvent::PairingFailed(e.to_string())
-        }
-    };
-    let _ = send.finish();
-    let _ = host.events.try_send(event);
-    // Give the client time to read the outcome before the connection goes.
-    let _ = tokio::time::timeout(Duration::from_secs(5), conn.closed()).await;
 }

@@ -20,9 +20,9 @@ impl HostShared {
         if self.relay_only {
             return vec![];
         }
-        let mut v: Vec<SocketAddr> = self.endpoint.addr().ip_addrs().copied().collect();
+        let mut v: Vec<SocketAddr> = self.endpoint().addr().ip_addrs().copied().collect();
         if v.is_empty() {
-            v = self.endpoint.bound_sockets();
+            v = self.endpoint().bound_sockets();
         }
         v.retain(|a| !a.ip().is_unspecified());
         v.truncate(MAX_DIRECT);
@@ -32,7 +32,7 @@ impl HostShared {
     /// The relay URLs to give out, the home relay first (when it is one of them).
     pub(crate) fn relay_urls_home_first(&self) -> Vec<String> {
         let home = self
-            .endpoint
+            .endpoint()
             .home_relay_status()
             .get()
             .into_iter()

@@ -18,6 +18,7 @@ mod e2e_refusals;
 mod e2e_relay;
 mod faults;
 mod hostile;
+mod ipv6;
 mod multi_relay;
 mod relay_token;
 mod routes;

@@ -56,10 +56,15 @@ pub const SILENCE_LIMIT: Duration = Duration::from_secs(15);
 /// host stops: every stream is one browser socket.
 pub async fn serve_bridge(host: Arc<HostShared>, conn: Connection) {
     let mut sockets = JoinSet::new();
+    let mut relocations = host.relocations.subscribe();
     loop {
         tokio::select! {
             _ = host.shutdown.cancelled() => {
                 conn.close(quic::SHUTTING_DOWN.into(), b"the host is shutting down");
+                break;
+            }
+            _ = relocations.changed() => {
+                conn.close(quic::SHUTTING_DOWN.into(), super::session_conn::MOVING);
                 break;
             }
             stream = conn.accept_bi() => {
@@ -96,7 +101,7 @@ async fn handshake<R: MsgRead, W: MsgWrite>(
         .await
         .map_err(|e| format!("{e:?}"))?
         .ok_or("closed before the handshake")?;
-    let prologue = bridge_prologue(host.endpoint.id().as_bytes());
+    let prologue = bridge_prologue(host.endpoint().id().as_bytes());
     let Ok((responder, payload)) = Responder::read_first(&host.identity.noise, &prologue, &msg1)
     else {
         return Err(refuse(tx, Refusal::Handshake).await);
