@@ -496,12 +496,20 @@ async function showSettings() {
         : 'Device key: X25519 kept by the app in IndexedDB (this page has no WebCrypto X25519).',
     ),
   );
+  // Whoever serves this origin runs its code with this device's keys (docs/security.md).
+  const origin = h('p', 'hint', `This app was loaded from ${location.origin}. Whoever serves it there runs it with this device’s keys: load it only from your own host or a server you trust.`);
+  origin.dataset.origin = location.origin;
+  body.append(origin);
   body.append(h('h2', '', 'Hosts'));
   const ul = h('ul', 'list');
   for (const rec of await store.hosts()) {
     const li = h('li', 'row');
+    const main = h('span', 'row-main', rec.name);
+    const relays = rec.relays ?? [];
+    const via = h('small', 'relays', relays.length ? `relays: ${relays.join(', ')}` : `bridges: ${rec.bridges.join(', ')}`);
+    main.append(via);
     li.append(
-      h('span', 'row-main', rec.name),
+      main,
       button('Forget', () => {
         if (!confirm(`Forget ${rec.name}? The host is asked to revoke this phone too, if it can be reached.`)) return;
         void (async () => {
