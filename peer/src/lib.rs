@@ -8,12 +8,14 @@
 //! - [`pty`]: PTY sessions with replayable output.
 //! - [`agent`]: coding agents driven over ACP.
 //! - [`db`]: the host's database and the thread that owns it.
+//! - [`machine`]: the host machine's model servers and GPUs.
 
 pub mod agent;
 pub mod client;
 pub mod db;
 pub mod host;
 pub mod keystore;
+pub mod machine;
 pub mod net;
 pub mod paths;
 pub mod pty;

@@ -15,6 +15,10 @@ pub struct AgentDef {
     pub needs_login: bool,
     /// How to log in, when `needs_login`.
     pub login_hint: Option<String>,
+    /// It can run on a local model server (`NewAgentSession::model` = `local:…`).
+    pub local_models: bool,
+    /// Where its prompts and code go without a local model (e.g. `Anthropic`), if known.
+    pub provider: Option<String>,
 }
 
 /// Parameters of a new agent session.
@@ -28,6 +32,10 @@ pub struct NewAgentSession {
     pub base: Option<String>,
     /// A first prompt, sent once the agent is ready.
     pub prompt: Option<String>,
+    /// `local:MODEL` or `local:SERVER/MODEL`: run the agent on a model of a model server on
+    /// the host's machine ([`crate::Request::ListModelServers`]); `None`: the agent's own
+    /// configuration picks the model.
+    pub model: Option<String>,
 }
 
 /// Where an agent session is in its life.
@@ -107,6 +115,8 @@ pub struct AgentSessionInfo {
     pub queued_prompts: u32,
     /// Event streams attached now.
     pub attached: u32,
+    /// Where its model runs.
+    pub model: crate::ModelPlace,
 }
 
 /// First frame of an agent event stream.

@@ -5,7 +5,7 @@
 //! - [`close`]: QUIC close codes of native connections, WebSocket close codes of browser sockets.
 //! - [`refusal`]: the host's answer in message 2's place (go on, or why not).
 //! - [`frame`]: the frame registry and codec; the messages are in [`session`], [`attach`],
-//!   [`agent`], [`local`] and [`pairing`].
+//!   [`agent`], [`machine`], [`local`] and [`pairing`].
 //! - [`browser`]: the envelope that carries frames inside a browser's Noise channel.
 //! - [`codec`]: `u16`-length message framing of the pairing and bridge streams.
 //! - `io` (feature `io`): async frame and message I/O over tokio streams.
@@ -23,6 +23,7 @@ pub mod frame;
 #[cfg(feature = "io")]
 pub mod io;
 pub mod local;
+pub mod machine;
 pub mod pairing;
 pub mod refusal;
 pub mod session;
@@ -34,6 +35,7 @@ pub use frame::{Frame, FrameError, FrameType, MAX_CHUNK, MAX_FRAME, Sender};
 #[cfg(feature = "io")]
 pub use io::{FrameReader, ReadError, StreamMessage, read_message, write_frame, write_message};
 pub use local::*;
+pub use machine::*;
 pub use pairing::*;
 pub use refusal::Refusal;
 pub use session::*;

@@ -129,4 +129,6 @@ pub struct HostStatus {
     pub sessions: u32,
     /// Live client connections.
     pub connections: u32,
+    /// GPUs (empty without `nvidia-smi`).
+    pub gpus: Vec<GpuInfo>,
 }

@@ -202,6 +202,11 @@ pub enum Request {
     /// This device leaves the host: the host revokes it (any role may). For a device whose
     /// person saw different short codes at pairing, or that forgets the host.
     Unpair,
+    /// Probe the model servers the host can reach (the usual local ports and those in its
+    /// `agents.toml`), at most about a second.
+    ListModelServers,
+    /// The host's GPUs (empty without `nvidia-smi`).
+    ListGpus,
 }
 
 /// Parameters of a new PTY session.
@@ -266,6 +271,10 @@ pub enum Reply {
     AgentConfigured,
     /// Answer to [`Request::Unpair`]: the device is revoked; its connections close next.
     Unpaired,
+    /// Answer to [`Request::ListModelServers`].
+    ModelServers(Vec<ModelServer>),
+    /// Answer to [`Request::ListGpus`].
+    Gpus(Vec<GpuInfo>),
 }
 
 /// Why the host is about to close a browser's socket (frame `Close`, channel 0).

@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 use crate::{
     AccessMode, AccessPolicy, FrontConfig, InvalidRelayToken, Limits, MetricsExposure, RateLimit,
-    RelayToken,
+    RelayToken, WebApp,
 };
 
 /// Default plain-HTTP listener when no HTTPS listener is configured.
@@ -132,8 +132,10 @@ pub struct ConfigFile {
     pub dev_tls_names: Vec<String>,
     /// Host name or IP clients use to reach the relay; used to print the relay URLs.
     pub advertise: Option<String>,
-    /// Directory of static files (the web app). Default: none (404 for unknown paths).
+    /// Directory of static files (the web app) served instead of the one built in.
     pub web_root: Option<PathBuf>,
+    /// Serve the web app built into the binary when no `web_root` is set. Default: true.
+    pub web_app: Option<bool>,
     /// `Cache-Control: max-age` of static assets, in seconds. Default: 300.
     pub static_max_age_secs: Option<u64>,
     /// Who may read `/metrics`: `"public"`, `"loopback"` (default) or `"off"`.
@@ -224,6 +226,9 @@ pub struct Overrides {
     pub advertise: Option<String>,
     /// `--web-root` / `PEER_RELAY_WEB_ROOT`.
     pub web_root: Option<PathBuf>,
+    /// `--no-web-app` / `PEER_RELAY_NO_WEB_APP`: no web app at all, neither the built-in one
+    /// nor a web root (only `true` overrides).
+    pub no_web_app: bool,
     /// `--metrics` / `PEER_RELAY_METRICS`.
     pub metrics: Option<MetricsExposure>,
     /// `--access` / `PEER_RELAY_ACCESS`.
@@ -273,8 +278,8 @@ pub struct Settings {
     pub https: Option<(SocketAddr, CertSource)>,
     /// Host name or IP for printed URLs.
     pub advertise: Option<String>,
-    /// Static files.
-    pub web_root: Option<PathBuf>,
+    /// What is served for the paths the relay does not use itself.
+    pub web_app: WebApp,
     /// `Cache-Control: max-age` of static assets.
     pub static_max_age: Duration,
     /// Who may read `/metrics`.
@@ -486,7 +491,12 @@ impl Settings {
                 .advertise
                 .or(file.advertise)
                 .filter(|a| !a.trim().is_empty()),
-            web_root: overrides.web_root.or(file.web_root),
+            web_app: match overrides.web_root.or(file.web_root) {
+                _ if overrides.no_web_app => WebApp::Off,
+                Some(dir) => WebApp::Dir(dir),
+                None if file.web_app == Some(false) => WebApp::Off,
+                None => WebApp::BuiltIn,
+            },
             static_max_age: Duration::from_secs(file.static_max_age_secs.unwrap_or(300)),
             metrics: overrides.metrics.or(file.metrics).unwrap_or_default(),
             access,
@@ -536,10 +546,7 @@ impl Settings {
         if let (Some((addr, _)), Some(tls)) = (&self.https, tls) {
             config = config.with_https(*addr, tls);
         }
-        if let Some(dir) = &self.web_root {
-            config = config.web_root(dir.clone());
-        }
-        config
+        config.web_app(self.web_app.clone())
     }
 }
 

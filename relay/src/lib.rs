@@ -13,7 +13,8 @@
 //! - `GET /healthz` → `200 ok`;
 //! - `GET /metrics` → Prometheus text ([`MetricsExposure`] decides who may read it);
 //! - routes plugged in with [`FrontConfig::route`] (e.g. the mobile bridge under `/bridge`);
-//! - everything else: static files from an optional web root, with an SPA fallback.
+//! - everything else: the web app ([`WebApp`]): the one built into the binary (see
+//!   `build.rs`), or the files of a web root, with an SPA fallback; or nothing.
 //!
 //! New TCP connections are rate limited per IP and capped globally and per IP ([`Limits`]), and
 //! a reserve of file descriptors keeps health checks and metrics answering when the process
@@ -54,8 +55,8 @@ pub use bridge_route::{BRIDGE_PREFIX, BridgeRoute};
 pub use embedded::{EmbeddedRelay, RelayError};
 #[cfg(feature = "server")]
 pub use front::{
-    BoxError, FrontBody, FrontConfig, Limits, MetricsExposure, RateLimit, RequestContext,
-    RouteFuture, RouteHandler, empty_body, full_body,
+    BoxError, CSP, FrontBody, FrontConfig, Limits, MetricsExposure, RateLimit, RequestContext,
+    RouteFuture, RouteHandler, WebApp, built_in_web_app, empty_body, full_body,
 };
 /// The URL clients use to reach a relay (same type as `iroh::RelayUrl`).
 pub use iroh_base::RelayUrl;

@@ -78,6 +78,7 @@ async fn new_session(conn: &HostConn, repo: &Path, prompt: Option<&str>) -> Resu
             repo: repo.to_string_lossy().into_owned(),
             base: None,
             prompt: prompt.map(str::to_string),
+            model: None,
         }))
         .await?;
     let Reply::AgentSession(info) = r else {

@@ -48,15 +48,25 @@ pub fn fake_agent_binary() -> PathBuf {
     binary("peer-fake-agent", "peer-testkit")
 }
 
+/// The scripted stand-in for a model server (`peer-fake-model`).
+pub fn fake_model_binary() -> PathBuf {
+    binary("peer-fake-model", "peer-testkit")
+}
+
 fn base_cmd(home: &Path) -> Command {
-    let mut c = Command::new(peer_binary());
+    bin_cmd(&peer_binary(), home)
+}
+
+fn bin_cmd(bin: &Path, home: &Path) -> Command {
+    let mut c = Command::new(bin);
     c.env("PEER_HOME", home)
         .env("PEER_KEY_STORE", "file")
         .env(
             "RUST_LOG",
             std::env::var("TEST_RUST_LOG").unwrap_or_else(|_| "warn".into()),
         )
-        .env_remove("XDG_STATE_HOME");
+        .env_remove("XDG_STATE_HOME")
+        .env_remove("PEER_WEB_ROOT");
     c
 }
 
@@ -68,6 +78,9 @@ pub struct TestHost {
     new_line: mpsc::Receiver<String>,
     pub url: String,
     args: Vec<String>,
+    env: Vec<(String, std::ffi::OsString)>,
+    /// The binary and the directory it runs in (`None`: `peer_binary()`, the test's own).
+    bin: Option<(PathBuf, PathBuf)>,
 }
 
 impl TestHost {
@@ -77,7 +90,39 @@ impl TestHost {
     }
 
     pub fn start_in(home: tempfile::TempDir, args: &[&str]) -> TestHost {
-        let mut cmd = base_cmd(home.path());
+        Self::start_in_env(home, args, &[])
+    }
+
+    /// [`TestHost::start_in`] with extra environment variables for the host process (and so
+    /// for the agents it starts); a restart keeps them.
+    pub fn start_in_env(
+        home: tempfile::TempDir,
+        args: &[&str],
+        env: &[(&str, std::ffi::OsString)],
+    ) -> TestHost {
+        Self::start_binary(None, home, args, env)
+    }
+
+    /// `bin host ARGS` run in directory `cwd`, e.g. a copy of the binary alone somewhere.
+    pub fn start_copy(bin: &Path, cwd: &Path, home: tempfile::TempDir, args: &[&str]) -> TestHost {
+        Self::start_binary(Some((bin.to_owned(), cwd.to_owned())), home, args, &[])
+    }
+
+    fn start_binary(
+        bin: Option<(PathBuf, PathBuf)>,
+        home: tempfile::TempDir,
+        args: &[&str],
+        env: &[(&str, std::ffi::OsString)],
+    ) -> TestHost {
+        let mut cmd = match &bin {
+            Some((bin, cwd)) => {
+                let mut cmd = bin_cmd(bin, home.path());
+                cmd.current_dir(cwd);
+                cmd
+            }
+            None => base_cmd(home.path()),
+        };
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
         cmd.arg("host");
         if !args.contains(&"--listen") {
             cmd.arg("--listen").arg("127.0.0.1");
@@ -86,7 +131,7 @@ impl TestHost {
         cmd.stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .stdin(Stdio::null());
-        let mut child = cmd.spawn().expect("spawn peer host");
+        let mut child = spawn(&mut cmd).expect("spawn peer host");
         let stdout = child.stdout.take().expect("stdout");
         let lines = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel();
@@ -105,6 +150,11 @@ impl TestHost {
             new_line: rx,
             url: String::new(),
             args: args.iter().map(|s| s.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            bin,
         };
         if !args.contains(&"--no-pairing") {
             let line = host.wait_line("pairing URL: ", Duration::from_secs(30));
@@ -142,7 +192,15 @@ impl TestHost {
 
     /// Runs `peer ARGS` with the host's state directory (the CLI on the host machine).
     pub fn cli(&self, args: &[&str]) -> Output {
-        run(base_cmd(self.home.path()).args(args))
+        let mut cmd = match &self.bin {
+            Some((bin, cwd)) => {
+                let mut cmd = bin_cmd(bin, self.home.path());
+                cmd.current_dir(cwd);
+                cmd
+            }
+            None => base_cmd(self.home.path()),
+        };
+        run(cmd.args(args))
     }
 
     pub fn pid(&self) -> u32 {
@@ -174,7 +232,12 @@ impl TestHost {
         let home = std::mem::replace(&mut self.home, tempfile::tempdir().expect("tempdir"));
         let mut args: Vec<&str> = self.args.iter().map(|s| s.as_str()).collect();
         args.extend_from_slice(extra);
-        TestHost::start_in(home, &args)
+        let env: Vec<(&str, std::ffi::OsString)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        TestHost::start_binary(self.bin.take(), home, &args, &env)
     }
 
     /// The UDP address of the host's QUIC socket (from the ports it saved).
@@ -226,6 +289,23 @@ fn terminate(child: &mut Child, grace: Duration) -> bool {
 impl Drop for TestHost {
     fn drop(&mut self) {
         terminate(&mut self.child, Duration::from_secs(5));
+    }
+}
+
+/// `cmd.spawn()`, waiting out `ETXTBSY`: a binary copied by this test process is briefly held
+/// open for writing by children that other test threads fork meanwhile (until they exec).
+pub fn spawn(cmd: &mut Command) -> std::io::Result<Child> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match cmd.spawn() {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::ExecutableFileBusy
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
     }
 }
 
@@ -591,6 +671,23 @@ pub async fn browser_create_shell<T: crate::browser::MessageTransport>(
     }
 }
 
+/// Attaches channel 1 to `session` with `token` and proves the shell live: `marker`, typed
+/// through `tr A-Z a-z`, comes back in lower case (so the echo of the typing does not count).
+pub async fn browser_attach_and_echo<T: crate::browser::MessageTransport>(
+    b: &mut BrowserClient<T>,
+    out: &mut Vec<u8>,
+    session: u64,
+    token: u64,
+    marker: &str,
+) {
+    b.send(1, &attach(session, 0, token)).await.expect("attach");
+    until(b, out, |m, _| matches!(m, Some((1, Frame::Attached(_))))).await;
+    let line = format!("echo {marker} | tr A-Z a-z\r");
+    b.send(1, &input(1, line.as_bytes())).await.expect("type");
+    let want = marker.to_lowercase().into_bytes();
+    until(b, out, |_, o| o.windows(want.len()).any(|w| w == want)).await;
+}
+
 /// Starts `peer host` in this process (file keys, loopback) in a fresh state directory.
 pub async fn in_process_host() -> (tempfile::TempDir, peer::host::Host) {
     in_process_host_with(|_| {}).await
@@ -607,6 +704,37 @@ pub async fn in_process_host_with(
     f(&mut cfg);
     let host = peer::host::Host::start(cfg).await.expect("host");
     (home, host)
+}
+
+/// A fresh endpoint (new key, no relay) on a loopback port, for tests that speak to a host's
+/// ALPNs directly.
+pub async fn loopback_endpoint() -> iroh::Endpoint {
+    peer::net::bind_endpoint(peer::net::EndpointOptions {
+        secret: iroh::SecretKey::generate(),
+        relays: vec![],
+        bind: Some("127.0.0.1:0".parse().expect("addr")),
+        relay_only: false,
+        alpns: vec![],
+    })
+    .await
+    .expect("endpoint")
+}
+
+/// Dials the in-process `host` directly on `alpn` from a fresh [`loopback_endpoint`].
+pub async fn dial_direct(
+    host: &peer::host::Host,
+    alpn: &[u8],
+) -> (iroh::Endpoint, iroh::endpoint::Connection) {
+    let endpoint = loopback_endpoint().await;
+    let addrs: Vec<_> = host
+        .status()
+        .direct_addrs
+        .iter()
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let addr = peer::net::dial_addr(host.endpoint_id(), &[], &addrs, false);
+    let conn = endpoint.connect(addr, alpn).await.expect("connect");
+    (endpoint, conn)
 }
 
 /// A browser paired over the host's own front (WebSocket), able to open new sockets.

@@ -6,6 +6,7 @@
 //!   byte-exact helpers (`seq` output, SHA-256).
 //! - [`browser`]: a client that speaks exactly what the web app speaks (Noise over a WebSocket
 //!   or a bridge's QUIC stream, enveloped frames).
+//! - [`http`]: a plain HTTP GET (what a phone's browser fetches first).
 //! - [`proxy`]: a TCP proxy that records what crosses it and can cut it (a relay operator's
 //!   view, a relay outage).
 //! - [`impair`]: a UDP proxy with delay, loss and address changes.
@@ -13,12 +14,15 @@
 //!   certificate) that a test can kill or reload.
 //! - [`agents`]: git repositories and agent transcripts for the agent tests.
 //! - `peer-fake-agent` (a binary): a scripted ACP agent.
+//! - `peer-fake-model` (a binary): a scripted stand-in for an OpenAI-compatible model server
+//!   (no model behind it), for real agents on "local models".
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::new_without_default)]
 
 pub mod agents;
 pub mod browser;
 pub mod harness;
+pub mod http;
 pub mod impair;
 pub mod proxy;
 pub mod relay;

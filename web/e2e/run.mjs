@@ -12,7 +12,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import { createHash } from 'node:crypto';
 import { chromium, devices } from 'playwright-core';
+import { localModelSteps } from './local-model.mjs';
 
 const web = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const repo = resolve(web, '..');
@@ -101,14 +103,14 @@ let shot = 0;
 // an outer timeout signalled node, and Playwright's signal handler then closed Chromium, which
 // looked like Chromium going away by itself).
 const STEP_TIMEOUT_MS = 120000;
-async function step(name, page, fn) {
+async function step(name, page, fn, timeoutMs = STEP_TIMEOUT_MS) {
   const t0 = Date.now();
   let timer;
   try {
     await Promise.race([
       fn(),
       new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`step timed out after ${STEP_TIMEOUT_MS} ms`)), STEP_TIMEOUT_MS);
+        timer = setTimeout(() => reject(new Error(`step timed out after ${timeoutMs} ms`)), timeoutMs);
       }),
     ]).finally(() => clearTimeout(timer));
     const file = `${String(++shot).padStart(2, '0')}-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}.png`;
@@ -132,6 +134,45 @@ async function waitTerm(page, pred, what, ms = 15000) {
     if (Date.now() - t0 > ms) throw new Error(`terminal never showed ${what}; it shows:\n${text.slice(-2000)}`);
     await page.waitForTimeout(50);
   }
+}
+// Once `routeBridges` ran, every new socket to a bridge goes through this route: it can swallow
+// everything both ways without closing anything (`blackhole`: a Wi-Fi handover, a NAT that
+// forgot the mapping), or be offline (`goOffline`: open sockets drop, new ones are refused, and
+// the browser is offline).
+const net = { blackhole: false, offline: false, open: new Set() };
+async function routeBridges(page) {
+  await page.routeWebSocket(/\/bridge\//, (ws) => {
+    if (net.offline) return void ws.close({ code: 1001, reason: 'offline' });
+    const server = ws.connectToServer();
+    const pair = { ws, server };
+    net.open.add(pair);
+    // Closing one side closes the other (handlers replace Playwright's own forwarding).
+    const code = (c) => (c === 1000 || (c >= 3000 && c <= 4999) ? c : 1000);
+    ws.onClose((c, reason) => {
+      net.open.delete(pair);
+      server.close({ code: code(c), reason }).catch(() => {});
+    });
+    server.onClose((c, reason) => {
+      net.open.delete(pair);
+      ws.close({ code: code(c), reason }).catch(() => {});
+    });
+    ws.onMessage((m) => {
+      if (!net.blackhole) server.send(m);
+    });
+    server.onMessage((m) => {
+      if (!net.blackhole) ws.send(m);
+    });
+  });
+}
+async function goOffline(context) {
+  // The browser says so too (`offline`, then `online` when back, as a phone's would).
+  await context.setOffline(true);
+  net.offline = true;
+  for (const { ws, server } of [...net.open]) {
+    await server.close({ code: 1001, reason: 'offline' }).catch(() => {});
+    await ws.close({ code: 1001, reason: 'offline' }).catch(() => {});
+  }
+  net.open.clear();
 }
 const typeText = async (page, text) => {
   await page.locator('.term-input').focus();
@@ -455,23 +496,12 @@ try {
   });
 
   await step('a link that stops carrying data is noticed, and the app is back as soon as data flows', page, async () => {
-    // Every new socket to a bridge goes through this route, which can swallow everything both
-    // ways without closing anything (a Wi-Fi handover, a NAT that forgot the mapping).
-    let blackhole = false;
-    await page.routeWebSocket(/\/bridge\//, (ws) => {
-      const server = ws.connectToServer();
-      ws.onMessage((m) => {
-        if (!blackhole) server.send(m);
-      });
-      server.onMessage((m) => {
-        if (!blackhole) ws.send(m);
-      });
-    });
+    await routeBridges(page);
     await page.evaluate(() => window.peerDebug.dropSockets());
     await page.getByTestId('conn-state').filter({ hasText: 'online' }).waitFor({ timeout: 15000 });
     await typeText(page, 'echo before-$((1+1))\n');
     await waitTerm(page, (t) => /^before-2$/m.test(t), 'before-2');
-    blackhole = true;
+    net.blackhole = true;
     const t0 = Date.now();
     await page.getByTestId('conn-status').filter({ hasText: /No contact/ }).waitFor({ timeout: 10000 });
     const noticedMs = Date.now() - t0;
@@ -480,7 +510,7 @@ try {
     await page.getByTestId('conn-status').filter({ hasText: /waiting to be sent/ }).waitFor({ timeout: 5000 });
     await page.screenshot({ path: join(out, 'no-contact.png') });
     await page.waitForTimeout(2000);
-    blackhole = false;
+    net.blackhole = false;
     const t1 = Date.now();
     await page.getByTestId('conn-state').filter({ hasText: 'online' }).waitFor({ timeout: 15000 });
     await waitTerm(page, (t) => /^during-4$/m.test(t), 'during-4', 15000);
@@ -493,6 +523,54 @@ try {
     if (noticedMs > 6000) throw new Error(`the dead link was noticed after ${noticedMs} ms`);
     if (backMs > 2000) throw new Error(`live again ${backMs} ms after data flowed`);
   });
+
+  await step('a 28 MB stream survives the phone offline for 0.5 s, 5 s and 30 s: every byte, once', page, async () => {
+    // PTY output of `seq 1 N` (LF becomes CRLF), framed by markers the typed command's echo
+    // cannot contain.
+    const N = 3_300_000;
+    const expected = createHash('sha256');
+    let expectedLen = 0;
+    for (let i = 1; i <= N; i += 100_000) {
+      let chunk = '';
+      for (let j = i; j < Math.min(i + 100_000, N + 1); j++) chunk += `${j}\r\n`;
+      expected.update(chunk);
+      expectedLen += chunk.length;
+    }
+    const want = expected.digest('hex');
+    await page.evaluate(() => window.peerDebug.recordOutput());
+    const t0 = Date.now();
+    await typeText(page, `printf 'BEGIN\\n'; seq 1 ${N}; printf 'END\\n'\n`);
+    const outages = [];
+    for (const [after, ms] of [[2e6, 500], [8e6, 5000], [14e6, 30000]]) {
+      // Offline once the stream is `after` bytes in.
+      await page.waitForFunction((n) => window.peerDebug.recordedLength().len >= n, after, { timeout: 60000, polling: 100 }).catch(async () => {
+        const got = await page.evaluate(() => window.peerDebug.recordedLength().len);
+        throw new Error(`the stream stopped at ${got} bytes before the ${ms} ms outage`);
+      });
+      await goOffline(context);
+      await page.waitForTimeout(ms);
+      net.offline = false;
+      await context.setOffline(false);
+      const back = Date.now();
+      await page.getByTestId('conn-state').filter({ hasText: 'online' }).waitFor({ timeout: 15000 }).catch(async (e) => {
+        const status = await page.getByTestId('conn-status').textContent().catch(() => '');
+        throw new Error(`not online 15 s after a ${ms} ms outage (${status}): ${e}`);
+      });
+      outages.push({ ms, onlineAfterMs: Date.now() - back });
+    }
+    let got = null;
+    const deadline = Date.now() + 120000;
+    while (!(got = await page.evaluate(() => window.peerDebug.recordedBetween('BEGIN\r\n', 'END\r\n')))) {
+      if (Date.now() > deadline) throw new Error('END never arrived');
+      await page.waitForTimeout(250);
+    }
+    results.metrics.offlineStream = { bytes: expectedLen, outages, totalMs: Date.now() - t0 };
+    const { lost } = await page.evaluate(() => window.peerDebug.recordedLength());
+    if (lost !== 0) throw new Error(`the host reported ${lost} bytes lost`);
+    if (got.len !== expectedLen) throw new Error(`received ${got.len} bytes of ${expectedLen}`);
+    if (got.sha256 !== want) throw new Error(`SHA-256 differs: ${got.sha256} != ${want}`);
+    await typeText(page, 'clear\n');
+  }, 240000);
 
   await step('revoked while attached: the removal screen at once; pairing again recovers without a reload', page, async () => {
     const [phone] = hostC.devices();
@@ -539,6 +617,7 @@ try {
   });
 
   await agentSteps(page, relayUrl);
+  await localModelSteps({ page, relayUrl, step, start, PEER, repo, out, temps });
 
   await step('a used pairing link is refused with a clear message', page, async () => {
     await page.goto(hostA.url);

@@ -3,7 +3,8 @@
 import { apply, lineDiff, newModel, pendingApprovals, STATE_LABEL, stateName, type AgentModel, type Item, type ToolContent } from './agent';
 import { RequestError, type HostConn } from './conn';
 import { button, h } from './dom';
-import type { AgentDef, AgentSessionInfo, FileDiff } from './gen/protocol';
+import type { AgentDef, AgentSessionInfo, FileDiff, ModelServer } from './gen/protocol';
+import { isLocal, modelChoices, placeText, privacyText, serverLines } from './machine';
 
 const errText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
@@ -40,7 +41,7 @@ export function agentRow(s: AgentSessionInfo, open: () => void): HTMLLIElement {
   main.type = 'button';
   const top = h('span', 'row-top');
   top.append(h('strong', '', `${s.agent} · ${s.branch}`), stateBadge(s.state, s.pending_approvals));
-  const extra = s.queued_prompts > 0 ? ` · ${s.queued_prompts} queued` : '';
+  const extra = (s.queued_prompts > 0 ? ` · ${s.queued_prompts} queued` : '') + (isLocal(s.model) ? ` · ${placeText(s.model)}` : '');
   main.append(top, h('small', '', `${s.repo}${extra}${s.detail ? ` · ${s.detail}` : ''}`));
   main.addEventListener('click', open);
   li.append(main);
@@ -63,6 +64,13 @@ export async function newAgentForm(
   select.name = 'agent';
   agentField.append(select);
   const loginHint = h('p', 'hint');
+  const modelField = h('label', 'field', 'Model');
+  const modelSelect = h('select');
+  modelSelect.name = 'model';
+  modelSelect.dataset.testid = 'model';
+  modelField.append(modelSelect);
+  const modelHint = h('p', 'hint');
+  modelHint.dataset.testid = 'model-hint';
   const repoField = h('label', 'field', 'Repository (absolute path on the host)');
   const repo = h('input');
   repo.name = 'repo';
@@ -86,10 +94,16 @@ export async function newAgentForm(
   promptField.append(prompt);
   const start = h('button', 'btn primary', 'Start');
   start.type = 'submit';
-  form.append(agentField, loginHint, repoField, baseField, promptField, start);
+  form.append(agentField, loginHint, modelField, modelHint, repoField, baseField, promptField, start);
   body.append(form);
 
   let agents: AgentDef[] = [];
+  let servers: ModelServer[] = [];
+  // The probe of the model servers takes up to a second; the agents come first.
+  const probing = conn
+    .request('ListModelServers')
+    .then((r) => (typeof r === 'object' && 'ModelServers' in r ? r.ModelServers : []))
+    .catch(() => [] as ModelServer[]);
   try {
     const r = await conn.request('ListAgents');
     if (typeof r === 'object' && 'Agents' in r) agents = r.Agents;
@@ -114,8 +128,30 @@ export async function newAgentForm(
       ? `No login found for ${a.name} on the host. ${a.login_hint ?? ''}`
       : `${a.command.join(' ')}`;
   };
-  select.addEventListener('change', showHint);
+  const showModels = () => {
+    const a = agents.find((x) => x.name === select.value);
+    const keep = modelSelect.value;
+    modelSelect.replaceChildren();
+    for (const c of modelChoices(a, servers)) {
+      const o = h('option', '', c.label);
+      o.value = c.value;
+      modelSelect.append(o);
+    }
+    if ([...modelSelect.options].some((o) => o.value === keep)) modelSelect.value = keep;
+    const found = serverLines(servers);
+    modelHint.textContent = privacyText(a, modelSelect.value, servers) + (a?.local_models && found.length ? ` Model servers: ${found.join('; ')}.` : '');
+  };
+  select.addEventListener('change', () => {
+    showHint();
+    showModels();
+  });
+  modelSelect.addEventListener('change', showModels);
   showHint();
+  showModels();
+  void probing.then((list) => {
+    servers = list;
+    showModels();
+  });
 
   form.addEventListener('submit', (e) => {
     e.preventDefault();
@@ -130,6 +166,7 @@ export async function newAgentForm(
           repo: path,
           base: base.value.trim() || null,
           prompt: prompt.value.trim() || null,
+          model: modelSelect.value || null,
         },
       })
       .then((r) => {
@@ -211,6 +248,9 @@ export function openAgentChat(
     if (!confirm('Close this agent session? The agent stops; the worktree stays.')) return;
     conn.request({ AgentClose: { session: info.id, remove_worktree: false } }).catch((e) => toast(errText(e)));
   }, 'btn small');
+  // Where the model runs, under the tools: a local one keeps prompts and code on the host.
+  const where = h('div', isLocal(info.model) ? 'model-line local' : 'model-line', `Model: ${placeText(info.model)}`);
+  where.dataset.testid = 'model-place';
   tools.append(stateEl, h('span', 'spacer'), diffBtn, cancel, closeBtn);
   const log = h('div', 'chat-log');
   log.dataset.testid = 'chat-log';
@@ -224,7 +264,7 @@ export function openAgentChat(
   composer.append(input, send);
   const sheet = h('div', 'diff-sheet');
   sheet.hidden = true;
-  body.append(tools, log, composer, sheet);
+  body.append(tools, where, log, composer, sheet);
 
   // <details> open or closed as the user left them, across re-renders.
   const opened = new Map<string, boolean>();

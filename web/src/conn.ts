@@ -36,6 +36,8 @@ const CONNECT_TIMEOUT_MS = 8000;
 export const PING_EVERY_MS = 2000;
 /** No message at all for this long (two pings unanswered) and the link is declared dead. */
 export const DEAD_AFTER_MS = 4500;
+/** How often the app checks the link's silence against DEAD_AFTER_MS. */
+export const CHECK_EVERY_MS = 500;
 /** Reconnect attempts back off from 100 ms to at most this (any sign of life resets it). */
 export const RETRY_CAP_MS = 1000;
 /**
@@ -114,7 +116,7 @@ class Socket {
       const ws = new WebSocket(url);
       const timer = setTimeout(() => {
         ws.close();
-        reject(new Error(`no answer from ${url}`));
+        reject(new HandshakeTimeout(`no answer from ${url}`));
       }, timeoutMs);
       ws.onopen = () => {
         clearTimeout(timer);
@@ -185,6 +187,7 @@ async function handshake(
  */
 async function race(
   urls: string[],
+  openTimeoutMs: number,
   hs: (sock: Socket) => Promise<Transport>,
 ): Promise<{ sock: Socket; t: Transport }> {
   if (urls.length === 0) throw new Error('no bridge to try');
@@ -202,7 +205,7 @@ async function race(
       void (async () => {
         let sock: Socket | null = null;
         try {
-          sock = await Socket.open(url, CONNECT_TIMEOUT_MS);
+          sock = await Socket.open(url, openTimeoutMs);
           sockets.push(sock);
           if (done) return sock.close();
           const t = await hs(sock);
@@ -249,7 +252,7 @@ export async function pair(
   urls: string[],
   onCode: (code: string) => void,
 ): Promise<PairResult> {
-  const { sock, t } = await race(urls, (sock) =>
+  const { sock, t } = await race(urls, CONNECT_TIMEOUT_MS, (sock) =>
     handshake(
       sock,
       payload.hostId,
@@ -360,6 +363,8 @@ export class HostConn {
   failure: Failure | null = null;
   /** How often the link was declared dead by the heartbeat (for tests and the curious). */
   deadLinks = 0;
+  /** The latest state changes with their times (`performance.now()`), for diagnosis. */
+  readonly history: { at: number; state: ConnState; detail: string }[] = [];
 
   private sock: Socket | null = null;
   private tx: Transport | null = null;
@@ -390,6 +395,8 @@ export class HostConn {
   private setState(s: ConnState, detail = '') {
     this.state = s;
     this.detail = detail;
+    this.history.push({ at: performance.now(), state: s, detail });
+    if (this.history.length > 200) this.history.shift();
     this.onState?.();
   }
 
@@ -425,8 +432,8 @@ export class HostConn {
 
   /**
    * Pings every PING_EVERY_MS while a socket is up (the host answers at once), and gives up a
-   * link that stays silent for DEAD_AFTER_MS: checked every second, so it is noticed within
-   * DEAD_AFTER_MS + 1 s.
+   * link that stays silent for DEAD_AFTER_MS: checked every CHECK_EVERY_MS, so it is noticed
+   * within DEAD_AFTER_MS + CHECK_EVERY_MS (5 s).
    */
   private startHeartbeat() {
     this.stopHeartbeat();
@@ -447,7 +454,7 @@ export class HostConn {
         lastPing = now;
         this.send(CONTROL, { type: 'Ping', message: ++this.pingSeq });
       }
-    }, 1000);
+    }, CHECK_EVERY_MS);
   }
 
   private stopHeartbeat() {
@@ -497,7 +504,9 @@ export class HostConn {
     const started = performance.now();
     const timeout = this.handshakeTimeout();
     try {
-      won = await race(this.host.bridges, (sock) => {
+      // Opening the socket gets the same bound as the handshake: on a link that swallows
+      // connection attempts, a fresh attempt soon beats waiting out a hung one.
+      won = await race(this.host.bridges, timeout, (sock) => {
         let timer: ReturnType<typeof setTimeout> | undefined;
         return Promise.race([
           handshake(sock, this.host.id, this.host.noiseKey, this.key, this.host.psk, new Uint8Array([MODE_DEVICE])),

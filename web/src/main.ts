@@ -2,6 +2,7 @@
 import './style.css';
 import { HostConn, REFUSAL_USED, Refused, bridgeUrls, hostInfo, pair, type Failure } from './conn';
 import { hex } from './bytes';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { button, h } from './dom';
 import { checkFresh, payloadFromUrl, PayloadError, type PairingPayload } from './payload';
 import * as store from './store';
@@ -9,6 +10,7 @@ import { openTerminal, type TermView } from './term';
 import { OutputWriter } from './writer';
 import type { AgentSessionInfo, SessionInfo } from './gen/protocol';
 import { agentRow, newAgentForm, openAgentChat, type AgentView } from './agentui';
+import { gpuList } from './machine';
 import { applyRoutes } from './routes';
 
 // The pairing secret is in the fragment: take it and scrub the address bar before anything else.
@@ -381,7 +383,16 @@ async function showHost(rec: store.HostRecord) {
   actions.append(newBtn, newAgent);
   const agentsUl = h('ul', 'list');
   agentsUl.dataset.testid = 'agent-sessions';
-  body.append(actions, h('h2', '', 'Agents'), agentsUl, h('h2', '', 'Terminals'), ul);
+  const gpus = h('div');
+  body.append(actions, gpus, h('h2', '', 'Agents'), agentsUl, h('h2', '', 'Terminals'), ul);
+  // The GPUs once (a host without nvidia-smi has none; an older host does not know the request).
+  conn
+    .request('ListGpus')
+    .then((r) => {
+      const list = typeof r === 'object' && 'Gpus' in r ? gpuList(r.Gpus) : null;
+      if (list) gpus.replaceChildren(h('h2', '', 'GPUs'), list);
+    })
+    .catch(() => undefined);
   const renderAgents = (list: AgentSessionInfo[]) => {
     agentsUl.replaceChildren();
     if (list.length === 0) agentsUl.append(h('li', 'hint', 'No agent sessions.'));
@@ -566,6 +577,27 @@ if ('serviceWorker' in navigator && window.isSecureContext) {
 }
 
 // Hooks for the end-to-end tests and for measuring inside the page.
+let recorded: Uint8Array[] = [];
+let recordedLen = 0;
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.length;
+  }
+  return all;
+}
+
+function indexOf(hay: Uint8Array, needle: Uint8Array, from: number): number {
+  outer: for (let i = from; i + needle.length <= hay.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
 (window as unknown as { peerDebug: unknown }).peerDebug = {
   conns,
   term: () => term,
@@ -583,6 +615,36 @@ if ('serviceWorker' in navigator && window.isSecureContext) {
   },
   dropSockets() {
     for (const c of conns.values()) c.dropSocket();
+  },
+  /** Keeps, from now on, every output byte the open terminal receives from the host. */
+  recordOutput(): void {
+    const t = term;
+    if (!t) throw new Error('no terminal');
+    const chunks: Uint8Array[] = [];
+    recorded = chunks;
+    recordedLen = 0;
+    t.onOutput = (d) => {
+      chunks.push(d.slice());
+      recordedLen += d.length;
+    };
+  },
+  /** How many bytes were recorded, and how many the host reported lost, so far. */
+  recordedLength(): { len: number; lost: number } {
+    return { len: recordedLen, lost: term?.lostBytes ?? 0 };
+  },
+  /**
+   * Length and SHA-256 (hex) of the recorded bytes strictly between the first `from` and the
+   * first `to` after it; null while either is missing.
+   */
+  recordedBetween(from: string, to: string): { len: number; sha256: string } | null {
+    const all = concat(recorded);
+    const enc = new TextEncoder();
+    const a = indexOf(all, enc.encode(from), 0);
+    if (a < 0) return null;
+    const start = a + from.length;
+    const b = indexOf(all, enc.encode(to), start);
+    if (b < 0) return null;
+    return { len: b - start, sha256: hex(sha256(all.subarray(start, b))) };
   },
   /** Keystroke → echo rendered, n times: sent as the key bar sends, timed to xterm.js having drawn it. */
   async measureEcho(n: number): Promise<number[]> {

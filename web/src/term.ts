@@ -16,6 +16,8 @@ export interface TermView {
   dispose(): void;
   /** Latest output arrival times, for in-page measurements. */
   onOutput: ((data: Uint8Array) => void) | null;
+  /** Output bytes the host no longer had when this terminal (re-)attached (`Gap`s), in total. */
+  lostBytes: number;
   /**
    * Each (re-)attach, for in-page measurements: whether it was the skip-ahead after a ^C (at the
    * live end), and how many inputs the host had not yet applied at that point.
@@ -70,6 +72,7 @@ export function openTerminal(
     writer,
     channel: 0,
     onOutput: null,
+    lostBytes: 0,
     onAttached: null,
     send(text: string) {
       if (text === '\x03') conn.interrupt(channel);
@@ -111,6 +114,7 @@ export function openTerminal(
       writer.push(bytes('\r\n\x1b[0;2m[peer: interrupted; skipped the rest of the flood]\x1b[0m\r\n'));
     },
     gap(from, to) {
+      view.lostBytes += to - from;
       writer.push(bytes(`\r\n\x1b[2m[${to - from} bytes of output were lost: older than the host's buffer]\x1b[0m\r\n`));
     },
   });

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use regex::Regex;
 use serde::Deserialize;
 
+use super::local::{LocalSpec, ModelsConfig};
 use crate::proto::AgentDef;
 
 /// One agent definition: how to start it.
@@ -34,6 +35,13 @@ pub struct AgentSpec {
     /// The agent process's working directory (the ACP session's `cwd` is always the worktree).
     #[serde(default)]
     pub cwd: AgentCwd,
+    /// Where its prompts and code go when it runs on its own model (e.g. `Anthropic`), for
+    /// people.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// How it starts on a local model server, if it can.
+    #[serde(default)]
+    pub local: Option<LocalSpec>,
 }
 
 /// Replaced, in the values of an agent's `env`, by the session's private state directory.
@@ -94,6 +102,8 @@ struct File {
     redact: Redact,
     #[serde(default)]
     agents: BTreeMap<String, AgentSpec>,
+    #[serde(default)]
+    models: ModelsConfig,
 }
 
 /// The loaded registry.
@@ -105,6 +115,8 @@ pub struct AgentConfig {
     pub policy: Policy,
     /// Secret redaction.
     pub redactor: Redactor,
+    /// Model servers to probe.
+    pub models: ModelsConfig,
 }
 
 /// Why the registry could not be loaded.
@@ -131,12 +143,30 @@ fn preset(
         login_files: login_files.iter().map(|s| s.to_string()).collect(),
         login_hint: hint.map(str::to_string),
         cwd: AgentCwd::Worktree,
+        provider: None,
+        local: None,
     }
 }
 
+/// Where each preset sends prompts and code on its own model.
+const PROVIDERS: &[(&str, &str)] = &[
+    ("claude", "Anthropic"),
+    ("codex", "OpenAI"),
+    ("gemini", "Google"),
+    ("opencode", "the provider opencode is logged in to"),
+    (
+        "qwen",
+        "Qwen (Alibaba Cloud), or the OpenAI-compatible service it is set up for",
+    ),
+    (
+        "fast-agent",
+        "nowhere: its passthrough model echoes on the host",
+    ),
+];
+
 /// The built-in agent definitions.
 pub fn presets() -> BTreeMap<String, AgentSpec> {
-    let mut m = BTreeMap::new();
+    let mut m: BTreeMap<String, AgentSpec> = BTreeMap::new();
     m.insert(
         "claude".into(),
         preset(
@@ -200,6 +230,13 @@ pub fn presets() -> BTreeMap<String, AgentSpec> {
             )
         },
     );
+    for (name, spec) in m.iter_mut() {
+        spec.provider = PROVIDERS
+            .iter()
+            .find(|(n, _)| *n == name.as_str())
+            .map(|(_, p)| p.to_string());
+        spec.local = super::local::preset(name);
+    }
     m
 }
 
@@ -210,6 +247,7 @@ impl AgentConfig {
             agents: presets(),
             policy: Policy::default(),
             redactor: Redactor::new(&[]).unwrap_or_else(|_| Redactor::empty()),
+            models: ModelsConfig::default(),
         }
     }
 
@@ -239,10 +277,12 @@ impl AgentConfig {
             agents.insert(name, spec);
         }
         let redactor = Redactor::new(&file.redact.patterns)?;
+        file.models.check()?;
         Ok(AgentConfig {
             agents,
             policy: file.policy,
             redactor,
+            models: file.models,
         })
     }
 
@@ -263,13 +303,15 @@ impl AgentConfig {
                     } else {
                         None
                     },
+                    local_models: spec.local.is_some(),
+                    provider: spec.provider.clone(),
                 }
             })
             .collect()
     }
 }
 
-fn valid_name(n: &str) -> bool {
+pub(crate) fn valid_name(n: &str) -> bool {
     !n.is_empty()
         && n.len() <= 32
         && n.chars()
@@ -416,6 +458,9 @@ mod tests {
         let c = AgentConfig::parse(include_str!("../../../docs/agents.example.toml"))
             .expect("docs/agents.example.toml");
         assert_eq!(c.agents["my-agent"].cwd, AgentCwd::State);
+        assert!(c.agents["my-agent"].local.is_some());
+        assert_eq!(c.models.servers["gpu-box"].url, "http://127.0.0.1:9000/v1");
+        assert!(c.models.usual_ports);
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod approvals;
 pub mod config;
 pub mod git;
 pub mod grants;
+pub mod local;
 mod session;
 pub mod store;
 pub mod terminal;
@@ -31,11 +32,13 @@ use session::{Cmd, Start};
 use store::{SessionRow, Store};
 
 use crate::db::{Db, DbError};
+use crate::machine::models;
 use crate::paths::Paths;
 use crate::proto::{
     AgentDef, AgentDiff, AgentEvent, AgentEventKind, AgentSessionInfo, AgentState, ErrorCode,
-    NewAgentSession, WireError,
+    ModelServer, NewAgentSession, WireError,
 };
+use local::LocalChoice;
 
 /// Agent sessions that may run at once.
 pub const MAX_AGENT_SESSIONS: usize = 64;
@@ -137,7 +140,8 @@ impl AgentManager {
             let state = row.state;
             let live = !matches!(state, AgentState::Done | AgentState::Failed);
             let spec = self.inner.config.agents.get(&row.agent).cloned();
-            let (h, cmds) = SessionHandle::new(row.clone(), next_seq, state);
+            let provider = spec.as_ref().and_then(|s| s.provider.clone());
+            let (h, cmds) = SessionHandle::new(row.clone(), next_seq, state, provider);
             self.inner.sessions.lock().insert(id, h.clone());
             if !live {
                 continue;
@@ -151,6 +155,21 @@ impl AgentManager {
                     .await?;
                 h.mark(AgentState::Failed);
                 continue;
+            };
+            let spec = match &row.model {
+                None => spec,
+                Some(m) => match local::apply(&row.agent, &spec, m) {
+                    Ok(s) => s,
+                    Err(why) => {
+                        warn!(session = id, "{why}");
+                        self.inner
+                            .store
+                            .set_state(id, AgentState::Failed, Some(why))
+                            .await?;
+                        h.mark(AgentState::Failed);
+                        continue;
+                    }
+                },
             };
             // Approvals that were pending when the host stopped died with the old process.
             let (stale_approvals, next_approval) =
@@ -194,6 +213,44 @@ impl AgentManager {
         tokio::task::spawn_blocking(move || cfg.list())
             .await
             .unwrap_or_default()
+    }
+
+    /// Probes the model servers this host can reach (at most about
+    /// [`crate::machine::models::PROBE_TIMEOUT`]).
+    pub async fn model_servers(&self) -> Vec<ModelServer> {
+        models::discover(&self.inner.config.models.endpoints()).await
+    }
+
+    /// What `local:…` names: probes the servers and picks the model.
+    async fn local_choice(&self, agent: &str, wanted: &str) -> Result<LocalChoice, WireError> {
+        let name = wanted.strip_prefix("local:").ok_or_else(|| {
+            bad(format!(
+                "model {wanted:?}: only local models can be chosen here (local:MODEL or \
+                 local:SERVER/MODEL); the agent's own models are switched in the session"
+            ))
+        })?;
+        if name.is_empty() || name.len() > 300 || name.chars().any(char::is_control) {
+            return Err(bad("bad model name"));
+        }
+        let servers = self.model_servers().await;
+        let (i, model) = models::resolve(&servers, name)
+            .map_err(|e| WireError::new(ErrorCode::NotFound, format!("agent {agent:?}: {e}")))?;
+        let server = &servers[i];
+        let api_key_env = self
+            .inner
+            .config
+            .models
+            .servers
+            .get(&server.name)
+            .filter(|_| server.configured)
+            .and_then(|s| s.api_key_env.clone());
+        Ok(LocalChoice {
+            server: server.name.clone(),
+            endpoint: server.url.clone(),
+            model,
+            models: server.models.iter().map(|m| m.id.clone()).collect(),
+            api_key_env,
+        })
     }
 
     /// Agent sessions by id: every one that is not done or failed, and the newest of those
@@ -277,6 +334,19 @@ impl AgentManager {
         if let Some(p) = &req.prompt {
             check_prompt(p)?;
         }
+        let provider = spec.provider.clone();
+        let (spec, model) = match &req.model {
+            None => (spec, None),
+            Some(wanted) => {
+                if spec.local.is_none() {
+                    // Said before probing anything.
+                    return Err(bad(local::no_local(&req.agent)));
+                }
+                let choice = self.local_choice(&req.agent, wanted).await?;
+                let spec = local::apply(&req.agent, &spec, &choice).map_err(bad)?;
+                (spec, Some(choice))
+            }
+        };
         let live = self
             .sessions()
             .iter()
@@ -330,6 +400,7 @@ impl AgentManager {
             state: AgentState::Starting,
             detail: None,
             acp_session: None,
+            model,
         };
         row.id = self
             .inner
@@ -337,7 +408,7 @@ impl AgentManager {
             .insert(row.clone())
             .await
             .map_err(internal)?;
-        let (h, cmds) = SessionHandle::new(row, 0, AgentState::Starting);
+        let (h, cmds) = SessionHandle::new(row, 0, AgentState::Starting, provider);
         self.inner.sessions.lock().insert(h.row.id, h.clone());
         let info = h.info();
         let start = Start {

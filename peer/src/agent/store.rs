@@ -9,6 +9,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 
+use super::local::LocalChoice;
 use crate::db::{Db, DbError, Done};
 use crate::proto::{AgentEvent, AgentEventKind, AgentState};
 
@@ -37,6 +38,8 @@ pub struct SessionRow {
     pub detail: Option<String>,
     /// The agent's own session id, once known.
     pub acp_session: Option<String>,
+    /// The local model it runs on, if any.
+    pub model: Option<LocalChoice>,
 }
 
 /// Runs on the database thread once an event is committed (publishes it to live clients).
@@ -135,8 +138,8 @@ impl Store {
             .call(move |c| {
                 c.execute(
                     "INSERT INTO agent_sessions (agent, repo, worktree, wt_name, branch, base,
-                         created_at, state, detail, acp_session)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                         created_at, state, detail, acp_session, model)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                     params![
                         r.agent,
                         r.repo,
@@ -147,7 +150,8 @@ impl Store {
                         r.created_at,
                         r.state.as_str(),
                         r.detail,
-                        r.acp_session
+                        r.acp_session,
+                        r.model.as_ref().and_then(|m| serde_json::to_string(m).ok())
                     ],
                 )?;
                 Ok(c.last_insert_rowid() as u64)
@@ -238,11 +242,26 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentEvent> {
 fn sessions(db: &Connection) -> rusqlite::Result<Vec<SessionRow>> {
     let mut stmt = db.prepare(
         "SELECT id, agent, repo, worktree, wt_name, branch, base, created_at, state, detail,
-             acp_session
+             acp_session, model
          FROM agent_sessions ORDER BY id",
     )?;
     let rows = stmt.query_map([], |r| {
         let state: String = r.get(8)?;
+        let mut state = AgentState::parse(&state).unwrap_or(AgentState::Failed);
+        let mut detail: Option<String> = r.get(9)?;
+        // A session on a local model whose record cannot be read must not start on the
+        // agent's own (provider's) model instead: it fails, and says why.
+        let model = match r.get::<_, Option<String>>(11)? {
+            None => None,
+            Some(j) => match serde_json::from_str::<LocalChoice>(&j) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    state = AgentState::Failed;
+                    detail = Some(format!("its local model record is unreadable: {e}"));
+                    None
+                }
+            },
+        };
         Ok(SessionRow {
             id: r.get(0)?,
             agent: r.get(1)?,
@@ -252,9 +271,10 @@ fn sessions(db: &Connection) -> rusqlite::Result<Vec<SessionRow>> {
             branch: r.get(5)?,
             base: r.get(6)?,
             created_at: r.get(7)?,
-            state: AgentState::parse(&state).unwrap_or(AgentState::Failed),
-            detail: r.get(9)?,
+            state,
+            detail,
             acp_session: r.get(10)?,
+            model,
         })
     })?;
     rows.collect()
@@ -277,6 +297,7 @@ mod tests {
             state: AgentState::Starting,
             detail: None,
             acp_session: None,
+            model: None,
         }
     }
 
@@ -291,6 +312,49 @@ mod tests {
         let (kind, data) = encode_event(&AgentEventKind::QueueCleared { dropped: 2 });
         assert_eq!((kind, data.as_str()), ("queue_cleared", r#"{"dropped":2}"#));
         assert!(decode_event("no_such_kind", "{}").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_local_model_is_kept_and_an_unreadable_one_fails_the_session() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(&t.path().join("peer.db")).expect("open");
+        let store = Store::new(db.clone());
+        let choice = LocalChoice {
+            server: "ollama".into(),
+            endpoint: "http://127.0.0.1:11434/v1".into(),
+            model: "qwen2.5-coder:7b".into(),
+            models: vec!["qwen2.5-coder:7b".into()],
+            api_key_env: None,
+        };
+        let a = store
+            .insert(SessionRow {
+                model: Some(choice.clone()),
+                ..row()
+            })
+            .await
+            .expect("insert");
+        let b = store.insert(row()).await.expect("insert");
+        db.call(move |c| {
+            c.execute(
+                "UPDATE agent_sessions SET model = '{\"server\":' WHERE id = ?1",
+                [b],
+            )?;
+            Ok(())
+        })
+        .await
+        .expect("spoil");
+        let rows = store.sessions().await.expect("sessions");
+        assert_eq!(rows[0].id, a);
+        assert_eq!(rows[0].model, Some(choice));
+        assert_eq!(rows[0].state, AgentState::Starting);
+        assert_eq!(rows[1].model, None);
+        assert_eq!(rows[1].state, AgentState::Failed);
+        assert!(
+            rows[1]
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.contains("unreadable"))
+        );
     }
 
     #[tokio::test]
@@ -330,6 +394,7 @@ mod tests {
         let rows = store.sessions().await.expect("sessions");
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].state, AgentState::Idle);
+        assert_eq!(rows[0].model, None);
         assert_eq!(store.next_seq(id).await.expect("next"), 2000);
         assert_eq!(store.read(id, 0, 2000).await.expect("all").len(), 2000);
     }

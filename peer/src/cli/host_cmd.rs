@@ -46,14 +46,17 @@ pub(super) async fn run_host(paths: Paths, args: HostArgs, relay_only: bool) -> 
     cfg.advertise = args.advertise;
     cfg.relay_only = relay_only;
     cfg.buffer_bytes = args.buffer.max(4096);
-    cfg.web_root = args.web_root.or_else(built_web_app);
+    cfg.web_app = match args.web_root {
+        Some(dir) => peer_relay::WebApp::Dir(dir),
+        None => peer_relay::WebApp::BuiltIn,
+    };
     cfg.app_url = match args.app_url {
         Some(u) => Some(peer::host::check_app_url(&u).map_err(|e| anyhow!(e))?),
         None => None,
     };
     cfg.attach_hold = Duration::from_secs(args.attach_hold);
     let serves_app = cfg.relays.is_empty();
-    let host_web_root = cfg.web_root.clone();
+    let web_app = cfg.web_app.clone();
     let mut host = Host::start(cfg).await?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "peer host {}", host.endpoint_id())?;
@@ -61,12 +64,13 @@ pub(super) async fn run_host(paths: Paths, args: HostArgs, relay_only: bool) -> 
     let status = host.status();
     writeln!(out, "relay: {}", status.relay_urls.join(" "))?;
     if serves_app {
-        match &host_web_root {
-            Some(dir) => writeln!(out, "web app: {}", dir.display())?,
-            None => writeln!(
+        match (&web_app, peer_relay::built_in_web_app()) {
+            (peer_relay::WebApp::Dir(dir), _) => writeln!(out, "web app: {}", dir.display())?,
+            (_, Ok(_)) => writeln!(out, "web app: built in")?,
+            (_, Err(why)) => writeln!(
                 out,
-                "web app: not built (npm --prefix web ci && npm --prefix web run build), \
-                 so pairing links work with `peer pair` only"
+                "web app: not built into this binary ({why}): pairing links open a page that \
+                 says how to get it; `peer pair URL` works without it"
             )?,
         }
     }
@@ -295,10 +299,4 @@ pub(super) async fn devices(
         LocalReply::Error(e) => bail!("{}", e.message),
         other => bail!("unexpected reply: {other:?}"),
     }
-}
-
-/// The web app built in the source tree this binary was compiled from (`web/dist`), if there.
-pub(super) fn built_web_app() -> Option<std::path::PathBuf> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/dist");
-    dir.join("index.html").is_file().then_some(dir)
 }

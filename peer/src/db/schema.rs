@@ -5,6 +5,7 @@
 //! | 0 | nothing yet, or a database made before versions were counted (the tables of version 1, perhaps without `devices.psk`) |
 //! | 1 | tables `devices`, `audit`, `agent_sessions`, `agent_events` |
 //! | 2 | `agent_events` rows hold typed events: `kind` is the variant's snake_case name, `data` the JSON of its fields (earlier: the camelCase JSON objects of protocol version 1) |
+//! | 3 | `agent_sessions.model`: the local model server and model a session runs on (JSON), if any |
 //!
 //! Each step runs in one transaction with the version it reaches, so a failed migration
 //! leaves the database as it was. A database of a newer version is refused.
@@ -15,7 +16,7 @@ use tracing::{info, warn};
 use super::DbError;
 
 /// The newest schema version.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 const V1: &str = "
 CREATE TABLE IF NOT EXISTS devices (
@@ -74,6 +75,9 @@ pub fn migrate(conn: &mut Connection) -> Result<(), DbError> {
     }
     if found < 2 {
         step(conn, 2, v2)?;
+    }
+    if found < 3 {
+        step(conn, 3, v3)?;
     }
     Ok(())
 }
@@ -159,6 +163,12 @@ fn v2(c: &Transaction<'_>) -> Result<(), DbError> {
             kept, "agent transcripts converted to typed events"
         );
     }
+    Ok(())
+}
+
+/// Version 3: a session may run on a local model server; which one is kept with it.
+fn v3(c: &Transaction<'_>) -> Result<(), DbError> {
+    c.execute_batch("ALTER TABLE agent_sessions ADD COLUMN model TEXT")?;
     Ok(())
 }
 

@@ -94,7 +94,11 @@ async fn handle(host: &HostShared, req: LocalRequest) -> LocalReply {
             Ok((device, closed)) => LocalReply::Revoked { device, closed },
             Err(e) => LocalReply::Error(WireError::new(ErrorCode::NotFound, e.to_string())),
         },
-        LocalRequest::Status => LocalReply::Status(host.status()),
+        LocalRequest::Status => {
+            let mut status = host.status();
+            status.gpus = crate::machine::gpu::gpus().await;
+            LocalReply::Status(status)
+        }
         LocalRequest::AwaitPairing {
             pairing_id,
             timeout_secs,

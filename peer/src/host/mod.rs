@@ -75,8 +75,9 @@ pub struct HostConfig {
     pub max_sessions: usize,
     /// Keep the host key in a file even where an OS keyring exists (tests).
     pub file_keys: bool,
-    /// The web app's files, served by the embedded front at `/`.
-    pub web_root: Option<std::path::PathBuf>,
+    /// The web app the embedded front serves at `/`: the one built into the binary (default),
+    /// a directory (`--web-root`), or none.
+    pub web_app: peer_relay::WebApp,
     /// Base of pairing links (the web app's URL); `None`: the first relay URL.
     pub app_url: Option<String>,
     /// How long an attachment whose client vanished keeps its place.
@@ -100,7 +101,7 @@ impl HostConfig {
             buffer_bytes: DEFAULT_BUFFER,
             max_sessions: 256,
             file_keys: false,
-            web_root: None,
+            web_app: peer_relay::WebApp::BuiltIn,
             app_url: None,
             attach_hold: crate::pty::ATTACH_HOLD,
         }
@@ -289,12 +290,9 @@ impl Host {
         let bridge_route = peer_relay::BridgeRoute::only_host(secret.public());
         let front_ip = listen::front_ip(cfg.listen);
         let front = |port| {
-            let mut f = peer_relay::FrontConfig::http(SocketAddr::new(front_ip, port))
-                .route(peer_relay::BRIDGE_PREFIX, bridge_route.clone());
-            if let Some(root) = &cfg.web_root {
-                f = f.web_root(root.clone());
-            }
-            f
+            peer_relay::FrontConfig::http(SocketAddr::new(front_ip, port))
+                .route(peer_relay::BRIDGE_PREFIX, bridge_route.clone())
+                .web_app(cfg.web_app.clone())
         };
         let relay = match cfg.relays.is_empty() {
             false => None,
@@ -465,7 +463,8 @@ impl Host {
         &self.shared.key_store
     }
 
-    /// Status, as `peer status` shows it.
+    /// Status, as `peer status` shows it, without the GPUs (the control socket asks
+    /// `nvidia-smi` for those).
     pub fn status(&self) -> HostStatus {
         self.shared.status()
     }
@@ -518,6 +517,8 @@ impl HostShared {
             key_store: self.key_store.to_string(),
             sessions: self.sessions.len() as u32,
             connections: self.devices.live_count(),
+            // Filled in by the control socket, which may wait for nvidia-smi.
+            gpus: vec![],
         }
     }
 }

@@ -108,6 +108,8 @@ pub(crate) async fn handle_request(ctx: &StreamCtx, req: Request) -> Result<Repl
             Ok(Reply::Unpaired)
         }
         Request::ListAgents => Ok(Reply::Agents(ctx.host.agents.agents().await)),
+        Request::ListModelServers => Ok(Reply::ModelServers(ctx.host.agents.model_servers().await)),
+        Request::ListGpus => Ok(Reply::Gpus(crate::machine::gpu::gpus().await)),
         Request::ListAgentSessions => Ok(Reply::AgentSessions(ctx.host.agents.sessions())),
         Request::AgentDiff { session } => {
             Ok(Reply::AgentDiff(ctx.host.agents.diff(session).await?))
@@ -115,8 +117,12 @@ pub(crate) async fn handle_request(ctx: &StreamCtx, req: Request) -> Result<Repl
         Request::NewAgentSession(n) => {
             operator_only(ctx)?;
             let detail = format!(
-                "{} in {} from {}{}",
+                "{}{} in {} from {}{}",
                 n.agent,
+                n.model
+                    .as_deref()
+                    .map(|m| format!(" on {m}"))
+                    .unwrap_or_default(),
                 n.repo,
                 n.base.as_deref().unwrap_or("HEAD"),
                 n.prompt

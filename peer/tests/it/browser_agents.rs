@@ -3,9 +3,7 @@
 
 use std::time::Duration;
 
-use iroh::SecretKey;
 use peer::agent::view::to_view;
-use peer::net;
 use peer::proto::{
     ALPN_BRIDGE, AgentAttach, AgentEvent, AgentEventKind, Frame, NewAgentSession, Reply, Request,
     ResponseFrame, Role,
@@ -87,28 +85,7 @@ async fn a_browser_runs_an_agent_and_answers_its_approval() {
             .expect("commit");
     }
 
-    let endpoint = net::bind_endpoint(net::EndpointOptions {
-        secret: SecretKey::generate(),
-        relays: vec![],
-        bind: Some("127.0.0.1:0".parse().expect("addr")),
-        relay_only: false,
-        alpns: vec![],
-    })
-    .await
-    .expect("endpoint");
-    let addrs: Vec<_> = host
-        .status()
-        .direct_addrs
-        .iter()
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let conn = endpoint
-        .connect(
-            net::dial_addr(host.endpoint_id(), &[], &addrs, false),
-            ALPN_BRIDGE,
-        )
-        .await
-        .expect("connect");
+    let (endpoint, conn) = peer_testkit::dial_direct(&host, ALPN_BRIDGE).await;
     let (url, _) = host
         .pairing_url(Role::Operator, Duration::from_secs(60))
         .expect("url");
@@ -135,6 +112,7 @@ async fn a_browser_runs_an_agent_and_answers_its_approval() {
                 repo: repo.path().to_string_lossy().into_owned(),
                 base: None,
                 prompt: Some("ask".into()),
+                model: None,
             }),
         )
         .await;

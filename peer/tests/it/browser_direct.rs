@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use peer_testkit::{attach, browser_create_shell, contains, input, is_hello, until};
 
-use iroh::SecretKey;
 use peer::host::{Host, HostEvent};
-use peer::net;
 use peer::paths::Paths;
 use peer::proto::{ALPN_BRIDGE, Frame, LocalReply, LocalRequest, Refusal, Role};
 use peer_pairing::{NoiseKeypair, PairingPayload};
@@ -22,23 +20,7 @@ struct Fixture {
 
 async fn fixture() -> Fixture {
     let (home, host) = peer_testkit::in_process_host().await;
-    let endpoint = net::bind_endpoint(net::EndpointOptions {
-        secret: SecretKey::generate(),
-        relays: vec![],
-        bind: Some("127.0.0.1:0".parse().expect("addr")),
-        relay_only: false,
-        alpns: vec![],
-    })
-    .await
-    .expect("endpoint");
-    let addrs: Vec<_> = host
-        .status()
-        .direct_addrs
-        .iter()
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let addr = net::dial_addr(host.endpoint_id(), &[], &addrs, false);
-    let conn = endpoint.connect(addr, ALPN_BRIDGE).await.expect("connect");
+    let (endpoint, conn) = peer_testkit::dial_direct(&host, ALPN_BRIDGE).await;
     Fixture {
         home,
         host,

@@ -91,22 +91,8 @@ async fn browser_through_peer_relay_pairs_attaches_resumes_and_leaks_nothing() {
     let session = browser_create_shell(&mut b, &mut out, 1).await;
     let token = 4242;
     let attach = |from: u64| attach(session, from, token);
-    b.send(1, &attach(0)).await.expect("attach");
-    until(&mut b, &mut out, |m, _| {
-        matches!(m, Some((1, Frame::Attached(_))))
-    })
-    .await;
     let marker = "BRIDGE-MARKER-93c1";
-    b.send(
-        1,
-        &input(1, format!("echo {marker} | tr A-Z a-z\r").as_bytes()),
-    )
-    .await
-    .expect("type");
-    until(&mut b, &mut out, |_, o| {
-        contains(o, marker.to_lowercase().as_bytes())
-    })
-    .await;
+    browser_attach_and_echo(&mut b, &mut out, session, token, marker).await;
 
     // A stream of 3 MB; the socket dies in the middle; a new socket resumes exactly.
     let n = 400_000u64;

@@ -15,15 +15,7 @@ use peer::proto::{
 };
 
 async fn raw_conn(host: &KnownHost, alpn: &[u8]) -> (iroh::Endpoint, Connection) {
-    let ep = net::bind_endpoint(net::EndpointOptions {
-        secret: SecretKey::generate(),
-        relays: vec![],
-        bind: Some("127.0.0.1:0".parse().expect("addr")),
-        relay_only: false,
-        alpns: vec![],
-    })
-    .await
-    .expect("endpoint");
+    let ep = peer_testkit::loopback_endpoint().await;
     let id = host.endpoint_id.parse().expect("id");
     let addr = net::dial_addr(id, &[], &host.direct_addrs, false);
     let conn = ep.connect(addr, alpn).await.expect("connect");

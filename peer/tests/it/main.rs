@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod agent_fast_agent;
+mod agent_local_model;
 mod agent_terminals;
 mod bridge_vectors;
 mod browser_agents;
@@ -20,5 +21,6 @@ mod faults;
 mod hostile;
 mod ipv6;
 mod multi_relay;
+mod newcomer;
 mod relay_token;
 mod routes;

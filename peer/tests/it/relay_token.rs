@@ -7,7 +7,6 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use peer::proto::Frame;
 use peer_pairing::{NoiseKeypair, PairingPayload};
 use peer_testkit::browser::{BrowserClient, WsTransport};
 use peer_testkit::*;
@@ -194,22 +193,7 @@ async fn native_and_browser_clients_use_a_token_relay_with_a_pinned_certificate(
     let mut out = Vec::new();
     until(&mut b, &mut out, |m, _| is_hello(m)).await;
     let session = browser_create_shell(&mut b, &mut out, 1).await;
-    b.send(1, &attach(session, 0, 7)).await.expect("attach");
-    until(&mut b, &mut out, |m, _| {
-        matches!(m, Some((1, Frame::Attached(_))))
-    })
-    .await;
-    let marker = "BRIDGE-TOKEN-MARKER-31";
-    b.send(
-        1,
-        &input(1, format!("echo {marker} | tr A-Z a-z\r").as_bytes()),
-    )
-    .await
-    .expect("type");
-    until(&mut b, &mut out, |_, o| {
-        contains(o, marker.to_lowercase().as_bytes())
-    })
-    .await;
+    browser_attach_and_echo(&mut b, &mut out, session, 7, "BRIDGE-TOKEN-MARKER-31").await;
     assert_eq!(relay.metric("peer_relay_relay_clients_denied_total"), 0);
     drop(b);
     tokio::task::block_in_place(|| drop(host));

@@ -30,7 +30,32 @@ fn empty_file_gives_defaults() -> Result<(), ConfigError> {
     assert_eq!(settings.metrics, MetricsExposure::Loopback);
     assert_eq!(settings.limits, Limits::default());
     assert_eq!(settings.static_max_age, Duration::from_secs(300));
+    assert_eq!(settings.web_app, WebApp::BuiltIn);
     assert!(settings.access_policy()?.endpoints().is_empty());
+    Ok(())
+}
+
+#[test]
+fn web_root_replaces_the_built_in_app_and_no_web_app_turns_both_off() -> Result<(), ConfigError> {
+    let settings = resolve("web_root = \"/srv/web\"", Overrides::default())?;
+    assert_eq!(settings.web_app, WebApp::Dir("/srv/web".into()));
+    let settings = resolve("web_app = false", Overrides::default())?;
+    assert_eq!(settings.web_app, WebApp::Off);
+    // A web root wins over `web_app = false`, which is about the built-in app only.
+    let settings = resolve(
+        "web_app = false\nweb_root = \"/srv/web\"",
+        Overrides::default(),
+    )?;
+    assert_eq!(settings.web_app, WebApp::Dir("/srv/web".into()));
+    let mut overrides = Overrides {
+        web_root: Some("/opt/web".into()),
+        ..Overrides::default()
+    };
+    let settings = resolve("web_root = \"/srv/web\"", overrides.clone())?;
+    assert_eq!(settings.web_app, WebApp::Dir("/opt/web".into()));
+    overrides.no_web_app = true;
+    let settings = resolve("web_root = \"/srv/web\"", overrides)?;
+    assert_eq!(settings.web_app, WebApp::Off);
     Ok(())
 }
 

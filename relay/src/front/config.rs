@@ -46,6 +46,21 @@ impl std::str::FromStr for MetricsExposure {
     }
 }
 
+/// What the front server answers for the paths that are not its own (`/relay`, `/healthz`, …)
+/// or a plugged-in route's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WebApp {
+    /// Nothing: `404`.
+    #[default]
+    Off,
+    /// The web app built into this binary (see [`crate::built_in_web_app`]); a binary built
+    /// without it serves a page that says how to get it.
+    BuiltIn,
+    /// The files of a directory (a web root).
+    Dir(PathBuf),
+}
+
 /// What a front server serves, and where.
 ///
 /// Built with [`FrontConfig::http`] or [`FrontConfig::new`] and the methods below; started
@@ -55,7 +70,7 @@ impl std::str::FromStr for MetricsExposure {
 pub struct FrontConfig {
     pub(crate) http_bind: Option<SocketAddr>,
     pub(crate) https: Option<(SocketAddr, Arc<rustls::ServerConfig>)>,
-    pub(crate) web_root: Option<PathBuf>,
+    pub(crate) web_app: WebApp,
     pub(crate) static_max_age: Option<Duration>,
     pub(crate) routes: Vec<(&'static str, Arc<dyn RouteHandler>)>,
     pub(crate) access: AccessPolicy,
@@ -68,7 +83,7 @@ impl fmt::Debug for FrontConfig {
         f.debug_struct("FrontConfig")
             .field("http_bind", &self.http_bind)
             .field("https_bind", &self.https.as_ref().map(|(addr, _)| addr))
-            .field("web_root", &self.web_root)
+            .field("web_app", &self.web_app)
             .field("static_max_age", &self.static_max_age)
             .field(
                 "routes",
@@ -85,7 +100,7 @@ impl FrontConfig {
     /// Nothing to serve yet: add a listener with [`Self::with_http`] or [`Self::with_https`].
     ///
     /// Defaults: open access, [`Limits::default`], metrics for loopback clients only, no web
-    /// root (everything but the built-in paths and routes is a 404).
+    /// app (everything but the built-in paths and routes is a 404).
     pub fn new() -> Self {
         Self::default()
     }
@@ -108,9 +123,17 @@ impl FrontConfig {
         self
     }
 
-    /// Serves static files from `dir` (see the crate docs for the rules).
+    /// Serves static files from `dir` (see the crate docs for the rules); the same as
+    /// `web_app(WebApp::Dir(dir))`.
     pub fn web_root(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.web_root = Some(dir.into());
+        self.web_app = WebApp::Dir(dir.into());
+        self
+    }
+
+    /// What to serve for the paths that are not the server's own or a route's. Default:
+    /// [`WebApp::Off`].
+    pub fn web_app(mut self, app: WebApp) -> Self {
+        self.web_app = app;
         self
     }
 

@@ -21,14 +21,15 @@ use tokio_util::{
 use tracing::{Instrument as _, debug, info, info_span, warn};
 
 use super::{
-    config::{FrontConfig, validate_prefix},
+    config::{FrontConfig, WebApp, validate_prefix},
     conn::{ConnTracker, Refusal},
     fds::{FdBudget, Headroom, Throttled},
     metrics::FrontMetrics,
     relay_access::RelayAccess,
     service::serve_connection,
     shared::Shared,
-    statics::StaticFiles,
+    statics::{StaticFiles, Statics},
+    web_app::EmbeddedApp,
 };
 use crate::{RelayError, access::AccessPolicy};
 
@@ -63,9 +64,11 @@ impl Front {
             });
         }
         routes.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
-        let statics = match config.web_root {
-            None => None,
-            Some(dir) => {
+        let max_age = config.static_max_age.unwrap_or(Duration::from_secs(5 * 60));
+        let statics = match config.web_app {
+            WebApp::Off => None,
+            WebApp::BuiltIn => Some(Statics::Embedded(EmbeddedApp::built_in(max_age))),
+            WebApp::Dir(dir) => {
                 let root =
                     tokio::fs::canonicalize(&dir)
                         .await
@@ -89,10 +92,7 @@ impl Front {
                         ),
                     });
                 }
-                Some(StaticFiles::new(
-                    root,
-                    config.static_max_age.unwrap_or(Duration::from_secs(5 * 60)),
-                ))
+                Some(Statics::Dir(StaticFiles::new(root, max_age)))
             }
         };
 

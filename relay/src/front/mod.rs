@@ -9,7 +9,7 @@
 //! - `conn`: admission of TCP connections and a handle (`Slot`) on each;
 //! - `metrics`: counters and their Prometheus text;
 //! - `route`: the [`RouteHandler`] plug-in interface and body helpers;
-//! - `statics`: static files;
+//! - `statics`: static files, from a directory or (`web_app`) built into the binary;
 //! - `config`: what to serve ([`FrontConfig`], [`MetricsExposure`]);
 //! - `relay_access`: iroh-relay's access-control hook, applying [`crate::AccessPolicy`];
 //! - `shared`: the state the accept loop and all connections share;
@@ -27,10 +27,13 @@ mod route;
 mod service;
 mod shared;
 mod statics;
+mod web_app;
 
-pub use self::config::{FrontConfig, MetricsExposure};
+pub use self::config::{FrontConfig, MetricsExposure, WebApp};
 pub(crate) use self::lifecycle::Front;
 pub use self::limits::{Limits, RateLimit};
 pub use self::route::{
     BoxError, FrontBody, RequestContext, RouteFuture, RouteHandler, empty_body, full_body,
 };
+pub use self::statics::CSP;
+pub use self::web_app::built_in_web_app;

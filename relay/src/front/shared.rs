@@ -13,7 +13,7 @@ use super::{
     metrics::{FrontMetrics, Gauges},
     relay_access::RelayAccess,
     route::RouteHandler,
-    statics::StaticFiles,
+    statics::Statics,
 };
 
 /// State shared by the accept loop and every connection.
@@ -23,7 +23,7 @@ pub(crate) struct Shared {
     pub(crate) access: Arc<RelayAccess>,
     pub(crate) tracker: Arc<ConnTracker>,
     pub(crate) metrics: Arc<FrontMetrics>,
-    pub(crate) statics: Option<StaticFiles>,
+    pub(crate) statics: Option<Statics>,
     /// Longest prefix first.
     pub(crate) routes: Vec<(&'static str, Arc<dyn RouteHandler>)>,
     pub(crate) metrics_exposure: MetricsExposure,

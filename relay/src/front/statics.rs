@@ -10,7 +10,7 @@ use std::{
 };
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderValue, Method, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use http_body_util::BodyExt as _;
 use hyper::{
     Request, Response,
@@ -24,7 +24,7 @@ use super::route::{FrontBody, empty_body, plain};
 /// The Content-Security-Policy of every HTML (and SVG) response. Styles may be inline because
 /// the web app's terminal (xterm.js) sizes and colours its rows with style elements and
 /// attributes; scripts may not.
-pub(crate) const CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+pub const CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 /// Why a request path was rejected before touching the file system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +55,7 @@ impl SafePath {
     }
 
     /// The last segment has an extension (`app.js`), so no SPA fallback applies.
-    fn has_extension(&self) -> bool {
+    pub(crate) fn has_extension(&self) -> bool {
         self.segments
             .last()
             .and_then(|s| s.rsplit_once('.'))
@@ -276,26 +276,11 @@ impl StaticFiles {
             .ok()
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_nanos());
-        let etag = format!("W/\"{len:x}-{mtime:x}\"");
-        let content_type = content_type(path);
-        let html = content_type.starts_with("text/html");
+        let etag = HeaderValue::from_str(&format!("W/\"{len:x}-{mtime:x}\""))
+            .unwrap_or_else(|_| HeaderValue::from_static("W/\"0\""));
         let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let revalidate = html
-            || content_type == "application/manifest+json"
-            || matches!(file_name, "sw.js" | "service-worker.js");
-        let cache = if revalidate {
-            "no-cache".to_owned()
-        } else {
-            format!("public, max-age={}", self.max_age.as_secs())
-        };
 
-        let not_modified = request
-            .headers()
-            .get_all(header::IF_NONE_MATCH)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|tag| tag.trim() == etag || tag.trim() == "*");
+        let not_modified = if_none_match(request, etag.as_bytes());
         let (status, body) = if not_modified {
             (StatusCode::NOT_MODIFIED, empty_body())
         } else if head {
@@ -306,23 +291,71 @@ impl StaticFiles {
         let mut response = Response::new(body);
         *response.status_mut() = status;
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        set_file_headers(headers, content_type(path), file_name, &etag, self.max_age);
         if status == StatusCode::OK {
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
         }
-        if let Ok(value) = HeaderValue::from_str(&cache) {
-            headers.insert(header::CACHE_CONTROL, value);
-        }
-        if let Ok(value) = HeaderValue::from_str(&etag) {
-            headers.insert(header::ETAG, value);
-        }
-        if html || content_type == "image/svg+xml" {
-            headers.insert(
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(CSP),
-            );
-        }
         response
+    }
+}
+
+/// The headers of a static file, wherever it comes from: its type; `no-cache` for HTML,
+/// manifests and service workers (a new build is picked up at once), `max_age` for the rest;
+/// its ETag; and the CSP on HTML and SVG.
+pub(crate) fn set_file_headers(
+    headers: &mut HeaderMap,
+    content_type: &'static str,
+    file_name: &str,
+    etag: &HeaderValue,
+    max_age: Duration,
+) {
+    let html = content_type.starts_with("text/html");
+    let revalidate = html
+        || content_type == "application/manifest+json"
+        || matches!(file_name, "sw.js" | "service-worker.js");
+    let cache = if revalidate {
+        HeaderValue::from_static("no-cache")
+    } else {
+        HeaderValue::from_str(&format!("public, max-age={}", max_age.as_secs()))
+            .unwrap_or_else(|_| HeaderValue::from_static("no-cache"))
+    };
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, cache);
+    headers.insert(header::ETAG, etag.clone());
+    if html || content_type == "image/svg+xml" {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
+    }
+}
+
+/// The request's `If-None-Match` lists `etag` (or `*`).
+pub(crate) fn if_none_match<B>(request: &Request<B>, etag: &[u8]) -> bool {
+    request
+        .headers()
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .map(<[u8]>::trim_ascii)
+        .any(|tag| tag == etag || tag == b"*")
+}
+
+/// What the front serves for paths that are not its own or a route's.
+#[derive(Debug)]
+pub(crate) enum Statics {
+    /// A directory (`--web-root`).
+    Dir(StaticFiles),
+    /// The web app built into the binary.
+    Embedded(super::web_app::EmbeddedApp),
+}
+
+impl Statics {
+    pub(crate) async fn serve<B>(&self, request: &Request<B>) -> Response<FrontBody> {
+        match self {
+            Statics::Dir(files) => files.serve(request).await,
+            Statics::Embedded(app) => app.serve(request),
+        }
     }
 }
 

@@ -121,6 +121,10 @@ export interface AgentDef {
   needs_login: boolean;
   /** How to log in, when `needs_login`. */
   login_hint: string | null;
+  /** It can run on a local model server (`NewAgentSession::model` = `local:…`). */
+  local_models: boolean;
+  /** Where its prompts and code go without a local model (e.g. `Anthropic`), if known. */
+  provider: string | null;
 }
 export function encAgentDef(w: Writer, v: AgentDef): void {
   w.str(v.name);
@@ -128,6 +132,8 @@ export function encAgentDef(w: Writer, v: AgentDef): void {
   w.bool(v.installed);
   w.bool(v.needs_login);
   if (v.login_hint === null) w.u8(0); else { w.u8(1); w.str(v.login_hint); }
+  w.bool(v.local_models);
+  if (v.provider === null) w.u8(0); else { w.u8(1); w.str(v.provider); }
 }
 export function decAgentDef(r: Reader): AgentDef {
   return {
@@ -136,6 +142,8 @@ export function decAgentDef(r: Reader): AgentDef {
     installed: r.bool(),
     needs_login: r.bool(),
     login_hint: (r.option() ? r.str() : null),
+    local_models: r.bool(),
+    provider: (r.option() ? r.str() : null),
   };
 }
 
@@ -441,6 +449,8 @@ export interface AgentSessionInfo {
   queued_prompts: number;
   /** Event streams attached now. */
   attached: number;
+  /** Where its model runs. */
+  model: ModelPlace;
 }
 export function encAgentSessionInfo(w: Writer, v: AgentSessionInfo): void {
   w.u64(v.id);
@@ -456,6 +466,7 @@ export function encAgentSessionInfo(w: Writer, v: AgentSessionInfo): void {
   w.varint(v.pending_approvals, 32);
   w.varint(v.queued_prompts, 32);
   w.varint(v.attached, 32);
+  encModelPlace(w, v.model);
 }
 export function decAgentSessionInfo(r: Reader): AgentSessionInfo {
   return {
@@ -472,6 +483,7 @@ export function decAgentSessionInfo(r: Reader): AgentSessionInfo {
     pending_approvals: r.varint(32),
     queued_prompts: r.varint(32),
     attached: r.varint(32),
+    model: decModelPlace(r),
   };
 }
 
@@ -864,6 +876,66 @@ export function decGap(r: Reader): Gap {
   };
 }
 
+/** One GPU of the host, from `nvidia-smi`. */
+export interface GpuInfo {
+  /** The driver's index. */
+  index: number;
+  /** Product name. */
+  name: string;
+  /** `GPU-…` id. */
+  uuid: string;
+  /** Utilisation, percent, when the driver says. */
+  utilization_pct: number | null;
+  /** Memory in use, MiB. */
+  memory_used_mib: number | null;
+  /** Memory in all, MiB. */
+  memory_total_mib: number | null;
+  /** Processes holding memory on it. */
+  processes: GpuProcess[];
+}
+export function encGpuInfo(w: Writer, v: GpuInfo): void {
+  w.varint(v.index, 32);
+  w.str(v.name);
+  w.str(v.uuid);
+  if (v.utilization_pct === null) w.u8(0); else { w.u8(1); w.varint(v.utilization_pct, 32); }
+  if (v.memory_used_mib === null) w.u8(0); else { w.u8(1); w.u64(v.memory_used_mib); }
+  if (v.memory_total_mib === null) w.u8(0); else { w.u8(1); w.u64(v.memory_total_mib); }
+  w.varint(v.processes.length, 64); for (const x0 of v.processes) { encGpuProcess(w, x0); }
+}
+export function decGpuInfo(r: Reader): GpuInfo {
+  return {
+    index: r.varint(32),
+    name: r.str(),
+    uuid: r.str(),
+    utilization_pct: (r.option() ? r.varint(32) : null),
+    memory_used_mib: (r.option() ? r.u64() : null),
+    memory_total_mib: (r.option() ? r.u64() : null),
+    processes: r.seq(() => decGpuProcess(r)),
+  };
+}
+
+/** A process holding GPU memory. */
+export interface GpuProcess {
+  /** Process id. */
+  pid: number;
+  /** Its name (the driver's `process_name`, usually the program's path). */
+  name: string;
+  /** Memory it holds, MiB, when the driver says. */
+  used_mib: number | null;
+}
+export function encGpuProcess(w: Writer, v: GpuProcess): void {
+  w.varint(v.pid, 32);
+  w.str(v.name);
+  if (v.used_mib === null) w.u8(0); else { w.u8(1); w.u64(v.used_mib); }
+}
+export function decGpuProcess(r: Reader): GpuProcess {
+  return {
+    pid: r.varint(32),
+    name: r.str(),
+    used_mib: (r.option() ? r.u64() : null),
+  };
+}
+
 /** The host's answer to [`ClientHello`]. */
 export interface HostHello {
   /** [`PROTOCOL_VERSION`] of the host. */
@@ -949,6 +1021,8 @@ export interface HostStatus {
   sessions: number;
   /** Live client connections. */
   connections: number;
+  /** GPUs (empty without `nvidia-smi`). */
+  gpus: GpuInfo[];
 }
 export function encHostStatus(w: Writer, v: HostStatus): void {
   w.str(v.host_name);
@@ -958,6 +1032,7 @@ export function encHostStatus(w: Writer, v: HostStatus): void {
   w.str(v.key_store);
   w.varint(v.sessions, 32);
   w.varint(v.connections, 32);
+  w.varint(v.gpus.length, 64); for (const x0 of v.gpus) { encGpuInfo(w, x0); }
 }
 export function decHostStatus(r: Reader): HostStatus {
   return {
@@ -968,6 +1043,7 @@ export function decHostStatus(r: Reader): HostStatus {
     key_store: r.str(),
     sessions: r.varint(32),
     connections: r.varint(32),
+    gpus: r.seq(() => decGpuInfo(r)),
   };
 }
 
@@ -1016,6 +1092,27 @@ export function encJsonText(w: Writer, v: JsonText): void {
 }
 export function decJsonText(r: Reader): JsonText {
   return r.str();
+}
+
+/** A model a [`ModelServer`] serves. */
+export interface LocalModel {
+  /** The id requests name it by. */
+  id: string;
+  /**
+   * Its context length in tokens, when the server says (vLLM `max_model_len`, llama.cpp
+   * `meta.n_ctx_train`, LM Studio `max_context_length`).
+   */
+  context: number | null;
+}
+export function encLocalModel(w: Writer, v: LocalModel): void {
+  w.str(v.id);
+  if (v.context === null) w.u8(0); else { w.u8(1); w.u64(v.context); }
+}
+export function decLocalModel(r: Reader): LocalModel {
+  return {
+    id: r.str(),
+    context: (r.option() ? r.u64() : null),
+  };
 }
 
 /** Replies over the control socket. */
@@ -1144,6 +1241,83 @@ export function decLocalRequest(r: Reader): LocalRequest {
   }
 }
 
+/** Where an agent session's model runs, as far as the host knows. */
+export type ModelPlace =
+  /**
+   * The agent's own configuration picks the model: prompts and code go where it sends
+   * them.
+   */
+  | {
+    provider: {
+      /** Where the agent's preset sends them (e.g. `Anthropic`), if the host knows. */
+      provider: string | null;
+    };
+  }
+  /** A model server on the host's machine (or one listed in its `agents.toml`). */
+  | {
+    local: {
+      /** The server's name ([`ModelServer::name`]). */
+      server: string;
+      /** Its base URL. */
+      endpoint: string;
+      /** The model id. */
+      model: string;
+    };
+  };
+export function encModelPlace(w: Writer, v: ModelPlace): void {
+  if (typeof v === 'object' && 'provider' in v) { w.varint(0, 32); if (v.provider.provider === null) w.u8(0); else { w.u8(1); w.str(v.provider.provider); } return; }
+  if (typeof v === 'object' && 'local' in v) { w.varint(1, 32); w.str(v.local.server); w.str(v.local.endpoint); w.str(v.local.model); return; }
+  throw new PostcardError('not a ModelPlace');
+}
+export function decModelPlace(r: Reader): ModelPlace {
+  switch (r.variant(2)) {
+    case 0: return { provider: { provider: (r.option() ? r.str() : null) } };
+    case 1: return { local: { server: r.str(), endpoint: r.str(), model: r.str() } };
+    default: throw new PostcardError('bad ModelPlace');
+  }
+}
+
+/** An OpenAI-compatible model server the host probed (`GET <url>/models`). */
+export interface ModelServer {
+  /**
+   * `llama.cpp`, `ollama`, `vllm`, `lm-studio` for the usual ports; the table name for a
+   * server listed in the host's `agents.toml`.
+   */
+  name: string;
+  /** Base URL of its OpenAI API, e.g. `http://127.0.0.1:11434/v1`. */
+  url: string;
+  /** Listed in the host's `agents.toml` (rather than one of the usual ports). */
+  configured: boolean;
+  /** It answered the model list. */
+  reachable: boolean;
+  /** Why not, when not reachable (or why the answer was unusable). */
+  error: string | null;
+  /** Its models, as it listed them. */
+  models: LocalModel[];
+  /** How long the probe took, milliseconds. */
+  elapsed_ms: number;
+}
+export function encModelServer(w: Writer, v: ModelServer): void {
+  w.str(v.name);
+  w.str(v.url);
+  w.bool(v.configured);
+  w.bool(v.reachable);
+  if (v.error === null) w.u8(0); else { w.u8(1); w.str(v.error); }
+  w.varint(v.models.length, 64); for (const x0 of v.models) { encLocalModel(w, x0); }
+  w.varint(v.elapsed_ms, 32);
+}
+export function decModelServer(r: Reader): ModelServer {
+  return {
+    name: r.str(),
+    url: r.str(),
+    configured: r.bool(),
+    reachable: r.bool(),
+    error: (r.option() ? r.str() : null),
+    models: r.seq(() => decLocalModel(r)),
+    elapsed_ms: r.varint(32),
+  };
+}
+
 /** Parameters of a new agent session. */
 export interface NewAgentSession {
   /** Agent name from [`Request::ListAgents`]. */
@@ -1154,12 +1328,19 @@ export interface NewAgentSession {
   base: string | null;
   /** A first prompt, sent once the agent is ready. */
   prompt: string | null;
+  /**
+   * `local:MODEL` or `local:SERVER/MODEL`: run the agent on a model of a model server on
+   * the host's machine ([`crate::Request::ListModelServers`]); `None`: the agent's own
+   * configuration picks the model.
+   */
+  model: string | null;
 }
 export function encNewAgentSession(w: Writer, v: NewAgentSession): void {
   w.str(v.agent);
   w.str(v.repo);
   if (v.base === null) w.u8(0); else { w.u8(1); w.str(v.base); }
   if (v.prompt === null) w.u8(0); else { w.u8(1); w.str(v.prompt); }
+  if (v.model === null) w.u8(0); else { w.u8(1); w.str(v.model); }
 }
 export function decNewAgentSession(r: Reader): NewAgentSession {
   return {
@@ -1167,6 +1348,7 @@ export function decNewAgentSession(r: Reader): NewAgentSession {
     repo: r.str(),
     base: (r.option() ? r.str() : null),
     prompt: (r.option() ? r.str() : null),
+    model: (r.option() ? r.str() : null),
   };
 }
 
@@ -1234,7 +1416,11 @@ export type Reply =
   /** Answer to [`Request::AgentSetMode`] and [`Request::AgentSetOption`]: the agent agreed. */
   | 'AgentConfigured'
   /** Answer to [`Request::Unpair`]: the device is revoked; its connections close next. */
-  | 'Unpaired';
+  | 'Unpaired'
+  /** Answer to [`Request::ListModelServers`]. */
+  | { ModelServers: ModelServer[] }
+  /** Answer to [`Request::ListGpus`]. */
+  | { Gpus: GpuInfo[] };
 export function encReply(w: Writer, v: Reply): void {
   if (typeof v === 'object' && 'Sessions' in v) { w.varint(0, 32); w.varint(v.Sessions.length, 64); for (const x0 of v.Sessions) { encSessionInfo(w, x0); } return; }
   if (typeof v === 'object' && 'Created' in v) { w.varint(1, 32); encSessionInfo(w, v.Created); return; }
@@ -1249,10 +1435,12 @@ export function encReply(w: Writer, v: Reply): void {
   if (v === 'AgentClosed') { w.varint(10, 32); return; }
   if (v === 'AgentConfigured') { w.varint(11, 32); return; }
   if (v === 'Unpaired') { w.varint(12, 32); return; }
+  if (typeof v === 'object' && 'ModelServers' in v) { w.varint(13, 32); w.varint(v.ModelServers.length, 64); for (const x0 of v.ModelServers) { encModelServer(w, x0); } return; }
+  if (typeof v === 'object' && 'Gpus' in v) { w.varint(14, 32); w.varint(v.Gpus.length, 64); for (const x0 of v.Gpus) { encGpuInfo(w, x0); } return; }
   throw new PostcardError('not a Reply');
 }
 export function decReply(r: Reader): Reply {
-  switch (r.variant(13)) {
+  switch (r.variant(15)) {
     case 0: return { Sessions: r.seq(() => decSessionInfo(r)) };
     case 1: return { Created: decSessionInfo(r) };
     case 2: return 'Killed';
@@ -1266,6 +1454,8 @@ export function decReply(r: Reader): Reply {
     case 10: return 'AgentClosed';
     case 11: return 'AgentConfigured';
     case 12: return 'Unpaired';
+    case 13: return { ModelServers: r.seq(() => decModelServer(r)) };
+    case 14: return { Gpus: r.seq(() => decGpuInfo(r)) };
     default: throw new PostcardError('bad Reply');
   }
 }
@@ -1362,7 +1552,14 @@ export type Request =
    * This device leaves the host: the host revokes it (any role may). For a device whose
    * person saw different short codes at pairing, or that forgets the host.
    */
-  | 'Unpair';
+  | 'Unpair'
+  /**
+   * Probe the model servers the host can reach (the usual local ports and those in its
+   * `agents.toml`), at most about a second.
+   */
+  | 'ListModelServers'
+  /** The host's GPUs (empty without `nvidia-smi`). */
+  | 'ListGpus';
 export function encRequest(w: Writer, v: Request): void {
   if (v === 'ListSessions') { w.varint(0, 32); return; }
   if (typeof v === 'object' && 'CreateSession' in v) { w.varint(1, 32); encCreateSession(w, v.CreateSession); return; }
@@ -1378,10 +1575,12 @@ export function encRequest(w: Writer, v: Request): void {
   if (typeof v === 'object' && 'AgentSetMode' in v) { w.varint(11, 32); w.u64(v.AgentSetMode.session); w.str(v.AgentSetMode.mode); return; }
   if (typeof v === 'object' && 'AgentSetOption' in v) { w.varint(12, 32); w.u64(v.AgentSetOption.session); w.str(v.AgentSetOption.option); w.str(v.AgentSetOption.value); return; }
   if (v === 'Unpair') { w.varint(13, 32); return; }
+  if (v === 'ListModelServers') { w.varint(14, 32); return; }
+  if (v === 'ListGpus') { w.varint(15, 32); return; }
   throw new PostcardError('not a Request');
 }
 export function decRequest(r: Reader): Request {
-  switch (r.variant(14)) {
+  switch (r.variant(16)) {
     case 0: return 'ListSessions';
     case 1: return { CreateSession: decCreateSession(r) };
     case 2: return { KillSession: { session: r.u64() } };
@@ -1396,6 +1595,8 @@ export function decRequest(r: Reader): Request {
     case 11: return { AgentSetMode: { session: r.u64(), mode: r.str() } };
     case 12: return { AgentSetOption: { session: r.u64(), option: r.str(), value: r.str() } };
     case 13: return 'Unpair';
+    case 14: return 'ListModelServers';
+    case 15: return 'ListGpus';
     default: throw new PostcardError('bad Request');
   }
 }

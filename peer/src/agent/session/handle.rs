@@ -7,7 +7,7 @@ use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::agent::store::SessionRow;
-use crate::proto::{AgentEvent, AgentSessionInfo, AgentState, WireError};
+use crate::proto::{AgentEvent, AgentSessionInfo, AgentState, ModelPlace, WireError};
 
 /// Events buffered per session for live attachers; one that falls further behind catches up
 /// from the database.
@@ -84,6 +84,7 @@ struct Snapshot {
 #[derive(Debug)]
 pub struct SessionHandle {
     pub(crate) row: SessionRow,
+    place: ModelPlace,
     snap: Mutex<Snapshot>,
     events: broadcast::Sender<Arc<AgentEvent>>,
     pub(crate) cmds: mpsc::Sender<Cmd>,
@@ -101,15 +102,22 @@ impl Drop for AttachedGuard {
 }
 
 impl SessionHandle {
+    /// `provider`: where the agent's own model runs, for a session without a local one.
     pub(crate) fn new(
         row: SessionRow,
         next_seq: u64,
         state: AgentState,
+        provider: Option<String>,
     ) -> (Arc<SessionHandle>, mpsc::Receiver<Cmd>) {
         let (tx, rx) = mpsc::channel(64);
         let detail = row.detail.clone();
+        let place = match &row.model {
+            Some(m) => m.place(),
+            None => ModelPlace::Provider { provider },
+        };
         let h = Arc::new(SessionHandle {
             row,
+            place,
             snap: Mutex::new(Snapshot {
                 state,
                 detail,
@@ -141,6 +149,7 @@ impl SessionHandle {
             pending_approvals: s.pending,
             queued_prompts: s.queued,
             attached: s.attached,
+            model: self.place.clone(),
         }
     }
 

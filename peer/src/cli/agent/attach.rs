@@ -32,6 +32,10 @@ pub(super) async fn attach(conn: &HostConn, a: AttachAgentArgs) -> Result<u8> {
             "attached to agent session {} ({}, {}), {} events; type a prompt, or a number to answer an approval",
             attached.info.id, attached.info.agent, state, attached.info.next_seq
         );
+        eprintln!(
+            "model: {}",
+            super::super::machine::place_text(&attached.info.model)
+        );
     }
     let (line_tx, mut lines) = tokio::sync::mpsc::channel::<String>(16);
     if !a.no_input {
@@ -195,6 +199,7 @@ async fn input(
                     repo: repo.to_string(),
                     base: None,
                     prompt: (!rest.is_empty()).then(|| rest.to_string()),
+                    model: None,
                 }))
                 .await?;
             let Reply::AgentSession(info) = r else {

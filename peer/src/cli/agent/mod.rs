@@ -6,7 +6,9 @@ use anyhow::{Result, anyhow, bail};
 use clap::{Args, Subcommand};
 use peer::client::{self, HostConn};
 use peer::paths::Paths;
-use peer::proto::{AgentSessionInfo, LocalReply, LocalRequest, NewAgentSession, Reply, Request};
+use peer::proto::{
+    AgentSessionInfo, LocalReply, LocalRequest, ModelPlace, NewAgentSession, Reply, Request,
+};
 use serde_json::{Value, json};
 
 use super::{connect, hang_up};
@@ -27,6 +29,10 @@ pub enum AgentCmd {
         /// Branch, tag or commit to start from (default: the repository's HEAD).
         #[arg(long)]
         base: Option<String>,
+        /// Run it on a model of a model server on the host's machine: `local:MODEL` or
+        /// `local:SERVER/MODEL` (see `peer models`).
+        #[arg(long)]
+        model: Option<String>,
         /// A first prompt.
         prompt: Option<String>,
         #[command(flatten)]
@@ -152,6 +158,12 @@ pub async fn agents(
 ) -> Result<u8> {
     let (dialer, conn) = connect(paths, host.as_deref(), relay_only).await?;
     let reply = conn.request(Request::ListAgents).await;
+    // The model servers only for people: `peer models --json` lists them for programs.
+    let servers = if json {
+        None
+    } else {
+        Some(super::machine::model_servers(&conn).await)
+    };
     hang_up(dialer, conn).await;
     let Reply::Agents(list) = reply? else {
         bail!("unexpected reply");
@@ -161,24 +173,35 @@ pub async fn agents(
             .iter()
             .map(|a| {
                 json!({"name": a.name, "command": a.command, "installed": a.installed,
-                       "needs_login": a.needs_login, "login_hint": a.login_hint})
+                       "needs_login": a.needs_login, "login_hint": a.login_hint,
+                       "local_models": a.local_models, "provider": a.provider})
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(0);
     }
-    println!("{:<12} {:<10} {:<12} COMMAND", "NAME", "INSTALLED", "LOGIN");
+    println!(
+        "{:<12} {:<10} {:<8} {:<6} COMMAND",
+        "NAME", "INSTALLED", "LOGIN", "LOCAL"
+    );
     for a in list {
         println!(
-            "{:<12} {:<10} {:<12} {}",
+            "{:<12} {:<10} {:<8} {:<6} {}",
             a.name,
             if a.installed { "yes" } else { "no" },
             if a.needs_login { "needed" } else { "ok" },
+            if a.local_models { "yes" } else { "-" },
             a.command.join(" ")
         );
         if let (true, Some(h)) = (a.installed && a.needs_login, a.login_hint) {
             println!("             to log in: {h}");
         }
+    }
+    println!();
+    match servers {
+        Some(Ok(s)) => super::machine::print_servers(&s),
+        Some(Err(e)) => println!("model servers: the host did not list them: {e:#}"),
+        None => {}
     }
     Ok(0)
 }
@@ -208,6 +231,7 @@ async fn run_on(conn: &HostConn, cmd: AgentCmd) -> Result<u8> {
             agent,
             repo,
             base,
+            model,
             prompt,
             ..
         } => {
@@ -224,6 +248,7 @@ async fn run_on(conn: &HostConn, cmd: AgentCmd) -> Result<u8> {
                     repo: repo.to_string_lossy().into_owned(),
                     base,
                     prompt,
+                    model,
                 }))
                 .await?;
             let Reply::AgentSession(info) = r else {
@@ -231,6 +256,7 @@ async fn run_on(conn: &HostConn, cmd: AgentCmd) -> Result<u8> {
             };
             println!("{}", info.id);
             eprintln!("worktree {} on branch {}", info.worktree, info.branch);
+            eprintln!("model: {}", super::machine::place_text(&info.model));
             Ok(0)
         }
         AgentCmd::Ls { json, .. } => {
@@ -325,6 +351,17 @@ async fn run_on(conn: &HostConn, cmd: AgentCmd) -> Result<u8> {
     }
 }
 
+fn place_json(p: &ModelPlace) -> Value {
+    match p {
+        ModelPlace::Local {
+            server,
+            endpoint,
+            model,
+        } => json!({"runs": "local", "server": server, "endpoint": endpoint, "model": model}),
+        ModelPlace::Provider { provider } => json!({"runs": "provider", "provider": provider}),
+    }
+}
+
 fn print_sessions(list: &[AgentSessionInfo], json: bool) -> Result<()> {
     if json {
         let v: Vec<Value> = list
@@ -334,7 +371,7 @@ fn print_sessions(list: &[AgentSessionInfo], json: bool) -> Result<()> {
                        "branch": s.branch, "base": s.base, "state": s.state.as_str(),
                        "detail": s.detail, "created_at_ms": s.created_at_ms, "next_seq": s.next_seq,
                        "pending_approvals": s.pending_approvals, "queued_prompts": s.queued_prompts,
-                       "attached": s.attached})
+                       "attached": s.attached, "model": place_json(&s.model)})
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&v)?);

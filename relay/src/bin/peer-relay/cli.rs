@@ -64,9 +64,15 @@ pub(crate) struct Args {
     )]
     advertise: Option<String>,
 
-    /// Serve the static files of this directory (the web app) for all other paths.
+    /// Serve the static files of this directory for all other paths, instead of the web app
+    /// built into this binary.
     #[arg(long, value_name = "DIR", env = "PEER_RELAY_WEB_ROOT")]
     web_root: Option<PathBuf>,
+
+    /// Serve no web app at all (neither the built-in one nor --web-root): all other paths are
+    /// 404, e.g. when devices load the app from an origin of its own.
+    #[arg(long, env = "PEER_RELAY_NO_WEB_APP", conflicts_with = "web_root")]
+    no_web_app: bool,
 
     /// Who may use the relay: open, allowlist (only --allow'ed endpoint ids) or token
     /// (--allow'ed ids plus clients presenting a relay token) [default: open].
@@ -126,7 +132,7 @@ What it serves (on each listener):
   /relay, /ping     the iroh relay (only ciphertext passes through)
   /healthz          200 \"ok\" for load balancers and monitoring
   /metrics          Prometheus metrics (loopback clients only by default)
-  everything else   the files of --web-root, if given
+  everything else   the web app built into this binary (or the files of --web-root)
 
 Examples:
   Try it (plain HTTP on port 3340):
@@ -169,6 +175,7 @@ impl Args {
         overrides.dev_tls_dir = self.dev_tls_dir.clone();
         overrides.advertise = self.advertise.clone();
         overrides.web_root = self.web_root.clone();
+        overrides.no_web_app = self.no_web_app;
         overrides.metrics = self.metrics;
         overrides.access = self.access;
         overrides.allow = (!self.allow.is_empty()).then(|| self.allow.clone());
@@ -234,6 +241,7 @@ mod tests {
             &["peer-relay", "--cert", "c", "--key", "k", "--dev-tls"],
             &["peer-relay", "--http-bind", "localhost"],
             &["peer-relay", "--metrics", "all"],
+            &["peer-relay", "--no-web-app", "--web-root", "/srv/web"],
         ] {
             assert!(Args::try_parse_from(argv).is_err(), "{argv:?}");
         }

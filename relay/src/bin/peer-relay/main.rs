@@ -15,7 +15,7 @@ use std::{
 use anyhow::Context as _;
 use clap::Parser as _;
 use peer_relay::{
-    AccessPolicy, BRIDGE_PREFIX, BridgeRoute, EmbeddedRelay, RelayToken,
+    AccessPolicy, BRIDGE_PREFIX, BridgeRoute, EmbeddedRelay, RelayToken, WebApp,
     config::{CertSource, ConfigFile, Overrides, Settings},
     tls::{CertResolver, TlsIdentity, dev_names, server_config},
 };
@@ -361,7 +361,7 @@ async fn reload(
     let new = &loaded.settings;
     if new.http_bind != current.http_bind
         || new.https.as_ref().map(|(a, _)| a) != current.https.as_ref().map(|(a, _)| a)
-        || new.web_root != current.web_root
+        || new.web_app != current.web_app
         || new.limits != current.limits
         || new.metrics != current.metrics
     {
@@ -427,7 +427,15 @@ fn print_summary(relay: &EmbeddedRelay, settings: &Settings, identity: Option<&T
         );
     }
     println!("access: {}", relay.access_mode());
-    if let Some(root) = &settings.web_root {
-        println!("web root: {}", root.display());
+    match &settings.web_app {
+        WebApp::Dir(root) => println!("web app: {}", root.display()),
+        WebApp::BuiltIn => match peer_relay::built_in_web_app() {
+            Ok(_) => println!("web app: built in"),
+            Err(why) => println!(
+                "web app: not built into this binary ({why}); it serves a page that says how \
+                 to get it, or pass --web-root DIR"
+            ),
+        },
+        _ => println!("web app: none (--no-web-app)"),
     }
 }
