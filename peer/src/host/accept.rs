@@ -92,6 +92,10 @@ async fn serve_pairing(host: Arc<HostShared>, conn: iroh::endpoint::Connection) 
         }
         Err(e) => {
             info!("pairing failed: {e}");
+            // The reason only: it never holds the code's secret.
+            host.pairings
+                .audit_failure(&host.devices, format!("native: {e}"))
+                .await;
             HostEvent::PairingFailed(e.to_string())
         }
     };

@@ -122,7 +122,12 @@ async fn handshake<R: MsgRead, W: MsgWrite>(
     } else if let Some(pid) = peer_pairing::parse_hello_payload(&payload) {
         match host.pairings.lookup(&pid) {
             Ok((secret, role)) => (zeroize::Zeroizing::new(*secret.as_bytes()), role, Some(pid)),
-            Err(r) => return Err(refuse(tx, r).await),
+            Err(r) => {
+                host.pairings
+                    .audit_failure(&host.devices, format!("browser: {r}"))
+                    .await;
+                return Err(refuse(tx, r).await);
+            }
         }
     } else {
         return Err(refuse(tx, Refusal::Handshake).await);
@@ -226,6 +231,9 @@ pub(crate) async fn serve_socket<R: MsgRead, W: MsgWrite>(
             }
             Err(e) => {
                 info!("browser pairing failed: {e}");
+                host.pairings
+                    .audit_failure(&host.devices, format!("browser: {e}"))
+                    .await;
                 let _ = host.events.try_send(HostEvent::PairingFailed(e.clone()));
                 out.close(ws::REFUSED, &e).await;
                 finish(writer).await;
