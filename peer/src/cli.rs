@@ -17,6 +17,7 @@ mod machine;
 mod service;
 mod session;
 mod terminal;
+mod watch;
 
 use host_cmd::{devices, run_host, show_local_pairing};
 use session::{
@@ -102,6 +103,9 @@ enum Command {
         #[command(subcommand)]
         action: agent::AgentCmd,
     },
+    /// Print the notices of one or every paired host as they happen (an agent needs approval,
+    /// a turn ended, a session ended) and run a command for each (`--exec`).
+    Watch(watch::WatchArgs),
     /// Show the audit log of the host running on this machine.
     Audit {
         /// Rows to show, newest first.
@@ -200,6 +204,9 @@ struct HostArgs {
     /// nothing.
     #[arg(long, value_name = "SECS", default_value_t = peer::pty::ATTACH_HOLD.as_secs())]
     attach_hold: u64,
+    /// Tests only: send Web Push to plain-http endpoints on loopback (a fake push service).
+    #[arg(long, hide = true)]
+    push_insecure_loopback: bool,
 }
 
 #[derive(Debug, Args)]
@@ -362,6 +369,7 @@ async fn run(cli: Cli) -> Result<u8> {
         Command::Agents { host, json } => agent::agents(&paths, host, json, relay_only).await,
         Command::Agent { action } => agent::run(&paths, action, relay_only).await,
         Command::Audit { limit, json } => agent::audit(&paths, limit, json).await,
+        Command::Watch(args) => watch::run(&paths, args, relay_only).await,
         Command::Completions { .. } | Command::Man { .. } => Ok(0),
     }
 }

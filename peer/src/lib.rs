@@ -9,6 +9,7 @@
 //! - [`agent`]: coding agents driven over ACP.
 //! - [`db`]: the host's database and the thread that owns it.
 //! - [`machine`]: the host machine's model servers and GPUs.
+//! - [`webpush`]: Web Push requests (RFC 8291 encryption, RFC 8292 VAPID), sans-IO.
 
 pub mod agent;
 pub mod client;
@@ -21,6 +22,7 @@ pub mod paths;
 pub mod pty;
 pub mod qr;
 pub mod util;
+pub mod webpush;
 
 /// The wire protocol (the `peer-proto` crate).
 pub use peer_proto as proto;

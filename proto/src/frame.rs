@@ -172,6 +172,12 @@ frames! {
     /// host → browser, channel 0: pairing done; keep the device psk. [`FrameType::HostHello`]
     /// follows.
     0x41 BrowserPaired(BrowserPaired) Host,
+    /// client → host, first frame of a notice stream (native clients: `peer watch`).
+    0x50 Watch(Watch) Client,
+    /// host → client, answer to [`FrameType::Watch`]: notices follow as they happen.
+    0x51 Watching Host,
+    /// host → client: one notice ([`crate::push`]).
+    0x52 Notice(Notice) Host,
 }
 
 /// Why a frame could not be decoded.

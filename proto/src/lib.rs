@@ -5,7 +5,7 @@
 //! - [`close`]: QUIC close codes of native connections, WebSocket close codes of browser sockets.
 //! - [`refusal`]: the host's answer in message 2's place (go on, or why not).
 //! - [`frame`]: the frame registry and codec; the messages are in [`session`], [`attach`],
-//!   [`agent`], [`machine`], [`local`] and [`pairing`].
+//!   [`agent`], [`machine`], [`push`], [`local`] and [`pairing`].
 //! - [`browser`]: the envelope that carries frames inside a browser's Noise channel.
 //! - [`codec`]: `u16`-length message framing of the pairing and bridge streams.
 //! - `io` (feature `io`): async frame and message I/O over tokio streams.
@@ -25,6 +25,7 @@ pub mod io;
 pub mod local;
 pub mod machine;
 pub mod pairing;
+pub mod push;
 pub mod refusal;
 pub mod session;
 
@@ -37,5 +38,6 @@ pub use io::{FrameReader, ReadError, StreamMessage, read_message, write_frame, w
 pub use local::*;
 pub use machine::*;
 pub use pairing::*;
+pub use push::*;
 pub use refusal::Refusal;
 pub use session::*;

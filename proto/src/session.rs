@@ -207,6 +207,31 @@ pub enum Request {
     ListModelServers,
     /// The host's GPUs (empty without `nvidia-smi`).
     ListGpus,
+    /// Send this device's notices as Web Push to this subscription (replaces an earlier one).
+    PushRegister(PushRegister),
+    /// Stop sending Web Push to this device (forgets its subscription).
+    PushUnregister,
+    /// Which notice kinds this device's subscription gets.
+    PushKinds {
+        /// The kinds ([`NoticeKind::Bell`] is governed by [`Request::PushBell`]).
+        kinds: Vec<NoticeKind>,
+    },
+    /// What the host holds for this device's notifications.
+    PushStatus,
+    /// Whether this device's app is in front: a device that is attached to a session and
+    /// visible gets no notices about that session (they are held, and sent if it goes away
+    /// within a few seconds without having left the session).
+    PushFocus {
+        /// The app is visible (`false`: in the background, the screen is off).
+        visible: bool,
+    },
+    /// Notify this device when terminal session `session` rings its bell (or stop).
+    PushBell {
+        /// Terminal session id.
+        session: u64,
+        /// On or off.
+        on: bool,
+    },
 }
 
 /// Parameters of a new PTY session.
@@ -275,6 +300,8 @@ pub enum Reply {
     ModelServers(Vec<ModelServer>),
     /// Answer to [`Request::ListGpus`].
     Gpus(Vec<GpuInfo>),
+    /// Answer to every `Push*` request: what the host holds for this device now.
+    Push(PushStatus),
 }
 
 /// Why the host is about to close a browser's socket (frame `Close`, channel 0).

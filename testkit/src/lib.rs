@@ -13,6 +13,7 @@
 //! - [`relay`]: a real `peer-relay` process (plain HTTP, or token mode with a self-signed
 //!   certificate) that a test can kill or reload.
 //! - [`agents`]: git repositories and agent transcripts for the agent tests.
+//! - [`push`]: a Web Push service on loopback that checks and decrypts what the host sends.
 //! - `peer-fake-agent` (a binary): a scripted ACP agent.
 //! - `peer-fake-model` (a binary): a scripted stand-in for an OpenAI-compatible model server
 //!   (no model behind it), for real agents on "local models".
@@ -25,6 +26,7 @@ pub mod harness;
 pub mod http;
 pub mod impair;
 pub mod proxy;
+pub mod push;
 pub mod relay;
 
 pub use harness::*;

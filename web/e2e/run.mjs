@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { chromium, devices } from 'playwright-core';
+import { startPushService, stubScript } from './push.mjs';
 import { localModelSteps } from './local-model.mjs';
 
 const web = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -81,7 +82,7 @@ async function startHost(relayUrl, name, extra = []) {
   // Without a relay URL the host runs its embedded front (relay, bridge and the app).
   const where = relayUrl ? ['--relay', relayUrl] : ['--web-root', join(web, 'dist')];
   const env = { PEER_HOME: home, PEER_KEY_STORE: 'file', XDG_STATE_HOME: '' };
-  const p = start(PEER, ['host', '--listen', '127.0.0.1', ...where, '--name', name, ...extra], {
+  const p = start(PEER, ['host', '--listen', '127.0.0.1', '--push-insecure-loopback', ...where, '--name', name, ...extra], {
     ...env,
     SHELL: '/bin/bash',
     PS1: '$ ',
@@ -187,6 +188,7 @@ const FAKE_AGENT = process.env.PEER_FAKE_AGENT_BIN ?? join(repo, 'target', 'debu
 
 async function agentSteps(page, relayUrl) {
   let gitRepo;
+  const agentsHost = {};
   await step('agent: start a session from the app and answer its approval with a button', page, async () => {
     if (!existsSync(FAKE_AGENT)) {
       const r = spawnSync('cargo', ['build', '-p', 'peer-testkit', '--bin', 'peer-fake-agent', '--locked'], { cwd: repo, stdio: 'inherit' });
@@ -211,11 +213,12 @@ async function agentSteps(page, relayUrl) {
     writeFileSync(join(gitRepo, 'a.txt'), 'one\n');
     git('add', '.');
     git('commit', '-q', '-m', 'init');
-    const p = start(PEER, ['host', '--listen', '127.0.0.1', '--relay', relayUrl, '--name', 'agents'], {
+    const p = start(PEER, ['host', '--listen', '127.0.0.1', '--push-insecure-loopback', '--relay', relayUrl, '--name', 'agents'], {
       PEER_HOME: home,
       PEER_KEY_STORE: 'file',
       XDG_STATE_HOME: '',
     });
+    Object.assign(agentsHost, { home, p });
     const line = await p.waitLine('pairing URL: ');
     await page.goto(line.slice(line.indexOf('pairing URL: ') + 13).trim());
     await page.getByRole('button', { name: /Open agents/ }).click({ timeout: 15000 });
@@ -319,10 +322,109 @@ async function agentSteps(page, relayUrl) {
     await card.getByText(/Already answered: .*answered/i).waitFor({ timeout: 10000 });
     await page.getByTestId('msg-agent').filter({ hasText: 'permission: reject' }).waitFor({ timeout: 20000 });
   });
+  return agentsHost;
+}
+
+// Notifications: turned on in the settings, registered with every host; an approval asked for
+// while the phone looks elsewhere goes host → push service (Node's crypto checks and decrypts
+// it) → service worker (CDP) → a notification, whose tap opens the approval card.
+async function pushSteps(page, context, relayUrl, svc, agents) {
+  const origin = new URL(relayUrl).origin;
+  await step('notifications: turned on in the settings, every host gets the subscription', page, async () => {
+    await page.goto(relayUrl);
+    await page.getByRole('button', { name: 'Settings' }).click();
+    const sw = page.getByTestId('push-switch');
+    await sw.check();
+    const lines = page.getByTestId('push-host');
+    await page.waitForFunction(
+      () => {
+        const l = [...document.querySelectorAll('[data-testid="push-host"]')];
+        return l.length >= 4 && l.every((e) => !e.textContent.endsWith('…'));
+      },
+      null,
+      { timeout: 30000 },
+    );
+    const texts = await lines.allTextContents();
+    if (!texts.every((t) => t.endsWith(': on'))) throw new Error(`registrations: ${texts.join(' | ')}`);
+    svc.state.key = Buffer.from(await page.evaluate(() => localStorage.getItem('peer-test-push-key')), 'base64url');
+    results.metrics.pushHosts = texts.length;
+  });
+
+  await step('notifications: an approval reaches the phone, encrypted; the tap opens its card', page, async () => {
+    // The phone looks at the host list, not at the agent's chat.
+    await page.goto(relayUrl);
+    await page.getByTestId('host').first().waitFor();
+    // A laptop prompts the agent: `peer pair` + `peer agent send` against the agents host.
+    const env = { ...process.env, RUST_LOG: 'warn', PEER_KEY_STORE: 'file', XDG_STATE_HOME: '' };
+    const run = (home, ...args) => {
+      const r = spawnSync(PEER, args, { env: { ...env, PEER_HOME: home }, encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`peer ${args.join(' ')}: ${r.stderr}`);
+      return r.stdout;
+    };
+    const url = run(agents.home, 'pair', '--no-wait').split('\n').find((l) => l.startsWith('pairing URL: ')).slice(13).trim();
+    const laptop = mkdtempSync(join(tmpdir(), 'peer-e2e-laptop-'));
+    temps.push(laptop);
+    run(laptop, 'pair', url, '--name', 'laptop');
+    const [s] = JSON.parse(run(laptop, 'agent', 'ls', '--json'));
+    const before = svc.state.received.length;
+    const t0 = Date.now();
+    run(laptop, 'agent', 'send', String(s.id), 'ask');
+    const push = await svc.waitFor((j) => j.kind === 'approval' && j.session?.agent === s.id);
+    results.metrics.approvalPushMs = push.at - t0;
+    if (push.size !== 1024 || push.urgency !== 'high') throw new Error(`push ${JSON.stringify({ size: push.size, urgency: push.urgency })}`);
+    if (push.json.title !== 'fake needs approval' || push.json.host_name !== 'agents') throw new Error(`push ${push.data}`);
+    if (svc.state.rejected.length) throw new Error(`rejected: ${svc.state.rejected}`);
+    if (svc.state.received.length !== before + 1) throw new Error(`${svc.state.received.length - before} pushes for one approval`);
+    // Hand it to the service worker as the browser's push service would.
+    const cdp = await context.newCDPSession(page);
+    const regs = new Map();
+    cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations }) => {
+      for (const r of registrations) if (!r.isDeleted) regs.set(r.scopeURL, r.registrationId);
+    });
+    await cdp.send('ServiceWorker.enable');
+    const t1 = Date.now();
+    while (![...regs.keys()].some((k) => k.startsWith(origin))) {
+      if (Date.now() - t1 > 10000) throw new Error(`no service worker registration: ${[...regs.keys()]}`);
+      await page.waitForTimeout(50);
+    }
+    const registrationId = [...regs.entries()].find(([k]) => k.startsWith(origin))[1];
+    await cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId, data: push.data });
+    const shown = await page.waitForFunction(
+      async (tag) => {
+        const ns = await (await navigator.serviceWorker.ready).getNotifications({ tag });
+        return ns.length ? { title: ns[0].title, body: ns[0].body, tag: ns[0].tag } : null;
+      },
+      push.json.tag,
+      { timeout: 10000 },
+    );
+    const n = await shown.jsonValue();
+    if (n.title !== 'fake needs approval' || !n.body.startsWith('agents · ')) throw new Error(`notification ${JSON.stringify(n)}`);
+    results.metrics.notification = n;
+    await page.screenshot({ path: join(out, 'push-notification-shown.png') });
+    // A tap (no browser API clicks a notification: the service worker's test hook does).
+    await page.evaluate((tag) => navigator.serviceWorker.controller.postMessage({ type: 'peer-test-click', tag }), push.json.tag);
+    const card = page.locator(`[data-testid="approval"][data-approval="${push.json.approval}"]`);
+    await card.filter({ has: page.getByRole('button', { name: 'Allow once' }) }).waitFor({ timeout: 15000 });
+    await page.locator('[data-testid="approval"].focus').waitFor({ timeout: 5000 });
+    const box = await card.boundingBox();
+    const vh = page.viewportSize().height;
+    if (!box || box.y < 0 || box.y + Math.min(box.height, 100) > vh) throw new Error(`the card is not in view: ${JSON.stringify(box)}, viewport ${vh}`);
+    await page.screenshot({ path: join(out, 'push-tap-opens-approval.png') });
+    // Answered from the phone; the notification is gone after the tap.
+    await card.getByRole('button', { name: 'Allow once' }).click();
+    await card.getByTestId('answered').waitFor({ timeout: 10000 });
+    const left = await page.evaluate(async (tag) => (await (await navigator.serviceWorker.ready).getNotifications({ tag })).length, push.json.tag);
+    if (left !== 0) throw new Error(`${left} notifications left after the tap`);
+    // The app opened "closed" at the URL a tap opens (clients.openWindow): the same session.
+    await page.goto(`${relayUrl}?open=${push.json.host}/agent/${s.id}&approval=${push.json.approval}`);
+    await page.getByTestId('approval').first().waitFor({ timeout: 15000 });
+    if (new URL(page.url()).search !== '') throw new Error(`the query stayed: ${page.url()}`);
+  });
 }
 
 let failed = false;
 const relay = start(RELAY, ['--http-bind', '127.0.0.1:0', '--web-root', join(web, 'dist'), '--allow-root']);
+const pushService = await startPushService();
 const relayLine = await relay.waitLine('relay URL: ');
 const relayUrl = relayLine.slice(relayLine.indexOf('relay URL: ') + 11).trim();
 const hostA = await startHost(relayUrl, 'studio');
@@ -341,6 +443,9 @@ const browser = await chromium.launch({
   ],
 });
 const context = await browser.newContext({ ...devices['Pixel 7'] });
+// The browser's real push service is not reachable offline: `subscribe` hands out the test's.
+await context.addInitScript(stubScript, { endpoint: pushService.endpoint, p256dh: pushService.p256dh, auth: pushService.auth });
+await context.grantPermissions(['notifications'], { origin: new URL(relayUrl).origin });
 const page = await context.newPage();
 const consoleErrors = [];
 page.on('console', (m) => {
@@ -616,7 +721,8 @@ try {
     await page.screenshot({ path: join(out, 'one-app-two-hosts.png') });
   });
 
-  await agentSteps(page, relayUrl);
+  const agents = await agentSteps(page, relayUrl);
+  await pushSteps(page, context, relayUrl, pushService, agents);
   await localModelSteps({ page, relayUrl, step, start, PEER, repo, out, temps });
 
   await step('a used pairing link is refused with a clear message', page, async () => {
@@ -644,6 +750,7 @@ if (consoleErrors.some((e) => /Content Security Policy/i.test(e))) {
 writeFileSync(join(out, 'results.json'), JSON.stringify(results, null, 2));
 console.log(JSON.stringify(results.metrics, null, 2));
 closing = true;
+pushService.close();
 // A browser that died does not answer close(): give it 5 s.
 await Promise.race([browser.close(), new Promise((r) => setTimeout(r, 5000))]);
 cleanup();

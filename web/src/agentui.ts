@@ -231,6 +231,8 @@ export function openAgentChat(
   info: AgentSessionInfo,
   body: HTMLElement,
   toast: (text: string, cls?: string) => void,
+  /** Bring this approval's card into view once it is shown (from a tapped notification). */
+  focusApproval: number | null = null,
 ): AgentView {
   const model = modelFor(hostId, info.id);
   if (model.nextSeq === 0) {
@@ -335,6 +337,7 @@ export function openAgentChat(
       case 'approval': {
         const card = h('div', it.resolved ? 'approval resolved' : 'approval');
         card.dataset.testid = 'approval';
+        card.dataset.approval = String(it.approval);
         card.append(h('div', 'who', it.resolved ? 'approval' : '⚠ approval needed'), h('div', 'text', it.title));
         if (it.resolved) {
           const opt = it.options.find((o) => o.optionId === it.resolved?.optionId);
@@ -410,7 +413,12 @@ export function openAgentChat(
     input.disabled = ended;
     send.disabled = ended;
     closeBtn.disabled = model.state === 'done';
-    if (atBottom) log.scrollTop = log.scrollHeight;
+    const wanted = focusApproval === null ? null : log.querySelector<HTMLElement>(`[data-approval="${focusApproval}"]`);
+    if (wanted) {
+      focusApproval = null;
+      wanted.classList.add('focus');
+      wanted.scrollIntoView({ block: 'center' });
+    } else if (atBottom) log.scrollTop = log.scrollHeight;
   }
 
   const channel = conn.attachAgent(info.id, model.nextSeq, {

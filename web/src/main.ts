@@ -10,12 +10,17 @@ import { openTerminal, type TermView } from './term';
 import { OutputWriter } from './writer';
 import type { AgentSessionInfo, SessionInfo } from './gen/protocol';
 import { agentRow, newAgentForm, openAgentChat, type AgentView } from './agentui';
+import * as push from './push';
+import { afterPairing, settingsSection } from './pushui';
 import { gpuList } from './machine';
 import { applyRoutes } from './routes';
 
 // The pairing secret is in the fragment: take it and scrub the address bar before anything else.
 const initialFragment = location.hash.length > 1 ? location.hash.slice(1) : null;
 if (initialFragment !== null) history.replaceState(null, '', location.pathname + location.search);
+// A tapped notification opens the app at `?open=HOST/KIND/ID`: go there, and leave a clean URL.
+const initialTarget = push.parseTarget(location.search);
+if (initialTarget !== null) history.replaceState(null, '', location.pathname);
 
 const app = document.getElementById('app') as HTMLElement;
 const conns = new Map<string, HostConn>();
@@ -52,7 +57,15 @@ function screen(title: string, back: (() => void) | null, conn: HostConn | null 
   const status = h('div', 'status');
   status.dataset.testid = 'conn-status';
   status.setAttribute('role', 'status');
+  let online = false;
   const show = () => {
+    if (conn.state === 'online' && !online) {
+      // (Re)connected: the host learns whether the app is in front, and gets this browser's
+      // push subscription once per app start.
+      push.focus(conn, document.visibilityState === 'visible');
+      void push.register(conn).catch(() => undefined);
+    }
+    online = conn.state === 'online';
     pill.textContent = pillText(conn);
     pill.className = `pill ${conn.state}`;
     const text = statusText(conn);
@@ -151,6 +164,12 @@ async function forgetHost(id: string) {
   conns.get(id)?.stop();
   conns.delete(id);
   await store.forgetHost(id);
+  // The forgotten host holds this browser's push subscription and key: replace both, and give
+  // the new ones to the hosts that stay.
+  if ((await push.saved()).enabled) {
+    const stay = await Promise.all((await store.hosts()).map(connFor));
+    await push.rotate(stay).catch(() => undefined);
+  }
 }
 
 function toast(text: string, cls = 'error') {
@@ -278,6 +297,7 @@ async function startPairing(link: string) {
     differ.dataset.testid = 'codes-differ';
     actions.append(same, differ);
     body.append(actions);
+    await afterPairing(body, await connFor(rec), res.hostName, toast);
   } catch (e) {
     if (e instanceof Refused && e.code === REFUSAL_USED && known) {
       // The link was used already, most likely by this very phone.
@@ -480,11 +500,43 @@ async function showNewAgent(rec: store.HostRecord) {
   await newAgentForm(conn, body, (s) => void showAgent(rec, s), toast);
 }
 
-async function showAgent(rec: store.HostRecord, s: AgentSessionInfo) {
+async function showAgent(rec: store.HostRecord, s: AgentSessionInfo, approval: number | null = null) {
   const conn = await connFor(rec);
   const body = screen(`${s.agent} · ${s.branch}`, () => void showHost(rec), conn, rec.name);
-  agentView = openAgentChat(conn, rec.id, s, body, toast);
+  agentView = openAgentChat(conn, rec.id, s, body, toast, approval);
 }
+
+/** Where a tapped notification leads: the session, with the approval card in view. */
+async function openTarget(t: push.Target) {
+  const rec = (await store.hosts()).find((r) => r.id === t.host);
+  if (!rec) {
+    toast('That notification is from a host this app is not paired with.');
+    await showHosts();
+    return;
+  }
+  const conn = await connFor(rec);
+  screen(rec.name, () => void showHosts(), conn, rec.name).append(h('p', 'hint', 'Opening…'));
+  try {
+    if (t.kind === 'agent') {
+      const r = await conn.request('ListAgentSessions');
+      const s = typeof r === 'object' && 'AgentSessions' in r ? r.AgentSessions.find((x) => x.id === t.id) : undefined;
+      if (s) return await showAgent(rec, s, t.approval);
+    } else {
+      const r = await conn.request('ListSessions');
+      const s = typeof r === 'object' && 'Sessions' in r ? r.Sessions.find((x) => x.id === t.id) : undefined;
+      if (s) return await showTerminal(rec, s);
+    }
+    toast(`That session is gone from ${rec.name}.`, 'info');
+  } catch (e) {
+    toast(e instanceof Error ? e.message : String(e));
+  }
+  await showHost(rec);
+}
+
+navigator.serviceWorker?.addEventListener('message', (e: MessageEvent) => {
+  const d = e.data as { type?: string; target?: push.Target | null } | null;
+  if (d?.type === 'peer-open' && d.target) void openTarget(d.target);
+});
 
 // ---------------------------------------------------------------------------------------------
 // Settings
@@ -538,6 +590,7 @@ async function showSettings() {
     ul.append(li);
   }
   body.append(ul);
+  await settingsSection(body, await store.hosts(), connFor, toast);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -547,7 +600,10 @@ function resumeAll() {
   for (const c of conns.values()) c.reconnect();
 }
 document.addEventListener('visibilitychange', () => {
-  if (document.visibilityState === 'visible') resumeAll();
+  const visible = document.visibilityState === 'visible';
+  // Hidden: the hosts send notices about what this app shows; visible: they hold them again.
+  for (const c of conns.values()) push.focus(c, visible);
+  if (visible) resumeAll();
 });
 window.addEventListener('pageshow', (e) => {
   if (e.persisted) resumeAll();
@@ -736,6 +792,9 @@ function indexOf(hay: Uint8Array, needle: Uint8Array, from: number): number {
   },
 };
 
-// Start: pair if the page was opened from a pairing link, else the host list.
+// Start: pair if the page was opened from a pairing link, go where a tapped notification
+// leads, else the host list.
+void push.saved();
 if (initialFragment !== null) void startPairing('#' + initialFragment);
+else if (initialTarget !== null) void openTarget(initialTarget);
 else void showHosts();

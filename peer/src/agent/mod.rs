@@ -72,6 +72,8 @@ struct Inner {
     sessions: Mutex<BTreeMap<u64, Arc<SessionHandle>>>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
+    /// Every session's events, once stored ([`AgentManager::events`]).
+    events: tokio::sync::broadcast::Sender<Arc<AgentEvent>>,
 }
 
 fn bad(m: impl Into<String>) -> WireError {
@@ -104,6 +106,7 @@ impl AgentManager {
                 sessions: Mutex::new(BTreeMap::new()),
                 tasks,
                 shutdown,
+                events: tokio::sync::broadcast::channel(session::ALL_EVENTS).0,
             }),
         };
         Ok(mgr)
@@ -120,6 +123,12 @@ impl AgentManager {
     /// Starts the agents of the sessions that were live when the host last stopped.
     pub async fn resume(&self) -> Result<(), AgentError> {
         self.resume_all().await
+    }
+
+    /// Every session's events from now on, each once it is stored (what notifications are
+    /// made of). A listener that falls behind loses the oldest and is told so.
+    pub fn events(&self) -> tokio::sync::broadcast::Receiver<Arc<AgentEvent>> {
+        self.inner.events.subscribe()
     }
 
     /// Secret redaction for logs and the audit log.
@@ -141,7 +150,13 @@ impl AgentManager {
             let live = !matches!(state, AgentState::Done | AgentState::Failed);
             let spec = self.inner.config.agents.get(&row.agent).cloned();
             let provider = spec.as_ref().and_then(|s| s.provider.clone());
-            let (h, cmds) = SessionHandle::new(row.clone(), next_seq, state, provider);
+            let (h, cmds) = SessionHandle::new(
+                row.clone(),
+                next_seq,
+                state,
+                provider,
+                self.inner.events.clone(),
+            );
             self.inner.sessions.lock().insert(id, h.clone());
             if !live {
                 continue;
@@ -408,7 +423,13 @@ impl AgentManager {
             .insert(row.clone())
             .await
             .map_err(internal)?;
-        let (h, cmds) = SessionHandle::new(row, 0, AgentState::Starting, provider);
+        let (h, cmds) = SessionHandle::new(
+            row,
+            0,
+            AgentState::Starting,
+            provider,
+            self.inner.events.clone(),
+        );
         self.inner.sessions.lock().insert(h.row.id, h.clone());
         let info = h.info();
         let start = Start {

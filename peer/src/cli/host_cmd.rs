@@ -55,6 +55,10 @@ pub(super) async fn run_host(paths: Paths, args: HostArgs, relay_only: bool) -> 
         None => None,
     };
     cfg.attach_hold = Duration::from_secs(args.attach_hold);
+    if args.push_insecure_loopback {
+        eprintln!("peer: test mode: Web Push goes to plain-http endpoints on loopback too");
+        cfg.push.allow_loopback_http = true;
+    }
     let serves_app = cfg.relays.is_empty();
     let web_app = cfg.web_app.clone();
     let mut host = Host::start(cfg).await?;

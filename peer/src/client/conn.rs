@@ -7,8 +7,8 @@ use iroh::endpoint::{Connection, RecvStream, SendStream};
 
 use crate::net::{self, close};
 use crate::proto::{
-    AgentAttach, AgentAttached, Attach, Attached, Frame, FrameReader, HostHello, ReadError, Reply,
-    Request, RequestFrame, WireError, write_frame,
+    AgentAttach, AgentAttached, Attach, Attached, Frame, FrameReader, HostHello, NoticeKind,
+    ReadError, Reply, Request, RequestFrame, Watch, WireError, write_frame,
 };
 
 /// How long one connection attempt may take.
@@ -61,7 +61,9 @@ impl ClientError {
         }
     }
 
-    pub(crate) fn from_read(e: ReadError, conn: &Connection) -> ClientError {
+    /// The error a failed read on a stream of `conn` stands for (the host's close reason, if it
+    /// closed the connection).
+    pub fn from_read(e: ReadError, conn: &Connection) -> ClientError {
         if let Some(reason) = conn.close_reason() {
             return ClientError::from_conn(&reason);
         }
@@ -252,6 +254,31 @@ impl HostConn {
             Ok(Frame::Error(e)) => Err(e.into()),
             Ok(other) => Err(ClientError::Protocol(format!(
                 "expected AgentAttached, got {:?}",
+                other.frame_type()
+            ))),
+            Err(e) => Err(ClientError::from_read(e, &self.conn)),
+        }
+    }
+
+    /// Opens a notice stream (only `kinds`; empty: all); `Notice` frames follow.
+    pub async fn watch(
+        &self,
+        kinds: Vec<NoticeKind>,
+    ) -> Result<(SendStream, FrameReader<RecvStream>), ClientError> {
+        let (mut send, recv) = self
+            .conn
+            .open_bi()
+            .await
+            .map_err(|e| ClientError::from_conn(&e))?;
+        write_frame(&mut send, &Frame::Watch(Watch { kinds }))
+            .await
+            .map_err(|e| ClientError::Unreachable(e.to_string()))?;
+        let mut reader = FrameReader::new(recv);
+        match reader.read().await {
+            Ok(Frame::Watching) => Ok((send, reader)),
+            Ok(Frame::Error(e)) => Err(e.into()),
+            Ok(other) => Err(ClientError::Protocol(format!(
+                "expected Watching, got {:?}",
                 other.frame_type()
             ))),
             Err(e) => Err(ClientError::from_read(e, &self.conn)),

@@ -6,6 +6,7 @@
 //! | 1 | tables `devices`, `audit`, `agent_sessions`, `agent_events` |
 //! | 2 | `agent_events` rows hold typed events: `kind` is the variant's snake_case name, `data` the JSON of its fields (earlier: the camelCase JSON objects of protocol version 1) |
 //! | 3 | `agent_sessions.model`: the local model server and model a session runs on (JSON), if any |
+//! | 4 | table `push_subscriptions`: a device's Web Push subscription and the VAPID key to sign with (`host/push`) |
 //!
 //! Each step runs in one transaction with the version it reaches, so a failed migration
 //! leaves the database as it was. A database of a newer version is refused.
@@ -16,7 +17,7 @@ use tracing::{info, warn};
 use super::DbError;
 
 /// The newest schema version.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 const V1: &str = "
 CREATE TABLE IF NOT EXISTS devices (
@@ -58,6 +59,19 @@ CREATE TABLE IF NOT EXISTS agent_events (
 ) WITHOUT ROWID;
 ";
 
+const V4: &str = "
+CREATE TABLE IF NOT EXISTS push_subscriptions (
+    device        BLOB PRIMARY KEY,
+    endpoint      TEXT NOT NULL,
+    p256dh        BLOB NOT NULL,
+    auth          BLOB NOT NULL,
+    vapid_private BLOB NOT NULL,
+    vapid_public  BLOB NOT NULL,
+    kinds         TEXT NOT NULL,
+    created_at    INTEGER NOT NULL
+);
+";
+
 /// Rows converted per query in the migration to version 2.
 const PAGE: i64 = 1000;
 
@@ -78,6 +92,9 @@ pub fn migrate(conn: &mut Connection) -> Result<(), DbError> {
     }
     if found < 3 {
         step(conn, 3, v3)?;
+    }
+    if found < 4 {
+        step(conn, 4, |c| Ok(c.execute_batch(V4)?))?;
     }
     Ok(())
 }

@@ -19,6 +19,10 @@ pub(crate) async fn run<S: FrameSink, R: FrameSource>(
     let agents = &ctx.host.agents;
     let h = agents.get(attach.session).map_err(AttachEnd::Error)?;
     let _guard = h.attached();
+    let looking = ctx.host.push.attach(
+        ctx.device,
+        crate::proto::NoticeSession::Agent(attach.session),
+    );
     let (mut live, mut upto) = h.subscribe();
     let mut pos = attach.from_seq.min(upto);
     send.send(Frame::AgentAttached(AgentAttached { info: h.info() }))
@@ -89,8 +93,12 @@ pub(crate) async fn run<S: FrameSink, R: FrameSource>(
             }
         }
     };
-    tokio::select! {
+    let end = tokio::select! {
         r = input => r,
         r = output => r,
+    };
+    if end.is_ok() {
+        looking.left();
     }
+    end
 }

@@ -52,6 +52,8 @@ struct Inner {
     cache: Mutex<HashMap<DeviceKey, Device>>,
     live: Mutex<HashMap<DeviceKey, Vec<(u64, CancellationToken)>>>,
     next_conn: std::sync::atomic::AtomicU64,
+    /// Devices revoked from now on ([`Devices::revocations`]).
+    revoked: tokio::sync::broadcast::Sender<DeviceKey>,
 }
 
 impl Devices {
@@ -93,6 +95,7 @@ impl Devices {
                 cache: Mutex::new(cache),
                 live: Mutex::new(HashMap::new()),
                 next_conn: std::sync::atomic::AtomicU64::new(1),
+                revoked: tokio::sync::broadcast::channel(64).0,
             }),
         })
     }
@@ -255,7 +258,13 @@ impl Devices {
         out
     }
 
-    /// Revokes the device whose hex id starts with `prefix` and closes its connections.
+    /// Devices revoked from now on (their push subscriptions are already deleted).
+    pub fn revocations(&self) -> tokio::sync::broadcast::Receiver<DeviceKey> {
+        self.inner.revoked.subscribe()
+    }
+
+    /// Revokes the device whose hex id starts with `prefix`, deletes its push subscription and
+    /// closes its connections.
     pub async fn revoke(&self, prefix: &str) -> Result<(DeviceInfo, u32), DeviceError> {
         let prefix = prefix.trim().to_ascii_lowercase();
         let key = {
@@ -283,12 +292,18 @@ impl Devices {
                     "INSERT INTO audit (at, device, event, detail) VALUES (?1, ?2, 'revoke', '')",
                     params![now, key.as_slice()],
                 )?;
+                // A revoked device gets no more notifications.
+                db.execute(
+                    "DELETE FROM push_subscriptions WHERE device = ?1",
+                    params![key.as_slice()],
+                )?;
                 Ok(())
             })
             .await?;
         if let Some(d) = self.inner.cache.lock().get_mut(&key) {
             d.revoked_at = Some(now);
         }
+        let _ = self.inner.revoked.send(key);
         let closed = self.inner.live.lock().remove(&key).unwrap_or_default();
         for (_, token) in &closed {
             token.cancel();

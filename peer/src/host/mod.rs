@@ -8,6 +8,7 @@ pub mod devices;
 mod failover;
 mod listen;
 pub mod pairing;
+pub mod push;
 mod routes;
 mod session_conn;
 mod streams;
@@ -82,6 +83,8 @@ pub struct HostConfig {
     pub app_url: Option<String>,
     /// How long an attachment whose client vanished keeps its place.
     pub attach_hold: Duration,
+    /// How notifications are sent.
+    pub push: push::PushConfig,
 }
 
 impl HostConfig {
@@ -104,6 +107,7 @@ impl HostConfig {
             web_app: peer_relay::WebApp::BuiltIn,
             app_url: None,
             attach_hold: crate::pty::ATTACH_HOLD,
+            push: push::PushConfig::default(),
         }
     }
 }
@@ -170,7 +174,7 @@ pub struct HostShared {
     /// changes, just before the endpoint is replaced.
     pub(crate) relocations: tokio::sync::watch::Sender<u64>,
     pub(crate) devices: Devices,
-    pub(crate) sessions: SessionManager,
+    pub(crate) sessions: Arc<SessionManager>,
     pub(crate) pairings: Pairings,
     pub(crate) shutdown: CancellationToken,
     pub(crate) relay_urls: Vec<RelayUrl>,
@@ -182,6 +186,7 @@ pub struct HostShared {
     pub(crate) relay_token: Option<RelayToken>,
     pub(crate) relay_cert_sha256: Option<Fingerprint>,
     pub(crate) agents: crate::agent::AgentManager,
+    pub(crate) push: push::Push,
     /// How long an attachment whose client vanished keeps its place.
     pub(crate) attach_hold: Duration,
 }
@@ -394,9 +399,22 @@ impl Host {
         let (events_tx, events_rx) = mpsc::channel(64);
         let tasks = TaskTracker::new();
         let shutdown = CancellationToken::new();
-        let agents =
-            crate::agent::AgentManager::start(&cfg.paths, db, tasks.clone(), shutdown.clone())
-                .await?;
+        let agents = crate::agent::AgentManager::start(
+            &cfg.paths,
+            db.clone(),
+            tasks.clone(),
+            shutdown.clone(),
+        )
+        .await?;
+        let sessions = Arc::new(SessionManager::new(cfg.buffer_bytes, cfg.max_sessions));
+        let sources = push::Sources {
+            agents: agents.clone(),
+            sessions: sessions.clone(),
+            devices: devices.clone(),
+            host_id: hex::encode(endpoint.id().as_bytes()),
+            host_name: cfg.name.clone(),
+        };
+        let push = push::Push::start(&cfg.push, db, sources, &tasks, shutdown.clone()).await;
         let shared = Arc::new(HostShared {
             name: cfg.name.clone(),
             // Below 2^53, so that a JavaScript number holds it exactly.
@@ -405,7 +423,7 @@ impl Host {
             endpoint: tokio::sync::watch::Sender::new(endpoint),
             relocations: tokio::sync::watch::Sender::new(0),
             devices,
-            sessions: SessionManager::new(cfg.buffer_bytes, cfg.max_sessions),
+            sessions,
             pairings: Pairings::default(),
             shutdown,
             relay_urls,
@@ -416,6 +434,7 @@ impl Host {
             relay_token: cfg.relay_token.clone(),
             relay_cert_sha256: cfg.relay_cert_sha256,
             agents,
+            push,
             attach_hold: cfg.attach_hold,
         });
 

@@ -89,6 +89,7 @@ pub(crate) async fn handle_request(ctx: &StreamCtx, req: Request) -> Result<Repl
             if ctx.role != Role::Operator {
                 return Err(forbidden());
             }
+            ctx.host.push.killed(session);
             sessions.kill(session).await.map_err(session_error)?;
             ctx.host
                 .devices
@@ -106,6 +107,27 @@ pub(crate) async fn handle_request(ctx: &StreamCtx, req: Request) -> Result<Repl
                 .await
                 .map_err(|e| WireError::new(ErrorCode::Internal, e.to_string()))?;
             Ok(Reply::Unpaired)
+        }
+        req @ (Request::PushRegister(_)
+        | Request::PushUnregister
+        | Request::PushKinds { .. }
+        | Request::PushStatus
+        | Request::PushFocus { .. }
+        | Request::PushBell { .. }) => {
+            let what = match &req {
+                Request::PushRegister(r) => Some(format!(
+                    "register {} for {}",
+                    r.endpoint.split('/').take(3).collect::<Vec<_>>().join("/"),
+                    crate::host::push::store::kinds_text(&r.kinds)
+                )),
+                Request::PushUnregister => Some("unregister".to_string()),
+                _ => None,
+            };
+            let status = ctx.host.push.handle(ctx.device, req).await?;
+            if let Some(what) = what {
+                audit(ctx, "push", what).await;
+            }
+            Ok(Reply::Push(status))
         }
         Request::ListAgents => Ok(Reply::Agents(ctx.host.agents.agents().await)),
         Request::ListModelServers => Ok(Reply::ModelServers(ctx.host.agents.model_servers().await)),
@@ -306,10 +328,11 @@ pub(crate) async fn serve_attachment<S: FrameSink, R: FrameSource>(
             Err(e) => Err(AttachEnd::Error(session_error(e))),
         },
         Frame::AgentAttach(attach) => super::agent_stream::run(ctx, &attach, send, reader).await,
+        Frame::Watch(watch) => super::push::run_watch(ctx, &watch, send, reader).await,
         other => Err(AttachEnd::Error(WireError::new(
             ErrorCode::Protocol,
             format!(
-                "expected Attach or AgentAttach as the first frame, not {:?}",
+                "expected Attach, AgentAttach or Watch as the first frame, not {:?}",
                 other.frame_type()
             ),
         ))),
@@ -354,6 +377,10 @@ pub(crate) async fn run_attach<S: FrameSink, R: FrameSource>(
     }
     let token = attach.client_token;
     let guard = session.attach_guard(from, token);
+    let looking = ctx
+        .host
+        .push
+        .attach(ctx.device, crate::proto::NoticeSession::Pty(session.id()));
     let attached = Frame::Attached(Attached {
         info: session.info(),
         start_offset: from.max(start),
@@ -420,10 +447,14 @@ pub(crate) async fn run_attach<S: FrameSink, R: FrameSource>(
         r = input => r,
         r = output => r,
     };
-    if let Err(AttachEnd::Gone) = end {
-        // The client vanished without detaching: keep its place for a while, so that it loses
-        // nothing if it comes back (a reconnect, a phone back online).
-        guard.park(ctx.host.attach_hold);
+    match &end {
+        Err(AttachEnd::Gone) => {
+            // The client vanished without detaching: keep its place for a while, so that it
+            // loses nothing if it comes back (a reconnect, a phone back online).
+            guard.park(ctx.host.attach_hold);
+        }
+        Ok(()) => looking.left(),
+        Err(AttachEnd::Error(_)) => {}
     }
     end
 }

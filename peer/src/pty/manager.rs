@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::{Mutex, MutexGuard};
+use tokio::sync::broadcast;
 
+use super::events::{EVENTS, PtyEvent};
 use super::session::{PtySession, SpawnError};
 use crate::proto::{CreateSession, SessionInfo};
 
@@ -30,6 +32,7 @@ pub struct SessionManager {
     sessions: Mutex<BTreeMap<u64, Arc<PtySession>>>,
     buffer_bytes: usize,
     max_sessions: usize,
+    events: broadcast::Sender<PtyEvent>,
 }
 
 impl SessionManager {
@@ -40,7 +43,19 @@ impl SessionManager {
             sessions: Mutex::new(BTreeMap::new()),
             buffer_bytes,
             max_sessions,
+            events: broadcast::channel(EVENTS).0,
         }
+    }
+
+    /// Events of every session, from now on.
+    pub fn events(&self) -> broadcast::Receiver<PtyEvent> {
+        self.events.subscribe()
+    }
+
+    /// The sender sessions report on (for code that watches a session's output and has
+    /// something to say about it, like [`PtyEvent::Bell`]).
+    pub fn event_sender(&self) -> broadcast::Sender<PtyEvent> {
+        self.events.clone()
     }
 
     fn table(&self) -> MutexGuard<'_, BTreeMap<u64, Arc<PtySession>>> {
@@ -55,9 +70,11 @@ impl SessionManager {
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let bytes = self.buffer_bytes;
-        let session = tokio::task::spawn_blocking(move || PtySession::spawn(id, &req, bytes))
-            .await
-            .map_err(|e| SpawnError::Pty(format!("spawn task failed: {e}")))??;
+        let events = self.events.clone();
+        let session =
+            tokio::task::spawn_blocking(move || PtySession::spawn(id, &req, bytes, events))
+                .await
+                .map_err(|e| SpawnError::Pty(format!("spawn task failed: {e}")))??;
         self.table().insert(id, session.clone());
         Ok(session)
     }
@@ -105,5 +122,48 @@ impl SessionManager {
             kills.spawn(async move { s.kill().await });
         }
         kills.join_all().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{ExitInfo, WinSize};
+
+    #[tokio::test]
+    async fn a_session_that_ends_says_so_on_the_event_channel() {
+        let m = SessionManager::new(64 * 1024, 4);
+        let mut events = m.events();
+        let s = m
+            .create(CreateSession {
+                name: None,
+                command: ["sh", "-c", "exit 3"].map(String::from).to_vec(),
+                cwd: Some("/".into()),
+                env: vec![],
+                size: WinSize::default(),
+                hold_output: false,
+            })
+            .await
+            .expect("create");
+        let ev = tokio::time::timeout(std::time::Duration::from_secs(20), events.recv())
+            .await
+            .expect("in time")
+            .expect("event");
+        assert_eq!(
+            ev,
+            PtyEvent::Exited {
+                session: s.id(),
+                what: "sh -c exit 3".into(),
+                status: ExitInfo {
+                    code: 3,
+                    signal: None
+                }
+            }
+        );
+        assert_eq!(
+            s.exit().map(|e| e.code),
+            Some(3),
+            "recorded before it is told"
+        );
     }
 }

@@ -1,9 +1,11 @@
 //! PTY sessions: processes on pseudo-terminals with replayable output.
 
 mod buffer;
+mod events;
 mod manager;
 mod session;
 
 pub use buffer::{OutputBuffer, Slice};
+pub use events::{EVENTS, PtyEvent};
 pub use manager::{SessionError, SessionManager};
 pub use session::{ATTACH_HOLD, AttachGuard, KILL_GRACE, LAG_GRACE, PtySession, SpawnError};

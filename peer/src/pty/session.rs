@@ -14,10 +14,11 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use parking_lot::Mutex;
 use portable_pty::{CommandBuilder, MasterPty, PtySize, native_pty_system};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{debug, warn};
 
 use super::buffer::{OutputBuffer, Slice};
+use super::events::PtyEvent;
 use crate::proto::{CreateSession, ExitInfo, MAX_CHUNK, SessionInfo, SessionState, WinSize};
 
 /// How long the PTY reader waits, per chunk, for an attached client that makes no progress at
@@ -156,11 +157,12 @@ impl Reader {
 }
 
 impl PtySession {
-    /// Starts `req` on a new PTY.
+    /// Starts `req` on a new PTY; its exit is reported on `events`.
     pub fn spawn(
         id: u64,
         req: &CreateSession,
         buffer_bytes: usize,
+        events: broadcast::Sender<PtyEvent>,
     ) -> Result<Arc<PtySession>, SpawnError> {
         let cwd = match &req.cwd {
             Some(dir) => dir.clone(),
@@ -244,6 +246,14 @@ impl PtySession {
             write_loop(writer, input_rx)
         })?;
         let wshared = shared.clone();
+        // Said when it ends (the session may end before the manager lists it).
+        let what = req.name.clone().unwrap_or_else(|| {
+            if req.command.is_empty() {
+                program.clone()
+            } else {
+                req.command.join(" ")
+            }
+        });
         spawn_thread(format!("pty-{id}-wait"), move || {
             let status = child.wait();
             // Wait for the reader to drain the PTY so `Exited` follows the last byte. Descendants
@@ -273,8 +283,13 @@ impl PtySession {
                 }
             };
             debug!(session = id, code = exit.code, "session ended");
-            wshared.state.lock().exit = Some(exit);
+            wshared.state.lock().exit = Some(exit.clone());
             wshared.changed.send_modify(|v| *v += 1);
+            let _ = events.send(PtyEvent::Exited {
+                session: id,
+                what,
+                status: exit,
+            });
         })?;
 
         Ok(Arc::new(PtySession {
@@ -653,7 +668,7 @@ mod tests {
             size: WinSize::default(),
             hold_output,
         };
-        PtySession::spawn(1, &req, 16 * 1024).expect("spawn")
+        PtySession::spawn(1, &req, 16 * 1024, broadcast::channel(1).0).expect("spawn")
     }
 
     /// Reads everything from `offset` on as an attached stream would, until the process ends.

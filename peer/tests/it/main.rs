@@ -22,5 +22,6 @@ mod hostile;
 mod ipv6;
 mod multi_relay;
 mod newcomer;
+mod push;
 mod relay_token;
 mod routes;

@@ -1352,6 +1352,100 @@ export function decNewAgentSession(r: Reader): NewAgentSession {
   };
 }
 
+/** One notice. */
+export interface Notice {
+  /** What happened. */
+  kind: NoticeKind;
+  /** Where. */
+  session: NoticeSession;
+  /** One line for a notification's title. */
+  title: string;
+  /** A few words more (the tool call's title, the exit status, the agent's last words). */
+  body: string;
+  /** When the host saw it, unix milliseconds. */
+  at_ms: number;
+  /** The approval's number, for [`NoticeKind::Approval`]. */
+  approval: number | null;
+}
+export function encNotice(w: Writer, v: Notice): void {
+  encNoticeKind(w, v.kind);
+  encNoticeSession(w, v.session);
+  w.str(v.title);
+  w.str(v.body);
+  w.u64(v.at_ms);
+  if (v.approval === null) w.u8(0); else { w.u8(1); w.u64(v.approval); }
+}
+export function decNotice(r: Reader): Notice {
+  return {
+    kind: decNoticeKind(r),
+    session: decNoticeSession(r),
+    title: r.str(),
+    body: r.str(),
+    at_ms: r.u64(),
+    approval: (r.option() ? r.u64() : null),
+  };
+}
+
+/** What a notice is about. Variant indexes are wire values: new kinds go at the end. */
+export type NoticeKind =
+  /** An agent asks for approval and no policy rule answered it. */
+  | 'approval'
+  /** An agent's turn ended normally (`end_turn`). */
+  | 'turn_end'
+  /**
+   * An agent's turn ended some other way: refused, out of tokens, an error, cut off by a
+   * host restart. (Cancelled and closed turns are a person's doing and send nothing.)
+   */
+  | 'turn_failed'
+  /** An agent process failed: it could not start, or it exited. */
+  | 'agent_failed'
+  /** A terminal session's process ended (not one a client killed). */
+  | 'session_ended'
+  /**
+   * A terminal session rang its bell. Sent to a device only for the sessions it chose
+   * ([`crate::Request::PushBell`]); a watch stream gets every one.
+   */
+  | 'bell';
+export function encNoticeKind(w: Writer, v: NoticeKind): void {
+  if (v === 'approval') { w.varint(0, 32); return; }
+  if (v === 'turn_end') { w.varint(1, 32); return; }
+  if (v === 'turn_failed') { w.varint(2, 32); return; }
+  if (v === 'agent_failed') { w.varint(3, 32); return; }
+  if (v === 'session_ended') { w.varint(4, 32); return; }
+  if (v === 'bell') { w.varint(5, 32); return; }
+  throw new PostcardError('not a NoticeKind');
+}
+export function decNoticeKind(r: Reader): NoticeKind {
+  switch (r.variant(6)) {
+    case 0: return 'approval';
+    case 1: return 'turn_end';
+    case 2: return 'turn_failed';
+    case 3: return 'agent_failed';
+    case 4: return 'session_ended';
+    case 5: return 'bell';
+    default: throw new PostcardError('bad NoticeKind');
+  }
+}
+
+/** Which session a notice is about. */
+export type NoticeSession =
+  /** A terminal (PTY) session, by id. */
+  | { pty: number }
+  /** An agent session, by id. */
+  | { agent: number };
+export function encNoticeSession(w: Writer, v: NoticeSession): void {
+  if (typeof v === 'object' && 'pty' in v) { w.varint(0, 32); w.u64(v.pty); return; }
+  if (typeof v === 'object' && 'agent' in v) { w.varint(1, 32); w.u64(v.agent); return; }
+  throw new PostcardError('not a NoticeSession');
+}
+export function decNoticeSession(r: Reader): NoticeSession {
+  switch (r.variant(2)) {
+    case 0: return { pty: r.u64() };
+    case 1: return { agent: r.u64() };
+    default: throw new PostcardError('bad NoticeSession');
+  }
+}
+
 /** Terminal output. */
 export interface Output {
   /** Absolute offset of `data[0]` in the session's output. */
@@ -1381,6 +1475,83 @@ export function encPairBrowser(w: Writer, v: PairBrowser): void {
 export function decPairBrowser(r: Reader): PairBrowser {
   return {
     name: r.str(),
+  };
+}
+
+/**
+ * A browser's Web Push subscription and the VAPID key to sign its requests with
+ * ([`crate::Request::PushRegister`]).
+ *
+ * The VAPID key belongs to the app, not the host: a browser origin has one push subscription,
+ * bound to one VAPID public key (`applicationServerKey`), and a phone may be paired with
+ * several hosts. Every host the phone registers with signs with the same key.
+ */
+export interface PushRegister {
+  /**
+   * The subscription's endpoint (`PushSubscription.endpoint`), an `https://` URL of the
+   * browser's push service.
+   */
+  endpoint: string;
+  /** The subscription's P-256 public key (`keys.p256dh`), 65 bytes uncompressed. */
+  p256dh: Uint8Array;
+  /** The subscription's authentication secret (`keys.auth`), 16 bytes. */
+  auth: Uint8Array;
+  /** The VAPID private key (P-256 scalar), 32 bytes. */
+  vapid_private: Uint8Array;
+  /**
+   * The VAPID public key (the subscription's `applicationServerKey`), 65 bytes
+   * uncompressed.
+   */
+  vapid_public: Uint8Array;
+  /** The kinds to send ([`NoticeKind::Bell`] is governed by [`crate::Request::PushBell`]). */
+  kinds: NoticeKind[];
+}
+export function encPushRegister(w: Writer, v: PushRegister): void {
+  w.str(v.endpoint);
+  w.bytes(v.p256dh);
+  w.bytes(v.auth);
+  w.fixed(v.vapid_private, 32);
+  w.bytes(v.vapid_public);
+  w.varint(v.kinds.length, 64); for (const x0 of v.kinds) { encNoticeKind(w, x0); }
+}
+export function decPushRegister(r: Reader): PushRegister {
+  return {
+    endpoint: r.str(),
+    p256dh: r.bytes(),
+    auth: r.bytes(),
+    vapid_private: r.fixed(32),
+    vapid_public: r.bytes(),
+    kinds: r.seq(() => decNoticeKind(r)),
+  };
+}
+
+/** What the host holds for this device ([`crate::Reply::Push`]). */
+export interface PushStatus {
+  /** A subscription is registered. */
+  registered: boolean;
+  /** The origin of its endpoint (`https://fcm.googleapis.com`), if registered. */
+  endpoint_origin: string | null;
+  /** The kinds sent to it. */
+  kinds: NoticeKind[];
+  /** Terminal sessions whose bell it gets. */
+  bell_sessions: number[];
+  /** The last failure to deliver to it, if the last attempt failed (for people). */
+  last_error: string | null;
+}
+export function encPushStatus(w: Writer, v: PushStatus): void {
+  w.bool(v.registered);
+  if (v.endpoint_origin === null) w.u8(0); else { w.u8(1); w.str(v.endpoint_origin); }
+  w.varint(v.kinds.length, 64); for (const x0 of v.kinds) { encNoticeKind(w, x0); }
+  w.varint(v.bell_sessions.length, 64); for (const x0 of v.bell_sessions) { w.u64(x0); }
+  if (v.last_error === null) w.u8(0); else { w.u8(1); w.str(v.last_error); }
+}
+export function decPushStatus(r: Reader): PushStatus {
+  return {
+    registered: r.bool(),
+    endpoint_origin: (r.option() ? r.str() : null),
+    kinds: r.seq(() => decNoticeKind(r)),
+    bell_sessions: r.seq(() => r.u64()),
+    last_error: (r.option() ? r.str() : null),
   };
 }
 
@@ -1420,7 +1591,9 @@ export type Reply =
   /** Answer to [`Request::ListModelServers`]. */
   | { ModelServers: ModelServer[] }
   /** Answer to [`Request::ListGpus`]. */
-  | { Gpus: GpuInfo[] };
+  | { Gpus: GpuInfo[] }
+  /** Answer to every `Push*` request: what the host holds for this device now. */
+  | { Push: PushStatus };
 export function encReply(w: Writer, v: Reply): void {
   if (typeof v === 'object' && 'Sessions' in v) { w.varint(0, 32); w.varint(v.Sessions.length, 64); for (const x0 of v.Sessions) { encSessionInfo(w, x0); } return; }
   if (typeof v === 'object' && 'Created' in v) { w.varint(1, 32); encSessionInfo(w, v.Created); return; }
@@ -1437,10 +1610,11 @@ export function encReply(w: Writer, v: Reply): void {
   if (v === 'Unpaired') { w.varint(12, 32); return; }
   if (typeof v === 'object' && 'ModelServers' in v) { w.varint(13, 32); w.varint(v.ModelServers.length, 64); for (const x0 of v.ModelServers) { encModelServer(w, x0); } return; }
   if (typeof v === 'object' && 'Gpus' in v) { w.varint(14, 32); w.varint(v.Gpus.length, 64); for (const x0 of v.Gpus) { encGpuInfo(w, x0); } return; }
+  if (typeof v === 'object' && 'Push' in v) { w.varint(15, 32); encPushStatus(w, v.Push); return; }
   throw new PostcardError('not a Reply');
 }
 export function decReply(r: Reader): Reply {
-  switch (r.variant(15)) {
+  switch (r.variant(16)) {
     case 0: return { Sessions: r.seq(() => decSessionInfo(r)) };
     case 1: return { Created: decSessionInfo(r) };
     case 2: return 'Killed';
@@ -1456,6 +1630,7 @@ export function decReply(r: Reader): Reply {
     case 12: return 'Unpaired';
     case 13: return { ModelServers: r.seq(() => decModelServer(r)) };
     case 14: return { Gpus: r.seq(() => decGpuInfo(r)) };
+    case 15: return { Push: decPushStatus(r) };
     default: throw new PostcardError('bad Reply');
   }
 }
@@ -1559,7 +1734,40 @@ export type Request =
    */
   | 'ListModelServers'
   /** The host's GPUs (empty without `nvidia-smi`). */
-  | 'ListGpus';
+  | 'ListGpus'
+  /** Send this device's notices as Web Push to this subscription (replaces an earlier one). */
+  | { PushRegister: PushRegister }
+  /** Stop sending Web Push to this device (forgets its subscription). */
+  | 'PushUnregister'
+  /** Which notice kinds this device's subscription gets. */
+  | {
+    PushKinds: {
+      /** The kinds ([`NoticeKind::Bell`] is governed by [`Request::PushBell`]). */
+      kinds: NoticeKind[];
+    };
+  }
+  /** What the host holds for this device's notifications. */
+  | 'PushStatus'
+  /**
+   * Whether this device's app is in front: a device that is attached to a session and
+   * visible gets no notices about that session (they are held, and sent if it goes away
+   * within a few seconds without having left the session).
+   */
+  | {
+    PushFocus: {
+      /** The app is visible (`false`: in the background, the screen is off). */
+      visible: boolean;
+    };
+  }
+  /** Notify this device when terminal session `session` rings its bell (or stop). */
+  | {
+    PushBell: {
+      /** Terminal session id. */
+      session: number;
+      /** On or off. */
+      on: boolean;
+    };
+  };
 export function encRequest(w: Writer, v: Request): void {
   if (v === 'ListSessions') { w.varint(0, 32); return; }
   if (typeof v === 'object' && 'CreateSession' in v) { w.varint(1, 32); encCreateSession(w, v.CreateSession); return; }
@@ -1577,10 +1785,16 @@ export function encRequest(w: Writer, v: Request): void {
   if (v === 'Unpair') { w.varint(13, 32); return; }
   if (v === 'ListModelServers') { w.varint(14, 32); return; }
   if (v === 'ListGpus') { w.varint(15, 32); return; }
+  if (typeof v === 'object' && 'PushRegister' in v) { w.varint(16, 32); encPushRegister(w, v.PushRegister); return; }
+  if (v === 'PushUnregister') { w.varint(17, 32); return; }
+  if (typeof v === 'object' && 'PushKinds' in v) { w.varint(18, 32); w.varint(v.PushKinds.kinds.length, 64); for (const x0 of v.PushKinds.kinds) { encNoticeKind(w, x0); } return; }
+  if (v === 'PushStatus') { w.varint(19, 32); return; }
+  if (typeof v === 'object' && 'PushFocus' in v) { w.varint(20, 32); w.bool(v.PushFocus.visible); return; }
+  if (typeof v === 'object' && 'PushBell' in v) { w.varint(21, 32); w.u64(v.PushBell.session); w.bool(v.PushBell.on); return; }
   throw new PostcardError('not a Request');
 }
 export function decRequest(r: Reader): Request {
-  switch (r.variant(16)) {
+  switch (r.variant(22)) {
     case 0: return 'ListSessions';
     case 1: return { CreateSession: decCreateSession(r) };
     case 2: return { KillSession: { session: r.u64() } };
@@ -1597,6 +1811,12 @@ export function decRequest(r: Reader): Request {
     case 13: return 'Unpair';
     case 14: return 'ListModelServers';
     case 15: return 'ListGpus';
+    case 16: return { PushRegister: decPushRegister(r) };
+    case 17: return 'PushUnregister';
+    case 18: return { PushKinds: { kinds: r.seq(() => decNoticeKind(r)) } };
+    case 19: return 'PushStatus';
+    case 20: return { PushFocus: { visible: r.bool() } };
+    case 21: return { PushBell: { session: r.u64(), on: r.bool() } };
     default: throw new PostcardError('bad Request');
   }
 }
@@ -1810,6 +2030,20 @@ export function decStopReason(r: Reader): StopReason {
   }
 }
 
+/** First frame of a notice stream ([`crate::Frame::Watch`]). */
+export interface Watch {
+  /** Only these kinds (empty: all). */
+  kinds: NoticeKind[];
+}
+export function encWatch(w: Writer, v: Watch): void {
+  w.varint(v.kinds.length, 64); for (const x0 of v.kinds) { encNoticeKind(w, x0); }
+}
+export function decWatch(r: Reader): Watch {
+  return {
+    kinds: r.seq(() => decNoticeKind(r)),
+  };
+}
+
 /** A terminal size in character cells. */
 export interface WinSize {
   /** Columns. */
@@ -1918,7 +2152,13 @@ export type Frame =
    * host → browser, channel 0: pairing done; keep the device psk. [`FrameType::HostHello`]
    * follows.
    */
-  | { type: 'BrowserPaired'; message: BrowserPaired };
+  | { type: 'BrowserPaired'; message: BrowserPaired }
+  /** client → host, first frame of a notice stream (native clients: `peer watch`). */
+  | { type: 'Watch'; message: Watch }
+  /** host → client, answer to [`FrameType::Watch`]: notices follow as they happen. */
+  | { type: 'Watching' }
+  /** host → client: one notice ([`crate::push`]). */
+  | { type: 'Notice'; message: Notice };
 
 /** The registry: type byte and sender of every frame type. */
 export const FRAME_TYPES: Record<Frame['type'], { byte: number; sender: Sender }> = {
@@ -1947,6 +2187,9 @@ export const FRAME_TYPES: Record<Frame['type'], { byte: number; sender: Sender }
   AgentEvent: { byte: 0x32, sender: 'Host' },
   PairBrowser: { byte: 0x40, sender: 'Client' },
   BrowserPaired: { byte: 0x41, sender: 'Host' },
+  Watch: { byte: 0x50, sender: 'Client' },
+  Watching: { byte: 0x51, sender: 'Host' },
+  Notice: { byte: 0x52, sender: 'Host' },
 };
 
 /** Appends a frame body (type byte, postcard payload) to `w`. */
@@ -1977,6 +2220,9 @@ export function encodeFrameBody(w: Writer, f: Frame): void {
     case 'AgentEvent': w.u8(0x32); encAgentEvent(w, f.message); return;
     case 'PairBrowser': w.u8(0x40); encPairBrowser(w, f.message); return;
     case 'BrowserPaired': w.u8(0x41); encBrowserPaired(w, f.message); return;
+    case 'Watch': w.u8(0x50); encWatch(w, f.message); return;
+    case 'Watching': w.u8(0x51); return;
+    case 'Notice': w.u8(0x52); encNotice(w, f.message); return;
   }
 }
 
@@ -2015,6 +2261,9 @@ export function decodeFrameBody(r: Reader): Frame {
       case 0x32: f = { type: 'AgentEvent', message: decAgentEvent(r) }; break;
       case 0x40: f = { type: 'PairBrowser', message: decPairBrowser(r) }; break;
       case 0x41: f = { type: 'BrowserPaired', message: decBrowserPaired(r) }; break;
+      case 0x50: f = { type: 'Watch', message: decWatch(r) }; break;
+      case 0x51: f = { type: 'Watching' }; break;
+      case 0x52: f = { type: 'Notice', message: decNotice(r) }; break;
       default: throw new FrameError(`unknown frame type 0x${byte.toString(16).padStart(2, '0')}`);
     }
   } catch (e) {
@@ -2051,6 +2300,9 @@ const FRAME_NAMES: Record<number, string> = {
   0x32: 'AgentEvent',
   0x40: 'PairBrowser',
   0x41: 'BrowserPaired',
+  0x50: 'Watch',
+  0x51: 'Watching',
+  0x52: 'Notice',
 };
 
 /** A frame that could not be decoded. */

@@ -12,6 +12,8 @@ use crate::proto::{AgentEvent, AgentSessionInfo, AgentState, ModelPlace, WireErr
 /// Events buffered per session for live attachers; one that falls further behind catches up
 /// from the database.
 const LIVE_BUFFER: usize = 1024;
+/// Events buffered for listeners of every session ([`crate::agent::AgentManager::events`]).
+pub const ALL_EVENTS: usize = 1024;
 
 /// Who did something: a device, the policy, the host.
 #[derive(Debug, Clone)]
@@ -87,6 +89,8 @@ pub struct SessionHandle {
     place: ModelPlace,
     snap: Mutex<Snapshot>,
     events: broadcast::Sender<Arc<AgentEvent>>,
+    /// The manager's channel of every session's events.
+    all: broadcast::Sender<Arc<AgentEvent>>,
     pub(crate) cmds: mpsc::Sender<Cmd>,
 }
 
@@ -102,12 +106,14 @@ impl Drop for AttachedGuard {
 }
 
 impl SessionHandle {
-    /// `provider`: where the agent's own model runs, for a session without a local one.
+    /// `provider`: where the agent's own model runs, for a session without a local one; `all`:
+    /// the manager's channel of every session's events.
     pub(crate) fn new(
         row: SessionRow,
         next_seq: u64,
         state: AgentState,
         provider: Option<String>,
+        all: broadcast::Sender<Arc<AgentEvent>>,
     ) -> (Arc<SessionHandle>, mpsc::Receiver<Cmd>) {
         let (tx, rx) = mpsc::channel(64);
         let detail = row.detail.clone();
@@ -127,6 +133,7 @@ impl SessionHandle {
                 attached: 0,
             }),
             events: broadcast::channel(LIVE_BUFFER).0,
+            all,
             cmds: tx,
         });
         (h, rx)
@@ -196,6 +203,7 @@ impl SessionHandle {
     pub(crate) fn publish(&self, ev: Arc<AgentEvent>) {
         let mut s = self.snap.lock();
         s.next_seq = ev.seq + 1;
+        let _ = self.all.send(ev.clone());
         let _ = self.events.send(ev);
     }
 }

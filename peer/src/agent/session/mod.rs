@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 pub(crate) use handle::Cmd;
-pub use handle::{Actor, AttachedGuard, SessionHandle};
+pub use handle::{ALL_EVENTS, Actor, AttachedGuard, SessionHandle};
 pub use terminals::NOT_APPROVED;
 
 use super::approvals::Approvals;
