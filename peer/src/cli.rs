@@ -181,6 +181,10 @@ struct HostArgs {
     /// Output kept per session for replay, in bytes.
     #[arg(long, default_value_t = host::DEFAULT_BUFFER)]
     buffer: usize,
+    /// Scrollback lines each session's screen model keeps: what an attach with a picture of
+    /// the screen can show above it (24 bytes per column per line).
+    #[arg(long, value_name = "LINES", default_value_t = peer::pty::screen::DEFAULT_SCROLLBACK)]
+    scrollback: usize,
     /// Seconds a pairing code stays valid.
     #[arg(long, default_value_t = host::DEFAULT_PAIRING_TTL.as_secs())]
     pairing_ttl: u64,
@@ -257,9 +261,19 @@ struct AttachArgs {
     /// With --new: working directory on the host.
     #[arg(long)]
     cwd: Option<String>,
-    /// Bytes of earlier output to replay when attaching to an existing session.
-    #[arg(long, default_value_t = 256 * 1024)]
-    replay: u64,
+    /// Replay this many bytes of earlier output instead of a picture of the screen when
+    /// attaching to an existing session (and report output lost while away as a gap instead
+    /// of redrawing the screen).
+    #[arg(long, value_name = "BYTES")]
+    replay: Option<u64>,
+    /// Lines of scrollback above a picture of the screen.
+    #[arg(long, value_name = "LINES", default_value_t = 1000)]
+    scrollback: u32,
+    /// Predictive local echo (experimental): show typed characters before the host echoes
+    /// them (underlined until it does): always, never, or adaptive (when the round trip is
+    /// above 30 ms).
+    #[arg(long, value_name = "WHEN", default_value = "never")]
+    predict: peer::client::PredictMode,
     /// With --new: command and arguments.
     #[arg(last = true)]
     command: Vec<String>,

@@ -25,6 +25,25 @@ pub struct SessionInfo {
     pub attached: u32,
     /// Absolute offset of the end of the output.
     pub output_end: u64,
+    /// What the host's model of the screen knows (docs/protocol.md §8.7).
+    pub screen: ScreenFacts,
+}
+
+/// What the host's model of a session's screen knows, for session lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScreenFacts {
+    /// The window title the program set (OSC 0 or 2).
+    pub title: Option<String>,
+    /// The working directory the shell last announced (OSC 7 `file://host/path`).
+    pub cwd: Option<String>,
+    /// The lowest line of the screen that is not blank, trimmed (at most 200 characters).
+    pub last_line: Option<String>,
+    /// When the session last printed anything, unix milliseconds (0: never).
+    pub last_output_ms: u64,
+    /// Bells rung so far.
+    pub bells: u64,
+    /// When the last bell rang, unix milliseconds (0: never).
+    pub last_bell_ms: u64,
 }
 
 /// A session's life.
@@ -57,6 +76,56 @@ pub struct Attach {
     pub client_token: u64,
     /// The client's terminal size, if it has one.
     pub size: Option<WinSize>,
+    /// Pictures of the screen ([`Repaint`]) where output cannot be sent as bytes: at attach
+    /// when `from_offset` is `u64::MAX` or older than the buffer, and whenever this attachment
+    /// falls behind the buffer. `None`: bytes only, and a [`Gap`] where they are lost.
+    pub screen: Option<ScreenRequest>,
+    /// Send [`EchoAck`] frames (for predictive local echo).
+    pub echo_acks: bool,
+}
+
+/// How a client wants its pictures of the screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScreenRequest {
+    /// Lines of scrollback to draw above the screen (the host draws at most what it keeps).
+    pub scrollback: u32,
+}
+
+/// A picture of the screen in place of output bytes. The output continues with the byte at
+/// `offset`. A picture larger than one frame comes in several `Repaint` frames with the same
+/// header, the last with `more: false`: a client joins their `data` and then draws it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Repaint {
+    /// The output offset the picture stands for: the next `Output` starts here.
+    pub offset: u64,
+    /// Bytes of output before `offset` that this client asked for (or was following) and gets
+    /// only as this picture: `offset - skipped` is where it was.
+    pub skipped: u64,
+    /// The terminal size the picture is drawn for (the session's PTY size).
+    pub size: WinSize,
+    /// Lines of scrollback drawn above the screen.
+    pub scrollback: u32,
+    /// Escape sequences that draw the picture on a freshly reset terminal of `size` (part of
+    /// them, if `more`).
+    #[serde(with = "serde_bytes")]
+    pub data: Vec<u8>,
+    /// More of the same picture follows in the next frame.
+    pub more: bool,
+}
+
+/// Inputs up to `seq` reached the program long enough ago that what it echoed is in the
+/// output before `offset` (for predictive local echo: a prediction for those inputs that the
+/// screen at `offset` does not show was wrong).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EchoAck {
+    /// Highest input sequence number covered.
+    pub seq: u64,
+    /// Output offset by which the echo of those inputs has arrived.
+    pub offset: u64,
+    /// The terminal echoes typed characters itself (termios `ECHO`), as of `offset`.
+    pub echo: bool,
+    /// The terminal edits lines itself (termios `ICANON`), as of `offset`.
+    pub canonical: bool,
 }
 
 /// Answer to [`Attach`]; output frames follow.
@@ -64,7 +133,8 @@ pub struct Attach {
 pub struct Attached {
     /// The session as it is now.
     pub info: SessionInfo,
-    /// The offset of the first output byte that will be sent.
+    /// The offset of the first output byte that will be sent (after a [`Repaint`], if one
+    /// comes first: then its offset).
     pub start_offset: u64,
     /// Highest input sequence number already applied for this `client_token` (0: none).
     pub input_acked: u64,

@@ -134,6 +134,18 @@ mod tests {
             data: vec![0; MAX_BROWSER_CHUNK],
         });
         assert!(encode(u32::MAX, &input).len() <= MAX_PLAINTEXT);
+        let repaint = Frame::Repaint(crate::Repaint {
+            offset: u64::MAX,
+            skipped: u64::MAX,
+            size: crate::WinSize {
+                cols: u16::MAX,
+                rows: u16::MAX,
+            },
+            scrollback: u32::MAX,
+            data: vec![0; crate::MAX_REPAINT_CHUNK],
+            more: true,
+        });
+        assert!(encode(u32::MAX, &repaint).len() <= MAX_PLAINTEXT);
     }
 
     proptest! {

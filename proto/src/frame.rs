@@ -22,6 +22,10 @@ pub const MAX_FRAME: usize = 256 * 1024;
 /// The largest chunk of terminal bytes carried in one [`Output`] or [`Input`] frame.
 pub const MAX_CHUNK: usize = 64 * 1024;
 
+/// The most picture bytes one [`Repaint`] frame carries, on native streams and browser
+/// channels alike (its envelope then fits one Noise message); larger pictures take several.
+pub const MAX_REPAINT_CHUNK: usize = 65400;
+
 /// Who may send a frame type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sender {
@@ -178,6 +182,12 @@ frames! {
     0x51 Watching Host,
     /// host → client: one notice ([`crate::push`]).
     0x52 Notice(Notice) Host,
+    /// host → client, attach stream: a picture of the screen in place of output bytes (after
+    /// `Attached`, or in place of a `Gap`), for clients that asked with `Attach.screen`.
+    0x19 Repaint(Repaint) Host,
+    /// host → client, attach stream: echo of inputs has arrived by an offset, for clients that
+    /// asked with `Attach.echo_acks`.
+    0x1a EchoAck(EchoAck) Host,
 }
 
 /// Why a frame could not be decoded.
@@ -323,6 +333,45 @@ mod tests {
     }
 
     #[test]
+    fn golden_attach_repaint_echo_ack() {
+        let attach = Frame::Attach(Attach {
+            session: 1,
+            from_offset: u64::MAX,
+            client_token: 5,
+            size: Some(WinSize { cols: 80, rows: 24 }),
+            screen: Some(ScreenRequest { scrollback: 1000 }),
+            echo_acks: true,
+        });
+        assert_eq!(
+            hex::encode(attach.encode()),
+            // session 1, from u64::MAX, token 5, Some(80x24), Some(1000 lines), echo acks
+            "000000141001ffffffffffffffffff010501501801e80701"
+        );
+        let repaint = Frame::Repaint(Repaint {
+            offset: 300,
+            skipped: 2,
+            size: WinSize { cols: 80, rows: 24 },
+            scrollback: 0,
+            data: b"hi".to_vec(),
+            more: false,
+        });
+        assert_eq!(
+            hex::encode(repaint.encode()),
+            "0000000b19ac020250180002686900"
+        );
+        let ack = Frame::EchoAck(EchoAck {
+            seq: 7,
+            offset: 300,
+            echo: false,
+            canonical: true,
+        });
+        assert_eq!(hex::encode(ack.encode()), "000000061a07ac020001");
+        for f in [attach, repaint, ack] {
+            assert_eq!(Frame::decode(&body(&f)), Ok(f));
+        }
+    }
+
+    #[test]
     fn golden_create_session_request() {
         let f = Frame::Request(RequestFrame {
             id: 3,
@@ -403,8 +452,34 @@ mod tests {
                         from_offset,
                         client_token,
                         size: size.map(|(cols, rows)| WinSize { cols, rows }),
+                        screen: (client_token % 3 == 0).then_some(ScreenRequest {
+                            scrollback: session as u32,
+                        }),
+                        echo_acks: from_offset % 2 == 0,
                     }
                 )),
+            (
+                any::<u64>(),
+                any::<u64>(),
+                proptest::collection::vec(any::<u8>(), 0..300),
+                any::<bool>()
+            )
+                .prop_map(|(offset, skipped, data, more)| Frame::Repaint(Repaint {
+                    offset,
+                    skipped,
+                    size: WinSize { cols: 80, rows: 24 },
+                    scrollback: 7,
+                    data,
+                    more,
+                })),
+            (any::<u64>(), any::<u64>(), any::<bool>(), any::<bool>()).prop_map(
+                |(seq, offset, echo, canonical)| Frame::EchoAck(EchoAck {
+                    seq,
+                    offset,
+                    echo,
+                    canonical
+                })
+            ),
             ".{0,40}".prop_map(|m| Frame::Error(WireError::new(ErrorCode::NotFound, m))),
             Just(Frame::Detach),
             (any::<u32>(), proptest::collection::vec(".{0,8}", 0..4)).prop_map(|(id, command)| {

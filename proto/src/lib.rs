@@ -32,7 +32,7 @@ pub mod session;
 pub use agent::*;
 pub use attach::*;
 pub use consts::*;
-pub use frame::{Frame, FrameError, FrameType, MAX_CHUNK, MAX_FRAME, Sender};
+pub use frame::{Frame, FrameError, FrameType, MAX_CHUNK, MAX_FRAME, MAX_REPAINT_CHUNK, Sender};
 #[cfg(feature = "io")]
 pub use io::{FrameReader, ReadError, StreamMessage, read_message, write_frame, write_message};
 pub use local::*;

@@ -122,6 +122,8 @@ async fn main() -> Result<()> {
         from_offset: 0,
         client_token: 1,
         size: None,
+        screen: None,
+        echo_acks: false,
     });
     b.send(1, &attach).await?;
     let mut seen = Vec::new();

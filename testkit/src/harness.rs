@@ -626,6 +626,8 @@ pub fn attach(session: u64, from_offset: u64, client_token: u64) -> Frame {
         from_offset,
         client_token,
         size: None,
+        screen: None,
+        echo_acks: false,
     })
 }
 

@@ -32,6 +32,8 @@ export const MODE_DEVICE = 0x02;
 /** `Attach.from_offset` meaning "only output from now on" (u64::MAX on the wire). */
 export const FROM_NOW = Infinity;
 const CONNECT_TIMEOUT_MS = 8000;
+/** The largest picture of the screen accepted (the host draws at most 4 MiB). */
+const MAX_PICTURE = 8 << 20;
 /** While online the app pings the host this often (the host closes a socket silent for 15 s). */
 export const PING_EVERY_MS = 2000;
 /** No message at all for this long (two pings unanswered) and the link is declared dead. */
@@ -297,6 +299,12 @@ export interface ChannelEvents {
   gap(from: number, to: number): void;
   /** After an interrupt during a flood: output now continues from `offset`. */
   skipped?(offset: number): void;
+  /**
+   * A picture of the screen in place of output bytes (channels attached with `screen`): draw
+   * `data` on a freshly reset terminal; output continues from `offset`. `skipped`: bytes of
+   * output before `offset` this channel was owed and gets only as this picture.
+   */
+  repaint?(p: { offset: number; skipped: number; size: WinSize; data: Uint8Array }): void;
 }
 
 interface Channel {
@@ -314,6 +322,12 @@ interface Channel {
   recent: { at: number; bytes: number; prev: number };
   /** Set by a ^C skip-ahead: the offset reached when it was pressed (re-attach no lower). */
   skipFrom: number | null;
+  /** Scrollback lines of pictures of the screen (`Attach.screen`); null: bytes and gaps. */
+  screen: number | null;
+  /** A picture arriving in several `Repaint` frames. */
+  picture: { offset: number; parts: Uint8Array[]; bytes: number } | null;
+  /** The first `Attached` has come (before it, `FROM_NOW` with a picture is no skip-ahead). */
+  everAttached: boolean;
 }
 
 export interface AgentChannelEvents {
@@ -717,9 +731,11 @@ export class HostConn {
         const a = f.message;
         c.attached = true;
         if (c.offset === FROM_NOW) {
-          c.events.skipped?.(a.start_offset);
+          // A first attach with a picture is no skip-ahead: the picture follows.
+          if (c.everAttached || c.screen === null) c.events.skipped?.(a.start_offset);
           c.offset = a.start_offset;
         }
+        c.everAttached = true;
         if (c.offset < a.start_offset) c.offset = a.start_offset;
         c.unacked = c.unacked.filter((u) => u.seq > a.input_acked);
         for (const u of c.unacked) this.send(c.id, { type: 'Input', message: { seq: u.seq, data: u.data } });
@@ -728,6 +744,30 @@ export class HostConn {
       }
       case 'InputAck': {
         if (c) c.unacked = c.unacked.filter((u) => u.seq > f.message.seq);
+        return;
+      }
+      case 'Repaint': {
+        if (!c) return;
+        const r = f.message;
+        if (!c.picture || c.picture.offset !== r.offset) c.picture = { offset: r.offset, parts: [], bytes: 0 };
+        const pic = c.picture;
+        pic.parts.push(r.data);
+        pic.bytes += r.data.length;
+        if (pic.bytes > MAX_PICTURE) {
+          c.picture = null;
+          this.channelError(id, 'the host sent a picture of the screen larger than 8 MiB');
+          return;
+        }
+        if (r.more) return;
+        c.picture = null;
+        const data = new Uint8Array(pic.bytes);
+        let at = 0;
+        for (const part of pic.parts) {
+          data.set(part, at);
+          at += part.length;
+        }
+        c.offset = r.offset;
+        c.events.repaint?.({ offset: r.offset, skipped: r.skipped, size: r.size, data });
         return;
       }
       case 'Gap': {
@@ -801,7 +841,7 @@ export class HostConn {
   }
 
   /** Attaches a new channel to `session` from `fromOffset`; it follows every reconnect. */
-  attach(session: number, fromOffset: number, size: WinSize, events: ChannelEvents): number {
+  attach(session: number, fromOffset: number, size: WinSize, events: ChannelEvents, screen: number | null = null): number {
     const id = this.nextChannel++;
     const c: Channel = {
       id,
@@ -816,6 +856,9 @@ export class HostConn {
       attached: false,
       recent: { at: 0, bytes: 0, prev: 0 },
       skipFrom: null,
+      screen,
+      picture: null,
+      everAttached: false,
     };
     this.channels.set(id, c);
     if (this.state === 'online') this.sendAttach(c);
@@ -855,9 +898,18 @@ export class HostConn {
   }
 
   private sendAttach(c: Channel) {
+    // A picture cut short by the reconnect is sent again whole if still needed.
+    c.picture = null;
     this.send(c.id, {
       type: 'Attach',
-      message: { session: c.session, from_offset: c.offset, client_token: c.token, size: c.size },
+      message: {
+        session: c.session,
+        from_offset: c.offset,
+        client_token: c.token,
+        size: c.size,
+        screen: c.screen === null ? null : { scrollback: c.screen },
+        echo_acks: false,
+      },
     });
   }
 

@@ -1,12 +1,13 @@
 // The app: hosts, pairing (link, paste, camera), sessions of a host, terminals, settings.
 import './style.css';
-import { HostConn, REFUSAL_USED, Refused, bridgeUrls, hostInfo, pair, type Failure } from './conn';
+import { FROM_NOW, HostConn, REFUSAL_USED, Refused, bridgeUrls, hostInfo, pair, type Failure } from './conn';
 import { hex } from './bytes';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { button, h } from './dom';
 import { checkFresh, payloadFromUrl, PayloadError, type PairingPayload } from './payload';
 import * as store from './store';
 import { openTerminal, type TermView } from './term';
+import { describeSession } from './sessions';
 import { OutputWriter } from './writer';
 import type { AgentSessionInfo, SessionInfo } from './gen/protocol';
 import { agentRow, newAgentForm, openAgentChat, type AgentView } from './agentui';
@@ -386,8 +387,7 @@ async function showScanner() {
 // A host and its sessions
 
 function describe(s: SessionInfo): string {
-  const state = s.state === 'Running' ? 'running' : `ended (${s.state.Exited.signal ?? `exit ${s.state.Exited.code}`})`;
-  return `${state} · ${s.size.cols}×${s.size.rows} · ${s.attached} attached`;
+  return describeSession(s, Date.now());
 }
 
 async function showHost(rec: store.HostRecord) {
@@ -484,8 +484,8 @@ async function showTerminal(rec: store.HostRecord, s: SessionInfo) {
   const body = screen(`${s.id} · ${s.name ?? s.command.join(' ')}`, () => void showHost(rec), conn, rec.name);
   body.classList.add('term-body');
   app.classList.add('terminal');
-  // Replay what the host still has: the whole buffer (offset 0; a Gap says if it is older).
-  term = openTerminal(conn, s.id, 0, (text) => {
+  // A picture of the screen as it is now (with scrollback), then live output.
+  term = openTerminal(conn, s.id, FROM_NOW, (text) => {
     if (text === 'ended') body.classList.add('ended');
   });
   body.append(term.el);

@@ -19,6 +19,11 @@ export interface TermView {
   /** Output bytes the host no longer had when this terminal (re-)attached (`Gap`s), in total. */
   lostBytes: number;
   /**
+   * Pictures of the screen drawn (at attach, and where the terminal fell behind the host's
+   * buffer), and the output bytes they stood in for, in total.
+   */
+  repaints: { count: number; bytes: number; skipped: number };
+  /**
    * Each (re-)attach, for in-page measurements: whether it was the skip-ahead after a ^C (at the
    * live end), and how many inputs the host had not yet applied at that point.
    */
@@ -32,11 +37,27 @@ function h<K extends keyof HTMLElementTagNameMap>(tag: K, cls = '', text = ''): 
   return e;
 }
 
+/** Lines of scrollback asked for above a picture of the screen. */
+export const PICTURE_SCROLLBACK = 1000;
+
+/**
+ * Full reset (RIS) before a picture of the screen: the picture is drawn for a freshly reset
+ * terminal and carries its own scrollback.
+ */
+const RESET = new Uint8Array([0x1b, 0x63]);
+
+/**
+ * A terminal attached to `session` from `fromOffset` (`FROM_NOW`: the screen as it is now).
+ * With `screen` (lines of scrollback), the host sends pictures of the screen where bytes
+ * cannot be sent: at attach from `FROM_NOW` or from before its buffer, and where this
+ * terminal falls behind the buffer; without it, such output is reported as lost.
+ */
 export function openTerminal(
   conn: HostConn,
   session: number,
   fromOffset: number,
   onStatus: (text: string) => void,
+  screen: number | null = PICTURE_SCROLLBACK,
 ): TermView {
   const el = h('div', 'term-screen');
   const box = h('div', 'term-box');
@@ -73,6 +94,7 @@ export function openTerminal(
     channel: 0,
     onOutput: null,
     lostBytes: 0,
+    repaints: { count: 0, bytes: 0, skipped: 0 },
     onAttached: null,
     send(text: string) {
       if (text === '\x03') conn.interrupt(channel);
@@ -113,11 +135,21 @@ export function openTerminal(
       writer.clear();
       writer.push(bytes('\r\n\x1b[0;2m[peer: interrupted; skipped the rest of the flood]\x1b[0m\r\n'));
     },
+    repaint(p) {
+      // What is queued is older than the picture, which shows the screen as it is after it.
+      const pic = new Uint8Array(RESET.length + p.data.length);
+      pic.set(RESET);
+      pic.set(p.data, RESET.length);
+      writer.replace(pic);
+      view.repaints.count++;
+      view.repaints.bytes += p.data.length;
+      view.repaints.skipped += p.skipped;
+    },
     gap(from, to) {
       view.lostBytes += to - from;
       writer.push(bytes(`\r\n\x1b[2m[${to - from} bytes of output were lost: older than the host's buffer]\x1b[0m\r\n`));
     },
-  });
+  }, screen);
   view.channel = channel;
   // Answers to terminal queries (cursor position, device attributes) go back to the program.
   term.onData((d) => conn.input(channel, bytes(d)));

@@ -20,6 +20,8 @@ export class OutputWriter {
   private queue: Uint8Array[] = [];
   private queued = 0;
   private busy = false;
+  /** Bytes at the head of the queue that are never skipped (a picture of the screen). */
+  private whole = 0;
   skipped = 0;
   written = 0;
   private idleWaiters: (() => void)[] = [];
@@ -40,7 +42,19 @@ export class OutputWriter {
     if (data.length === 0) return;
     this.queue.push(data);
     this.queued += data.length;
-    if (this.queued > this.opts.maxQueued) this.skip();
+    if (this.queued - this.whole > this.opts.maxQueued) this.skip();
+    this.pump();
+  }
+
+  /**
+   * Drops everything not yet handed to xterm and queues `data` in its place, never to be
+   * skipped (a reset and a picture of the screen, which must be drawn whole).
+   */
+  replace(data: Uint8Array) {
+    this.clear();
+    this.queue = [data];
+    this.queued = data.length;
+    this.whole = data.length;
     this.pump();
   }
 
@@ -49,23 +63,26 @@ export class OutputWriter {
     this.skipped += this.queued;
     this.queue = [];
     this.queued = 0;
+    this.whole = 0;
   }
 
   /** Drops the oldest queued bytes, keeping about `keepAfterSkip` from a line start. */
   private skip() {
-    const all = new Uint8Array(this.queued);
+    const everything = new Uint8Array(this.queued);
     let at = 0;
     for (const q of this.queue) {
-      all.set(q, at);
+      everything.set(q, at);
       at += q.length;
     }
+    const head = everything.subarray(0, this.whole);
+    const all = everything.subarray(this.whole);
     let cut = all.length - this.opts.keepAfterSkip;
     const nl = all.indexOf(0x0a, cut);
     cut = nl >= 0 ? nl + 1 : cut;
     this.skipped += cut;
     const note = new TextEncoder().encode(`\r\n\x1b[0;2m[peer: skipped ${cut} bytes of output to keep up]\x1b[0m\r\n`);
-    this.queue = [note, all.subarray(cut)];
-    this.queued = note.length + all.length - cut;
+    this.queue = [head, note, all.subarray(cut)].filter((q) => q.length > 0);
+    this.queued = head.length + note.length + all.length - cut;
   }
 
   private pump() {
@@ -86,6 +103,7 @@ export class OutputWriter {
       else this.queue[0] = q.subarray(take);
     }
     this.queued -= n;
+    this.whole = Math.max(0, this.whole - n);
     const chunk = parts.length === 1 ? parts[0] : concatAll(parts, n);
     this.busy = true;
     this.target.write(chunk, () => {

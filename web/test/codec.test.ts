@@ -41,10 +41,12 @@ describe('the generated codec', () => {
   });
 
   it('writes "from now on" as u64::MAX and reads it back as Infinity', () => {
-    const hexed = body({ type: 'Attach', message: { session: 1, from_offset: FROM_NOW, client_token: 1, size: null } });
-    expect(hexed).toBe('1001ffffffffffffffffff010100');
+    const message = { session: 1, from_offset: FROM_NOW, client_token: 1, size: null, screen: { scrollback: 1000 }, echo_acks: false };
+    const hexed = body({ type: 'Attach', message });
+    // ... Some(1000 lines of scrollback), no echo acks
+    expect(hexed).toBe('1001ffffffffffffffffff01010001e80700');
     const f = decodeFrameBody(new Reader(fromHex(hexed)));
-    expect(f).toEqual({ type: 'Attach', message: { session: 1, from_offset: Infinity, client_token: 1, size: null } });
+    expect(f).toEqual({ type: 'Attach', message: { ...message, from_offset: Infinity } });
   });
 
   it('refuses numbers it cannot hold exactly', () => {

@@ -48,4 +48,22 @@ describe('OutputWriter', () => {
     expect(after).toMatch(/^line \d+\n/);
     expect(w.skipped).toBeGreaterThan(0);
   });
+  it('draws a picture of the screen whole, in place of what was queued, even past the flood limit', async () => {
+    const t = new FakeTerm();
+    const w = new OutputWriter(t, { batch: 10, maxQueued: 100, keepAfterSkip: 20 });
+    w.push(enc('old 1\n'));
+    w.push(enc('old 2\n'));
+    const picture = 'P'.repeat(300);
+    w.replace(enc(picture));
+    for (let i = 0; i < 30; i++) w.push(enc(`line ${i}\n`));
+    t.drain();
+    await w.idle();
+    // The first batch was already with xterm; the rest of the old output is dropped.
+    expect(t.out.startsWith('old 1\nPPP')).toBe(true);
+    expect(t.out).not.toContain('old 2');
+    expect(t.out).toContain(picture);
+    // The flood after the picture is cut, the picture is not.
+    expect(t.out).toContain('[peer: skipped');
+    expect(t.out.endsWith('line 29\n')).toBe(true);
+  });
 });

@@ -158,6 +158,8 @@ pub(super) async fn attach(paths: &Paths, args: AttachArgs, relay_only: bool) ->
         notice: Box::new(terminal::notice),
         size: terminal::size(),
         escape: true,
+        screen: args.replay.is_none().then_some(args.scrollback),
+        predict: args.predict,
     };
     let mut attacher = Attacher::new(dialer, conn);
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
@@ -231,7 +233,11 @@ pub(super) async fn pick_session(
                 }
             }
         };
-        (info.id, info.output_end.saturating_sub(args.replay))
+        match args.replay {
+            Some(bytes) => (info.id, info.output_end.saturating_sub(bytes)),
+            // A picture of the screen as it is now.
+            None => (info.id, u64::MAX),
+        }
     })
 }
 
@@ -244,9 +250,10 @@ pub(super) fn print_sessions(list: &[SessionInfo], json: bool) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{:>4}  {:<12} {:<14} {:>8}  COMMAND",
-        "ID", "NAME", "STATE", "ATTACHED"
+        "{:>4}  {:<12} {:<14} {:>8} {:>6}  COMMAND",
+        "ID", "NAME", "STATE", "ATTACHED", "IDLE"
     );
+    let now = peer::util::now_ms();
     for s in list {
         let state = match &s.state {
             SessionState::Running => "running".to_string(),
@@ -255,16 +262,50 @@ pub(super) fn print_sessions(list: &[SessionInfo], json: bool) -> Result<()> {
                 None => format!("exited ({})", e.code),
             },
         };
+        let f = &s.screen;
+        let idle = match f.last_output_ms {
+            0 => "-".to_string(),
+            t => short_duration(now.saturating_sub(t)),
+        };
+        let what = match &f.title {
+            Some(t) if !t.is_empty() => format!("{} — {t}", s.command.join(" ")),
+            _ => s.command.join(" "),
+        };
         println!(
-            "{:>4}  {:<12} {:<14} {:>8}  {}",
+            "{:>4}  {:<12} {:<14} {:>8} {:>6}  {}",
             s.id,
             s.name.as_deref().unwrap_or("-"),
             state,
             s.attached,
-            s.command.join(" ")
+            idle,
+            what
         );
+        let mut detail = Vec::new();
+        if let Some(cwd) = &f.cwd {
+            detail.push(cwd.clone());
+        }
+        if let Some(line) = &f.last_line {
+            detail.push(format!("│ {line}"));
+        }
+        if f.bells > 0 {
+            detail.push(format!("bells: {}", f.bells));
+        }
+        if !detail.is_empty() {
+            println!("{:>6}{}", "", detail.join("  "));
+        }
     }
     Ok(())
+}
+
+/// `3s`, `5m`, `2h`, `4d`.
+fn short_duration(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86400 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86400),
+    }
 }
 
 pub(super) fn session_json(s: &SessionInfo) -> serde_json::Value {
@@ -285,5 +326,11 @@ pub(super) fn session_json(s: &SessionInfo) -> serde_json::Value {
         "rows": s.size.rows,
         "attached": s.attached,
         "output_bytes": s.output_end,
+        "title": s.screen.title,
+        "cwd_now": s.screen.cwd,
+        "last_line": s.screen.last_line,
+        "last_output_ms": s.screen.last_output_ms,
+        "bells": s.screen.bells,
+        "last_bell_ms": s.screen.last_bell_ms,
     })
 }

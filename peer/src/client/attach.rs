@@ -11,14 +11,18 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWrite;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::conn::{ClientError, HostConn};
 use super::dialer::Dialer;
+use super::display::Display;
 use super::escape::{EscapeAction, EscapeFilter};
-use crate::proto::{Attach, ErrorCode, ExitInfo, Frame, Input, MAX_CHUNK, WinSize, write_frame};
+use super::predict::PredictMode;
+use crate::proto::{
+    Attach, ErrorCode, ExitInfo, Frame, Input, MAX_CHUNK, ScreenRequest, WinSize, write_frame,
+};
 
 /// Keystrokes kept for re-sending while disconnected; past this, new input is dropped.
 const MAX_UNACKED: usize = 1024 * 1024;
@@ -61,6 +65,11 @@ pub struct AttachIo {
     pub size: Option<WinSize>,
     /// Whether `Enter ~ .` detaches.
     pub escape: bool,
+    /// Pictures of the screen where output cannot be sent as bytes, with this many lines of
+    /// scrollback (`None`: bytes only, and a notice where they were lost).
+    pub screen: Option<u32>,
+    /// Predictive local echo.
+    pub predict: PredictMode,
 }
 
 impl std::fmt::Debug for AttachIo {
@@ -123,12 +132,42 @@ impl Attacher {
         self.dialer
     }
 
-    /// Attaches to `session` from `from_offset` until detach, exit or a fatal error.
+    /// Attaches to `session` from `from_offset` (`u64::MAX` with [`AttachIo::screen`]: a
+    /// picture of the screen as it is now) until detach, exit or a fatal error.
     pub async fn run(
         &mut self,
         session: u64,
         from_offset: u64,
         mut io: AttachIo,
+    ) -> Result<AttachEnd, ClientError> {
+        let output = std::mem::replace(&mut io.output, Box::new(tokio::io::sink()));
+        // A first picture pushes what the terminal showed up into its scrollback.
+        let push = (from_offset == u64::MAX && io.screen.is_some())
+            .then(|| io.size.map(|s| s.rows))
+            .flatten();
+        let mut display = Display::new(output, io.predict, push);
+        let end = self
+            .attach(session, from_offset, &mut io, &mut display)
+            .await;
+        let stats = display.stats();
+        if stats.shown > 0 {
+            tracing::info!(
+                shown = stats.shown,
+                confirmed = stats.confirmed,
+                wrong = stats.wrong,
+                "predicted echo"
+            );
+        }
+        display.flush().await.ok();
+        end
+    }
+
+    async fn attach(
+        &mut self,
+        session: u64,
+        from_offset: u64,
+        io: &mut AttachIo,
+        display: &mut Display,
     ) -> Result<AttachEnd, ClientError> {
         let token = rand::random::<u64>() | 1;
         let mut offset = from_offset;
@@ -214,6 +253,8 @@ impl Attacher {
                 from_offset: offset,
                 client_token: token,
                 size: io.size,
+                screen: io.screen.map(|scrollback| ScreenRequest { scrollback }),
+                echo_acks: io.predict != PredictMode::Never,
             };
             let (mut send, mut reader, attached) = match conn.attach(attach).await {
                 Ok(x) => x,
@@ -227,9 +268,12 @@ impl Attacher {
                 (io.notice)("reconnected; output resumed");
             }
             if offset == u64::MAX {
-                // "Only new output": start wherever the host says now is.
+                // "Only new output" (or a picture of the screen, which follows): start
+                // wherever the host says now is.
                 offset = attached.start_offset;
             }
+            // (Output older than the buffer is skipped: a picture or a gap comes first.)
+            display.attached(offset.max(attached.start_offset), attached.info.size);
             while unacked
                 .front()
                 .is_some_and(|(s, _)| *s <= attached.input_acked)
@@ -275,15 +319,35 @@ impl Attacher {
                             }
                             let skip = (offset - o.offset) as usize;
                             if skip < o.data.len() {
-                                io.output.write_all(&o.data[skip..]).await.map_err(|e| {
+                                display.output(&o.data[skip..]).await.map_err(|e| {
                                     ClientError::Protocol(format!("cannot write output: {e}"))
                                 })?;
-                                io.output.flush().await.ok();
                                 offset = o.offset + o.data.len() as u64;
                             }
                             // After the write: time spent blocked on a terminal that does not
                             // take output is not silence on the connection.
                             last_output = Instant::now();
+                        }
+                        Ok(Frame::Repaint(r)) => {
+                            last_output = Instant::now();
+                            behind = false;
+                            let done = display.repaint(r).await.map_err(|e| {
+                                ClientError::Protocol(format!("cannot write output: {e}"))
+                            })?;
+                            if let Some(p) = done {
+                                if p.skipped > 0 {
+                                    (io.notice)(&format!(
+                                        "{} bytes of output went by; the screen was redrawn",
+                                        p.skipped
+                                    ));
+                                }
+                                offset = p.offset;
+                            }
+                        }
+                        Ok(Frame::EchoAck(a)) => {
+                            display.echo_ack(a).await.map_err(|e| {
+                                ClientError::Protocol(format!("cannot write output: {e}"))
+                            })?;
                         }
                         Ok(Frame::Gap(g)) => {
                             last_output = Instant::now();
@@ -294,6 +358,7 @@ impl Attacher {
                             offset = offset.max(g.to);
                         }
                         Ok(Frame::InputAck(a)) => {
+                            display.input_ack(a.seq);
                             while unacked.front().is_some_and(|(s, _)| *s <= a.seq) {
                                 if let Some((_, d)) = unacked.pop_front() {
                                     unacked_bytes -= d.len();
@@ -301,7 +366,7 @@ impl Attacher {
                             }
                         }
                         Ok(Frame::Exited(e)) => {
-                            io.output.flush().await.ok();
+                            display.flush().await.ok();
                             let asking = probe.is_some();
                             drop(probe);
                             self.keep(conn, asking);
@@ -326,6 +391,7 @@ impl Attacher {
                         Some(data) => {
                             let (detach, fresh) = take_input(data, &mut unacked, &mut unacked_bytes, &mut io.notice);
                             for (seq, data) in fresh {
+                                let _ = display.typed(seq, &data).await;
                                 if write_frame(&mut send, &Frame::Input(Input { seq, data })).await.is_err() {
                                     break;
                                 }
@@ -344,6 +410,7 @@ impl Attacher {
                     },
                     Some(size) = io.resize.recv() => {
                         io.size = Some(size);
+                        display.resized(size);
                         let _ = write_frame(&mut send, &Frame::Resize(size)).await;
                     }
                     answer = async {
@@ -360,6 +427,7 @@ impl Attacher {
                         }
                     }
                     _ = watch.tick() => {
+                        let _ = display.tick().await;
                         let silent = last_output.elapsed();
                         let unanswered = probe
                             .as_ref()

@@ -2,6 +2,7 @@
 
 mod accept;
 mod agent_stream;
+mod attach;
 mod browser;
 mod control;
 pub mod devices;
@@ -72,6 +73,8 @@ pub struct HostConfig {
     pub relay_only: bool,
     /// Output buffer per session, bytes.
     pub buffer_bytes: usize,
+    /// Scrollback lines the screen model keeps per session (what snapshots can draw).
+    pub scrollback_lines: usize,
     /// Most sessions at once.
     pub max_sessions: usize,
     /// Keep the host key in a file even where an OS keyring exists (tests).
@@ -102,6 +105,7 @@ impl HostConfig {
             advertise: None,
             relay_only: false,
             buffer_bytes: DEFAULT_BUFFER,
+            scrollback_lines: crate::pty::screen::DEFAULT_SCROLLBACK,
             max_sessions: 256,
             file_keys: false,
             web_app: peer_relay::WebApp::BuiltIn,
@@ -406,7 +410,11 @@ impl Host {
             shutdown.clone(),
         )
         .await?;
-        let sessions = Arc::new(SessionManager::new(cfg.buffer_bytes, cfg.max_sessions));
+        let sessions = Arc::new(SessionManager::new(
+            cfg.buffer_bytes,
+            cfg.scrollback_lines,
+            cfg.max_sessions,
+        ));
         let sources = push::Sources {
             agents: agents.clone(),
             sessions: sessions.clone(),

@@ -6,15 +6,12 @@ use std::future::Future;
 use std::sync::Arc;
 
 use iroh::endpoint::{RecvStream, SendStream};
-use tokio::sync::watch;
-use tracing::{debug, warn};
 
 use super::HostShared;
 use crate::proto::{
-    Attach, Attached, ErrorCode, Exited, Frame, FrameReader, Gap, InputAck, MAX_CHUNK, Output,
-    ReadError, Reply, Request, Role, WireError, write_frame,
+    ErrorCode, Frame, FrameReader, ReadError, Reply, Request, Role, WireError, write_frame,
 };
-use crate::pty::{AttachGuard, PtySession, SessionError, Slice};
+use crate::pty::SessionError;
 
 /// Where an attachment's frames go.
 pub trait FrameSink: Send {
@@ -324,7 +321,7 @@ pub(crate) async fn serve_attachment<S: FrameSink, R: FrameSource>(
 ) -> bool {
     let end = match first {
         Frame::Attach(attach) => match ctx.host.sessions.get(attach.session) {
-            Ok(session) => run_attach(ctx, &session, &attach, send, reader).await,
+            Ok(session) => super::attach::run_attach(ctx, &session, &attach, send, reader).await,
             Err(e) => Err(AttachEnd::Error(session_error(e))),
         },
         Frame::AgentAttach(attach) => super::agent_stream::run(ctx, &attach, send, reader).await,
@@ -349,184 +346,4 @@ pub(crate) enum AttachEnd {
     Error(WireError),
     /// The client or the connection went away.
     Gone,
-}
-
-/// Runs one attachment until the peer detaches or goes, or the session ends.
-pub(crate) async fn run_attach<S: FrameSink, R: FrameSource>(
-    ctx: &StreamCtx,
-    session: &Arc<PtySession>,
-    attach: &Attach,
-    send: &mut S,
-    reader: &mut R,
-) -> Result<(), AttachEnd> {
-    let operator = ctx.role == Role::Operator;
-    if let (Some(size), true) = (attach.size, operator) {
-        session.resize(size);
-    }
-    let (start, end) = session.bounds();
-    let from = if attach.from_offset == u64::MAX {
-        end
-    } else {
-        attach.from_offset
-    };
-    if from > end {
-        return Err(AttachEnd::Error(WireError::new(
-            ErrorCode::BadRequest,
-            format!("offset {from} is past the end of the output ({end})"),
-        )));
-    }
-    let token = attach.client_token;
-    let guard = session.attach_guard(from, token);
-    let looking = ctx
-        .host
-        .push
-        .attach(ctx.device, crate::proto::NoticeSession::Pty(session.id()));
-    let attached = Frame::Attached(Attached {
-        info: session.info(),
-        start_offset: from.max(start),
-        input_acked: session.input_acked(token),
-    });
-    send.send(attached).await.map_err(|_| AttachEnd::Gone)?;
-    debug!(session = session.id(), from, "attached");
-
-    let (ack_tx, ack_rx) = watch::channel(0u64);
-    let input = async {
-        loop {
-            match reader.next().await {
-                Ok(Frame::Input(i)) => {
-                    if !operator {
-                        return Err(AttachEnd::Error(forbidden()));
-                    }
-                    if i.data.len() > MAX_CHUNK {
-                        return Err(AttachEnd::Error(WireError::new(
-                            ErrorCode::Protocol,
-                            "input chunk too large",
-                        )));
-                    }
-                    session.write_input(token, i.seq, i.data).await;
-                    // Acks only grow (a re-sent, already applied input acks nothing new).
-                    ack_tx.send_if_modified(|acked| {
-                        let grow = i.seq > *acked;
-                        if grow {
-                            *acked = i.seq;
-                        }
-                        grow
-                    });
-                }
-                Ok(Frame::Resize(size)) => {
-                    if operator {
-                        session.resize(size);
-                    }
-                }
-                Ok(Frame::Detach) => {
-                    session.forget_token(token);
-                    return Ok(());
-                }
-                Err(ReadError::Closed) => return Ok(()),
-                Ok(other) => {
-                    return Err(AttachEnd::Error(WireError::new(
-                        ErrorCode::Protocol,
-                        format!(
-                            "unexpected {:?} frame on a session stream",
-                            other.frame_type()
-                        ),
-                    )));
-                }
-                Err(ReadError::Io(_)) => return Err(AttachEnd::Gone),
-                Err(e) => {
-                    return Err(AttachEnd::Error(WireError::new(
-                        ErrorCode::Protocol,
-                        e.to_string(),
-                    )));
-                }
-            }
-        }
-    };
-    let output = pump_output(session, &guard, from, send, ack_rx);
-    let end = tokio::select! {
-        r = input => r,
-        r = output => r,
-    };
-    match &end {
-        Err(AttachEnd::Gone) => {
-            // The client vanished without detaching: keep its place for a while, so that it
-            // loses nothing if it comes back (a reconnect, a phone back online).
-            guard.park(ctx.host.attach_hold);
-        }
-        Ok(()) => looking.left(),
-        Err(AttachEnd::Error(_)) => {}
-    }
-    end
-}
-
-/// Sends output from `pos` on, input acks as they change, and `Exited` after the last byte.
-async fn pump_output<S: FrameSink>(
-    session: &PtySession,
-    guard: &AttachGuard,
-    mut pos: u64,
-    send: &mut S,
-    mut acks: watch::Receiver<u64>,
-) -> Result<(), AttachEnd> {
-    let mut changed = session.subscribe();
-    let gone = |()| AttachEnd::Gone;
-    let mut acked = 0u64;
-    loop {
-        let seq = *acks.borrow_and_update();
-        if seq != acked {
-            send.send(Frame::InputAck(InputAck { seq }))
-                .await
-                .map_err(gone)?;
-            acked = seq;
-        }
-        changed.borrow_and_update();
-        match session.read(pos) {
-            Slice::Data(data) => {
-                let len = data.len() as u64;
-                send.send(Frame::Output(Output { offset: pos, data }))
-                    .await
-                    .map_err(gone)?;
-                pos += len;
-                guard.advance(pos);
-            }
-            Slice::Gap { start } => {
-                warn!(
-                    session = session.id(),
-                    lost = start - pos,
-                    "client fell behind the buffer"
-                );
-                // Hold the buffer for this client from where it resumes before waiting on the
-                // send: left at the old position it counts as a lost cause meanwhile, and
-                // every push makes another gap.
-                guard.advance(start);
-                send.send(Frame::Gap(Gap {
-                    from: pos,
-                    to: start,
-                }))
-                .await
-                .map_err(gone)?;
-                pos = start;
-                guard.advance(pos);
-            }
-            Slice::Empty => {
-                if let Some(status) = session.exit() {
-                    if session.bounds().1 == pos {
-                        let exited = Frame::Exited(Exited {
-                            status,
-                            end_offset: pos,
-                        });
-                        send.send(exited).await.map_err(gone)?;
-                        return Ok(());
-                    }
-                    continue;
-                }
-                tokio::select! {
-                    r = changed.changed() => if r.is_err() { return Err(AttachEnd::Gone) },
-                    r = acks.changed() => if r.is_err() {
-                        // The input side ended; the select in run_attach finishes us.
-                        std::future::pending::<()>().await;
-                    },
-                }
-            }
-        }
-    }
 }

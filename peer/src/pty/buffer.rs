@@ -74,17 +74,27 @@ impl OutputBuffer {
         if offset >= self.end() {
             return Slice::Empty;
         }
+        let mut out = Vec::with_capacity(max.min(self.bytes.len()));
+        self.read_into(offset, max, &mut out);
+        Slice::Data(out)
+    }
+
+    /// Appends up to `max` bytes at `offset` to `out` (nothing if the offset is not held);
+    /// returns how many.
+    pub fn read_into(&self, offset: u64, max: usize, out: &mut Vec<u8>) -> usize {
+        if offset < self.start || offset >= self.end() {
+            return 0;
+        }
         let from = (offset - self.start) as usize;
         let to = (from + max).min(self.bytes.len());
         let (a, b) = self.bytes.as_slices();
-        let mut out = Vec::with_capacity(to - from);
         if from < a.len() {
             out.extend_from_slice(&a[from..to.min(a.len())]);
         }
         if to > a.len() {
             out.extend_from_slice(&b[from.saturating_sub(a.len())..to - a.len()]);
         }
-        Slice::Data(out)
+        to - from
     }
 
     /// The last `n` bytes (or fewer), for showing what a session printed last.

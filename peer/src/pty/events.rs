@@ -7,10 +7,8 @@
 //!
 //! - [`PtyEvent::Exited`] is sent by the session's waiter thread once the exit status is
 //!   recorded (after the output is drained).
-//! - [`PtyEvent::Bell`] is for the terminal emulator that models the screen on the host: it
-//!   sends it (with [`SessionManager::event_sender`](super::SessionManager::event_sender))
-//!   when the program rings the bell (BEL outside an OSC string). This module defines it; until
-//!   the host parses its sessions' output, nothing sends it.
+//! - [`PtyEvent::Bell`] is sent by the session's screen-model thread (`session/follow.rs`)
+//!   when the program rings the bell (BEL outside an OSC string).
 
 use crate::proto::ExitInfo;
 

@@ -8,7 +8,7 @@ use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::broadcast;
 
 use super::events::{EVENTS, PtyEvent};
-use super::session::{PtySession, SpawnError};
+use super::session::{PtySession, SessionConfig, SpawnError};
 use crate::proto::{CreateSession, SessionInfo};
 
 /// Why a session operation failed.
@@ -30,32 +30,36 @@ pub enum SessionError {
 pub struct SessionManager {
     next_id: AtomicU64,
     sessions: Mutex<BTreeMap<u64, Arc<PtySession>>>,
-    buffer_bytes: usize,
+    config: SessionConfig,
     max_sessions: usize,
-    events: broadcast::Sender<PtyEvent>,
 }
 
 impl SessionManager {
-    /// A manager whose sessions keep `buffer_bytes` of output each.
-    pub fn new(buffer_bytes: usize, max_sessions: usize) -> Self {
+    /// A manager whose sessions keep `buffer_bytes` of output and `scrollback` lines in their
+    /// screen model each.
+    pub fn new(buffer_bytes: usize, scrollback: usize, max_sessions: usize) -> Self {
+        let (events, _) = broadcast::channel(EVENTS);
         SessionManager {
             next_id: AtomicU64::new(1),
             sessions: Mutex::new(BTreeMap::new()),
-            buffer_bytes,
+            config: SessionConfig {
+                buffer_bytes,
+                scrollback,
+                events,
+            },
             max_sessions,
-            events: broadcast::channel(EVENTS).0,
         }
     }
 
     /// Events of every session, from now on.
     pub fn events(&self) -> broadcast::Receiver<PtyEvent> {
-        self.events.subscribe()
+        self.config.events.subscribe()
     }
 
     /// The sender sessions report on (for code that watches a session's output and has
     /// something to say about it, like [`PtyEvent::Bell`]).
     pub fn event_sender(&self) -> broadcast::Sender<PtyEvent> {
-        self.events.clone()
+        self.config.events.clone()
     }
 
     fn table(&self) -> MutexGuard<'_, BTreeMap<u64, Arc<PtySession>>> {
@@ -69,12 +73,10 @@ impl SessionManager {
             return Err(SessionError::TooMany(count));
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let bytes = self.buffer_bytes;
-        let events = self.events.clone();
-        let session =
-            tokio::task::spawn_blocking(move || PtySession::spawn(id, &req, bytes, events))
-                .await
-                .map_err(|e| SpawnError::Pty(format!("spawn task failed: {e}")))??;
+        let config = self.config.clone();
+        let session = tokio::task::spawn_blocking(move || PtySession::spawn(id, &req, &config))
+            .await
+            .map_err(|e| SpawnError::Pty(format!("spawn task failed: {e}")))??;
         self.table().insert(id, session.clone());
         Ok(session)
     }
@@ -132,7 +134,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_session_that_ends_says_so_on_the_event_channel() {
-        let m = SessionManager::new(64 * 1024, 4);
+        let m = SessionManager::new(64 * 1024, 100, 4);
         let mut events = m.events();
         let s = m
             .create(CreateSession {
@@ -165,5 +167,43 @@ mod tests {
             Some(3),
             "recorded before it is told"
         );
+    }
+
+    #[tokio::test]
+    async fn a_bell_outside_an_osc_string_is_an_event_and_a_screen_fact() {
+        let m = SessionManager::new(64 * 1024, 100, 4);
+        let mut events = m.events();
+        // A title ended by BEL (no bell), then a bell, then the end.
+        let script = "printf '\\033]0;t\\007x\\007'; sleep 0.5";
+        let s = m
+            .create(CreateSession {
+                name: None,
+                command: ["sh", "-c", script].map(String::from).to_vec(),
+                cwd: Some("/".into()),
+                env: vec![],
+                size: WinSize::default(),
+                hold_output: false,
+            })
+            .await
+            .expect("create");
+        let mut seen = Vec::new();
+        loop {
+            let ev = tokio::time::timeout(std::time::Duration::from_secs(20), events.recv())
+                .await
+                .expect("in time")
+                .expect("event");
+            let end = matches!(ev, PtyEvent::Exited { .. });
+            seen.push(ev);
+            if end {
+                break;
+            }
+        }
+        assert_eq!(seen[0], PtyEvent::Bell { session: s.id() }, "{seen:?}");
+        assert_eq!(seen.len(), 2, "one bell: {seen:?}");
+        let facts = s.info().screen;
+        assert_eq!(facts.bells, 1);
+        assert_eq!(facts.title.as_deref(), Some("t"));
+        assert_eq!(facts.last_line.as_deref(), Some("x"));
+        assert!(facts.last_bell_ms > 0);
     }
 }

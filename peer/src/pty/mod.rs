@@ -3,9 +3,12 @@
 mod buffer;
 mod events;
 mod manager;
+pub mod screen;
 mod session;
 
 pub use buffer::{OutputBuffer, Slice};
 pub use events::{EVENTS, PtyEvent};
 pub use manager::{SessionError, SessionManager};
-pub use session::{ATTACH_HOLD, AttachGuard, KILL_GRACE, LAG_GRACE, PtySession, SpawnError};
+pub use session::{
+    ATTACH_HOLD, AttachGuard, KILL_GRACE, LAG_GRACE, PtySession, SessionConfig, SpawnError,
+};

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use peer::proto::browser;
 use peer::proto::{
     Attach, BrowserPaired, Frame, HostHello, Input, Output, PROTOCOL_VERSION, PairBrowser, Request,
-    RequestFrame, Role, WinSize,
+    RequestFrame, Role, ScreenRequest, WinSize,
 };
 use peer_pairing::{
     DEVICE_HELLO, Initiator, NOISE_PATTERN, NoiseKeypair, PairingSecret, Responder,
@@ -158,6 +158,8 @@ fn inputs() -> Vec<Inputs> {
                             cols: 100,
                             rows: 30,
                         }),
+                        screen: Some(ScreenRequest { scrollback: 500 }),
+                        echo_acks: true,
                     }),
                 ),
                 env(

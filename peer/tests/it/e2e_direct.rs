@@ -120,6 +120,28 @@ fn output_older_than_the_buffer_is_reported_plainly() {
     );
     // Only what the buffer holds was replayed.
     assert!(a.stdout_len() <= 4096, "{}", a.stdout_len());
+
+    // Without --replay: a picture of the screen as it is, with what scrolled off above it
+    // (the host's model saw every byte), and nothing reported lost.
+    let t = std::time::Instant::now();
+    let mut b = client.spawn(&["attach", "1"]);
+    b.wait_for("END-OF-RUN", Duration::from_secs(20));
+    let took = t.elapsed();
+    b.type_str("\n~.");
+    b.wait_exit(Duration::from_secs(10));
+    let out = b.stdout();
+    assert!(!b.stderr().contains("lost"), "{}", b.stderr());
+    // 1000 lines of scrollback: 19000 … 20000 and the screen.
+    assert!(
+        out.contains("\n19500\r\n") || out.contains("19500"),
+        "{out}"
+    );
+    assert!(out.contains("20000"), "{out}");
+    assert!(b.stdout_len() < 100_000, "{}", b.stdout_len());
+    eprintln!(
+        "attach with a picture: {} bytes written to the terminal, {took:?} to the last line (process start included)",
+        b.stdout_len()
+    );
 }
 
 #[test]

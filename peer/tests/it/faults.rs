@@ -403,10 +403,13 @@ fn frozen_client_during_a_flood_bounds_host_memory_and_learns_the_gap() {
     let mut host = TestHost::start(&["--attach-hold", "3"]);
     let client = TestClient::new();
     pair(&mut host, &client, "sleepy");
-    // A flood for 45 s, ended by `timeout`; the client sleeps through most of it.
+    // A flood for 45 s, ended by `timeout`; the client sleeps through most of it. With
+    // `--replay` it is told of the gap instead of getting a picture of the screen.
     let mut a = client.spawn(&[
         "attach",
         "--new",
+        "--replay",
+        "0",
         "--",
         "timeout",
         "45",

@@ -116,6 +116,8 @@ async fn garbage_everywhere_and_the_host_keeps_serving() {
             from_offset: 0,
             client_token: 1,
             size: None,
+            screen: None,
+            echo_acks: false,
         })
         .await
         .expect_err("no such session");

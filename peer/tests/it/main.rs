@@ -25,3 +25,4 @@ mod newcomer;
 mod push;
 mod relay_token;
 mod routes;
+mod screen_attach;

@@ -61,6 +61,11 @@ export const PROTOCOL_VERSION = 2;
 export const MAX_FRAME = 262144;
 /** The largest chunk of terminal bytes carried in one [`Output`] or [`Input`] frame. */
 export const MAX_CHUNK = 65536;
+/**
+ * The most picture bytes one [`Repaint`] frame carries, on native streams and browser
+ * channels alike (its envelope then fits one Noise message); larger pictures take several.
+ */
+export const MAX_REPAINT_CHUNK = 65400;
 
 /** Why the host refused a handshake: code, name and its words for people. */
 export const REFUSALS: Record<number, { name: string; text: string }> = {
@@ -539,12 +544,22 @@ export interface Attach {
   client_token: number;
   /** The client's terminal size, if it has one. */
   size: WinSize | null;
+  /**
+   * Pictures of the screen ([`Repaint`]) where output cannot be sent as bytes: at attach
+   * when `from_offset` is `u64::MAX` or older than the buffer, and whenever this attachment
+   * falls behind the buffer. `None`: bytes only, and a [`Gap`] where they are lost.
+   */
+  screen: ScreenRequest | null;
+  /** Send [`EchoAck`] frames (for predictive local echo). */
+  echo_acks: boolean;
 }
 export function encAttach(w: Writer, v: Attach): void {
   w.u64(v.session);
   w.u64(v.from_offset);
   w.u64(v.client_token);
   if (v.size === null) w.u8(0); else { w.u8(1); encWinSize(w, v.size); }
+  if (v.screen === null) w.u8(0); else { w.u8(1); encScreenRequest(w, v.screen); }
+  w.bool(v.echo_acks);
 }
 export function decAttach(r: Reader): Attach {
   return {
@@ -552,6 +567,8 @@ export function decAttach(r: Reader): Attach {
     from_offset: r.u64(),
     client_token: r.u64(),
     size: (r.option() ? decWinSize(r) : null),
+    screen: (r.option() ? decScreenRequest(r) : null),
+    echo_acks: r.bool(),
   };
 }
 
@@ -559,7 +576,10 @@ export function decAttach(r: Reader): Attach {
 export interface Attached {
   /** The session as it is now. */
   info: SessionInfo;
-  /** The offset of the first output byte that will be sent. */
+  /**
+   * The offset of the first output byte that will be sent (after a [`Repaint`], if one
+   * comes first: then its offset).
+   */
   start_offset: number;
   /** Highest input sequence number already applied for this `client_token` (0: none). */
   input_acked: number;
@@ -754,6 +774,36 @@ export function decDeviceInfo(r: Reader): DeviceInfo {
     revoked_at: (r.option() ? r.u64() : null),
     connections: r.varint(32),
     browser: r.bool(),
+  };
+}
+
+/**
+ * Inputs up to `seq` reached the program long enough ago that what it echoed is in the
+ * output before `offset` (for predictive local echo: a prediction for those inputs that the
+ * screen at `offset` does not show was wrong).
+ */
+export interface EchoAck {
+  /** Highest input sequence number covered. */
+  seq: number;
+  /** Output offset by which the echo of those inputs has arrived. */
+  offset: number;
+  /** The terminal echoes typed characters itself (termios `ECHO`), as of `offset`. */
+  echo: boolean;
+  /** The terminal edits lines itself (termios `ICANON`), as of `offset`. */
+  canonical: boolean;
+}
+export function encEchoAck(w: Writer, v: EchoAck): void {
+  w.u64(v.seq);
+  w.u64(v.offset);
+  w.bool(v.echo);
+  w.bool(v.canonical);
+}
+export function decEchoAck(r: Reader): EchoAck {
+  return {
+    seq: r.u64(),
+    offset: r.u64(),
+    echo: r.bool(),
+    canonical: r.bool(),
   };
 }
 
@@ -1555,6 +1605,50 @@ export function decPushStatus(r: Reader): PushStatus {
   };
 }
 
+/**
+ * A picture of the screen in place of output bytes. The output continues with the byte at
+ * `offset`. A picture larger than one frame comes in several `Repaint` frames with the same
+ * header, the last with `more: false`: a client joins their `data` and then draws it.
+ */
+export interface Repaint {
+  /** The output offset the picture stands for: the next `Output` starts here. */
+  offset: number;
+  /**
+   * Bytes of output before `offset` that this client asked for (or was following) and gets
+   * only as this picture: `offset - skipped` is where it was.
+   */
+  skipped: number;
+  /** The terminal size the picture is drawn for (the session's PTY size). */
+  size: WinSize;
+  /** Lines of scrollback drawn above the screen. */
+  scrollback: number;
+  /**
+   * Escape sequences that draw the picture on a freshly reset terminal of `size` (part of
+   * them, if `more`).
+   */
+  data: Uint8Array;
+  /** More of the same picture follows in the next frame. */
+  more: boolean;
+}
+export function encRepaint(w: Writer, v: Repaint): void {
+  w.u64(v.offset);
+  w.u64(v.skipped);
+  encWinSize(w, v.size);
+  w.varint(v.scrollback, 32);
+  w.bytes(v.data);
+  w.bool(v.more);
+}
+export function decRepaint(r: Reader): Repaint {
+  return {
+    offset: r.u64(),
+    skipped: r.u64(),
+    size: decWinSize(r),
+    scrollback: r.varint(32),
+    data: r.bytes(),
+    more: r.bool(),
+  };
+}
+
 /** Successful replies. */
 export type Reply =
   /** Answer to [`Request::ListSessions`]. */
@@ -1899,6 +1993,54 @@ export function decRole(r: Reader): Role {
   }
 }
 
+/** What the host's model of a session's screen knows, for session lists. */
+export interface ScreenFacts {
+  /** The window title the program set (OSC 0 or 2). */
+  title: string | null;
+  /** The working directory the shell last announced (OSC 7 `file://host/path`). */
+  cwd: string | null;
+  /** The lowest line of the screen that is not blank, trimmed (at most 200 characters). */
+  last_line: string | null;
+  /** When the session last printed anything, unix milliseconds (0: never). */
+  last_output_ms: number;
+  /** Bells rung so far. */
+  bells: number;
+  /** When the last bell rang, unix milliseconds (0: never). */
+  last_bell_ms: number;
+}
+export function encScreenFacts(w: Writer, v: ScreenFacts): void {
+  if (v.title === null) w.u8(0); else { w.u8(1); w.str(v.title); }
+  if (v.cwd === null) w.u8(0); else { w.u8(1); w.str(v.cwd); }
+  if (v.last_line === null) w.u8(0); else { w.u8(1); w.str(v.last_line); }
+  w.u64(v.last_output_ms);
+  w.u64(v.bells);
+  w.u64(v.last_bell_ms);
+}
+export function decScreenFacts(r: Reader): ScreenFacts {
+  return {
+    title: (r.option() ? r.str() : null),
+    cwd: (r.option() ? r.str() : null),
+    last_line: (r.option() ? r.str() : null),
+    last_output_ms: r.u64(),
+    bells: r.u64(),
+    last_bell_ms: r.u64(),
+  };
+}
+
+/** How a client wants its pictures of the screen. */
+export interface ScreenRequest {
+  /** Lines of scrollback to draw above the screen (the host draws at most what it keeps). */
+  scrollback: number;
+}
+export function encScreenRequest(w: Writer, v: ScreenRequest): void {
+  w.varint(v.scrollback, 32);
+}
+export function decScreenRequest(r: Reader): ScreenRequest {
+  return {
+    scrollback: r.varint(32),
+  };
+}
+
 /** What a session list shows. */
 export interface SessionInfo {
   /** Host-unique id, small and stable for the host process's life. */
@@ -1919,6 +2061,8 @@ export interface SessionInfo {
   attached: number;
   /** Absolute offset of the end of the output. */
   output_end: number;
+  /** What the host's model of the screen knows (docs/protocol.md §8.7). */
+  screen: ScreenFacts;
 }
 export function encSessionInfo(w: Writer, v: SessionInfo): void {
   w.u64(v.id);
@@ -1930,6 +2074,7 @@ export function encSessionInfo(w: Writer, v: SessionInfo): void {
   encWinSize(w, v.size);
   w.varint(v.attached, 32);
   w.u64(v.output_end);
+  encScreenFacts(w, v.screen);
 }
 export function decSessionInfo(r: Reader): SessionInfo {
   return {
@@ -1942,6 +2087,7 @@ export function decSessionInfo(r: Reader): SessionInfo {
     size: decWinSize(r),
     attached: r.varint(32),
     output_end: r.u64(),
+    screen: decScreenFacts(r),
   };
 }
 
@@ -2158,7 +2304,17 @@ export type Frame =
   /** host → client, answer to [`FrameType::Watch`]: notices follow as they happen. */
   | { type: 'Watching' }
   /** host → client: one notice ([`crate::push`]). */
-  | { type: 'Notice'; message: Notice };
+  | { type: 'Notice'; message: Notice }
+  /**
+   * host → client, attach stream: a picture of the screen in place of output bytes (after
+   * `Attached`, or in place of a `Gap`), for clients that asked with `Attach.screen`.
+   */
+  | { type: 'Repaint'; message: Repaint }
+  /**
+   * host → client, attach stream: echo of inputs has arrived by an offset, for clients that
+   * asked with `Attach.echo_acks`.
+   */
+  | { type: 'EchoAck'; message: EchoAck };
 
 /** The registry: type byte and sender of every frame type. */
 export const FRAME_TYPES: Record<Frame['type'], { byte: number; sender: Sender }> = {
@@ -2190,6 +2346,8 @@ export const FRAME_TYPES: Record<Frame['type'], { byte: number; sender: Sender }
   Watch: { byte: 0x50, sender: 'Client' },
   Watching: { byte: 0x51, sender: 'Host' },
   Notice: { byte: 0x52, sender: 'Host' },
+  Repaint: { byte: 0x19, sender: 'Host' },
+  EchoAck: { byte: 0x1a, sender: 'Host' },
 };
 
 /** Appends a frame body (type byte, postcard payload) to `w`. */
@@ -2223,6 +2381,8 @@ export function encodeFrameBody(w: Writer, f: Frame): void {
     case 'Watch': w.u8(0x50); encWatch(w, f.message); return;
     case 'Watching': w.u8(0x51); return;
     case 'Notice': w.u8(0x52); encNotice(w, f.message); return;
+    case 'Repaint': w.u8(0x19); encRepaint(w, f.message); return;
+    case 'EchoAck': w.u8(0x1a); encEchoAck(w, f.message); return;
   }
 }
 
@@ -2264,6 +2424,8 @@ export function decodeFrameBody(r: Reader): Frame {
       case 0x50: f = { type: 'Watch', message: decWatch(r) }; break;
       case 0x51: f = { type: 'Watching' }; break;
       case 0x52: f = { type: 'Notice', message: decNotice(r) }; break;
+      case 0x19: f = { type: 'Repaint', message: decRepaint(r) }; break;
+      case 0x1a: f = { type: 'EchoAck', message: decEchoAck(r) }; break;
       default: throw new FrameError(`unknown frame type 0x${byte.toString(16).padStart(2, '0')}`);
     }
   } catch (e) {
@@ -2303,6 +2465,8 @@ const FRAME_NAMES: Record<number, string> = {
   0x50: 'Watch',
   0x51: 'Watching',
   0x52: 'Notice',
+  0x19: 'Repaint',
+  0x1a: 'EchoAck',
 };
 
 /** A frame that could not be decoded. */

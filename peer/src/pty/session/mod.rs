@@ -1,9 +1,10 @@
 //! One PTY session: a process on a pseudo-terminal, its output buffer, and the threads that
 //! move bytes between them.
 //!
-//! Three plain threads do the blocking work so the async runtime never blocks: a reader
-//! (PTY → buffer), a writer (input channel → PTY) and a waiter (collects the exit status once the
-//! reader has drained the PTY, so `Exited` always follows the last byte of output).
+//! Four plain threads do the blocking work so the async runtime never blocks: a reader
+//! (PTY → buffer), a writer (input channel → PTY), a waiter (collects the exit status once the
+//! reader has drained the PTY, so `Exited` always follows the last byte of output) and the
+//! screen follower (buffer → the screen model, [`follow`]), which never holds the reader back.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -17,9 +18,29 @@ use portable_pty::{CommandBuilder, MasterPty, PtySize, native_pty_system};
 use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{debug, warn};
 
+mod follow;
+mod guard;
+#[cfg(test)]
+mod tests;
+
+pub use guard::AttachGuard;
+use guard::Reader;
+
 use super::buffer::{OutputBuffer, Slice};
 use super::events::PtyEvent;
+use super::screen::Screen;
 use crate::proto::{CreateSession, ExitInfo, MAX_CHUNK, SessionInfo, SessionState, WinSize};
+
+/// How sessions keep their output, and where they tell what happens in them.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Output kept for replay, in bytes.
+    pub buffer_bytes: usize,
+    /// Scrollback lines the screen model keeps.
+    pub scrollback: usize,
+    /// Where bells and exits are published.
+    pub events: broadcast::Sender<PtyEvent>,
+}
 
 /// How long the PTY reader waits, per chunk, for an attached client that makes no progress at
 /// all before dropping output it has not read yet (that client is then told of the gap).
@@ -102,6 +123,12 @@ struct Shared {
     activity: AtomicU64,
     /// Whether the reader thread is waiting for a slow attached client.
     held: AtomicBool,
+    /// Signalled when output arrives, the size changes or the session goes (for the follower).
+    output: parking_lot::Condvar,
+    /// The session is gone: the follower stops.
+    closed: AtomicBool,
+    /// The screen model, fed by the follower.
+    screen: follow::ScreenCell,
 }
 
 #[derive(Debug)]
@@ -118,42 +145,10 @@ struct State {
     /// Until when the output from offset 0 is held for the creator's first attachment
     /// ([`CreateSession::hold_output`]); cleared by the first attachment.
     creator_hold: Option<std::time::Instant>,
-}
-
-/// An attachment's place in the output.
-#[derive(Debug, Clone, Copy)]
-struct Reader {
-    /// The next offset it will send.
-    offset: u64,
-    /// The client's token.
-    token: u64,
-    /// Set once its client vanished: until when the place is kept.
-    parked: Option<std::time::Instant>,
-    /// The same client attached again on another stream: this one holds nothing back any more
-    /// and leaves no place behind.
-    superseded: bool,
-    /// When it was registered.
-    since: std::time::Instant,
-    /// Where the attachment started.
-    from: u64,
-}
-
-impl Reader {
-    /// The first offset this reader's client may not have received.
-    fn keep_from(&self, in_flight: u64) -> u64 {
-        self.offset.saturating_sub(in_flight).max(self.from)
-    }
-
-    /// Until when this reader may hold back a chunk read at `chunk_at`: a live one for
-    /// [`LAG_GRACE`] per chunk (counted from its attaching, if that came later), a parked one
-    /// until its place expires, a superseded one not at all.
-    fn holds_until(&self, chunk_at: std::time::Instant) -> Option<std::time::Instant> {
-        match (self.superseded, self.parked) {
-            (true, _) => None,
-            (false, Some(until)) => Some(until),
-            (false, None) => Some(chunk_at.max(self.since) + LAG_GRACE),
-        }
-    }
+    /// Size changes not yet applied to the screen model, at their output offsets.
+    resizes: std::collections::VecDeque<(u64, WinSize)>,
+    /// When output last arrived, unix milliseconds (0: never).
+    last_output_ms: u64,
 }
 
 impl PtySession {
@@ -161,9 +156,9 @@ impl PtySession {
     pub fn spawn(
         id: u64,
         req: &CreateSession,
-        buffer_bytes: usize,
-        events: broadcast::Sender<PtyEvent>,
+        config: &SessionConfig,
     ) -> Result<Arc<PtySession>, SpawnError> {
+        let buffer_bytes = config.buffer_bytes;
         let cwd = match &req.cwd {
             Some(dir) => dir.clone(),
             None => std::env::var("HOME").unwrap_or_else(|_| "/".into()),
@@ -228,11 +223,16 @@ impl PtySession {
                 creator_hold: req
                     .hold_output
                     .then(|| std::time::Instant::now() + CREATOR_WAIT),
+                resizes: std::collections::VecDeque::new(),
+                last_output_ms: 0,
             }),
             changed,
             room: parking_lot::Condvar::new(),
             activity: AtomicU64::new(0),
             held: AtomicBool::new(false),
+            output: parking_lot::Condvar::new(),
+            closed: AtomicBool::new(false),
+            screen: follow::ScreenCell::new(Screen::new(size, config.scrollback)),
         });
         let (input, input_rx) = mpsc::channel::<Vec<u8>>(64);
 
@@ -245,7 +245,13 @@ impl PtySession {
         spawn_thread(format!("pty-{id}-write"), move || {
             write_loop(writer, input_rx)
         })?;
+        let fshared = shared.clone();
+        let fevents = config.events.clone();
+        spawn_thread(format!("pty-{id}-screen"), move || {
+            follow::follow(id, &fshared, &fevents)
+        })?;
         let wshared = shared.clone();
+        let events = config.events.clone();
         // Said when it ends (the session may end before the manager lists it).
         let what = req.name.clone().unwrap_or_else(|| {
             if req.command.is_empty() {
@@ -321,6 +327,7 @@ impl PtySession {
 
     /// What a session list shows.
     pub fn info(&self) -> SessionInfo {
+        let screen = self.shared.screen.facts();
         let st = self.shared.state.lock();
         SessionInfo {
             id: self.id,
@@ -335,6 +342,10 @@ impl PtySession {
             size: st.size,
             attached: st.attached,
             output_end: st.buffer.end(),
+            screen: crate::proto::ScreenFacts {
+                last_output_ms: st.last_output_ms,
+                ..screen
+            },
         }
     }
 
@@ -362,47 +373,6 @@ impl PtySession {
     /// A receiver that wakes on new output and on exit.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.shared.changed.subscribe()
-    }
-
-    /// Counts an attached stream that will send output from `from`; the guard reports its
-    /// progress (see [`AttachGuard::advance`]) and uncounts it on drop. The same client's
-    /// earlier places are taken over: a parked one is gone, a stream still open (its client
-    /// moved to a new one before the old one ended) holds nothing back and parks nothing.
-    pub fn attach_guard(self: &Arc<Self>, from: u64, token: u64) -> AttachGuard {
-        let mut st = self.shared.state.lock();
-        st.attached += 1;
-        st.creator_hold = None;
-        let now = std::time::Instant::now();
-        st.readers.retain(|_, r| match r.parked {
-            Some(until) => r.token != token && until > now,
-            None => true,
-        });
-        for r in st.readers.values_mut() {
-            if r.token == token {
-                r.superseded = true;
-            }
-        }
-        let id = st.next_reader;
-        st.next_reader += 1;
-        st.readers.insert(
-            id,
-            Reader {
-                offset: from,
-                token,
-                parked: None,
-                superseded: false,
-                since: now,
-                from,
-            },
-        );
-        drop(st);
-        // A reader waiting for the creator may go on if this attachment starts later.
-        self.shared.room.notify_all();
-        AttachGuard {
-            session: self.clone(),
-            id,
-            parked: false,
-        }
     }
 
     /// Places kept for clients that vanished, and how long each still holds (for listings).
@@ -464,7 +434,12 @@ impl PtySession {
                 return;
             }
             st.size = size;
+            // The screen model resizes where the output is now: what the program prints
+            // after this is for the new size.
+            let at = st.buffer.end();
+            st.resizes.push_back((at, size));
         }
+        self.shared.output.notify_all();
         if let Err(e) = self.master.lock().resize(pty_size(size)) {
             debug!(session = self.id, "resize failed: {e}");
         }
@@ -489,6 +464,17 @@ impl PtySession {
             .await;
     }
 
+    /// Whether the terminal echoes typed characters itself (termios `ECHO`) and edits lines
+    /// itself (`ICANON`); `None` if it cannot be read.
+    pub fn line_discipline(&self) -> Option<(bool, bool)> {
+        use nix::sys::termios::LocalFlags;
+        let t = self.master.lock().get_termios()?;
+        Some((
+            t.local_flags.contains(LocalFlags::ECHO),
+            t.local_flags.contains(LocalFlags::ICANON),
+        ))
+    }
+
     fn signal(&self, sig: Signal) {
         // The child is a session leader (setsid), so its process group id is its pid.
         crate::util::signal_group(self.pid.unwrap_or(0), sig);
@@ -500,58 +486,10 @@ impl Drop for PtySession {
         if self.exit().is_none() {
             self.signal(Signal::SIGHUP);
         }
-    }
-}
-
-/// An attached stream: counted while alive, and holding back the PTY reader while it lags.
-#[derive(Debug)]
-pub struct AttachGuard {
-    session: Arc<PtySession>,
-    id: u64,
-    parked: bool,
-}
-
-impl AttachGuard {
-    /// Records that everything before `offset` was sent.
-    pub fn advance(&self, offset: u64) {
-        let shared = &self.session.shared;
-        if let Some(r) = shared.state.lock().readers.get_mut(&self.id) {
-            r.offset = offset;
-        }
-        shared.room.notify_all();
-    }
-
-    /// The client vanished without detaching: stop counting the attachment, but keep its
-    /// place for `hold` ([`ATTACH_HOLD`]), or until the client attaches again, holding the
-    /// process back as if the client were still reading. A place the client has already taken
-    /// over with a newer attachment is simply gone.
-    pub fn park(mut self, hold: Duration) {
-        let shared = &self.session.shared;
-        let mut st = shared.state.lock();
-        st.attached = st.attached.saturating_sub(1);
-        match st.readers.get_mut(&self.id) {
-            Some(r) if !r.superseded => r.parked = Some(std::time::Instant::now() + hold),
-            _ => {
-                st.readers.remove(&self.id);
-            }
-        }
-        drop(st);
-        self.parked = true;
-        shared.room.notify_all();
-    }
-}
-
-impl Drop for AttachGuard {
-    fn drop(&mut self) {
-        if self.parked {
-            return;
-        }
-        let shared = &self.session.shared;
-        let mut st = shared.state.lock();
-        st.attached = st.attached.saturating_sub(1);
-        st.readers.remove(&self.id);
-        drop(st);
-        shared.room.notify_all();
+        self.shared.closed.store(true, Ordering::Relaxed);
+        // Under the lock, so the follower cannot miss it between its check and its wait.
+        let _st = self.shared.state.lock();
+        self.shared.output.notify_all();
     }
 }
 
@@ -609,7 +547,9 @@ fn read_loop(mut reader: Box<dyn Read + Send>, shared: &Shared) {
                 }
                 shared.held.store(false, Ordering::Relaxed);
                 st.buffer.push(&buf[..n]);
+                st.last_output_ms = crate::util::now_ms();
                 drop(st);
+                shared.output.notify_all();
                 shared.activity.fetch_add(1, Ordering::Relaxed);
                 shared.changed.send_modify(|v| *v += 1);
             }
@@ -650,111 +590,5 @@ fn pty_size(size: WinSize) -> PtySize {
         cols: size.cols,
         pixel_width: 0,
         pixel_height: 0,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn flood(hold_output: bool) -> Arc<PtySession> {
-        let req = CreateSession {
-            name: None,
-            command: ["head", "-c", "200000", "/dev/zero"]
-                .map(String::from)
-                .to_vec(),
-            cwd: Some("/".into()),
-            env: vec![],
-            size: WinSize::default(),
-            hold_output,
-        };
-        PtySession::spawn(1, &req, 16 * 1024, broadcast::channel(1).0).expect("spawn")
-    }
-
-    /// Reads everything from `offset` on as an attached stream would, until the process ends.
-    async fn drain(s: &Arc<PtySession>, guard: &AttachGuard, mut offset: u64) -> Vec<u8> {
-        let mut rx = s.subscribe();
-        let mut got = Vec::new();
-        loop {
-            match s.read(offset) {
-                Slice::Data(d) => {
-                    offset += d.len() as u64;
-                    got.extend(d);
-                    guard.advance(offset);
-                }
-                Slice::Gap { start } => panic!("output lost before {start}"),
-                Slice::Empty if s.exit().is_some() => return got,
-                Slice::Empty => {
-                    let _ = tokio::time::timeout(Duration::from_millis(200), rx.changed()).await;
-                }
-            }
-        }
-    }
-
-    #[tokio::test]
-    async fn held_output_waits_for_the_creators_first_attachment() {
-        let s = flood(true);
-        // Far longer than `head` needs to overflow a 16 KiB buffer, far shorter than LAG_GRACE.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(s.bounds().0, 0, "the first byte is still held");
-        let guard = s.attach_guard(0, 1);
-        assert_eq!(drain(&s, &guard, 0).await, vec![0u8; 200_000]);
-    }
-
-    #[tokio::test]
-    async fn a_parked_place_holds_the_process_and_is_taken_over() {
-        let s = flood(false);
-        let guard = s.attach_guard(0, 7);
-        // The client vanishes at once; its place is kept.
-        guard.park(Duration::from_secs(60));
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        assert_eq!(
-            s.bounds().0,
-            0,
-            "nothing the parked client missed was dropped"
-        );
-        assert_eq!(s.info().attached, 0, "a parked place is not an attachment");
-        assert_eq!(s.parked(), 1);
-        // The same client comes back and reads everything.
-        let guard = s.attach_guard(0, 7);
-        assert_eq!(s.parked(), 0);
-        assert_eq!(drain(&s, &guard, 0).await, vec![0u8; 200_000]);
-    }
-
-    #[tokio::test]
-    async fn a_client_that_moved_to_a_new_stream_leaves_no_place_behind() {
-        let s = flood(false);
-        let old = s.attach_guard(0, 7);
-        // The same client attaches again (a fresh socket) before the old stream ends...
-        let new = s.attach_guard(0, 7);
-        // ...and the old one then vanishes: nothing is kept for it.
-        old.park(Duration::from_secs(60));
-        assert_eq!(s.parked(), 0);
-        assert_eq!(drain(&s, &new, 0).await, vec![0u8; 200_000]);
-    }
-
-    #[tokio::test]
-    async fn a_parked_place_expires_and_the_process_runs_on() {
-        let s = flood(false);
-        let guard = s.attach_guard(0, 7);
-        guard.park(Duration::from_millis(300));
-        let mut rx = s.subscribe();
-        let t0 = std::time::Instant::now();
-        while s.exit().is_none() {
-            let _ = tokio::time::timeout(Duration::from_millis(200), rx.changed()).await;
-            assert!(t0.elapsed() < Duration::from_secs(20), "still held");
-        }
-        assert_eq!(s.bounds(), (200_000 - 16 * 1024, 200_000));
-        assert_eq!(s.parked(), 0);
-    }
-
-    #[tokio::test]
-    async fn without_hold_a_detached_session_runs_freely() {
-        let s = flood(false);
-        let mut rx = s.subscribe();
-        while s.exit().is_none() {
-            let _ = tokio::time::timeout(Duration::from_millis(200), rx.changed()).await;
-        }
-        assert_eq!(s.bounds(), (200_000 - 16 * 1024, 200_000));
     }
 }

@@ -1,0 +1,338 @@
+//! What `peer attach` writes to the terminal: the session's output as it comes, pictures of the
+//! screen from the host (after resetting the terminal), and predicted echo drawn over the
+//! output and taken back before the next output is written.
+//!
+//! With prediction on, the display keeps a model of the host's screen (the output without the
+//! guesses) to know where the cursor is and what a guess covered.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use super::predict::{Overlay, PredictMode, Predictor, Stats, View};
+use crate::proto::{EchoAck, Repaint, WinSize};
+use crate::pty::screen::Screen;
+
+/// Written before a picture: puts a terminal in the state the picture expects (a freshly reset
+/// terminal), without RIS, so the terminal's own scrollback stays: the main screen, default
+/// pen, no scroll region, modes off (origin, insert, line feed/new line, application keys,
+/// bracketed paste, mouse reporting, focus events), autowrap on, ASCII character sets, a
+/// visible default cursor, then home and clear.
+pub const RESET: &[u8] = b"\x1b[?1049l\x1b[0m\x1b[r\x1b[?6l\x1b[?7h\x1b[4l\x1b[20l\x1b[?1l\x1b>\
+\x1b[?2004l\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1004l\x1b[?1005l\x1b[?1006l\x1b[?1015l\
+\x1b(B\x1b)B\x0f\x1b[?25h\x1b[0 q\x1b[H\x1b[2J";
+
+/// The largest picture accepted (the host draws at most 4 MiB).
+const MAX_PICTURE: usize = 8 << 20;
+
+impl View for Screen {
+    fn dims(&self) -> (usize, usize) {
+        let s = self.size();
+        (usize::from(s.rows), usize::from(s.cols))
+    }
+    fn cursor_at(&self) -> (usize, usize) {
+        let (r, c, _) = self.cursor();
+        (r, c)
+    }
+    fn char_at(&self, row: usize, col: usize) -> Option<char> {
+        Screen::char_at(self, row, col)
+    }
+    fn plain(&self) -> bool {
+        Screen::plain(self)
+    }
+}
+
+/// Predicted echo: the model, the engine, and what of its guesses is on the terminal.
+struct Echo {
+    model: Screen,
+    predictor: Predictor,
+    drawn: Overlay,
+    /// Echo acks whose offset the model has not reached yet.
+    acks: VecDeque<EchoAck>,
+    /// Inputs sent and not yet acknowledged, with when (for round-trip samples).
+    sent: VecDeque<(u64, Instant)>,
+}
+
+/// A picture being received.
+struct Picture {
+    offset: u64,
+    size: WinSize,
+    data: Vec<u8>,
+}
+
+/// A completed picture: where the output continues, and how much of it was skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Repainted {
+    /// The output offset it stands for.
+    pub offset: u64,
+    /// Bytes of output it stands in for.
+    pub skipped: u64,
+}
+
+/// The terminal side of an attachment.
+pub struct Display {
+    out: Box<dyn AsyncWrite + Unpin + Send>,
+    picture: Option<Picture>,
+    /// Before the first picture, push what the terminal shows into its scrollback.
+    push_first: Option<u16>,
+    echo: Option<Echo>,
+    mode: PredictMode,
+}
+
+impl std::fmt::Debug for Display {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Display")
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+fn cup(out: &mut Vec<u8>, (row, col): (usize, usize)) {
+    out.extend_from_slice(format!("\x1b[{};{}H", row + 1, col + 1).as_bytes());
+}
+
+impl Display {
+    /// Writes to `out`. `push_first`: rows of the local terminal, whose content the first
+    /// picture pushes into its scrollback instead of clearing it away.
+    pub fn new(
+        out: Box<dyn AsyncWrite + Unpin + Send>,
+        mode: PredictMode,
+        push_first: Option<u16>,
+    ) -> Display {
+        Display {
+            out,
+            picture: None,
+            push_first,
+            echo: None,
+            mode,
+        }
+    }
+
+    /// The attachment starts (again) with output at `offset` for a screen of `size`. A model
+    /// that is not exactly there is started afresh (it is exact from a picture or from
+    /// offset 0 on).
+    pub fn attached(&mut self, offset: u64, size: WinSize) {
+        if self.mode == PredictMode::Never {
+            return;
+        }
+        match &mut self.echo {
+            Some(e) if e.model.fed() == offset => {
+                e.sent.clear();
+                e.acks.clear();
+            }
+            _ => {
+                self.echo = Some(Echo {
+                    model: Screen::at(size, 0, offset),
+                    predictor: Predictor::new(self.mode),
+                    drawn: Overlay::default(),
+                    acks: VecDeque::new(),
+                    sent: VecDeque::new(),
+                });
+            }
+        }
+    }
+
+    /// Prediction counters (zero when prediction is off).
+    pub fn stats(&self) -> Stats {
+        self.echo
+            .as_ref()
+            .map(|e| e.predictor.stats())
+            .unwrap_or_default()
+    }
+
+    /// Writes output bytes.
+    pub async fn output(&mut self, data: &[u8]) -> std::io::Result<()> {
+        let Some(e) = &mut self.echo else {
+            return self.write(data).await;
+        };
+        let mut buf = Vec::with_capacity(data.len() + 64);
+        e.erase(&mut buf);
+        buf.extend_from_slice(data);
+        e.model.feed(data);
+        let now = Instant::now();
+        e.predictor.output(&e.model, now);
+        e.answer_acks();
+        e.draw(&mut buf);
+        self.write(&buf).await
+    }
+
+    /// Part of a picture; returns where the output continues once it is complete.
+    pub async fn repaint(&mut self, r: Repaint) -> std::io::Result<Option<Repainted>> {
+        let p = self.picture.get_or_insert_with(|| Picture {
+            offset: r.offset,
+            size: r.size,
+            data: Vec::new(),
+        });
+        if p.offset != r.offset || p.data.len() + r.data.len() > MAX_PICTURE {
+            // A new picture started before the last was complete, or one too large: start
+            // over with this part.
+            p.offset = r.offset;
+            p.size = r.size;
+            p.data.clear();
+        }
+        p.data.extend_from_slice(&r.data);
+        if r.more {
+            return Ok(None);
+        }
+        let Some(p) = self.picture.take() else {
+            return Ok(None);
+        };
+        let mut buf = Vec::with_capacity(p.data.len() + RESET.len() + 64);
+        if let Some(rows) = self.push_first.take() {
+            // What the terminal showed goes up into its scrollback.
+            buf.extend_from_slice(b"\x1b[999;1H");
+            buf.extend(std::iter::repeat_n(b'\n', usize::from(rows)));
+        }
+        buf.extend_from_slice(RESET);
+        buf.extend_from_slice(&p.data);
+        if let Some(e) = &mut self.echo {
+            e.predictor.clear();
+            e.drawn = Overlay::default();
+            e.acks.clear();
+            // The picture is the model from here on; the output continues at its offset.
+            e.model = Screen::new(p.size, 0);
+            e.model.feed(&p.data);
+            e.model.rebase(p.offset);
+        }
+        self.write(&buf).await?;
+        Ok(Some(Repainted {
+            offset: p.offset,
+            skipped: r.skipped,
+        }))
+    }
+
+    /// The user typed `data`, sent as input `seq`: shows what can be guessed of it.
+    pub async fn typed(&mut self, seq: u64, data: &[u8]) -> std::io::Result<()> {
+        let Some(e) = &mut self.echo else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        e.sent.push_back((seq, now));
+        if e.sent.len() > 1024 {
+            e.sent.pop_front();
+        }
+        if e.predictor.typed(seq, data, &e.model, now) {
+            let mut buf = Vec::new();
+            e.erase(&mut buf);
+            e.draw(&mut buf);
+            return self.write(&buf).await;
+        }
+        Ok(())
+    }
+
+    /// The host acknowledged inputs up to `seq` (a round-trip sample).
+    pub fn input_ack(&mut self, seq: u64) {
+        let Some(e) = &mut self.echo else {
+            return;
+        };
+        let now = Instant::now();
+        while let Some(&(s, at)) = e.sent.front() {
+            if s > seq {
+                break;
+            }
+            e.sent.pop_front();
+            if s == seq {
+                e.predictor.rtt_sample(now.duration_since(at));
+            }
+        }
+    }
+
+    /// The host's echo ack.
+    pub async fn echo_ack(&mut self, ack: EchoAck) -> std::io::Result<()> {
+        let Some(e) = &mut self.echo else {
+            return Ok(());
+        };
+        e.predictor.line_discipline(ack.echo, ack.canonical);
+        e.acks.push_back(ack);
+        let mut buf = Vec::new();
+        e.erase(&mut buf);
+        e.answer_acks();
+        e.draw(&mut buf);
+        if buf.is_empty() {
+            return Ok(());
+        }
+        self.write(&buf).await
+    }
+
+    /// Takes back guesses the host never answered.
+    pub async fn tick(&mut self) -> std::io::Result<()> {
+        let Some(e) = &mut self.echo else {
+            return Ok(());
+        };
+        if e.predictor.tick(Instant::now()) {
+            let mut buf = Vec::new();
+            e.erase(&mut buf);
+            e.draw(&mut buf);
+            return self.write(&buf).await;
+        }
+        Ok(())
+    }
+
+    /// The local terminal was resized (and the session with it).
+    pub fn resized(&mut self, size: WinSize) {
+        if let Some(e) = &mut self.echo {
+            e.predictor.clear();
+            e.model.resize(size);
+        }
+    }
+
+    async fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.out.write_all(data).await?;
+        self.out.flush().await
+    }
+
+    /// Flushes the terminal.
+    pub async fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush().await
+    }
+}
+
+impl Echo {
+    /// Answers the echo acks the model has reached.
+    fn answer_acks(&mut self) {
+        while let Some(a) = self.acks.front() {
+            if a.offset > self.model.fed() {
+                break;
+            }
+            let seq = a.seq;
+            self.acks.pop_front();
+            self.predictor.answered(seq, &self.model);
+        }
+    }
+
+    /// Takes back what is drawn of the guesses: the cells as the model has them, the cursor
+    /// where the model has it, the model's pen.
+    fn erase(&mut self, out: &mut Vec<u8>) {
+        if self.drawn.cells.is_empty() && self.drawn.cursor.is_none() {
+            return;
+        }
+        for &(at, _) in &self.drawn.cells {
+            cup(out, at);
+            self.model.draw_cell(at.0, at.1, out);
+        }
+        cup(out, self.model.cursor_at());
+        self.model.restore_pen(out);
+        self.drawn = Overlay::default();
+    }
+
+    /// Draws the guesses as they are now (after [`Echo::erase`]).
+    fn draw(&mut self, out: &mut Vec<u8>) {
+        let overlay = self.predictor.overlay();
+        if overlay.cells.is_empty() && overlay.cursor.is_none() {
+            return;
+        }
+        for &(at, ch) in &overlay.cells {
+            cup(out, at);
+            self.model.guess_pen(out);
+            let mut b = [0u8; 4];
+            out.extend_from_slice(ch.encode_utf8(&mut b).as_bytes());
+        }
+        cup(out, overlay.cursor.unwrap_or(self.model.cursor_at()));
+        self.model.restore_pen(out);
+        self.drawn = overlay;
+    }
+}

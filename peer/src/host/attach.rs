@@ -1,0 +1,383 @@
+//! One PTY attachment, the same for native streams and browser channels: `Attached`, then a
+//! picture of the screen or the output bytes from the client's offset, input with dedup,
+//! resizes, acks, echo acks, and `Exited` after the last byte.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+use super::streams::{AttachEnd, FrameSink, FrameSource, StreamCtx, forbidden};
+use crate::proto::{
+    Attach, Attached, EchoAck, ErrorCode, Exited, Frame, Gap, InputAck, MAX_CHUNK,
+    MAX_REPAINT_CHUNK, Output, ReadError, Repaint, Role, WireError,
+};
+use crate::pty::screen::Snapshot;
+use crate::pty::{AttachGuard, PtySession, Slice};
+
+/// How long after an input reaches the program its echo is waited for at most, before an
+/// `EchoAck` says "whatever it echoed has arrived" (a shell echoes within a millisecond; a busy
+/// program may not echo at all).
+const ECHO_WAIT: Duration = Duration::from_millis(50);
+
+/// Once output follows an input, how long more output is waited for before the `EchoAck`
+/// (an echo that comes in two writes).
+const ECHO_SETTLE: Duration = Duration::from_millis(5);
+
+/// Runs one attachment until the peer detaches or goes, or the session ends.
+pub(crate) async fn run_attach<S: FrameSink, R: FrameSource>(
+    ctx: &StreamCtx,
+    session: &Arc<PtySession>,
+    attach: &Attach,
+    send: &mut S,
+    reader: &mut R,
+) -> Result<(), AttachEnd> {
+    let operator = ctx.role == Role::Operator;
+    if let (Some(size), true) = (attach.size, operator) {
+        session.resize(size);
+    }
+    let token = attach.client_token;
+    let lines = attach.screen.map(|r| r.scrollback as usize);
+    let (start, end) = session.bounds();
+    let asked = attach.from_offset;
+
+    // A picture where bytes cannot be sent: the client has nothing ("from now on") or asks
+    // for output older than the buffer.
+    let mut picture = None;
+    if let Some(lines) = lines
+        && (asked == u64::MAX || asked < start)
+    {
+        let s = session.clone();
+        picture = tokio::task::spawn_blocking(move || s.attach_screen(token, lines))
+            .await
+            .ok()
+            .flatten();
+    }
+    let (guard, from, picture) = match picture {
+        Some((guard, snap)) => {
+            let skipped = if asked == u64::MAX {
+                0
+            } else {
+                snap.offset.saturating_sub(asked)
+            };
+            (guard, snap.offset, Some((snap, skipped)))
+        }
+        None => {
+            let from = if asked == u64::MAX { end } else { asked };
+            if from > end {
+                return Err(AttachEnd::Error(WireError::new(
+                    ErrorCode::BadRequest,
+                    format!("offset {from} is past the end of the output ({end})"),
+                )));
+            }
+            (session.attach_guard(from, token), from, None)
+        }
+    };
+    let looking = ctx
+        .host
+        .push
+        .attach(ctx.device, crate::proto::NoticeSession::Pty(session.id()));
+    let input_acked = session.input_acked(token);
+    let attached = Frame::Attached(Attached {
+        info: session.info(),
+        start_offset: from.max(start),
+        input_acked,
+    });
+    send.send(attached).await.map_err(|_| AttachEnd::Gone)?;
+    if let Some((snap, skipped)) = &picture {
+        send_picture(send, snap, *skipped)
+            .await
+            .map_err(|_| AttachEnd::Gone)?;
+    }
+    debug!(
+        session = session.id(),
+        from,
+        picture = picture.is_some(),
+        "attached"
+    );
+
+    let (ack_tx, ack_rx) = watch::channel(input_acked);
+    let input = async {
+        loop {
+            match reader.next().await {
+                Ok(Frame::Input(i)) => {
+                    if !operator {
+                        return Err(AttachEnd::Error(forbidden()));
+                    }
+                    if i.data.len() > MAX_CHUNK {
+                        return Err(AttachEnd::Error(WireError::new(
+                            ErrorCode::Protocol,
+                            "input chunk too large",
+                        )));
+                    }
+                    session.write_input(token, i.seq, i.data).await;
+                    // Acks only grow (a re-sent, already applied input acks nothing new).
+                    ack_tx.send_if_modified(|acked| {
+                        let grow = i.seq > *acked;
+                        if grow {
+                            *acked = i.seq;
+                        }
+                        grow
+                    });
+                }
+                Ok(Frame::Resize(size)) => {
+                    if operator {
+                        session.resize(size);
+                    }
+                }
+                Ok(Frame::Detach) => {
+                    session.forget_token(token);
+                    return Ok(());
+                }
+                Err(ReadError::Closed) => return Ok(()),
+                Ok(other) => {
+                    return Err(AttachEnd::Error(WireError::new(
+                        ErrorCode::Protocol,
+                        format!(
+                            "unexpected {:?} frame on a session stream",
+                            other.frame_type()
+                        ),
+                    )));
+                }
+                Err(ReadError::Io(_)) => return Err(AttachEnd::Gone),
+                Err(e) => {
+                    return Err(AttachEnd::Error(WireError::new(
+                        ErrorCode::Protocol,
+                        e.to_string(),
+                    )));
+                }
+            }
+        }
+    };
+    let pump = Pump {
+        session,
+        guard: &guard,
+        lines,
+        echo: attach.echo_acks.then(|| Echo::new(input_acked)),
+    };
+    let output = pump.run(from, send, ack_rx);
+    let end = tokio::select! {
+        r = input => r,
+        r = output => r,
+    };
+    match &end {
+        Err(AttachEnd::Gone) => {
+            // The client vanished without detaching: keep its place for a while, so that it
+            // loses nothing if it comes back (a reconnect, a phone back online).
+            guard.park(ctx.host.attach_hold);
+        }
+        Ok(()) => looking.left(),
+        Err(AttachEnd::Error(_)) => {}
+    }
+    end
+}
+
+/// Sends a picture in frames of at most [`MAX_REPAINT_CHUNK`] bytes.
+async fn send_picture<S: FrameSink>(send: &mut S, snap: &Snapshot, skipped: u64) -> Result<(), ()> {
+    let parts: Vec<&[u8]> = if snap.data.is_empty() {
+        vec![&[]]
+    } else {
+        snap.data.chunks(MAX_REPAINT_CHUNK).collect()
+    };
+    let n = parts.len();
+    for (i, part) in parts.into_iter().enumerate() {
+        send.send(Frame::Repaint(Repaint {
+            offset: snap.offset,
+            skipped,
+            size: snap.size,
+            scrollback: u32::try_from(snap.scrollback).unwrap_or(u32::MAX),
+            data: part.to_vec(),
+            more: i + 1 < n,
+        }))
+        .await?;
+    }
+    Ok(())
+}
+
+/// What the pump knows about echo acks it owes.
+struct Echo {
+    /// Highest input covered by an `EchoAck` sent.
+    acked: u64,
+    /// An input not yet covered, and when to send its `EchoAck` at the latest.
+    pending: Option<(u64, Instant)>,
+    /// Output arrived since that input.
+    answered: bool,
+    /// The line discipline last reported.
+    flags: Option<(bool, bool)>,
+}
+
+impl Echo {
+    fn new(acked: u64) -> Echo {
+        Echo {
+            acked,
+            pending: None,
+            answered: false,
+            flags: None,
+        }
+    }
+}
+
+/// The output side of an attachment.
+struct Pump<'a> {
+    session: &'a Arc<PtySession>,
+    guard: &'a AttachGuard,
+    /// Scrollback lines of a repaint, if the client wants repaints instead of gaps.
+    lines: Option<usize>,
+    echo: Option<Echo>,
+}
+
+impl Pump<'_> {
+    /// Sends output from `pos` on, input acks and echo acks as they change, a repaint (or a
+    /// gap) where the client fell behind the buffer, and `Exited` after the last byte.
+    async fn run<S: FrameSink>(
+        mut self,
+        mut pos: u64,
+        send: &mut S,
+        mut acks: watch::Receiver<u64>,
+    ) -> Result<(), AttachEnd> {
+        let session = self.session;
+        let mut changed = session.subscribe();
+        let gone = |()| AttachEnd::Gone;
+        let mut acked = *acks.borrow();
+        self.echo_ack(send, true).await.map_err(gone)?;
+        loop {
+            let seq = *acks.borrow_and_update();
+            if seq != acked {
+                send.send(Frame::InputAck(InputAck { seq }))
+                    .await
+                    .map_err(gone)?;
+                acked = seq;
+                if let Some(e) = &mut self.echo
+                    && seq > e.acked
+                {
+                    e.pending = Some((seq, Instant::now() + ECHO_WAIT));
+                    e.answered = false;
+                }
+            }
+            self.echo_ack(send, false).await.map_err(gone)?;
+            changed.borrow_and_update();
+            match session.read(pos) {
+                Slice::Data(data) => {
+                    let len = data.len() as u64;
+                    send.send(Frame::Output(Output { offset: pos, data }))
+                        .await
+                        .map_err(gone)?;
+                    pos += len;
+                    self.guard.advance(pos);
+                    if let Some(Echo {
+                        pending: Some((_, due)),
+                        answered,
+                        ..
+                    }) = &mut self.echo
+                        && !*answered
+                    {
+                        *answered = true;
+                        *due = (*due).min(Instant::now() + ECHO_SETTLE);
+                    }
+                }
+                Slice::Gap { start } => pos = self.behind(pos, start, send).await?,
+                Slice::Empty => {
+                    if let Some(status) = session.exit() {
+                        if session.bounds().1 == pos {
+                            let exited = Frame::Exited(Exited {
+                                status,
+                                end_offset: pos,
+                            });
+                            send.send(exited).await.map_err(gone)?;
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                    let due = self
+                        .echo
+                        .as_ref()
+                        .and_then(|e| e.pending.map(|(_, due)| due));
+                    tokio::select! {
+                        r = changed.changed() => if r.is_err() { return Err(AttachEnd::Gone) },
+                        r = acks.changed() => if r.is_err() {
+                            // The input side ended; the select in run_attach finishes us.
+                            std::future::pending::<()>().await;
+                        },
+                        _ = async {
+                            match due {
+                                Some(d) => tokio::time::sleep_until(d).await,
+                                None => std::future::pending().await,
+                            }
+                        } => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// The client's position `pos` fell out of the buffer (which now starts at `start`): a
+    /// repaint if it wants one, else a gap. Returns the new position.
+    async fn behind<S: FrameSink>(
+        &mut self,
+        pos: u64,
+        start: u64,
+        send: &mut S,
+    ) -> Result<u64, AttachEnd> {
+        let session = self.session;
+        warn!(
+            session = session.id(),
+            lost = start - pos,
+            "client fell behind the buffer"
+        );
+        // Hold the buffer for this client from where it resumes before waiting on the send:
+        // left at the old position it counts as a lost cause meanwhile, and every push makes
+        // another gap.
+        self.guard.advance(start);
+        if let Some(lines) = self.lines {
+            let s = session.clone();
+            let id = self.guard.reader_id();
+            let snap = tokio::task::spawn_blocking(move || s.repaint(id, lines))
+                .await
+                .ok()
+                .flatten();
+            if let Some(snap) = snap {
+                send_picture(send, &snap, snap.offset - pos)
+                    .await
+                    .map_err(|()| AttachEnd::Gone)?;
+                self.guard.advance(snap.offset);
+                return Ok(snap.offset);
+            }
+        }
+        send.send(Frame::Gap(Gap {
+            from: pos,
+            to: start,
+        }))
+        .await
+        .map_err(|()| AttachEnd::Gone)?;
+        self.guard.advance(start);
+        Ok(start)
+    }
+
+    /// Sends an `EchoAck` if one is due, or (with `first`, or when the line discipline
+    /// changed) to report the line discipline.
+    async fn echo_ack<S: FrameSink>(&mut self, send: &mut S, first: bool) -> Result<(), ()> {
+        let Some(e) = &mut self.echo else {
+            return Ok(());
+        };
+        let due = e.pending.filter(|(_, due)| *due <= Instant::now());
+        let flags = self.session.line_discipline();
+        if due.is_none() && !first && flags == e.flags {
+            return Ok(());
+        }
+        if let Some((seq, _)) = due {
+            e.acked = seq;
+            e.pending = None;
+        }
+        e.flags = flags;
+        let (echo, canonical) = flags.unwrap_or((false, false));
+        send.send(Frame::EchoAck(EchoAck {
+            seq: e.acked,
+            offset: self.session.bounds().1,
+            echo,
+            canonical,
+        }))
+        .await
+    }
+}

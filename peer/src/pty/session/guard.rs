@@ -1,0 +1,157 @@
+//! Attachments' places in a session's output: each attached stream's position, which holds the
+//! PTY reader back while it lags, and the places kept for clients that vanished.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{LAG_GRACE, PtySession, State};
+
+/// An attachment's place in the output.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Reader {
+    /// The next offset it will send.
+    pub(super) offset: u64,
+    /// The client's token.
+    pub(super) token: u64,
+    /// Set once its client vanished: until when the place is kept.
+    pub(super) parked: Option<std::time::Instant>,
+    /// The same client attached again on another stream: this one holds nothing back any more
+    /// and leaves no place behind.
+    pub(super) superseded: bool,
+    /// When it was registered.
+    pub(super) since: std::time::Instant,
+    /// Where the attachment started.
+    pub(super) from: u64,
+}
+
+impl Reader {
+    /// The first offset this reader's client may not have received.
+    pub(super) fn keep_from(&self, in_flight: u64) -> u64 {
+        self.offset.saturating_sub(in_flight).max(self.from)
+    }
+
+    /// Until when this reader may hold back a chunk read at `chunk_at`: a live one for
+    /// [`LAG_GRACE`] per chunk (counted from its attaching, if that came later), a parked one
+    /// until its place expires, a superseded one not at all.
+    pub(super) fn holds_until(&self, chunk_at: std::time::Instant) -> Option<std::time::Instant> {
+        match (self.superseded, self.parked) {
+            (true, _) => None,
+            (false, Some(until)) => Some(until),
+            (false, None) => Some(chunk_at.max(self.since) + LAG_GRACE),
+        }
+    }
+}
+
+impl PtySession {
+    /// Counts an attached stream that will send output from `from`; the guard reports its
+    /// progress (see [`AttachGuard::advance`]) and uncounts it on drop. The same client's
+    /// earlier places are taken over: a parked one is gone, a stream still open (its client
+    /// moved to a new one before the old one ended) holds nothing back and parks nothing.
+    pub fn attach_guard(self: &Arc<Self>, from: u64, token: u64) -> AttachGuard {
+        let mut st = self.shared.state.lock();
+        let id = register(&mut st, from, token);
+        drop(st);
+        // A reader waiting for the creator may go on if this attachment starts later.
+        self.shared.room.notify_all();
+        AttachGuard {
+            session: self.clone(),
+            id,
+            parked: false,
+        }
+    }
+}
+
+/// Registers an attachment at `from` (under the state lock); returns its id.
+pub(super) fn register(st: &mut State, from: u64, token: u64) -> u64 {
+    st.attached += 1;
+    st.creator_hold = None;
+    let now = std::time::Instant::now();
+    st.readers.retain(|_, r| match r.parked {
+        Some(until) => r.token != token && until > now,
+        None => true,
+    });
+    for r in st.readers.values_mut() {
+        if r.token == token {
+            r.superseded = true;
+        }
+    }
+    let id = st.next_reader;
+    st.next_reader += 1;
+    st.readers.insert(
+        id,
+        Reader {
+            offset: from,
+            token,
+            parked: None,
+            superseded: false,
+            since: now,
+            from,
+        },
+    );
+    id
+}
+
+/// An attached stream: counted while alive, and holding back the PTY reader while it lags.
+#[derive(Debug)]
+pub struct AttachGuard {
+    session: Arc<PtySession>,
+    id: u64,
+    parked: bool,
+}
+
+impl AttachGuard {
+    pub(super) fn new(session: Arc<PtySession>, id: u64) -> AttachGuard {
+        AttachGuard {
+            session,
+            id,
+            parked: false,
+        }
+    }
+
+    /// Names this attachment's place (for [`PtySession::repaint`]).
+    pub fn reader_id(&self) -> u64 {
+        self.id
+    }
+
+    /// Records that everything before `offset` was sent.
+    pub fn advance(&self, offset: u64) {
+        let shared = &self.session.shared;
+        if let Some(r) = shared.state.lock().readers.get_mut(&self.id) {
+            r.offset = offset;
+        }
+        shared.room.notify_all();
+    }
+
+    /// The client vanished without detaching: stop counting the attachment, but keep its
+    /// place for `hold` ([`ATTACH_HOLD`]), or until the client attaches again, holding the
+    /// process back as if the client were still reading. A place the client has already taken
+    /// over with a newer attachment is simply gone.
+    pub fn park(mut self, hold: Duration) {
+        let shared = &self.session.shared;
+        let mut st = shared.state.lock();
+        st.attached = st.attached.saturating_sub(1);
+        match st.readers.get_mut(&self.id) {
+            Some(r) if !r.superseded => r.parked = Some(std::time::Instant::now() + hold),
+            _ => {
+                st.readers.remove(&self.id);
+            }
+        }
+        drop(st);
+        self.parked = true;
+        shared.room.notify_all();
+    }
+}
+
+impl Drop for AttachGuard {
+    fn drop(&mut self) {
+        if self.parked {
+            return;
+        }
+        let shared = &self.session.shared;
+        let mut st = shared.state.lock();
+        st.attached = st.attached.saturating_sub(1);
+        st.readers.remove(&self.id);
+        drop(st);
+        shared.room.notify_all();
+    }
+}

@@ -1,0 +1,109 @@
+//! A session's output buffer and attachments, with a real process on a real PTY.
+
+use super::*;
+
+fn flood(hold_output: bool) -> Arc<PtySession> {
+    let req = CreateSession {
+        name: None,
+        command: ["head", "-c", "200000", "/dev/zero"]
+            .map(String::from)
+            .to_vec(),
+        cwd: Some("/".into()),
+        env: vec![],
+        size: WinSize::default(),
+        hold_output,
+    };
+    let config = SessionConfig {
+        buffer_bytes: 16 * 1024,
+        scrollback: 100,
+        events: broadcast::channel(16).0,
+    };
+    PtySession::spawn(1, &req, &config).expect("spawn")
+}
+
+/// Reads everything from `offset` on as an attached stream would, until the process ends.
+async fn drain(s: &Arc<PtySession>, guard: &AttachGuard, mut offset: u64) -> Vec<u8> {
+    let mut rx = s.subscribe();
+    let mut got = Vec::new();
+    loop {
+        match s.read(offset) {
+            Slice::Data(d) => {
+                offset += d.len() as u64;
+                got.extend(d);
+                guard.advance(offset);
+            }
+            Slice::Gap { start } => panic!("output lost before {start}"),
+            Slice::Empty if s.exit().is_some() => return got,
+            Slice::Empty => {
+                let _ = tokio::time::timeout(Duration::from_millis(200), rx.changed()).await;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn held_output_waits_for_the_creators_first_attachment() {
+    let s = flood(true);
+    // Far longer than `head` needs to overflow a 16 KiB buffer, far shorter than LAG_GRACE.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(s.bounds().0, 0, "the first byte is still held");
+    let guard = s.attach_guard(0, 1);
+    assert_eq!(drain(&s, &guard, 0).await, vec![0u8; 200_000]);
+}
+
+#[tokio::test]
+async fn a_parked_place_holds_the_process_and_is_taken_over() {
+    let s = flood(false);
+    let guard = s.attach_guard(0, 7);
+    // The client vanishes at once; its place is kept.
+    guard.park(Duration::from_secs(60));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        s.bounds().0,
+        0,
+        "nothing the parked client missed was dropped"
+    );
+    assert_eq!(s.info().attached, 0, "a parked place is not an attachment");
+    assert_eq!(s.parked(), 1);
+    // The same client comes back and reads everything.
+    let guard = s.attach_guard(0, 7);
+    assert_eq!(s.parked(), 0);
+    assert_eq!(drain(&s, &guard, 0).await, vec![0u8; 200_000]);
+}
+
+#[tokio::test]
+async fn a_client_that_moved_to_a_new_stream_leaves_no_place_behind() {
+    let s = flood(false);
+    let old = s.attach_guard(0, 7);
+    // The same client attaches again (a fresh socket) before the old stream ends...
+    let new = s.attach_guard(0, 7);
+    // ...and the old one then vanishes: nothing is kept for it.
+    old.park(Duration::from_secs(60));
+    assert_eq!(s.parked(), 0);
+    assert_eq!(drain(&s, &new, 0).await, vec![0u8; 200_000]);
+}
+
+#[tokio::test]
+async fn a_parked_place_expires_and_the_process_runs_on() {
+    let s = flood(false);
+    let guard = s.attach_guard(0, 7);
+    guard.park(Duration::from_millis(300));
+    let mut rx = s.subscribe();
+    let t0 = std::time::Instant::now();
+    while s.exit().is_none() {
+        let _ = tokio::time::timeout(Duration::from_millis(200), rx.changed()).await;
+        assert!(t0.elapsed() < Duration::from_secs(20), "still held");
+    }
+    assert_eq!(s.bounds(), (200_000 - 16 * 1024, 200_000));
+    assert_eq!(s.parked(), 0);
+}
+
+#[tokio::test]
+async fn without_hold_a_detached_session_runs_freely() {
+    let s = flood(false);
+    let mut rx = s.subscribe();
+    while s.exit().is_none() {
+        let _ = tokio::time::timeout(Duration::from_millis(200), rx.changed()).await;
+    }
+    assert_eq!(s.bounds(), (200_000 - 16 * 1024, 200_000));
+}
