@@ -144,8 +144,10 @@ struct HostArgs {
     /// Name shown to paired devices (default: the machine's host name).
     #[arg(long)]
     name: Option<String>,
-    /// IP address to listen on (endpoint and embedded relay).
-    #[arg(long, default_value = "0.0.0.0")]
+    /// IP address to listen on (endpoint and embedded relay). The default, `::`, is every
+    /// address of both families (IPv4 and IPv6; IPv4 only where the machine has no IPv6);
+    /// `0.0.0.0` is IPv4 only.
+    #[arg(long, default_value = "::")]
     listen: IpAddr,
     /// UDP port for direct connections (default: the last one used, else random).
     #[arg(long)]
@@ -154,8 +156,10 @@ struct HostArgs {
     #[arg(long)]
     relay_port: Option<u16>,
     /// Use this external relay (e.g. https://relay.example.com) instead of the embedded one.
-    #[arg(long)]
-    relay: Option<String>,
+    /// Give it up to four times (or PEER_RELAYS=URL,URL): the host stays reachable through
+    /// each, fails over when one goes down, and devices dial through any of them.
+    #[arg(long, value_name = "URL", env = "PEER_RELAYS", value_delimiter = ',')]
+    relay: Vec<String>,
     /// Token for an external relay in token mode (`peer-relay --generate-token`). Devices that
     /// pair get it in the pairing code, to use that relay; it gives no access to this host.
     /// Other users can see flags in `ps`: prefer PEER_RELAY_TOKEN or --relay-token-file.

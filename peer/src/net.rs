@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use iroh::endpoint::{Connection, QuicTransportConfig, presets};
+use iroh::endpoint::{BindOpts, Connection, QuicTransportConfig, presets};
 use iroh::{Endpoint, EndpointAddr, RelayMode, RelayUrl, SecretKey, Watcher as _};
 use peer_pairing::RelayToken;
 use peer_relay::pin::{Fingerprint, PinMismatches};
@@ -34,13 +34,15 @@ pub enum NetError {
 }
 
 /// How to build an endpoint.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct EndpointOptions {
     /// The endpoint's key.
     pub secret: SecretKey,
     /// Relays to use (the first is home).
     pub relays: Vec<RelayUrl>,
-    /// UDP bind address; `None` lets iroh choose (all interfaces, random port).
+    /// UDP bind address; `None` lets iroh choose (all interfaces, random port). `[::]:port`
+    /// means both families: an IPv4 socket on `0.0.0.0:port` and, where the machine has IPv6,
+    /// an IPv6 one on `[::]:port`.
     pub bind: Option<SocketAddr>,
     /// No direct paths: everything through the relay.
     pub relay_only: bool,
@@ -137,6 +139,17 @@ impl RelayAuth {
     }
 }
 
+/// A relay as an endpoint's relay map holds it: without a QUIC address-discovery probe (our
+/// relays speak plain HTTP(S) only, and the probe delays `online()` by seconds), with `auth`'s
+/// token.
+pub fn relay_config(url: &RelayUrl, auth: &RelayAuth) -> iroh::RelayConfig {
+    let config = iroh::RelayConfig::new(url.clone(), None);
+    match &auth.token {
+        Some(token) => config.with_auth_token(token.as_str()),
+        None => config,
+    }
+}
+
 /// Binds an iroh endpoint that uses only the given relays and no discovery services.
 pub async fn bind_endpoint(opts: EndpointOptions) -> Result<Endpoint, NetError> {
     bind_endpoint_with(opts, &RelayAuth::default()).await
@@ -161,20 +174,7 @@ pub async fn bind_endpoint_with(
     let relay_mode = if opts.relays.is_empty() {
         RelayMode::Disabled
     } else {
-        // No QUIC address-discovery probe: our relays speak plain HTTP(S) only, and the probe
-        // delays `online()` by seconds.
-        RelayMode::Custom(
-            opts.relays
-                .iter()
-                .map(|u| {
-                    let config = iroh::RelayConfig::new(u.clone(), None);
-                    match &auth.token {
-                        Some(token) => config.with_auth_token(token.as_str()),
-                        None => config,
-                    }
-                })
-                .collect(),
-        )
+        RelayMode::Custom(opts.relays.iter().map(|u| relay_config(u, auth)).collect())
     };
     let mut builder = Endpoint::builder(presets::Minimal)
         .secret_key(opts.secret)
@@ -199,11 +199,20 @@ pub async fn bind_endpoint_with(
         // No UDP socket at all: every packet goes through the relay.
         builder = builder.clear_ip_transports();
     } else if let Some(bind) = opts.bind {
-        // Only this address: a plain bind_addr would keep iroh's default [::]:0 socket too.
-        builder = builder
-            .clear_ip_transports()
-            .bind_addr(bind)
-            .map_err(|_| NetError::BadBind(bind))?;
+        // Only these addresses: a plain bind_addr would keep iroh's default sockets too.
+        builder = builder.clear_ip_transports();
+        if bind.ip() == IpAddr::V6(Ipv6Addr::UNSPECIFIED) {
+            let v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), bind.port());
+            builder = builder
+                .bind_addr(v4)
+                .map_err(|_| NetError::BadBind(v4))?
+                .bind_addr_with_opts(bind, BindOpts::default().set_is_required(false))
+                .map_err(|_| NetError::BadBind(bind))?;
+        } else {
+            builder = builder
+                .bind_addr(bind)
+                .map_err(|_| NetError::BadBind(bind))?;
+        }
     }
     builder
         .bind()
@@ -230,6 +239,22 @@ pub fn dial_addr(
     addr
 }
 
+/// Where a client binds its UDP socket for a host whose direct addresses are `direct`: on
+/// loopback of their family when the host is only reachable on this machine (tests,
+/// same-machine use), else wherever iroh chooses (both families).
+pub fn client_bind(direct: &[SocketAddr]) -> Option<SocketAddr> {
+    if direct.is_empty() || !direct.iter().all(|a| a.ip().is_loopback()) {
+        return None;
+    }
+    if direct.iter().all(|a| a.is_ipv4()) {
+        Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+    } else if direct.iter().all(|a| a.is_ipv6()) {
+        Some(SocketAddr::from((Ipv6Addr::LOCALHOST, 0)))
+    } else {
+        None
+    }
+}
+
 /// The 32 bytes a device signs to prove its key on this connection.
 pub fn proof_material(conn: &Connection, client_id: &iroh::EndpointId) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
@@ -247,22 +272,4 @@ pub fn app_close(err: &iroh::endpoint::ConnectionError) -> Option<(u32, String)>
         )),
         _ => None,
     }
-}
-
-/// The loopback address of `listen`'s family when it is unspecified, else `listen`.
-pub(crate) fn loopback_for(listen: IpAddr) -> IpAddr {
-    match listen {
-        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ip => ip,
-    }
-}
-
-/// The first private IPv4 address of this machine's interfaces, for LAN URLs.
-pub(crate) fn pick_lan_ip() -> Option<IpAddr> {
-    // Asking the OS which source address it would use needs no packet to be sent.
-    let sock = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).ok()?;
-    sock.connect((Ipv4Addr::new(192, 0, 2, 1), 9)).ok()?;
-    let ip = sock.local_addr().ok()?.ip();
-    (!ip.is_unspecified()).then_some(ip)
 }

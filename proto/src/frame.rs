@@ -134,6 +134,9 @@ frames! {
     0x05 Ping(u64) Either,
     /// Either side: the answer to [`FrameType::Ping`].
     0x06 Pong(u64) Either,
+    /// host → client, control stream (channel 0), right after [`FrameType::HostHello`] on every
+    /// connection: where the host is now and how to get into its relays.
+    0x07 HostRoutes(HostRoutes) Host,
     /// client → host, first frame of an attach stream (a browser: of a new channel).
     0x10 Attach(Attach) Client,
     /// host → client, answer to [`FrameType::Attach`].

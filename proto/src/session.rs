@@ -77,6 +77,50 @@ pub struct HostHello {
     pub instance: u64,
 }
 
+/// Where the host can be reached now and how to get into its relays. The host sends it right
+/// after [`HostHello`] on every connection (native control stream, browser channel 0), inside
+/// the authenticated session; the device replaces what it learned at pairing with it, so a
+/// host whose addresses, relays, relay token or relay certificate changed stays reachable for
+/// every device that connected once since the previous change.
+///
+/// `Debug` does not show the token.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostRoutes {
+    /// Relay URLs (`http://` or `https://`), at most 4, the host's home relay first.
+    pub relay_urls: Vec<String>,
+    /// Direct socket addresses (`192.0.2.7:41641`, `[2001:db8::7]:41641`), at most 8; none for a
+    /// relay-only host.
+    pub direct_addrs: Vec<String>,
+    /// SHA-256 of the relays' TLS certificate when the host pins it (self-signed relays): the
+    /// only certificate to trust for them.
+    pub relay_cert_sha256: Option<[u8; 32]>,
+    /// The token the relays want (token mode). Never sent to browsers, which do not use the
+    /// relay protocol.
+    pub relay_token: Option<String>,
+}
+
+impl std::fmt::Debug for HostRoutes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostRoutes")
+            .field("relay_urls", &self.relay_urls)
+            .field("direct_addrs", &self.direct_addrs)
+            .field("relay_cert_sha256", &self.relay_cert_sha256.map(hex_short))
+            .field(
+                "relay_token",
+                &self.relay_token.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
+}
+
+fn hex_short(b: [u8; 32]) -> String {
+    b[..4]
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect::<String>()
+        + "…"
+}
+
 /// A request on the control stream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestFrame {
@@ -317,7 +361,29 @@ pub struct CloseReason {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Frame, HostHello, Role};
+    use crate::{Frame, HostHello, HostRoutes, Role};
+
+    /// The example of docs/protocol.md section 7; `Debug` hides the token.
+    #[test]
+    fn golden_host_routes_and_its_debug_hides_the_token() {
+        let f = Frame::HostRoutes(HostRoutes {
+            relay_urls: vec!["http://r/".into()],
+            direct_addrs: vec!["10.0.0.1:7".into()],
+            relay_cert_sha256: None,
+            relay_token: Some("secret-relay-token-123".into()),
+        });
+        assert_eq!(
+            hex::encode(f.encode()),
+            "00000031070109687474703a2f2f722f010a31302e302e302e313a370001167365637265742d72656c61792d746f6b656e2d313233"
+        );
+        assert_eq!(Frame::decode(&f.encode()[4..]), Ok(f.clone()));
+        let text = format!("{f:?}");
+        assert!(!text.contains("secret-relay-token"), "{text}");
+        assert!(
+            text.contains("http://r/") && text.contains("10.0.0.1:7"),
+            "{text}"
+        );
+    }
 
     /// The example of docs/protocol.md section 12.3.
     #[test]

@@ -220,6 +220,14 @@ impl TestHost {
         self.start_again(extra)
     }
 
+    /// SIGTERM, wait, and start again in the same state directory with `args` instead of the
+    /// ones it had (other ports, other relays, another relay token).
+    pub fn restart_with(mut self, args: &[&str]) -> TestHost {
+        self.stop();
+        self.args = args.iter().map(|s| s.to_string()).collect();
+        self.start_again(&[])
+    }
+
     fn start_again(mut self, extra: &[&str]) -> TestHost {
         let home = std::mem::replace(&mut self.home, tempfile::tempdir().expect("tempdir"));
         let mut args: Vec<&str> = self.args.iter().map(|s| s.as_str()).collect();
@@ -567,6 +575,22 @@ pub fn short_code(s: &str) -> Option<String> {
             .enumerate()
             .all(|(j, c)| if j == 3 { c == ' ' } else { c.is_ascii_digit() });
     ok.then_some(code)
+}
+
+/// A UDP port on 127.0.0.1 that was free a moment ago.
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a free UDP port")
+        .port()
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a free TCP port")
+        .port()
 }
 
 /// `seq 1 n` as a PTY shows it (newlines become CR LF).

@@ -10,6 +10,8 @@
 //! - [`proxy`]: a TCP proxy that records what crosses it and can cut it (a relay operator's
 //!   view, a relay outage).
 //! - [`impair`]: a UDP proxy with delay, loss and address changes.
+//! - [`relay`]: a real `peer-relay` process (plain HTTP, or token mode with a self-signed
+//!   certificate) that a test can kill or reload.
 //! - [`agents`]: git repositories and agent transcripts for the agent tests.
 //! - [`term`]: a `peer` command in a real pseudo-terminal, read through a terminal emulator.
 //! - [`push`]: a Web Push service on loopback that checks and decrypts what the host sends.
@@ -27,6 +29,8 @@ pub mod impair;
 pub mod proxy;
 pub mod push;
 pub mod term;
+pub mod relay;
 
 pub use harness::*;
 pub use proxy::contains;
+pub use relay::RelayProcess;

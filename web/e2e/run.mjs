@@ -836,6 +836,17 @@ try {
     await page.getByTestId('host').filter({ hasText: 'studio' }).getByTestId('host-state').filter({ hasText: /^online/ }).waitFor({ timeout: 15000 });
   });
 
+  await step('settings name the origin the app came from and the relays of each host', page, async () => {
+    await page.getByRole('button', { name: 'Settings' }).click();
+    const origin = new URL(relayUrl).origin;
+    const hint = page.locator('p.hint[data-origin]');
+    await hint.waitFor({ timeout: 10000 });
+    const shown = await hint.getAttribute('data-origin');
+    if (shown !== origin) throw new Error(`settings say the app came from ${shown}, not ${origin}`);
+    const rows = await page.locator('small.relays').allTextContents();
+    if (rows.length < 2 || !rows.every((r) => r.includes(origin))) throw new Error(`relays shown: ${rows.join(' | ')}`);
+  });
+
   let hostC;
   await step("pair with a host that serves the app itself (peer host's embedded front)", page, async () => {
     hostC = await startHost(null, 'embedded');

@@ -15,6 +15,7 @@ import {
   type Attached,
   type ErrorCode,
   type Frame,
+  type HostRoutes,
   type Reply,
   type Request,
   type WinSize,
@@ -22,6 +23,7 @@ import {
 import { Initiator, type StaticKey, type Transport } from './noise';
 import { pairingId, shortCode } from './sas';
 import type { PairingPayload } from './payload';
+import { bridgeUrls as bridgeUrlsHex } from './routes';
 
 /** Message 1 payload of a pairing: 0x01 || pairing id. */
 export const MODE_PAIR = 0x01;
@@ -231,10 +233,7 @@ async function race(
 
 /** Candidate bridge URLs: this page's own origin first, then the payload's relays. */
 export function bridgeUrls(hostId: Uint8Array, relays: string[], origin: string): string[] {
-  const path = `bridge/${hex(hostId)}`;
-  const ws = (base: string) => base.replace(/^http/, 'ws').replace(/\/?$/, '/') + path;
-  const out = [ws(origin + '/'), ...relays.map(ws)];
-  return [...new Set(out)];
+  return bridgeUrlsHex(hex(hostId), relays, origin);
 }
 
 export interface PairResult {
@@ -366,6 +365,10 @@ export class HostConn {
   onState: (() => void) | null = null;
   /** The host restarted: every channel's session is gone. */
   onRestart: (() => void) | null = null;
+  /** The host told where it is now (after every hello). */
+  onRoutes: ((r: HostRoutes) => void) | null = null;
+  /** The relays the host named last (its routes), for the settings screen. */
+  relays: string[] = [];
   /** Agent events received again (below the seq asked for); 0 when every re-attach asks right. */
   agentRepeats = 0;
   /** How often an interrupt skipped a flood's backlog (for tests and the curious). */
@@ -417,6 +420,16 @@ export class HostConn {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
     void this.connect(keepOld);
+  }
+
+  /** Where the next sockets go (the host's routes changed). */
+  setBridges(bridges: string[]) {
+    this.host.bridges = bridges;
+  }
+
+  /** The bridge URLs this connection tries, in order. */
+  bridges(): string[] {
+    return [...this.host.bridges];
   }
 
   /** For tests: lose the socket as a phone does (no goodbye), then resume. */
@@ -678,6 +691,10 @@ export class HostConn {
         else p.reject(new RequestError(m.result.Err.code, m.result.Err.message));
         break;
       }
+      case 'HostRoutes':
+        this.relays = f.message.relay_urls;
+        this.onRoutes?.(f.message);
+        break;
       case 'Ping':
         this.send(CONTROL, { type: 'Pong', message: f.message });
         break;

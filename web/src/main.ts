@@ -17,6 +17,7 @@ import { gpuList } from './machine';
 import { applyTheme, loadPrefs } from './prefs';
 import { sessionRow } from './rows';
 import { settingsSections } from './settings';
+import { applyRoutes } from './routes';
 
 // The pairing secret is in the fragment: take it and scrub the address bar before anything else.
 const initialFragment = location.hash.length > 1 ? location.hash.slice(1) : null;
@@ -186,7 +187,17 @@ async function connFor(rec: store.HostRecord): Promise<HostConn> {
   let c = conns.get(rec.id);
   if (!c) {
     const { key } = await store.deviceKey();
-    c = new HostConn(hostInfo(rec), key);
+    const conn = new HostConn(hostInfo(rec), key);
+    // The host says where it is on every connection: keep the record (and the next sockets)
+    // pointed there.
+    conn.onRoutes = (routes) => {
+      void store
+        .updateHost(rec.id, (h) => applyRoutes(h, routes, location.origin))
+        .then((next) => {
+          if (next) conn.setBridges(next.bridges);
+        });
+    };
+    c = conn;
     conns.set(rec.id, c);
   }
   return c;
@@ -312,6 +323,7 @@ async function startPairing(link: string) {
       name: res.hostName,
       role: res.role,
       bridges,
+      relays: payload.relayUrls,
       pairedAt: Date.now(),
     };
     await store.saveHost(rec);
@@ -605,12 +617,20 @@ async function showSettings() {
   const notifications = h('section', 'settings-section');
   notifications.dataset.section = 'notifications';
   body.append(notifications);
+  // Whoever serves this origin runs its code with this device's keys (docs/security.md).
+  const origin = h('p', 'hint', `This app was loaded from ${location.origin}. Whoever serves it there runs it with this device’s keys: load it only from your own host or a server you trust.`);
+  origin.dataset.origin = location.origin;
+  body.append(origin);
   body.append(h('h2', '', 'Hosts'));
   const ul = h('ul', 'list');
   for (const rec of await store.hosts()) {
     const li = h('li', 'row');
+    const main = h('span', 'row-main', rec.name);
+    const relays = rec.relays ?? [];
+    const via = h('small', 'relays', relays.length ? `relays: ${relays.join(', ')}` : `bridges: ${rec.bridges.join(', ')}`);
+    main.append(via);
     li.append(
-      h('span', 'row-main', rec.name),
+      main,
       button('Forget', () => {
         if (!confirm(`Forget ${rec.name}? The host is asked to revoke this phone too, if it can be reached.`)) return;
         void (async () => {

@@ -15,6 +15,8 @@ export interface HostRecord {
   role: string;
   /** Bridge WebSocket URLs to try, in order. */
   bridges: string[];
+  /** The relays the host named last (pairing payload, then its routes on every connection). */
+  relays?: string[];
   pairedAt: number;
 }
 
@@ -60,6 +62,18 @@ export async function saveHost(h: HostRecord): Promise<void> {
   const list = (await hosts()).filter((x) => x.id !== h.id);
   list.push(h);
   await put('hosts', list);
+}
+
+/** Replaces a stored host's record by `update(record)`, unless it was forgotten meanwhile. */
+export async function updateHost(id: string, update: (h: HostRecord) => HostRecord | null): Promise<HostRecord | null> {
+  const list = await hosts();
+  const i = list.findIndex((x) => x.id === id);
+  if (i < 0) return null;
+  const next = update(list[i]);
+  if (!next) return null;
+  list[i] = next;
+  await put('hosts', list);
+  return next;
 }
 
 export async function forgetHost(id: string): Promise<void> {

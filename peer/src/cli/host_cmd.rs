@@ -31,11 +31,11 @@ pub(super) async fn run_host(paths: Paths, args: HostArgs, relay_only: bool) -> 
     cfg.listen = args.listen;
     cfg.port = args.port;
     cfg.relay_port = args.relay_port;
-    cfg.relay = args
+    cfg.relays = args
         .relay
-        .map(|u| u.parse())
-        .transpose()
-        .map_err(|e| anyhow!("--relay: {e}"))?;
+        .iter()
+        .map(|u| u.parse().map_err(|e| anyhow!("--relay {u}: {e}")))
+        .collect::<Result<_>>()?;
     cfg.relay_token = relay_token(args.relay_token, args.relay_token_file.as_deref())?;
     cfg.relay_cert_sha256 = args
         .relay_cert_sha256
@@ -60,7 +60,7 @@ pub(super) async fn run_host(paths: Paths, args: HostArgs, relay_only: bool) -> 
         eprintln!("peer: test mode: Web Push goes to plain-http endpoints on loopback too");
         cfg.push.allow_loopback_http = true;
     }
-    let serves_app = cfg.relay.is_none();
+    let serves_app = cfg.relays.is_empty();
     let web_app = cfg.web_app.clone();
     let mut host = Host::start(cfg).await?;
     let mut out = std::io::stdout().lock();

@@ -74,7 +74,9 @@ pub(super) async fn connect(
     let hosts = KnownHosts::load(paths.hosts_file())?;
     let known = hosts.find(host)?.clone();
     let device = load_device(paths).await?;
-    let dialer = Dialer::new(&known, device, relay_only).await?;
+    let dialer = Dialer::new(&known, device, relay_only)
+        .await?
+        .save_routes_to(paths.hosts_file());
     let conn = dialer
         .connect()
         .await

@@ -15,7 +15,8 @@ use tokio::io::AsyncWrite;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::conn::{ClientError, Dialer, HostConn};
+use super::conn::{ClientError, HostConn};
+use super::dialer::Dialer;
 use super::display::Display;
 use super::escape::{EscapeAction, EscapeFilter};
 use super::predict::PredictMode;
@@ -40,6 +41,9 @@ const PROBE_AFTER: Duration = Duration::from_secs(2);
 /// (docs/architecture.md, section 13). Shorter than [`crate::net::IDLE_TIMEOUT`], so a stall
 /// that also silences the keep-alives is caught here, and named, before the idle timeout.
 const STALL_AFTER: Duration = Duration::from_secs(4);
+/// When a relay connection of the client ended while this connection runs through a relay
+/// ([`HostConn::relay_gone`]), this much silence is enough to reconnect.
+const RELAY_GONE_AFTER: Duration = Duration::from_millis(500);
 
 /// A question to the host about where the output ends, and when it was asked.
 type Probe<'a> = (
@@ -428,6 +432,14 @@ impl Attacher {
                         let unanswered = probe
                             .as_ref()
                             .is_some_and(|(asked, _)| asked.elapsed() >= PROBE_AFTER);
+                        if conn.relay_gone() && silent >= RELAY_GONE_AFTER {
+                            // The relay under this connection went down: another relay of the
+                            // host may carry a new one at once.
+                            (io.notice)("the relay went away; reconnecting through another");
+                            drop(probe);
+                            conn.close();
+                            continue 'connection;
+                        }
                         if silent >= STALL_AFTER && (behind || unanswered) {
                             (io.notice)(if behind {
                                 "the connection stalled: the host has output that is not arriving; reconnecting"

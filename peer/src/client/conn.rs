@@ -1,16 +1,14 @@
-//! Dialing a paired host and speaking the control protocol.
+//! A connection to a paired host: the control protocol, attach streams, and why things fail.
+//! [`super::Dialer`] makes them.
 
 use std::time::Duration;
 
 use iroh::endpoint::{Connection, RecvStream, SendStream};
-use iroh::{Endpoint, EndpointId, RelayUrl, SecretKey};
 
-use super::hosts::KnownHost;
-use crate::net::{self, ALPN_SESSION, close};
+use crate::net::{self, close};
 use crate::proto::{
-    AgentAttach, AgentAttached, Attach, Attached, ClientHello, Frame, FrameReader, HostHello,
-    NoticeKind, PROTOCOL_VERSION, ReadError, Reply, Request, RequestFrame, Watch, WireError,
-    write_frame,
+    AgentAttach, AgentAttached, Attach, Attached, Frame, FrameReader, HostHello, NoticeKind,
+    ReadError, Reply, Request, RequestFrame, Watch, WireError, write_frame,
 };
 
 /// How long one connection attempt may take.
@@ -56,7 +54,7 @@ impl ClientError {
         }
     }
 
-    fn from_conn(e: &iroh::endpoint::ConnectionError) -> ClientError {
+    pub(crate) fn from_conn(e: &iroh::endpoint::ConnectionError) -> ClientError {
         match net::app_close(e) {
             Some((code, reason)) => ClientError::Closed { code, reason },
             None => ClientError::Unreachable(e.to_string()),
@@ -79,169 +77,6 @@ impl ClientError {
     }
 }
 
-/// Dials one host; keeps its endpoint for reconnects.
-#[derive(Debug)]
-pub struct Dialer {
-    endpoint: Endpoint,
-    device: SecretKey,
-    host_id: EndpointId,
-    relays: Vec<RelayUrl>,
-    direct: Vec<std::net::SocketAddr>,
-    relay_only: bool,
-    auth: net::RelayAuth,
-    /// Whether the relay problem of a connection that got through anyway was reported.
-    warned: std::sync::atomic::AtomicBool,
-}
-
-impl Dialer {
-    /// Binds a fresh endpoint (its own random key) for talking to `host`.
-    pub async fn new(
-        host: &KnownHost,
-        device: SecretKey,
-        relay_only: bool,
-    ) -> Result<Dialer, ClientError> {
-        let host_id: EndpointId = host
-            .endpoint_id
-            .parse()
-            .map_err(|_| ClientError::BadRecord(format!("endpoint id {:?}", host.endpoint_id)))?;
-        let relays = host
-            .relay_urls
-            .iter()
-            .map(|u| u.parse::<RelayUrl>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ClientError::BadRecord(format!("relay url: {e}")))?;
-        let auth = host.relay_auth().map_err(ClientError::BadRecord)?;
-        let endpoint = net::bind_endpoint_with(
-            net::EndpointOptions {
-                secret: SecretKey::generate(),
-                relays: relays.clone(),
-                bind: bind_for(&host.direct_addrs),
-                relay_only,
-                alpns: vec![],
-            },
-            &auth,
-        )
-        .await
-        .map_err(|e| ClientError::Unreachable(e.to_string()))?;
-        Ok(Dialer {
-            endpoint,
-            device,
-            host_id,
-            relays,
-            direct: host.direct_addrs.clone(),
-            relay_only,
-            auth,
-            warned: std::sync::atomic::AtomicBool::new(false),
-        })
-    }
-
-    /// The local endpoint.
-    pub fn endpoint(&self) -> &Endpoint {
-        &self.endpoint
-    }
-
-    /// Connects, proves the device key and reads the host's hello.
-    pub async fn connect(&self) -> Result<HostConn, ClientError> {
-        // Without a direct address the relay is the only way: a relay that refuses us or fails
-        // the pin ends the attempt at once, with the reason.
-        let relay_is_the_way = self.relay_only || self.direct.is_empty();
-        let attempt = tokio::time::timeout(CONNECT_TIMEOUT, async {
-            tokio::select! {
-                r = self.connect_inner() => r,
-                p = self.auth.fatal(&self.endpoint), if relay_is_the_way => {
-                    Err(ClientError::Relay(p))
-                }
-            }
-        })
-        .await
-        .unwrap_or_else(|_| Err(ClientError::Unreachable("timed out".into())));
-        match attempt {
-            // A failure to reach the host is best explained by the relay's problem, if any.
-            Err(ClientError::Unreachable(e)) => Err(self
-                .auth
-                .problem(&self.endpoint)
-                .map_or(ClientError::Unreachable(e), ClientError::Relay)),
-            Ok(conn) => {
-                if let Some(p) = self.auth.problem(&self.endpoint)
-                    && !self.warned.swap(true, std::sync::atomic::Ordering::Relaxed)
-                {
-                    tracing::warn!("connected over a direct path, but {p}");
-                }
-                Ok(conn)
-            }
-            other => other,
-        }
-    }
-
-    async fn connect_inner(&self) -> Result<HostConn, ClientError> {
-        let addr = net::dial_addr(self.host_id, &self.relays, &self.direct, self.relay_only);
-        let conn = self
-            .endpoint
-            .connect(addr, ALPN_SESSION)
-            .await
-            .map_err(|e| ClientError::Unreachable(e.to_string()))?;
-        let (mut send, recv) = conn
-            .open_bi()
-            .await
-            .map_err(|e| ClientError::from_conn(&e))?;
-        let material = net::proof_material(&conn, &self.endpoint.id())
-            .ok_or_else(|| ClientError::Protocol("cannot derive the connection proof".into()))?;
-        let proof = self.device.sign(&crate::proto::proof_message(&material));
-        let hello = Frame::ClientHello(ClientHello {
-            protocol: PROTOCOL_VERSION,
-            device: *self.device.public().as_bytes(),
-            proof: proof.to_bytes().to_vec(),
-        });
-        write_frame(&mut send, &hello)
-            .await
-            .map_err(|e| ClientError::Unreachable(e.to_string()))?;
-        let mut reader = FrameReader::new(recv);
-        let hello = match reader.read().await {
-            Ok(Frame::HostHello(h)) => h,
-            Ok(Frame::Error(e)) => return Err(e.into()),
-            Ok(other) => {
-                return Err(ClientError::Protocol(format!(
-                    "expected HostHello, got {:?}",
-                    other.frame_type()
-                )));
-            }
-            Err(e) => {
-                // A refusal arrives as a connection close; wait briefly for its reason.
-                let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
-                return Err(ClientError::from_read(e, &conn));
-            }
-        };
-        if hello.protocol != PROTOCOL_VERSION {
-            conn.close(close::PROTOCOL.into(), b"protocol version mismatch");
-            return Err(ClientError::Protocol(format!(
-                "the host speaks session protocol {}, this client {PROTOCOL_VERSION}; update peer",
-                hello.protocol
-            )));
-        }
-        Ok(HostConn {
-            conn,
-            control: tokio::sync::Mutex::new(Control {
-                send,
-                reader,
-                next_id: 1,
-            }),
-            hello,
-        })
-    }
-
-    /// Closes the endpoint.
-    pub async fn close(self) {
-        self.endpoint.close().await;
-    }
-}
-
-/// Bind the client's UDP socket on loopback when the host is only reachable there (tests,
-/// same-machine use), else let iroh choose.
-fn bind_for(direct: &[std::net::SocketAddr]) -> Option<std::net::SocketAddr> {
-    let all_loopback = !direct.is_empty() && direct.iter().all(|a| a.ip().is_loopback());
-    all_loopback.then(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
-}
-
 /// A live, authenticated connection to a host.
 #[derive(Debug)]
 pub struct HostConn {
@@ -249,6 +84,32 @@ pub struct HostConn {
     /// The control stream; one request at a time, so a request can run beside an attachment.
     control: tokio::sync::Mutex<Control>,
     hello: HostHello,
+    /// The dialing endpoint's relay counters, and how many of its relay connections had ended
+    /// when this connection was made.
+    relays: RelayWatch,
+}
+
+/// Notices a relay connection of the dialing endpoint ending (a relay that went down).
+#[derive(Debug)]
+pub(crate) struct RelayWatch {
+    metrics: std::sync::Arc<iroh::metrics::SocketMetrics>,
+    closed_at_start: u64,
+}
+
+impl RelayWatch {
+    /// Starts counting on `endpoint` now.
+    pub(crate) fn new(endpoint: &iroh::Endpoint) -> RelayWatch {
+        let metrics = endpoint.metrics().socket.clone();
+        let closed_at_start = metrics.relay_conns_closed.get();
+        RelayWatch {
+            metrics,
+            closed_at_start,
+        }
+    }
+
+    fn closed_since(&self) -> bool {
+        self.metrics.relay_conns_closed.get() > self.closed_at_start
+    }
 }
 
 #[derive(Debug)]
@@ -259,6 +120,39 @@ struct Control {
 }
 
 impl HostConn {
+    /// A connection past the hellos: `send` and `reader` are its control stream.
+    pub(crate) fn new(
+        conn: Connection,
+        send: SendStream,
+        reader: FrameReader<RecvStream>,
+        hello: HostHello,
+        relays: RelayWatch,
+    ) -> HostConn {
+        HostConn {
+            conn,
+            control: tokio::sync::Mutex::new(Control {
+                send,
+                reader,
+                next_id: 1,
+            }),
+            hello,
+            relays,
+        }
+    }
+
+    /// Whether this connection runs through a relay (no direct path selected) and one of the
+    /// dialing endpoint's relay connections ended since it was made: the relay carrying it has
+    /// most likely gone, and waiting for QUIC to notice (the idle timeout) only delays a
+    /// reconnect through another relay.
+    pub fn relay_gone(&self) -> bool {
+        let relayed = self
+            .conn
+            .paths()
+            .iter()
+            .any(|p| p.is_selected() && p.is_relay());
+        relayed && self.relays.closed_since()
+    }
+
     /// What the host said about itself.
     pub fn hello(&self) -> &HostHello {
         &self.hello

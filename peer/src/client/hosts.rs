@@ -1,14 +1,21 @@
 //! The hosts this client has paired with (`hosts.json` in the client's state directory).
 
 use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::PathBuf;
 
+use iroh::RelayUrl;
 use peer_pairing::RelayToken;
 use serde::{Deserialize, Serialize};
 
 use crate::net::RelayAuth;
 use crate::paths::write_private_file;
-use crate::proto::Role;
+use crate::proto::{HostRoutes, Role};
+
+/// Most relays a device keeps for a host (the pairing payload carries four).
+const MAX_RELAYS: usize = 4;
+/// Most direct addresses a device keeps for a host.
+const MAX_DIRECT: usize = 8;
 
 /// A paired host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,10 +42,53 @@ pub struct KnownHost {
     /// only certificate trusted for them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relay_cert_sha256: Option<String>,
+    /// The relays and addresses above were set by hand (a tunnel, a port forward the host does
+    /// not know of): keep them instead of taking the routes the host tells on each connection.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_routes: bool,
 }
 
 impl KnownHost {
     /// How to get into this host's relays: its token and certificate pin.
+    pub fn relay_auth(&self) -> Result<RelayAuth, String> {
+        self.routes().relay_auth()
+    }
+
+    /// Where the host is and how to get into its relays, as this record knows it.
+    pub fn routes(&self) -> Routes {
+        Routes {
+            relay_urls: self.relay_urls.clone(),
+            direct_addrs: self.direct_addrs.clone(),
+            relay_token: self.relay_token.clone(),
+            relay_cert_sha256: self.relay_cert_sha256.clone(),
+        }
+    }
+
+    fn set_routes(&mut self, r: &Routes) {
+        self.relay_urls.clone_from(&r.relay_urls);
+        self.direct_addrs.clone_from(&r.direct_addrs);
+        self.relay_token.clone_from(&r.relay_token);
+        self.relay_cert_sha256.clone_from(&r.relay_cert_sha256);
+    }
+}
+
+/// The part of a host record the host keeps current: its relays, direct addresses, relay
+/// token and relay certificate pin. Learned at pairing, replaced by the [`HostRoutes`] the host
+/// sends on every connection. `Debug` does not show the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Routes {
+    /// Relay URLs.
+    pub relay_urls: Vec<String>,
+    /// Direct socket addresses.
+    pub direct_addrs: Vec<SocketAddr>,
+    /// The token its relays want.
+    pub relay_token: Option<RelayToken>,
+    /// SHA-256 of its relays' certificate, 64 hex digits.
+    pub relay_cert_sha256: Option<String>,
+}
+
+impl Routes {
+    /// How to get into the relays: the token and certificate pin.
     pub fn relay_auth(&self) -> Result<RelayAuth, String> {
         let pin = self
             .relay_cert_sha256
@@ -51,6 +101,55 @@ impl KnownHost {
             pin,
             ..RelayAuth::default()
         })
+    }
+
+    /// The relays (those that parse) and direct addresses to dial.
+    pub fn dial_parts(&self) -> (Vec<RelayUrl>, Vec<SocketAddr>) {
+        let relays = self
+            .relay_urls
+            .iter()
+            .filter_map(|u| u.parse::<RelayUrl>().ok())
+            .collect();
+        (relays, self.direct_addrs.clone())
+    }
+
+    /// What the host told, checked, as routes; `None` when it changes nothing or leaves no way
+    /// to reach the host. Relay URLs must be `http://` or `https://` URLs and addresses socket
+    /// addresses; anything else is dropped, and a token that is not a valid relay token leaves
+    /// the known token in place.
+    pub fn updated(&self, told: &HostRoutes) -> Option<Routes> {
+        let relay_urls: Vec<String> = told
+            .relay_urls
+            .iter()
+            .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
+            .filter(|u| u.parse::<RelayUrl>().is_ok())
+            .take(MAX_RELAYS)
+            .cloned()
+            .collect();
+        let direct_addrs: Vec<SocketAddr> = told
+            .direct_addrs
+            .iter()
+            .filter_map(|a| a.parse::<SocketAddr>().ok())
+            .filter(|a| !a.ip().is_unspecified() && a.port() != 0)
+            .take(MAX_DIRECT)
+            .collect();
+        if relay_urls.is_empty() && direct_addrs.is_empty() {
+            return None;
+        }
+        let relay_token = match &told.relay_token {
+            None => None,
+            Some(t) => match RelayToken::new(t) {
+                Ok(t) => Some(t),
+                Err(_) => self.relay_token.clone(),
+            },
+        };
+        let next = Routes {
+            relay_urls,
+            direct_addrs,
+            relay_token,
+            relay_cert_sha256: told.relay_cert_sha256.map(hex::encode),
+        };
+        (next != *self).then_some(next)
     }
 }
 
@@ -133,6 +232,45 @@ impl KnownHosts {
         })
     }
 
+    /// Replaces the routes of the host `endpoint_id` in the file at `path`, under a lock (so
+    /// that two `peer` processes updating it at once lose neither change) and atomically (a
+    /// crash leaves the old or the new file). A host no longer in the file is left out.
+    pub fn update_routes(
+        path: PathBuf,
+        endpoint_id: &str,
+        routes: &Routes,
+    ) -> Result<(), HostsError> {
+        let io = |source| HostsError::Io {
+            path: path.clone(),
+            source,
+        };
+        let dir = path.parent().unwrap_or(std::path::Path::new("."));
+        crate::paths::ensure_private_dir(dir).map_err(io)?;
+        let lock_path = path.with_extension("json.lock");
+        let lock_file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(io)?;
+        // Released when `lock_file` is closed, at the end of this function.
+        lock_file.lock().map_err(io)?;
+        let mut hosts = KnownHosts::load(path.clone())?;
+        let Some(host) = hosts
+            .hosts
+            .iter_mut()
+            .find(|h| h.endpoint_id == endpoint_id)
+        else {
+            return Ok(());
+        };
+        if host.keep_routes || host.routes() == *routes {
+            return Ok(());
+        }
+        host.set_routes(routes);
+        hosts.save()
+    }
+
     /// Adds or replaces (same endpoint id) a host, keeping names unique. Returns its name.
     pub fn upsert(&mut self, mut host: KnownHost) -> String {
         self.hosts.retain(|h| h.endpoint_id != host.endpoint_id);
@@ -199,6 +337,7 @@ mod tests {
             paired_at: 0,
             relay_token: None,
             relay_cert_sha256: None,
+            keep_routes: false,
         }
     }
 
@@ -235,6 +374,73 @@ mod tests {
             KnownHosts::load(path),
             Err(HostsError::Corrupt(..))
         ));
+    }
+
+    #[test]
+    fn routes_from_the_host_are_checked_and_saved_under_a_lock() {
+        let mut h = host("box", "aaaa");
+        h.relay_urls = vec!["http://10.0.0.1:3340/".into()];
+        h.direct_addrs = vec!["10.0.0.1:4000".parse().expect("addr")];
+        h.relay_token = Some(RelayToken::new("old-token-0123456789").expect("token"));
+        let known = h.routes();
+        let told = |relays: &[&str], direct: &[&str], token: Option<&str>| HostRoutes {
+            relay_urls: relays.iter().map(|s| s.to_string()).collect(),
+            direct_addrs: direct.iter().map(|s| s.to_string()).collect(),
+            relay_cert_sha256: None,
+            relay_token: token.map(str::to_owned),
+        };
+        // Nothing new, or nothing usable: no change.
+        let same = told(
+            &["http://10.0.0.1:3340/"],
+            &["10.0.0.1:4000"],
+            Some("old-token-0123456789"),
+        );
+        assert_eq!(known.updated(&same), None);
+        assert_eq!(
+            known.updated(&told(
+                &["ftp://x/", "not a url"],
+                &["0.0.0.0:1", "nope"],
+                None
+            )),
+            None
+        );
+        // New addresses and relays, junk dropped; a bad token keeps the old one.
+        let next = known
+            .updated(&told(
+                &[
+                    "https://relay.example.org/",
+                    "javascript:alert(1)",
+                    "http://10.0.0.2:3340/",
+                ],
+                &["10.0.0.1:4001", "[fd00::1]:4001", "[::]:1"],
+                Some("short"),
+            ))
+            .expect("changed");
+        assert_eq!(
+            next.relay_urls,
+            ["https://relay.example.org/", "http://10.0.0.2:3340/"]
+        );
+        assert_eq!(next.direct_addrs.len(), 2);
+        assert_eq!(next.relay_token, known.relay_token);
+        // A host without a token now: the device drops it.
+        let none = known
+            .updated(&told(&["http://10.0.0.1:3340/"], &["10.0.0.1:4000"], None))
+            .expect("changed");
+        assert_eq!(none.relay_token, None);
+
+        let t = tempfile::tempdir().expect("tempdir");
+        let path = t.path().join("client/hosts.json");
+        let mut k = KnownHosts::load(path.clone()).expect("load");
+        k.upsert(h.clone());
+        k.upsert(host("other", "bbbb"));
+        k.save().expect("save");
+        KnownHosts::update_routes(path.clone(), "aaaa", &next).expect("update");
+        // A host forgotten meanwhile stays forgotten.
+        KnownHosts::update_routes(path.clone(), "cccc", &next).expect("update");
+        let again = KnownHosts::load(path).expect("reload");
+        assert_eq!(again.hosts.len(), 2);
+        assert_eq!(again.hosts[0].routes(), next);
+        assert_eq!(again.hosts[1], host("other", "bbbb"));
     }
 
     #[test]

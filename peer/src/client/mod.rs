@@ -3,6 +3,7 @@
 mod attach;
 mod conn;
 mod device;
+mod dialer;
 mod display;
 mod escape;
 mod hosts;
@@ -13,11 +14,12 @@ pub mod sanitize;
 pub mod transcript;
 
 pub use attach::{AttachEnd, AttachIo, Attacher};
-pub use conn::{ClientError, Dialer, HostConn};
+pub use conn::{ClientError, HostConn};
 pub use device::load_device_key;
+pub use dialer::Dialer;
 pub use display::{Display, RESET, Repainted};
 pub use escape::{EscapeAction, EscapeFilter};
-pub use hosts::{KnownHost, KnownHosts};
+pub use hosts::{KnownHost, KnownHosts, Routes};
 pub use local::local_request;
 pub use pair::{PairResult, pair};
 pub use predict::{Overlay, PredictMode, Predictor, Stats as PredictStats, View};

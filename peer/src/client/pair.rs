@@ -70,12 +70,7 @@ pub async fn pair(
         .iter()
         .filter_map(|u| u.parse().ok())
         .collect();
-    let bind = payload
-        .direct_addrs
-        .iter()
-        .all(|a| a.ip().is_loopback())
-        .then(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
-        .filter(|_| !payload.direct_addrs.is_empty());
+    let bind = net::client_bind(&payload.direct_addrs);
     let auth = net::RelayAuth {
         token: payload.relay_token.clone(),
         pin: payload.relay_cert_sha256.map(peer_relay::pin::Fingerprint),
@@ -205,6 +200,7 @@ async fn run(
                     paired_at: now_secs(),
                     relay_token: payload.relay_token.clone(),
                     relay_cert_sha256: payload.relay_cert_sha256.map(hex::encode),
+                    keep_routes: false,
                 },
                 code: short_code(&hash),
                 role,

@@ -1,16 +1,20 @@
 //! The host daemon: identity, endpoint, embedded relay, pairing, sessions, control socket.
 
+mod accept;
 mod agent_stream;
 mod attach;
 mod browser;
 mod control;
 pub mod devices;
+mod failover;
+mod listen;
 pub mod pairing;
 pub mod push;
+mod routes;
 mod session_conn;
 mod streams;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,17 +25,16 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use crate::keystore::{self, KeyStore};
 use crate::net;
 use crate::paths::{Paths, ensure_private_dir, write_private_file};
-use crate::proto::close::quic as close;
 use crate::proto::{ALPN_BRIDGE, ALPN_PAIR, ALPN_SESSION};
 use crate::proto::{HostStatus, Role};
 use crate::pty::SessionManager;
 use devices::Devices;
-use pairing::{PairContext, Pairings};
+use pairing::Pairings;
 
 /// Default output buffer per session.
 pub const DEFAULT_BUFFER: usize = 8 * 1024 * 1024;
@@ -39,6 +42,8 @@ pub const DEFAULT_BUFFER: usize = 8 * 1024 * 1024;
 pub const DEFAULT_PAIRING_TTL: Duration = Duration::from_secs(300);
 /// How long start-up waits for an external relay to accept the host before going on without.
 const RELAY_WAIT: Duration = Duration::from_secs(5);
+/// Most external relays a host uses: the pairing payload carries at most four.
+pub const MAX_RELAYS: usize = routes::MAX_RELAYS;
 
 /// How a host is set up.
 #[derive(Debug, Clone)]
@@ -47,17 +52,19 @@ pub struct HostConfig {
     pub paths: Paths,
     /// Display name.
     pub name: String,
-    /// IP to bind the endpoint and the embedded relay to.
+    /// IP to bind the endpoint and the embedded relay to; `::` (the default): every address of
+    /// both families (IPv4 only on a machine without IPv6).
     pub listen: IpAddr,
     /// UDP port of the endpoint (`None`: the one used last time, else random).
     pub port: Option<u16>,
     /// TCP port of the embedded relay (`None`: the one used last time, else random).
     pub relay_port: Option<u16>,
-    /// An external relay instead of the embedded one.
-    pub relay: Option<RelayUrl>,
-    /// Token the external relay wants (token mode); also handed to paired devices.
+    /// External relays instead of the embedded one (at most [`MAX_RELAYS`]): the host keeps a
+    /// home relay among them and fails over; devices dial through any of them.
+    pub relays: Vec<RelayUrl>,
+    /// Token the external relays want (token mode); also handed to paired devices.
     pub relay_token: Option<RelayToken>,
-    /// SHA-256 of the external relay's certificate: trust exactly it (self-signed relays); also
+    /// SHA-256 of the external relays' certificate: trust exactly it (self-signed relays); also
     /// handed to paired devices.
     pub relay_cert_sha256: Option<Fingerprint>,
     /// The IP written into URLs for the embedded relay (`None`: picked from the interfaces).
@@ -89,10 +96,10 @@ impl HostConfig {
         HostConfig {
             paths,
             name: default_host_name(),
-            listen: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            listen: listen::BOTH,
             port: None,
             relay_port: None,
-            relay: None,
+            relays: Vec::new(),
             relay_token: None,
             relay_cert_sha256: None,
             advertise: None,
@@ -165,7 +172,11 @@ pub struct HostShared {
     pub(crate) name: String,
     pub(crate) instance: u64,
     pub(crate) identity: HostIdentity,
-    pub(crate) endpoint: Endpoint,
+    /// The endpoint; replaced when relay failover rebinds it ([`failover`]).
+    pub(crate) endpoint: tokio::sync::watch::Sender<Endpoint>,
+    /// Counts relay failovers: connections close (asking their clients to come back) when it
+    /// changes, just before the endpoint is replaced.
+    pub(crate) relocations: tokio::sync::watch::Sender<u64>,
     pub(crate) devices: Devices,
     pub(crate) sessions: Arc<SessionManager>,
     pub(crate) pairings: Pairings,
@@ -237,12 +248,18 @@ struct Ports {
 impl Host {
     /// Starts a host: loads or creates its identity, binds, and begins serving.
     pub async fn start(cfg: HostConfig) -> Result<Host, HostError> {
-        if cfg.relay.is_none() && (cfg.relay_token.is_some() || cfg.relay_cert_sha256.is_some()) {
+        if cfg.relays.is_empty() && (cfg.relay_token.is_some() || cfg.relay_cert_sha256.is_some()) {
             return Err(HostError::Config(
                 "a relay token or certificate pin needs an external relay (--relay URL); \
                  the embedded relay admits everyone and speaks plain HTTP"
                     .into(),
             ));
+        }
+        if cfg.relays.len() > MAX_RELAYS {
+            return Err(HostError::Config(format!(
+                "at most {MAX_RELAYS} relays (--relay) fit in a pairing code, not {}",
+                cfg.relays.len()
+            )));
         }
         let dir = cfg.paths.host_dir();
         ensure_private_dir(&dir)?;
@@ -280,14 +297,15 @@ impl Host {
         let secret = SecretKey::from_bytes(identity.iroh_secret.as_bytes());
         // The embedded front: relay, this host's mobile bridge and the web app on one port.
         let bridge_route = peer_relay::BridgeRoute::only_host(secret.public());
+        let front_ip = listen::front_ip(cfg.listen);
         let front = |port| {
-            peer_relay::FrontConfig::http(SocketAddr::new(cfg.listen, port))
+            peer_relay::FrontConfig::http(SocketAddr::new(front_ip, port))
                 .route(peer_relay::BRIDGE_PREFIX, bridge_route.clone())
                 .web_app(cfg.web_app.clone())
         };
-        let relay = match &cfg.relay {
-            Some(_) => None,
-            None => {
+        let relay = match cfg.relays.is_empty() {
+            false => None,
+            true => {
                 let port = cfg.relay_port.or(saved.relay).unwrap_or(0);
                 let relay = match peer_relay::EmbeddedRelay::spawn_with(front(port)).await {
                     Ok(r) => r,
@@ -309,21 +327,19 @@ impl Host {
             ALPN_SESSION.to_vec(),
             ALPN_BRIDGE.to_vec(),
         ];
-        let udp = cfg.port.or(saved.udp).unwrap_or(0);
-        let advertise = match (cfg.advertise, cfg.listen) {
-            (Some(ip), _) => ip,
-            (None, ip) if !ip.is_unspecified() => ip,
-            (None, _) => net::pick_lan_ip().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-        };
-        let relay_urls = match (&cfg.relay, &relay) {
-            (Some(url), _) => vec![url.clone()],
-            (None, Some(r)) => vec![r.url_for(advertise)],
-            (None, None) => vec![],
+        let udp = listen::udp_port(cfg.listen, cfg.port.or(saved.udp).unwrap_or(0));
+        let relay_urls = match &relay {
+            None => cfg.relays.clone(),
+            Some(r) => listen::advertised(cfg.advertise, front_ip)
+                .into_iter()
+                .take(MAX_RELAYS)
+                .map(|ip| r.url_for(ip))
+                .collect(),
         };
         // The host's own dial to its embedded relay stays on this machine.
-        let local_relays = match (&cfg.relay, &relay) {
-            (None, Some(r)) => vec![r.url_for(net::loopback_for(cfg.listen))],
-            _ => relay_urls.clone(),
+        let local_relays = match &relay {
+            Some(r) => vec![r.url_for(listen::loopback_for(front_ip))],
+            None => relay_urls.clone(),
         };
         let bind = |port| net::EndpointOptions {
             secret: secret.clone(),
@@ -345,14 +361,14 @@ impl Host {
             }
             Err(e) => return Err(e.into()),
         };
-        if let Some(url) = &cfg.relay {
+        if !cfg.relays.is_empty() {
             // A relay that refuses this host or fails the pin is a setup error: say so now
             // rather than serve a pairing code nobody can use. An unreachable relay may come
             // back; iroh keeps trying.
             tokio::select! {
                 online = tokio::time::timeout(RELAY_WAIT, endpoint.online()) => {
                     if online.is_err() {
-                        warn!(relay = %url, "the relay is not reachable yet; carrying on");
+                        warn!(relays = ?cfg.relays, "no relay is reachable yet; carrying on");
                     }
                 }
                 problem = auth.fatal(&endpoint) => {
@@ -361,8 +377,13 @@ impl Host {
                 }
             }
         }
+        let bound_udp = endpoint.bound_sockets().first().map(|s| s.port());
+        let rebind = failover::Rebind {
+            opts: bind(bound_udp.unwrap_or(0)),
+            auth: auth.clone(),
+        };
         let ports = Ports {
-            udp: endpoint.bound_sockets().first().map(|s| s.port()),
+            udp: bound_udp,
             relay: relay.as_ref().map(|r| r.http_addr().port()),
         };
         if let Ok(b) = serde_json::to_vec(&ports) {
@@ -407,7 +428,8 @@ impl Host {
             // Below 2^53, so that a JavaScript number holds it exactly.
             instance: rand::random::<u64>() >> 11,
             identity,
-            endpoint,
+            endpoint: tokio::sync::watch::Sender::new(endpoint),
+            relocations: tokio::sync::watch::Sender::new(0),
             devices,
             sessions,
             pairings: Pairings::default(),
@@ -427,7 +449,8 @@ impl Host {
         // The embedded front hands this host's browser sockets straight to it.
         bridge_route.set_handler(Arc::new(browser::io::LocalSockets::new(&shared)));
 
-        tasks.spawn(accept_loop(shared.clone(), tasks.clone()));
+        tasks.spawn(accept::accept_loop(shared.clone(), tasks.clone()));
+        tasks.spawn(failover::keep_home_relay(shared.clone(), rebind));
         let listener = control::bind(&sock)?;
         tasks.spawn(control::serve(shared.clone(), listener, sock));
         if let Err(e) = shared.agents.resume().await {
@@ -435,7 +458,7 @@ impl Host {
             return Err(e.into());
         }
         info!(
-            id = %shared.endpoint.id(),
+            id = %shared.endpoint().id(),
             relays = ?shared.relay_urls,
             "host started"
         );
@@ -459,7 +482,7 @@ impl Host {
 
     /// The host's endpoint id.
     pub fn endpoint_id(&self) -> iroh::EndpointId {
-        self.shared.endpoint.id()
+        self.shared.endpoint().id()
     }
 
     /// Where the host key is kept.
@@ -481,7 +504,7 @@ impl Host {
         let _ = tokio::time::timeout(Duration::from_secs(3), self.tasks.wait()).await;
         self.shared.agents.flush().await;
         self.shared.sessions.kill_all().await;
-        self.shared.endpoint.close().await;
+        self.shared.endpoint().close().await;
         if let Some(relay) = self.relay {
             relay.shutdown().await;
         }
@@ -489,32 +512,20 @@ impl Host {
 }
 
 impl HostShared {
+    /// The endpoint now (failover may replace it).
+    pub(crate) fn endpoint(&self) -> Endpoint {
+        self.endpoint.borrow().clone()
+    }
+
     fn pairing_url(&self, role: Role, ttl: Duration) -> Result<(String, u64), PayloadError> {
         let (secret, expires_at) = self.pairings.issue(role, ttl);
-        let addr = self.endpoint.addr();
-        let direct_addrs = if self.relay_only {
-            vec![]
-        } else {
-            let mut v: Vec<SocketAddr> = addr.ip_addrs().copied().collect();
-            if v.is_empty() {
-                v = self.endpoint.bound_sockets();
-            }
-            v.retain(|a| !a.ip().is_unspecified());
-            v.truncate(8);
-            v
-        };
         let payload = PairingPayload {
-            host_id: *self.endpoint.id().as_bytes(),
+            host_id: *self.endpoint().id().as_bytes(),
             host_noise_key: self.identity.noise.public(),
             secret,
             expires_at,
-            relay_urls: self
-                .relay_urls
-                .iter()
-                .take(4)
-                .map(|u| u.to_string())
-                .collect(),
-            direct_addrs,
+            relay_urls: self.relay_urls_home_first(),
+            direct_addrs: self.direct_addrs(),
             host_name: pairing::clean_name(&self.name).map(|n| n.chars().take(32).collect()),
             relay_cert_sha256: self.relay_cert_sha256.map(|f| f.0),
             relay_token: self.relay_token.clone(),
@@ -523,10 +534,11 @@ impl HostShared {
     }
 
     fn status(&self) -> HostStatus {
-        let addr = self.endpoint.addr();
+        let endpoint = self.endpoint();
+        let addr = endpoint.addr();
         HostStatus {
             host_name: self.name.clone(),
-            endpoint_id: self.endpoint.id().to_string(),
+            endpoint_id: endpoint.id().to_string(),
             relay_urls: self.relay_urls.iter().map(|u| u.to_string()).collect(),
             direct_addrs: addr.ip_addrs().map(|a| a.to_string()).collect(),
             key_store: self.key_store.to_string(),
@@ -536,75 +548,4 @@ impl HostShared {
             gpus: vec![],
         }
     }
-}
-
-async fn accept_loop(host: Arc<HostShared>, tasks: TaskTracker) {
-    loop {
-        let incoming = tokio::select! {
-            _ = host.shutdown.cancelled() => break,
-            i = host.endpoint.accept() => match i { Some(i) => i, None => break },
-        };
-        let host = host.clone();
-        tasks.spawn(async move {
-            let conn = match incoming.await {
-                Ok(c) => c,
-                Err(e) => {
-                    debug!("incoming connection failed: {e}");
-                    return;
-                }
-            };
-            match conn.alpn() {
-                a if a == ALPN_SESSION => session_conn::serve(host, conn).await,
-                a if a == ALPN_PAIR => serve_pairing(host, conn).await,
-                a if a == ALPN_BRIDGE => browser::serve_bridge(host, conn).await,
-                _ => conn.close(close::PROTOCOL.into(), b"unknown ALPN"),
-            }
-        });
-    }
-}
-
-async fn serve_pairing(host: Arc<HostShared>, conn: iroh::endpoint::Connection) {
-    let stream = tokio::select! {
-        _ = host.shutdown.cancelled() => return,
-        s = tokio::time::timeout(Duration::from_secs(15), conn.accept_bi()) => s,
-    };
-    let Ok(Ok((mut send, mut recv))) = stream else {
-        conn.close(close::PROTOCOL.into(), b"no pairing stream");
-        return;
-    };
-    let ctx = PairContext {
-        noise: &host.identity.noise,
-        host_id: *host.endpoint.id().as_bytes(),
-        host_name: &host.name,
-        pairings: &host.pairings,
-        devices: &host.devices,
-    };
-    let event = match pairing::serve(ctx, &mut recv, &mut send).await {
-        Ok(p) => {
-            info!(device = %hex::encode(&p.device[..4]), name = %p.name, "paired");
-            host.pairings.record(
-                &p.pairing_id,
-                pairing::PairedDevice {
-                    name: p.name.clone(),
-                    device: hex::encode(p.device),
-                    role: p.role,
-                    code: p.code.clone(),
-                },
-            );
-            HostEvent::Paired {
-                name: p.name,
-                device: hex::encode(p.device),
-                role: p.role,
-                code: p.code,
-            }
-        }
-        Err(e) => {
-            info!("pairing failed: {e}");
-            HostEvent::PairingFailed(e.to_string())
-        }
-    };
-    let _ = send.finish();
-    let _ = host.events.try_send(event);
-    // Give the client time to read the outcome before the connection goes.
-    let _ = tokio::time::timeout(Duration::from_secs(5), conn.closed()).await;
 }

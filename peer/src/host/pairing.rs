@@ -57,13 +57,50 @@ pub struct Pairings {
     pending: Mutex<HashMap<[u8; 16], Pending>>,
     /// Bumped whenever a code pairs a device.
     paired: tokio::sync::watch::Sender<u64>,
+    /// Failed pairings audited in the current minute: (minute, count).
+    failed_audits: Mutex<(u64, u32)>,
 }
+
+/// Most failed pairings audited one by one per minute: a flood of bad attempts must not fill
+/// the database. Past it one row says more were not recorded.
+pub(crate) const FAILED_AUDITS_PER_MINUTE: u32 = 30;
 
 impl Default for Pairings {
     fn default() -> Self {
         Pairings {
             pending: Mutex::new(HashMap::new()),
             paired: tokio::sync::watch::Sender::new(0),
+            failed_audits: Mutex::new((0, 0)),
+        }
+    }
+}
+
+impl Pairings {
+    /// Audits a failed pairing attempt (`detail`: where it came from and why; never the code),
+    /// within [`FAILED_AUDITS_PER_MINUTE`].
+    pub(crate) async fn audit_failure(&self, devices: &Devices, detail: String) {
+        let row = self.failed_audit_row(now_secs() / 60, detail);
+        if let Some(row) = row {
+            devices.audit(None, "pair.failed", row).await;
+        }
+    }
+
+    /// The audit row for a failed pairing in `minute`, if one is written.
+    fn failed_audit_row(&self, minute: u64, detail: String) -> Option<String> {
+        let n = {
+            let mut w = self.failed_audits.lock();
+            if w.0 != minute {
+                *w = (minute, 0);
+            }
+            w.1 = w.1.saturating_add(1);
+            w.1
+        };
+        match n {
+            n if n <= FAILED_AUDITS_PER_MINUTE => Some(detail),
+            n if n == FAILED_AUDITS_PER_MINUTE + 1 => {
+                Some("more failed pairings this minute were not recorded".into())
+            }
+            _ => None,
         }
     }
 }
@@ -342,6 +379,23 @@ pub fn clean_name(name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failed_pairings_are_audited_within_a_budget_per_minute() {
+        let p = Pairings::default();
+        let rows: Vec<Option<String>> = (0..FAILED_AUDITS_PER_MINUTE + 5)
+            .map(|i| p.failed_audit_row(7, format!("attempt {i}")))
+            .collect();
+        let n = FAILED_AUDITS_PER_MINUTE as usize;
+        assert!(rows[..n].iter().all(Option::is_some));
+        assert_eq!(
+            rows[n].as_deref(),
+            Some("more failed pairings this minute were not recorded")
+        );
+        assert!(rows[n + 1..].iter().all(Option::is_none));
+        // The next minute starts afresh.
+        assert_eq!(p.failed_audit_row(8, "x".into()).as_deref(), Some("x"));
+    }
 
     #[test]
     fn codes_expire_get_used_and_lock() {

@@ -25,6 +25,8 @@ use crate::proto::{
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Streams a connection may have open at once.
 const MAX_STREAMS: usize = 64;
+/// The close reason when relay failover moves the host to a new endpoint.
+pub(crate) const MOVING: &[u8] = b"the host is moving to another relay; reconnect";
 
 /// Serves one session connection until it closes, the device is revoked or the host stops.
 pub async fn serve(host: Arc<HostShared>, conn: Connection) {
@@ -87,6 +89,11 @@ pub async fn serve(host: Arc<HostShared>, conn: Connection) {
     if write_frame(&mut send, &hello).await.is_err() {
         return;
     }
+    // Where the host is now, so the device finds it again after addresses or relays change.
+    let routes = Frame::HostRoutes(host.routes(true));
+    if write_frame(&mut send, &routes).await.is_err() {
+        return;
+    }
     info!(device = %hex::encode(&device[..4]), %name, "client connected");
     host.devices
         .audit(
@@ -96,6 +103,7 @@ pub async fn serve(host: Arc<HostShared>, conn: Connection) {
         )
         .await;
 
+    let mut relocations = host.relocations.subscribe();
     let mut streams = JoinSet::new();
     let ctx = StreamCtx {
         host: host.clone(),
@@ -114,6 +122,10 @@ pub async fn serve(host: Arc<HostShared>, conn: Connection) {
                 } else {
                     conn.close(close::REVOKED.into(), b"this device was revoked on the host");
                 }
+                break;
+            }
+            _ = relocations.changed() => {
+                conn.close(close::SHUTTING_DOWN.into(), MOVING);
                 break;
             }
             stream = conn.accept_bi() => {

@@ -203,3 +203,44 @@ async fn each_cause_has_its_own_close_code() {
     assert_eq!(closed.map(|(code, _)| code), Some(ws::REFUSED));
     host.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_browser_pairing_is_audited_with_its_reason_only() {
+    let (home, host) = peer_testkit::in_process_host().await;
+    let (b, c) = WsBrowser::pair(&host).await;
+    drop(c);
+    // Another browser with the same, used code.
+    let t = WsTransport::connect(&b.url).await.expect("ws");
+    let key = peer_pairing::NoiseKeypair::generate();
+    let again = BrowserClient::pair(t, &b.payload, &key, "late").await;
+    assert!(
+        matches!(
+            again,
+            Err(peer_testkit::browser::BrowserError::Refused(
+                peer::proto::Refusal::Used
+            ))
+        ),
+        "{:?}",
+        again.err()
+    );
+    let paths = peer::paths::Paths::at(home.path().to_path_buf());
+    let reply = peer::client::local_request(&paths, peer::proto::LocalRequest::Audit { limit: 50 })
+        .await
+        .expect("audit");
+    let peer::proto::LocalReply::Audit(rows) = reply else {
+        panic!("unexpected reply: {reply:?}")
+    };
+    let failed: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.event == "pair.failed")
+        .map(|r| r.detail.as_str())
+        .collect();
+    assert_eq!(failed.len(), 1, "{rows:?}");
+    assert!(
+        failed[0].starts_with("browser: ") && failed[0].contains("already used"),
+        "{failed:?}"
+    );
+    let secret = hex::encode(b.payload.secret.as_bytes());
+    assert!(rows.iter().all(|r| !r.detail.contains(&secret)));
+    host.shutdown().await;
+}

@@ -65,6 +65,29 @@ fn pairing_codes_are_checked() {
     refused(&other, &["pair", &url], "already used");
     assert!(other.ok(&["hosts"]).contains("no paired hosts"));
 
+    // The failed attempts that reached the host are audited, with their reason and no secret.
+    let out = host.cli(&["audit", "--json"]);
+    assert!(out.status.success());
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json");
+    let failed: Vec<&str> = rows
+        .iter()
+        .filter(|r| r["event"] == "pair.failed")
+        .filter_map(|r| r["detail"].as_str())
+        .collect();
+    assert_eq!(failed.len(), 3, "{rows:?}");
+    for want in ["unknown", "does not belong", "already used"] {
+        assert!(
+            failed.iter().any(|d| d.contains(want)),
+            "{want}: {failed:?}"
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let fragment = url.split_once('#').expect("fragment").1;
+    for link in [fragment, &wrong_secret, &wrong_key] {
+        let secret = link.rsplit('#').next().expect("fragment");
+        assert!(!text.contains(secret), "the audit log holds a pairing link");
+    }
+
     // An expired code is refused before anything is sent.
     let expired = tamper(&url, |p| p.expires_at = 1);
     refused(&other, &["pair", &expired], "expired");

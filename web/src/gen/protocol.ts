@@ -1186,6 +1186,49 @@ export function decHostHello(r: Reader): HostHello {
   };
 }
 
+/**
+ * Where the host can be reached now and how to get into its relays. The host sends it right
+ * after [`HostHello`] on every connection (native control stream, browser channel 0), inside
+ * the authenticated session; the device replaces what it learned at pairing with it, so a
+ * host whose addresses, relays, relay token or relay certificate changed stays reachable for
+ * every device that connected once since the previous change.
+ *
+ * `Debug` does not show the token.
+ */
+export interface HostRoutes {
+  /** Relay URLs (`http://` or `https://`), at most 4, the host's home relay first. */
+  relay_urls: string[];
+  /**
+   * Direct socket addresses (`192.0.2.7:41641`, `[2001:db8::7]:41641`), at most 8; none for a
+   * relay-only host.
+   */
+  direct_addrs: string[];
+  /**
+   * SHA-256 of the relays' TLS certificate when the host pins it (self-signed relays): the
+   * only certificate to trust for them.
+   */
+  relay_cert_sha256: Uint8Array | null;
+  /**
+   * The token the relays want (token mode). Never sent to browsers, which do not use the
+   * relay protocol.
+   */
+  relay_token: string | null;
+}
+export function encHostRoutes(w: Writer, v: HostRoutes): void {
+  w.varint(v.relay_urls.length, 64); for (const x0 of v.relay_urls) { w.str(x0); }
+  w.varint(v.direct_addrs.length, 64); for (const x0 of v.direct_addrs) { w.str(x0); }
+  if (v.relay_cert_sha256 === null) w.u8(0); else { w.u8(1); w.fixed(v.relay_cert_sha256, 32); }
+  if (v.relay_token === null) w.u8(0); else { w.u8(1); w.str(v.relay_token); }
+}
+export function decHostRoutes(r: Reader): HostRoutes {
+  return {
+    relay_urls: r.seq(() => r.str()),
+    direct_addrs: r.seq(() => r.str()),
+    relay_cert_sha256: (r.option() ? r.fixed(32) : null),
+    relay_token: (r.option() ? r.str() : null),
+  };
+}
+
 /** What `peer status` shows. */
 export interface HostStatus {
   /** Host name. */
@@ -2550,6 +2593,11 @@ export type Frame =
   | { type: 'Ping'; message: number }
   /** Either side: the answer to [`FrameType::Ping`]. */
   | { type: 'Pong'; message: number }
+  /**
+   * host → client, control stream (channel 0), right after [`FrameType::HostHello`] on every
+   * connection: where the host is now and how to get into its relays.
+   */
+  | { type: 'HostRoutes'; message: HostRoutes }
   /** client → host, first frame of an attach stream (a browser: of a new channel). */
   | { type: 'Attach'; message: Attach }
   /** host → client, answer to [`FrameType::Attach`]. */
@@ -2620,6 +2668,7 @@ export const FRAME_TYPES: Record<Frame['type'], { byte: number; sender: Sender }
   Response: { byte: 0x04, sender: 'Host' },
   Ping: { byte: 0x05, sender: 'Either' },
   Pong: { byte: 0x06, sender: 'Either' },
+  HostRoutes: { byte: 0x07, sender: 'Host' },
   Attach: { byte: 0x10, sender: 'Client' },
   Attached: { byte: 0x11, sender: 'Host' },
   Output: { byte: 0x12, sender: 'Host' },
@@ -2654,6 +2703,7 @@ export function encodeFrameBody(w: Writer, f: Frame): void {
     case 'Response': w.u8(0x04); encResponseFrame(w, f.message); return;
     case 'Ping': w.u8(0x05); w.u64(f.message); return;
     case 'Pong': w.u8(0x06); w.u64(f.message); return;
+    case 'HostRoutes': w.u8(0x07); encHostRoutes(w, f.message); return;
     case 'Attach': w.u8(0x10); encAttach(w, f.message); return;
     case 'Attached': w.u8(0x11); encAttached(w, f.message); return;
     case 'Output': w.u8(0x12); encOutput(w, f.message); return;
@@ -2696,6 +2746,7 @@ export function decodeFrameBody(r: Reader): Frame {
       case 0x04: f = { type: 'Response', message: decResponseFrame(r) }; break;
       case 0x05: f = { type: 'Ping', message: r.u64() }; break;
       case 0x06: f = { type: 'Pong', message: r.u64() }; break;
+      case 0x07: f = { type: 'HostRoutes', message: decHostRoutes(r) }; break;
       case 0x10: f = { type: 'Attach', message: decAttach(r) }; break;
       case 0x11: f = { type: 'Attached', message: decAttached(r) }; break;
       case 0x12: f = { type: 'Output', message: decOutput(r) }; break;
@@ -2736,6 +2787,7 @@ const FRAME_NAMES: Record<number, string> = {
   0x04: 'Response',
   0x05: 'Ping',
   0x06: 'Pong',
+  0x07: 'HostRoutes',
   0x10: 'Attach',
   0x11: 'Attached',
   0x12: 'Output',

@@ -18,6 +18,7 @@
 //! envelope, a message that does not decrypt, a revocation or the host's shutdown end the
 //! socket, always with `Close` inside the channel first and then a WebSocket close code.
 
+mod handshake;
 pub(crate) mod io;
 
 use std::collections::HashMap;
@@ -26,18 +27,19 @@ use std::time::Duration;
 
 use iroh::endpoint::Connection;
 use parking_lot::Mutex;
-use peer_pairing::{DEVICE_HELLO, Responder, Transport, bridge_prologue, short_code};
+use peer_pairing::{Transport, short_code};
 use peer_proto::browser::{self, CONTROL, MAX_BROWSER_CHUNK, MAX_CHANNELS, MAX_PLAINTEXT};
 use peer_proto::close::{quic, ws};
 use peer_proto::{
     BrowserPaired, CloseReason, ErrorCode, Frame, HostHello, Output, PROTOCOL_VERSION, PairBrowser,
-    ReadError, Refusal, ResponseFrame, Role, WireError, refusal,
+    ReadError, ResponseFrame, Role, WireError,
 };
 use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinSet};
 use tokio_util::task::AbortOnDropHandle;
 use tracing::{debug, info};
 
+use self::handshake::handshake;
 use self::io::{MsgRead, MsgWrite, QuicRead, QuicWrite, RecvError};
 use super::streams::{FrameSink, FrameSource, StreamCtx, handle_request, serve_attachment};
 use super::{HostEvent, HostShared};
@@ -56,10 +58,15 @@ pub const SILENCE_LIMIT: Duration = Duration::from_secs(15);
 /// host stops: every stream is one browser socket.
 pub async fn serve_bridge(host: Arc<HostShared>, conn: Connection) {
     let mut sockets = JoinSet::new();
+    let mut relocations = host.relocations.subscribe();
     loop {
         tokio::select! {
             _ = host.shutdown.cancelled() => {
                 conn.close(quic::SHUTTING_DOWN.into(), b"the host is shutting down");
+                break;
+            }
+            _ = relocations.changed() => {
+                conn.close(quic::SHUTTING_DOWN.into(), super::session_conn::MOVING);
                 break;
             }
             stream = conn.accept_bi() => {
@@ -75,72 +82,6 @@ pub async fn serve_bridge(host: Arc<HostShared>, conn: Connection) {
         }
     }
     sockets.shutdown().await;
-}
-
-struct Handshake {
-    transport: Transport,
-    device: [u8; 32],
-    role: Role,
-    /// Set when this socket is pairing: its pairing id.
-    pairing: Option<[u8; 16]>,
-}
-
-/// Runs the responder side of the handshake; a refusal is sent (and the socket closed) here.
-async fn handshake<R: MsgRead, W: MsgWrite>(
-    host: &HostShared,
-    rx: &mut R,
-    tx: &mut W,
-) -> Result<Handshake, String> {
-    let msg1 = rx
-        .recv()
-        .await
-        .map_err(|e| format!("{e:?}"))?
-        .ok_or("closed before the handshake")?;
-    let prologue = bridge_prologue(host.endpoint.id().as_bytes());
-    let Ok((responder, payload)) = Responder::read_first(&host.identity.noise, &prologue, &msg1)
-    else {
-        return Err(refuse(tx, Refusal::Handshake).await);
-    };
-    let device = responder.remote_static();
-    let (psk, role, pairing) = if payload == DEVICE_HELLO {
-        match host.devices.browser(&device) {
-            Some((_, role, psk)) => (psk, role, None),
-            None => {
-                let r = if host.devices.is_revoked(&device) {
-                    Refusal::Revoked
-                } else {
-                    Refusal::NotPaired
-                };
-                return Err(refuse(tx, r).await);
-            }
-        }
-    } else if let Some(pid) = peer_pairing::parse_hello_payload(&payload) {
-        match host.pairings.lookup(&pid) {
-            Ok((secret, role)) => (zeroize::Zeroizing::new(*secret.as_bytes()), role, Some(pid)),
-            Err(r) => return Err(refuse(tx, r).await),
-        }
-    } else {
-        return Err(refuse(tx, Refusal::Handshake).await);
-    };
-    let (transport, msg2) = responder
-        .respond(&psk, host.name.as_bytes())
-        .map_err(|_| "handshake failed".to_string())?;
-    tx.send(refusal::accept(&msg2))
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(Handshake {
-        transport,
-        device,
-        role,
-        pairing,
-    })
-}
-
-/// Refuses the handshake: the code and reason in message 2's place, then the socket closes.
-async fn refuse<W: MsgWrite>(tx: &mut W, r: Refusal) -> String {
-    let _ = tx.send(r.encode()).await;
-    tx.close(ws::REFUSED, &r.to_string()).await;
-    r.to_string()
 }
 
 /// What the writer task sends: a plaintext to encrypt, or the end of the socket.
@@ -221,6 +162,9 @@ pub(crate) async fn serve_socket<R: MsgRead, W: MsgWrite>(
             }
             Err(e) => {
                 info!("browser pairing failed: {e}");
+                host.pairings
+                    .audit_failure(&host.devices, format!("browser: {e}"))
+                    .await;
                 let _ = host.events.try_send(HostEvent::PairingFailed(e.clone()));
                 out.close(ws::REFUSED, &e).await;
                 finish(writer).await;
@@ -253,6 +197,15 @@ pub(crate) async fn serve_socket<R: MsgRead, W: MsgWrite>(
         instance: host.instance,
     });
     if out.frame(CONTROL, &hello).await.is_err() {
+        return;
+    }
+    // Where the host is now (browsers keep the bridges they derive from it), without the relay
+    // token, which a browser never uses.
+    if out
+        .frame(CONTROL, &Frame::HostRoutes(host.routes(false)))
+        .await
+        .is_err()
+    {
         return;
     }
     let ctx = StreamCtx {
