@@ -28,8 +28,8 @@ pub mod http;
 pub mod impair;
 pub mod proxy;
 pub mod push;
-pub mod term;
 pub mod relay;
+pub mod term;
 
 pub use harness::*;
 pub use proxy::contains;

@@ -508,15 +508,18 @@ async function pushSteps(page, context, relayUrl, svc, agents) {
     }
     const registrationId = [...regs.entries()].find(([k]) => k.startsWith(origin))[1];
     await cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId, data: push.data });
-    const shown = await page.waitForFunction(
-      async (tag) => {
+    // Polled from here: the page's answer is a promise (getNotifications).
+    let n = null;
+    const t2 = Date.now();
+    while (!n) {
+      n = await page.evaluate(async (tag) => {
         const ns = await (await navigator.serviceWorker.ready).getNotifications({ tag });
         return ns.length ? { title: ns[0].title, body: ns[0].body, tag: ns[0].tag } : null;
-      },
-      push.json.tag,
-      { timeout: 10000 },
-    );
-    const n = await shown.jsonValue();
+      }, push.json.tag);
+      if (n) break;
+      if (Date.now() - t2 > 10000) throw new Error('the service worker showed no notification within 10 s');
+      await page.waitForTimeout(100);
+    }
     if (n.title !== 'fake needs approval' || !n.body.startsWith('agents · ')) throw new Error(`notification ${JSON.stringify(n)}`);
     results.metrics.notification = n;
     await page.screenshot({ path: join(out, 'push-notification-shown.png') });

@@ -3,7 +3,6 @@
 //! uncommitted changes if asked), the session's row and its actor, and what a person should
 //! know before going on.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::session::{Actor, SessionHandle, Start};

@@ -93,6 +93,7 @@ fn request_name(req: &Request) -> &'static str {
         Request::AgentClose { .. } => "agent close",
         Request::AgentSetMode { .. } => "agent mode",
         Request::AgentSetOption { .. } => "agent option",
+        Request::RenameSession { .. } => "rename session",
         Request::Unpair => "unpair",
         Request::ListModelServers => "list model servers",
         Request::ListGpus => "list gpus",
