@@ -59,14 +59,14 @@ fn base_cmd(home: &Path) -> Command {
 
 fn bin_cmd(bin: &Path, home: &Path) -> Command {
     let mut c = Command::new(bin);
-    c.env("PEER_HOME", home)
-        .env("PEER_KEY_STORE", "file")
-        .env(
-            "RUST_LOG",
-            std::env::var("TEST_RUST_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .env_remove("XDG_STATE_HOME")
-        .env_remove("PEER_WEB_ROOT");
+    c.env("PEER_HOME", home).env("PEER_KEY_STORE", "file");
+    // Client commands log as a user's do (to their log file, nothing on the terminal) unless
+    // TEST_RUST_LOG asks for more; hosts log warnings to stderr (see `TestHost::start_in`).
+    match std::env::var("TEST_RUST_LOG") {
+        Ok(filter) => c.env("RUST_LOG", filter),
+        Err(_) => c.env_remove("RUST_LOG"),
+    };
+    c.env_remove("XDG_STATE_HOME").env_remove("PEER_WEB_ROOT");
     c
 }
 
@@ -123,6 +123,10 @@ impl TestHost {
             None => base_cmd(home.path()),
         };
         cmd.envs(env.iter().map(|(k, v)| (k, v)));
+        cmd.env(
+            "RUST_LOG",
+            std::env::var("TEST_RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        );
         cmd.arg("host");
         if !args.contains(&"--listen") {
             cmd.arg("--listen").arg("127.0.0.1");

@@ -55,6 +55,12 @@ async fn relay_only_sees_no_plaintext_and_outage_is_survived() {
         assert_eq!(got.len(), expected.len(), "stderr: {}", b.stderr());
         assert_eq!(sha256(&got), sha256(&expected));
         assert!(b.stderr().contains("reconnected"), "{}", b.stderr());
+        // The terminal gets the stream and the client's own words, no library log lines.
+        assert!(
+            !b.stderr().contains("WARN") && !b.stderr().contains("ERROR"),
+            "library logs on the terminal: {}",
+            b.stderr()
+        );
         drop(host);
     });
 

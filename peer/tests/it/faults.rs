@@ -612,6 +612,11 @@ async fn output_after_outages(
         !out.contains("WARN") && !out.contains("ERROR"),
         "logs in the output"
     );
+    let err = a.stderr();
+    assert!(
+        !err.contains("WARN") && !err.contains("ERROR"),
+        "library logs on the terminal: {err}"
+    );
     eprintln!("client said: {}", a.stderr());
     tokio::task::block_in_place(|| drop(host));
     drop(a);
