@@ -157,7 +157,15 @@ pub(super) async fn live(
     let stop = match result {
         Ok(stop) => stop,
         Err(e) => {
-            s.fail(format!("agent connection failed: {e}")).await;
+            // A pipe that broke because the agent exited: say how it exited.
+            let why = match tokio::time::timeout(Duration::from_millis(500), child.wait()).await {
+                Ok(status) => format!(
+                    "{} (agent connection: {e})",
+                    super::actor::exit_text(status)
+                ),
+                Err(_) => format!("agent connection failed: {e}"),
+            };
+            s.fail(why).await;
             Stop::Ended
         }
     };
