@@ -860,6 +860,8 @@ try {
     const line = await hostC.waitLine('short code ');
     if (!line.includes(shown)) throw new Error(`page shows ${shown}, host says ${line}`);
     await page.getByRole('button', { name: /Open embedded/ }).click();
+    // As in the other steps: a terminal asked for before the host is reached may fail (a toast).
+    await page.getByTestId('conn-state').filter({ hasText: 'online' }).waitFor({ timeout: 15000 });
     await page.getByTestId('new-session').click();
     await page.locator('.xterm-rows').waitFor();
     await typeText(page, 'echo embedded-$((40+2))\n');
