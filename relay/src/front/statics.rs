@@ -192,19 +192,7 @@ impl StaticFiles {
         }
         match self.resolve(&path).await {
             Resolved::File(file) => self.file_response(&file, request, head).await,
-            Resolved::Redirect => {
-                let mut location = request.uri().path().to_owned();
-                location.push('/');
-                if let Some(query) = request.uri().query() {
-                    location.push('?');
-                    location.push_str(query);
-                }
-                let mut response = plain(StatusCode::PERMANENT_REDIRECT, "");
-                if let Ok(value) = HeaderValue::from_str(&location) {
-                    response.headers_mut().insert(header::LOCATION, value);
-                }
-                response
-            }
+            Resolved::Redirect => redirect_to_dir(request),
             Resolved::NotFound => not_found(),
         }
     }
@@ -366,8 +354,23 @@ enum Resolved {
     NotFound,
 }
 
-fn not_found() -> Response<FrontBody> {
+pub(crate) fn not_found() -> Response<FrontBody> {
     plain(StatusCode::NOT_FOUND, "not found\n")
+}
+
+/// `308` to the same path with a `/` added (a directory asked for without it), query kept.
+pub(crate) fn redirect_to_dir<B>(request: &Request<B>) -> Response<FrontBody> {
+    let mut location = request.uri().path().to_owned();
+    location.push('/');
+    if let Some(query) = request.uri().query() {
+        location.push('?');
+        location.push_str(query);
+    }
+    let mut response = plain(StatusCode::PERMANENT_REDIRECT, "");
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
 }
 
 /// Streams a file in chunks (reads run on Tokio's blocking pool).

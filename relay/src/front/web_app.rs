@@ -13,7 +13,9 @@ use tracing::debug;
 
 use super::{
     route::{FrontBody, empty_body, full_body, plain},
-    statics::{CSP, content_type, if_none_match, sanitize, set_file_headers},
+    statics::{
+        CSP, content_type, if_none_match, not_found, redirect_to_dir, sanitize, set_file_headers,
+    },
 };
 
 /// The app as Vite built it.
@@ -224,24 +226,6 @@ fn accepts_gzip<B>(request: &Request<B>) -> bool {
             });
             (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
         })
-}
-
-fn not_found() -> Response<FrontBody> {
-    plain(StatusCode::NOT_FOUND, "not found\n")
-}
-
-fn redirect_to_dir<B>(request: &Request<B>) -> Response<FrontBody> {
-    let mut location = request.uri().path().to_owned();
-    location.push('/');
-    if let Some(query) = request.uri().query() {
-        location.push('?');
-        location.push_str(query);
-    }
-    let mut response = plain(StatusCode::PERMANENT_REDIRECT, "");
-    if let Ok(value) = HeaderValue::from_str(&location) {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
-    response
 }
 
 /// `503` with the page that says how to get the app; never cached.
