@@ -524,11 +524,10 @@ async fn https_serves_static_files_with_a_self_signed_cert() -> anyhow::Result<(
     assert!(get_tls(addr, "/", other.certificate()).await.is_err());
     // Plain HTTP on the HTTPS port gets no HTTP answer.
     assert!(get(addr, "/healthz").await.is_err());
-    let text = relay.metrics_text();
-    assert!(
-        metric(&text, "peer_relay_tls_handshake_failures_total").is_some_and(|n| n >= 2),
-        "{text}"
-    );
+    wait_metric(&relay, "peer_relay_tls_handshake_failures_total", |n| {
+        n >= 2
+    })
+    .await?;
     relay.shutdown().await;
     Ok(())
 }
@@ -582,16 +581,31 @@ async fn per_ip_and_global_caps_refuse_the_excess() -> anyhow::Result<()> {
 }
 
 async fn wait_open(relay: &EmbeddedRelay, expected: u64) -> anyhow::Result<()> {
-    timeout(Duration::from_secs(5), async {
+    wait_metric(relay, "peer_relay_connections_open", |n| n == expected).await
+}
+
+/// Waits until the metric `name` satisfies `ok`: the server counts a connection's fate after the
+/// client has already seen it, so a test that just watched a close must not read the count at once.
+async fn wait_metric(
+    relay: &EmbeddedRelay,
+    name: &str,
+    ok: impl Fn(u64) -> bool,
+) -> anyhow::Result<()> {
+    let reached = timeout(Duration::from_secs(5), async {
         loop {
-            if metric(&relay.metrics_text(), "peer_relay_connections_open") == Some(expected) {
+            if metric(&relay.metrics_text(), name).is_some_and(&ok) {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     })
-    .await
-    .with_context(|| format!("open connections never reached {expected}"))
+    .await;
+    reached.with_context(|| {
+        format!(
+            "{name} never reached the expected value:\n{}",
+            relay.metrics_text()
+        )
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -53,7 +53,8 @@ async fn held_output_waits_for_the_creators_first_attachment() {
 
 #[tokio::test]
 async fn a_parked_place_holds_the_process_and_is_taken_over() {
-    let s = flood(false);
+    // Held until the first attachment, so the flood cannot outrun the attach below.
+    let s = flood(true);
     let guard = s.attach_guard(0, 7);
     // The client vanishes at once; its place is kept.
     guard.park(Duration::from_secs(60));
@@ -73,7 +74,8 @@ async fn a_parked_place_holds_the_process_and_is_taken_over() {
 
 #[tokio::test]
 async fn a_client_that_moved_to_a_new_stream_leaves_no_place_behind() {
-    let s = flood(false);
+    // Held until the first attachment, so the flood cannot outrun the attach below.
+    let s = flood(true);
     let old = s.attach_guard(0, 7);
     // The same client attaches again (a fresh socket) before the old stream ends...
     let new = s.attach_guard(0, 7);
