@@ -18,6 +18,7 @@ import { applyTheme, loadPrefs } from './prefs';
 import { sessionRow } from './rows';
 import { settingsSections } from './settings';
 import { applyRoutes } from './routes';
+import * as lock from './lock';
 
 // The pairing secret is in the fragment: take it and scrub the address bar before anything else.
 const initialFragment = location.hash.length > 1 ? location.hash.slice(1) : null;
@@ -588,7 +589,7 @@ async function openTarget(t: push.Target) {
 
 navigator.serviceWorker?.addEventListener('message', (e: MessageEvent) => {
   const d = e.data as { type?: string; target?: push.Target | null } | null;
-  if (d?.type === 'peer-open' && d.target) void openTarget(d.target);
+  if (d?.type === 'peer-open' && d.target) void whenUnlocked(() => void openTarget(d.target as push.Target));
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -609,9 +610,12 @@ async function showSettings() {
       'hint',
       kind === 'webcrypto'
         ? 'Device key: X25519 in WebCrypto, not extractable by scripts.'
-        : 'Device key: X25519 kept by the app in IndexedDB (this page has no WebCrypto X25519).',
+        : kind === 'sealed'
+          ? 'Device key: X25519, sealed with the app lock’s passkey.'
+          : 'Device key: X25519 kept by the app in IndexedDB (this page has no WebCrypto X25519).',
     ),
   );
+  body.append(await lock.settingsSection(toast, () => void showSettings(), relock));
   // Terminal (font, cursor), theme, key bar; notifications get their own section here.
   body.append(...settingsSections());
   const notifications = h('section', 'settings-section');
@@ -659,6 +663,8 @@ function resumeAll() {
 }
 document.addEventListener('visibilitychange', () => {
   const visible = document.visibilityState === 'visible';
+  // Back after longer than the lock's idle time: locked before anything reconnects.
+  if (visible) void lock.idle.check();
   // Hidden: the hosts send notices about what this app shows; visible: they hold them again.
   for (const c of conns.values()) push.focus(c, visible);
   if (visible) resumeAll();
@@ -672,7 +678,7 @@ window.addEventListener('hashchange', () => {
   if (location.hash.length <= 1) return;
   const fragment = location.hash.slice(1);
   history.replaceState(null, '', location.pathname + location.search);
-  void startPairing('#' + fragment);
+  void whenUnlocked(() => void startPairing('#' + fragment));
 });
 
 // Keep the app exactly as tall as what is visible above the on-screen keyboard.
@@ -729,9 +735,13 @@ if (__PEER_DEBUG__) (window as unknown as { peerDebug: unknown }).peerDebug = {
     for (let i = 0; i < buf.length; i++) lines.push(buf.getLine(i)?.translateToString(true) ?? '');
     return lines.join('\n');
   },
-  /** Where this browser's device key lives: 'webcrypto' (non-extractable) or 'noble'. */
+  /** Where this browser's device key lives: 'webcrypto' (non-extractable), 'noble' or 'sealed'. */
   async keyKind(): Promise<string> {
     return (await store.deviceKey()).kind;
+  },
+  /** The app lock's idle time, in ms instead of the setting's minutes (null: the setting). */
+  lockIdleMs(ms: number | null) {
+    lock.idle.overrideMs = ms;
   },
   dropSockets() {
     for (const c of conns.values()) c.dropSocket();
@@ -856,9 +866,39 @@ if (__PEER_DEBUG__) (window as unknown as { peerDebug: unknown }).peerDebug = {
   },
 };
 
+// ---------------------------------------------------------------------------------------------
+// The app lock (lock.ts): nothing of the hosts shows, and nothing connects, until it is open.
+
+/** Locks again: the open keys leave memory, every connection closes, the lock screen shows. */
+function relock() {
+  for (const c of conns.values()) c.stop();
+  conns.clear();
+  leave();
+  store.relock();
+  push.forget();
+  void whenUnlocked(() => void showHosts());
+}
+
+/** Runs `then` now, or after the lock screen was passed. */
+async function whenUnlocked(then: () => void) {
+  if (!(await store.isLocked())) return then();
+  const body = screen('peer', null);
+  lock.lockScreen(
+    body,
+    () => {
+      void push.saved().catch(() => undefined);
+      then();
+    },
+    () => void showHosts(),
+  );
+}
+lock.idle.start(relock);
+
 // Start: pair if the page was opened from a pairing link, go where a tapped notification
 // leads, else the host list.
-void push.saved();
-if (initialFragment !== null) void startPairing('#' + initialFragment);
-else if (initialTarget !== null) void openTarget(initialTarget);
-else void showHosts();
+void whenUnlocked(() => {
+  void push.saved();
+  if (initialFragment !== null) void startPairing('#' + initialFragment);
+  else if (initialTarget !== null) void openTarget(initialTarget);
+  else void showHosts();
+});

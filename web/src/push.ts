@@ -34,13 +34,19 @@ interface Saved {
 let cached: Saved | null = null;
 
 export async function saved(): Promise<Saved> {
-  cached ??= (await store.get<Saved>('push')) ?? { enabled: false, kinds: DEFAULT_KINDS };
+  cached ??= (await store.getPush<Saved>()) ?? { enabled: false, kinds: DEFAULT_KINDS };
   return cached;
 }
 
 async function save(s: Saved) {
+  await store.putPush(s);
   cached = s;
-  await store.put('push', s);
+}
+
+/** Forgets what was read (the app locked: the VAPID key must not stay in memory). */
+export function forget() {
+  cached = null;
+  registered = new WeakSet();
 }
 
 /** Whether push works here, and if not, why and what to do. */

@@ -1,8 +1,13 @@
 // Persistent state in IndexedDB: the device key, paired hosts, settings.
 // The device key is a WebCrypto X25519 CryptoKey (non-extractable) where the browser has it in
 // this context; otherwise (plain-http LAN pages have no crypto.subtle) a @noble secret.
+//
+// With the app lock on (lock.ts), the secrets (each host's psk, the device key where it is bytes,
+// the push VAPID key) are not in these records but sealed in the `lock` record (lockbox.ts), and
+// in memory only while unlocked.
 import { x25519 } from '@noble/curves/ed25519.js';
 import { type StaticKey, NoiseError } from './noise';
+import * as lockbox from './lockbox';
 
 export interface HostRecord {
   /** Host endpoint id, hex. */
@@ -44,24 +49,171 @@ export async function get<T>(key: string): Promise<T | undefined> {
   });
 }
 
-export async function put(key: string, value: unknown): Promise<void> {
+export const put = (key: string, value: unknown) => putAll([[key, value]]);
+
+/** Writes (`undefined`: deletes) several records in one transaction: all or none. */
+export async function putAll(entries: [string, unknown][]): Promise<void> {
   const d = await db();
   return new Promise((resolve, reject) => {
     const tx = d.transaction(STORE, 'readwrite');
-    tx.objectStore(STORE).put(value, key);
+    for (const [key, value] of entries) {
+      if (value === undefined) tx.objectStore(STORE).delete(key);
+      else tx.objectStore(STORE).put(value, key);
+    }
     tx.oncomplete = () => resolve();
     tx.onerror = () => reject(tx.error);
+    tx.onabort = () => reject(tx.error ?? new Error('storage transaction aborted'));
   });
 }
 
+// ---------------------------------------------------------------------------------------------
+// The lock
+
+/** Asked for a secret while the app is locked. */
+export class LockedError extends Error {
+  constructor() {
+    super('The app is locked.');
+  }
+}
+
+/** The lock record (undefined: not read yet), and while unlocked its key and secrets. */
+let lockRec: lockbox.LockRecord | null | undefined;
+let opened: { key: CryptoKey; secrets: lockbox.Secrets } | null = null;
+
+export async function lockRecord(): Promise<lockbox.LockRecord | null> {
+  if (lockRec === undefined) {
+    const r = await get<unknown>('lock');
+    lockRec = lockbox.isLockRecord(r) ? r : null;
+  }
+  return lockRec;
+}
+
+/** Whether the secrets are sealed and not open in memory. */
+export const isLocked = async () => (await lockRecord()) !== null && opened === null;
+
+/** The secrets while unlocked; null without a lock. */
+async function secrets(): Promise<lockbox.Secrets | null> {
+  if ((await lockRecord()) === null) return null;
+  if (!opened) throw new LockedError();
+  return opened.secrets;
+}
+
+/** The records that hold secrets, as stored. */
+async function stored() {
+  return { deviceKey: await get<StoredKey>('deviceKey'), hosts: (await get<HostRecord[]>('hosts')) ?? [], push: await get<PushRecord>('push') };
+}
+
+/** `next` secrets sealed into the lock record (while unlocked), as an entry for `putAll`. */
+async function resealed(next: lockbox.Secrets): Promise<[string, unknown]> {
+  const rec = await lockRecord();
+  if (!rec || !opened) throw new LockedError();
+  const record = await lockbox.seal(opened.key, rec, next);
+  return ['lock', record];
+}
+
+/** After `putAll` wrote `resealed`: the new record and secrets are the current ones. */
+function adopt(entry: [string, unknown], next: lockbox.Secrets) {
+  if (!opened) return;
+  lockRec = entry[1] as lockbox.LockRecord;
+  opened = { key: opened.key, secrets: next };
+}
+
+/** Seals every secret under a new lock (the passkey's PRF output `prf`): the migration to locked. */
+export async function lockWith(credentialId: Uint8Array, prfSalt: Uint8Array, prf: Uint8Array, idleMinutes: number): Promise<void> {
+  if ((await lockRecord()) !== null) throw new Error('The app is already locked.');
+  const now = await stored();
+  // A key WebCrypto holds cannot be read to be sealed; before any pairing, a new one that can.
+  if (now.hosts.length === 0 && now.deviceKey?.kind !== 'noble') now.deviceKey = nobleKey();
+  const { plain, secrets: s } = lockbox.split(now);
+  const { record, key } = await lockbox.newLock(credentialId, prfSalt, prf, s, idleMinutes);
+  await putAll([
+    ['deviceKey', plain.deviceKey],
+    ['hosts', plain.hosts],
+    ['push', plain.push],
+    ['lock', record],
+  ]);
+  lockRec = record;
+  opened = { key, secrets: s };
+}
+
+/** Opens the lock with the passkey's PRF output; `lockbox.LockError` when it does not fit. */
+export async function unlockWith(prf: Uint8Array): Promise<void> {
+  const rec = await lockRecord();
+  if (!rec) return;
+  opened = await lockbox.open(rec, prf);
+}
+
+/** Drops the open secrets and key from memory (the records stay sealed). */
+export function relock() {
+  opened?.secrets.device?.fill(0);
+  opened?.secrets.vapid?.fill(0);
+  opened = null;
+}
+
+/** Puts the secrets back in the records and deletes the lock (the passkey must open it first). */
+export async function removeLock(prf: Uint8Array): Promise<void> {
+  const rec = await lockRecord();
+  if (!rec) return;
+  const { secrets: s } = await lockbox.open(rec, prf);
+  const back = lockbox.merge(await stored(), s);
+  await putAll([
+    ['deviceKey', back.deviceKey],
+    ['hosts', back.hosts],
+    ['push', back.push],
+    ['lock', undefined],
+  ]);
+  lockRec = null;
+  opened = null;
+}
+
+/** Changes the idle time after which the app locks again. */
+export async function setIdleMinutes(idleMinutes: number): Promise<void> {
+  const rec = await lockRecord();
+  if (!rec) return;
+  const next = { ...rec, idleMinutes };
+  await put('lock', next);
+  lockRec = next;
+}
+
+/** Deletes every key and pairing of this app (a lock whose passkey is gone). */
+export async function eraseKeys(): Promise<void> {
+  await putAll([
+    ['deviceKey', undefined],
+    ['hosts', undefined],
+    ['push', undefined],
+    ['lock', undefined],
+  ]);
+  lockRec = null;
+  opened = null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hosts
+
 export async function hosts(): Promise<HostRecord[]> {
-  return (await get<HostRecord[]>('hosts')) ?? [];
+  const list = (await get<HostRecord[]>('hosts')) ?? [];
+  const s = await secrets();
+  return s ? list.map((h) => ({ ...h, psk: s.psks[h.id] ?? '' })) : list;
+}
+
+/** Stores the list of hosts, their psks sealed when locked. */
+async function writeHosts(list: HostRecord[]): Promise<void> {
+  const s = await secrets();
+  if (!s) return put('hosts', list);
+  const psks = Object.fromEntries(list.map((h) => [h.id, h.psk]));
+  const same = Object.keys(psks).length === Object.keys(s.psks).length && list.every((h) => s.psks[h.id] === h.psk);
+  const plain = list.map((h) => ({ ...h, psk: '' }));
+  if (same) return put('hosts', plain);
+  const next = { ...s, psks };
+  const lock = await resealed(next);
+  await putAll([['hosts', plain], lock]);
+  adopt(lock, next);
 }
 
 export async function saveHost(h: HostRecord): Promise<void> {
   const list = (await hosts()).filter((x) => x.id !== h.id);
   list.push(h);
-  await put('hosts', list);
+  await writeHosts(list);
 }
 
 /** Replaces a stored host's record by `update(record)`, unless it was forgotten meanwhile. */
@@ -72,12 +224,36 @@ export async function updateHost(id: string, update: (h: HostRecord) => HostReco
   const next = update(list[i]);
   if (!next) return null;
   list[i] = next;
-  await put('hosts', list);
+  await writeHosts(list);
   return next;
 }
 
 export async function forgetHost(id: string): Promise<void> {
-  await put('hosts', (await hosts()).filter((x) => x.id !== id));
+  await writeHosts((await hosts()).filter((x) => x.id !== id));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Push settings (push.ts): the VAPID private key is a secret.
+
+interface PushRecord {
+  vapidPrivate?: Uint8Array;
+}
+
+export async function getPush<T extends PushRecord>(): Promise<T | undefined> {
+  const p = await get<T>('push');
+  const s = await secrets();
+  return p && s?.vapid ? { ...p, vapidPrivate: s.vapid } : p;
+}
+
+export async function putPush<T extends PushRecord>(p: T): Promise<void> {
+  const s = await secrets();
+  if (!s) return put('push', p);
+  const plain = { ...p };
+  delete plain.vapidPrivate;
+  const next = { ...s, vapid: p.vapidPrivate };
+  const lock = await resealed(next);
+  await putAll([['push', plain], lock]);
+  adopt(lock, next);
 }
 
 export async function deviceName(): Promise<string> {
@@ -146,19 +322,31 @@ function toStatic(k: StoredKey): StaticKey {
   };
 }
 
-/** The device's long-term key, created on first use; `kind` says where the secret lives. */
-export async function deviceKey(): Promise<{ key: StaticKey; kind: 'webcrypto' | 'noble' }> {
+function nobleKey(): StoredKey {
+  const secret = x25519.utils.randomSecretKey();
+  return { kind: 'noble', secret, publicKey: x25519.getPublicKey(secret) };
+}
+
+/**
+ * The device's long-term key, created on first use; `kind` says where the secret lives
+ * ('sealed': bytes under the app lock).
+ */
+export async function deviceKey(): Promise<{ key: StaticKey; kind: 'webcrypto' | 'noble' | 'sealed' }> {
   let k = await get<StoredKey>('deviceKey');
+  const s = await secrets();
   if (!k) {
-    k = (await webCryptoKey()) ?? {
-      kind: 'noble',
-      secret: x25519.utils.randomSecretKey(),
-      publicKey: new Uint8Array(),
-    };
-    if (k.kind === 'noble' && k.secret) k.publicKey = x25519.getPublicKey(k.secret);
-    await put('deviceKey', k);
+    k = s ? nobleKey() : ((await webCryptoKey()) ?? nobleKey());
+    if (s) {
+      const next = { ...s, device: k.secret };
+      const lock = await resealed(next);
+      await putAll([['deviceKey', { kind: k.kind, publicKey: k.publicKey }], lock]);
+      adopt(lock, next);
+    } else {
+      await put('deviceKey', k);
+    }
     // Ask the browser not to evict our storage (Safari deletes it after 7 idle days otherwise).
     void navigator.storage?.persist?.().catch(() => undefined);
   }
+  if (k.kind === 'noble' && s?.device) return { key: toStatic({ ...k, secret: s.device }), kind: 'sealed' };
   return { key: toStatic(k), kind: k.kind };
 }

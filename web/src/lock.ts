@@ -1,0 +1,186 @@
+// The app lock: this device's keys sealed under a passkey (Face ID, fingerprint, screen lock),
+// opened when the app starts and dropped again after an idle time. The format is lockbox.ts,
+// the passkey passkey.ts, the records store.ts; here the screens and the idle clock.
+import { button, h } from './dom';
+import { IDLE_DEFAULT_MINUTES, LockError } from './lockbox';
+import * as passkey from './passkey';
+import * as store from './store';
+
+export const IDLE_CHOICES = [1, 5, 15, 60];
+
+const message = (e: unknown) =>
+  e instanceof passkey.PasskeyError || e instanceof LockError ? e.message : `Something went wrong: ${e instanceof Error ? e.message : String(e)}`;
+
+/** Makes a passkey and seals this device's keys under it. */
+export async function enable(idleMinutes: number): Promise<void> {
+  const prfSalt = crypto.getRandomValues(new Uint8Array(32));
+  const made = await passkey.create(prfSalt);
+  // Some authenticators give the PRF output only when the passkey is used, not when made.
+  const prf = made.prf ?? (await passkey.evaluate(made.credentialId, prfSalt));
+  try {
+    await store.lockWith(made.credentialId, prfSalt, prf, idleMinutes);
+  } finally {
+    prf.fill(0);
+  }
+}
+
+/** Asks the passkey and opens the lock. */
+export async function unlock(): Promise<void> {
+  const rec = await store.lockRecord();
+  if (!rec) return;
+  const prf = await passkey.evaluate(rec.credentialId, rec.prfSalt);
+  try {
+    await store.unlockWith(prf);
+  } finally {
+    prf.fill(0);
+  }
+  idle.touch();
+}
+
+/** Asks the passkey again, then stores the keys as without the lock. */
+export async function remove(): Promise<void> {
+  const rec = await store.lockRecord();
+  if (!rec) return;
+  const prf = await passkey.evaluate(rec.credentialId, rec.prfSalt);
+  try {
+    await store.removeLock(prf);
+  } finally {
+    prf.fill(0);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The idle clock: no touch, key or typing for the lock's idle time (a hidden app gets none)
+// locks again. Timers sleep in a hidden page, so coming back checks at once.
+
+export const idle = {
+  last: performance.now(),
+  /** Overrides the lock's minutes (tests). */
+  overrideMs: null as number | null,
+  onIdle: null as (() => void) | null,
+  timer: null as ReturnType<typeof setInterval> | null,
+  touch() {
+    this.last = performance.now();
+  },
+  async check() {
+    const rec = await store.lockRecord();
+    if (!rec || (await store.isLocked())) return;
+    const limit = this.overrideMs ?? rec.idleMinutes * 60000;
+    if (performance.now() - this.last >= limit) this.onIdle?.();
+  },
+  start(onIdle: () => void) {
+    this.onIdle = onIdle;
+    for (const ev of ['pointerdown', 'keydown', 'input', 'wheel']) document.addEventListener(ev, () => this.touch(), { capture: true, passive: true });
+    this.timer ??= setInterval(() => void this.check(), 1000);
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Screens
+
+/** The lock screen's content: what is locked, the unlock button, what went wrong. */
+export function lockScreen(body: HTMLElement, onUnlocked: () => void, onErased: () => void) {
+  const panel = h('section', 'lock-panel');
+  panel.dataset.testid = 'lock-screen';
+  const icon = h('div', 'lock-icon', '🔒');
+  icon.setAttribute('aria-hidden', 'true');
+  const status = h('p', 'hint');
+  status.dataset.testid = 'lock-status';
+  status.setAttribute('role', 'status');
+  const go = button('Unlock', () => {
+    go.disabled = true;
+    status.className = 'hint';
+    status.textContent = 'Waiting for the passkey…';
+    unlock()
+      .then(onUnlocked)
+      .catch((e: unknown) => {
+        status.className = 'hint error';
+        status.textContent = message(e);
+        go.disabled = false;
+      });
+  }, 'btn primary');
+  go.dataset.testid = 'unlock';
+  const erase = button('Lost the passkey? Erase this app’s keys', () => {
+    if (!confirm('Erase this device’s key and every pairing in this app? Hosts keep this phone in their device list until you revoke it there; pair again with `peer pair`.')) return;
+    void store.eraseKeys().then(onErased);
+  }, 'btn small danger');
+  panel.append(
+    icon,
+    h('h2', 'lock-title', 'peer is locked'),
+    h('p', 'hint', 'This device’s keys are sealed with a passkey. Unlock with Face ID, a fingerprint or the screen lock to reach your hosts.'),
+    go,
+    status,
+    erase,
+  );
+  body.append(panel);
+}
+
+/** The settings section: lock with a passkey, the idle time, lock now, remove the lock. */
+export async function settingsSection(toast: (text: string, cls?: string) => void, reshow: () => void, lockNow: () => void): Promise<HTMLElement> {
+  const sec = h('section', 'settings-section');
+  sec.dataset.testid = 'lock-settings';
+  sec.append(h('h2', '', 'App lock'));
+  const rec = await store.lockRecord();
+  const idleSelect = h('select');
+  idleSelect.setAttribute('aria-label', 'lock again after');
+  idleSelect.dataset.testid = 'lock-idle';
+  for (const m of IDLE_CHOICES) {
+    const o = h('option', '', m === 1 ? '1 minute' : m === 60 ? '1 hour' : `${m} minutes`);
+    o.value = String(m);
+    idleSelect.append(o);
+  }
+  idleSelect.value = String(rec?.idleMinutes ?? IDLE_DEFAULT_MINUTES);
+  const idleRow = h('label', 'field', 'Lock again after this long without a touch (or hidden):');
+  idleRow.append(idleSelect);
+  const status = h('p', 'hint');
+  status.dataset.testid = 'lock-state';
+  const fail = (e: unknown) => {
+    status.className = 'hint error';
+    status.setAttribute('role', 'alert');
+    status.textContent = message(e);
+  };
+  if (rec) {
+    idleSelect.addEventListener('change', () => void store.setIdleMinutes(Number(idleSelect.value)));
+    status.textContent = 'On: this device’s keys are sealed with a passkey. A copy of this browser’s data cannot reach your hosts without it.';
+    const actions = h('div', 'actions');
+    const remove_ = button('Remove lock', () => {
+      status.className = 'hint';
+      status.textContent = 'Unlock once more to remove the lock…';
+      remove()
+        .then(() => {
+          toast('Lock removed: the keys are stored as before.', 'info');
+          reshow();
+        })
+        .catch(fail);
+    }, 'btn danger');
+    remove_.dataset.testid = 'lock-remove';
+    actions.append(button('Lock now', lockNow), remove_);
+    sec.append(status, idleRow, actions);
+    return sec;
+  }
+  const ok = await passkey.support();
+  if (!ok.ok) {
+    status.textContent = `Unavailable: ${ok.why} The keys stay stored in this browser unencrypted.`;
+    sec.append(status);
+    return sec;
+  }
+  status.textContent = 'Off. Seal this device’s keys with a passkey, so that a copy of this browser’s data is useless and a lost phone still needs your face or finger.';
+  const on = button('Lock with Face ID / fingerprint', () => {
+    on.disabled = true;
+    status.className = 'hint';
+    status.textContent = 'Making a passkey…';
+    enable(Number(idleSelect.value))
+      .then(() => {
+        toast('Locked: the keys are sealed with the passkey.', 'info');
+        idle.touch();
+        reshow();
+      })
+      .catch((e: unknown) => {
+        fail(e);
+        on.disabled = false;
+      });
+  }, 'btn primary');
+  on.dataset.testid = 'lock-enable';
+  sec.append(status, idleRow, on);
+  return sec;
+}
