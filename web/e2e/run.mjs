@@ -16,6 +16,7 @@ import { createHash } from 'node:crypto';
 import { chromium, devices } from 'playwright-core';
 import { startPushService, stubScript } from './push.mjs';
 import { localModelSteps } from './local-model.mjs';
+import { lockSteps } from './lock.mjs';
 
 const web = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const repo = resolve(web, '..');
@@ -135,7 +136,10 @@ let shot = 0;
 // an outer timeout signalled node, and Playwright's signal handler then closed Chromium, which
 // looked like Chromium going away by itself).
 const STEP_TIMEOUT_MS = 120000;
+// PEER_E2E_ONLY=PREFIX runs only the steps whose names start with it (while working on them).
+const ONLY = process.env.PEER_E2E_ONLY ?? '';
 async function step(name, page, fn, timeoutMs = STEP_TIMEOUT_MS) {
+  if (!name.startsWith(ONLY)) return;
   const t0 = Date.now();
   let timer;
   try {
@@ -996,6 +1000,7 @@ try {
   const agents = await agentSteps(page, relayUrl);
   await pushSteps(page, context, relayUrl, pushService, agents);
   await localModelSteps({ page, relayUrl, step, start, PEER, repo, out, temps });
+  await lockSteps({ browser, relayUrl, step, startHost, shotsDir: docShots });
 
   await step('a used pairing link is refused with a clear message', page, async () => {
     await page.goto(hostA.url);

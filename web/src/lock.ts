@@ -78,12 +78,31 @@ export const idle = {
 // ---------------------------------------------------------------------------------------------
 // Screens
 
+/** A padlock drawn in the accent colour (no emoji font needed). */
+function padlock(): SVGSVGElement {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', '0 0 48 48');
+  svg.setAttribute('class', 'lock-icon');
+  svg.setAttribute('aria-hidden', 'true');
+  const shackle = document.createElementNS(ns, 'path');
+  shackle.setAttribute('d', 'M15 21v-6a9 9 0 0 1 18 0v6');
+  shackle.setAttribute('fill', 'none');
+  shackle.setAttribute('stroke', 'currentColor');
+  shackle.setAttribute('stroke-width', '4');
+  const body = document.createElementNS(ns, 'rect');
+  for (const [k, v] of [['x', '9'], ['y', '21'], ['width', '30'], ['height', '22'], ['rx', '5'], ['fill', 'currentColor']]) body.setAttribute(k, v);
+  const hole = document.createElementNS(ns, 'circle');
+  for (const [k, v] of [['cx', '24'], ['cy', '31'], ['r', '3'], ['fill', 'var(--bg)']]) hole.setAttribute(k, v);
+  svg.append(shackle, body, hole);
+  return svg;
+}
+
 /** The lock screen's content: what is locked, the unlock button, what went wrong. */
 export function lockScreen(body: HTMLElement, onUnlocked: () => void, onErased: () => void) {
   const panel = h('section', 'lock-panel');
   panel.dataset.testid = 'lock-screen';
-  const icon = h('div', 'lock-icon', '🔒');
-  icon.setAttribute('aria-hidden', 'true');
+  const icon = padlock();
   const status = h('p', 'hint');
   status.dataset.testid = 'lock-status';
   status.setAttribute('role', 'status');
