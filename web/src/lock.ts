@@ -24,30 +24,26 @@ export async function enable(idleMinutes: number): Promise<void> {
   }
 }
 
-/** Asks the passkey and opens the lock. */
-export async function unlock(): Promise<void> {
+/** Asks the lock's passkey for its PRF output and gives it to `use` (then wipes it). */
+async function withPrf(use: (prf: Uint8Array) => Promise<void>): Promise<void> {
   const rec = await store.lockRecord();
   if (!rec) return;
   const prf = await passkey.evaluate(rec.credentialId, rec.prfSalt);
   try {
-    await store.unlockWith(prf);
+    await use(prf);
   } finally {
     prf.fill(0);
   }
+}
+
+/** Asks the passkey and opens the lock. */
+export async function unlock(): Promise<void> {
+  await withPrf(store.unlockWith);
   idle.touch();
 }
 
 /** Asks the passkey again, then stores the keys as without the lock. */
-export async function remove(): Promise<void> {
-  const rec = await store.lockRecord();
-  if (!rec) return;
-  const prf = await passkey.evaluate(rec.credentialId, rec.prfSalt);
-  try {
-    await store.removeLock(prf);
-  } finally {
-    prf.fill(0);
-  }
-}
+export const remove = () => withPrf(store.removeLock);
 
 // ---------------------------------------------------------------------------------------------
 // The idle clock: no touch, key or typing for the lock's idle time (a hidden app gets none)

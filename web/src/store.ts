@@ -103,6 +103,19 @@ async function stored() {
   return { deviceKey: await get<StoredKey>('deviceKey'), hosts: (await get<HostRecord[]>('hosts')) ?? [], push: await get<PushRecord>('push') };
 }
 
+/** The records that hold secrets and the lock record (undefined: deleted), in one transaction. */
+async function writeStored(
+  s: { deviceKey?: StoredKey; hosts: HostRecord[] | undefined; push?: PushRecord },
+  lock: lockbox.LockRecord | undefined,
+): Promise<void> {
+  await putAll([
+    ['deviceKey', s.deviceKey],
+    ['hosts', s.hosts],
+    ['push', s.push],
+    ['lock', lock],
+  ]);
+}
+
 /** `next` secrets sealed into the lock record (while unlocked), as an entry for `putAll`. */
 async function resealed(next: lockbox.Secrets): Promise<[string, unknown]> {
   const rec = await lockRecord();
@@ -126,12 +139,7 @@ export async function lockWith(credentialId: Uint8Array, prfSalt: Uint8Array, pr
   if (now.hosts.length === 0 && now.deviceKey?.kind !== 'noble') now.deviceKey = nobleKey();
   const { plain, secrets: s } = lockbox.split(now);
   const { record, key } = await lockbox.newLock(credentialId, prfSalt, prf, s, idleMinutes);
-  await putAll([
-    ['deviceKey', plain.deviceKey],
-    ['hosts', plain.hosts],
-    ['push', plain.push],
-    ['lock', record],
-  ]);
+  await writeStored(plain, record);
   lockRec = record;
   opened = { key, secrets: s };
 }
@@ -155,13 +163,7 @@ export async function removeLock(prf: Uint8Array): Promise<void> {
   const rec = await lockRecord();
   if (!rec) return;
   const { secrets: s } = await lockbox.open(rec, prf);
-  const back = lockbox.merge(await stored(), s);
-  await putAll([
-    ['deviceKey', back.deviceKey],
-    ['hosts', back.hosts],
-    ['push', back.push],
-    ['lock', undefined],
-  ]);
+  await writeStored(lockbox.merge(await stored(), s), undefined);
   lockRec = null;
   opened = null;
 }
@@ -177,12 +179,7 @@ export async function setIdleMinutes(idleMinutes: number): Promise<void> {
 
 /** Deletes every key and pairing of this app (a lock whose passkey is gone). */
 export async function eraseKeys(): Promise<void> {
-  await putAll([
-    ['deviceKey', undefined],
-    ['hosts', undefined],
-    ['push', undefined],
-    ['lock', undefined],
-  ]);
+  await writeStored({ hosts: undefined }, undefined);
   lockRec = null;
   opened = null;
 }
