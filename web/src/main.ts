@@ -742,6 +742,7 @@ if (__PEER_DEBUG__) (window as unknown as { peerDebug: unknown }).peerDebug = {
   /** The app lock's idle time, in ms instead of the setting's minutes (null: the setting). */
   lockIdleMs(ms: number | null) {
     lock.idle.overrideMs = ms;
+    lock.idle.touch();
   },
   dropSockets() {
     for (const c of conns.values()) c.dropSocket();
