@@ -79,7 +79,7 @@ export async function lockSteps({ browser, relayUrl, step, startHost, shotsDir }
     await page.setViewportSize(own);
   };
   const host = await startHost(relayUrl, 'vault');
-  const auth = await authenticator(context, page, true);
+  await authenticator(context, page, true);
   const openVault = async (text) => {
     await page.getByRole('button', { name: /vault/ }).first().click({ timeout: 15000 });
     await page.getByTestId('conn-state').filter({ hasText: 'online' }).waitFor({ timeout: 15000 });
@@ -92,10 +92,15 @@ export async function lockSteps({ browser, relayUrl, step, startHost, shotsDir }
   };
   const toSettings = async () => {
     await page.goto(origin);
-    await page.getByRole('button', { name: 'Settings' }).click({ timeout: 15000 });
+    const settings = page.getByRole('button', { name: 'Settings' });
+    await settings.or(page.getByTestId('unlock')).waitFor({ timeout: 15000 });
+    if (await page.getByTestId('unlock').isVisible()) await page.getByTestId('unlock').click();
+    await settings.click({ timeout: 15000 });
     await page.getByTestId('lock-settings').waitFor({ timeout: 10000 });
   };
   let psk;
+  // Sockets of a page before its reload are not all reported closed: count from the reload.
+  let mark = 0;
   try {
     await step('app lock: pair, lock with a passkey; reloaded, it shows nothing until unlocked; no key in storage', page, async () => {
       await page.goto(local(host.url));
@@ -113,11 +118,13 @@ export async function lockSteps({ browser, relayUrl, step, startHost, shotsDir }
       assertAbsent(after, psk, 'the psk');
       if (!after.idb.lock?.sealed?.bytes) throw new Error(`no lock record: ${JSON.stringify(after.idb)}`);
       if (after.idb.hosts[0].name !== 'vault') throw new Error('the pairing is gone');
+      mark = sockets.length;
       await page.reload();
       await page.getByTestId('lock-screen').waitFor({ timeout: 10000 });
       const shown = await page.locator('body').innerText();
       if (/vault/.test(shown) || (await page.getByTestId('host').count()) > 0) throw new Error(`the locked app shows a host: ${shown}`);
-      if (sockets.some((ws) => !ws.isClosed())) throw new Error('a socket is open while locked');
+      await page.waitForTimeout(1000);
+      if (sockets.length > mark) throw new Error(`the locked app opened ${sockets.slice(mark).map((ws) => ws.url())}`);
       await shots('lock-screen');
       await page.getByTestId('unlock').click();
       await page.getByTestId('host').filter({ hasText: 'vault' }).waitFor({ timeout: 15000 });
@@ -132,8 +139,10 @@ export async function lockSteps({ browser, relayUrl, step, startHost, shotsDir }
       const lockedAfter = Date.now() - t0;
       await page.waitForFunction(() => window.peerDebug.conns.size === 0 && window.peerDebug.term() === null, null, { timeout: 5000 });
       const t1 = Date.now();
-      while (sockets.some((ws) => !ws.isClosed())) {
-        if (Date.now() - t1 > 5000) throw new Error('a socket stayed open after the idle lock');
+      const open = () => sockets.slice(mark).filter((ws) => !ws.isClosed());
+      if (sockets.length === mark) throw new Error('no socket was opened after the unlock');
+      while (open().length > 0) {
+        if (Date.now() - t1 > 5000) throw new Error(`sockets stayed open after the idle lock: ${open().map((ws) => ws.url())}`);
         await page.waitForTimeout(50);
       }
       await page.evaluate(() => window.peerDebug.lockIdleMs(null));
@@ -142,19 +151,6 @@ export async function lockSteps({ browser, relayUrl, step, startHost, shotsDir }
       await page.getByTestId('unlock').click();
       await page.getByTestId('host').filter({ hasText: 'vault' }).waitFor({ timeout: 15000 });
       await openVault('after-idle');
-    });
-
-    await step('app lock: a passkey that does not verify the user says what happened', page, async () => {
-      await page.reload();
-      await auth.cdp.send('WebAuthn.setUserVerified', { authenticatorId: auth.authenticatorId, isUserVerified: false });
-      await page.getByTestId('unlock').click();
-      await page.getByTestId('lock-status').filter({ hasText: /passkey was not used/ }).waitFor({ timeout: 20000 });
-      await page.getByTestId('unlock').filter({ hasNot: page.locator('[disabled]') }).waitFor();
-      await shots('lock-screen-failed');
-      if ((await page.getByTestId('host').count()) > 0) throw new Error('a host shows after a failed unlock');
-      await auth.cdp.send('WebAuthn.setUserVerified', { authenticatorId: auth.authenticatorId, isUserVerified: true });
-      await page.getByTestId('unlock').click();
-      await page.getByTestId('host').filter({ hasText: 'vault' }).waitFor({ timeout: 15000 });
     });
 
     await step('app lock: remove the lock (asks the passkey again): the keys are stored as before, the pairing works', page, async () => {
@@ -176,6 +172,7 @@ export async function lockSteps({ browser, relayUrl, step, startHost, shotsDir }
   // pairing (the device key is then made as bytes and sealed too), then paired.
   const context2 = await browser.newContext({ ...devices['Pixel 7'] });
   const page2 = await context2.newPage();
+  let auth2;
   try {
     await step('app lock: an authenticator without PRF: the app says the lock is unavailable and keeps its storage', page2, async () => {
       const noPrf = await authenticator(context2, page2, false);
@@ -198,8 +195,9 @@ export async function lockSteps({ browser, relayUrl, step, startHost, shotsDir }
     });
 
     await step('app lock: locked before pairing, the device key is sealed too; a host paired then has its psk sealed', page2, async () => {
-      await authenticator(context2, page2, true);
+      auth2 = await authenticator(context2, page2, true);
       await page2.reload();
+      await page2.getByRole('button', { name: 'Settings' }).click({ timeout: 15000 });
       await page2.getByTestId('lock-enable').click({ timeout: 15000 });
       await page2.getByTestId('lock-state').filter({ hasText: /^On:/ }).waitFor({ timeout: 15000 });
       if ((await page2.evaluate(() => window.peerDebug.keyKind())) !== 'sealed') throw new Error('the device key is not sealed');
@@ -218,6 +216,28 @@ export async function lockSteps({ browser, relayUrl, step, startHost, shotsDir }
       await page2.getByTestId('unlock').click({ timeout: 10000 });
       await page2.getByRole('button', { name: /vault/ }).first().click({ timeout: 15000 });
       await page2.getByTestId('conn-state').filter({ hasText: 'online' }).waitFor({ timeout: 15000 });
+    });
+
+    // Last in this profile: Chromium's virtual authenticator refuses every assertion after a
+    // failed user verification.
+    await step('app lock: a failed unlock says what happened and shows nothing; a lost passkey can erase the keys', page2, async () => {
+      await page2.reload();
+      await auth2.cdp.send('WebAuthn.setUserVerified', { authenticatorId: auth2.authenticatorId, isUserVerified: false });
+      await page2.getByTestId('unlock').click({ timeout: 10000 });
+      await page2.getByTestId('lock-status').filter({ hasText: /passkey was not used/ }).waitFor({ timeout: 20000 });
+      if ((await page2.getByTestId('host').count()) > 0 || /vault/.test(await page2.locator('body').innerText())) {
+        throw new Error('a host shows after a failed unlock');
+      }
+      await page2.setViewportSize(SIZES[0][1]);
+      await page2.waitForTimeout(350);
+      await page2.screenshot({ path: `${shotsDir}/lock-screen-failed-390x844.png`, scale: 'css' });
+      page2.once('dialog', (d) => d.accept());
+      await page2.getByRole('button', { name: /Erase this app/ }).click();
+      await page2.getByText('No host yet').waitFor({ timeout: 10000 });
+      const dump = await dumpStorage(page2);
+      if (dump.idb.lock !== undefined || dump.idb.hosts !== undefined || dump.idb.deviceKey !== undefined) {
+        throw new Error(`erased, yet stored: ${Object.keys(dump.idb)}`);
+      }
     });
   } finally {
     await context2.close();
