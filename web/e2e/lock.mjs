@@ -180,6 +180,7 @@ export async function lockSteps({ browser, relayUrl, step, startHost, shotsDir }
       await page2.getByRole('button', { name: 'Settings' }).click({ timeout: 15000 });
       await page2.getByTestId('lock-enable').click();
       await page2.getByTestId('lock-state').filter({ hasText: /lock is unavailable here/ }).waitFor({ timeout: 15000 });
+      await page2.getByTestId('lock-enable').waitFor({ state: 'detached', timeout: 5000 });
       const dump = await dumpStorage(page2);
       if (dump.idb.lock !== undefined) throw new Error('a lock was stored without PRF');
       if (dump.idb.deviceKey?.privateKey?.cryptoKey !== 'private') throw new Error(`the device key changed: ${JSON.stringify(dump.idb.deviceKey)}`);

@@ -130,6 +130,9 @@ export function lockScreen(body: HTMLElement, onUnlocked: () => void, onErased: 
   body.append(panel);
 }
 
+/** Why the lock cannot work here, once an authenticator turned out to have no PRF. */
+let noPrf: string | null = null;
+
 /** The settings section: lock with a passkey, the idle time, lock now, remove the lock. */
 export async function settingsSection(toast: (text: string, cls?: string) => void, reshow: () => void, lockNow: () => void): Promise<HTMLElement> {
   const sec = h('section', 'settings-section');
@@ -173,7 +176,7 @@ export async function settingsSection(toast: (text: string, cls?: string) => voi
     sec.append(status, idleRow, actions);
     return sec;
   }
-  const ok = await passkey.support();
+  const ok = noPrf ? { ok: false as const, why: noPrf } : await passkey.support();
   if (!ok.ok) {
     status.textContent = `Unavailable: ${ok.why} The keys stay stored in this browser unencrypted.`;
     sec.append(status);
@@ -191,6 +194,15 @@ export async function settingsSection(toast: (text: string, cls?: string) => voi
         reshow();
       })
       .catch((e: unknown) => {
+        if (e instanceof passkey.PasskeyError && e.kind === 'no-prf') {
+          // Said once, plainly, and not offered again in this app run.
+          noPrf = 'this device’s authenticator has no passkey PRF, which the lock needs.';
+          status.className = 'hint';
+          status.textContent = e.message;
+          idleRow.remove();
+          on.remove();
+          return;
+        }
         fail(e);
         on.disabled = false;
       });

@@ -39,7 +39,7 @@ function translate(e: unknown): PasskeyError {
   if (e instanceof PasskeyError) return e;
   const name = e instanceof DOMException ? e.name : '';
   if (name === 'NotAllowedError' || name === 'AbortError') {
-    return new PasskeyError('cancelled', 'The passkey was not used: the prompt was cancelled or timed out, or this device has no passkey for this app.');
+    return new PasskeyError('cancelled', 'The passkey was not used: the prompt was cancelled, timed out or did not recognise you, or this device has no passkey for this app.');
   }
   if (name === 'SecurityError') return new PasskeyError('refused', `The browser refused passkeys for ${location.origin}.`);
   if (name === 'InvalidStateError') return new PasskeyError('refused', 'The authenticator already has a passkey for this app that it will not replace.');
