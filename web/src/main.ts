@@ -663,14 +663,23 @@ function resumeAll() {
 }
 document.addEventListener('visibilitychange', () => {
   const visible = document.visibilityState === 'visible';
-  // Back after longer than the lock's idle time: locked before anything reconnects.
-  if (visible) void lock.idle.check();
   // Hidden: the hosts send notices about what this app shows; visible: they hold them again.
-  for (const c of conns.values()) push.focus(c, visible);
-  if (visible) resumeAll();
+  if (!visible) {
+    for (const c of conns.values()) push.focus(c, false);
+    return;
+  }
+  // Back after longer than the lock's idle time: locked (no connection left) before anything
+  // reconnects.
+  void lock.idle
+    .check()
+    .catch(() => undefined)
+    .then(() => {
+      for (const c of conns.values()) push.focus(c, true);
+      resumeAll();
+    });
 });
 window.addEventListener('pageshow', (e) => {
-  if (e.persisted) resumeAll();
+  if (e.persisted) void lock.idle.check().catch(() => undefined).then(resumeAll);
 });
 window.addEventListener('online', resumeAll);
 // A pairing link opened while the app is already showing (same page, new fragment).
