@@ -81,6 +81,11 @@ describe('lockbox', () => {
     expect((await open(again, prf)).secrets).toEqual(secrets);
   });
 
+  it('a stored value that is not a lock record is not taken for one', async () => {
+    const { record } = await newLock(credentialId, prfSalt, prf, secrets);
+    for (const bad of [null, undefined, 'lock', {}, { ...record, sealed: 'x' }, { ...record, idleMinutes: '5' }]) expect(isLockRecord(bad)).toBe(false);
+  });
+
   it('the key it derives cannot be exported', async () => {
     const { key } = await newLock(credentialId, prfSalt, prf, secrets);
     expect(key.extractable).toBe(false);
