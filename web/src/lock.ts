@@ -47,22 +47,24 @@ export const remove = () => withPrf(store.removeLock);
 
 // ---------------------------------------------------------------------------------------------
 // The idle clock: no touch, key or typing for the lock's idle time (a hidden app gets none)
-// locks again. Timers sleep in a hidden page, so coming back checks at once.
+// locks again. Timers sleep in a hidden page, so coming back checks at once. Wall-clock time:
+// a monotonic clock may stand still while the device sleeps (performance.now does on some
+// systems).
 
 export const idle = {
-  last: performance.now(),
+  last: Date.now(),
   /** Overrides the lock's minutes (tests). */
   overrideMs: null as number | null,
   onIdle: null as (() => void) | null,
   timer: null as ReturnType<typeof setInterval> | null,
   touch() {
-    this.last = performance.now();
+    this.last = Date.now();
   },
   async check() {
     const rec = await store.lockRecord();
     if (!rec || (await store.isLocked())) return;
     const limit = this.overrideMs ?? rec.idleMinutes * 60000;
-    if (performance.now() - this.last >= limit) this.onIdle?.();
+    if (Date.now() - this.last >= limit) this.onIdle?.();
   },
   start(onIdle: () => void) {
     this.onIdle = onIdle;
