@@ -76,6 +76,15 @@ fn a_session_started_at_the_desk_continues_on_a_paired_device_and_back() {
     );
     let out = host.cli(&["ls", "local"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("ID"));
+    // The agent commands go the same way.
+    for args in [&["agent", "ls", "--json"][..], &["agents", "--json"]] {
+        let out = host.cli(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 #[test]

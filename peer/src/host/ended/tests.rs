@@ -49,6 +49,17 @@ fn attach(session: u64, from_offset: u64) -> Attach {
     }
 }
 
+/// `sh -c script` run to its end and remembered, as read back.
+async fn remembered(script: &str) -> (tempfile::TempDir, Arc<PtySession>, Arc<EndedSession>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let m = SessionManager::new(256 * 1024, 100, 8);
+    let e = Ended::load(open(&dir), 5).await.expect("load");
+    let s = ended(&m, script).await;
+    e.remember(&s).await;
+    let row = e.get(s.id()).expect("row");
+    (dir, s, row)
+}
+
 fn open(dir: &tempfile::TempDir) -> Db {
     Db::open(&dir.path().join("peer.db")).expect("db")
 }
@@ -97,12 +108,7 @@ async fn ended_sessions_outlive_the_table_in_memory_up_to_the_cap() {
 
 #[tokio::test]
 async fn attaching_to_a_remembered_session_replays_its_last_output_then_its_exit() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let m = SessionManager::new(64 * 1024, 100, 8);
-    let e = Ended::load(open(&dir), 5).await.expect("load");
-    let s = ended(&m, "printf 'one two'; exit 3").await;
-    e.remember(&s).await;
-    let row = e.get(s.id()).expect("row");
+    let (_dir, s, row) = remembered("printf 'one two'; exit 3").await;
     let end = row.info.output_end;
     assert_eq!(end, 7);
 
@@ -134,13 +140,8 @@ async fn attaching_to_a_remembered_session_replays_its_last_output_then_its_exit
 
 #[tokio::test]
 async fn output_older_than_what_is_kept_is_a_gap() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let m = SessionManager::new(256 * 1024, 100, 8);
-    let e = Ended::load(open(&dir), 5).await.expect("load");
     // 100000 bytes: more than the tail keeps.
-    let s = ended(&m, "head -c 100000 /dev/zero | tr '\\0' x; exit 0").await;
-    e.remember(&s).await;
-    let row = e.get(s.id()).expect("row");
+    let (_dir, s, row) = remembered("head -c 100000 /dev/zero | tr '\\0' x; exit 0").await;
     assert_eq!(row.tail.len(), TAIL);
     let mut out = Frames(vec![]);
     serve_attach(&row, &attach(s.id(), 10), &mut out)
