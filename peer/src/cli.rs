@@ -64,7 +64,8 @@ enum Command {
     },
     /// List a host's sessions.
     Ls {
-        /// Host name or id prefix (default: the only paired host).
+        /// Host name or id prefix, or `local` (default: the host running on this machine,
+        /// else the only paired host).
         host: Option<String>,
         /// Machine-readable output.
         #[arg(long)]
@@ -96,7 +97,8 @@ enum Command {
     },
     /// List the coding agents a host can run, installed or not.
     Agents {
-        /// Host name or id prefix (default: the only paired host).
+        /// Host name or id prefix, or `local` (default: the host running on this machine,
+        /// else the only paired host).
         host: Option<String>,
         /// Machine-readable output.
         #[arg(long)]
@@ -104,7 +106,8 @@ enum Command {
     },
     /// List the model servers a host can reach on its machine, and their models.
     Models {
-        /// Host name or id prefix (default: the only paired host).
+        /// Host name or id prefix, or `local` (default: the host running on this machine,
+        /// else the only paired host).
         host: Option<String>,
         /// Machine-readable output.
         #[arg(long)]
@@ -190,6 +193,10 @@ struct HostArgs {
     /// the screen can show above it (24 bytes per column per line).
     #[arg(long, value_name = "LINES", default_value_t = peer::pty::screen::DEFAULT_SCROLLBACK)]
     scrollback: usize,
+    /// Ended sessions kept (the newest), listed with their exit status and last output across
+    /// restarts until forgotten with `peer kill ID`.
+    #[arg(long, value_name = "N", default_value_t = host::DEFAULT_KEEP_ENDED)]
+    keep_ended: usize,
     /// Seconds a pairing code stays valid.
     #[arg(long, default_value_t = host::DEFAULT_PAIRING_TTL.as_secs())]
     pairing_ttl: u64,
@@ -239,7 +246,8 @@ struct PairArgs {
 
 #[derive(Debug, Args)]
 struct NewArgs {
-    /// Host name or id prefix (default: the only paired host).
+    /// Host name or id prefix, or `local` (default: the host running on this machine,
+    /// else the only paired host).
     host: Option<String>,
     /// A name for the session.
     #[arg(long)]
@@ -254,7 +262,8 @@ struct NewArgs {
 
 #[derive(Debug, Args)]
 struct AttachArgs {
-    /// `[HOST] [ID]`: host name or id prefix, and session id (default: the only session).
+    /// `[HOST] [ID]`: host name or id prefix (or `local`), and session id (default: the only
+    /// running session).
     #[arg(num_args = 0..=2)]
     args: Vec<String>,
     /// Create a new session and attach to it; exit with its exit status.

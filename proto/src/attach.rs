@@ -7,7 +7,8 @@ use crate::*;
 /// What a session list shows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionInfo {
-    /// Host-unique id, small and stable for the host process's life.
+    /// Host-unique id, small and stable; an ended session keeps it across host restarts until
+    /// it is forgotten.
     pub id: u64,
     /// Display name, if one was given.
     pub name: Option<String>,
@@ -30,6 +31,8 @@ pub struct SessionInfo {
     /// When output last arrived or input was last applied (creation time before either), unix
     /// milliseconds.
     pub last_activity_ms: u64,
+    /// When the process ended, unix milliseconds (`None` while it runs).
+    pub ended_at_ms: Option<u64>,
 }
 
 /// What the host's model of a session's screen knows, for session lists.

@@ -53,6 +53,10 @@ pub enum LocalRequest {
     },
     /// Audit log rows that match a filter, newest first.
     AuditQuery(AuditQuery),
+    /// Make this connection a session's control stream (docs/protocol.md section 13.1): the
+    /// reply is [`LocalReply::Session`], then `Request`s are answered with `Response`s as on a
+    /// session connection's control stream. The local user is the owner (an operator).
+    OpenSession,
 }
 
 /// Which audit rows [`LocalRequest::AuditQuery`] asks for.
@@ -105,6 +109,9 @@ pub enum LocalReply {
         /// The short code both sides showed.
         code: String,
     },
+    /// The answer to [`LocalRequest::OpenSession`]: what a session connection's `HostHello`
+    /// says.
+    Session(HostHello),
 }
 
 /// A paired device as listed.

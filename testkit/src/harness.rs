@@ -389,7 +389,21 @@ impl TestClient {
 
     /// Starts `peer ARGS` with piped stdin/stdout for an interactive attach.
     pub fn spawn(&self, args: &[&str]) -> Interactive {
-        let mut child = base_cmd(self.home.path())
+        Interactive::start(self.home.path(), args)
+    }
+}
+
+impl TestHost {
+    /// Starts `peer ARGS` with the host's state directory (the CLI on the host machine), with
+    /// piped stdin/stdout for an interactive attach.
+    pub fn spawn_cli(&self, args: &[&str]) -> Interactive {
+        Interactive::start(self.home.path(), args)
+    }
+}
+
+impl Interactive {
+    fn start(home: &Path, args: &[&str]) -> Interactive {
+        let mut child = base_cmd(home)
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

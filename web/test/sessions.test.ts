@@ -14,6 +14,7 @@ const base: SessionInfo = {
   output_end: 10,
   screen: { title: null, cwd: null, last_line: null, last_output_ms: 0, bells: 0, last_bell_ms: 0 },
   last_activity_ms: 1,
+  ended_at_ms: null,
 };
 
 describe('session list', () => {

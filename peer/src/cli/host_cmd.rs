@@ -47,6 +47,7 @@ pub(super) async fn run_host(paths: Paths, args: HostArgs, relay_only: bool) -> 
     cfg.relay_only = relay_only;
     cfg.buffer_bytes = args.buffer.max(4096);
     cfg.scrollback_lines = args.scrollback;
+    cfg.keep_ended = args.keep_ended.max(1);
     cfg.web_app = match args.web_root {
         Some(dir) => peer_relay::WebApp::Dir(dir),
         None => peer_relay::WebApp::BuiltIn,

@@ -66,11 +66,29 @@ pub(super) fn list_hosts(paths: &Paths, json: bool) -> Result<u8> {
     Ok(0)
 }
 
+/// The host name that means the host on this machine, reached through its control socket.
+pub(super) const LOCAL: &str = "local";
+
+/// Connects to `host` (a paired host's name or id prefix, or [`LOCAL`]). With no host named,
+/// the host running on this machine is used if its control socket answers (no pairing needed:
+/// the local user is its owner), else the only paired host.
 pub(super) async fn connect(
     paths: &Paths,
     host: Option<&str>,
     relay_only: bool,
 ) -> Result<(Dialer, HostConn)> {
+    let forced = host == Some(LOCAL);
+    let socket = paths.control_socket();
+    if forced || (host.is_none() && !relay_only && socket.exists()) {
+        let dialer = Dialer::local(socket);
+        match dialer.connect().await {
+            Ok(conn) => return Ok((dialer, conn)),
+            Err(e) if forced => {
+                return Err(e).context("connecting to the host on this machine");
+            }
+            Err(e) => tracing::info!("the host on this machine does not answer ({e})"),
+        }
+    }
     let hosts = KnownHosts::load(paths.hosts_file())?;
     let known = hosts.find(host)?.clone();
     let device = load_device(paths).await?;
@@ -179,10 +197,21 @@ pub(super) async fn attach(paths: &Paths, args: AttachArgs, relay_only: bool) ->
             eprintln!("[detached from session {session}]");
             Ok(0)
         }
-        AttachEnd::Exited(status) => Ok(match status.signal {
-            Some(_) => 255,
-            None => u8::try_from(status.code).unwrap_or(255),
-        }),
+        AttachEnd::Exited(status) => {
+            eprintln!("[session {session} {}]", ended_text(&status));
+            Ok(match status.signal {
+                Some(_) => 255,
+                None => u8::try_from(status.code).unwrap_or(255),
+            })
+        }
+    }
+}
+
+/// `exited (3)`, `killed (SIGHUP)`.
+fn ended_text(e: &peer::proto::ExitInfo) -> String {
+    match &e.signal {
+        Some(sig) => format!("killed ({sig})"),
+        None => format!("exited ({})", e.code),
     }
 }
 
@@ -261,10 +290,7 @@ pub(super) fn print_sessions(list: &[SessionInfo], json: bool) -> Result<()> {
     for s in list {
         let state = match &s.state {
             SessionState::Running => "running".to_string(),
-            SessionState::Exited(e) => match &e.signal {
-                Some(sig) => format!("killed ({sig})"),
-                None => format!("exited ({})", e.code),
-            },
+            SessionState::Exited(e) => ended_text(e),
         };
         let f = &s.screen;
         let idle = match f.last_output_ms {
@@ -336,5 +362,6 @@ pub(super) fn session_json(s: &SessionInfo) -> serde_json::Value {
         "last_output_ms": s.screen.last_output_ms,
         "bells": s.screen.bells,
         "last_bell_ms": s.screen.last_bell_ms,
+        "ended_at_ms": s.ended_at_ms,
     })
 }

@@ -211,7 +211,7 @@ async fn stream(
                     other.frame_type()
                 )));
             }
-            Err(e) => return Err(ClientError::from_read(e, conn.connection())),
+            Err(e) => return Err(conn.read_error(e)),
         }
     }
 }

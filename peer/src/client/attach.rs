@@ -378,7 +378,7 @@ impl Attacher {
                                 "unexpected {:?} frame", other.frame_type())));
                         }
                         Err(e) => {
-                            let e = ClientError::from_read(e, conn.connection());
+                            let e = conn.read_error(e);
                             if !e.is_retryable() {
                                 return Err(e);
                             }
@@ -398,7 +398,7 @@ impl Attacher {
                             }
                             if detach {
                                 let _ = write_frame(&mut send, &Frame::Detach).await;
-                                let _ = send.finish();
+                                send.finish();
                                 // Let the detach and any last keystrokes reach the host.
                                 let _ = tokio::time::timeout(Duration::from_millis(500), send.stopped()).await;
                                 let asking = probe.is_some();

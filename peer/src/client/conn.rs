@@ -3,12 +3,16 @@
 
 use std::time::Duration;
 
-use iroh::endpoint::{Connection, RecvStream, SendStream};
+use std::path::PathBuf;
 
+use iroh::endpoint::Connection;
+
+use super::stream::{StreamRecv, StreamSend};
 use crate::net::{self, close};
 use crate::proto::{
-    AgentAttach, AgentAttached, Attach, Attached, Frame, FrameReader, HostHello, NoticeKind,
-    ReadError, Reply, Request, RequestFrame, Watch, WireError, write_frame,
+    AgentAttach, AgentAttached, Attach, Attached, Frame, FrameReader, HostHello, LocalReply,
+    LocalRequest, NoticeKind, ReadError, Reply, Request, RequestFrame, Watch, WireError,
+    write_frame,
 };
 
 /// How long one connection attempt may take.
@@ -77,16 +81,26 @@ impl ClientError {
     }
 }
 
-/// A live, authenticated connection to a host.
+/// A live, authenticated connection to a host: a session connection over iroh, or a session
+/// on the control socket of the host on this machine.
 #[derive(Debug)]
 pub struct HostConn {
-    conn: Connection,
+    link: Link,
     /// The control stream; one request at a time, so a request can run beside an attachment.
     control: tokio::sync::Mutex<Control>,
     hello: HostHello,
-    /// The dialing endpoint's relay counters, and how many of its relay connections had ended
-    /// when this connection was made.
-    relays: RelayWatch,
+}
+
+#[derive(Debug)]
+enum Link {
+    Quic {
+        conn: Connection,
+        /// The dialing endpoint's relay counters, and how many of its relay connections had
+        /// ended when this connection was made.
+        relays: RelayWatch,
+    },
+    /// Each stream is a connection to this control socket.
+    Local(PathBuf),
 }
 
 /// Notices a relay connection of the dialing endpoint ending (a relay that went down).
@@ -114,29 +128,91 @@ impl RelayWatch {
 
 #[derive(Debug)]
 struct Control {
-    send: SendStream,
-    reader: FrameReader<RecvStream>,
+    send: StreamSend,
+    reader: FrameReader<StreamRecv>,
     next_id: u32,
 }
+
+/// The streams of an attachment, an agent event stream or a notice stream.
+pub type Streams = (StreamSend, FrameReader<StreamRecv>);
 
 impl HostConn {
     /// A connection past the hellos: `send` and `reader` are its control stream.
     pub(crate) fn new(
         conn: Connection,
-        send: SendStream,
-        reader: FrameReader<RecvStream>,
+        send: iroh::endpoint::SendStream,
+        reader: FrameReader<StreamRecv>,
         hello: HostHello,
         relays: RelayWatch,
     ) -> HostConn {
         HostConn {
-            conn,
+            link: Link::Quic { conn, relays },
+            control: tokio::sync::Mutex::new(Control {
+                send: StreamSend::Quic(send),
+                reader,
+                next_id: 1,
+            }),
+            hello,
+        }
+    }
+
+    /// Opens a session on the control socket of the host on this machine (docs/protocol.md
+    /// section 13): `LocalRequest::OpenSession`, then requests as on a control stream.
+    pub(crate) async fn local(socket: PathBuf) -> Result<HostConn, ClientError> {
+        let (mut send, mut reader) = open_local(&socket).await?;
+        write_frame(&mut send, &Frame::LocalRequest(LocalRequest::OpenSession))
+            .await
+            .map_err(|e| ClientError::Unreachable(e.to_string()))?;
+        let hello = match reader.read().await {
+            Ok(Frame::LocalReply(LocalReply::Session(hello))) => hello,
+            Ok(Frame::LocalReply(LocalReply::Error(e))) => return Err(e.into()),
+            Ok(other) => {
+                return Err(ClientError::Protocol(format!(
+                    "expected a session from the local host, got {:?} (is it an older peer?)",
+                    other.frame_type()
+                )));
+            }
+            Err(e) => return Err(local_read_error(e)),
+        };
+        Ok(HostConn {
+            link: Link::Local(socket),
             control: tokio::sync::Mutex::new(Control {
                 send,
                 reader,
                 next_id: 1,
             }),
             hello,
-            relays,
+        })
+    }
+
+    /// Whether this is a session on the local host's control socket.
+    pub fn is_local(&self) -> bool {
+        matches!(self.link, Link::Local(_))
+    }
+
+    /// The error a failed read on a stream of this connection stands for (the host's close
+    /// reason, if it closed the connection).
+    pub fn read_error(&self, e: ReadError) -> ClientError {
+        match &self.link {
+            Link::Quic { conn, .. } => ClientError::from_read(e, conn),
+            Link::Local(_) => local_read_error(e),
+        }
+    }
+
+    /// Opens a stream: a QUIC stream, or a new connection to the control socket.
+    async fn open(&self) -> Result<Streams, ClientError> {
+        match &self.link {
+            Link::Quic { conn, .. } => {
+                let (send, recv) = conn
+                    .open_bi()
+                    .await
+                    .map_err(|e| ClientError::from_conn(&e))?;
+                Ok((
+                    StreamSend::Quic(send),
+                    FrameReader::new(StreamRecv::Quic(recv)),
+                ))
+            }
+            Link::Local(socket) => open_local(socket).await,
         }
     }
 
@@ -145,12 +221,11 @@ impl HostConn {
     /// most likely gone, and waiting for QUIC to notice (the idle timeout) only delays a
     /// reconnect through another relay.
     pub fn relay_gone(&self) -> bool {
-        let relayed = self
-            .conn
-            .paths()
-            .iter()
-            .any(|p| p.is_selected() && p.is_relay());
-        relayed && self.relays.closed_since()
+        let Link::Quic { conn, relays } = &self.link else {
+            return false;
+        };
+        let relayed = conn.paths().iter().any(|p| p.is_selected() && p.is_relay());
+        relayed && relays.closed_since()
     }
 
     /// What the host said about itself.
@@ -158,9 +233,12 @@ impl HostConn {
         &self.hello
     }
 
-    /// The QUIC connection.
-    pub fn connection(&self) -> &Connection {
-        &self.conn
+    /// The QUIC connection (`None`: the local host's control socket).
+    pub fn connection(&self) -> Option<&Connection> {
+        match &self.link {
+            Link::Quic { conn, .. } => Some(conn),
+            Link::Local(_) => None,
+        }
     }
 
     /// Sends a request on the control stream and waits for its answer.
@@ -191,7 +269,7 @@ impl HostConn {
                         other.frame_type()
                     )));
                 }
-                Err(e) => return Err(ClientError::from_read(e, &self.conn)),
+                Err(e) => return Err(self.read_error(e)),
             }
         }
     }
@@ -210,16 +288,11 @@ impl HostConn {
     pub async fn attach(
         &self,
         attach: Attach,
-    ) -> Result<(SendStream, FrameReader<RecvStream>, Attached), ClientError> {
-        let (mut send, recv) = self
-            .conn
-            .open_bi()
-            .await
-            .map_err(|e| ClientError::from_conn(&e))?;
+    ) -> Result<(StreamSend, FrameReader<StreamRecv>, Attached), ClientError> {
+        let (mut send, mut reader) = self.open().await?;
         write_frame(&mut send, &Frame::Attach(attach))
             .await
             .map_err(|e| ClientError::Unreachable(e.to_string()))?;
-        let mut reader = FrameReader::new(recv);
         match reader.read().await {
             Ok(Frame::Attached(a)) => Ok((send, reader, a)),
             Ok(Frame::Error(e)) => Err(e.into()),
@@ -227,7 +300,7 @@ impl HostConn {
                 "expected Attached, got {:?}",
                 other.frame_type()
             ))),
-            Err(e) => Err(ClientError::from_read(e, &self.conn)),
+            Err(e) => Err(self.read_error(e)),
         }
     }
 
@@ -236,19 +309,14 @@ impl HostConn {
         &self,
         session: u64,
         from_seq: u64,
-    ) -> Result<(SendStream, FrameReader<RecvStream>, AgentAttached), ClientError> {
-        let (mut send, recv) = self
-            .conn
-            .open_bi()
-            .await
-            .map_err(|e| ClientError::from_conn(&e))?;
+    ) -> Result<(StreamSend, FrameReader<StreamRecv>, AgentAttached), ClientError> {
+        let (mut send, mut reader) = self.open().await?;
         write_frame(
             &mut send,
             &Frame::AgentAttach(AgentAttach { session, from_seq }),
         )
         .await
         .map_err(|e| ClientError::Unreachable(e.to_string()))?;
-        let mut reader = FrameReader::new(recv);
         match reader.read().await {
             Ok(Frame::AgentAttached(a)) => Ok((send, reader, a)),
             Ok(Frame::Error(e)) => Err(e.into()),
@@ -256,24 +324,16 @@ impl HostConn {
                 "expected AgentAttached, got {:?}",
                 other.frame_type()
             ))),
-            Err(e) => Err(ClientError::from_read(e, &self.conn)),
+            Err(e) => Err(self.read_error(e)),
         }
     }
 
     /// Opens a notice stream (only `kinds`; empty: all); `Notice` frames follow.
-    pub async fn watch(
-        &self,
-        kinds: Vec<NoticeKind>,
-    ) -> Result<(SendStream, FrameReader<RecvStream>), ClientError> {
-        let (mut send, recv) = self
-            .conn
-            .open_bi()
-            .await
-            .map_err(|e| ClientError::from_conn(&e))?;
+    pub async fn watch(&self, kinds: Vec<NoticeKind>) -> Result<Streams, ClientError> {
+        let (mut send, mut reader) = self.open().await?;
         write_frame(&mut send, &Frame::Watch(Watch { kinds }))
             .await
             .map_err(|e| ClientError::Unreachable(e.to_string()))?;
-        let mut reader = FrameReader::new(recv);
         match reader.read().await {
             Ok(Frame::Watching) => Ok((send, reader)),
             Ok(Frame::Error(e)) => Err(e.into()),
@@ -281,12 +341,40 @@ impl HostConn {
                 "expected Watching, got {:?}",
                 other.frame_type()
             ))),
-            Err(e) => Err(ClientError::from_read(e, &self.conn)),
+            Err(e) => Err(self.read_error(e)),
         }
     }
 
-    /// Closes the connection cleanly.
+    /// Closes the connection cleanly. (A local session ends when it is dropped.)
     pub fn close(&self) {
-        self.conn.close(close::DONE.into(), b"bye");
+        if let Link::Quic { conn, .. } = &self.link {
+            conn.close(close::DONE.into(), b"bye");
+        }
+    }
+}
+
+/// A new connection to the control socket at `socket`, as one stream.
+async fn open_local(socket: &std::path::Path) -> Result<Streams, ClientError> {
+    let stream = tokio::net::UnixStream::connect(socket).await.map_err(|e| {
+        ClientError::Unreachable(format!(
+            "no host answers on {} ({e}); start one with `peer host`",
+            socket.display()
+        ))
+    })?;
+    let (read, write) = stream.into_split();
+    Ok((
+        StreamSend::Local(write),
+        FrameReader::new(StreamRecv::Local(read)),
+    ))
+}
+
+/// What a failed read on the control socket means: the host went away (it may come back).
+fn local_read_error(e: ReadError) -> ClientError {
+    match e {
+        ReadError::Io(e) => ClientError::Unreachable(e.to_string()),
+        ReadError::Closed | ReadError::Truncated => {
+            ClientError::Unreachable("the local host closed the connection".into())
+        }
+        other => ClientError::Protocol(other.to_string()),
     }
 }

@@ -19,12 +19,81 @@ use crate::proto::{
 /// How long closing the previous connection's endpoint may delay a reconnect.
 const CLOSE_OLD: Duration = Duration::from_millis(200);
 
-/// Dials one host, again and again. Each connection gets a fresh endpoint (its own random key),
+/// Dials one host, again and again: a paired host over iroh ([`Dialer::new`]), or the host
+/// on this machine through its control socket ([`Dialer::local`]).
+#[derive(Debug)]
+pub struct Dialer(Way);
+
+#[derive(Debug)]
+enum Way {
+    Remote(Box<Remote>),
+    /// The control socket of the host on this machine (docs/protocol.md section 13).
+    Local(PathBuf),
+}
+
+impl Dialer {
+    /// Binds a fresh endpoint (its own random key) for talking to `host`.
+    pub async fn new(
+        host: &KnownHost,
+        device: SecretKey,
+        relay_only: bool,
+    ) -> Result<Dialer, ClientError> {
+        let remote = Remote::new(host, device, relay_only).await?;
+        Ok(Dialer(Way::Remote(Box::new(remote))))
+    }
+
+    /// Talks to the host on this machine through its control socket at `socket`: no pairing,
+    /// the local user is the owner.
+    pub fn local(socket: PathBuf) -> Dialer {
+        Dialer(Way::Local(socket))
+    }
+
+    /// Whether this dials the host on this machine.
+    pub fn is_local(&self) -> bool {
+        matches!(self.0, Way::Local(_))
+    }
+
+    /// Saves the routes the host tells on each connection into the hosts file at `path`
+    /// (when they differ from what it holds).
+    pub fn save_routes_to(self, path: PathBuf) -> Dialer {
+        match self.0 {
+            Way::Remote(r) => Dialer(Way::Remote(Box::new(r.save_routes_to(path)))),
+            local => Dialer(local),
+        }
+    }
+
+    /// What the device knows of the host now: its relays, addresses, relay token and pin
+    /// (nothing for the host on this machine).
+    pub async fn routes(&self) -> Routes {
+        match &self.0 {
+            Way::Remote(r) => r.routes().await,
+            Way::Local(_) => Routes::default(),
+        }
+    }
+
+    /// Connects: over iroh, proves the device key and reads the host's hello and routes;
+    /// locally, opens a session on the control socket.
+    pub async fn connect(&self) -> Result<HostConn, ClientError> {
+        match &self.0 {
+            Way::Remote(r) => r.connect().await,
+            Way::Local(socket) => HostConn::local(socket.clone()).await,
+        }
+    }
+
+    /// Closes the endpoint.
+    pub async fn close(self) {
+        if let Way::Remote(r) = self.0 {
+            r.close().await;
+        }
+    }
+}
+
+/// Dials one host over iroh, again and again. Each connection gets a fresh endpoint (its own random key),
 /// bound to what the device knows of the host at that moment: a host that moved to other
 /// relays or ports, or whose relay token changed, is dialed the new way on the next
 /// connection, and a host that went back to its old state of a dead path carries none of it.
 #[derive(Debug)]
-pub struct Dialer {
+struct Remote {
     device: SecretKey,
     host_id: EndpointId,
     relay_only: bool,
@@ -47,13 +116,13 @@ struct DialState {
     auth: net::RelayAuth,
 }
 
-impl Dialer {
+impl Remote {
     /// Binds a fresh endpoint (its own random key) for talking to `host`.
-    pub async fn new(
+    async fn new(
         host: &KnownHost,
         device: SecretKey,
         relay_only: bool,
-    ) -> Result<Dialer, ClientError> {
+    ) -> Result<Remote, ClientError> {
         let host_id: EndpointId = host
             .endpoint_id
             .parse()
@@ -61,7 +130,7 @@ impl Dialer {
         let routes = host.routes();
         let auth = routes.relay_auth().map_err(ClientError::BadRecord)?;
         let endpoint = bind(&routes, &auth, relay_only).await?;
-        Ok(Dialer {
+        Ok(Remote {
             device,
             host_id,
             relay_only,
@@ -79,18 +148,18 @@ impl Dialer {
 
     /// Saves the routes the host tells on each connection into the hosts file at `path`
     /// (when they differ from what it holds).
-    pub fn save_routes_to(mut self, path: PathBuf) -> Dialer {
+    fn save_routes_to(mut self, path: PathBuf) -> Remote {
         self.hosts_file = Some(path);
         self
     }
 
     /// What the device knows of the host now: its relays, addresses, relay token and pin.
-    pub async fn routes(&self) -> Routes {
+    async fn routes(&self) -> Routes {
         self.state.lock().await.routes.clone()
     }
 
     /// Connects, proves the device key, reads the host's hello and routes.
-    pub async fn connect(&self) -> Result<HostConn, ClientError> {
+    async fn connect(&self) -> Result<HostConn, ClientError> {
         let mut state = self.state.lock().await;
         if state.used {
             // A new endpoint for a new connection: it carries nothing of the last one (a path
@@ -161,7 +230,7 @@ impl Dialer {
         write_frame(&mut send, &hello)
             .await
             .map_err(|e| ClientError::Unreachable(e.to_string()))?;
-        let mut reader = FrameReader::new(recv);
+        let mut reader = FrameReader::new(super::stream::StreamRecv::Quic(recv));
         let hello = match reader.read().await {
             Ok(Frame::HostHello(h)) => h,
             Ok(Frame::Error(e)) => return Err(e.into()),
@@ -236,7 +305,7 @@ impl Dialer {
     }
 
     /// Closes the endpoint.
-    pub async fn close(self) {
+    async fn close(self) {
         self.state.into_inner().endpoint.close().await;
     }
 }

@@ -75,7 +75,7 @@ impl KnownHost {
 /// The part of a host record the host keeps current: its relays, direct addresses, relay
 /// token and relay certificate pin. Learned at pairing, replaced by the [`HostRoutes`] the host
 /// sends on every connection. `Debug` does not show the token.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Routes {
     /// Relay URLs.
     pub relay_urls: Vec<String>,

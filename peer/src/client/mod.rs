@@ -11,10 +11,11 @@ mod local;
 mod pair;
 mod predict;
 pub mod sanitize;
+mod stream;
 pub mod transcript;
 
 pub use attach::{AttachEnd, AttachIo, Attacher};
-pub use conn::{ClientError, HostConn};
+pub use conn::{ClientError, HostConn, Streams};
 pub use device::load_device_key;
 pub use dialer::Dialer;
 pub use display::{Display, RESET, Repainted};
@@ -23,3 +24,4 @@ pub use hosts::{KnownHost, KnownHosts, Routes};
 pub use local::local_request;
 pub use pair::{PairResult, pair};
 pub use predict::{Overlay, PredictMode, Predictor, Stats as PredictStats, View};
+pub use stream::{StreamRecv, StreamSend};

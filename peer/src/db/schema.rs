@@ -8,6 +8,7 @@
 //! | 3 | `agent_sessions.model`: the local model server and model a session runs on (JSON), if any |
 //! | 4 | table `push_subscriptions`: a device's Web Push subscription and the VAPID key to sign with (`host/push`) |
 //! | 5 | `agent_sessions.subdir`: the directory inside the worktree the agent works in (`''`: the worktree); an index of `audit` by time |
+//! | 6 | table `pty_sessions`: ended PTY sessions, with their exit status and last output (`host/ended.rs`) |
 //!
 //! Each step runs in one transaction with the version it reaches, so a failed migration
 //! leaves the database as it was. A database of a newer version is refused.
@@ -18,7 +19,7 @@ use tracing::{info, warn};
 use super::DbError;
 
 /// The newest schema version.
-pub const VERSION: u32 = 5;
+pub const VERSION: u32 = 6;
 
 const V1: &str = "
 CREATE TABLE IF NOT EXISTS devices (
@@ -73,6 +74,25 @@ CREATE TABLE IF NOT EXISTS push_subscriptions (
 );
 ";
 
+const V6: &str = "
+CREATE TABLE IF NOT EXISTS pty_sessions (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT,
+    command    TEXT NOT NULL,
+    cwd        TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    ended_at   INTEGER NOT NULL,
+    exit_code  INTEGER NOT NULL,
+    signal     TEXT,
+    cols       INTEGER NOT NULL,
+    rows       INTEGER NOT NULL,
+    output_end INTEGER NOT NULL,
+    facts      TEXT NOT NULL,
+    tail       BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pty_sessions_ended ON pty_sessions (ended_at);
+";
+
 /// Rows converted per query in the migration to version 2.
 const PAGE: i64 = 1000;
 
@@ -99,6 +119,9 @@ pub fn migrate(conn: &mut Connection) -> Result<(), DbError> {
     }
     if found < 5 {
         step(conn, 5, v5)?;
+    }
+    if found < 6 {
+        step(conn, 6, |c| Ok(c.execute_batch(V6)?))?;
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ mod attach;
 mod browser;
 mod control;
 pub mod devices;
+mod ended;
 mod failover;
 mod listen;
 pub mod pairing;
@@ -34,6 +35,7 @@ use crate::proto::{ALPN_BRIDGE, ALPN_PAIR, ALPN_SESSION};
 use crate::proto::{HostStatus, Role};
 use crate::pty::SessionManager;
 use devices::Devices;
+pub use ended::DEFAULT_KEEP as DEFAULT_KEEP_ENDED;
 use pairing::Pairings;
 
 /// Default output buffer per session.
@@ -77,6 +79,8 @@ pub struct HostConfig {
     pub scrollback_lines: usize,
     /// Most sessions at once.
     pub max_sessions: usize,
+    /// Ended sessions remembered (the newest), with their exit status and last output.
+    pub keep_ended: usize,
     /// Keep the host key in a file even where an OS keyring exists (tests).
     pub file_keys: bool,
     /// The web app the embedded front serves at `/`: the one built into the binary (default),
@@ -107,6 +111,7 @@ impl HostConfig {
             buffer_bytes: DEFAULT_BUFFER,
             scrollback_lines: crate::pty::screen::DEFAULT_SCROLLBACK,
             max_sessions: 256,
+            keep_ended: ended::DEFAULT_KEEP,
             file_keys: false,
             web_app: peer_relay::WebApp::BuiltIn,
             app_url: None,
@@ -179,6 +184,8 @@ pub struct HostShared {
     pub(crate) relocations: tokio::sync::watch::Sender<u64>,
     pub(crate) devices: Devices,
     pub(crate) sessions: Arc<SessionManager>,
+    /// Ended sessions, remembered across restarts.
+    pub(crate) ended: Arc<ended::Ended>,
     pub(crate) pairings: Pairings,
     pub(crate) shutdown: CancellationToken,
     pub(crate) relay_urls: Vec<RelayUrl>,
@@ -415,6 +422,13 @@ impl Host {
             cfg.scrollback_lines,
             cfg.max_sessions,
         ));
+        let ended = Arc::new(ended::Ended::load(db.clone(), cfg.keep_ended).await?);
+        sessions.reserve_ids(ended.next_id());
+        tasks.spawn(
+            ended
+                .clone()
+                .follow(sessions.clone(), sessions.events(), shutdown.clone()),
+        );
         let sources = push::Sources {
             agents: agents.clone(),
             sessions: sessions.clone(),
@@ -432,6 +446,7 @@ impl Host {
             relocations: tokio::sync::watch::Sender::new(0),
             devices,
             sessions,
+            ended,
             pairings: Pairings::default(),
             shutdown,
             relay_urls,
@@ -504,6 +519,8 @@ impl Host {
         let _ = tokio::time::timeout(Duration::from_secs(3), self.tasks.wait()).await;
         self.shared.agents.flush().await;
         self.shared.sessions.kill_all().await;
+        // The sessions just killed are listed, as ended, after the next start.
+        self.shared.ended.remember_all(&self.shared.sessions).await;
         self.shared.endpoint().close().await;
         if let Some(relay) = self.relay {
             relay.shutdown().await;

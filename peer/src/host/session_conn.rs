@@ -13,7 +13,9 @@ use tokio::task::JoinSet;
 use tracing::{debug, info};
 
 use super::HostShared;
-use super::streams::{StreamCtx, handle_request, protocol_error, serve_attachment};
+use super::streams::{
+    FrameSink, FrameSource, StreamCtx, handle_request, protocol_error, serve_attachment,
+};
 use crate::net;
 use crate::proto::close::quic as close;
 use crate::proto::{
@@ -112,7 +114,11 @@ pub async fn serve(host: Arc<HostShared>, conn: Connection) {
     };
     {
         let ctx = ctx.clone();
-        streams.spawn(async move { control_loop(ctx, reader, send).await });
+        streams.spawn(async move {
+            let (mut reader, mut send) = (reader, send);
+            control_loop(ctx, &mut reader, &mut send, |_| None).await;
+            let _ = send.finish();
+        });
     }
     loop {
         tokio::select! {
@@ -164,19 +170,29 @@ fn proof_ok(conn: &Connection, remote: &iroh::EndpointId, device: &[u8; 32], pro
     .is_ok()
 }
 
-async fn control_loop(ctx: StreamCtx, mut reader: FrameReader<RecvStream>, mut send: SendStream) {
+/// Answers the requests of a control stream until it ends; `refuse` may turn a request down
+/// before it is served.
+pub(crate) async fn control_loop<S: FrameSink, R: FrameSource>(
+    ctx: StreamCtx,
+    reader: &mut R,
+    send: &mut S,
+    refuse: fn(&crate::proto::Request) -> Option<WireError>,
+) {
     loop {
-        let frame = match reader.read().await {
+        let frame = match reader.next().await {
             Ok(f) => f,
             Err(ReadError::Closed) => break,
             Err(e) => {
-                let _ = write_frame(&mut send, &protocol_error(&e)).await;
+                let _ = send.send(protocol_error(&e)).await;
                 break;
             }
         };
         let answer = match frame {
             Frame::Request(req) => {
-                let result = handle_request(&ctx, req.request).await;
+                let result = match refuse(&req.request) {
+                    Some(e) => Err(e),
+                    None => handle_request(&ctx, req.request).await,
+                };
                 Frame::Response(ResponseFrame { id: req.id, result })
             }
             Frame::Ping(n) => Frame::Pong(n),
@@ -189,15 +205,14 @@ async fn control_loop(ctx: StreamCtx, mut reader: FrameReader<RecvStream>, mut s
                         other.frame_type()
                     ),
                 );
-                let _ = write_frame(&mut send, &Frame::Error(err)).await;
+                let _ = send.send(Frame::Error(err)).await;
                 break;
             }
         };
-        if write_frame(&mut send, &answer).await.is_err() {
+        if send.send(answer).await.is_err() {
             break;
         }
     }
-    let _ = send.finish();
 }
 
 async fn attach_stream(ctx: StreamCtx, mut send: SendStream, recv: RecvStream) {

@@ -113,7 +113,7 @@ fn request_name(req: &Request) -> &'static str {
 async fn serve_request(ctx: &StreamCtx, req: Request) -> Result<Reply, WireError> {
     let sessions = &ctx.host.sessions;
     match req {
-        Request::ListSessions => Ok(Reply::Sessions(sessions.list())),
+        Request::ListSessions => Ok(Reply::Sessions(list_sessions(&ctx.host))),
         Request::CreateSession(c) => {
             if ctx.role != Role::Operator {
                 return Err(forbidden());
@@ -136,7 +136,7 @@ async fn serve_request(ctx: &StreamCtx, req: Request) -> Result<Reply, WireError
                 return Err(forbidden());
             }
             ctx.host.push.killed(session);
-            sessions.kill(session).await.map_err(session_error)?;
+            kill_session(&ctx.host, session).await?;
             ctx.host
                 .devices
                 .audit(Some(ctx.device), "session.kill", session.to_string())
@@ -348,6 +348,38 @@ async fn start_agent(ctx: &StreamCtx, n: StartAgent) -> Result<AgentStarted, Wir
     Ok(started)
 }
 
+/// The live sessions, then the ended ones remembered from earlier runs, by id.
+pub(crate) fn list_sessions(host: &HostShared) -> Vec<crate::proto::SessionInfo> {
+    let mut list = host.sessions.list();
+    let remembered = host.ended.list_except(&list);
+    list.extend(remembered);
+    list.sort_by_key(|s| s.id);
+    list
+}
+
+/// Kills a running session, or forgets an ended one (live or remembered).
+async fn kill_session(host: &HostShared, session: u64) -> Result<(), WireError> {
+    let live = match host.sessions.get(session) {
+        Ok(s) => Some(s.exit().is_some()),
+        Err(_) => None,
+    };
+    if live != Some(false) {
+        // An ended session: forget it, in memory and on disk.
+        let remembered = host
+            .ended
+            .forget(session)
+            .await
+            .map_err(|e| WireError::new(ErrorCode::Internal, e.to_string()))?;
+        if live.is_none() && !remembered {
+            return Err(session_error(SessionError::NotFound(session)));
+        }
+    }
+    if live.is_some() {
+        host.sessions.kill(session).await.map_err(session_error)?;
+    }
+    Ok(())
+}
+
 fn check_id(s: &str) -> Result<(), WireError> {
     if s.is_empty() || s.len() > 256 || s.chars().any(char::is_control) {
         return Err(WireError::new(
@@ -367,11 +399,13 @@ fn operator_only(ctx: &StreamCtx) -> Result<(), WireError> {
 
 /// Who a device is, for agent events.
 pub(crate) fn actor(ctx: &StreamCtx) -> crate::agent::Actor {
-    let name = ctx
-        .host
-        .devices
-        .get_name(&ctx.device)
-        .unwrap_or_else(|| hex::encode(&ctx.device[..4]));
+    let name = ctx.host.devices.get_name(&ctx.device).unwrap_or_else(|| {
+        if ctx.device == super::control::LOCAL_DEVICE {
+            "this machine".to_string()
+        } else {
+            hex::encode(&ctx.device[..4])
+        }
+    });
     crate::agent::Actor {
         device: Some(hex::encode(ctx.device)),
         name,
@@ -435,7 +469,10 @@ pub(crate) async fn serve_attachment<S: FrameSink, R: FrameSource>(
     let end = match first {
         Frame::Attach(attach) => match ctx.host.sessions.get(attach.session) {
             Ok(session) => super::attach::run_attach(ctx, &session, &attach, send, reader).await,
-            Err(e) => Err(AttachEnd::Error(session_error(e))),
+            Err(e) => match ctx.host.ended.get(attach.session) {
+                Some(ended) => super::ended::serve_attach(&ended, &attach, send).await,
+                None => Err(AttachEnd::Error(session_error(e))),
+            },
         },
         Frame::AgentAttach(attach) => super::agent_stream::run(ctx, &attach, send, reader).await,
         Frame::Watch(watch) => super::push::run_watch(ctx, &watch, send, reader).await,

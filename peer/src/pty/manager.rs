@@ -51,6 +51,12 @@ impl SessionManager {
         }
     }
 
+    /// Makes the next new session's id at least `next` (ids of sessions remembered from an
+    /// earlier run are not given out again).
+    pub fn reserve_ids(&self, next: u64) {
+        self.next_id.fetch_max(next, Ordering::Relaxed);
+    }
+
     /// Events of every session, from now on.
     pub fn events(&self) -> broadcast::Receiver<PtyEvent> {
         self.config.events.subscribe()

@@ -102,7 +102,12 @@ async fn garbage_everywhere_and_the_host_keeps_serving() {
 
     // On the good connection: a garbage attach stream gets an error frame and only that
     // stream ends.
-    let (mut s, r) = good.connection().open_bi().await.expect("bi");
+    let (mut s, r) = good
+        .connection()
+        .expect("quic")
+        .open_bi()
+        .await
+        .expect("bi");
     s.write_all(&[0, 0, 0, 1, 0x15]).await.expect("write");
     let mut reader = FrameReader::new(r);
     match reader.read().await.expect("error frame") {

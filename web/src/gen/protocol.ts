@@ -1379,7 +1379,12 @@ export type LocalReply =
       /** The short code both sides showed. */
       code: string;
     };
-  };
+  }
+  /**
+   * The answer to [`LocalRequest::OpenSession`]: what a session connection's `HostHello`
+   * says.
+   */
+  | { Session: HostHello };
 export function encLocalReply(w: Writer, v: LocalReply): void {
   if (typeof v === 'object' && 'Pairing' in v) { w.varint(0, 32); w.str(v.Pairing.url); w.u64(v.Pairing.expires_at); return; }
   if (typeof v === 'object' && 'Devices' in v) { w.varint(1, 32); w.varint(v.Devices.length, 64); for (const x0 of v.Devices) { encDeviceInfo(w, x0); } return; }
@@ -1388,10 +1393,11 @@ export function encLocalReply(w: Writer, v: LocalReply): void {
   if (typeof v === 'object' && 'Error' in v) { w.varint(4, 32); encWireError(w, v.Error); return; }
   if (typeof v === 'object' && 'Audit' in v) { w.varint(5, 32); w.varint(v.Audit.length, 64); for (const x0 of v.Audit) { encAuditRow(w, x0); } return; }
   if (typeof v === 'object' && 'Paired' in v) { w.varint(6, 32); w.str(v.Paired.name); w.str(v.Paired.device); encRole(w, v.Paired.role); w.str(v.Paired.code); return; }
+  if (typeof v === 'object' && 'Session' in v) { w.varint(7, 32); encHostHello(w, v.Session); return; }
   throw new PostcardError('not a LocalReply');
 }
 export function decLocalReply(r: Reader): LocalReply {
-  switch (r.variant(7)) {
+  switch (r.variant(8)) {
     case 0: return { Pairing: { url: r.str(), expires_at: r.u64() } };
     case 1: return { Devices: r.seq(() => decDeviceInfo(r)) };
     case 2: return { Revoked: { device: decDeviceInfo(r), closed: r.varint(32) } };
@@ -1399,6 +1405,7 @@ export function decLocalReply(r: Reader): LocalReply {
     case 4: return { Error: decWireError(r) };
     case 5: return { Audit: r.seq(() => decAuditRow(r)) };
     case 6: return { Paired: { name: r.str(), device: r.str(), role: decRole(r), code: r.str() } };
+    case 7: return { Session: decHostHello(r) };
     default: throw new PostcardError('bad LocalReply');
   }
 }
@@ -1445,7 +1452,13 @@ export type LocalRequest =
     };
   }
   /** Audit log rows that match a filter, newest first. */
-  | { AuditQuery: AuditQuery };
+  | { AuditQuery: AuditQuery }
+  /**
+   * Make this connection a session's control stream (docs/protocol.md section 13.1): the
+   * reply is [`LocalReply::Session`], then `Request`s are answered with `Response`s as on a
+   * session connection's control stream. The local user is the owner (an operator).
+   */
+  | 'OpenSession';
 export function encLocalRequest(w: Writer, v: LocalRequest): void {
   if (typeof v === 'object' && 'NewPairing' in v) { w.varint(0, 32); encRole(w, v.NewPairing.role); w.u64(v.NewPairing.ttl_secs); return; }
   if (v === 'ListDevices') { w.varint(1, 32); return; }
@@ -1454,10 +1467,11 @@ export function encLocalRequest(w: Writer, v: LocalRequest): void {
   if (typeof v === 'object' && 'Audit' in v) { w.varint(4, 32); w.varint(v.Audit.limit, 32); return; }
   if (typeof v === 'object' && 'AwaitPairing' in v) { w.varint(5, 32); w.fixed(v.AwaitPairing.pairing_id, 16); w.varint(v.AwaitPairing.timeout_secs, 32); return; }
   if (typeof v === 'object' && 'AuditQuery' in v) { w.varint(6, 32); encAuditQuery(w, v.AuditQuery); return; }
+  if (v === 'OpenSession') { w.varint(7, 32); return; }
   throw new PostcardError('not a LocalRequest');
 }
 export function decLocalRequest(r: Reader): LocalRequest {
-  switch (r.variant(7)) {
+  switch (r.variant(8)) {
     case 0: return { NewPairing: { role: decRole(r), ttl_secs: r.u64() } };
     case 1: return 'ListDevices';
     case 2: return { RevokeDevice: { id: r.str() } };
@@ -1465,6 +1479,7 @@ export function decLocalRequest(r: Reader): LocalRequest {
     case 4: return { Audit: { limit: r.varint(32) } };
     case 5: return { AwaitPairing: { pairing_id: r.fixed(16), timeout_secs: r.varint(32) } };
     case 6: return { AuditQuery: decAuditQuery(r) };
+    case 7: return 'OpenSession';
     default: throw new PostcardError('bad LocalRequest');
   }
 }
@@ -2337,7 +2352,10 @@ export function decScreenRequest(r: Reader): ScreenRequest {
 
 /** What a session list shows. */
 export interface SessionInfo {
-  /** Host-unique id, small and stable for the host process's life. */
+  /**
+   * Host-unique id, small and stable; an ended session keeps it across host restarts until
+   * it is forgotten.
+   */
   id: number;
   /** Display name, if one was given. */
   name: string | null;
@@ -2362,6 +2380,8 @@ export interface SessionInfo {
    * milliseconds.
    */
   last_activity_ms: number;
+  /** When the process ended, unix milliseconds (`None` while it runs). */
+  ended_at_ms: number | null;
 }
 export function encSessionInfo(w: Writer, v: SessionInfo): void {
   w.u64(v.id);
@@ -2375,6 +2395,7 @@ export function encSessionInfo(w: Writer, v: SessionInfo): void {
   w.u64(v.output_end);
   encScreenFacts(w, v.screen);
   w.u64(v.last_activity_ms);
+  if (v.ended_at_ms === null) w.u8(0); else { w.u8(1); w.u64(v.ended_at_ms); }
 }
 export function decSessionInfo(r: Reader): SessionInfo {
   return {
@@ -2389,6 +2410,7 @@ export function decSessionInfo(r: Reader): SessionInfo {
     output_end: r.u64(),
     screen: decScreenFacts(r),
     last_activity_ms: r.u64(),
+    ended_at_ms: (r.option() ? r.u64() : null),
   };
 }
 

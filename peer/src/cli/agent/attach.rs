@@ -10,7 +10,7 @@ use peer::client::sanitize::inline;
 use peer::client::transcript::Transcript;
 use peer::client::{Dialer, HostConn};
 use peer::paths::Paths;
-use peer::proto::{AgentEvent, AgentState, Frame, FrameReader, write_frame};
+use peer::proto::{AgentEvent, AgentState, Frame, write_frame};
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -24,10 +24,7 @@ const DOUBLE_CTRL_C: Duration = Duration::from_secs(2);
 /// A message line not ended yet is shown after this long without more text.
 const FLUSH_AFTER: Duration = Duration::from_millis(200);
 
-type Stream = (
-    iroh::endpoint::SendStream,
-    FrameReader<iroh::endpoint::RecvStream>,
-);
+type Stream = peer::client::Streams;
 
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(100u64.saturating_mul(1 << attempt.min(5)).min(3000))
@@ -173,7 +170,7 @@ pub(super) async fn attach(
                         Done::Switch(n) => {
                             if let Some((mut s, _)) = stream.take() {
                                 let _ = write_frame(&mut s, &Frame::Detach).await;
-                                let _ = s.finish();
+                                s.finish();
                             }
                             match link.attach(n, 0).await {
                                 Ok((s, r, info)) => {
@@ -217,7 +214,7 @@ pub(super) async fn attach(
     };
     if let Some((mut s, _)) = stream.take() {
         let _ = write_frame(&mut s, &Frame::Detach).await;
-        let _ = s.finish();
+        s.finish();
     }
     input.close();
     out.close();

@@ -59,10 +59,7 @@ pub(super) struct Link {
     conn: Option<HostConn>,
 }
 
-type Stream = (
-    iroh::endpoint::SendStream,
-    FrameReader<iroh::endpoint::RecvStream>,
-);
+type Stream = peer::client::Streams;
 
 impl Link {
     pub(super) fn new(dialer: Dialer, conn: HostConn) -> Link {
@@ -86,7 +83,7 @@ impl Link {
     pub(super) fn lost(&mut self, e: ReadError) -> ClientError {
         match self.conn.take() {
             Some(c) => {
-                let err = ClientError::from_read(e, c.connection());
+                let err = c.read_error(e);
                 c.close();
                 err
             }
@@ -109,8 +106,8 @@ impl Link {
         from: u64,
     ) -> Result<
         (
-            iroh::endpoint::SendStream,
-            FrameReader<iroh::endpoint::RecvStream>,
+            peer::client::StreamSend,
+            FrameReader<peer::client::StreamRecv>,
             AgentAttached,
         ),
         ClientError,

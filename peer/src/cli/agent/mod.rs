@@ -193,7 +193,8 @@ pub enum GrantsCmd {
 
 #[derive(Debug, Args)]
 pub struct HostOpt {
-    /// Host name or id prefix (default: the only paired host).
+    /// Host name or id prefix, or `local` (default: the host running on this machine,
+    /// else the only paired host).
     #[arg(long)]
     host: Option<String>,
 }

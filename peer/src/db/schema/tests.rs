@@ -241,7 +241,14 @@ async fn a_database_of_the_previous_version_is_adopted_and_keeps_its_rows() {
 fn a_new_database_gets_every_table_and_a_newer_one_is_refused() {
     let mut c = Connection::open_in_memory().expect("open");
     migrate(&mut c).expect("migrate");
-    for t in ["devices", "audit", "agent_sessions", "agent_events"] {
+    for t in [
+        "devices",
+        "audit",
+        "agent_sessions",
+        "agent_events",
+        "push_subscriptions",
+        "pty_sessions",
+    ] {
         assert!(has_table(&c, t).expect("query"), "{t}");
     }
     let v: u32 = c

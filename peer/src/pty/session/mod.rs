@@ -135,6 +135,8 @@ struct Shared {
 struct State {
     buffer: OutputBuffer,
     exit: Option<ExitInfo>,
+    /// When `exit` was recorded, unix milliseconds.
+    ended_at_ms: Option<u64>,
     size: WinSize,
     attached: u32,
     /// Highest input sequence number applied, per client token.
@@ -218,6 +220,7 @@ impl PtySession {
             state: Mutex::new(State {
                 buffer: OutputBuffer::new(buffer_bytes),
                 exit: None,
+                ended_at_ms: None,
                 size,
                 attached: 0,
                 input_seqs: HashMap::new(),
@@ -293,7 +296,11 @@ impl PtySession {
                 }
             };
             debug!(session = id, code = exit.code, "session ended");
-            wshared.state.lock().exit = Some(exit.clone());
+            {
+                let mut st = wshared.state.lock();
+                st.exit = Some(exit.clone());
+                st.ended_at_ms = Some(crate::util::now_ms());
+            }
             wshared.changed.send_modify(|v| *v += 1);
             let _ = events.send(PtyEvent::Exited {
                 session: id,
@@ -356,6 +363,7 @@ impl PtySession {
                 ..screen
             },
             last_activity_ms: st.last_activity_ms,
+            ended_at_ms: st.ended_at_ms,
         }
     }
 
