@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use peer_testkit::agents::{agent_host, events, events_with, find};
+use peer_testkit::agents::{agent_host, events, events_with, find, git_repo};
 use peer_testkit::impair::{Impairment, UdpImpairProxy, route_only_through};
 use peer_testkit::{TestClient, TestHost, pair};
 use serde_json::Value;
@@ -143,9 +143,28 @@ fn an_attach_reconnects_after_a_host_restart_and_catches_up() {
 /// the loss.
 #[test]
 fn an_attach_reconnects_after_a_network_loss_and_catches_up_once() {
-    let (mut host, client, repo, _state) = setup();
+    // The host on `::1` only and the proxy in front of it on 127.0.0.1, as in `faults`: the
+    // client learns no other way to the host.
+    let state = tempfile::tempdir().expect("tempdir");
+    let home = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(home.path().join("host")).expect("mkdir");
+    std::fs::write(
+        home.path().join("host/agents.toml"),
+        format!(
+            "[agents.fake]\ncommand = [{:?}]\nenv = {{ PEER_FAKE_AGENT_STATE = {:?} }}\n",
+            peer_testkit::fake_agent_binary(),
+            state.path().to_string_lossy()
+        ),
+    )
+    .expect("agents.toml");
+    let mut host = TestHost::start_in(home, &["--listen", "::1"]);
+    let client = TestClient::new();
+    pair(&mut host, &client, "phone");
     let laptop = TestClient::new();
+    host.fresh_url();
     pair(&mut host, &laptop, "laptop");
+    let repo = tempfile::tempdir().expect("tempdir");
+    git_repo(repo.path(), &[("a.txt", "one\n")]);
     let id = new(&client, &repo, "hello");
     events(&client, &id, 0, "idle");
     let clear = Impairment {
@@ -153,11 +172,7 @@ fn an_attach_reconnects_after_a_network_loss_and_catches_up_once() {
         loss: 0.0,
     };
     let front = "127.0.0.1:0".parse().expect("addr");
-    let proxy = UdpImpairProxy::start(
-        front,
-        host.udp_addr("127.0.0.1".parse().expect("ip")),
-        clear,
-    );
+    let proxy = UdpImpairProxy::start(front, host.udp_addr("::1".parse().expect("ip")), clear);
     route_only_through(&client, proxy.addr);
     let mut a = client.spawn(&["agent", "attach", &id]);
     a.wait_for("agent: echo: hello", T);
