@@ -54,11 +54,12 @@ const SIZES = [
   ['landscape', { width: 844, height: 390 }],
 ];
 /** Screenshots of what the page shows at each size (CSS pixels), then back to the phone's own. */
-async function shots(page, name, sizes = SIZES) {
+async function shots(page, name, sizes = SIZES, prepare = async () => {}) {
   const own = page.viewportSize();
   for (const [label, size] of sizes) {
     await page.setViewportSize(size);
     await page.waitForTimeout(350);
+    await prepare();
     await page.screenshot({ path: join(docShots, `${name}-${label}.png`), scale: 'css' });
   }
   await page.setViewportSize(own);
@@ -391,6 +392,8 @@ async function agentSteps(page, relayUrl) {
     await page.getByTestId('prompt').fill('all');
     await page.getByRole('button', { name: 'Send' }).click();
     await page.getByTestId('msg-agent').filter({ hasText: 'hello' }).waitFor({ timeout: 20000 });
+    // ('hello' is also in the first turn's reply: wait for the commands this turn offers.)
+    await page.waitForFunction(() => (window.peerDebug.agentView()?.model.commands.length ?? 0) > 0, null, { timeout: 20000 });
     await page.getByTestId('prompt').fill('');
     await page.getByTestId('prompt').pressSequentially('/t');
     const item = page.getByTestId('slash-item').filter({ hasText: '/test' });
@@ -457,7 +460,8 @@ async function agentSteps(page, relayUrl) {
     if (!cmd.startsWith('cargo test --workspace') || !/… \(\d+ more characters\)$/.test(cmd)) throw new Error(`long command shown as ${JSON.stringify(cmd.slice(0, 80))}…${JSON.stringify(cmd.slice(-40))}`);
     const wide = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     if (wide > 0) throw new Error(`a long command widens the page by ${wide} px`);
-    await shots(page, 'agent-approval-long', SIZES.slice(0, 2));
+    const showCard = () => card.locator('.actions').scrollIntoViewIfNeeded();
+    await shots(page, 'agent-approval-long', SIZES.slice(0, 2), showCard);
     await card.getByRole('button', { name: 'Reject' }).click();
     await page.getByTestId('msg-agent').filter({ hasText: 'permission: reject' }).last().waitFor({ timeout: 20000 });
     // An edit: the file and the change, in the app's diff view.
@@ -467,7 +471,7 @@ async function agentSteps(page, relayUrl) {
     await card.getByTestId('approval-file').filter({ hasText: 'notes.txt' }).waitFor();
     await card.locator('.drow.del').filter({ hasText: 'two' }).waitFor();
     await card.locator('.drow.add').filter({ hasText: '2' }).waitFor();
-    await shots(page, 'agent-approval-edit', SIZES.slice(0, 2));
+    await shots(page, 'agent-approval-edit', SIZES.slice(0, 2), showCard);
     await card.getByRole('button', { name: 'Allow once' }).click();
     await page.getByTestId('msg-agent').filter({ hasText: 'permission: allow' }).last().waitFor({ timeout: 20000 });
     // A fetch: its URL.
@@ -527,7 +531,7 @@ async function agentSteps(page, relayUrl) {
     const card = page.locator('[data-testid="approval"]:not(.resolved)');
     await card.getByRole('button', { name: 'Reject' }).waitFor({ timeout: 20000 });
     if ((await card.count()) !== 1) throw new Error(`${await card.count()} pending cards`);
-    await shots(page, 'agent-escapes', [SIZES[0]]);
+    await shots(page, 'agent-escapes', [SIZES[0]], () => card.locator('.actions').scrollIntoViewIfNeeded());
     await card.getByRole('button', { name: 'Reject' }).click();
     await page.getByTestId('agent-state').filter({ hasText: 'idle' }).waitFor({ timeout: 20000 });
   });
