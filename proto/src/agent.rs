@@ -230,6 +230,10 @@ pub enum AgentEventKind {
         tool_call: JsonText,
         /// ACP `PermissionOption` list (`optionId`, `name`, `kind`).
         options: JsonText,
+        /// What the tool call will do, as the host reads it from `tool_call` (the same reading
+        /// `peer agent attach` shows): every client shows this, not its own reading. `None` in
+        /// events recorded before hosts said it.
+        what: Option<Vec<ToolAction>>,
     },
     /// An approval was answered; exactly one per [`AgentEventKind::Permission`].
     PermissionResolved {
@@ -497,6 +501,60 @@ impl AgentEventKind {
     }
 }
 
+/// One thing a tool call will do, as a person checks it before approving: read by the host
+/// from the ACP `ToolCallUpdate` (`title`, `kind`, `rawInput`, `locations`, `content`). Every
+/// text is as the agent sent it, cut to at most 2000 characters (a cut ends `… (N more
+/// characters)`); whoever shows it makes control characters visible first. Variant indexes are
+/// wire values: new ones are added at the end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolAction {
+    /// Runs a command.
+    Run {
+        /// The command line.
+        command: String,
+        /// Where: the tool call's own directory, or `None` for the agent's working directory.
+        cwd: Option<String>,
+    },
+    /// Changes (or creates, or deletes) a file.
+    Edit {
+        /// The file.
+        path: String,
+        /// The change (empty: the agent did not show it). At most 40 lines of at most 300
+        /// characters, then one [`DiffLine::Cut`].
+        diff: Vec<DiffLine>,
+    },
+    /// Reads or touches a file without showing a change (`path:line` when a line is known).
+    File {
+        /// The file.
+        path: String,
+    },
+    /// Fetches a URL.
+    Fetch {
+        /// The URL.
+        url: String,
+    },
+    /// Searches for something.
+    Search {
+        /// The pattern or query.
+        query: String,
+    },
+}
+
+/// One line of a change shown with an approval. Variant indexes are wire values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiffLine {
+    /// Unchanged (context).
+    Same(String),
+    /// Removed.
+    Del(String),
+    /// Added.
+    Add(String),
+    /// A note that lines were left out: `… N more lines`.
+    Cut(String),
+}
+
 /// What a grant covers (always inside one agent session).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -651,13 +709,35 @@ mod tests {
                 stop_reason: StopReason::from_name(&name)
             }),
             s().prop_map(|update| AgentEventKind::Update { update }),
-            (any::<u64>(), s(), s()).prop_map(|(approval, tool_call, options)| {
-                AgentEventKind::Permission {
+            (any::<u64>(), s(), s(), opt(), 0..3u8).prop_map(
+                |(approval, tool_call, options, cwd, n)| AgentEventKind::Permission {
                     approval,
+                    what: match n {
+                        0 => None,
+                        1 => Some(vec![]),
+                        _ => Some(vec![
+                            ToolAction::Run {
+                                command: tool_call.clone(),
+                                cwd,
+                            },
+                            ToolAction::Edit {
+                                path: options.clone(),
+                                diff: vec![
+                                    DiffLine::Same("a".into()),
+                                    DiffLine::Del(tool_call.clone()),
+                                    DiffLine::Add(options.clone()),
+                                    DiffLine::Cut("… 1 more lines".into()),
+                                ],
+                            },
+                            ToolAction::File { path: "p".into() },
+                            ToolAction::Fetch { url: "u".into() },
+                            ToolAction::Search { query: "q".into() },
+                        ]),
+                    },
                     tool_call,
                     options,
                 }
-            }),
+            ),
             (any::<u64>(), opt(), opt(), s(), opt()).prop_map(|(approval, o, f, by, device)| {
                 AgentEventKind::PermissionResolved {
                     approval,

@@ -55,11 +55,12 @@ const SIZES = [
   ['landscape', { width: 844, height: 390 }],
 ];
 /** Screenshots of what the page shows at each size (CSS pixels), then back to the phone's own. */
-async function shots(page, name, sizes = SIZES) {
+async function shots(page, name, sizes = SIZES, prepare = async () => {}) {
   const own = page.viewportSize();
   for (const [label, size] of sizes) {
     await page.setViewportSize(size);
     await page.waitForTimeout(350);
+    await prepare();
     await page.screenshot({ path: join(docShots, `${name}-${label}.png`), scale: 'css' });
   }
   await page.setViewportSize(own);
@@ -264,6 +265,11 @@ async function agentSteps(page, relayUrl) {
     await card.getByRole('button', { name: 'Allow once' }).waitFor({ timeout: 20000 });
     await page.getByTestId('agent-state').filter({ hasText: 'needs approval' }).waitFor();
     await page.getByTestId('msg-user').filter({ hasText: 'run echo hello-from-agent' }).waitFor();
+    // What will run, and where (the host's reading of the tool call, as the CLI shows it).
+    const cmd = await card.getByTestId('approval-command').locator('.what-value').textContent();
+    if (cmd !== 'echo hello-from-agent') throw new Error(`the card's command reads ${JSON.stringify(cmd)}`);
+    const dir = await card.getByTestId('approval-cwd').textContent();
+    if (!/^In\/\S+the agent's directory$/.test(dir)) throw new Error(`the card's directory reads ${JSON.stringify(dir)}`);
     await page.screenshot({ path: join(out, 'agent-approval.png') });
     await shots(page, 'agent-approval');
     // The sessions list shows the badge, titled by the first prompt; the hosts list shows how
@@ -390,6 +396,8 @@ async function agentSteps(page, relayUrl) {
     await page.getByTestId('prompt').fill('all');
     await page.getByRole('button', { name: 'Send' }).click();
     await page.getByTestId('msg-agent').filter({ hasText: 'hello' }).waitFor({ timeout: 20000 });
+    // ('hello' is also in the first turn's reply: wait for the commands this turn offers.)
+    await page.waitForFunction(() => (window.peerDebug.agentView()?.model.commands.length ?? 0) > 0, null, { timeout: 20000 });
     await page.getByTestId('prompt').fill('');
     await page.getByTestId('prompt').pressSequentially('/t');
     const item = page.getByTestId('slash-item').filter({ hasText: '/test' });
@@ -444,6 +452,92 @@ async function agentSteps(page, relayUrl) {
     await card.getByTestId('answered').filter({ hasText: /Reject — answered by / }).waitFor({ timeout: 10000 });
     await card.getByText(/Already answered: .*answered/i).waitFor({ timeout: 10000 });
     await page.getByTestId('msg-agent').filter({ hasText: 'permission: reject' }).waitFor({ timeout: 20000 });
+  });
+  await step('agent: approval cards show the command, the file and its diff, the URL, cut visibly', page, async () => {
+    // A long command wraps inside the card (the page never scrolls sideways).
+    const long = `cargo test --workspace --all-targets -- --test-threads=1 ${'--include-ignored '.repeat(6)}&& echo ${'x'.repeat(2100)}`;
+    await page.getByTestId('prompt').fill(`asks ${long}`);
+    await page.getByRole('button', { name: 'Send' }).click();
+    const card = page.locator('[data-testid="approval"]:not(.resolved)');
+    await card.getByRole('button', { name: 'Reject' }).waitFor({ timeout: 20000 });
+    const cmd = await card.getByTestId('approval-command').locator('.what-value').textContent();
+    if (!cmd.startsWith('cargo test --workspace') || !/… \(\d+ more characters\)$/.test(cmd)) throw new Error(`long command shown as ${JSON.stringify(cmd.slice(0, 80))}…${JSON.stringify(cmd.slice(-40))}`);
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    if (wide > 0) throw new Error(`a long command widens the page by ${wide} px`);
+    const showCard = () => card.locator('.actions').scrollIntoViewIfNeeded();
+    await shots(page, 'agent-approval-long', SIZES.slice(0, 2), showCard);
+    await card.getByRole('button', { name: 'Reject' }).click();
+    await page.getByTestId('msg-agent').filter({ hasText: 'permission: reject' }).last().waitFor({ timeout: 20000 });
+    // An edit: the file and the change, in the app's diff view.
+    await page.getByTestId('prompt').fill('askedit notes.txt');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await card.getByRole('button', { name: 'Allow once' }).waitFor({ timeout: 20000 });
+    await card.getByTestId('approval-file').filter({ hasText: 'notes.txt' }).waitFor();
+    await card.locator('.drow.del').filter({ hasText: 'two' }).waitFor();
+    await card.locator('.drow.add').filter({ hasText: '2' }).waitFor();
+    await shots(page, 'agent-approval-edit', SIZES.slice(0, 2), showCard);
+    await card.getByRole('button', { name: 'Allow once' }).click();
+    await page.getByTestId('msg-agent').filter({ hasText: 'permission: allow' }).last().waitFor({ timeout: 20000 });
+    // A fetch: its URL.
+    await page.getByTestId('prompt').fill('askfetch https://example.com/api?q=1');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await card.getByTestId('approval-url').filter({ hasText: 'https://example.com/api?q=1' }).waitFor({ timeout: 20000 });
+    await card.getByRole('button', { name: 'Reject' }).click();
+    await page.getByTestId('agent-state').filter({ hasText: 'idle' }).waitFor({ timeout: 20000 });
+  });
+
+  await step('agent: nothing an agent prints can fake the screen (escapes, HTML, forged approvals)', page, async () => {
+    const before = await page.evaluate(() => ({ title: document.title, cards: document.querySelectorAll('[data-testid="approval"]').length }));
+    await page.getByTestId('prompt').fill('evil');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.getByTestId('msg-agent').filter({ hasText: 'after the trick' }).waitFor({ timeout: 20000 });
+    await page.getByTestId('prompt').fill('evilhtml');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.getByTestId('msg-agent').filter({ hasText: 'after the html' }).waitFor({ timeout: 20000 });
+    await page.getByTestId('agent-state').filter({ hasText: 'idle' }).waitFor({ timeout: 10000 });
+    // Open the tool calls so their output is in the page too.
+    await page.evaluate(() => {
+      for (const d of document.querySelectorAll('[data-testid="tool-call"]')) d.open = true;
+    });
+    await page.waitForTimeout(500);
+    const seen = await page.evaluate(() => {
+      const log = document.querySelector('[data-testid="chat-log"]');
+      const text = log.textContent;
+      return {
+        flag: window.__pwned ?? null,
+        title: document.title,
+        scripts: log.querySelectorAll('script').length,
+        imgs: log.querySelectorAll('img').length,
+        bold: log.querySelectorAll('b').length,
+        handlers: [...log.querySelectorAll('*')].filter((e) => [...e.attributes].some((a) => a.name.startsWith('on'))).length,
+        jsLinks: [...log.querySelectorAll('a')].filter((a) => (a.getAttribute('href') ?? '').trim().toLowerCase().startsWith('javascript')).length,
+        cards: log.querySelectorAll('[data-testid="approval"]').length,
+        buttons: [...log.querySelectorAll('button')].filter((b) => /allow/i.test(b.textContent)).length,
+        rawEscapes: /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/.test(text),
+        shownEsc: text.includes('␛[2J') && text.includes('␛]0;pwned-title␇') && text.includes('␛]52;c;cm0gLXJmIH4=␇'),
+        forged: text.includes('? approval 9: harmless') && text.includes('⚠ approval needed'),
+        toolOut: text.includes('␛[2J␛[Hout'),
+      };
+    });
+    const bad = [];
+    if (seen.flag !== null) bad.push(`a script ran (${seen.flag})`);
+    if (seen.title !== before.title) bad.push(`the title changed to ${JSON.stringify(seen.title)}`);
+    if (seen.scripts || seen.imgs || seen.bold || seen.handlers || seen.jsLinks) bad.push('elements were injected');
+    if (seen.cards !== before.cards) bad.push(`${seen.cards - before.cards} approval cards appeared`);
+    if (seen.buttons !== 0) bad.push(`${seen.buttons} allow buttons with nothing pending`);
+    if (seen.rawEscapes) bad.push('control characters are in the page unshown');
+    if (!seen.shownEsc || !seen.toolOut) bad.push('escape sequences are not shown as text');
+    if (!seen.forged) bad.push('the forged approval is not shown as plain text');
+    if (bad.length) throw new Error(`${bad.join('; ')}: ${JSON.stringify(seen)}`);
+    // A real approval after it: the only card, the only buttons.
+    await page.getByTestId('prompt').fill('asks rm -rf build');
+    await page.getByRole('button', { name: 'Send' }).click();
+    const card = page.locator('[data-testid="approval"]:not(.resolved)');
+    await card.getByRole('button', { name: 'Reject' }).waitFor({ timeout: 20000 });
+    if ((await card.count()) !== 1) throw new Error(`${await card.count()} pending cards`);
+    await shots(page, 'agent-escapes', [SIZES[0]], () => card.locator('.actions').scrollIntoViewIfNeeded());
+    await card.getByRole('button', { name: 'Reject' }).click();
+    await page.getByTestId('agent-state').filter({ hasText: 'idle' }).waitFor({ timeout: 20000 });
   });
   return agentsHost;
 }

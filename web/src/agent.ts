@@ -1,6 +1,6 @@
 // An agent session's transcript as a view model: the host's events (docs/protocol.md section
 // 16.1) folded into chat items. Pure (no DOM), so the reducer is unit-tested.
-import type { AgentEvent, AgentSessionInfo, AgentState, StopReason } from './gen/protocol';
+import type { AgentEvent, AgentSessionInfo, AgentState, StopReason, ToolAction } from './gen/protocol';
 
 /** `running`, `waiting_approval`, … as in the `state` event. */
 export type StateName = 'starting' | 'running' | 'waiting_approval' | 'idle' | 'done' | 'failed' | 'interrupted';
@@ -61,6 +61,8 @@ export type Item =
       title: string;
       toolCallId: string;
       options: ApprovalOption[];
+      /** What the tool call will do, as the host read it (null: an event from an older host). */
+      what: ToolAction[] | null;
       resolved: { outcome: string; optionId: string | null; by: string; device: string | null } | null;
     }
   | { kind: 'note'; seq: number; text: string; level: 'info' | 'warning' | 'error' };
@@ -414,7 +416,7 @@ export function apply(m: AgentModel, ev: AgentEvent): boolean {
       name: str(o?.name),
       kind: str(o?.kind),
     }));
-    push(m, { kind: 'approval', seq, approval: e.permission.approval, title, toolCallId, options, resolved: null });
+    push(m, { kind: 'approval', seq, approval: e.permission.approval, title, toolCallId, options, what: e.permission.what, resolved: null });
   } else if ('permission_resolved' in e) {
     const r = e.permission_resolved;
     const a = findApproval(m, r.approval);

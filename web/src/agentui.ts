@@ -6,6 +6,8 @@ import { button, h } from './dom';
 import type { AgentDef, AgentSessionInfo, FileDiff, ModelServer } from './gen/protocol';
 import { editDiff, parsePatch } from './diff';
 import { diffBlock, diffCounts } from './diffview';
+import { whatBlock } from './approvalview';
+import { block, inline } from './visible';
 import { isLocal, modelChoices, placeText, privacyText, serverLines } from './machine';
 
 const errText = (e: unknown) => (e instanceof Error ? e.message : String(e));
@@ -268,16 +270,17 @@ function toolContentView(c: ToolContent): HTMLElement {
   if (c.type === 'diff') {
     const box = h('div', 'tool-diff');
     const d = editDiff(lineDiff(c.oldText ?? null, c.newText ?? ''));
-    const path = h('div', 'diff-path', `${c.oldText === null ? 'new ' : ''}${c.path ?? ''} `);
+    const path = h('div', 'diff-path', `${c.oldText === null ? 'new ' : ''}${inline(c.path ?? '')} `);
     path.append(diffCounts(d));
     box.append(path, diffBlock(d));
     return box;
   }
   if (c.type === 'terminal') return h('div', 'hint', `terminal ${c.terminalId ?? ''}`);
-  return h('pre', 'tool-out', c.text ?? '');
+  return h('pre', 'tool-out', block(c.text ?? ''));
 }
 
-const json = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v, null, 2));
+// Agent text is shown as text: control characters visible (./visible.ts).
+const json = (v: unknown) => block(typeof v === 'string' ? v : JSON.stringify(v, null, 2));
 
 /**
  * Opens the chat of agent session `info` in `body`: attaches from the last event seen (0 the
@@ -430,7 +433,7 @@ export function openAgentChat(
       case 'user': {
         const b = h('div', 'msg user');
         b.dataset.testid = 'msg-user';
-        b.append(h('div', 'who', `${it.by || 'you'}${it.queued ? ' · queued' : it.dropped ? ' · dropped (not sent)' : ''}`), h('div', 'text', it.text));
+        b.append(h('div', 'who', `${it.by || 'you'}${it.queued ? ' · queued' : it.dropped ? ' · dropped (not sent)' : ''}`), h('div', 'text', block(it.text)));
         if (it.queued || it.dropped) b.classList.add('queued');
         return b;
       }
@@ -438,16 +441,16 @@ export function openAgentChat(
         const b = h('div', 'msg agent');
         b.dataset.testid = 'msg-agent';
         const text = h('div', 'text');
-        if (markdown) markdown.renderMarkdown(text, it.text);
-        else text.textContent = it.text;
+        if (markdown) markdown.renderMarkdown(text, block(it.text));
+        else text.textContent = block(it.text);
         b.append(h('div', 'who', 'agent'), text);
         return b;
       }
       case 'thought':
-        return details(`t${it.seq}`, h('span', 'dim', 'thinking…'), false, h('div', 'text thought', it.text));
+        return details(`t${it.seq}`, h('span', 'dim', 'thinking…'), false, h('div', 'text thought', block(it.text)));
       case 'tool': {
         const sum = h('span', 'tool-sum');
-        sum.append(h('span', `status ${it.status}`, it.status.replace('_', ' ')), h('span', '', ` ${it.title || it.id}`));
+        sum.append(h('span', `status ${it.status}`, it.status.replace('_', ' ')), h('span', '', ` ${inline(it.title || it.id)}`));
         const parts: HTMLElement[] = it.content.map(toolContentView);
         if (it.rawInput !== undefined && it.content.length === 0) parts.push(h('pre', 'tool-out', json(it.rawInput)));
         if (it.rawOutput !== undefined) parts.push(h('pre', 'tool-out', json(it.rawOutput)));
@@ -460,7 +463,7 @@ export function openAgentChat(
         const ul = h('ul', 'plan');
         for (const e of it.entries) {
           const mark = e.status === 'completed' ? '✓' : e.status === 'in_progress' ? '▸' : '○';
-          ul.append(h('li', e.status, `${mark} ${e.content}`));
+          ul.append(h('li', e.status, `${mark} ${inline(e.content)}`));
         }
         const d = details(`p${it.seq}`, h('span', '', 'Plan'), true, ul);
         d.className = 'tool';
@@ -470,7 +473,9 @@ export function openAgentChat(
         const card = h('div', it.resolved ? 'approval resolved' : 'approval');
         card.dataset.testid = 'approval';
         card.dataset.approval = String(it.approval);
-        card.append(h('div', 'who', it.resolved ? 'approval' : '⚠ approval needed'), h('div', 'text', it.title));
+        card.append(h('div', 'who', it.resolved ? 'approval' : '⚠ approval needed'), h('div', 'text', inline(it.title)));
+        const what = whatBlock(it.what, info.worktree);
+        if (what) card.append(what);
         if (it.resolved) {
           const opt = it.options.find((o) => o.optionId === it.resolved?.optionId);
           const what = it.resolved.outcome === 'selected' ? (opt?.name ?? it.resolved.optionId ?? '') : 'cancelled';
@@ -493,7 +498,7 @@ export function openAgentChat(
         return card;
       }
       case 'note':
-        return h('div', `note ${it.level}`, it.text);
+        return h('div', `note ${it.level}`, block(it.text));
     }
   }
 

@@ -1,6 +1,7 @@
 // Diffs as rows a phone can show: line numbers on both sides, +/− counts, git's headers
 // dropped, long runs of unchanged lines folded. Pure (no DOM), so it is unit-tested.
 import type { DiffLine } from './agent';
+import type { DiffLine as ShownLine } from './gen/protocol';
 
 export type DiffRow =
   | { op: ' ' | '+' | '-'; old: number | null; new: number | null; text: string }
@@ -68,6 +69,21 @@ export function fold(rows: DiffRow[], context = 3): DiffRow[] {
 /** A tool call's edit: its line diff, numbered and folded, with counts. */
 export function editDiff(lines: DiffLine[], context = 3): ParsedDiff {
   return count(fold(numberLines(lines), context));
+}
+
+/**
+ * The change the host shows with an approval (already cut to its changed lines, a little
+ * context and a `… N more lines` note): rows without line numbers, since the host sends none.
+ */
+export function shownDiff(lines: ShownLine[]): ParsedDiff {
+  return count(
+    lines.map((l): DiffRow => {
+      if ('add' in l) return { op: '+', old: null, new: null, text: l.add };
+      if ('del' in l) return { op: '-', old: null, new: null, text: l.del };
+      if ('same' in l) return { op: ' ', old: null, new: null, text: l.same };
+      return { op: 'note', text: l.cut };
+    }),
+  );
 }
 
 const HUNK = /^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@/;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { apply, lineDiff, newModel, pendingApprovals, stateName, type AgentModel } from '../src/agent';
-import type { AgentEvent, AgentEventKind, AgentState } from '../src/gen/protocol';
+import type { AgentEvent, AgentEventKind, AgentState, ToolAction } from '../src/gen/protocol';
 
 type Data = Record<string, unknown>;
 const pascal = (s: string) => s.replace(/(^|_)([a-z])/g, (_, __, c: string) => c.toUpperCase()) as AgentState;
@@ -11,7 +11,14 @@ function kind(name: string, d: Data): AgentEventKind {
     case 'update':
       return { update: { update: JSON.stringify(d) } };
     case 'permission':
-      return { permission: { approval: d.approval as number, tool_call: JSON.stringify(d.toolCall), options: JSON.stringify(d.options) } };
+      return {
+        permission: {
+          approval: d.approval as number,
+          tool_call: JSON.stringify(d.toolCall),
+          options: JSON.stringify(d.options),
+          what: (d.what as ToolAction[] | undefined) ?? null,
+        },
+      };
     case 'permission_resolved':
       return {
         permission_resolved: {
@@ -250,6 +257,21 @@ describe('agent transcript reducer', () => {
     expect(pendingApprovals(m)).toBe(0);
     expect(card.resolved).toEqual({ outcome: 'selected', optionId: 'allow', by: 'laptop', device: 'ab' });
     expect(m.state).toBe('running');
+  });
+
+  it("an approval carries the host's reading of what will run", () => {
+    const { ev } = feed();
+    const what: ToolAction[] = [
+      { run: { command: 'cargo test', cwd: '/w/sub' } },
+      { edit: { path: '/w/a.txt', diff: [{ same: 'one' }, { del: 'two' }, { add: '2' }, { cut: '… 3 more lines' }] } },
+      { fetch: { url: 'https://example.com/x' } },
+    ];
+    const m = run([
+      ev('permission', { approval: 1, toolCall: { title: 'execute', kind: 'execute' }, options: [], what }),
+      ev('permission', { approval: 2, toolCall: { title: 'old host' }, options: [] }),
+    ]);
+    expect(m.items[0]).toMatchObject({ kind: 'approval', approval: 1, what });
+    expect(m.items[1]).toMatchObject({ kind: 'approval', approval: 2, what: null });
   });
 
   it('a catch-up overlapping what was seen adds nothing twice', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { lineDiff } from '../src/agent';
-import { editDiff, fold, numberLines, parsePatch } from '../src/diff';
+import { editDiff, fold, numberLines, parsePatch, shownDiff } from '../src/diff';
 
 const PATCH = `diff --git a/src/lib.rs b/src/lib.rs
 index 3b18e51..a1c2d3e 100644
@@ -67,5 +67,20 @@ describe('fold and editDiff', () => {
   it('short runs stay whole', () => {
     const rows = numberLines(lineDiff('a\nb\nc', 'a\nB\nc'));
     expect(fold(rows)).toEqual(rows);
+  });
+});
+
+describe('shownDiff', () => {
+  it("shows the host's cut change without line numbers, the cut as a note", () => {
+    const d = shownDiff([{ same: 'one' }, { del: 'two' }, { add: '2' }, { add: '3' }, { cut: '… 60 more lines' }]);
+    expect(d.added).toBe(2);
+    expect(d.removed).toBe(1);
+    expect(d.rows).toEqual([
+      { op: ' ', old: null, new: null, text: 'one' },
+      { op: '-', old: null, new: null, text: 'two' },
+      { op: '+', old: null, new: null, text: '2' },
+      { op: '+', old: null, new: null, text: '3' },
+      { op: 'note', text: '… 60 more lines' },
+    ]);
   });
 });

@@ -199,6 +199,7 @@ impl Approvals {
             approval: id,
             tool_call: ask.tool_call.to_string(),
             options: ask.options.clone(),
+            what: Some(describe(&ask.tool_call).what),
         })];
         let verdict = judge(
             &self.rules,

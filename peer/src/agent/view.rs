@@ -71,6 +71,7 @@ pub fn to_view(ev: &AgentEventKind) -> (&str, Value) {
             approval,
             tool_call,
             options,
+            ..
         } => json!({"approval": approval, "toolCall": parse(tool_call), "options": parse(options)}),
         AgentEventKind::PermissionResolved {
             approval,
@@ -207,6 +208,7 @@ pub fn from_view(kind: &str, d: &Value) -> Option<AgentEventKind> {
             approval: u("approval")?,
             tool_call: text("toolCall").unwrap_or_else(|| "{}".into()),
             options: text("options").unwrap_or_else(|| "[]".into()),
+            what: None,
         },
         "permission_resolved" => AgentEventKind::PermissionResolved {
             approval: u("approval")?,
@@ -342,6 +344,7 @@ pub(crate) mod tests {
                 approval: 1,
                 tool_call: r#"{"toolCallId":"t1","title":"cargo test","kind":"execute"}"#.into(),
                 options: r#"[{"optionId":"allow","name":"Allow","kind":"allow_once"}]"#.into(),
+                what: None,
             },
             AgentEventKind::PermissionResolved {
                 approval: 1,

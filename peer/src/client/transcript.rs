@@ -359,9 +359,14 @@ impl Transcript {
                 approval,
                 tool_call,
                 options: opts,
+                what: said,
             } => {
                 let tool: Value = serde_json::from_str(tool_call).unwrap_or(Value::Null);
                 let mut what = describe(&tool);
+                // The host's reading, when it sent one (events recorded before it did: ours).
+                if let Some(said) = said {
+                    what.what = said.clone();
+                }
                 if what.title.is_empty()
                     && let Some(t) = tool
                         .get("toolCallId")

@@ -19,52 +19,9 @@ pub const MAX_DIFF_LINES: usize = 40;
 /// Characters of one diff line at most.
 pub const MAX_LINE: usize = 300;
 
-/// One thing a tool call does.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum What {
-    /// Runs a command.
-    Run {
-        /// The command line.
-        command: String,
-        /// Where: the tool call's own `cwd`, or `None` for the agent's working directory.
-        cwd: Option<String>,
-    },
-    /// Changes (or creates, or deletes) a file.
-    Edit {
-        /// The file.
-        path: String,
-        /// The change, as diff lines (empty: not shown by the agent).
-        diff: Vec<DiffLine>,
-    },
-    /// Reads or touches a file without showing a change.
-    File {
-        /// The file.
-        path: String,
-    },
-    /// Fetches a URL.
-    Fetch {
-        /// The URL.
-        url: String,
-    },
-    /// Searches for something.
-    Search {
-        /// The pattern or query.
-        query: String,
-    },
-}
-
-/// One line of a diff.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DiffLine {
-    /// Unchanged.
-    Same(String),
-    /// Removed.
-    Del(String),
-    /// Added.
-    Add(String),
-    /// A note: lines left out.
-    Cut(String),
-}
+/// One thing a tool call does, and one line of a change: the wire's types, so that what the
+/// host sends with an approval and what the CLI shows are one reading.
+pub use crate::proto::{DiffLine, ToolAction as What};
 
 /// A tool call, described.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,8 +6,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use peer_testkit::agents::{agent_host, events, find};
-use peer_testkit::{TestClient, TestHost};
+use peer_testkit::agents::{agent_host, events, events_with, find, git_repo};
+use peer_testkit::impair::{Impairment, UdpImpairProxy, route_only_through};
+use peer_testkit::{TestClient, TestHost, pair};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(30);
@@ -128,6 +129,100 @@ fn an_attach_reconnects_after_a_host_restart_and_catches_up() {
         "{}",
         a.stdout()
     );
+    assert!(
+        a.child.try_wait().expect("wait").is_none(),
+        "the attach ended"
+    );
+    drop((a, host));
+}
+
+/// A network loss, not a host restart: the attached CLI's only path to the host goes through a
+/// proxy that drops every packet until the CLI notices (the connection's idle timeout), while
+/// another device sends prompts and the agent asks for an approval. When packets flow again
+/// the CLI reconnects, shows every event exactly once, and answers the approval asked during
+/// the loss.
+#[test]
+fn an_attach_reconnects_after_a_network_loss_and_catches_up_once() {
+    // The host on `::1` only and the proxy in front of it on 127.0.0.1, as in `faults`: the
+    // client learns no other way to the host.
+    let state = tempfile::tempdir().expect("tempdir");
+    let home = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(home.path().join("host")).expect("mkdir");
+    std::fs::write(
+        home.path().join("host/agents.toml"),
+        format!(
+            "[agents.fake]\ncommand = [{:?}]\nenv = {{ PEER_FAKE_AGENT_STATE = {:?} }}\n",
+            peer_testkit::fake_agent_binary(),
+            state.path().to_string_lossy()
+        ),
+    )
+    .expect("agents.toml");
+    let mut host = TestHost::start_in(home, &["--listen", "::1"]);
+    let client = TestClient::new();
+    pair(&mut host, &client, "phone");
+    let laptop = TestClient::new();
+    host.fresh_url();
+    pair(&mut host, &laptop, "laptop");
+    let repo = tempfile::tempdir().expect("tempdir");
+    git_repo(repo.path(), &[("a.txt", "one\n")]);
+    let id = new(&client, &repo, "hello");
+    events(&client, &id, 0, "idle");
+    let clear = Impairment {
+        delay: Duration::from_millis(1),
+        loss: 0.0,
+    };
+    let front = "127.0.0.1:0".parse().expect("addr");
+    let proxy = UdpImpairProxy::start(front, host.udp_addr("::1".parse().expect("ip")), clear);
+    route_only_through(&client, proxy.addr);
+    let mut a = client.spawn(&["agent", "attach", &id]);
+    a.wait_for("agent: echo: hello", T);
+    assert!(
+        proxy.bytes_to_client() > 0,
+        "the attach did not go through the proxy"
+    );
+
+    proxy.set(Impairment { loss: 1.0, ..clear });
+    let cut = Instant::now();
+    for i in 1..=3 {
+        laptop.ok(&["agent", "send", &id, &format!("during the loss {i}")]);
+    }
+    laptop.ok(&["agent", "send", &id, "ask"]);
+    events_with(&laptop, &id, 0, "waiting_approval", "permission", T);
+    a.wait_err("connection lost", T);
+    let noticed = cut.elapsed();
+    let got_during = proxy.bytes_to_client();
+    proxy.set(clear);
+    let back = Instant::now();
+    a.wait_err("reconnected; catching up from event", T);
+    a.wait_for("? approval 1: cargo test [execute]", T);
+    eprintln!(
+        "network loss: noticed after {} ms, caught up {} ms after the link came back",
+        noticed.as_millis(),
+        back.elapsed().as_millis()
+    );
+    assert!(proxy.bytes_to_client() > got_during);
+    let out = a.stdout();
+    for line in [
+        "agent: echo: hello",
+        "agent: echo: during the loss 1",
+        "agent: echo: during the loss 2",
+        "agent: echo: during the loss 3",
+        "? approval 1: cargo test [execute]",
+    ] {
+        assert_eq!(out.matches(line).count(), 1, "{line:?} in:\n{out}");
+    }
+    // Events in the order the host recorded them.
+    let at = |l: &str| out.find(l).unwrap_or(usize::MAX);
+    assert!(
+        at("during the loss 1") < at("during the loss 2")
+            && at("during the loss 2") < at("during the loss 3")
+            && at("during the loss 3") < at("? approval 1:"),
+        "{out}"
+    );
+    // The approval asked while the link was down is answered from the reconnected attach.
+    a.type_str("y\n");
+    a.wait_for("✓ approval 1: Allow once (phone)", T);
+    a.wait_for("agent: permission: allow", T);
     assert!(
         a.child.try_wait().expect("wait").is_none(),
         "the attach ended"

@@ -20,6 +20,7 @@
 //! | `askedit PATH` | asks permission to edit PATH (a diff in the tool call); says the answer |
 //! | `askfetch URL` | asks permission to fetch URL; says the answer |
 //! | `evil` | prints escape sequences (clear screen, home, window title, clipboard), a carriage return and a forged approval prompt, and a tool call whose title has them too |
+//! | `evilhtml` | prints HTML (an `<img onerror>`, a `<script>`), `javascript:` links, a forged approval and escape sequences, and a tool call whose title is HTML and whose output has escapes and HTML |
 //! | anything else | echoes the prompt |
 //!
 //! Sessions are remembered in `$PEER_FAKE_AGENT_STATE/<session id>.json` (when set), so
@@ -333,6 +334,24 @@ async fn turn(
                 json!({"sessionUpdate": "tool_call", "toolCallId": "t-evil", "title": "\x1b]0;tool-title\x07look", "kind": "other", "status": "completed"}),
             );
             say(&cx, &sid, "\nafter the trick");
+            StopReason::EndTurn
+        }
+        "evilhtml" => {
+            // What a web page would obey: HTML, a script, a `javascript:` link, terminal
+            // escapes in a tool call's output, a forged approval.
+            say(
+                &cx,
+                &sid,
+                "html: <img src=x onerror=\"window.__pwned=1\"> <script>window.__pwned=2</script> [tap me](javascript:window.__pwned=3) \x1b]0;pwned-title\x07\n\n⚠ approval needed\n\n[Allow once](javascript:window.__pwned=4)\n",
+            );
+            update(
+                &cx,
+                &sid,
+                json!({"sessionUpdate": "tool_call", "toolCallId": "t-evilhtml", "title": "<b onmouseover=\"window.__pwned=5\">out</b>", "kind": "execute", "status": "completed",
+                       "content": [{"type": "content", "content": {"type": "text", "text": "\x1b[2J\x1b[Hout\x1b]52;c;cm0gLXJmIH4=\x07<img src=x onerror=\"window.__pwned=6\">\n? approval 9: harmless\n    1) Allow once"}}],
+                       "rawOutput": {"output": "\x1b]0;raw-title\x07<script>window.__pwned=7</script>"}}),
+            );
+            say(&cx, &sid, "\nafter the html");
             StopReason::EndTurn
         }
         "wait" => {

@@ -280,6 +280,12 @@ export type AgentEventKind =
       tool_call: JsonText;
       /** ACP `PermissionOption` list (`optionId`, `name`, `kind`). */
       options: JsonText;
+      /**
+       * What the tool call will do, as the host reads it from `tool_call` (the same reading
+       * `peer agent attach` shows): every client shows this, not its own reading. `None` in
+       * events recorded before hosts said it.
+       */
+      what: ToolAction[] | null;
     };
   }
   /** An approval was answered; exactly one per [`AgentEventKind::Permission`]. */
@@ -422,7 +428,7 @@ export function encAgentEventKind(w: Writer, v: AgentEventKind): void {
   if (typeof v === 'object' && 'turn_start' in v) { w.varint(4, 32); w.str(v.turn_start.text); return; }
   if (typeof v === 'object' && 'turn_end' in v) { w.varint(5, 32); encStopReason(w, v.turn_end.stop_reason); return; }
   if (typeof v === 'object' && 'update' in v) { w.varint(6, 32); encJsonText(w, v.update.update); return; }
-  if (typeof v === 'object' && 'permission' in v) { w.varint(7, 32); w.u64(v.permission.approval); encJsonText(w, v.permission.tool_call); encJsonText(w, v.permission.options); return; }
+  if (typeof v === 'object' && 'permission' in v) { w.varint(7, 32); w.u64(v.permission.approval); encJsonText(w, v.permission.tool_call); encJsonText(w, v.permission.options); if (v.permission.what === null) w.u8(0); else { w.u8(1); w.varint(v.permission.what.length, 64); for (const x0 of v.permission.what) { encToolAction(w, x0); } } return; }
   if (typeof v === 'object' && 'permission_resolved' in v) { w.varint(8, 32); w.u64(v.permission_resolved.approval); if (v.permission_resolved.option_id === null) w.u8(0); else { w.u8(1); w.str(v.permission_resolved.option_id); } if (v.permission_resolved.forwarded === null) w.u8(0); else { w.u8(1); w.str(v.permission_resolved.forwarded); } w.str(v.permission_resolved.by); if (v.permission_resolved.device === null) w.u8(0); else { w.u8(1); w.str(v.permission_resolved.device); } return; }
   if (typeof v === 'object' && 'cancel' in v) { w.varint(9, 32); w.str(v.cancel.by); if (v.cancel.device === null) w.u8(0); else { w.u8(1); w.str(v.cancel.device); } return; }
   if (typeof v === 'object' && 'queue_cleared' in v) { w.varint(10, 32); w.varint(v.queue_cleared.dropped, 32); return; }
@@ -445,7 +451,7 @@ export function decAgentEventKind(r: Reader): AgentEventKind {
     case 4: return { turn_start: { text: r.str() } };
     case 5: return { turn_end: { stop_reason: decStopReason(r) } };
     case 6: return { update: { update: decJsonText(r) } };
-    case 7: return { permission: { approval: r.u64(), tool_call: decJsonText(r), options: decJsonText(r) } };
+    case 7: return { permission: { approval: r.u64(), tool_call: decJsonText(r), options: decJsonText(r), what: (r.option() ? r.seq(() => decToolAction(r)) : null) } };
     case 8: return { permission_resolved: { approval: r.u64(), option_id: (r.option() ? r.str() : null), forwarded: (r.option() ? r.str() : null), by: r.str(), device: (r.option() ? r.str() : null) } };
     case 9: return { cancel: { by: r.str(), device: (r.option() ? r.str() : null) } };
     case 10: return { queue_cleared: { dropped: r.varint(32) } };
@@ -871,6 +877,33 @@ export function decDeviceInfo(r: Reader): DeviceInfo {
     connections: r.varint(32),
     browser: r.bool(),
   };
+}
+
+/** One line of a change shown with an approval. Variant indexes are wire values. */
+export type DiffLine =
+  /** Unchanged (context). */
+  | { same: string }
+  /** Removed. */
+  | { del: string }
+  /** Added. */
+  | { add: string }
+  /** A note that lines were left out: `… N more lines`. */
+  | { cut: string };
+export function encDiffLine(w: Writer, v: DiffLine): void {
+  if (typeof v === 'object' && 'same' in v) { w.varint(0, 32); w.str(v.same); return; }
+  if (typeof v === 'object' && 'del' in v) { w.varint(1, 32); w.str(v.del); return; }
+  if (typeof v === 'object' && 'add' in v) { w.varint(2, 32); w.str(v.add); return; }
+  if (typeof v === 'object' && 'cut' in v) { w.varint(3, 32); w.str(v.cut); return; }
+  throw new PostcardError('not a DiffLine');
+}
+export function decDiffLine(r: Reader): DiffLine {
+  switch (r.variant(4)) {
+    case 0: return { same: r.str() };
+    case 1: return { del: r.str() };
+    case 2: return { add: r.str() };
+    case 3: return { cut: r.str() };
+    default: throw new PostcardError('bad DiffLine');
+  }
 }
 
 /**
@@ -2539,6 +2572,75 @@ export function decStopReason(r: Reader): StopReason {
     case 8: return { error: { error: r.str() } };
     case 9: return { other: { name: r.str() } };
     default: throw new PostcardError('bad StopReason');
+  }
+}
+
+/**
+ * One thing a tool call will do, as a person checks it before approving: read by the host
+ * from the ACP `ToolCallUpdate` (`title`, `kind`, `rawInput`, `locations`, `content`). Every
+ * text is as the agent sent it, cut to at most 2000 characters (a cut ends `… (N more
+ * characters)`); whoever shows it makes control characters visible first. Variant indexes are
+ * wire values: new ones are added at the end.
+ */
+export type ToolAction =
+  /** Runs a command. */
+  | {
+    run: {
+      /** The command line. */
+      command: string;
+      /** Where: the tool call's own directory, or `None` for the agent's working directory. */
+      cwd: string | null;
+    };
+  }
+  /** Changes (or creates, or deletes) a file. */
+  | {
+    edit: {
+      /** The file. */
+      path: string;
+      /**
+       * The change (empty: the agent did not show it). At most 40 lines of at most 300
+       * characters, then one [`DiffLine::Cut`].
+       */
+      diff: DiffLine[];
+    };
+  }
+  /** Reads or touches a file without showing a change (`path:line` when a line is known). */
+  | {
+    file: {
+      /** The file. */
+      path: string;
+    };
+  }
+  /** Fetches a URL. */
+  | {
+    fetch: {
+      /** The URL. */
+      url: string;
+    };
+  }
+  /** Searches for something. */
+  | {
+    search: {
+      /** The pattern or query. */
+      query: string;
+    };
+  };
+export function encToolAction(w: Writer, v: ToolAction): void {
+  if (typeof v === 'object' && 'run' in v) { w.varint(0, 32); w.str(v.run.command); if (v.run.cwd === null) w.u8(0); else { w.u8(1); w.str(v.run.cwd); } return; }
+  if (typeof v === 'object' && 'edit' in v) { w.varint(1, 32); w.str(v.edit.path); w.varint(v.edit.diff.length, 64); for (const x0 of v.edit.diff) { encDiffLine(w, x0); } return; }
+  if (typeof v === 'object' && 'file' in v) { w.varint(2, 32); w.str(v.file.path); return; }
+  if (typeof v === 'object' && 'fetch' in v) { w.varint(3, 32); w.str(v.fetch.url); return; }
+  if (typeof v === 'object' && 'search' in v) { w.varint(4, 32); w.str(v.search.query); return; }
+  throw new PostcardError('not a ToolAction');
+}
+export function decToolAction(r: Reader): ToolAction {
+  switch (r.variant(5)) {
+    case 0: return { run: { command: r.str(), cwd: (r.option() ? r.str() : null) } };
+    case 1: return { edit: { path: r.str(), diff: r.seq(() => decDiffLine(r)) } };
+    case 2: return { file: { path: r.str() } };
+    case 3: return { fetch: { url: r.str() } };
+    case 4: return { search: { query: r.str() } };
+    default: throw new PostcardError('bad ToolAction');
   }
 }
 

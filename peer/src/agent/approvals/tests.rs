@@ -117,6 +117,10 @@ fn a_request_is_recorded_numbered_and_waits_for_a_person() {
             approval: 4,
             tool_call: shell("ls").to_string(),
             options: "[]".into(),
+            what: Some(vec![crate::proto::ToolAction::Run {
+                command: "ls".into(),
+                cwd: None
+            }]),
         })]
     );
     assert_eq!(a.pending(), 1);

@@ -65,6 +65,7 @@ fn the_queue_approvals_and_grants_are_rebuilt_from_the_transcript() {
                 approval: 1,
                 tool_call: "{}".into(),
                 options: "[]".into(),
+                what: None,
             },
         ),
         ev(
@@ -73,6 +74,7 @@ fn the_queue_approvals_and_grants_are_rebuilt_from_the_transcript() {
                 approval: 2,
                 tool_call: "{}".into(),
                 options: "[]".into(),
+                what: None,
             },
         ),
         ev(

@@ -52,6 +52,7 @@ fn an_approval_shows_what_would_run_and_its_options() {
             {"optionId": "reject_once", "name": "Reject Once", "kind": "reject_once"}
         ])
         .to_string(),
+        what: None,
     });
     assert_eq!(
         out,
@@ -83,11 +84,23 @@ fn an_approval_shows_what_would_run_and_its_options() {
             {"type": "diff", "path": "a.txt", "oldText": "one\n", "newText": "two\n"}]})
         .to_string(),
         options: "[]".into(),
+        what: None,
     });
     assert_eq!(
         out[1..4],
         ["    change a.txt", "       - one", "       + two"]
     );
+    // What the host read from the tool call is what is shown.
+    let out = t.event(&AgentEventKind::Permission {
+        approval: 3,
+        tool_call: json!({"title": "make", "kind": "execute"}).to_string(),
+        options: "[]".into(),
+        what: Some(vec![crate::proto::ToolAction::Run {
+            command: "make all\x07".into(),
+            cwd: Some("/w/b".into()),
+        }]),
+    });
+    assert_eq!(out[1..3], ["    run    make all␇", "    in     /w/b"]);
 }
 
 #[test]

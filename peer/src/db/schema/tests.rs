@@ -186,6 +186,7 @@ async fn a_database_of_the_previous_version_is_adopted_and_keeps_its_rows() {
                     approval: 1,
                     tool_call: r#"{"toolCallId":"t","title":"cargo test","kind":"execute"}"#.into(),
                     options: r#"[{"optionId":"allow","name":"Allow","kind":"allow_once"}]"#.into(),
+                    what: None,
                 },
                 AgentEventKind::PermissionResolved {
                     approval: 1,

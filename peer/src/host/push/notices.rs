@@ -345,6 +345,7 @@ mod tests {
             approval,
             tool_call: r#"{"toolCallId":"t","title":"Run echo hi","kind":"execute"}"#.into(),
             options: "[]".into(),
+            what: None,
         }
     }
 
