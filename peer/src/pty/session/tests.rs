@@ -133,7 +133,10 @@ async fn read_until(s: &PtySession, offset: &mut u64, needle: &[u8]) -> Vec<u8> 
     let mut got = Vec::new();
     let t0 = std::time::Instant::now();
     while !got.windows(needle.len()).any(|w| w == needle) {
-        assert!(t0.elapsed() < Duration::from_secs(20), "no {needle:?} in {got:?}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "no {needle:?} in {got:?}"
+        );
         match s.read(*offset) {
             Slice::Data(d) => {
                 *offset += d.len() as u64;
@@ -170,7 +173,11 @@ async fn a_keystroke_and_its_echo_cross_no_thread() {
         "every keystroke written at once"
     );
     assert_eq!(probe.write_threads, [here].into(), "written on this thread");
-    assert_eq!(probe.read_threads, [here].into(), "echo read on this thread");
+    assert_eq!(
+        probe.read_threads,
+        [here].into(),
+        "echo read on this thread"
+    );
 }
 
 /// Input to a program that does not read it waits (for the PTY, then in a bounded queue, then
@@ -185,7 +192,11 @@ async fn input_waits_for_a_program_that_does_not_read() {
         assert!(s.write_input(1, seq, vec![b'a'; 10_000]).await);
     }
     // 300 kB is far more than the PTY and the queue hold: the last writes waited for `head`.
-    assert!(t0.elapsed() > Duration::from_millis(500), "{:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() > Duration::from_millis(500),
+        "{:?}",
+        t0.elapsed()
+    );
     assert!(s.io.probe.lock().queued > 0);
     read_until(&s, &mut offset, b"300000").await;
 }
