@@ -3,18 +3,28 @@
 use super::*;
 
 fn flood(hold_output: bool) -> Arc<PtySession> {
+    spawn(
+        &["head", "-c", "200000", "/dev/zero"],
+        hold_output,
+        16 * 1024,
+    )
+}
+
+fn shell(script: &str) -> Arc<PtySession> {
+    spawn(&["sh", "-c", script], false, 64 * 1024)
+}
+
+fn spawn(command: &[&str], hold_output: bool, buffer_bytes: usize) -> Arc<PtySession> {
     let req = CreateSession {
         name: None,
-        command: ["head", "-c", "200000", "/dev/zero"]
-            .map(String::from)
-            .to_vec(),
+        command: command.iter().map(|a| a.to_string()).collect(),
         cwd: Some("/".into()),
         env: vec![],
         size: WinSize::default(),
         hold_output,
     };
     let config = SessionConfig {
-        buffer_bytes: 16 * 1024,
+        buffer_bytes,
         scrollback: 100,
         events: broadcast::channel(16).0,
     };
@@ -108,23 +118,6 @@ async fn without_hold_a_detached_session_runs_freely() {
         let _ = tokio::time::timeout(Duration::from_millis(200), rx.changed()).await;
     }
     assert_eq!(s.bounds(), (200_000 - 16 * 1024, 200_000));
-}
-
-fn shell(script: &str) -> Arc<PtySession> {
-    let req = CreateSession {
-        name: None,
-        command: ["sh", "-c", script].map(String::from).to_vec(),
-        cwd: Some("/".into()),
-        env: vec![],
-        size: WinSize::default(),
-        hold_output: false,
-    };
-    let config = SessionConfig {
-        buffer_bytes: 64 * 1024,
-        scrollback: 100,
-        events: broadcast::channel(16).0,
-    };
-    PtySession::spawn(2, &req, &config).expect("spawn")
 }
 
 /// Reads output from `*offset` until it contains `needle`; returns what was read.
