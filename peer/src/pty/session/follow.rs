@@ -148,7 +148,7 @@ impl PtySession {
             id = Some(guard::register(st, pos, token));
             true
         })?;
-        self.shared.room.notify_all();
+        self.shared.room.notify_waiters();
         Some((AttachGuard::new(self.clone(), id?), snap))
     }
 

@@ -52,7 +52,7 @@ impl PtySession {
         let id = register(&mut st, from, token);
         drop(st);
         // A reader waiting for the creator may go on if this attachment starts later.
-        self.shared.room.notify_all();
+        self.shared.room.notify_waiters();
         AttachGuard {
             session: self.clone(),
             id,
@@ -119,7 +119,7 @@ impl AttachGuard {
         if let Some(r) = shared.state.lock().readers.get_mut(&self.id) {
             r.offset = offset;
         }
-        shared.room.notify_all();
+        shared.room.notify_waiters();
     }
 
     /// The client vanished without detaching: stop counting the attachment, but keep its
@@ -138,7 +138,7 @@ impl AttachGuard {
         }
         drop(st);
         self.parked = true;
-        shared.room.notify_all();
+        shared.room.notify_waiters();
     }
 }
 
@@ -152,6 +152,6 @@ impl Drop for AttachGuard {
         st.attached = st.attached.saturating_sub(1);
         st.readers.remove(&self.id);
         drop(st);
-        shared.room.notify_all();
+        shared.room.notify_waiters();
     }
 }

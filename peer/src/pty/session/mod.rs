@@ -1,13 +1,13 @@
-//! One PTY session: a process on a pseudo-terminal, its output buffer, and the threads that
-//! move bytes between them.
+//! One PTY session: a process on a pseudo-terminal, its output buffer, and what moves bytes
+//! between them.
 //!
-//! Four plain threads do the blocking work so the async runtime never blocks: a reader
-//! (PTY → buffer), a writer (input channel → PTY), a waiter (collects the exit status once the
-//! reader has drained the PTY, so `Exited` always follows the last byte of output) and the
-//! screen follower (buffer → the screen model, [`follow`]), which never holds the reader back.
+//! The PTY's bytes move on the async runtime ([`io`]): a reader task (PTY → buffer) and input
+//! written by the attachment's own task, so a keystroke and its echo cross no OS thread. Two
+//! plain threads do the blocking work: a waiter (collects the exit status once the reader has
+//! drained the PTY, so `Exited` always follows the last byte of output) and the screen follower
+//! (buffer → the screen model, [`follow`]), which never holds the reader back.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -15,11 +15,13 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use parking_lot::Mutex;
 use portable_pty::{CommandBuilder, MasterPty, PtySize, native_pty_system};
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{Notify, broadcast, watch};
+use tokio_util::task::AbortOnDropHandle;
 use tracing::{debug, warn};
 
 mod follow;
 mod guard;
+mod io;
 #[cfg(test)]
 mod tests;
 
@@ -98,8 +100,10 @@ pub struct PtySession {
     created_at_ms: u64,
     pid: Option<u32>,
     shared: Arc<Shared>,
-    input: mpsc::Sender<Vec<u8>>,
+    io: Arc<io::PtyIo>,
     master: Mutex<Box<dyn MasterPty + Send>>,
+    /// The reader and writer tasks; they end with the session.
+    _tasks: [AbortOnDropHandle<()>; 2],
 }
 
 impl std::fmt::Debug for PtySession {
@@ -118,10 +122,10 @@ struct Shared {
     /// Bumped whenever output arrives or the process ends.
     changed: watch::Sender<u64>,
     /// Signalled when an attached reader moves on or goes away.
-    room: parking_lot::Condvar,
-    /// Counts the reader thread's pushes, so the waiter can tell a busy reader from an idle one.
+    room: Notify,
+    /// Counts the reader task's pushes, so the waiter can tell a busy reader from an idle one.
     activity: AtomicU64,
-    /// Whether the reader thread is waiting for a slow attached client.
+    /// Whether the reader task is waiting for a slow attached client.
     held: AtomicBool,
     /// Signalled when output arrives, the size changes or the session goes (for the follower).
     output: parking_lot::Condvar,
@@ -205,14 +209,14 @@ impl PtySession {
         // Only the child holds the slave from here on, so the reader sees EOF when it exits.
         drop(pair.slave);
         let pid = child.process_id();
-        let reader = pair
+        let raw = pair
             .master
-            .try_clone_reader()
-            .map_err(|e| SpawnError::Pty(e.to_string()))?;
-        let writer = pair
-            .master
-            .take_writer()
-            .map_err(|e| SpawnError::Pty(e.to_string()))?;
+            .as_raw_fd()
+            .ok_or_else(|| SpawnError::Pty("the PTY master has no fd".into()))?;
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(SpawnError::Pty("no async runtime to serve the PTY".into()));
+        }
+        let io = Arc::new(io::PtyIo::new(raw)?);
 
         let (changed, _) = watch::channel(0u64);
         let created_at_ms = crate::util::now_ms();
@@ -234,24 +238,21 @@ impl PtySession {
                 last_activity_ms: created_at_ms,
             }),
             changed,
-            room: parking_lot::Condvar::new(),
+            room: Notify::new(),
             activity: AtomicU64::new(0),
             held: AtomicBool::new(false),
             output: parking_lot::Condvar::new(),
             closed: AtomicBool::new(false),
             screen: follow::ScreenCell::new(Screen::new(size, config.scrollback)),
         });
-        let (input, input_rx) = mpsc::channel::<Vec<u8>>(64);
-
         let (eof_tx, eof_rx) = std::sync::mpsc::channel::<()>();
-        let rshared = shared.clone();
-        spawn_thread(format!("pty-{id}-read"), move || {
-            read_loop(reader, &rshared);
+        let (rio, rshared) = (io.clone(), shared.clone());
+        let reader = AbortOnDropHandle::new(tokio::spawn(async move {
+            io::read_loop(rio, rshared).await;
             let _ = eof_tx.send(());
-        })?;
-        spawn_thread(format!("pty-{id}-write"), move || {
-            write_loop(writer, input_rx)
-        })?;
+        }));
+        let wio = io.clone();
+        let writer = AbortOnDropHandle::new(tokio::spawn(async move { wio.drain_input().await }));
         let fshared = shared.clone();
         let fevents = config.events.clone();
         spawn_thread(format!("pty-{id}-screen"), move || {
@@ -321,8 +322,9 @@ impl PtySession {
             created_at_ms,
             pid,
             shared,
-            input,
+            io,
             master: Mutex::new(pair.master),
+            _tasks: [reader, writer],
         }))
     }
 
@@ -422,12 +424,13 @@ impl PtySession {
         if seq <= self.input_acked(token) {
             return false;
         }
-        // Wait for room first: a seq counts as applied only once its bytes are queued for the
-        // PTY, so input cut off by a broken stream while waiting is re-sent, never lost.
-        let Ok(permit) = self.input.reserve().await else {
-            // The writer is gone only once the PTY is; the input has nowhere to go.
+        // Wait for room first: a seq counts as applied only once its bytes are written to the
+        // PTY or queued for it, so input cut off by a broken stream while waiting is re-sent,
+        // never lost.
+        if !self.io.room().await {
+            // The PTY is gone; the input has nowhere to go.
             return false;
-        };
+        }
         let mut st = self.shared.state.lock();
         let last = st.input_seqs.entry(token).or_insert(0);
         if seq <= *last {
@@ -435,7 +438,8 @@ impl PtySession {
         }
         *last = seq;
         st.last_activity_ms = crate::util::now_ms();
-        permit.send(data);
+        // Under the lock, so inputs go to the PTY in the order their seqs were applied.
+        self.io.send(&data);
         true
     }
 
@@ -509,83 +513,6 @@ impl Drop for PtySession {
         // Under the lock, so the follower cannot miss it between its check and its wait.
         let _st = self.shared.state.lock();
         self.shared.output.notify_all();
-    }
-}
-
-fn read_loop(mut reader: Box<dyn Read + Send>, shared: &Shared) {
-    // Never read more than the buffer holds: a chunk larger than the buffer would push out
-    // bytes of its own that a caught-up stream has yet to send, however long the reader waited.
-    let capacity = shared.state.lock().buffer.capacity();
-    // Nor more than the half the in-flight margin leaves free: a reader keeps up to half the
-    // buffer behind its position, so a larger chunk could wait on a reader that cannot move
-    // until the chunk is in.
-    let mut buf = vec![0u8; MAX_CHUNK.min(capacity / 2).max(1)];
-    loop {
-        match reader.read(&mut buf) {
-            // Linux reports EIO on the master once every slave fd is closed: that is EOF.
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                let mut st = shared.state.lock();
-                let chunk_at = std::time::Instant::now();
-                // Wait while pushing would drop bytes an attachment has yet to send (a live one
-                // for LAG_GRACE per chunk, a parked one until its place expires), or the first
-                // bytes while the creator's first attachment is on its way. Streams already
-                // behind the buffer are lost causes and hold nothing back.
-                loop {
-                    let now = std::time::Instant::now();
-                    let start = st.buffer.start();
-                    let new_start =
-                        (st.buffer.end() + n as u64).saturating_sub(st.buffer.capacity() as u64);
-                    let holds = |o: u64| o >= start && o < new_start;
-                    let in_flight = IN_FLIGHT.min(st.buffer.capacity() as u64 / 2);
-                    // A reader whose own position is still in the buffer (an older one is a lost
-                    // cause) keeps it from `keep_from` on — what its client may not have
-                    // received yet — or from the buffer's start if that is later.
-                    let mut deadline = st
-                        .readers
-                        .values()
-                        .filter(|r| r.offset >= start && holds(r.keep_from(in_flight).max(start)))
-                        .filter_map(|r| r.holds_until(chunk_at))
-                        .max();
-                    if let Some(until) = st.creator_hold
-                        && holds(0)
-                    {
-                        // The usual lag rule: at most LAG_GRACE per chunk.
-                        deadline = deadline.max(Some(until.min(chunk_at + LAG_GRACE)));
-                    }
-                    let left =
-                        deadline.map_or(Duration::ZERO, |d| d.saturating_duration_since(now));
-                    if left.is_zero() {
-                        // Places kept past their time are gone for good.
-                        st.readers
-                            .retain(|_, r| r.parked.is_none_or(|until| until > now));
-                        break;
-                    }
-                    shared.held.store(true, Ordering::Relaxed);
-                    shared.room.wait_for(&mut st, left);
-                }
-                shared.held.store(false, Ordering::Relaxed);
-                st.buffer.push(&buf[..n]);
-                st.last_output_ms = crate::util::now_ms();
-                st.last_activity_ms = crate::util::now_ms();
-                drop(st);
-                shared.output.notify_all();
-                shared.activity.fetch_add(1, Ordering::Relaxed);
-                shared.changed.send_modify(|v| *v += 1);
-            }
-        }
-    }
-}
-
-fn write_loop(mut writer: Box<dyn Write + Send>, mut rx: mpsc::Receiver<Vec<u8>>) {
-    while let Some(data) = rx.blocking_recv() {
-        if writer
-            .write_all(&data)
-            .and_then(|_| writer.flush())
-            .is_err()
-        {
-            break;
-        }
     }
 }
 

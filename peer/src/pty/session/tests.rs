@@ -3,18 +3,28 @@
 use super::*;
 
 fn flood(hold_output: bool) -> Arc<PtySession> {
+    spawn(
+        &["head", "-c", "200000", "/dev/zero"],
+        hold_output,
+        16 * 1024,
+    )
+}
+
+fn shell(script: &str) -> Arc<PtySession> {
+    spawn(&["sh", "-c", script], false, 64 * 1024)
+}
+
+fn spawn(command: &[&str], hold_output: bool, buffer_bytes: usize) -> Arc<PtySession> {
     let req = CreateSession {
         name: None,
-        command: ["head", "-c", "200000", "/dev/zero"]
-            .map(String::from)
-            .to_vec(),
+        command: command.iter().map(|a| a.to_string()).collect(),
         cwd: Some("/".into()),
         env: vec![],
         size: WinSize::default(),
         hold_output,
     };
     let config = SessionConfig {
-        buffer_bytes: 16 * 1024,
+        buffer_bytes,
         scrollback: 100,
         events: broadcast::channel(16).0,
     };
@@ -108,4 +118,78 @@ async fn without_hold_a_detached_session_runs_freely() {
         let _ = tokio::time::timeout(Duration::from_millis(200), rx.changed()).await;
     }
     assert_eq!(s.bounds(), (200_000 - 16 * 1024, 200_000));
+}
+
+/// Reads output from `*offset` until it contains `needle`; returns what was read.
+async fn read_until(s: &PtySession, offset: &mut u64, needle: &[u8]) -> Vec<u8> {
+    let mut rx = s.subscribe();
+    let mut got = Vec::new();
+    let t0 = std::time::Instant::now();
+    while !got.windows(needle.len()).any(|w| w == needle) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "no {needle:?} in {got:?}"
+        );
+        match s.read(*offset) {
+            Slice::Data(d) => {
+                *offset += d.len() as u64;
+                got.extend(d);
+            }
+            _ => {
+                let _ = tokio::time::timeout(Duration::from_millis(200), rx.changed()).await;
+            }
+        }
+    }
+    got
+}
+
+/// The guard against thread hops on the keystroke path: each keystroke typed into `cat` is
+/// written to the PTY by the task that received it, and its echo is read into the buffer by a
+/// task, both on this test's runtime, whose only thread is this one. A change that moves either
+/// side to a thread of its own (or queues keystrokes for another task) fails here.
+#[tokio::test(flavor = "current_thread")]
+async fn a_keystroke_and_its_echo_cross_no_thread() {
+    let s = shell("stty raw -echo; printf READY; exec cat");
+    let mut offset = 0;
+    read_until(&s, &mut offset, b"READY").await;
+    let before = std::mem::take(&mut *s.io.probe.lock());
+    for seq in 1..=50u64 {
+        assert!(s.write_input(1, seq, b"x".to_vec()).await);
+        assert_eq!(read_until(&s, &mut offset, b"x").await, b"x");
+    }
+    let probe = s.io.probe.lock();
+    let here = std::thread::current().id();
+    assert_eq!(before.queued, 0);
+    assert_eq!(
+        (probe.direct, probe.queued),
+        (50, 0),
+        "every keystroke written at once"
+    );
+    assert_eq!(probe.write_threads, [here].into(), "written on this thread");
+    assert_eq!(
+        probe.read_threads,
+        [here].into(),
+        "echo read on this thread"
+    );
+}
+
+/// Input to a program that does not read it waits (for the PTY, then in a bounded queue, then
+/// in `write_input`), keeps its order, and arrives whole once the program reads.
+#[tokio::test]
+async fn input_waits_for_a_program_that_does_not_read() {
+    let s = shell("stty raw -echo; printf READY; sleep 1; head -c 300000 | wc -c");
+    let mut offset = 0;
+    read_until(&s, &mut offset, b"READY").await;
+    let t0 = std::time::Instant::now();
+    for seq in 1..=30u64 {
+        assert!(s.write_input(1, seq, vec![b'a'; 10_000]).await);
+    }
+    // 300 kB is far more than the PTY and the queue hold: the last writes waited for `head`.
+    assert!(
+        t0.elapsed() > Duration::from_millis(500),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert!(s.io.probe.lock().queued > 0);
+    read_until(&s, &mut offset, b"300000").await;
 }
