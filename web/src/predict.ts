@@ -4,8 +4,8 @@
 // screen once the host says their echo has arrived (`EchoAck`). A wrong guess is taken back as
 // soon as that answer is in.
 //
-// When it guesses: the setting (`always`, or `adaptive` while the smoothed round trip is above
-// 30 ms, off again below 20 ms); not on the alternate screen (full-screen programs); not while
+// When it guesses: the setting (`always`, or `adaptive`, which shows its guesses only while the
+// smoothed round trip is above 30 ms, and hides them again below 20 ms); not on the alternate screen (full-screen programs); not while
 // the host says the terminal does not echo but edits lines itself (password prompts); not
 // before the host said how it echoes; after any other key (Enter, Tab, control keys) nothing
 // until the host has answered it. Guesses start hidden, at first, after Enter or another such
@@ -122,10 +122,17 @@ export class Predictor {
     else if (this.srtt < RTT_OFF) this.rttHigh = false;
   }
 
-  /** Whether guesses are made now (setting, round trip, line discipline). */
+  /**
+   * Whether guesses are made now (setting and line discipline). `adaptive` makes them whatever
+   * the round trip, so that it knows where the cursor will be once the round trip grows.
+   */
   enabled(): boolean {
-    const on = this.mode === 'always' || (this.mode === 'adaptive' && this.rttHigh);
-    return on && this.flags !== null && (this.flags[0] || !this.flags[1]);
+    return this.mode !== 'never' && this.flags !== null && (this.flags[0] || !this.flags[1]);
+  }
+
+  /** Whether guesses are shown (setting and round trip). */
+  showing(): boolean {
+    return this.mode === 'always' || (this.mode === 'adaptive' && this.rttHigh);
   }
 
   /** Forgets every guess. */
@@ -299,7 +306,7 @@ export class Predictor {
 
   /** What to show on top of the screen now. */
   overlay(): Overlay {
-    if (this.tentative || !this.open()) return { cells: [], cursor: null };
+    if (this.tentative || !this.showing() || !this.open()) return { cells: [], cursor: null };
     const cells = [...this.cells.values()]
       .map(({ row, col, ch }) => ({ row, col, ch }))
       .sort((a, b) => a.row - b.row || a.col - b.col);

@@ -172,17 +172,33 @@ describe('predicted echo', () => {
   it('adaptive: on above 30 ms of smoothed round trip, off below 20 ms', () => {
     const p = new Predictor('adaptive');
     p.lineDiscipline(false, false);
-    expect(p.enabled()).toBe(false);
+    expect(p.enabled()).toBe(true);
+    expect(p.showing()).toBe(false);
     for (let i = 0; i < 10; i++) p.rttSample(150);
-    expect(p.enabled()).toBe(true);
+    expect(p.showing()).toBe(true);
     for (let i = 0; i < 40; i++) p.rttSample(25);
-    expect(p.enabled()).toBe(true);
+    expect(p.showing()).toBe(true);
     for (let i = 0; i < 40; i++) p.rttSample(2);
-    expect(p.enabled()).toBe(false);
+    expect(p.showing()).toBe(false);
     const never = new Predictor('never');
     never.lineDiscipline(false, false);
     never.rttSample(1000);
     expect(never.enabled()).toBe(false);
+    expect(never.showing()).toBe(false);
+  });
+
+  it('adaptive: guesses in the background on a fast link, shows them once it is slow', async () => {
+    const t = await screen('$ ');
+    const v = xtermView(t);
+    const p = new Predictor('adaptive');
+    p.lineDiscipline(false, false);
+    p.rttSample(1);
+    p.typed(1, 'a', v, 0);
+    await echo(p, t, 'a', 1);
+    p.typed(2, 'b', v, 0);
+    expect(p.overlay()).toEqual(NONE);
+    for (let i = 0; i < 20; i++) p.rttSample(150);
+    expect(cells(p.overlay())).toEqual([[0, 3, 'b']]);
   });
 
   it('reads keys and leaves wide characters and the last column to the host', async () => {
