@@ -315,7 +315,8 @@ fn a_password_prompt_shows_nothing_typed() {
 /// Perceived keystroke echo at a shell prompt: from a key written to the terminal of `peer
 /// attach` until the character reaches that terminal, through the proxy with 150 ms round trip
 /// and 1 % loss, with prediction (always, adaptive) and without. A benchmark: run with
-/// `--ignored --nocapture`; `PEER_ECHO_KEYS` keys per mode (default 100).
+/// `--ignored --nocapture`; `PEER_ECHO_KEYS` keys per mode (default 100), `PEER_ECHO_MODES`
+/// (default `never,adaptive,always`).
 #[test]
 #[ignore]
 fn bench_perceived_echo_with_and_without_prediction() {
@@ -329,7 +330,8 @@ fn bench_perceived_echo_with_and_without_prediction() {
     };
     // Letters no escape sequence the client writes ends with (CUP H, SGR m, DEC modes h/l).
     let alphabet = b"abcdefgijknopqrstuvwxyz";
-    for mode in ["never", "adaptive", "always"] {
+    let modes = std::env::var("PEER_ECHO_MODES").unwrap_or_else(|_| "never,adaptive,always".into());
+    for mode in modes.split(',') {
         let mut r = rig(impair, mode);
         let mut rng = Rng(7);
         let mut ms = Vec::new();
