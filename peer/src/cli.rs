@@ -283,10 +283,11 @@ struct AttachArgs {
     /// Lines of scrollback above a picture of the screen.
     #[arg(long, value_name = "LINES", default_value_t = 1000)]
     scrollback: u32,
-    /// Predictive local echo (experimental): show typed characters before the host echoes
-    /// them (underlined until it does): always, never, or adaptive (when the round trip is
-    /// above 30 ms).
-    #[arg(long, value_name = "WHEN", default_value = "never")]
+    /// Predictive local echo: show typed characters, backspace and the left and right arrows
+    /// before the host echoes them, underlined until it does (a wrong guess is taken back
+    /// within a round trip): adaptive (when the round trip is above 30 ms), always, or never.
+    /// Never at password prompts (echo off) or in full-screen programs.
+    #[arg(long, value_name = "WHEN", default_value = "adaptive")]
     predict: peer::client::PredictMode,
     /// With --new: command and arguments.
     #[arg(last = true)]

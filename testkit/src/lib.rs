@@ -34,3 +34,4 @@ pub mod term;
 pub use harness::*;
 pub use proxy::contains;
 pub use relay::RelayProcess;
+pub use vt100;

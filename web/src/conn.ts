@@ -13,6 +13,7 @@ import {
   type AgentAttached,
   type AgentEvent,
   type Attached,
+  type EchoAck,
   type ErrorCode,
   type Frame,
   type HostRoutes,
@@ -305,6 +306,10 @@ export interface ChannelEvents {
    * output before `offset` this channel was owed and gets only as this picture.
    */
   repaint?(p: { offset: number; skipped: number; size: WinSize; data: Uint8Array }): void;
+  /** The host applied inputs up to `seq` (a round-trip sample for predicted echo). */
+  inputAck?(seq: number): void;
+  /** Channels attached with `echoAcks`: the echo of inputs up to `a.seq` has arrived. */
+  echoAck?(a: EchoAck): void;
 }
 
 interface Channel {
@@ -328,6 +333,8 @@ interface Channel {
   picture: { offset: number; parts: Uint8Array[]; bytes: number } | null;
   /** The first `Attached` has come (before it, `FROM_NOW` with a picture is no skip-ahead). */
   everAttached: boolean;
+  /** Ask for `EchoAck`s (predicted echo). */
+  echoAcks: boolean;
 }
 
 export interface AgentChannelEvents {
@@ -743,7 +750,13 @@ export class HostConn {
         return;
       }
       case 'InputAck': {
-        if (c) c.unacked = c.unacked.filter((u) => u.seq > f.message.seq);
+        if (!c) return;
+        c.unacked = c.unacked.filter((u) => u.seq > f.message.seq);
+        c.events.inputAck?.(f.message.seq);
+        return;
+      }
+      case 'EchoAck': {
+        if (c) c.events.echoAck?.(f.message);
         return;
       }
       case 'Repaint': {
@@ -841,7 +854,14 @@ export class HostConn {
   }
 
   /** Attaches a new channel to `session` from `fromOffset`; it follows every reconnect. */
-  attach(session: number, fromOffset: number, size: WinSize, events: ChannelEvents, screen: number | null = null): number {
+  attach(
+    session: number,
+    fromOffset: number,
+    size: WinSize,
+    events: ChannelEvents,
+    screen: number | null = null,
+    echoAcks = false,
+  ): number {
     const id = this.nextChannel++;
     const c: Channel = {
       id,
@@ -859,6 +879,7 @@ export class HostConn {
       screen,
       picture: null,
       everAttached: false,
+      echoAcks,
     };
     this.channels.set(id, c);
     if (this.state === 'online') this.sendAttach(c);
@@ -908,21 +929,25 @@ export class HostConn {
         client_token: c.token,
         size: c.size,
         screen: c.screen === null ? null : { scrollback: c.screen },
-        echo_acks: false,
+        echo_acks: c.echoAcks,
       },
     });
   }
 
-  /** Sends keystrokes; kept until acknowledged and re-sent after a reconnect. */
-  input(channel: number, data: Uint8Array) {
+  /**
+   * Sends keystrokes; kept until acknowledged and re-sent after a reconnect. Returns the
+   * sequence number of the last part (0: no such channel).
+   */
+  input(channel: number, data: Uint8Array): number {
     const c = this.channels.get(channel);
-    if (!c) return;
+    if (!c) return 0;
     for (let at = 0; at < data.length; at += MAX_BROWSER_CHUNK) {
       const part = data.slice(at, at + MAX_BROWSER_CHUNK);
       const seq = c.nextSeq++;
       c.unacked.push({ seq, data: part });
       if (c.attached) this.send(c.id, { type: 'Input', message: { seq, data: part } });
     }
+    return c.nextSeq - 1;
   }
 
   /**

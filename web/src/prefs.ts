@@ -2,6 +2,8 @@
 
 export type Theme = 'dark' | 'light';
 export type CursorStyle = 'block' | 'bar';
+/** Predicted echo: never, always, or when the round trip is above 30 ms. */
+export type Predict = 'never' | 'adaptive' | 'always';
 
 export interface Prefs {
   /** Terminal font size, CSS px. */
@@ -10,6 +12,8 @@ export interface Prefs {
   theme: Theme;
   /** Key bar rows, two per page, each key names separated by spaces (keybar.ts); null: default. */
   keys: string[] | null;
+  /** Show typed characters before the host echoes them (underlined until it does). */
+  predict: Predict;
 }
 
 export const FONT_MIN = 8;
@@ -18,7 +22,7 @@ export const FONT_MAX = 28;
 export const FONT_DEFAULT = 13;
 
 const KEY = 'peer.prefs';
-const DEFAULTS: Prefs = { fontSize: FONT_DEFAULT, cursor: 'block', theme: 'dark', keys: null };
+const DEFAULTS: Prefs = { fontSize: FONT_DEFAULT, cursor: 'block', theme: 'dark', keys: null, predict: 'adaptive' };
 
 export const clampFont = (n: number) => Math.min(FONT_MAX, Math.max(FONT_MIN, Math.round(n)));
 
@@ -30,6 +34,7 @@ export function loadPrefs(): Prefs {
       cursor: v.cursor === 'bar' ? 'bar' : 'block',
       theme: v.theme === 'light' ? 'light' : 'dark',
       keys: Array.isArray(v.keys) && v.keys.every((r) => typeof r === 'string') ? v.keys : null,
+      predict: v.predict === 'never' || v.predict === 'always' ? v.predict : DEFAULTS.predict,
     };
   } catch {
     return { ...DEFAULTS };

@@ -1,7 +1,7 @@
 // Settings of this device's screens: theme, terminal font and cursor, the key bar.
 import { h } from './dom';
 import { keysEditor } from './term';
-import { FONT_MAX, FONT_MIN, loadPrefs, savePrefs, type CursorStyle, type Theme } from './prefs';
+import { FONT_MAX, FONT_MIN, loadPrefs, savePrefs, type CursorStyle, type Predict, type Theme } from './prefs';
 
 /** A row of buttons of which one is chosen. */
 function segmented<T extends string>(options: [T, string][], current: T, onPick: (v: T) => void, testid: string): HTMLElement {
@@ -57,6 +57,13 @@ export function settingsSections(): HTMLElement[] {
     sample,
     h('p', 'hint', 'Cursor:'),
     segmented<CursorStyle>([['block', 'Block'], ['bar', 'Bar']], prefs.cursor, (cursor) => savePrefs({ cursor }), 'cursor-style'),
+    h('p', 'hint', 'Show typed characters before the host echoes them (underlined until it does; Auto: when the round trip is over 30 ms, never at password prompts or in full-screen programs). Applies to terminals opened from now on:'),
+    segmented<Predict>(
+      [['never', 'Off'], ['adaptive', 'Auto'], ['always', 'Always']],
+      prefs.predict,
+      (predict) => savePrefs({ predict }),
+      'predict',
+    ),
   );
 
   const keys = h('section', 'settings-section');

@@ -4,6 +4,7 @@ import { FitAddon } from '@xterm/addon-fit';
 import '@xterm/xterm/css/xterm.css';
 import { InputDiffer, applyCtrl, bytes, keyToBytes } from './input';
 import { OutputWriter } from './writer';
+import { PredictedEcho } from './echo';
 import { buildKeyBar, DEFAULT_ROWS, keyDef } from './keybar';
 import { clampFont, loadPrefs, savePrefs, termTheme } from './prefs';
 import { copyText, readText } from './clipboard';
@@ -33,6 +34,8 @@ export interface TermView {
    * live end), and how many inputs the host had not yet applied at that point.
    */
   onAttached: ((a: { skippedAhead: boolean; unackedInput: number }) => void) | null;
+  /** Predicted echo (null when the setting is off or until the terminal is open). */
+  echo: PredictedEcho | null;
 }
 
 function h<K extends keyof HTMLElementTagNameMap>(tag: K, cls = '', text = ''): HTMLElementTagNameMap[K] {
@@ -135,11 +138,12 @@ export function openTerminal(
     lostBytes: 0,
     repaints: { count: 0, bytes: 0, skipped: 0 },
     onAttached: null,
+    echo: null,
     send(text: string) {
       // Typing brings the screen back to where the cursor is.
       term.scrollToBottom();
       if (text === '\x03') conn.interrupt(channel);
-      else if (text) conn.input(channel, bytes(text));
+      else if (text) view.echo?.typed(conn.input(channel, bytes(text)), text);
     },
     setFont(px: number) {
       term.options.fontSize = clampFont(px);
@@ -147,6 +151,7 @@ export function openTerminal(
     },
     dispose() {
       conn.detach(channel);
+      view.echo?.dispose();
       ro.disconnect();
       window.visualViewport?.removeEventListener('resize', refit);
       term.dispose();
@@ -181,6 +186,7 @@ export function openTerminal(
     skipped() {
       skippedAhead = true;
       writer.clear();
+      view.echo?.reset();
       writer.push(bytes('\r\n\x1b[0;2m[peer: interrupted; skipped the rest of the flood]\x1b[0m\r\n'));
     },
     repaint(p) {
@@ -189,15 +195,19 @@ export function openTerminal(
       pic.set(RESET);
       pic.set(p.data, RESET.length);
       writer.replace(pic);
+      view.echo?.reset();
       view.repaints.count++;
       view.repaints.bytes += p.data.length;
       view.repaints.skipped += p.skipped;
     },
     gap(from, to) {
       view.lostBytes += to - from;
+      view.echo?.reset();
       writer.push(bytes(`\r\n\x1b[2m[${to - from} bytes of output were lost: older than the host's buffer]\x1b[0m\r\n`));
     },
-  }, screen);
+    inputAck: (seq) => view.echo?.inputAck(seq),
+    echoAck: (a) => view.echo?.echoAck(a),
+  }, screen, prefs.predict !== 'never');
   view.channel = channel;
   // Answers to terminal queries (cursor position, device attributes) go back to the program.
   term.onData((d) => conn.input(channel, bytes(d)));
@@ -368,6 +378,9 @@ export function openTerminal(
   window.visualViewport?.addEventListener('resize', refit);
   requestAnimationFrame(() => {
     term.open(box);
+    if (prefs.predict !== 'never' && term.element) {
+      view.echo = new PredictedEcho(term, term.element, prefs.predict, () => writer.idle());
+    }
     refit();
     field.focus({ preventScroll: true });
   });

@@ -169,15 +169,21 @@ pub(super) async fn attach(paths: &Paths, args: AttachArgs, relay_only: bool) ->
     };
 
     let mut term = terminal::Terminal::setup()?;
+    let size = terminal::size();
     let io = AttachIo {
         input: term.input(),
         resize: term.resizes()?,
         output: Box::new(terminal::DirectStdout::new()),
         notice: Box::new(terminal::notice),
-        size: terminal::size(),
+        size,
         escape: true,
         screen: args.replay.is_none().then_some(args.scrollback),
-        predict: args.predict,
+        // Guesses are drawn on a terminal; output to a file or a pipe gets none.
+        predict: if size.is_some() {
+            args.predict
+        } else {
+            peer::client::PredictMode::Never
+        },
     };
     let mut attacher = Attacher::new(dialer, conn);
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;

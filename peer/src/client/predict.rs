@@ -9,13 +9,18 @@
 //! ([`Predictor::overlay`]); drawing that is the caller's business.
 //!
 //! When it guesses:
-//! - the mode: `always`, or `adaptive` while the smoothed round trip is above 30 ms (below
-//!   20 ms it stops again), never with `never`;
+//! - the mode: `always` or `adaptive`, never with `never`; `adaptive` shows its guesses only
+//!   while the smoothed round trip is above 30 ms (below 20 ms it stops again);
 //! - the terminal: not the alternate screen (full-screen programs), not while the host says
 //!   the terminal does not echo and edits lines itself (password prompts), nor before the host
 //!   has said how it echoes; a plain cursor (no insert or origin mode, no pending wrap);
 //! - the keys: after any other key (Enter, Tab, control keys, other escape sequences) nothing
-//!   until the host has answered it.
+//!   until the host has answered it;
+//! - what is shown: guesses start hidden, at first, after Enter or any other key that may
+//!   start something new (a new line, a new program) and after a wrong guess, and show only once the host has
+//!   confirmed one of them. So the first key typed into a password prompt (echo off) is never
+//!   shown: the host does not echo it, the guess is found wrong, and the prompt's line
+//!   discipline switches guessing off.
 //!
 //! How: where the terminal edits lines itself (`ICANON`, e.g. `cat`), a character is written
 //! over the cursor and backspace erases characters typed on this line; elsewhere (a shell's
@@ -119,7 +124,8 @@ pub struct Predictor {
     cursor: Option<((usize, usize), u64)>,
     /// When the oldest guess still open was made.
     since: Option<Instant>,
-    /// After a wrong guess: keep guessing, but show nothing until a guess is confirmed.
+    /// At first, after a key that could not be guessed and after a wrong guess: keep
+    /// guessing, but show nothing until a guess is confirmed.
     tentative: bool,
     /// A key that cannot be guessed: nothing until the host has answered this input.
     stopped_until: Option<u64>,
@@ -214,7 +220,7 @@ impl Predictor {
             cells: BTreeMap::new(),
             cursor: None,
             since: None,
-            tentative: false,
+            tentative: true,
             stopped_until: None,
             typed_in_line: 0,
             acked: 0,
@@ -246,15 +252,21 @@ impl Predictor {
         }
     }
 
-    /// Whether guesses are made now (mode, round trip, line discipline); the screen is
-    /// checked per key.
+    /// Whether guesses are made now (mode and line discipline; the screen is checked per
+    /// key). In adaptive mode they are made whatever the round trip, so that the engine knows
+    /// where the cursor will be once the round trip grows; see [`Predictor::showing`].
     pub fn enabled(&self) -> bool {
-        let mode = match self.mode {
+        self.mode != PredictMode::Never
+            && matches!(self.flags, Some((echo, canonical)) if echo || !canonical)
+    }
+
+    /// Whether guesses are shown (mode and round trip).
+    pub fn showing(&self) -> bool {
+        match self.mode {
             PredictMode::Never => false,
             PredictMode::Always => true,
             PredictMode::Adaptive => self.rtt_high,
-        };
-        mode && matches!(self.flags, Some((echo, canonical)) if echo || !canonical)
+        }
     }
 
     /// Forgets every guess (the screen was repainted, or the caller gave up on them).
@@ -277,6 +289,11 @@ impl Predictor {
             }
             if !self.guess(seq, key, view) {
                 self.stopped_until = Some(seq);
+                if matches!(key, Key::Enter | Key::Other) {
+                    // Maybe a new line, maybe a new program: hide guesses until one is
+                    // confirmed.
+                    self.tentative = true;
+                }
                 if key != Key::Enter {
                     self.typed_in_line = 0;
                 }
@@ -475,7 +492,7 @@ impl Predictor {
 
     /// What to show on top of the screen now.
     pub fn overlay(&self) -> Overlay {
-        if self.tentative || !self.open() {
+        if self.tentative || !self.showing() || !self.open() {
             return Overlay::default();
         }
         Overlay {
@@ -484,3 +501,6 @@ impl Predictor {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

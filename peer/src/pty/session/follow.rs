@@ -72,6 +72,11 @@ impl ScreenCell {
 
 /// The follower thread's loop, until the session is gone.
 pub(super) fn follow(id: u64, shared: &Shared, events: &broadcast::Sender<PtyEvent>) {
+    if std::env::var_os("PEER_BENCH_NO_SCREEN_MODEL").is_some() {
+        // Benchmarks only (docs/benchmarks.md): the PTY's throughput and memory without the
+        // model (no pictures, no facts).
+        return;
+    }
     let cell = &shared.screen;
     let mut pos = 0u64;
     let mut buf = Vec::with_capacity(CHUNK);

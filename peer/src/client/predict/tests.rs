@@ -1,0 +1,287 @@
+//! The engine against the real screen model, fed echo streams as a shell, `cat` and a password
+//! prompt produce them.
+
+use super::*;
+use crate::proto::WinSize;
+use crate::pty::screen::Screen;
+
+/// A screen of 80 × 24 showing `prompt`.
+fn screen(prompt: &str) -> Screen {
+    let mut s = Screen::new(WinSize { cols: 80, rows: 24 }, 0);
+    s.feed(prompt.as_bytes());
+    s
+}
+
+/// An engine that guesses (always), told the line discipline.
+fn engine(echo: bool, canonical: bool) -> Predictor {
+    let mut p = Predictor::new(PredictMode::Always);
+    p.line_discipline(echo, canonical);
+    p
+}
+
+/// Types `seq` as `bytes`; returns the overlay.
+fn type_(p: &mut Predictor, s: &Screen, seq: u64, bytes: &[u8]) -> Overlay {
+    p.typed(seq, bytes, s, Instant::now());
+    p.overlay()
+}
+
+/// The host's echo `out` arrives, then its answer for inputs up to `seq`.
+fn echo(p: &mut Predictor, s: &mut Screen, out: &[u8], seq: u64) -> Overlay {
+    s.feed(out);
+    p.output(s, Instant::now());
+    p.answered(seq, s);
+    p.overlay()
+}
+
+/// Readline's terminal (no echo, no canonical mode): the first key is hidden until the host
+/// confirms it, then keys show at once, underlined, and go when their echo is in.
+#[test]
+fn a_shell_line_shows_keys_once_the_first_is_confirmed() {
+    let mut s = screen("$ ");
+    let mut p = engine(false, false);
+    assert_eq!(
+        type_(&mut p, &s, 1, b"l"),
+        Overlay::default(),
+        "first key hidden"
+    );
+    assert_eq!(echo(&mut p, &mut s, b"l", 1), Overlay::default());
+    let o = type_(&mut p, &s, 2, b"s");
+    assert_eq!(o.cells, vec![((0, 3), 's')]);
+    assert_eq!(o.cursor, Some((0, 4)));
+    let o = type_(&mut p, &s, 3, b" -");
+    assert_eq!(o.cells, vec![((0, 3), 's'), ((0, 4), ' '), ((0, 5), '-')]);
+    assert_eq!(o.cursor, Some((0, 6)));
+    // The echo of the first of them: that one is confirmed, the rest still shown.
+    let o = echo(&mut p, &mut s, b"s", 2);
+    assert_eq!(o.cells, vec![((0, 4), ' '), ((0, 5), '-')]);
+    assert_eq!(echo(&mut p, &mut s, b" -", 3), Overlay::default());
+    assert_eq!(
+        p.stats(),
+        Stats {
+            shown: 4,
+            confirmed: 4,
+            wrong: 0
+        }
+    );
+}
+
+/// Inserting in the middle of a line moves what follows; backspace there pulls it back; the
+/// arrows move the cursor. Readline's echo (the rest of the line redrawn, the cursor moved
+/// back) confirms it.
+#[test]
+fn editing_in_the_middle_of_a_line_matches_readline() {
+    let mut s = screen("$ abc");
+    let mut p = engine(false, false);
+    type_(&mut p, &s, 1, b"d");
+    echo(&mut p, &mut s, b"d", 1);
+    // Left twice: the cursor on 'c'.
+    let o = type_(&mut p, &s, 2, b"\x1b[D\x1b[D");
+    assert_eq!(o.cursor, Some((0, 4)));
+    assert!(o.cells.is_empty());
+    let o = type_(&mut p, &s, 3, b"X");
+    assert_eq!(o.cells, vec![((0, 4), 'X'), ((0, 5), 'c'), ((0, 6), 'd')]);
+    assert_eq!(o.cursor, Some((0, 5)));
+    let o = type_(&mut p, &s, 4, b"\x7f");
+    assert_eq!(o.cells, vec![((0, 4), 'c'), ((0, 5), 'd'), ((0, 6), ' ')]);
+    assert_eq!(o.cursor, Some((0, 4)));
+    // Readline: back two, insert X and redraw, then delete it and redraw.
+    let o = echo(&mut p, &mut s, b"\x08\x08", 2);
+    assert_eq!(o.cursor, Some((0, 4)), "the left moves were right");
+    let o = echo(&mut p, &mut s, b"Xcd\x08\x08", 3);
+    assert!(!o.cells.is_empty(), "the delete is not answered yet");
+    let o = echo(&mut p, &mut s, b"\x08cd \x08\x08\x08", 4);
+    assert_eq!(o, Overlay::default());
+    assert_eq!(p.stats().wrong, 0);
+    assert_eq!(s.row_text(0).trim_end(), "$ abcd");
+}
+
+/// `cat` in canonical mode (the terminal echoes and edits): characters are written over the
+/// cursor, backspace erases only what was typed on this line.
+#[test]
+fn cat_in_canonical_mode() {
+    let mut s = screen("");
+    let mut p = engine(true, true);
+    type_(&mut p, &s, 1, b"h");
+    echo(&mut p, &mut s, b"h", 1);
+    let o = type_(&mut p, &s, 2, b"i\x7f\x7f");
+    assert_eq!(o.cells, vec![((0, 0), ' '), ((0, 1), ' ')]);
+    assert_eq!(o.cursor, Some((0, 0)));
+    // One more backspace: nothing typed on this line is left to erase; not guessed.
+    let before = p.overlay();
+    type_(&mut p, &s, 3, b"\x7f");
+    assert_eq!(p.overlay(), before);
+    // The line discipline's echo: "i", then "\b \b" twice.
+    echo(&mut p, &mut s, b"i\x08 \x08\x08 \x08", 2);
+    assert_eq!(p.overlay(), Overlay::default());
+    assert_eq!(p.stats().wrong, 0);
+}
+
+/// Enter starts a new line (and maybe a new program): the next keys are hidden until one is
+/// confirmed.
+#[test]
+fn enter_hides_guesses_until_the_next_confirmation() {
+    let mut s = screen("$ ");
+    let mut p = engine(false, false);
+    type_(&mut p, &s, 1, b"a");
+    echo(&mut p, &mut s, b"a", 1);
+    assert!(!type_(&mut p, &s, 2, b"b").cells.is_empty());
+    echo(&mut p, &mut s, b"b", 2);
+    type_(&mut p, &s, 3, b"\r");
+    // Typed before the host answered the Enter: not guessed at all.
+    assert_eq!(type_(&mut p, &s, 4, b"c"), Overlay::default());
+    echo(&mut p, &mut s, b"\r\n$ c", 4);
+    assert_eq!(type_(&mut p, &s, 5, b"d"), Overlay::default(), "hidden");
+    echo(&mut p, &mut s, b"d", 5);
+    assert_eq!(type_(&mut p, &s, 6, b"e").cells, vec![((1, 4), 'e')]);
+}
+
+/// A program that does not echo (a password prompt that reads raw): the guess is found wrong
+/// and was never shown; nothing shows after it either.
+#[test]
+fn a_key_that_is_not_echoed_is_never_shown() {
+    let mut s = screen("Password: ");
+    let mut p = engine(false, false);
+    assert_eq!(type_(&mut p, &s, 1, b"h"), Overlay::default());
+    assert_eq!(echo(&mut p, &mut s, b"", 1), Overlay::default());
+    assert_eq!(p.stats().wrong, 1);
+    for (i, k) in b"unter2".iter().enumerate() {
+        assert_eq!(type_(&mut p, &s, 2 + i as u64, &[*k]), Overlay::default());
+    }
+}
+
+/// Echo off with canonical mode (`read -s`, `sudo`, `ssh` passwords): no guesses at all.
+#[test]
+fn echo_off_turns_guessing_off() {
+    let s = screen("Password: ");
+    let mut p = engine(true, true);
+    p.line_discipline(false, true);
+    assert!(!p.enabled());
+    for (i, k) in b"hunter2".iter().enumerate() {
+        p.typed(1 + i as u64, &[*k], &s, Instant::now());
+    }
+    assert_eq!(p.overlay(), Overlay::default());
+    assert_eq!(p.stats().shown, 0);
+}
+
+/// Before the host has said how the terminal echoes, nothing is guessed.
+#[test]
+fn nothing_before_the_line_discipline_is_known() {
+    let s = screen("$ ");
+    let mut p = Predictor::new(PredictMode::Always);
+    p.typed(1, b"a", &s, Instant::now());
+    assert_eq!(p.stats().shown, 0);
+}
+
+/// Full-screen programs (the alternate screen) are left alone.
+#[test]
+fn the_alternate_screen_is_left_alone() {
+    let mut s = screen("");
+    s.feed(b"\x1b[?1049h\x1b[H");
+    let mut p = engine(false, false);
+    p.typed(1, b"j", &s, Instant::now());
+    assert_eq!(p.stats().shown, 0);
+    // Output that enters it drops open guesses.
+    let mut s = screen("$ ");
+    let mut p = engine(false, false);
+    type_(&mut p, &s, 1, b"a");
+    echo(&mut p, &mut s, b"a", 1);
+    assert!(!type_(&mut p, &s, 2, b"b").cells.is_empty());
+    s.feed(b"\x1b[?1049h");
+    p.output(&s, Instant::now());
+    assert_eq!(p.overlay(), Overlay::default());
+}
+
+/// Adaptive: on above 30 ms of smoothed round trip, off again below 20 ms.
+#[test]
+fn adaptive_follows_the_round_trip() {
+    let mut p = Predictor::new(PredictMode::Adaptive);
+    p.line_discipline(false, false);
+    assert!(p.enabled(), "guessing (hidden) before any sample");
+    assert!(!p.showing(), "hidden before any sample");
+    p.rtt_sample(Duration::from_millis(5));
+    assert!(!p.showing());
+    for _ in 0..10 {
+        p.rtt_sample(Duration::from_millis(150));
+    }
+    assert!(p.showing(), "srtt {:?}", p.srtt());
+    // 25 ms: between the thresholds, stays on.
+    for _ in 0..40 {
+        p.rtt_sample(Duration::from_millis(25));
+    }
+    assert!(p.showing(), "srtt {:?}", p.srtt());
+    for _ in 0..40 {
+        p.rtt_sample(Duration::from_millis(2));
+    }
+    assert!(!p.showing(), "srtt {:?}", p.srtt());
+    let never = {
+        let mut p = Predictor::new(PredictMode::Never);
+        p.line_discipline(false, false);
+        p.rtt_sample(Duration::from_secs(1));
+        p
+    };
+    assert!(!never.enabled() && !never.showing());
+}
+
+/// Adaptive mode guesses while the round trip is short (hidden), so that keys typed before it
+/// grows do not keep guessing stopped.
+#[test]
+fn adaptive_guesses_in_the_background() {
+    let mut s = screen("$ ");
+    let mut p = Predictor::new(PredictMode::Adaptive);
+    p.line_discipline(false, false);
+    p.rtt_sample(Duration::from_millis(1));
+    type_(&mut p, &s, 1, b"a");
+    echo(&mut p, &mut s, b"a", 1);
+    assert_eq!(
+        type_(&mut p, &s, 2, b"b"),
+        Overlay::default(),
+        "fast link: hidden"
+    );
+    for _ in 0..20 {
+        p.rtt_sample(Duration::from_millis(150));
+    }
+    assert_eq!(p.overlay().cells, vec![((0, 3), 'b')], "slow link: shown");
+}
+
+/// A guess the host never answers goes after the expiry.
+#[test]
+fn unanswered_guesses_expire() {
+    let mut s = screen("$ ");
+    let mut p = engine(false, false);
+    type_(&mut p, &s, 1, b"a");
+    echo(&mut p, &mut s, b"a", 1);
+    let t0 = Instant::now();
+    p.typed(2, b"b", &s, t0);
+    assert!(!p.overlay().cells.is_empty());
+    assert!(!p.tick(t0 + Duration::from_millis(100)));
+    assert!(p.tick(t0 + EXPIRE + Duration::from_millis(1)));
+    assert_eq!(p.overlay(), Overlay::default());
+}
+
+/// Wide characters, control keys and the last column are left to the host.
+#[test]
+fn keys_left_to_the_host() {
+    assert_eq!(
+        keys(b"a\x7f\x1b[C\x1b[D\r\x01"),
+        vec![
+            Key::Char('a'),
+            Key::Backspace,
+            Key::Right,
+            Key::Left,
+            Key::Enter,
+            Key::Other
+        ]
+    );
+    assert_eq!(keys("é".as_bytes()), vec![Key::Char('é')]);
+    assert_eq!(keys(b"\x1b[A"), vec![Key::Other]);
+    let mut s = screen("$ ");
+    let mut p = engine(false, false);
+    type_(&mut p, &s, 1, b"a");
+    echo(&mut p, &mut s, b"a", 1);
+    p.typed(2, "中".as_bytes(), &s, Instant::now());
+    assert_eq!(p.stats().shown, 1, "only the first key");
+    let s = screen(&"x".repeat(79));
+    let mut p = engine(false, false);
+    p.typed(1, b"y", &s, Instant::now());
+    assert_eq!(p.stats().shown, 0, "the last column");
+}

@@ -1,0 +1,354 @@
+// Predictive local echo, in mosh's manner (the same engine as the CLI's
+// peer/src/client/predict.rs): printable keys, backspace and the left and right arrows are
+// shown at once, underlined, instead of after a round trip, and checked against the host's
+// screen once the host says their echo has arrived (`EchoAck`). A wrong guess is taken back as
+// soon as that answer is in.
+//
+// When it guesses: the setting (`always`, or `adaptive`, which shows its guesses only while the
+// smoothed round trip is above 30 ms, and hides them again below 20 ms); not on the alternate screen (full-screen programs); not while
+// the host says the terminal does not echo but edits lines itself (password prompts); not
+// before the host said how it echoes; after any other key (Enter, Tab, control keys) nothing
+// until the host has answered it. Guesses start hidden, at first, after Enter or another such
+// key and after a wrong guess, and show once the host has confirmed one of them: so the first
+// key typed into a password prompt is never shown.
+//
+// The engine knows the screen through `PredictView` (what the host sent, without guesses) and
+// says what to show on top of it (`overlay()`); drawing is the caller's business.
+
+export type PredictMode = 'never' | 'always' | 'adaptive';
+
+/** Above this smoothed round trip (ms), adaptive prediction starts. */
+export const RTT_ON = 30;
+/** Below this, it stops. */
+export const RTT_OFF = 20;
+/** A guess the host has not answered after this long (ms; or four round trips) is dropped. */
+export const EXPIRE = 2000;
+
+export interface PredictView {
+  rows: number;
+  cols: number;
+  /** Cursor [row, col]. */
+  cursor(): [number, number];
+  /** The character of a cell (' ' when blank; null for the right half of a wide one). */
+  charAt(row: number, col: number): string | null;
+  /** The main screen, no insert or origin mode, a cursor not waiting to wrap. */
+  plain(): boolean;
+}
+
+export interface Overlay {
+  cells: { row: number; col: number; ch: string }[];
+  cursor: [number, number] | null;
+}
+
+export interface PredictStats {
+  shown: number;
+  confirmed: number;
+  wrong: number;
+}
+
+type Key =
+  | { k: 'char'; ch: string }
+  | { k: 'backspace' }
+  | { k: 'left' }
+  | { k: 'right' }
+  | { k: 'enter' }
+  | { k: 'other' };
+
+/** The keys of an input, up to the first that cannot be guessed. */
+export function keys(text: string): Key[] {
+  const out: Key[] = [];
+  const chars = Array.from(text);
+  for (let i = 0; i < chars.length; i++) {
+    const c = chars[i];
+    const code = c.codePointAt(0) ?? 0;
+    if (c === '\x1b') {
+      const two = (chars[i + 1] ?? '') + (chars[i + 2] ?? '');
+      if (two === '[C' || two === 'OC') out.push({ k: 'right' });
+      else if (two === '[D' || two === 'OD') out.push({ k: 'left' });
+      else {
+        out.push({ k: 'other' });
+        return out;
+      }
+      i += 2;
+    } else if (c === '\x7f' || c === '\b') out.push({ k: 'backspace' });
+    else if (c === '\r' || c === '\n') out.push({ k: 'enter' });
+    else if (code < 0x20 || (code >= 0x7f && code < 0xa0)) out.push({ k: 'other' });
+    else out.push({ k: 'char', ch: c });
+  }
+  return out;
+}
+
+/** One column wide: printable, not wide (CJK, emoji) and not combining. */
+function narrow(ch: string): boolean {
+  const cp = ch.codePointAt(0) ?? 0;
+  if (cp < 0x20) return false;
+  if (cp < 0x300) return true;
+  // Combining marks, and the wide ranges (Hangul, CJK, fullwidth forms, emoji): left to the host.
+  if (cp >= 0x300 && cp <= 0x36f) return false;
+  if (cp >= 0x1100) return false;
+  return true;
+}
+
+interface Guess {
+  ch: string;
+  seq: number;
+}
+
+export class Predictor {
+  private srtt: number | null = null;
+  private rttHigh = false;
+  /** The host's last word on the line discipline: [echo, canonical]. */
+  private flags: [boolean, boolean] | null = null;
+  /** Guessed cells by "row,col". */
+  private cells = new Map<string, Guess & { row: number; col: number }>();
+  private cur: { at: [number, number]; seq: number } | null = null;
+  private since: number | null = null;
+  private tentative = true;
+  private stoppedUntil: number | null = null;
+  private typedInLine = 0;
+  private acked = 0;
+  readonly stats: PredictStats = { shown: 0, confirmed: 0, wrong: 0 };
+
+  constructor(public mode: PredictMode) {}
+
+  get rtt(): number | null {
+    return this.srtt;
+  }
+
+  /** A round-trip sample (input sent → acknowledged), ms. */
+  rttSample(ms: number) {
+    this.srtt = this.srtt === null ? ms : (this.srtt * 7 + ms) / 8;
+    if (this.srtt > RTT_ON) this.rttHigh = true;
+    else if (this.srtt < RTT_OFF) this.rttHigh = false;
+  }
+
+  /**
+   * Whether guesses are made now (setting and line discipline). `adaptive` makes them whatever
+   * the round trip, so that it knows where the cursor will be once the round trip grows.
+   */
+  enabled(): boolean {
+    return this.mode !== 'never' && this.flags !== null && (this.flags[0] || !this.flags[1]);
+  }
+
+  /** Whether guesses are shown (setting and round trip). */
+  showing(): boolean {
+    return this.mode === 'always' || (this.mode === 'adaptive' && this.rttHigh);
+  }
+
+  /** Forgets every guess. */
+  clear() {
+    this.cells.clear();
+    this.cur = null;
+    this.since = null;
+  }
+
+  private open() {
+    return this.cells.size > 0 || this.cur !== null;
+  }
+
+  /** The user typed `text`, sent as input `seq`. Returns whether the overlay changed. */
+  typed(seq: number, text: string, view: PredictView, now: number): boolean {
+    const before = JSON.stringify(this.overlay());
+    for (const key of keys(text)) {
+      if (key.k === 'enter') this.typedInLine = 0;
+      if (!this.guess(seq, key, view)) {
+        this.stoppedUntil = seq;
+        if (key.k === 'enter' || key.k === 'other') this.tentative = true;
+        if (key.k !== 'enter') this.typedInLine = 0;
+        break;
+      }
+    }
+    if (this.open() && this.since === null) this.since = now;
+    return JSON.stringify(this.overlay()) !== before;
+  }
+
+  private guess(seq: number, key: Key, view: PredictView): boolean {
+    if (!this.enabled() || (this.stoppedUntil !== null && this.stoppedUntil > this.acked) || !view.plain()) return false;
+    if (this.flags === null) return false;
+    const canonical = this.flags[1];
+    const { rows, cols } = view;
+    const [row, col] = this.cur?.at ?? view.cursor();
+    if (row >= rows || col >= cols) return false;
+    const shown = (c: number): string | null => this.cells.get(`${row},${c}`)?.ch ?? view.charAt(row, c);
+    let textEnd = 0;
+    for (let c = cols - 1; c >= 0; c--) {
+      if (shown(c) !== ' ') {
+        textEnd = c + 1;
+        break;
+      }
+    }
+    const set = (c: number, ch: string) => this.cells.set(`${row},${c}`, { row, col: c, ch, seq });
+    switch (key.k) {
+      case 'char': {
+        if (!narrow(key.ch) || col + 1 >= cols) return false;
+        if (canonical || col >= textEnd) set(col, key.ch);
+        else {
+          if (textEnd >= cols) return false;
+          const moved: string[] = [];
+          for (let c = col; c < textEnd; c++) {
+            const x = shown(c);
+            if (x === null) return false;
+            moved.push(x);
+          }
+          set(col, key.ch);
+          moved.forEach((x, k) => set(col + 1 + k, x));
+        }
+        this.typedInLine++;
+        this.cur = { at: [row, col + 1], seq };
+        break;
+      }
+      case 'backspace': {
+        if (col === 0 || (canonical && this.typedInLine === 0)) return false;
+        if (canonical || col >= textEnd) set(col - 1, ' ');
+        else {
+          const next: string[] = [];
+          for (let c = col - 1; c < textEnd; c++) {
+            const x = c + 1 < textEnd ? shown(c + 1) : ' ';
+            if (x === null) return false;
+            next.push(x);
+          }
+          next.forEach((x, k) => set(col - 1 + k, x));
+        }
+        this.typedInLine = Math.max(0, this.typedInLine - 1);
+        this.cur = { at: [row, col - 1], seq };
+        break;
+      }
+      case 'left':
+        if (canonical || col === 0) return false;
+        this.cur = { at: [row, col - 1], seq };
+        break;
+      case 'right':
+        if (canonical) return false;
+        // At the end of the text a line editor does not move.
+        if (col < textEnd) this.cur = { at: [row, col + 1], seq };
+        break;
+      default:
+        return false;
+    }
+    this.stats.shown++;
+    return true;
+  }
+
+  /** The host's line discipline, from an `EchoAck`. */
+  lineDiscipline(echo: boolean, canonical: boolean) {
+    this.flags = [echo, canonical];
+    if (!this.enabled()) this.clear();
+  }
+
+  /**
+   * The host answered inputs up to `seq`, and `view` shows the output up to where their echo
+   * had arrived: guesses for them are confirmed or taken back. Returns whether the overlay
+   * changed.
+   */
+  answered(seq: number, view: PredictView): boolean {
+    this.acked = Math.max(this.acked, seq);
+    if (this.stoppedUntil !== null && this.stoppedUntil <= seq) this.stoppedUntil = null;
+    if (!this.open()) return false;
+    const before = JSON.stringify(this.overlay());
+    let wrong = false;
+    let right = 0;
+    for (const g of this.cells.values()) {
+      if (g.seq <= seq) {
+        if (view.charAt(g.row, g.col) === g.ch) right++;
+        else wrong = true;
+      }
+    }
+    if (this.cur && this.cur.seq <= seq) {
+      const [r, c] = view.cursor();
+      if (r !== this.cur.at[0] || c !== this.cur.at[1]) wrong = true;
+    }
+    if (wrong) {
+      this.stats.wrong++;
+      this.tentative = true;
+      this.clear();
+    } else {
+      this.stats.confirmed += right;
+      if (right > 0) this.tentative = false;
+      for (const [k, g] of this.cells) if (g.seq <= seq) this.cells.delete(k);
+      if (this.cur && this.cur.seq <= seq) this.cur = null;
+      if (!this.open()) this.since = null;
+    }
+    return JSON.stringify(this.overlay()) !== before;
+  }
+
+  /**
+   * New output reached `view`: guesses that no longer fit (the cursor left their line, the
+   * screen changed mode) or that the host never answered are dropped. Returns whether the
+   * overlay changed.
+   */
+  output(view: PredictView, now: number): boolean {
+    if (!this.open()) return false;
+    const row = view.cursor()[0];
+    let stale = !view.plain() || (this.cur !== null && this.cur.at[0] !== row);
+    for (const g of this.cells.values()) if (g.row !== row) stale = true;
+    if (stale || this.expired(now)) {
+      const before = JSON.stringify(this.overlay());
+      this.clear();
+      return JSON.stringify(this.overlay()) !== before;
+    }
+    return false;
+  }
+
+  /** Drops guesses the host never answered. Returns whether the overlay changed. */
+  tick(now: number): boolean {
+    if (this.open() && this.expired(now)) {
+      const before = JSON.stringify(this.overlay());
+      this.clear();
+      return JSON.stringify(this.overlay()) !== before;
+    }
+    return false;
+  }
+
+  private expired(now: number) {
+    const limit = Math.max(EXPIRE, (this.srtt ?? 0) * 4);
+    return this.since !== null && now - this.since > limit;
+  }
+
+  /** What to show on top of the screen now. */
+  overlay(): Overlay {
+    if (this.tentative || !this.showing() || !this.open()) return { cells: [], cursor: null };
+    const cells = [...this.cells.values()]
+      .map(({ row, col, ch }) => ({ row, col, ch }))
+      .sort((a, b) => a.row - b.row || a.col - b.col);
+    return { cells, cursor: this.cur?.at ?? null };
+  }
+}
+
+/** What of xterm.js the view needs (the page's terminal, or @xterm/headless in tests). */
+export interface XtermLike {
+  rows: number;
+  cols: number;
+  buffer: {
+    active: {
+      type: 'normal' | 'alternate';
+      cursorX: number;
+      cursorY: number;
+      baseY: number;
+      getLine(y: number): { getCell(x: number): { getChars(): string; getWidth(): number } | undefined } | undefined;
+    };
+  };
+  modes: { insertMode: boolean; originMode: boolean; wraparoundMode: boolean };
+}
+
+/** The screen of an xterm.js terminal as the engine sees it. */
+export function xtermView(term: XtermLike): PredictView {
+  const b = () => term.buffer.active;
+  return {
+    get rows() {
+      return term.rows;
+    },
+    get cols() {
+      return term.cols;
+    },
+    cursor: () => [b().cursorY, b().cursorX],
+    charAt(row, col) {
+      const cell = b().getLine(b().baseY + row)?.getCell(col);
+      if (!cell || cell.getWidth() === 0) return null;
+      return cell.getChars() || ' ';
+    },
+    plain() {
+      const m = term.modes;
+      return b().type === 'normal' && !m.insertMode && !m.originMode && m.wraparoundMode && b().cursorX < term.cols;
+    },
+  };
+}

@@ -1,0 +1,219 @@
+// The prediction engine against a real terminal emulator (@xterm/headless), fed the echo
+// streams a shell's line editor, `cat` and a password prompt produce.
+import { describe, expect, it } from 'vitest';
+import { Terminal } from '@xterm/headless';
+import { EXPIRE, keys, Predictor, xtermView, type Overlay } from '../src/predict';
+
+const NONE: Overlay = { cells: [], cursor: null };
+
+async function screen(text: string) {
+  const term = new Terminal({ cols: 80, rows: 24, allowProposedApi: true });
+  await feed(term, text);
+  return term;
+}
+
+function feed(term: Terminal, data: string): Promise<void> {
+  return new Promise((done) => term.write(data, done));
+}
+
+function engine(echo: boolean, canonical: boolean) {
+  const p = new Predictor('always');
+  p.lineDiscipline(echo, canonical);
+  return p;
+}
+
+const cells = (o: Overlay) => o.cells.map((c) => [c.row, c.col, c.ch]);
+
+/** The host's echo arrives, then its answer for inputs up to `seq`. */
+async function echo(p: Predictor, term: Terminal, out: string, seq: number) {
+  await feed(term, out);
+  const v = xtermView(term);
+  p.output(v, 0);
+  p.answered(seq, v);
+  return p.overlay();
+}
+
+describe('predicted echo', () => {
+  it('shows a shell line once its first key is confirmed', async () => {
+    const t = await screen('$ ');
+    const v = xtermView(t);
+    const p = engine(false, false);
+    p.typed(1, 'l', v, 0);
+    expect(p.overlay()).toEqual(NONE);
+    expect(await echo(p, t, 'l', 1)).toEqual(NONE);
+    p.typed(2, 's', v, 0);
+    expect(cells(p.overlay())).toEqual([[0, 3, 's']]);
+    expect(p.overlay().cursor).toEqual([0, 4]);
+    p.typed(3, ' -', v, 0);
+    expect(cells(p.overlay())).toEqual([
+      [0, 3, 's'],
+      [0, 4, ' '],
+      [0, 5, '-'],
+    ]);
+    expect(cells(await echo(p, t, 's', 2))).toEqual([
+      [0, 4, ' '],
+      [0, 5, '-'],
+    ]);
+    expect(await echo(p, t, ' -', 3)).toEqual(NONE);
+    expect(p.stats).toEqual({ shown: 4, confirmed: 4, wrong: 0 });
+  });
+
+  it('edits the middle of a line as readline does', async () => {
+    const t = await screen('$ abc');
+    const v = xtermView(t);
+    const p = engine(false, false);
+    p.typed(1, 'd', v, 0);
+    await echo(p, t, 'd', 1);
+    p.typed(2, '\x1b[D\x1b[D', v, 0);
+    expect(p.overlay().cursor).toEqual([0, 4]);
+    p.typed(3, 'X', v, 0);
+    expect(cells(p.overlay())).toEqual([
+      [0, 4, 'X'],
+      [0, 5, 'c'],
+      [0, 6, 'd'],
+    ]);
+    p.typed(4, '\x7f', v, 0);
+    expect(cells(p.overlay())).toEqual([
+      [0, 4, 'c'],
+      [0, 5, 'd'],
+      [0, 6, ' '],
+    ]);
+    await echo(p, t, '\b\b', 2);
+    await echo(p, t, 'Xcd\b\b', 3);
+    expect(await echo(p, t, '\bcd \b\b\b', 4)).toEqual(NONE);
+    expect(p.stats.wrong).toBe(0);
+  });
+
+  it('writes over the cursor in cat (canonical mode) and erases only what was typed', async () => {
+    const t = await screen('');
+    const v = xtermView(t);
+    const p = engine(true, true);
+    p.typed(1, 'h', v, 0);
+    await echo(p, t, 'h', 1);
+    p.typed(2, 'i\x7f\x7f', v, 0);
+    expect(cells(p.overlay())).toEqual([
+      [0, 0, ' '],
+      [0, 1, ' '],
+    ]);
+    const before = p.overlay();
+    p.typed(3, '\x7f', v, 0);
+    expect(p.overlay()).toEqual(before);
+    expect(await echo(p, t, 'i\b \b\b \b', 2)).toEqual(NONE);
+    expect(p.stats.wrong).toBe(0);
+  });
+
+  it('hides guesses after Enter until one is confirmed', async () => {
+    const t = await screen('$ ');
+    const v = xtermView(t);
+    const p = engine(false, false);
+    p.typed(1, 'a', v, 0);
+    await echo(p, t, 'a', 1);
+    p.typed(2, 'b', v, 0);
+    expect(p.overlay().cells.length).toBe(1);
+    await echo(p, t, 'b', 2);
+    p.typed(3, '\r', v, 0);
+    p.typed(4, 'c', v, 0);
+    expect(p.overlay()).toEqual(NONE);
+    await echo(p, t, '\r\n$ c', 4);
+    p.typed(5, 'd', v, 0);
+    expect(p.overlay()).toEqual(NONE);
+    await echo(p, t, 'd', 5);
+    p.typed(6, 'e', v, 0);
+    expect(cells(p.overlay())).toEqual([[1, 4, 'e']]);
+  });
+
+  it('never shows a key that is not echoed (a password read raw)', async () => {
+    const t = await screen('Password: ');
+    const v = xtermView(t);
+    const p = engine(false, false);
+    p.typed(1, 'h', v, 0);
+    expect(p.overlay()).toEqual(NONE);
+    expect(await echo(p, t, '', 1)).toEqual(NONE);
+    expect(p.stats.wrong).toBe(1);
+    Array.from('unter2').forEach((k, i) => p.typed(2 + i, k, v, 0));
+    expect(p.overlay()).toEqual(NONE);
+  });
+
+  it('guesses nothing with echo off (read -s), on the alternate screen, or before the line discipline is known', async () => {
+    const t = await screen('Password: ');
+    const p = engine(true, true);
+    p.lineDiscipline(false, true);
+    expect(p.enabled()).toBe(false);
+    p.typed(1, 'hunter2', xtermView(t), 0);
+    expect(p.stats.shown).toBe(0);
+
+    const alt = await screen('\x1b[?1049h\x1b[H');
+    const q = engine(false, false);
+    q.typed(1, 'j', xtermView(alt), 0);
+    expect(q.stats.shown).toBe(0);
+
+    const r = new Predictor('always');
+    r.typed(1, 'a', xtermView(await screen('$ ')), 0);
+    expect(r.stats.shown).toBe(0);
+  });
+
+  it('drops guesses when a full-screen program starts, and when they expire', async () => {
+    const t = await screen('$ ');
+    const v = xtermView(t);
+    const p = engine(false, false);
+    p.typed(1, 'a', v, 0);
+    await echo(p, t, 'a', 1);
+    p.typed(2, 'b', v, 100);
+    expect(p.overlay().cells.length).toBe(1);
+    expect(p.tick(200)).toBe(false);
+    expect(p.tick(100 + EXPIRE + 1)).toBe(true);
+    expect(p.overlay()).toEqual(NONE);
+    p.typed(3, 'c', v, 5000);
+    await feed(t, '\x1b[?1049h');
+    p.output(v, 5000);
+    expect(p.overlay()).toEqual(NONE);
+  });
+
+  it('adaptive: on above 30 ms of smoothed round trip, off below 20 ms', () => {
+    const p = new Predictor('adaptive');
+    p.lineDiscipline(false, false);
+    expect(p.enabled()).toBe(true);
+    expect(p.showing()).toBe(false);
+    for (let i = 0; i < 10; i++) p.rttSample(150);
+    expect(p.showing()).toBe(true);
+    for (let i = 0; i < 40; i++) p.rttSample(25);
+    expect(p.showing()).toBe(true);
+    for (let i = 0; i < 40; i++) p.rttSample(2);
+    expect(p.showing()).toBe(false);
+    const never = new Predictor('never');
+    never.lineDiscipline(false, false);
+    never.rttSample(1000);
+    expect(never.enabled()).toBe(false);
+    expect(never.showing()).toBe(false);
+  });
+
+  it('adaptive: guesses in the background on a fast link, shows them once it is slow', async () => {
+    const t = await screen('$ ');
+    const v = xtermView(t);
+    const p = new Predictor('adaptive');
+    p.lineDiscipline(false, false);
+    p.rttSample(1);
+    p.typed(1, 'a', v, 0);
+    await echo(p, t, 'a', 1);
+    p.typed(2, 'b', v, 0);
+    expect(p.overlay()).toEqual(NONE);
+    for (let i = 0; i < 20; i++) p.rttSample(150);
+    expect(cells(p.overlay())).toEqual([[0, 3, 'b']]);
+  });
+
+  it('reads keys and leaves wide characters and the last column to the host', async () => {
+    expect(keys('a\x7f\x1b[C\x1b[D\r\x01').map((k) => k.k)).toEqual(['char', 'backspace', 'right', 'left', 'enter', 'other']);
+    expect(keys('\x1b[A').map((k) => k.k)).toEqual(['other']);
+    const t = await screen('$ ');
+    const v = xtermView(t);
+    const p = engine(false, false);
+    p.typed(1, 'a', v, 0);
+    await echo(p, t, 'a', 1);
+    p.typed(2, '中', v, 0);
+    expect(p.stats.shown).toBe(1);
+    const full = await screen('x'.repeat(79));
+    const q = engine(false, false);
+    q.typed(1, 'y', xtermView(full), 0);
+    expect(q.stats.shown).toBe(0);
+  });
+});
