@@ -22,7 +22,7 @@ export const FONT_MAX = 28;
 export const FONT_DEFAULT = 13;
 
 const KEY = 'peer.prefs';
-const DEFAULTS: Prefs = { fontSize: FONT_DEFAULT, cursor: 'block', theme: 'dark', keys: null, predict: 'adaptive' };
+const DEFAULTS: Prefs = { fontSize: FONT_DEFAULT, cursor: 'block', theme: 'dark', keys: null, predict: 'never' };
 
 export const clampFont = (n: number) => Math.min(FONT_MAX, Math.max(FONT_MIN, Math.round(n)));
 
@@ -34,7 +34,7 @@ export function loadPrefs(): Prefs {
       cursor: v.cursor === 'bar' ? 'bar' : 'block',
       theme: v.theme === 'light' ? 'light' : 'dark',
       keys: Array.isArray(v.keys) && v.keys.every((r) => typeof r === 'string') ? v.keys : null,
-      predict: v.predict === 'never' || v.predict === 'always' ? v.predict : DEFAULTS.predict,
+      predict: v.predict === 'adaptive' || v.predict === 'always' || v.predict === 'never' ? v.predict : DEFAULTS.predict,
     };
   } catch {
     return { ...DEFAULTS };
