@@ -6,6 +6,7 @@ mod attach;
 mod browser;
 mod control;
 pub mod devices;
+pub(crate) mod door;
 mod failover;
 mod listen;
 pub mod pairing;
@@ -180,6 +181,8 @@ pub struct HostShared {
     pub(crate) devices: Devices,
     pub(crate) sessions: Arc<SessionManager>,
     pub(crate) pairings: Pairings,
+    /// Limits on pairing attempts and failed authentication.
+    pub(crate) door: door::Door,
     pub(crate) shutdown: CancellationToken,
     pub(crate) relay_urls: Vec<RelayUrl>,
     pub(crate) web_base: String,
@@ -433,6 +436,7 @@ impl Host {
             devices,
             sessions,
             pairings: Pairings::default(),
+            door: door::Door::default(),
             shutdown,
             relay_urls,
             web_base,
