@@ -14,6 +14,8 @@ use peer::proto::{
     Refusal, Reply, Request, Role, write_frame,
 };
 use peer_pairing::{PairingPayload, PairingSecret};
+use peer_testkit::WsBrowser;
+use peer_testkit::browser::{BrowserClient, BrowserError, WsTransport};
 
 /// A session connection from a fresh key that presents a forged proof; its close code.
 async fn forged_hello(host: &KnownHost) -> u32 {
@@ -150,5 +152,65 @@ async fn a_flood_of_bad_pairings_and_forged_proofs_is_refused_while_a_paired_dev
     assert!((30..=62).contains(&failed.len()), "{}", failed.len());
     let secret = hex::encode(PairingPayload::from_url(&url).expect("p").secret.as_bytes());
     assert!(failed.iter().all(|r| !r.detail.contains(&secret)));
+    host.shutdown().await;
+}
+
+/// One browser pairing attempt with `payload` from `source` and a fresh key; the refusal.
+async fn browser_attempt(url: &str, payload: &PairingPayload, source: &str) -> Option<Refusal> {
+    let t = WsTransport::connect_from(url, source.parse().expect("ip"))
+        .await
+        .expect("ws");
+    let key = peer_pairing::NoiseKeypair::generate();
+    match BrowserClient::pair(t, payload, &key, "x").await {
+        Err(BrowserError::Refused(r)) => Some(r),
+        Err(e) => panic!("{e:?}"),
+        Ok(_) => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_pairings_are_limited_per_address_and_a_paired_browser_gets_in() {
+    let (home, host) = peer_testkit::in_process_host().await;
+    let (b, c) = WsBrowser::pair(&host).await;
+    drop(c);
+    // The used code again, from fresh keys at one address: `Used` 20 times, then the limit.
+    let mut refusals = Vec::new();
+    for _ in 0..25 {
+        refusals.push(browser_attempt(&b.url, &b.payload, "127.0.0.2").await);
+    }
+    let used = refusals
+        .iter()
+        .filter(|r| **r == Some(Refusal::Used))
+        .count();
+    let limited = refusals
+        .iter()
+        .filter(|r| **r == Some(Refusal::RateLimited))
+        .count();
+    assert_eq!(used + limited, 25, "{refusals:?}");
+    assert!((20..25).contains(&used), "{refusals:?}");
+    // Another address has its own budget.
+    assert_eq!(
+        browser_attempt(&b.url, &b.payload, "127.0.0.3").await,
+        Some(Refusal::Used)
+    );
+    // The paired browser, from the flooding address, gets in.
+    let again = BrowserClient::connect(
+        WsTransport::connect_from(&b.url, "127.0.0.2".parse().expect("ip"))
+            .await
+            .expect("ws"),
+        &b.payload.host_id,
+        &b.payload.host_noise_key,
+        &b.key,
+        &b.psk,
+    )
+    .await;
+    assert!(again.is_ok(), "{:?}", again.err());
+    let failed = audit(home.path(), "pair.failed").await;
+    assert!(
+        failed
+            .iter()
+            .any(|r| r.detail.starts_with("browser from 127.0.0.2: ")
+                && r.detail.contains("too many attempts"))
+    );
     host.shutdown().await;
 }

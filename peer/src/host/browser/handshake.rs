@@ -61,17 +61,12 @@ pub(super) async fn handshake<R: MsgRead, W: MsgWrite>(
             }
         }
     } else if let Some(pid) = peer_pairing::parse_hello_payload(&payload) {
-        if !host.door.pairing_attempt(&src) {
-            let r = Refusal::RateLimited;
-            host.pairings
-                .audit_failure(
-                    &host.devices,
-                    format!("browser from {}: {r}", src.describe()),
-                )
-                .await;
-            return Err(refuse(tx, r).await);
-        }
-        match host.pairings.lookup(&pid) {
+        let looked_up = if host.door.pairing_attempt(&src) {
+            host.pairings.lookup(&pid)
+        } else {
+            Err(Refusal::RateLimited)
+        };
+        match looked_up {
             Ok((secret, role)) => (zeroize::Zeroizing::new(*secret.as_bytes()), role, Some(pid)),
             Err(r) => {
                 host.pairings
