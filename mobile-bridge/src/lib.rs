@@ -218,6 +218,13 @@ impl fmt::Debug for Admission {
     }
 }
 
+impl Admission {
+    /// The client address this socket was admitted for.
+    pub fn ip(&self) -> IpAddr {
+        self.key
+    }
+}
+
 impl Drop for Admission {
     fn drop(&mut self) {
         let mut a = self.control.held.lock();

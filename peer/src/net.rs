@@ -21,6 +21,13 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(1);
 /// How long a silent path is tolerated before the connection is declared dead and the client
 /// reconnects. Short, because a person is waiting.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(6);
+/// The round-trip time QUIC assumes before it has measured one. QUIC's default (333 ms) makes
+/// the first retransmission of a lost handshake packet wait about 1 s, then 2 s: a client that
+/// reconnects while the host is still moving to another relay (its first packets are dropped by
+/// a relay the host has not joined yet) waited 1 or 3 s more. At 100 ms the first
+/// retransmission comes after about 0.33 s; on a slower path the cost is a duplicate handshake
+/// packet.
+pub const INITIAL_RTT: Duration = Duration::from_millis(100);
 
 /// Why binding an endpoint failed.
 #[derive(Debug, thiserror::Error)]
@@ -163,6 +170,7 @@ pub async fn bind_endpoint_with(
 ) -> Result<Endpoint, NetError> {
     let transport = QuicTransportConfig::builder()
         .keep_alive_interval(KEEP_ALIVE)
+        .initial_rtt(INITIAL_RTT)
         // A bridge carries one stream per browser socket; QUIC's default allows only 100.
         .max_concurrent_bidi_streams(MAX_STREAMS.into())
         .max_idle_timeout(Some(

@@ -16,6 +16,9 @@ pub mod quic {
     pub const PROTOCOL: u32 = 4;
     /// This ALPN is recognised but not served by this host.
     pub const UNSUPPORTED: u32 = 5;
+    /// Too many failed connection attempts from this address or key, or in total: the host
+    /// refuses failing ones for a moment. A device that authenticates is never refused so.
+    pub const RATE_LIMITED: u32 = 6;
 }
 
 /// WebSocket close codes a browser's socket ends with.

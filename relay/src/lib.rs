@@ -55,8 +55,8 @@ pub use bridge_route::{BRIDGE_PREFIX, BridgeRoute};
 pub use embedded::{EmbeddedRelay, RelayError};
 #[cfg(feature = "server")]
 pub use front::{
-    BoxError, CSP, FrontBody, FrontConfig, Limits, MetricsExposure, RateLimit, RequestContext,
-    RouteFuture, RouteHandler, WebApp, built_in_web_app, empty_body, full_body,
+    BoxError, CSP, FrontBody, FrontConfig, IpKey, Limits, MetricsExposure, RateBuckets, RateLimit,
+    RequestContext, RouteFuture, RouteHandler, WebApp, built_in_web_app, empty_body, full_body,
 };
 /// The URL clients use to reach a relay (same type as `iroh::RelayUrl`).
 pub use iroh_base::RelayUrl;

@@ -22,6 +22,6 @@ pub use display::{Display, RESET, Repainted};
 pub use escape::{EscapeAction, EscapeFilter};
 pub use hosts::{KnownHost, KnownHosts, Routes};
 pub use local::local_request;
-pub use pair::{PairResult, pair};
+pub use pair::{PairError, PairResult, pair};
 pub use predict::{Overlay, PredictMode, Predictor, Stats as PredictStats, View};
 pub use stream::{StreamRecv, StreamSend};

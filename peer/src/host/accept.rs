@@ -1,16 +1,18 @@
 //! Incoming connections: the accept loop (which follows the endpoint when failover replaces
 //! it) and the pairing ALPN.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info};
 
+use super::door::Source;
 use super::pairing::{self, PairContext};
 use super::{HostEvent, HostShared, browser, session_conn};
 use crate::proto::close::quic as close;
-use crate::proto::{ALPN_BRIDGE, ALPN_PAIR, ALPN_SESSION};
+use crate::proto::{ALPN_BRIDGE, ALPN_PAIR, ALPN_SESSION, Refusal};
 
 /// Accepts connections on the host's endpoint until shutdown; when the endpoint is replaced
 /// (relay failover), goes on with the new one.
@@ -37,6 +39,11 @@ pub(super) async fn accept_loop(host: Arc<HostShared>, tasks: TaskTracker) {
             },
         };
         let host = host.clone();
+        // The peer's address when it comes directly; a relayed one shows only the relay.
+        let ip = match incoming.remote_addr() {
+            iroh::endpoint::IncomingAddr::Ip(addr) => Some(addr.ip()),
+            _ => None,
+        };
         tasks.spawn(async move {
             let conn = match incoming.await {
                 Ok(c) => c,
@@ -46,8 +53,8 @@ pub(super) async fn accept_loop(host: Arc<HostShared>, tasks: TaskTracker) {
                 }
             };
             match conn.alpn() {
-                a if a == ALPN_SESSION => session_conn::serve(host, conn).await,
-                a if a == ALPN_PAIR => serve_pairing(host, conn).await,
+                a if a == ALPN_SESSION => session_conn::serve(host, conn, ip).await,
+                a if a == ALPN_PAIR => serve_pairing(host, conn, ip).await,
                 a if a == ALPN_BRIDGE => browser::serve_bridge(host, conn).await,
                 _ => conn.close(close::PROTOCOL.into(), b"unknown ALPN"),
             }
@@ -55,7 +62,17 @@ pub(super) async fn accept_loop(host: Arc<HostShared>, tasks: TaskTracker) {
     }
 }
 
-async fn serve_pairing(host: Arc<HostShared>, conn: iroh::endpoint::Connection) {
+async fn serve_pairing(
+    host: Arc<HostShared>,
+    conn: iroh::endpoint::Connection,
+    ip: Option<IpAddr>,
+) {
+    let src = Source {
+        ip,
+        key: Some(*conn.remote_id().as_bytes()),
+    };
+    // Spent before any work: a flood of attempts costs the host a refusal each.
+    let allowed = host.door.pairing_attempt(&src);
     let stream = tokio::select! {
         _ = host.shutdown.cancelled() => return,
         s = tokio::time::timeout(Duration::from_secs(15), conn.accept_bi()) => s,
@@ -71,7 +88,12 @@ async fn serve_pairing(host: Arc<HostShared>, conn: iroh::endpoint::Connection) 
         pairings: &host.pairings,
         devices: &host.devices,
     };
-    let event = match pairing::serve(ctx, &mut recv, &mut send).await {
+    let outcome = if allowed {
+        pairing::serve(ctx, &mut recv, &mut send).await
+    } else {
+        Err(pairing::refuse(&mut send, Refusal::RateLimited).await)
+    };
+    let event = match outcome {
         Ok(p) => {
             info!(device = %hex::encode(&p.device[..4]), name = %p.name, "paired");
             host.pairings.record(
@@ -91,10 +113,17 @@ async fn serve_pairing(host: Arc<HostShared>, conn: iroh::endpoint::Connection) 
             }
         }
         Err(e) => {
-            info!("pairing failed: {e}");
-            // The reason only: it never holds the code's secret.
+            if allowed {
+                info!("pairing failed: {e}");
+            } else {
+                debug!("pairing refused: {e}");
+            }
+            // Where from and the reason only: it never holds the code's secret.
             host.pairings
-                .audit_failure(&host.devices, format!("native: {e}"))
+                .audit_failure(
+                    &host.devices,
+                    format!("native from {}: {e}", src.describe()),
+                )
                 .await;
             HostEvent::PairingFailed(e.to_string())
         }

@@ -6,6 +6,7 @@ mod attach;
 mod browser;
 mod control;
 pub mod devices;
+pub(crate) mod door;
 mod ended;
 mod failover;
 mod listen;
@@ -187,6 +188,8 @@ pub struct HostShared {
     /// Ended sessions, remembered across restarts.
     pub(crate) ended: Arc<ended::Ended>,
     pub(crate) pairings: Pairings,
+    /// Limits on pairing attempts and failed authentication.
+    pub(crate) door: door::Door,
     pub(crate) shutdown: CancellationToken,
     pub(crate) relay_urls: Vec<RelayUrl>,
     pub(crate) web_base: String,
@@ -448,6 +451,7 @@ impl Host {
             sessions,
             ended,
             pairings: Pairings::default(),
+            door: door::Door::default(),
             shutdown,
             relay_urls,
             web_base,

@@ -17,6 +17,7 @@ use peer_pairing::{
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::devices::Devices;
+use super::door::AuditBudget;
 use crate::proto::{PairConfirm, PairOutcome, Refusal, Role, StreamMessage, confirm_message};
 use crate::util::now_secs;
 
@@ -57,8 +58,8 @@ pub struct Pairings {
     pending: Mutex<HashMap<[u8; 16], Pending>>,
     /// Bumped whenever a code pairs a device.
     paired: tokio::sync::watch::Sender<u64>,
-    /// Failed pairings audited in the current minute: (minute, count).
-    failed_audits: Mutex<(u64, u32)>,
+    /// Failed pairings audited this minute.
+    failed_audits: AuditBudget,
 }
 
 /// Most failed pairings audited one by one per minute: a flood of bad attempts must not fill
@@ -70,7 +71,10 @@ impl Default for Pairings {
         Pairings {
             pending: Mutex::new(HashMap::new()),
             paired: tokio::sync::watch::Sender::new(0),
-            failed_audits: Mutex::new((0, 0)),
+            failed_audits: AuditBudget::new(
+                FAILED_AUDITS_PER_MINUTE,
+                "more failed pairings this minute were not recorded",
+            ),
         }
     }
 }
@@ -79,28 +83,8 @@ impl Pairings {
     /// Audits a failed pairing attempt (`detail`: where it came from and why; never the code),
     /// within [`FAILED_AUDITS_PER_MINUTE`].
     pub(crate) async fn audit_failure(&self, devices: &Devices, detail: String) {
-        let row = self.failed_audit_row(now_secs() / 60, detail);
-        if let Some(row) = row {
+        if let Some(row) = self.failed_audits.row(now_secs() / 60, detail) {
             devices.audit(None, "pair.failed", row).await;
-        }
-    }
-
-    /// The audit row for a failed pairing in `minute`, if one is written.
-    fn failed_audit_row(&self, minute: u64, detail: String) -> Option<String> {
-        let n = {
-            let mut w = self.failed_audits.lock();
-            if w.0 != minute {
-                *w = (minute, 0);
-            }
-            w.1 = w.1.saturating_add(1);
-            w.1
-        };
-        match n {
-            n if n <= FAILED_AUDITS_PER_MINUTE => Some(detail),
-            n if n == FAILED_AUDITS_PER_MINUTE + 1 => {
-                Some("more failed pairings this minute were not recorded".into())
-            }
-            _ => None,
         }
     }
 }
@@ -287,7 +271,8 @@ pub(crate) async fn read_msg<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result
     }
 }
 
-async fn refuse<W: AsyncWrite + Unpin>(w: &mut W, r: Refusal) -> PairError {
+/// Sends refusal `r` in message 2's place.
+pub(crate) async fn refuse<W: AsyncWrite + Unpin>(w: &mut W, r: Refusal) -> PairError {
     let _ = crate::proto::write_message(w, &r.encode()).await;
     PairError::Refused(r)
 }
@@ -384,7 +369,7 @@ mod tests {
     fn failed_pairings_are_audited_within_a_budget_per_minute() {
         let p = Pairings::default();
         let rows: Vec<Option<String>> = (0..FAILED_AUDITS_PER_MINUTE + 5)
-            .map(|i| p.failed_audit_row(7, format!("attempt {i}")))
+            .map(|i| p.failed_audits.row(7, format!("attempt {i}")))
             .collect();
         let n = FAILED_AUDITS_PER_MINUTE as usize;
         assert!(rows[..n].iter().all(Option::is_some));
@@ -393,8 +378,6 @@ mod tests {
             Some("more failed pairings this minute were not recorded")
         );
         assert!(rows[n + 1..].iter().all(Option::is_none));
-        // The next minute starts afresh.
-        assert_eq!(p.failed_audit_row(8, "x".into()).as_deref(), Some("x"));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! session stream that starts with `Attach`. Streams are independent: a flood on one never
 //! waits for another.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, info};
 
 use super::HostShared;
+use super::door::Source;
 use super::streams::{
     FrameSink, FrameSource, StreamCtx, handle_request, protocol_error, serve_attachment,
 };
@@ -22,6 +24,7 @@ use crate::proto::{
     ErrorCode, Frame, FrameReader, HostHello, PROTOCOL_VERSION, ReadError, ResponseFrame,
     WireError, proof_message, write_frame,
 };
+use crate::util::now_secs;
 
 /// How long a new connection has to present its device proof.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,19 +33,45 @@ const MAX_STREAMS: usize = 64;
 /// The close reason when relay failover moves the host to a new endpoint.
 pub(crate) const MOVING: &[u8] = b"the host is moving to another relay; reconnect";
 
+/// The reason sent with [`close::RATE_LIMITED`].
+pub(crate) const RATE_LIMITED: &str =
+    "too many failed connection attempts; the host refuses them for a moment, try again shortly";
+
 /// Serves one session connection until it closes, the device is revoked or the host stops.
-pub async fn serve(host: Arc<HostShared>, conn: Connection) {
+/// `ip`: the peer's address when it came directly.
+pub async fn serve(host: Arc<HostShared>, conn: Connection, ip: Option<IpAddr>) {
     let remote = conn.remote_id();
+    let src = Source {
+        ip,
+        key: Some(*remote.as_bytes()),
+    };
+    let refused = Refused {
+        host: &host,
+        conn: &conn,
+        src,
+    };
+    // A key that failed too often is refused before any more work (a real client uses a
+    // fresh key for every connection).
+    if host.door.key_blocked(*remote.as_bytes()) {
+        refused
+            .close(None, close::RATE_LIMITED, RATE_LIMITED, false)
+            .await;
+        return;
+    }
     let Ok(Ok((mut send, recv))) = tokio::time::timeout(HELLO_TIMEOUT, conn.accept_bi()).await
     else {
-        conn.close(close::PROTOCOL.into(), b"no control stream");
+        refused
+            .close(None, close::PROTOCOL, "no control stream", true)
+            .await;
         return;
     };
     let mut reader = FrameReader::new(recv);
     let hello = match tokio::time::timeout(HELLO_TIMEOUT, reader.read()).await {
         Ok(Ok(Frame::ClientHello(h))) => h,
         _ => {
-            conn.close(close::PROTOCOL.into(), b"expected ClientHello");
+            refused
+                .close(None, close::PROTOCOL, "expected ClientHello", true)
+                .await;
             return;
         }
     };
@@ -51,25 +80,29 @@ pub async fn serve(host: Arc<HostShared>, conn: Connection) {
             "this host speaks session protocol {PROTOCOL_VERSION}, the client {}; update peer",
             hello.protocol
         );
-        conn.close(close::PROTOCOL.into(), why.as_bytes());
+        refused.close(None, close::PROTOCOL, &why, false).await;
         return;
     }
     if !proof_ok(&conn, &remote, &hello.device, &hello.proof) {
-        conn.close(close::NOT_PAIRED.into(), b"device proof does not verify");
+        refused
+            .close(
+                None,
+                close::NOT_PAIRED,
+                "device proof does not verify",
+                true,
+            )
+            .await;
         return;
     }
     let device = hello.device;
     let Some((name, role)) = host.devices.authorize(&device) else {
-        let (code, why): (u32, &[u8]) = if host.devices.is_revoked(&device) {
-            (close::REVOKED, b"this device was revoked on the host")
+        let (code, why) = if host.devices.is_revoked(&device) {
+            (close::REVOKED, "this device was revoked on the host")
         } else {
-            (
-                close::NOT_PAIRED,
-                b"this device is not paired with the host",
-            )
+            (close::NOT_PAIRED, "this device is not paired with the host")
         };
         debug!(device = %hex::encode(&device[..4]), "refused session connection");
-        conn.close(code.into(), why);
+        refused.close(Some(device), code, why, true).await;
         return;
     };
     let token = host.shutdown.child_token();
@@ -151,6 +184,34 @@ pub async fn serve(host: Arc<HostShared>, conn: Connection) {
     }
     streams.shutdown().await;
     debug!(device = %hex::encode(&device[..4]), "client gone");
+}
+
+/// Refuses a session connection: audited (within the door's budget), and a failed
+/// authentication is counted against its source.
+struct Refused<'a> {
+    host: &'a HostShared,
+    conn: &'a Connection,
+    src: Source,
+}
+
+impl Refused<'_> {
+    /// Closes with `code` and `why`, or with [`close::RATE_LIMITED`] when `failed_auth` and the
+    /// source is past its budget. `device`: the key whose proof verified, if one did.
+    async fn close(&self, device: Option<[u8; 32]>, code: u32, why: &str, failed_auth: bool) {
+        let (code, why) = if failed_auth && !self.host.door.auth_failed(&self.src) {
+            (close::RATE_LIMITED, RATE_LIMITED)
+        } else {
+            (code, why)
+        };
+        let detail = format!("native from {}: {why}", self.src.describe());
+        if let Some(row) = self.host.door.refusals.row(now_secs() / 60, detail) {
+            self.host
+                .devices
+                .audit(device, "connect.refused", row)
+                .await;
+        }
+        self.conn.close(code.into(), why.as_bytes());
+    }
 }
 
 fn proof_ok(conn: &Connection, remote: &iroh::EndpointId, device: &[u8; 32], proof: &[u8]) -> bool {

@@ -237,7 +237,7 @@ async fn a_refused_browser_pairing_is_audited_with_its_reason_only() {
         .collect();
     assert_eq!(failed.len(), 1, "{rows:?}");
     assert!(
-        failed[0].starts_with("browser: ") && failed[0].contains("already used"),
+        failed[0].starts_with("browser from ") && failed[0].contains("already used"),
         "{failed:?}"
     );
     let secret = hex::encode(b.payload.secret.as_bytes());

@@ -15,6 +15,7 @@ mod browser_agents;
 mod browser_direct;
 mod browser_durability;
 mod browser_errors;
+mod door;
 mod e2e_agents;
 mod e2e_bridge;
 mod e2e_direct;

@@ -8,7 +8,7 @@
 use std::{
     collections::HashMap,
     fmt,
-    net::{IpAddr, Ipv4Addr, SocketAddr},
+    net::SocketAddr,
     sync::{
         Arc, Mutex, MutexGuard, PoisonError, Weak,
         atomic::{AtomicU8, Ordering},
@@ -18,24 +18,8 @@ use std::{
 use tokio::time::Instant;
 use tracing::debug;
 
+use super::buckets::{IpKey, RateBuckets};
 use super::limits::Limits;
-
-/// Connections are counted per IPv4 address, and per /64 for IPv6 (one subscriber's prefix).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum IpKey {
-    V4(Ipv4Addr),
-    V6Prefix(u64),
-}
-
-impl IpKey {
-    pub(crate) fn of(ip: IpAddr) -> Self {
-        match ip.to_canonical() {
-            IpAddr::V4(v4) => Self::V4(v4),
-            // The upper 64 bits of the address.
-            IpAddr::V6(v6) => Self::V6Prefix((u128::from(v6) >> 64) as u64),
-        }
-    }
-}
 
 /// Why a new connection was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,30 +36,14 @@ pub(crate) enum Refusal {
     FdLimit,
 }
 
-/// A token bucket: `burst` tokens, refilled at `per_second`.
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    last: Instant,
-}
-
-impl Bucket {
-    fn refill(&mut self, now: Instant, per_second: f64, burst: f64) {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * per_second).min(burst);
-        self.last = now;
-    }
-}
-
 #[derive(Debug, Default)]
 struct TrackerState {
     closed: bool,
     next_id: u64,
     open: usize,
     per_ip: HashMap<IpKey, usize>,
-    buckets: HashMap<IpKey, Bucket>,
+    buckets: Option<RateBuckets<IpKey>>,
     slots: HashMap<u64, Weak<SlotInner>>,
-    admits_since_prune: u32,
 }
 
 /// Admits TCP connections and tracks the open ones.
@@ -85,14 +53,15 @@ pub(crate) struct ConnTracker {
     state: Mutex<TrackerState>,
 }
 
-/// Prune the per-IP buckets every this many admissions.
-const PRUNE_EVERY: u32 = 1024;
-
 impl ConnTracker {
     pub(crate) fn new(limits: Limits) -> Arc<Self> {
+        let state = TrackerState {
+            buckets: limits.new_connections_per_ip.map(RateBuckets::new),
+            ..TrackerState::default()
+        };
         Arc::new(Self {
             limits,
-            state: Mutex::default(),
+            state: Mutex::new(state),
         })
     }
 
@@ -117,26 +86,10 @@ impl ConnTracker {
         if state.closed {
             return Err(Refusal::ShuttingDown);
         }
-        if let Some(rate) = self.limits.new_connections_per_ip {
-            let burst = f64::from(rate.burst.max(1));
-            let bucket = state.buckets.entry(key).or_insert(Bucket {
-                tokens: burst,
-                last: now,
-            });
-            bucket.refill(now, rate.per_second, burst);
-            if bucket.tokens < 1.0 {
-                return Err(Refusal::RateLimited);
-            }
-            bucket.tokens -= 1.0;
-            state.admits_since_prune += 1;
-            if state.admits_since_prune >= PRUNE_EVERY {
-                state.admits_since_prune = 0;
-                // Full buckets carry no information: forget them.
-                state.buckets.retain(|_, b| {
-                    b.refill(now, rate.per_second, burst);
-                    b.tokens < burst
-                });
-            }
+        if let Some(buckets) = &mut state.buckets
+            && !buckets.take(key, now)
+        {
+            return Err(Refusal::RateLimited);
         }
         if self
             .limits
@@ -405,23 +358,7 @@ impl KillSwitch {
 
 #[cfg(test)]
 mod tests {
-    use std::net::Ipv6Addr;
-
     use super::*;
-
-    #[test]
-    fn ipv6_is_keyed_by_prefix_and_mapped_v4_by_address() {
-        let a: Ipv6Addr = "2001:db8:1:2::1".parse().expect("addr");
-        let b: Ipv6Addr = "2001:db8:1:2:ffff::9".parse().expect("addr");
-        let c: Ipv6Addr = "2001:db8:1:3::1".parse().expect("addr");
-        assert_eq!(IpKey::of(a.into()), IpKey::of(b.into()));
-        assert_ne!(IpKey::of(a.into()), IpKey::of(c.into()));
-        let mapped: Ipv6Addr = "::ffff:192.0.2.7".parse().expect("addr");
-        assert_eq!(
-            IpKey::of(mapped.into()),
-            IpKey::V4(Ipv4Addr::new(192, 0, 2, 7))
-        );
-    }
 
     fn refused(refusal: Refusal) -> std::io::Error {
         std::io::Error::other(format!("{refusal:?}"))
@@ -466,18 +403,5 @@ mod tests {
         assert_eq!(&byte, b"y");
         assert_eq!(tracker.open_count(), 3);
         Ok(())
-    }
-
-    #[test]
-    fn bucket_refills_up_to_burst() {
-        let start = Instant::now();
-        let mut bucket = Bucket {
-            tokens: 0.0,
-            last: start,
-        };
-        bucket.refill(start + std::time::Duration::from_millis(500), 4.0, 3.0);
-        assert!((bucket.tokens - 2.0).abs() < 1e-9);
-        bucket.refill(start + std::time::Duration::from_secs(10), 4.0, 3.0);
-        assert!((bucket.tokens - 3.0).abs() < 1e-9);
     }
 }

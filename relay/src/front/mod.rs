@@ -5,6 +5,7 @@
 //! the policy, which depends on nothing here):
 //!
 //! - `limits`: [`Limits`] on connections and slow clients;
+//! - `buckets`: token buckets per key ([`RateBuckets`]) and per-address keys ([`IpKey`]);
 //! - `fds`: the descriptor reserve kept below the process's limit;
 //! - `conn`: admission of TCP connections and a handle (`Slot`) on each;
 //! - `metrics`: counters and their Prometheus text;
@@ -16,6 +17,7 @@
 //! - `service`: one connection and the dispatch of its requests;
 //! - `lifecycle`: spawning, the accept loop, stopping.
 
+mod buckets;
 mod config;
 mod conn;
 mod fds;
@@ -29,6 +31,7 @@ mod shared;
 mod statics;
 mod web_app;
 
+pub use self::buckets::{IpKey, RateBuckets};
 pub use self::config::{FrontConfig, MetricsExposure, WebApp};
 pub(crate) use self::lifecycle::Front;
 pub use self::limits::{Limits, RateLimit};

@@ -162,10 +162,11 @@ impl SocketHandler for LocalSockets {
     ) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
         let host = self.host.upgrade();
         Box::pin(async move {
+            let ip = admission.ip();
             let _admission = admission;
             let Some(host) = host else { return };
             let (rx, tx) = ws_halves(ws);
-            super::serve_socket(host, rx, tx).await;
+            super::serve_socket(host, rx, tx, Some(ip)).await;
         })
     }
 

@@ -76,7 +76,8 @@ pub async fn serve_bridge(host: Arc<HostShared>, conn: Connection) {
                     continue;
                 }
                 let host = host.clone();
-                sockets.spawn(serve_socket(host, QuicRead(recv), QuicWrite(send)));
+                // The bridge does not tell the browser's address: only the total applies.
+                sockets.spawn(serve_socket(host, QuicRead(recv), QuicWrite(send), None));
             }
             Some(_) = sockets.join_next(), if !sockets.is_empty() => {}
         }
@@ -122,13 +123,16 @@ impl Outbox {
     }
 }
 
-/// Serves one browser socket from its first message to its end.
+/// Serves one browser socket from its first message to its end. `ip`: the browser's address,
+/// when the host's own front serves the socket.
 pub(crate) async fn serve_socket<R: MsgRead, W: MsgWrite>(
     host: Arc<HostShared>,
     mut rx: R,
     mut tx: W,
+    ip: Option<std::net::IpAddr>,
 ) {
-    let hs = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&host, &mut rx, &mut tx)).await
+    let hs = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&host, &mut rx, &mut tx, ip))
+        .await
     {
         Ok(Ok(hs)) => hs,
         Ok(Err(e)) => {
