@@ -10,6 +10,15 @@ import { whatBlock } from './approvalview';
 import { block, inline } from './visible';
 import { isLocal, modelChoices, placeText, privacyText, serverLines } from './machine';
 
+/** Statuses the styles know; anything else an agent sends gets no class of its own. */
+const TOOL_STATUSES = ['pending', 'in_progress', 'completed', 'failed', 'rejected', 'cancelled'];
+const PLAN_STATUSES = ['pending', 'in_progress', 'completed'];
+
+/** `s` as a class name only when it is one of `known`: agent text never picks the page's styles. */
+function cssWord(s: string, known: readonly string[]): string {
+  return known.includes(s) ? s : 'other';
+}
+
 const errText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 /** The Markdown renderer (marked + DOMPurify), loaded with the first chat: terminals never need it. */
@@ -433,7 +442,7 @@ export function openAgentChat(
       case 'user': {
         const b = h('div', 'msg user');
         b.dataset.testid = 'msg-user';
-        b.append(h('div', 'who', `${it.by || 'you'}${it.queued ? ' · queued' : it.dropped ? ' · dropped (not sent)' : ''}`), h('div', 'text', block(it.text)));
+        b.append(h('div', 'who', `${inline(it.by || 'you')}${it.queued ? ' · queued' : it.dropped ? ' · dropped (not sent)' : ''}`), h('div', 'text', block(it.text)));
         if (it.queued || it.dropped) b.classList.add('queued');
         return b;
       }
@@ -450,7 +459,7 @@ export function openAgentChat(
         return details(`t${it.seq}`, h('span', 'dim', 'thinking…'), false, h('div', 'text thought', block(it.text)));
       case 'tool': {
         const sum = h('span', 'tool-sum');
-        sum.append(h('span', `status ${it.status}`, it.status.replace('_', ' ')), h('span', '', ` ${inline(it.title || it.id)}`));
+        sum.append(h('span', `status ${cssWord(it.status, TOOL_STATUSES)}`, inline(it.status.replace('_', ' '))), h('span', '', ` ${inline(it.title || it.id)}`));
         const parts: HTMLElement[] = it.content.map(toolContentView);
         if (it.rawInput !== undefined && it.content.length === 0) parts.push(h('pre', 'tool-out', json(it.rawInput)));
         if (it.rawOutput !== undefined) parts.push(h('pre', 'tool-out', json(it.rawOutput)));
@@ -463,7 +472,7 @@ export function openAgentChat(
         const ul = h('ul', 'plan');
         for (const e of it.entries) {
           const mark = e.status === 'completed' ? '✓' : e.status === 'in_progress' ? '▸' : '○';
-          ul.append(h('li', e.status, `${mark} ${inline(e.content)}`));
+          ul.append(h('li', cssWord(e.status, PLAN_STATUSES), `${mark} ${inline(e.content)}`));
         }
         const d = details(`p${it.seq}`, h('span', '', 'Plan'), true, ul);
         d.className = 'tool';
@@ -479,7 +488,7 @@ export function openAgentChat(
         if (it.resolved) {
           const opt = it.options.find((o) => o.optionId === it.resolved?.optionId);
           const what = it.resolved.outcome === 'selected' ? (opt?.name ?? it.resolved.optionId ?? '') : 'cancelled';
-          const r = h('div', 'answered', `${what} — answered by ${it.resolved.by || 'someone'}`);
+          const r = h('div', 'answered', inline(`${what} — answered by ${it.resolved.by || 'someone'}`));
           r.dataset.testid = 'answered';
           card.append(r);
         } else {
@@ -487,7 +496,7 @@ export function openAgentChat(
           const busy = answering.get(it.approval) === '';
           for (const o of it.options) {
             const cls = o.kind.startsWith('reject') ? 'btn danger' : o.kind === 'allow_once' ? 'btn primary' : 'btn';
-            const b = button(o.name || o.optionId, () => answer(it.approval, o.optionId), cls);
+            const b = button(inline(o.name || o.optionId), () => answer(it.approval, o.optionId), cls);
             b.disabled = busy;
             row.append(b);
           }

@@ -1,6 +1,7 @@
 // Diffs on screen: a numbered, unwrapped, side-scrolling view of `diff.ts` rows; folded
 // unchanged lines open on a tap.
 import { h } from './dom';
+import { block } from './visible';
 import type { DiffRow, ParsedDiff } from './diff';
 
 /** `+3 −1` for a summary line. */
@@ -12,7 +13,7 @@ export function diffCounts(d: ParsedDiff): HTMLElement {
 }
 
 function rowEl(r: DiffRow): HTMLElement {
-  if (r.op === 'note') return h('div', 'drow note', r.text);
+  if (r.op === 'note') return h('div', 'drow note', block(r.text));
   if (r.op === 'gap') return h('div', 'drow gap');
   const cls = r.op === '+' ? 'drow add' : r.op === '-' ? 'drow del' : 'drow';
   const row = h('div', cls);
@@ -20,7 +21,7 @@ function rowEl(r: DiffRow): HTMLElement {
     h('span', 'ln', r.old === null ? '' : String(r.old)),
     h('span', 'ln', r.new === null ? '' : String(r.new)),
     h('span', 'sign', r.op === ' ' ? '' : r.op === '-' ? '−' : '+'),
-    h('span', 'dcode', r.text),
+    h('span', 'dcode', block(r.text)),
   );
   return row;
 }
