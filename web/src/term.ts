@@ -143,7 +143,12 @@ export function openTerminal(
       // Typing brings the screen back to where the cursor is.
       term.scrollToBottom();
       if (text === '\x03') conn.interrupt(channel);
-      else if (text) view.echo?.typed(conn.input(channel, bytes(text)), text);
+      else if (text) {
+        // Sent first, whatever happens to the guess: `echo?.typed(conn.input(…))` would not send
+        // at all while predicted echo is off.
+        const seq = conn.input(channel, bytes(text));
+        view.echo?.typed(seq, text);
+      }
     },
     setFont(px: number) {
       term.options.fontSize = clampFont(px);

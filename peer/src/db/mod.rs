@@ -164,6 +164,9 @@ fn open_file(path: &Path) -> Result<Connection, DbError> {
     let mut conn = Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // What is deleted (forgotten terminal output, revoked devices' keys) is overwritten with
+    // zeros, not left in the file's free pages.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     schema::migrate(&mut conn)?;
     Ok(conn)

@@ -87,6 +87,7 @@ async fn serve_pairing(
         host_name: &host.name,
         pairings: &host.pairings,
         devices: &host.devices,
+        door: &host.door,
     };
     let outcome = if allowed {
         pairing::serve(ctx, &mut recv, &mut send).await

@@ -8,8 +8,10 @@
 //! ([`peer_relay::RateBuckets`]).
 //!
 //! - **Pairing** is rare for a real user: every attempt spends a token of its address (when
-//!   known), of its key and of the total *before* the host does any work for it; without one
-//!   the attempt is refused with [`Refusal::RateLimited`](crate::proto::Refusal::RateLimited).
+//!   known) and of its key *before* the host does any work for it, and one of the total once it
+//!   names a live code; without one the attempt is refused with
+//!   [`Refusal::RateLimited`](crate::proto::Refusal::RateLimited). Attempts with made-up codes
+//!   from fresh keys through a relay therefore cannot lock out the person pairing.
 //! - **Authentication** never refuses a connection that authenticates: a paired device keeps
 //!   working whoever floods from its address. Only failures spend tokens; past the budget a
 //!   failing connection is refused with the rate-limit code instead of the specific reason
@@ -106,12 +108,19 @@ impl Limiter {
 
     /// Takes a token from each bucket `src` counts against, or from none if one is empty.
     fn take(&mut self, src: &Source, now: Instant) -> bool {
+        self.take_counting(src, now, true)
+    }
+
+    /// [`Limiter::take`], leaving the total out unless `total`.
+    fn take_counting(&mut self, src: &Source, now: Instant, total: bool) -> bool {
         let ip = src.ip.map(IpKey::of);
-        let ok = self.total.has_token((), now)
+        let ok = (!total || self.total.has_token((), now))
             && ip.is_none_or(|k| self.per_ip.has_token(k, now))
             && src.key.is_none_or(|k| self.per_key.has_token(k, now));
         if ok {
-            self.total.take((), now);
+            if total {
+                self.total.take((), now);
+            }
             if let Some(k) = ip {
                 self.per_ip.take(k, now);
             }
@@ -150,9 +159,24 @@ impl Door {
         }
     }
 
-    /// A pairing attempt begins: whether it may go on (a token was spent).
+    /// A pairing attempt begins: whether it may go on (a token of its address and key was
+    /// spent). The total is not spent here: attempts that name no live code must not use up the
+    /// budget of the person pairing right now ([`Door::pairing_on_code`]).
     pub(crate) fn pairing_attempt(&self, src: &Source) -> bool {
-        self.pairing.lock().take(src, Instant::now())
+        self.pairing.lock().take_counting(src, Instant::now(), false)
+    }
+
+    /// A pairing attempt names a live code (the only case where its secret can be guessed):
+    /// whether the total allows it (a token was spent). Each code also locks itself after a
+    /// few wrong confirmations.
+    pub(crate) fn pairing_on_code(&self) -> bool {
+        let now = Instant::now();
+        let mut l = self.pairing.lock();
+        let ok = l.total.has_token((), now);
+        if ok {
+            l.total.take((), now);
+        }
+        ok
     }
 
     /// An authentication failed: whether it was within the budget (a token was spent).
@@ -242,6 +266,30 @@ mod tests {
         assert!(!l.take(&from(7, None), t));
         // Another address is refused too once the total is spent.
         assert!(!l.take(&from(8, Some("192.0.2.2".parse().expect("ip"))), t));
+    }
+
+    #[test]
+    fn pairings_with_made_up_codes_leave_the_total_to_the_real_one() {
+        let door = Door::new(
+            Rates {
+                per_ip: rate(0.0, 100),
+                per_key: rate(0.0, 1),
+                total: rate(0.0, 2),
+            },
+            AUTH_FAILURES,
+        );
+        // Fresh keys through a relay (no address), naming no live code.
+        for k in 0..50u8 {
+            let src = Source {
+                ip: None,
+                key: Some([k; 32]),
+            };
+            assert!(door.pairing_attempt(&src));
+        }
+        // The real attempt on a live code still finds the total untouched.
+        assert!(door.pairing_on_code());
+        assert!(door.pairing_on_code());
+        assert!(!door.pairing_on_code());
     }
 
     #[test]

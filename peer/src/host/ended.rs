@@ -79,11 +79,14 @@ impl Ended {
 
     /// Writes `session` down if it has ended (again: the row is replaced).
     pub(crate) async fn remember(&self, session: &PtySession) {
-        let info = session.info();
+        let mut info = session.info();
         let SessionState::Exited(_) = info.state else {
             return;
         };
-        let tail = session.tail(TAIL);
+        // A background process may still print after the exit: the kept output and its end
+        // offset are read together.
+        let (tail, end) = session.tail_with_end(TAIL);
+        info.output_end = end;
         let id = info.id;
         let row = Arc::new(EndedSession { info, tail });
         self.rows.lock().insert(id, row.clone());
@@ -118,9 +121,14 @@ impl Ended {
         Ok(known || deleted > 0)
     }
 
-    /// Remembers every ended session of `sessions` (host shutdown: the ones it just killed).
+    /// Remembers every ended session of `sessions` not yet remembered (host shutdown: the ones
+    /// it just killed; missed events). Rows already written are not written again, so a flood
+    /// of other events that keeps this listener behind costs no disk writes.
     pub(crate) async fn remember_all(&self, sessions: &SessionManager) {
         for info in sessions.list() {
+            if self.rows.lock().contains_key(&info.id) {
+                continue;
+            }
             if let (SessionState::Exited(_), Ok(s)) = (&info.state, sessions.get(info.id)) {
                 self.remember(&s).await;
             }
@@ -162,7 +170,7 @@ pub(crate) async fn serve_attach<S: FrameSink>(
     send: &mut S,
 ) -> Result<(), AttachEnd> {
     let end = ended.info.output_end;
-    let start = end - ended.tail.len() as u64;
+    let start = end.saturating_sub(ended.tail.len() as u64);
     let asked = attach.from_offset;
     // "Only new output" (or a picture) of a session that has ended: what it printed last.
     let from = if asked == u64::MAX {

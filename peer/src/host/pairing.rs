@@ -256,6 +256,8 @@ pub struct PairContext<'a> {
     pub pairings: &'a Pairings,
     /// Device table.
     pub devices: &'a Devices,
+    /// The host's limits: an attempt that names a live code spends a token of the total.
+    pub(crate) door: &'a super::door::Door,
 }
 
 /// Reads one `u16 BE length | bytes` message within [`STEP_TIMEOUT`].
@@ -297,6 +299,9 @@ where
         return Err(refuse(send, Refusal::Handshake).await);
     };
     let (secret, role) = match ctx.pairings.lookup(&id) {
+        Ok(_) if !ctx.door.pairing_on_code() => {
+            return Err(refuse(send, Refusal::RateLimited).await);
+        }
         Ok(x) => x,
         Err(r) => return Err(refuse(send, r).await),
     };

@@ -363,6 +363,11 @@ async fn kill_session(host: &HostShared, session: u64) -> Result<(), WireError> 
         Ok(s) => Some(s.exit().is_some()),
         Err(_) => None,
     };
+    if live.is_some() {
+        // Out of the live table first: the listener that remembers ended sessions finds it
+        // gone and cannot write back the row forgotten below.
+        host.sessions.kill(session).await.map_err(session_error)?;
+    }
     if live != Some(false) {
         // An ended session: forget it, in memory and on disk.
         let remembered = host
@@ -373,9 +378,6 @@ async fn kill_session(host: &HostShared, session: u64) -> Result<(), WireError> 
         if live.is_none() && !remembered {
             return Err(session_error(SessionError::NotFound(session)));
         }
-    }
-    if live.is_some() {
-        host.sessions.kill(session).await.map_err(session_error)?;
     }
     Ok(())
 }

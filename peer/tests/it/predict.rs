@@ -46,12 +46,7 @@ fn rig(impair: Impairment, mode: &str) -> Rig {
         "-i",
     ]);
     let id = id.trim().to_string();
-    let term = PtyRun::peer(
-        client.home.path(),
-        &["attach", &id, "--predict", mode],
-        COLS,
-        ROWS,
-    );
+    let term = attach(&client, &id, mode);
     let observer = client.spawn(&["attach", &id, "--replay", "100000000", "--predict", "never"]);
     let rig = Rig {
         _host: host,
@@ -62,6 +57,34 @@ fn rig(impair: Impairment, mode: &str) -> Rig {
     };
     rig.settle("the first prompt");
     rig
+}
+
+/// `peer attach --predict mode` in a real terminal, once it has connected. A first connection
+/// through the delayed link can miss its 10 s limit when the whole test suite loads the
+/// machine (seen once in CI); that is the connect timeout doing its job, not prediction, so it
+/// is tried once more.
+fn attach(client: &TestClient, id: &str, mode: &str) -> PtyRun {
+    for attempt in 1..=2 {
+        let term = PtyRun::peer(
+            client.home.path(),
+            &["attach", id, "--predict", mode],
+            COLS,
+            ROWS,
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let raw = String::from_utf8_lossy(&term.raw()).into_owned();
+            if raw.contains("cannot reach the host") && attempt == 1 {
+                eprintln!("the first attach could not connect in time; once more: {raw:?}");
+                break;
+            }
+            if raw.contains("$ ") || Instant::now() > deadline {
+                return term;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    unreachable!("the second attempt returns")
 }
 
 /// Text rows, cursor, and underlined cells of a vt100 screen.

@@ -123,6 +123,8 @@ impl PtyIo {
         if p.bytes.is_empty() {
             while written < data.len() {
                 match nix::unistd::write(self.fd.get_ref(), &data[written..]) {
+                    // A PTY never takes nothing when writable; if one did, wait as for EAGAIN.
+                    Ok(0) => break,
                     Ok(n) => written += n,
                     Err(nix::errno::Errno::EINTR) => {}
                     Err(nix::errno::Errno::EAGAIN) => break,
@@ -169,6 +171,10 @@ impl PtyIo {
                 let mut p = self.input.lock();
                 let (head, _) = p.bytes.as_slices();
                 let n = nix::unistd::write(fd.get_ref(), head).map_err(io::Error::from)?;
+                if n == 0 {
+                    // Taken as "not writable", so the readiness is cleared and nothing spins.
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
                 p.bytes.drain(..n);
                 Ok(())
             });

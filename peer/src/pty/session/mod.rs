@@ -166,6 +166,10 @@ impl PtySession {
         req: &CreateSession,
         config: &SessionConfig,
     ) -> Result<Arc<PtySession>, SpawnError> {
+        // Checked before the child exists: a child spawned for nothing would never be reaped.
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(SpawnError::Pty("no async runtime to serve the PTY".into()));
+        }
         let buffer_bytes = config.buffer_bytes;
         let cwd = match &req.cwd {
             Some(dir) => dir.clone(),
@@ -213,9 +217,6 @@ impl PtySession {
             .master
             .as_raw_fd()
             .ok_or_else(|| SpawnError::Pty("the PTY master has no fd".into()))?;
-        if tokio::runtime::Handle::try_current().is_err() {
-            return Err(SpawnError::Pty("no async runtime to serve the PTY".into()));
-        }
         let io = Arc::new(io::PtyIo::new(raw)?);
 
         let (changed, _) = watch::channel(0u64);
@@ -388,6 +389,12 @@ impl PtySession {
     /// The last `n` bytes of output.
     pub fn tail(&self, n: usize) -> Vec<u8> {
         self.shared.state.lock().buffer.tail(n)
+    }
+
+    /// [`PtySession::tail`] and the offset just past it, read together.
+    pub fn tail_with_end(&self, n: usize) -> (Vec<u8>, u64) {
+        let st = self.shared.state.lock();
+        (st.buffer.tail(n), st.buffer.end())
     }
 
     /// A receiver that wakes on new output and on exit.
