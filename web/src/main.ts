@@ -771,6 +771,11 @@ if (__PEER_DEBUG__) (window as unknown as { peerDebug: unknown }).peerDebug = {
   dropSockets() {
     for (const c of conns.values()) c.dropSocket();
   },
+  /** Starts a fresh handshake on every connection and locks while they are under way. */
+  reconnectAndLock() {
+    for (const c of conns.values()) c.reconnect();
+    relock();
+  },
   /** Keeps, from now on, every output byte the open terminal receives from the host. */
   recordOutput(): void {
     const t = term;
