@@ -151,6 +151,18 @@ export async function lockSteps({ browser, relayUrl, step, startHost, shotsDir }
       await page.getByTestId('unlock').click();
       await page.getByTestId('host').filter({ hasText: 'vault' }).waitFor({ timeout: 15000 });
       await openVault('after-idle');
+      // Locked while a reconnect's handshake is under way: that socket closes too once the
+      // handshake ends (it used to come online behind the lock screen and stay).
+      const before = sockets.length;
+      await page.evaluate(() => window.peerDebug.reconnectAndLock());
+      await page.getByTestId('lock-screen').waitFor({ timeout: 10000 });
+      if (sockets.length === before) await page.waitForTimeout(1000);
+      if (sockets.length === before) throw new Error('the reconnect opened no socket');
+      await page.waitForTimeout(3000);
+      const stayed = sockets.slice(mark).filter((ws) => !ws.isClosed());
+      if (stayed.length > 0) throw new Error(`a socket stayed open behind the lock screen: ${stayed.map((ws) => ws.url())}`);
+      await page.getByTestId('unlock').click();
+      await page.getByTestId('host').filter({ hasText: 'vault' }).waitFor({ timeout: 15000 });
     });
 
     await step('app lock: remove the lock (asks the passkey again): the keys are stored as before, the pairing works', page, async () => {

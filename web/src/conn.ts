@@ -446,6 +446,8 @@ export class HostConn {
 
   stop() {
     this.stopped = true;
+    // A handshake in flight is abandoned: its socket is closed when it finishes.
+    this.gen++;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.stopHeartbeat();
     this.sock?.close();
@@ -508,6 +510,7 @@ export class HostConn {
    * new one is up, so what was just sent on it (a ^C) still reaches the host at once.
    */
   private async connect(keepOld = false) {
+    if (this.stopped) return;
     const gen = ++this.gen;
     const old = this.sock;
     this.sock = null;
@@ -553,7 +556,8 @@ export class HostConn {
       return;
     }
     const { sock, t } = won;
-    if (gen !== this.gen) {
+    if (gen !== this.gen || this.stopped) {
+      closeOld();
       sock.close();
       return;
     }

@@ -15,12 +15,27 @@ const message = (e: unknown) =>
 export async function enable(idleMinutes: number): Promise<void> {
   const prfSalt = crypto.getRandomValues(new Uint8Array(32));
   const made = await passkey.create(prfSalt);
-  // Some authenticators give the PRF output only when the passkey is used, not when made.
-  const prf = made.prf ?? (await passkey.evaluate(made.credentialId, prfSalt));
+  // The lock is sealed under what the passkey gives when used (as at every unlock), never only
+  // under what it gave when made: some authenticators give none then, and one whose two answers
+  // differed would lose every pairing. So it is used once now, before anything is sealed.
+  let prf: Uint8Array;
   try {
+    prf = await passkey.evaluate(made.credentialId, prfSalt);
+  } catch (e) {
+    made.prf?.fill(0);
+    if (e instanceof passkey.PasskeyError && e.kind === 'cancelled') {
+      throw new passkey.PasskeyError('cancelled', 'The passkey was made but not tried, so the lock is still off (the keys are stored as before). Try again and use the passkey when asked.');
+    }
+    throw e;
+  }
+  try {
+    if (made.prf && !(made.prf.length === prf.length && made.prf.every((b, i) => b === prf[i]))) {
+      throw new passkey.PasskeyError('other', 'This passkey derived a different key when used than when made, so it cannot be trusted to open the lock: the lock is still off.');
+    }
     await store.lockWith(made.credentialId, prfSalt, prf, idleMinutes);
   } finally {
     prf.fill(0);
+    made.prf?.fill(0);
   }
 }
 
@@ -57,11 +72,24 @@ export const idle = {
   overrideMs: null as number | null,
   onIdle: null as (() => void) | null,
   timer: null as ReturnType<typeof setInterval> | null,
+  /** Work under way that must not be cut by the lock (a pairing until its host is stored). */
+  busy: 0,
   touch() {
     this.last = Date.now();
   },
+  /** Runs `f` with the idle lock held off; the time counts again from its end. */
+  async hold<T>(f: () => Promise<T>): Promise<T> {
+    this.busy++;
+    try {
+      return await f();
+    } finally {
+      this.busy--;
+      this.touch();
+    }
+  },
   async check() {
-    const rec = await store.lockRecord();
+    if (this.busy > 0) return;
+    const rec = await store.lockRecord().catch(() => null);
     if (!rec || (await store.isLocked())) return;
     const limit = this.overrideMs ?? rec.idleMinutes * 60000;
     if (Date.now() - this.last >= limit) this.onIdle?.();
@@ -161,7 +189,8 @@ export async function settingsSection(toast: (text: string, cls?: string) => voi
   };
   if (rec) {
     idleSelect.addEventListener('change', () => void store.setIdleMinutes(Number(idleSelect.value)));
-    status.textContent = 'On: this device’s keys are sealed with a passkey. A copy of this browser’s data cannot reach your hosts without it.';
+    status.textContent =
+      'On: this device’s keys are sealed with a passkey; a copy of this browser’s data cannot reach your hosts without it. Hosts paired before the lock was on: pair them again to be sure, as the browser’s files and older backups may keep their keys for a while.';
     const actions = h('div', 'actions');
     const remove_ = button('Remove lock', () => {
       status.className = 'hint';

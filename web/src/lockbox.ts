@@ -128,6 +128,12 @@ export async function seal(key: CryptoKey, record: LockRecord, secrets: Secrets)
 export async function open(record: LockRecord, prf: Uint8Array): Promise<{ key: CryptoKey; secrets: Secrets }> {
   if (record.v !== 1) throw new LockError('format', `The lock was made by a newer app (format ${String(record.v)}).`);
   const key = await deriveKey(prf, record.hkdfSalt);
+  return { key, secrets: await openWithKey(record, key) };
+}
+
+/** The secrets of `record` under a key already derived (a record resealed elsewhere, e.g. another tab). */
+export async function openWithKey(record: LockRecord, key: CryptoKey): Promise<Secrets> {
+  if (record.v !== 1) throw new LockError('format', `The lock was made by a newer app (format ${String(record.v)}).`);
   let plain: ArrayBuffer;
   try {
     plain = await crypto.subtle.decrypt(
@@ -138,7 +144,7 @@ export async function open(record: LockRecord, prf: Uint8Array): Promise<{ key: 
   } catch {
     throw new LockError('decrypt', 'The passkey answered, but its key does not open the stored keys (another passkey, or the stored data was changed).');
   }
-  return { key, secrets: decode(new Uint8Array(plain)) };
+  return decode(new Uint8Array(plain));
 }
 
 /** Whether a value read from storage is a lock record this app can use. */

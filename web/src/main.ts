@@ -188,6 +188,10 @@ async function connFor(rec: store.HostRecord): Promise<HostConn> {
   let c = conns.get(rec.id);
   if (!c) {
     const { key } = await store.deviceKey();
+    // Locked meanwhile: no connection may start behind the lock screen.
+    if (await store.isLocked()) throw new store.LockedError();
+    const raced = conns.get(rec.id);
+    if (raced) return raced;
     const conn = new HostConn(hostInfo(rec), key);
     // The host says where it is on every connection: keep the record (and the next sockets)
     // pointed there.
@@ -308,6 +312,11 @@ async function startPairing(link: string) {
   body.append(status, code);
   const hostId = hex(payload.hostId);
   const known = (await store.hosts()).find((r) => r.id === hostId);
+  // From here until the host is stored, the idle lock waits (the person is comparing codes on
+  // the host, touching nothing here): locking then would lose a pairing the host already made.
+  let stored: () => void = () => undefined;
+  const paired = new Promise<void>((resolve) => (stored = resolve));
+  void lock.idle.hold(() => paired);
   try {
     const { key } = await store.deviceKey();
     const name = await store.deviceName();
@@ -327,7 +336,7 @@ async function startPairing(link: string) {
       relays: payload.relayUrls,
       pairedAt: Date.now(),
     };
-    await store.saveHost(rec);
+    await store.saveHost(rec).finally(stored);
     // A host paired again (after a revocation, say) gets a fresh connection with the new key.
     conns.get(rec.id)?.stop();
     conns.delete(rec.id);
@@ -341,6 +350,7 @@ async function startPairing(link: string) {
     body.append(actions);
     await afterPairing(body, await connFor(rec), res.hostName, toast);
   } catch (e) {
+    stored();
     if (e instanceof Refused && e.code === REFUSAL_USED && known) {
       // The link was used already, most likely by this very phone.
       status.textContent = `Already paired with ${known.name}: this link was already used.`;
@@ -615,7 +625,12 @@ async function showSettings() {
           : 'Device key: X25519 kept by the app in IndexedDB (this page has no WebCrypto X25519).',
     ),
   );
-  body.append(await lock.settingsSection(toast, () => void showSettings(), relock));
+  body.append(
+    await lock.settingsSection(toast, () => void showSettings(), () => {
+      relock();
+      store.announceLocked();
+    }),
+  );
   // Terminal (font, cursor), theme, key bar; notifications get their own section here.
   body.append(...settingsSections());
   const notifications = h('section', 'settings-section');
@@ -681,7 +696,7 @@ document.addEventListener('visibilitychange', () => {
 window.addEventListener('pageshow', (e) => {
   if (e.persisted) void lock.idle.check().catch(() => undefined).then(resumeAll);
 });
-window.addEventListener('online', resumeAll);
+window.addEventListener('online', () => void lock.idle.check().catch(() => undefined).then(resumeAll));
 // A pairing link opened while the app is already showing (same page, new fragment).
 window.addEventListener('hashchange', () => {
   if (location.hash.length <= 1) return;
@@ -755,6 +770,11 @@ if (__PEER_DEBUG__) (window as unknown as { peerDebug: unknown }).peerDebug = {
   },
   dropSockets() {
     for (const c of conns.values()) c.dropSocket();
+  },
+  /** Starts a fresh handshake on every connection and locks while they are under way. */
+  reconnectAndLock() {
+    for (const c of conns.values()) c.reconnect();
+    relock();
   },
   /** Keeps, from now on, every output byte the open terminal receives from the host. */
   recordOutput(): void {
@@ -899,10 +919,16 @@ async function whenUnlocked(then: () => void) {
       void push.saved().catch(() => undefined);
       then();
     },
-    () => void showHosts(),
+    () => void push.dropSubscription().catch(() => undefined).finally(() => void showHosts()),
   );
 }
 lock.idle.start(relock);
+// Another tab turned the lock on or off, or erased the keys: what this one holds in memory is
+// stale, so it starts again from the records. "Lock now" there: locked here too.
+store.onOtherTabs((news) => {
+  if (news === 'changed') location.reload();
+  else void store.isLocked().then((locked) => locked || relock());
+});
 
 // Start: pair if the page was opened from a pairing link, go where a tapped notification
 // leads, else the host list.

@@ -49,6 +49,13 @@ export function forget() {
   registered = new WeakSet();
 }
 
+/** The app's keys were erased (push key included): this browser's subscription goes too. */
+export async function dropSubscription(): Promise<void> {
+  forget();
+  const reg = await navigator.serviceWorker?.getRegistration();
+  await (await reg?.pushManager.getSubscription())?.unsubscribe();
+}
+
 /** Whether push works here, and if not, why and what to do. */
 export function support(): { ok: true } | { ok: false; why: string; how?: string } {
   const ios = /iPhone|iPad|iPod/.test(navigator.userAgent) || (navigator.platform === 'MacIntel' && navigator.maxTouchPoints > 1);

@@ -8,6 +8,7 @@
 import { x25519 } from '@noble/curves/ed25519.js';
 import { type StaticKey, NoiseError } from './noise';
 import * as lockbox from './lockbox';
+import { serializer } from './serial';
 
 export interface HostRecord {
   /** Host endpoint id, hex. */
@@ -80,16 +81,72 @@ export class LockedError extends Error {
 let lockRec: lockbox.LockRecord | null | undefined;
 let opened: { key: CryptoKey; secrets: lockbox.Secrets } | null = null;
 
+/**
+ * Every change to the records that hold secrets or the lock runs alone, in order: a write that
+ * read the lock (or the secrets) must not interleave with one that changes them.
+ */
+const serial = serializer();
+
+// The app's other tabs (same origin, same storage) hold their own copy of the lock state: they
+// are told when the lock is turned on, removed or erased, or "Lock now" was used.
+const channel = typeof BroadcastChannel === 'undefined' ? null : new BroadcastChannel('peer-lock');
+export type LockNews = 'changed' | 'locked';
+function announce(news: LockNews) {
+  channel?.postMessage(news);
+}
+export function onOtherTabs(f: (news: LockNews) => void) {
+  if (channel) channel.onmessage = (e: MessageEvent) => f(e.data === 'locked' ? 'locked' : 'changed');
+}
+
+const damaged = () =>
+  new lockbox.LockError('format', 'The app lock’s record is damaged, so the keys stay locked. Erase this app’s keys and pair again.');
+
+/** The lock record; null without a lock; `LockError('format')` when it is there but unreadable. */
 export async function lockRecord(): Promise<lockbox.LockRecord | null> {
   if (lockRec === undefined) {
     const r = await get<unknown>('lock');
-    lockRec = lockbox.isLockRecord(r) ? r : null;
+    // Anything stored under `lock` means locked: a damaged record never reads as "no lock".
+    if (r !== undefined && !lockbox.isLockRecord(r)) throw damaged();
+    lockRec = r === undefined ? null : (r as lockbox.LockRecord);
   }
   return lockRec;
 }
 
-/** Whether the secrets are sealed and not open in memory. */
-export const isLocked = async () => (await lockRecord()) !== null && opened === null;
+/** Whether the secrets are sealed and not open in memory (a damaged lock record: locked). */
+export async function isLocked(): Promise<boolean> {
+  try {
+    return (await lockRecord()) !== null && opened === null;
+  } catch (e) {
+    if (e instanceof lockbox.LockError) return true;
+    throw e;
+  }
+}
+
+const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/**
+ * Before a write (under `serial`): the lock record as stored now, which another tab may have
+ * changed. Resealed there: the secrets in memory follow (same key); locked or replaced there:
+ * they are dropped, so this tab can write no psk in the clear over sealed records.
+ */
+async function reread(): Promise<void> {
+  const r = await get<unknown>('lock');
+  if (r !== undefined && !lockbox.isLockRecord(r)) {
+    lockRec = undefined;
+    opened = null;
+    throw damaged();
+  }
+  const rec = r === undefined ? null : (r as lockbox.LockRecord);
+  if (opened && rec && !(lockRec && sameBytes(rec.nonce, lockRec.nonce))) {
+    try {
+      opened = { key: opened.key, secrets: await lockbox.openWithKey(rec, opened.key) };
+    } catch {
+      opened = null;
+    }
+  }
+  if (!rec) opened = null;
+  lockRec = rec;
+}
 
 /** The secrets while unlocked; null without a lock. */
 async function secrets(): Promise<lockbox.Secrets | null> {
@@ -124,31 +181,40 @@ async function resealed(next: lockbox.Secrets): Promise<[string, unknown]> {
   return ['lock', record];
 }
 
-/** After `putAll` wrote `resealed`: the new record and secrets are the current ones. */
+/**
+ * After `putAll` wrote `resealed`: the new record is the current one (also when the app locked
+ * meanwhile: the next unlock opens what is stored), and while open its secrets.
+ */
 function adopt(entry: [string, unknown], next: lockbox.Secrets) {
-  if (!opened) return;
   lockRec = entry[1] as lockbox.LockRecord;
-  opened = { key: opened.key, secrets: next };
+  if (opened) opened = { key: opened.key, secrets: next };
 }
 
 /** Seals every secret under a new lock (the passkey's PRF output `prf`): the migration to locked. */
 export async function lockWith(credentialId: Uint8Array, prfSalt: Uint8Array, prf: Uint8Array, idleMinutes: number): Promise<void> {
-  if ((await lockRecord()) !== null) throw new Error('The app is already locked.');
-  const now = await stored();
-  // A key WebCrypto holds cannot be read to be sealed; before any pairing, a new one that can.
-  if (now.hosts.length === 0 && now.deviceKey?.kind !== 'noble') now.deviceKey = nobleKey();
-  const { plain, secrets: s } = lockbox.split(now);
-  const { record, key } = await lockbox.newLock(credentialId, prfSalt, prf, s, idleMinutes);
-  await writeStored(plain, record);
-  lockRec = record;
-  opened = { key, secrets: s };
+  await serial(async () => {
+    await reread();
+    if (lockRec !== null) throw new Error('The app is already locked.');
+    const now = await stored();
+    // A key WebCrypto holds cannot be read to be sealed; before any pairing, a new one that can.
+    if (now.hosts.length === 0 && now.deviceKey?.kind !== 'noble') now.deviceKey = nobleKey();
+    const { plain, secrets: s } = lockbox.split(now);
+    const { record, key } = await lockbox.newLock(credentialId, prfSalt, prf, s, idleMinutes);
+    await writeStored(plain, record);
+    lockRec = record;
+    opened = { key, secrets: s };
+  });
+  announce('changed');
 }
 
 /** Opens the lock with the passkey's PRF output; `lockbox.LockError` when it does not fit. */
 export async function unlockWith(prf: Uint8Array): Promise<void> {
-  const rec = await lockRecord();
-  if (!rec) return;
-  opened = await lockbox.open(rec, prf);
+  await serial(async () => {
+    lockRec = undefined;
+    const rec = await lockRecord();
+    if (!rec) return;
+    opened = await lockbox.open(rec, prf);
+  });
 }
 
 /** Drops the open secrets and key from memory (the records stay sealed). */
@@ -160,29 +226,42 @@ export function relock() {
 
 /** Puts the secrets back in the records and deletes the lock (the passkey must open it first). */
 export async function removeLock(prf: Uint8Array): Promise<void> {
-  const rec = await lockRecord();
-  if (!rec) return;
-  const { secrets: s } = await lockbox.open(rec, prf);
-  await writeStored(lockbox.merge(await stored(), s), undefined);
-  lockRec = null;
-  opened = null;
+  await serial(async () => {
+    await reread();
+    const rec = lockRec;
+    if (!rec) return;
+    const { secrets: s } = await lockbox.open(rec, prf);
+    await writeStored(lockbox.merge(await stored(), s), undefined);
+    lockRec = null;
+    opened = null;
+  });
+  announce('changed');
 }
 
 /** Changes the idle time after which the app locks again. */
 export async function setIdleMinutes(idleMinutes: number): Promise<void> {
-  const rec = await lockRecord();
-  if (!rec) return;
-  const next = { ...rec, idleMinutes };
-  await put('lock', next);
-  lockRec = next;
+  await serial(async () => {
+    await reread();
+    const rec = lockRec;
+    if (!rec) return;
+    const next = { ...rec, idleMinutes };
+    await put('lock', next);
+    lockRec = next;
+  });
 }
 
 /** Deletes every key and pairing of this app (a lock whose passkey is gone). */
 export async function eraseKeys(): Promise<void> {
-  await writeStored({ hosts: undefined }, undefined);
-  lockRec = null;
-  opened = null;
+  await serial(async () => {
+    await writeStored({ hosts: undefined }, undefined);
+    lockRec = null;
+    opened = null;
+  });
+  announce('changed');
 }
+
+/** Tells the app's other tabs to lock too ("Lock now"). */
+export const announceLocked = () => announce('locked');
 
 // ---------------------------------------------------------------------------------------------
 // Hosts
@@ -193,7 +272,7 @@ export async function hosts(): Promise<HostRecord[]> {
   return s ? list.map((h) => ({ ...h, psk: s.psks[h.id] ?? '' })) : list;
 }
 
-/** Stores the list of hosts, their psks sealed when locked. */
+/** Stores the list of hosts, their psks sealed when locked (under `serial`, after `reread`). */
 async function writeHosts(list: HostRecord[]): Promise<void> {
   const s = await secrets();
   if (!s) return put('hosts', list);
@@ -208,25 +287,34 @@ async function writeHosts(list: HostRecord[]): Promise<void> {
 }
 
 export async function saveHost(h: HostRecord): Promise<void> {
-  const list = (await hosts()).filter((x) => x.id !== h.id);
-  list.push(h);
-  await writeHosts(list);
+  await serial(async () => {
+    await reread();
+    const list = (await hosts()).filter((x) => x.id !== h.id);
+    list.push(h);
+    await writeHosts(list);
+  });
 }
 
 /** Replaces a stored host's record by `update(record)`, unless it was forgotten meanwhile. */
 export async function updateHost(id: string, update: (h: HostRecord) => HostRecord | null): Promise<HostRecord | null> {
-  const list = await hosts();
-  const i = list.findIndex((x) => x.id === id);
-  if (i < 0) return null;
-  const next = update(list[i]);
-  if (!next) return null;
-  list[i] = next;
-  await writeHosts(list);
-  return next;
+  return serial(async () => {
+    await reread();
+    const list = await hosts();
+    const i = list.findIndex((x) => x.id === id);
+    if (i < 0) return null;
+    const next = update(list[i]);
+    if (!next) return null;
+    list[i] = next;
+    await writeHosts(list);
+    return next;
+  });
 }
 
 export async function forgetHost(id: string): Promise<void> {
-  await writeHosts((await hosts()).filter((x) => x.id !== id));
+  await serial(async () => {
+    await reread();
+    await writeHosts((await hosts()).filter((x) => x.id !== id));
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -243,14 +331,17 @@ export async function getPush<T extends PushRecord>(): Promise<T | undefined> {
 }
 
 export async function putPush<T extends PushRecord>(p: T): Promise<void> {
-  const s = await secrets();
-  if (!s) return put('push', p);
-  const plain = { ...p };
-  delete plain.vapidPrivate;
-  const next = { ...s, vapid: p.vapidPrivate };
-  const lock = await resealed(next);
-  await putAll([['push', plain], lock]);
-  adopt(lock, next);
+  await serial(async () => {
+    await reread();
+    const s = await secrets();
+    if (!s) return put('push', p);
+    const plain = { ...p };
+    delete plain.vapidPrivate;
+    const next = { ...s, vapid: p.vapidPrivate };
+    const lock = await resealed(next);
+    await putAll([['push', plain], lock]);
+    adopt(lock, next);
+  });
 }
 
 export async function deviceName(): Promise<string> {
@@ -324,26 +415,33 @@ function nobleKey(): StoredKey {
   return { kind: 'noble', secret, publicKey: x25519.getPublicKey(secret) };
 }
 
+/** The device key made and stored (under `serial`), unless one was meanwhile. */
+async function makeDeviceKey(): Promise<StoredKey> {
+  await reread();
+  const had = await get<StoredKey>('deviceKey');
+  if (had) return had;
+  const s = await secrets();
+  const k = s ? nobleKey() : ((await webCryptoKey()) ?? nobleKey());
+  if (s) {
+    const next = { ...s, device: k.secret };
+    const lock = await resealed(next);
+    await putAll([['deviceKey', { kind: k.kind, publicKey: k.publicKey }], lock]);
+    adopt(lock, next);
+  } else {
+    await put('deviceKey', k);
+  }
+  // Ask the browser not to evict our storage (Safari deletes it after 7 idle days otherwise).
+  void navigator.storage?.persist?.().catch(() => undefined);
+  return k;
+}
+
 /**
  * The device's long-term key, created on first use; `kind` says where the secret lives
  * ('sealed': bytes under the app lock).
  */
 export async function deviceKey(): Promise<{ key: StaticKey; kind: 'webcrypto' | 'noble' | 'sealed' }> {
-  let k = await get<StoredKey>('deviceKey');
+  const k = (await get<StoredKey>('deviceKey')) ?? (await serial(makeDeviceKey));
   const s = await secrets();
-  if (!k) {
-    k = s ? nobleKey() : ((await webCryptoKey()) ?? nobleKey());
-    if (s) {
-      const next = { ...s, device: k.secret };
-      const lock = await resealed(next);
-      await putAll([['deviceKey', { kind: k.kind, publicKey: k.publicKey }], lock]);
-      adopt(lock, next);
-    } else {
-      await put('deviceKey', k);
-    }
-    // Ask the browser not to evict our storage (Safari deletes it after 7 idle days otherwise).
-    void navigator.storage?.persist?.().catch(() => undefined);
-  }
   if (k.kind === 'noble' && s?.device) return { key: toStatic({ ...k, secret: s.device }), kind: 'sealed' };
   return { key: toStatic(k), kind: k.kind };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { hex } from '../src/bytes';
-import { LockError, isLockRecord, merge, newLock, open, seal, split, type Secrets } from '../src/lockbox';
+import { LockError, isLockRecord, merge, newLock, open, openWithKey, seal, split, type Secrets } from '../src/lockbox';
 
 const prf = new Uint8Array(32).fill(7);
 const credentialId = new Uint8Array([1, 2, 3, 4, 5]);
@@ -31,6 +31,15 @@ describe('lockbox', () => {
     expect(record.hkdfSalt.length).toBe(32);
     const { secrets: back } = await open(record, prf);
     expect(back).toEqual(secrets);
+  });
+
+  it('a record resealed elsewhere (another tab) opens with the key already held; another lock’s key does not open it', async () => {
+    const { record, key } = await newLock(credentialId, prfSalt, prf, secrets);
+    const next: Secrets = { ...secrets, psks: { ...secrets.psks, cc: 'e5'.repeat(32) } };
+    const resealed = await seal(key, record, next);
+    expect(await openWithKey(resealed, key)).toEqual(next);
+    const other = await newLock(credentialId, prfSalt, prf, secrets);
+    await expect(openWithKey(resealed, other.key)).rejects.toMatchObject({ kind: 'decrypt' });
   });
 
   it('keeps no secret, PRF output or key in the record', async () => {
