@@ -41,6 +41,27 @@ const PROBE_AFTER: Duration = Duration::from_secs(2);
 /// (docs/architecture.md, section 13). Shorter than [`crate::net::IDLE_TIMEOUT`], so a stall
 /// that also silences the keep-alives is caught here, and named, before the idle timeout.
 const STALL_AFTER: Duration = Duration::from_secs(4);
+/// How long a question may stay open, at the least, while the host's packets keep arriving
+/// (see [`answer_due`]).
+const PATIENT_ANSWER: Duration = Duration::from_secs(10);
+
+/// How long a question about the output's end may stay unanswered before it counts for a stall.
+///
+/// While the host has been silent for [`PROBE_AFTER`] (no datagram at all, not even its
+/// keep-alives and acknowledgements), [`PROBE_AFTER`]. While the host's packets keep arriving
+/// its QUIC stack is alive, and a late answer is most likely a lost request or answer waiting
+/// for QUIC to resend it: a loss detection timeout is several round trips and doubles with
+/// each loss in a row, so at 150 ms round trip two losses already take over a second. Then the
+/// question gets [`PATIENT_ANSWER`] or 30 round trips, whichever is longer; a connection that
+/// is alive but carries no output is caught sooner by the answer itself (`behind`).
+fn answer_due(host_heard: bool, rtt: Option<Duration>) -> Duration {
+    if host_heard {
+        PATIENT_ANSWER.max(rtt.unwrap_or_default().saturating_mul(30))
+    } else {
+        PROBE_AFTER
+    }
+}
+
 /// When a relay connection of the client ended while this connection runs through a relay
 /// ([`HostConn::relay_gone`]), this much silence is enough to reconnect.
 const RELAY_GONE_AFTER: Duration = Duration::from_millis(500);
@@ -303,6 +324,9 @@ impl Attacher {
             let mut last_probe = Instant::now();
             let mut probe: Option<Probe<'_>> = None;
             let mut behind = false;
+            // When a datagram from the host was last seen (at the watchdog's ticks).
+            let mut received = conn.datagrams_received();
+            let mut heard = Instant::now();
             let mut watch = tokio::time::interval(Duration::from_secs(1));
             watch.set_missed_tick_behavior(MissedTickBehavior::Delay);
 
@@ -413,13 +437,14 @@ impl Attacher {
                         display.resized(size);
                         let _ = write_frame(&mut send, &Frame::Resize(size)).await;
                     }
-                    answer = async {
+                    (asked, answer) = async {
                         match probe.as_mut() {
-                            Some((_, question)) => question.await,
+                            Some((asked, question)) => (*asked, question.await),
                             None => std::future::pending().await,
                         }
                     }, if probe.is_some() => {
                         probe = None;
+                        tracing::debug!(took = ?asked.elapsed(), rtt = ?conn.rtt(), "probe answered");
                         // No such session, or no answer because the connection is going: the
                         // attach stream will say so itself.
                         if let Ok(Some(end)) = answer {
@@ -429,9 +454,16 @@ impl Attacher {
                     _ = watch.tick() => {
                         let _ = display.tick().await;
                         let silent = last_output.elapsed();
+                        let now_received = conn.datagrams_received();
+                        if now_received != received {
+                            received = now_received;
+                            heard = Instant::now();
+                        }
+                        let host_heard = received.is_some() && heard.elapsed() < PROBE_AFTER;
+                        let due = answer_due(host_heard, conn.rtt());
                         let unanswered = probe
                             .as_ref()
-                            .is_some_and(|(asked, _)| asked.elapsed() >= PROBE_AFTER);
+                            .is_some_and(|(asked, _)| asked.elapsed() >= due);
                         if conn.relay_gone() && silent >= RELAY_GONE_AFTER {
                             // The relay under this connection went down: another relay of the
                             // host may carry a new one at once.
@@ -441,6 +473,14 @@ impl Attacher {
                             continue 'connection;
                         }
                         if silent >= STALL_AFTER && (behind || unanswered) {
+                            tracing::info!(
+                                ?silent,
+                                asked = ?probe.as_ref().map(|(asked, _)| asked.elapsed()),
+                                rtt = ?conn.rtt(),
+                                heard = ?heard.elapsed(),
+                                behind,
+                                "stalled"
+                            );
                             (io.notice)(if behind {
                                 "the connection stalled: the host has output that is not arriving; reconnecting"
                             } else {
@@ -458,5 +498,31 @@ impl Attacher {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_silent_host_gets_the_short_deadline_a_heard_one_a_patient_one() {
+        assert_eq!(
+            answer_due(false, Some(Duration::from_millis(150))),
+            PROBE_AFTER
+        );
+        assert_eq!(answer_due(false, None), PROBE_AFTER);
+        assert_eq!(answer_due(true, None), PATIENT_ANSWER);
+        assert_eq!(
+            answer_due(true, Some(Duration::from_millis(150))),
+            PATIENT_ANSWER
+        );
+        // A very slow link: 30 round trips.
+        assert_eq!(
+            answer_due(true, Some(Duration::from_secs(1))),
+            Duration::from_secs(30)
+        );
+        // A silent host is still named a stall before the idle timeout ends the connection.
+        const { assert!(STALL_AFTER.as_secs() + 1 < crate::net::IDLE_TIMEOUT.as_secs()) };
     }
 }

@@ -241,6 +241,28 @@ impl HostConn {
         }
     }
 
+    /// The round-trip time the QUIC stack measures on the path it sends on (`None`: the local
+    /// host's control socket, or no path selected yet).
+    pub fn rtt(&self) -> Option<Duration> {
+        let Link::Quic { conn, .. } = &self.link else {
+            return None;
+        };
+        conn.paths()
+            .iter()
+            .find(|p| p.is_selected())
+            .map(|p| p.rtt())
+    }
+
+    /// How many UDP datagrams this connection has received from the host so far (`None`: the
+    /// local host's control socket). While it grows the host's QUIC stack is alive and
+    /// answering: its keep-alives and acknowledgements arrive.
+    pub fn datagrams_received(&self) -> Option<u64> {
+        match &self.link {
+            Link::Quic { conn, .. } => Some(conn.stats().udp_rx.datagrams),
+            Link::Local(_) => None,
+        }
+    }
+
     /// Sends a request on the control stream and waits for its answer.
     ///
     /// Dropping the future after the request was written is safe (a later request skips the

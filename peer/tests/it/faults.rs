@@ -652,3 +652,41 @@ async fn output_flows_again_within_two_seconds_of_a_relay_outage() {
         "output flowed again after {back:?}"
     );
 }
+
+/// An idle session on a slow, lossy but healthy link: 150 ms round trip and 3 % loss each way.
+/// The stall watchdog's questions to the host may wait for QUIC to resend a lost packet
+/// (several times the round trip), and that must not pass for a stall: no reconnect in 40 s of
+/// silence, and the connection still carries keystrokes and their echo afterwards.
+#[test]
+fn an_idle_session_on_a_slow_lossy_link_is_not_taken_for_a_stall() {
+    let impair = Impairment {
+        delay: Duration::from_millis(75),
+        loss: 0.03,
+    };
+    let (_host, client, proxy) = behind_proxy(impair, "patient-link", &[]);
+    let (mut a, start) = raw_cat(&client, &[]);
+    let idle_from = (proxy.bytes_to_client(), proxy.dropped_packets());
+    std::thread::sleep(Duration::from_secs(40));
+    let err = a.stderr();
+    assert!(
+        !err.contains("stalled") && !err.contains("reconnect"),
+        "a healthy idle connection was given up; client said: {err}"
+    );
+    // Still the same, working connection.
+    a.type_str("still-here");
+    a.wait_len(start + "still-here".len(), Duration::from_secs(20));
+    assert_echo(&a, start, "still-here");
+    a.type_str("\r~.");
+    assert_eq!(a.wait_exit(Duration::from_secs(20)), 0, "{}", a.stderr());
+    assert!(
+        !a.stderr().contains("reconnect"),
+        "client said: {}",
+        a.stderr()
+    );
+    eprintln!(
+        "idle 40 s: {} bytes to the client, {} packets dropped while idle; client said: {}",
+        proxy.bytes_to_client() - idle_from.0,
+        proxy.dropped_packets() - idle_from.1,
+        a.stderr()
+    );
+}
