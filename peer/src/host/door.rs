@@ -163,7 +163,9 @@ impl Door {
     /// spent). The total is not spent here: attempts that name no live code must not use up the
     /// budget of the person pairing right now ([`Door::pairing_on_code`]).
     pub(crate) fn pairing_attempt(&self, src: &Source) -> bool {
-        self.pairing.lock().take_counting(src, Instant::now(), false)
+        self.pairing
+            .lock()
+            .take_counting(src, Instant::now(), false)
     }
 
     /// A pairing attempt names a live code (the only case where its secret can be guessed):

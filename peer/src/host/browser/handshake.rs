@@ -62,15 +62,13 @@ pub(super) async fn handshake<R: MsgRead, W: MsgWrite>(
         }
     } else if let Some(pid) = peer_pairing::parse_hello_payload(&payload) {
         let looked_up = if host.door.pairing_attempt(&src) {
-            host.pairings
-                .lookup(&pid)
-                .and_then(|x| {
-                    if host.door.pairing_on_code() {
-                        Ok(x)
-                    } else {
-                        Err(Refusal::RateLimited)
-                    }
-                })
+            host.pairings.lookup(&pid).and_then(|x| {
+                if host.door.pairing_on_code() {
+                    Ok(x)
+                } else {
+                    Err(Refusal::RateLimited)
+                }
+            })
         } else {
             Err(Refusal::RateLimited)
         };
