@@ -141,7 +141,9 @@ export async function predictSteps({ browser, relayUrl, step, startHost, shotsDi
         if (r.shownMs > DELAY) throw new Error(`"${r.ch}" took ${r.shownMs} ms to show (echo: ${r.echoMs} ms)`);
       }
       const s = await stats(page);
-      if (s.wrong !== s0.wrong) throw new Error(`wrong guesses on a shell prompt: ${JSON.stringify(s0)} → ${JSON.stringify(s)}`);
+      if (s.wrong !== s0.wrong) {
+        throw new Error(`wrong guesses on a shell prompt: ${JSON.stringify(s0)} → ${JSON.stringify(s)}; keys ${JSON.stringify(w.keys)}; frames ${JSON.stringify(w.frames)}`);
+      }
       results.metrics.predictWrongBefore = s0.wrong;
       results.metrics.predictShownMs = Math.max(...rows.map((r) => r.shownMs));
       results.metrics.predictEchoMs = Math.min(...rows.map((r) => r.echoMs));
