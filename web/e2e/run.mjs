@@ -17,6 +17,7 @@ import { chromium, devices } from 'playwright-core';
 import { startPushService, stubScript } from './push.mjs';
 import { localModelSteps } from './local-model.mjs';
 import { lockSteps } from './lock.mjs';
+import { predictSteps } from './predict.mjs';
 
 const web = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const repo = resolve(web, '..');
@@ -1095,6 +1096,7 @@ try {
   await pushSteps(page, context, relayUrl, pushService, agents);
   await localModelSteps({ page, relayUrl, step, start, PEER, repo, out, temps });
   await lockSteps({ browser, relayUrl, step, startHost, shotsDir: docShots });
+  await predictSteps({ browser, relayUrl, step, startHost, shotsDir: docShots, results });
 
   await step('a used pairing link is refused with a clear message', page, async () => {
     await page.goto(hostA.url);

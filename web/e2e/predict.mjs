@@ -1,0 +1,265 @@
+// Predicted echo in Chromium through a slow link: a page of its own whose sockets to the bridge
+// go through a route that holds every message DELAY ms each way (and can hold the page's
+// messages to the host altogether, to keep guesses on screen for the screenshots). The setting
+// at Always, a shell prompt: typed letters show underlined before the host's echo, and once it
+// arrives the screen is the host's with no guess left; a password prompt (`read -s`) shows
+// nothing typed; backspace and arrow edits in bash end as bash has them; a program that echoes
+// other characters than typed (a wrong guess) leaves none of the guessed ones. Then Auto: guesses
+// show once the round trip is measured above 30 ms. (A routed socket has no backpressure: these
+// steps only type.)
+import { devices } from 'playwright-core';
+
+/** One way, ms: a 400 ms round trip at least. */
+const DELAY = 200;
+
+/** Where the page's guesses and the terminal's cursor line are, every 4 ms, from now on. */
+const watch = (page) =>
+  page.evaluate(() => {
+    const w = { keys: [], frames: [], stop: false };
+    window.__predictWatch = w;
+    document.addEventListener('keydown', (e) => w.keys.push({ key: e.key, at: performance.now() }), { capture: true });
+    const tick = () => {
+      if (w.stop) return;
+      const t = window.peerDebug.term().term;
+      const b = t.buffer.active;
+      const line = b.getLine(b.baseY + b.cursorY)?.translateToString(true).trimEnd() ?? '';
+      const cells = [...document.querySelectorAll('[data-testid=predicted] .predict-cell')].map((c) => c.textContent);
+      const last = w.frames[w.frames.length - 1];
+      const guess = cells.join('');
+      if (!last || last.line !== line || last.guess !== guess) w.frames.push({ at: performance.now(), line, guess });
+      setTimeout(tick, 4);
+    };
+    tick();
+  });
+const watched = (page) => page.evaluate(() => window.__predictWatch);
+const unwatch = (page) => page.evaluate(() => (window.__predictWatch.stop = true));
+
+/** The guesses on screen now: their text, and whether each is underlined. */
+const guesses = (page) =>
+  page.evaluate(() =>
+    [...document.querySelectorAll('[data-testid=predicted] .predict-cell')].map((c) => ({
+      ch: c.textContent,
+      underline: getComputedStyle(c).textDecorationLine.includes('underline'),
+    })),
+  );
+const cursorLine = (page) =>
+  page.evaluate(() => {
+    const b = window.peerDebug.term().term.buffer.active;
+    return b.getLine(b.baseY + b.cursorY)?.translateToString(true).trimEnd() ?? '';
+  });
+const stats = (page) => page.evaluate(() => ({ ...window.peerDebug.term().echo.engine.stats, rtt: window.peerDebug.term().echo.engine.rtt }));
+
+export async function predictSteps({ browser, relayUrl, step, startHost, shotsDir, results }) {
+  const context = await browser.newContext({ ...devices['Pixel 7'], viewport: { width: 390, height: 844 } });
+  const page = await context.newPage();
+  const net = { hold: false, held: [] };
+  await page.routeWebSocket(/\/bridge\//, (ws) => {
+    const server = ws.connectToServer();
+    const code = (c) => (c === 1000 || (c >= 3000 && c <= 4999) ? c : 1000);
+    ws.onClose((c, reason) => setTimeout(() => server.close({ code: code(c), reason }).catch(() => {}), DELAY));
+    server.onClose((c, reason) => setTimeout(() => ws.close({ code: code(c), reason }).catch(() => {}), DELAY));
+    // Timers of one duration fire in the order they were set: the order of messages holds.
+    const up = (m) => setTimeout(() => server.send(m), DELAY);
+    ws.onMessage((m) => (net.hold ? net.held.push(() => up(m)) : up(m)));
+    server.onMessage((m) => setTimeout(() => ws.send(m), DELAY));
+  });
+  const release = () => {
+    net.hold = false;
+    for (const f of net.held.splice(0)) f();
+  };
+  const host = await startHost(relayUrl, 'faraway');
+  const type = async (text, delay = 0) => {
+    await page.locator('.term-input').focus();
+    await page.keyboard.type(text, { delay });
+  };
+  const waitLine = async (pred, what, ms = 15000) => {
+    const t0 = Date.now();
+    for (;;) {
+      const line = await cursorLine(page);
+      if (pred(line)) return line;
+      if (Date.now() - t0 > ms) throw new Error(`the cursor line never showed ${what}; it shows ${JSON.stringify(line)}`);
+      await page.waitForTimeout(20);
+    }
+  };
+  /** Waits until everything typed is answered: the line stays `line` and no guess is left. */
+  const settled = async (want) => {
+    // The terminal's lines come without their trailing blanks.
+    const line = want.trimEnd();
+    await waitLine((l) => l === line, JSON.stringify(line));
+    await page.waitForTimeout(3 * DELAY);
+    const now = await cursorLine(page);
+    if (now !== line) throw new Error(`the line became ${JSON.stringify(now)}, expected ${JSON.stringify(line)}`);
+    const g = await guesses(page);
+    if (g.length) throw new Error(`guesses left after the round trip: ${JSON.stringify(g)}`);
+  };
+  const openTerminal = async (predict) => {
+    await page.evaluate((predict) => {
+      const p = JSON.parse(localStorage.getItem('peer.prefs') ?? '{}');
+      localStorage.setItem('peer.prefs', JSON.stringify({ ...p, predict }));
+    }, predict);
+    await page.goto(new URL(relayUrl).origin);
+    await page.getByRole('button', { name: /faraway/ }).first().click({ timeout: 15000 });
+    await page.getByTestId('conn-state').filter({ hasText: 'online' }).waitFor({ timeout: 15000 });
+    await page.getByTestId('new-session').click();
+    await page.locator('.xterm-rows').waitFor();
+    await waitLine((l) => /[$#]$/.test(l), 'a prompt');
+    // A prompt of known text, whatever the shell's profile set.
+    await type("PS1='$ '; clear\n");
+    await page.waitForFunction(() => window.peerDebug.termText().trim() === '$', null, { timeout: 15000 });
+  };
+
+  try {
+    await step(`predicted echo (Always) through a ${2 * DELAY} ms round trip: letters at once, underlined, then the host's`, page, async () => {
+      await page.goto(host.url);
+      await page.getByRole('button', { name: /Open faraway/ }).waitFor({ timeout: 20000 });
+      await openTerminal('always');
+      // Guesses show once the host has confirmed one: the first letter waits for its echo.
+      await type('echo ');
+      await settled('$ echo ');
+      const s0 = await stats(page);
+      await watch(page);
+      const word = 'quartz';
+      for (const ch of word) {
+        await type(ch);
+        await page.waitForTimeout(60);
+      }
+      await settled(`$ echo ${word}`);
+      const w = await watched(page);
+      await unwatch(page);
+      const rows = [];
+      for (const ch of word) {
+        const key = w.keys.find((k) => k.key === ch).at;
+        const shown = w.frames.find((f) => f.at >= key && f.guess.includes(ch));
+        const echoed = w.frames.find((f) => f.at >= key && f.line.includes(ch));
+        if (!shown) throw new Error(`"${ch}" was never shown before the echo: ${JSON.stringify(w.frames)}`);
+        if (!echoed) throw new Error(`"${ch}" never echoed`);
+        rows.push({ ch, shownMs: +(shown.at - key).toFixed(1), echoMs: +(echoed.at - key).toFixed(1) });
+      }
+      // Shown while the echo is still a round trip away, and the guesses agree with it.
+      for (const r of rows) {
+        if (r.echoMs < 2 * DELAY) throw new Error(`the echo of "${r.ch}" came in ${r.echoMs} ms, under the link's ${2 * DELAY} ms`);
+        if (r.shownMs > DELAY) throw new Error(`"${r.ch}" took ${r.shownMs} ms to show (echo: ${r.echoMs} ms)`);
+      }
+      const s = await stats(page);
+      if (s.wrong !== s0.wrong) {
+        throw new Error(`wrong guesses on a shell prompt: ${JSON.stringify(s0)} → ${JSON.stringify(s)}; keys ${JSON.stringify(w.keys)}; frames ${JSON.stringify(w.frames)}`);
+      }
+      results.metrics.predictWrongBefore = s0.wrong;
+      results.metrics.predictShownMs = Math.max(...rows.map((r) => r.shownMs));
+      results.metrics.predictEchoMs = Math.min(...rows.map((r) => r.echoMs));
+      results.metrics.predictRttMs = Math.round(s.rtt);
+      console.log(`     predicted echo: ${JSON.stringify(rows)}`);
+      // Underlined while they are guesses: hold the page's messages to keep them on screen.
+      for (const [label, size] of [['390x844', { width: 390, height: 844 }], ['360x640', { width: 360, height: 640 }]]) {
+        await page.setViewportSize(size);
+        await page.waitForTimeout(400);
+        await type(' ');
+        await settled(`$ echo ${word} `);
+        net.hold = true;
+        await type('guess');
+        const g = await guesses(page);
+        if (g.map((c) => c.ch).join('') !== 'guess' || !g.every((c) => c.underline)) throw new Error(`guesses on screen: ${JSON.stringify(g)}`);
+        await page.screenshot({ path: `${shotsDir}/predicted-echo-${label}.png`, scale: 'css' });
+        release();
+        await settled(`$ echo ${word} guess`);
+        await page.keyboard.press('Control+U');
+        await settled('$ ');
+        await type(`echo ${word}`);
+        await settled(`$ echo ${word}`);
+      }
+      await page.setViewportSize({ width: 390, height: 844 });
+      await type('\n');
+      await waitLine((l) => l === '$', 'the next prompt');
+    });
+
+    await step('predicted echo: a password prompt (read -s) shows nothing typed', page, async () => {
+      await type(`read -s -p 'pw: ' P; echo "[\${#P}]"\n`);
+      await waitLine((l) => l === 'pw:', 'the password prompt');
+      await watch(page);
+      for (const ch of 'hunter2') {
+        await type(ch);
+        await page.waitForTimeout(60);
+      }
+      await page.waitForTimeout(3 * DELAY);
+      const w = await watched(page);
+      await unwatch(page);
+      const shown = w.frames.filter((f) => f.guess !== '' || f.line !== 'pw:');
+      if (shown.length) throw new Error(`the password prompt showed: ${JSON.stringify(shown)}`);
+      await type('\n');
+      await waitLine((l) => l === '$', 'the next prompt');
+      const text = await page.evaluate(() => window.peerDebug.termText());
+      if (!/^pw: \[7\]$/m.test(text) || text.includes('hunter')) throw new Error(`after the password: ${text.slice(-300)}`);
+    });
+
+    await step('predicted echo: backspace and arrow edits end as bash has them', page, async () => {
+      await type('clear\n');
+      await waitLine((l) => l === '$', 'a prompt');
+      await type('echo abcd');
+      await settled('$ echo abcd');
+      const s0 = await stats(page);
+      await watch(page);
+      // Each edit while the ones before are still on their way.
+      for (const k of ['Backspace', 'ArrowLeft', 'ArrowLeft', 'X', 'ArrowRight', 'Y', 'ArrowRight', 'ArrowRight', 'Z']) {
+        await page.keyboard.press(k);
+        await page.waitForTimeout(40);
+      }
+      await settled('$ echo aXbYcZ');
+      const w = await watched(page);
+      await unwatch(page);
+      if (!w.frames.some((f) => f.guess !== '')) throw new Error('no edit was shown before its echo');
+      const s = await stats(page);
+      if (s.wrong !== s0.wrong) throw new Error(`wrong guesses while editing: ${JSON.stringify(s)}`);
+      await type('\n');
+      await waitLine((l) => l === '$', 'the next prompt');
+      const text = await page.evaluate(() => window.peerDebug.termText());
+      if (!/^aXbYcZ$/m.test(text)) throw new Error(`bash ran: ${text.slice(-300)}`);
+    });
+
+    await step('predicted echo: a program that echoes other characters takes the guesses back', page, async () => {
+      // Echoes the first three keys as typed and the rest in capitals (no line editing): the
+      // guesses for the rest are wrong.
+      await type(`clear; stty -echo -icanon; n=0; while IFS= read -rs -n1 c; do n=$((n+1)); [ $n -le 3 ] && printf %s "$c" || printf %s "\${c^^}"; [ "$c" = q ] && break; done; stty sane; echo\n`);
+      await page.waitForFunction(() => window.peerDebug.termText().trim() === '', null, { timeout: 15000 });
+      await page.waitForTimeout(2 * DELAY);
+      const before = '';
+      for (const ch of 'abc') {
+        await type(ch);
+        await waitLine((l) => l === before + 'abc'.slice(0, 'abc'.indexOf(ch) + 1), `"${ch}"`);
+      }
+      await watch(page);
+      for (const ch of 'def') {
+        await type(ch);
+        await page.waitForTimeout(40);
+      }
+      await settled(before + 'abcDEF');
+      const w = await watched(page);
+      await unwatch(page);
+      const s = await stats(page);
+      results.metrics.predictWrongShown = w.frames.some((f) => /[def]/.test(f.guess));
+      if (s.wrong === 0) throw new Error(`no wrong guess was made: ${JSON.stringify(s)} ${JSON.stringify(w.frames)}`);
+      const text = await page.evaluate(() => window.peerDebug.termText());
+      if (/abc.*[def]/.test(text)) throw new Error(`a wrong guess stayed: ${text.slice(-300)}`);
+      await type('q');
+      await waitLine((l) => l === '$', 'the prompt after the program');
+    });
+
+    await step('predicted echo (Auto): guesses show once the round trip is measured above 30 ms', page, async () => {
+      await openTerminal('adaptive');
+      await type('echo ');
+      await settled('$ echo ');
+      await watch(page);
+      for (const ch of 'auto') {
+        await type(ch);
+        await page.waitForTimeout(60);
+      }
+      await settled('$ echo auto');
+      const w = await watched(page);
+      await unwatch(page);
+      const s = await stats(page);
+      if (!(s.rtt > 30)) throw new Error(`measured round trip ${s.rtt}`);
+      if (!w.frames.some((f) => f.guess.includes('u'))) throw new Error(`nothing shown before the echo: ${JSON.stringify(w.frames)}`);
+    });
+  } finally {
+    await context.close();
+  }
+}
