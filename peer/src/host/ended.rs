@@ -121,12 +121,13 @@ impl Ended {
         Ok(known || deleted > 0)
     }
 
-    /// Remembers every ended session of `sessions` not yet remembered (host shutdown: the ones
-    /// it just killed; missed events). Rows already written are not written again, so a flood
-    /// of other events that keeps this listener behind costs no disk writes.
-    pub(crate) async fn remember_all(&self, sessions: &SessionManager) {
+    /// Remembers every ended session of `sessions` (host shutdown: the ones it just killed, and
+    /// again those whose row may still be on its way to disk). With `only_new` (events were
+    /// missed), those already remembered are left alone, so a flood of other events that keeps
+    /// the listener behind costs no disk writes.
+    pub(crate) async fn remember_all(&self, sessions: &SessionManager, only_new: bool) {
         for info in sessions.list() {
-            if self.rows.lock().contains_key(&info.id) {
+            if only_new && self.rows.lock().contains_key(&info.id) {
                 continue;
             }
             if let (SessionState::Exited(_), Ok(s)) = (&info.state, sessions.get(info.id)) {
@@ -155,7 +156,7 @@ impl Ended {
                 }
                 Ok(_) => {}
                 // Events were missed: look at every session instead.
-                Err(RecvError::Lagged(_)) => self.remember_all(&sessions).await,
+                Err(RecvError::Lagged(_)) => self.remember_all(&sessions, true).await,
                 Err(RecvError::Closed) => return,
             }
         }
