@@ -524,7 +524,10 @@ impl Host {
         self.shared.agents.flush().await;
         self.shared.sessions.kill_all().await;
         // The sessions just killed are listed, as ended, after the next start.
-        self.shared.ended.remember_all(&self.shared.sessions, false).await;
+        self.shared
+            .ended
+            .remember_all(&self.shared.sessions, false)
+            .await;
         self.shared.endpoint().close().await;
         if let Some(relay) = self.relay {
             relay.shutdown().await;
