@@ -197,6 +197,10 @@ struct HostArgs {
     /// restarts until forgotten with `peer kill ID`.
     #[arg(long, value_name = "N", default_value_t = host::DEFAULT_KEEP_ENDED)]
     keep_ended: usize,
+    /// Shells end with the host, however it stops (by default each shell's keeper keeps it
+    /// running, and the next `peer host` takes it over).
+    #[arg(long)]
+    kill_sessions_on_exit: bool,
     /// Seconds a pairing code stays valid.
     #[arg(long, default_value_t = host::DEFAULT_PAIRING_TTL.as_secs())]
     pairing_ttl: u64,

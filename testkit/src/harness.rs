@@ -217,6 +217,14 @@ impl TestHost {
         self.start_again(extra)
     }
 
+    /// SIGTERM, wait, run `between` (replace the binary, say), and start again in the same
+    /// state directory.
+    pub fn stop_then(mut self, between: impl FnOnce(), extra: &[&str]) -> TestHost {
+        self.stop();
+        between();
+        self.start_again(extra)
+    }
+
     /// SIGKILL (no goodbye to anyone), wait, and start again in the same state directory.
     pub fn crash_restart(mut self, extra: &[&str]) -> TestHost {
         let _ = self.child.kill();

@@ -50,6 +50,8 @@ export const RETRY_CAP_MS = 1000;
  * echo and the prompt.
  */
 export const SKIP_TAIL = 80 * 1024;
+/** What a channel is told when its session did not outlive a host restart. */
+const ENDED_WITH_HOST = 'The host restarted; this session ended with it.';
 
 /** Refusal code: this device was revoked. */
 export const REFUSAL_REVOKED = 7;
@@ -335,6 +337,11 @@ interface Channel {
   everAttached: boolean;
   /** Ask for `EchoAck`s (predicted echo). */
   echoAcks: boolean;
+  /** When the session was created (from the first `Attached`): tells it from another that
+   * took its id after a host restart. */
+  created: number | null;
+  /** The host restarted since the last `Attached`. */
+  restarted: boolean;
 }
 
 export interface AgentChannelEvents {
@@ -370,7 +377,7 @@ export class HostConn {
   role = '';
   instance: number | null = null;
   onState: (() => void) | null = null;
-  /** The host restarted: every channel's session is gone. */
+  /** The host restarted (sessions its keepers kept go on; the others end). */
   onRestart: (() => void) | null = null;
   /** The host told where it is now (after every hello). */
   onRoutes: ((r: HostRoutes) => void) | null = null;
@@ -679,8 +686,9 @@ export class HostConn {
         this.instance = m.instance;
         this.retry = 0;
         if (restarted) {
-          for (const c of this.channels.values()) c.events.error('The host restarted; this session ended with it.');
-          this.channels.clear();
+          // Sessions kept by their keepers outlive the host: each channel attaches again and
+          // learns from the answer whether its session is still there (see 'Attached', 'Error').
+          for (const c of this.channels.values()) c.restarted = true;
           this.onRestart?.();
         }
         this.setState('online');
@@ -740,6 +748,15 @@ export class HostConn {
       case 'Attached': {
         if (!c) return;
         const a = f.message;
+        if (c.restarted && c.created !== null && a.info.created_at_ms !== c.created) {
+          // Another session that took the id of one that ended with the old host.
+          this.channels.delete(id);
+          this.send(id, { type: 'Detach' });
+          c.events.error(ENDED_WITH_HOST);
+          return;
+        }
+        c.restarted = false;
+        c.created = a.info.created_at_ms;
         c.attached = true;
         if (c.offset === FROM_NOW) {
           // A first attach with a picture is no skip-ahead: the picture follows.
@@ -816,7 +833,7 @@ export class HostConn {
         return;
       }
       case 'Error':
-        this.channelError(id, f.message.message);
+        this.channelError(id, c?.restarted ? ENDED_WITH_HOST : f.message.message);
         return;
       default:
         return;
@@ -884,6 +901,8 @@ export class HostConn {
       picture: null,
       everAttached: false,
       echoAcks,
+      created: null,
+      restarted: false,
     };
     this.channels.set(id, c);
     if (this.state === 'online') this.sendAttach(c);

@@ -526,7 +526,7 @@ async function showHost(rec: store.HostRecord) {
     }
   };
   newHere = (cwd: string) => void create(cwd);
-  conn.onRestart = () => toast('The host restarted: its sessions ended.', 'info');
+  conn.onRestart = () => toast('The host restarted.', 'info');
   await refresh();
   refreshTimer = setInterval(() => void refresh(), 3000);
 }

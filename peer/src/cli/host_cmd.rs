@@ -48,6 +48,9 @@ pub(super) async fn run_host(paths: Paths, args: HostArgs, relay_only: bool) -> 
     cfg.buffer_bytes = args.buffer.max(4096);
     cfg.scrollback_lines = args.scrollback;
     cfg.keep_ended = args.keep_ended.max(1);
+    // Shells live in keepers run from this very binary (even if the file is replaced later),
+    // unless they are to end with the host.
+    cfg.keeper_exe = (!args.kill_sessions_on_exit).then(|| "/proc/self/exe".into());
     cfg.web_app = match args.web_root {
         Some(dir) => peer_relay::WebApp::Dir(dir),
         None => peer_relay::WebApp::BuiltIn,

@@ -152,6 +152,9 @@ fn systemd_unit(exe: &Path, home: &Path, args: &[String]) -> String {
          Restart=on-failure\n\
          RestartSec=2\n\
          KillSignal=SIGTERM\n\
+         # Stop and restart signal the host only: the session keepers it started stay, and\n\
+         # the next host takes their shells over (`peer host --kill-sessions-on-exit`: no keepers).\n\
+         KillMode=process\n\
          TimeoutStopSec=10\n\
          \n\
          [Install]\n\
@@ -187,6 +190,7 @@ fn launchd_plist(exe: &Path, home: &Path, args: &[String]) -> String {
          \x20 <key>EnvironmentVariables</key><dict><key>PEER_HOME</key><string>{}</string></dict>\n\
          \x20 <key>RunAtLoad</key><true/>\n\
          \x20 <key>KeepAlive</key><dict><key>SuccessfulExit</key><false/></dict>\n\
+         \x20 <key>AbandonProcessGroup</key><true/>\n\
          </dict>\n</plist>\n",
         xml_escape(&home.to_string_lossy())
     )
@@ -206,6 +210,8 @@ mod tests {
         assert!(unit.contains("ExecStart=/usr/bin/peer host --no-pairing --name \"my box\"\n"));
         assert!(unit.contains("Environment=\"PEER_HOME=/home/a b/.peer\"\n"));
         assert!(unit.contains("Restart=on-failure"));
+        // Upgrades and restarts leave the session keepers (and their shells) alone.
+        assert!(unit.contains("\nKillMode=process\n"));
         assert!(unit.contains("WantedBy=default.target"));
     }
 
@@ -218,5 +224,6 @@ mod tests {
         );
         assert!(p.contains("<string>a&lt;b</string>"));
         assert!(p.contains("<key>KeepAlive</key>"));
+        assert!(p.contains("<key>AbandonProcessGroup</key><true/>"));
     }
 }

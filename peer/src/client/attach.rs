@@ -198,6 +198,10 @@ impl Attacher {
         let mut filter = io.escape.then(EscapeFilter::default);
         let mut input_open = true;
         let mut attempt = 0u32;
+        // Whether the host restarted since the last attach, and when the session was created
+        // (what tells it from another that took its id after a restart).
+        let mut restarted = false;
+        let mut created: Option<u64> = None;
 
         // Turns raw input into queued keystrokes; true means detach.
         let mut take_input = |data: Vec<u8>,
@@ -239,13 +243,10 @@ impl Attacher {
                 tokio::select! {
                     r = async { tokio::time::sleep(delay).await; self.dialer.connect().await } => match r {
                         Ok(c) => {
-                            if c.hello().instance != self.instance {
-                                c.close();
-                                return Err(ClientError::Remote(crate::proto::WireError::new(
-                                    ErrorCode::NotFound,
-                                    format!("the host restarted; session {session} ended with it"),
-                                )));
-                            }
+                            // A restarted host may have taken the session over from its
+                            // keeper: the attach below tells (the same session, by its
+                            // creation time, or none).
+                            restarted |= c.hello().instance != self.instance;
                             attempt = 0;
                             break c;
                         }
@@ -277,14 +278,36 @@ impl Attacher {
                 screen: io.screen.map(|scrollback| ScreenRequest { scrollback }),
                 echo_acks: io.predict != PredictMode::Never,
             };
+            let gone = || {
+                ClientError::Remote(crate::proto::WireError::new(
+                    ErrorCode::NotFound,
+                    format!("the host restarted; session {session} ended with it"),
+                ))
+            };
             let (mut send, mut reader, attached) = match conn.attach(attach).await {
                 Ok(x) => x,
                 Err(e) if e.is_retryable() => {
                     (io.notice)(&format!("connection lost ({e}); reconnecting"));
                     continue 'connection;
                 }
+                Err(_) if restarted => {
+                    conn.close();
+                    return Err(gone());
+                }
                 Err(e) => return Err(e),
             };
+            match created {
+                // Another session that took the id of one that ended with the old host.
+                Some(at) if restarted && attached.info.created_at_ms != at => {
+                    conn.close();
+                    return Err(gone());
+                }
+                _ => created = Some(attached.info.created_at_ms),
+            }
+            if restarted {
+                self.instance = conn.hello().instance;
+                restarted = false;
+            }
             if offset != from_offset || attempt > 0 {
                 (io.notice)("reconnected; output resumed");
             }

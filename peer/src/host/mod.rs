@@ -82,6 +82,11 @@ pub struct HostConfig {
     pub max_sessions: usize,
     /// Ended sessions remembered (the newest), with their exit status and last output.
     pub keep_ended: usize,
+    /// The binary that runs session keepers (`/proc/self/exe` for `peer host`): shells then
+    /// outlive the host and the next host adopts them. `None` (`--kill-sessions-on-exit`, and
+    /// hosts run inside another program, such as tests): sessions are the host's own and end
+    /// with it.
+    pub keeper_exe: Option<std::path::PathBuf>,
     /// Keep the host key in a file even where an OS keyring exists (tests).
     pub file_keys: bool,
     /// The web app the embedded front serves at `/`: the one built into the binary (default),
@@ -113,6 +118,7 @@ impl HostConfig {
             scrollback_lines: crate::pty::screen::DEFAULT_SCROLLBACK,
             max_sessions: 256,
             keep_ended: ended::DEFAULT_KEEP,
+            keeper_exe: None,
             file_keys: false,
             web_app: peer_relay::WebApp::BuiltIn,
             app_url: None,
@@ -420,13 +426,24 @@ impl Host {
             shutdown.clone(),
         )
         .await?;
-        let sessions = Arc::new(SessionManager::new(
-            cfg.buffer_bytes,
-            cfg.scrollback_lines,
-            cfg.max_sessions,
-        ));
+        let mut sessions =
+            SessionManager::new(cfg.buffer_bytes, cfg.scrollback_lines, cfg.max_sessions);
+        if let Some(exe) = &cfg.keeper_exe {
+            sessions = sessions.with_keepers(crate::pty::keeper::Keepers::new(
+                exe.clone(),
+                cfg.paths.host_dir().join("keepers"),
+            ));
+        }
+        let sessions = Arc::new(sessions);
         let ended = Arc::new(ended::Ended::load(db.clone(), cfg.keep_ended).await?);
         sessions.reserve_ids(ended.next_id());
+        let adopted = sessions.adopt_all().await;
+        if adopted > 0 {
+            info!(
+                sessions = adopted,
+                "took over sessions kept from an earlier host"
+            );
+        }
         tasks.spawn(
             ended
                 .clone()
@@ -515,14 +532,17 @@ impl Host {
         self.shared.status()
     }
 
-    /// Stops: tells every client why, kills the sessions, closes the endpoint.
+    /// Stops: tells every client why, hands kept sessions to their keepers and kills the
+    /// others, closes the endpoint.
     pub async fn shutdown(self) {
         self.shared.shutdown.cancel();
         self.tasks.close();
         // Connection handlers close their connections with SHUTTING_DOWN on cancel.
         let _ = tokio::time::timeout(Duration::from_secs(3), self.tasks.wait()).await;
         self.shared.agents.flush().await;
-        self.shared.sessions.kill_all().await;
+        // Kept sessions go on in their keepers (the next host takes them over); the host's own
+        // end with it.
+        self.shared.sessions.release_all().await;
         // The sessions just killed are listed, as ended, after the next start.
         self.shared
             .ended

@@ -2,12 +2,22 @@
 
 use std::collections::VecDeque;
 
+use std::sync::Arc;
+
+use super::ring::SharedRing;
+
 /// Keeps the last `capacity` bytes of a stream; byte `n` of the stream has offset `n` forever.
 #[derive(Debug)]
 pub struct OutputBuffer {
-    bytes: VecDeque<u8>,
-    start: u64,
+    store: Store,
     capacity: usize,
+}
+
+/// Where the bytes are: this process's heap, or shared memory a keeper holds too.
+#[derive(Debug)]
+enum Store {
+    Heap { bytes: VecDeque<u8>, start: u64 },
+    Shared(Arc<SharedRing>),
 }
 
 /// The result of reading at an offset.
@@ -28,15 +38,36 @@ impl OutputBuffer {
     /// An empty buffer holding at most `capacity` bytes (at least 1).
     pub fn new(capacity: usize) -> Self {
         OutputBuffer {
-            bytes: VecDeque::new(),
-            start: 0,
+            store: Store::Heap {
+                bytes: VecDeque::new(),
+                start: 0,
+            },
             capacity: capacity.max(1),
+        }
+    }
+
+    /// A buffer over a shared ring (its bytes and offsets as they are).
+    pub fn shared(ring: Arc<SharedRing>) -> Self {
+        OutputBuffer {
+            capacity: ring.capacity(),
+            store: Store::Shared(ring),
+        }
+    }
+
+    /// The shared ring, if the buffer is one.
+    pub fn ring(&self) -> Option<&Arc<SharedRing>> {
+        match &self.store {
+            Store::Shared(r) => Some(r),
+            Store::Heap { .. } => None,
         }
     }
 
     /// Oldest offset held.
     pub fn start(&self) -> u64 {
-        self.start
+        match &self.store {
+            Store::Heap { start, .. } => *start,
+            Store::Shared(r) => r.start(),
+        }
     }
 
     /// Most bytes held.
@@ -46,35 +77,55 @@ impl OutputBuffer {
 
     /// Offset one past the newest byte.
     pub fn end(&self) -> u64 {
-        self.start + self.bytes.len() as u64
+        match &self.store {
+            Store::Heap { bytes, start } => start + bytes.len() as u64,
+            Store::Shared(r) => r.end(),
+        }
     }
 
     /// Appends output, dropping the oldest bytes past the capacity.
     pub fn push(&mut self, data: &[u8]) {
-        if data.len() >= self.capacity {
-            let skip = data.len() - self.capacity;
-            self.start = self.end() + skip as u64;
-            self.bytes.clear();
-            self.bytes.extend(&data[skip..]);
+        let capacity = self.capacity;
+        let (bytes, start) = match &mut self.store {
+            Store::Shared(r) => {
+                r.push(data);
+                return;
+            }
+            Store::Heap { bytes, start } => (bytes, start),
+        };
+        if data.len() >= capacity {
+            let skip = data.len() - capacity;
+            *start += (bytes.len() + skip) as u64;
+            bytes.clear();
+            bytes.extend(&data[skip..]);
             return;
         }
-        let over = (self.bytes.len() + data.len()).saturating_sub(self.capacity);
+        let over = (bytes.len() + data.len()).saturating_sub(capacity);
         if over > 0 {
-            self.bytes.drain(..over);
-            self.start += over as u64;
+            bytes.drain(..over);
+            *start += over as u64;
         }
-        self.bytes.extend(data);
+        bytes.extend(data);
+    }
+
+    /// Publishes `n` bytes read into a shared ring past its end ([`SharedRing::read_pty`]).
+    pub fn commit(&mut self, n: usize) {
+        if let Store::Shared(r) = &self.store {
+            r.publish(n);
+        }
     }
 
     /// Reads up to `max` bytes at `offset`. Offsets past the end read as [`Slice::Empty`].
     pub fn read(&self, offset: u64, max: usize) -> Slice {
-        if offset < self.start {
-            return Slice::Gap { start: self.start };
+        if offset < self.start() {
+            return Slice::Gap {
+                start: self.start(),
+            };
         }
         if offset >= self.end() {
             return Slice::Empty;
         }
-        let mut out = Vec::with_capacity(max.min(self.bytes.len()));
+        let mut out = Vec::with_capacity(max.min((self.end() - offset) as usize));
         self.read_into(offset, max, &mut out);
         Slice::Data(out)
     }
@@ -82,12 +133,16 @@ impl OutputBuffer {
     /// Appends up to `max` bytes at `offset` to `out` (nothing if the offset is not held);
     /// returns how many.
     pub fn read_into(&self, offset: u64, max: usize, out: &mut Vec<u8>) -> usize {
-        if offset < self.start || offset >= self.end() {
+        let (bytes, start) = match &self.store {
+            Store::Shared(r) => return r.read_into(offset, max, out),
+            Store::Heap { bytes, start } => (bytes, *start),
+        };
+        if offset < start || offset >= self.end() {
             return 0;
         }
-        let from = (offset - self.start) as usize;
-        let to = (from + max).min(self.bytes.len());
-        let (a, b) = self.bytes.as_slices();
+        let from = (offset - start) as usize;
+        let to = (from + max).min(bytes.len());
+        let (a, b) = bytes.as_slices();
         if from < a.len() {
             out.extend_from_slice(&a[from..to.min(a.len())]);
         }
@@ -99,8 +154,10 @@ impl OutputBuffer {
 
     /// The last `n` bytes (or fewer), for showing what a session printed last.
     pub fn tail(&self, n: usize) -> Vec<u8> {
-        let skip = self.bytes.len().saturating_sub(n);
-        self.bytes.iter().skip(skip).copied().collect()
+        let from = self.end().saturating_sub(n as u64).max(self.start());
+        let mut out = Vec::with_capacity((self.end() - from) as usize);
+        self.read_into(from, n, &mut out);
+        out
     }
 }
 

@@ -6,8 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::broadcast;
+use tracing::warn;
 
 use super::events::{EVENTS, PtyEvent};
+use super::keeper::Keepers;
 use super::session::{PtySession, SessionConfig, SpawnError};
 use crate::proto::{CreateSession, SessionInfo};
 
@@ -32,6 +34,8 @@ pub struct SessionManager {
     sessions: Mutex<BTreeMap<u64, Arc<PtySession>>>,
     config: SessionConfig,
     max_sessions: usize,
+    /// Where new sessions' keepers run (`None`: sessions are this process's own).
+    keepers: Option<Keepers>,
 }
 
 impl SessionManager {
@@ -48,7 +52,53 @@ impl SessionManager {
                 events,
             },
             max_sessions,
+            keepers: None,
         }
+    }
+
+    /// Starts new sessions under keepers, so that they outlive this process.
+    pub fn with_keepers(mut self, keepers: Keepers) -> Self {
+        self.keepers = Some(keepers);
+        self
+    }
+
+    /// Takes over every session whose keeper outlived an earlier host; returns how many.
+    pub async fn adopt_all(&self) -> usize {
+        let Some(keepers) = self.keepers.clone() else {
+            return 0;
+        };
+        let (kept, next) = tokio::task::spawn_blocking(move || keepers.adopt_all())
+            .await
+            .unwrap_or_default();
+        self.reserve_ids(next);
+        let mut adopted = 0;
+        for k in kept {
+            let id = k.hello.id;
+            match PtySession::adopt(k, &self.config, false) {
+                Ok(s) => {
+                    self.table().insert(id, s);
+                    adopted += 1;
+                }
+                Err(e) => warn!(session = id, "cannot adopt a kept session: {e}"),
+            }
+        }
+        adopted
+    }
+
+    /// Host shutdown: hands every kept session back to its keeper and kills the others.
+    pub async fn release_all(&self) {
+        let sessions: Vec<_> = self.table().values().cloned().collect();
+        let mut stops = tokio::task::JoinSet::new();
+        for s in sessions {
+            stops.spawn(async move {
+                if s.is_kept() {
+                    s.release().await;
+                } else {
+                    s.kill().await;
+                }
+            });
+        }
+        stops.join_all().await;
     }
 
     /// Makes the next new session's id at least `next` (ids of sessions remembered from an
@@ -80,9 +130,13 @@ impl SessionManager {
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let config = self.config.clone();
-        let session = tokio::task::spawn_blocking(move || PtySession::spawn(id, &req, &config))
-            .await
-            .map_err(|e| SpawnError::Pty(format!("spawn task failed: {e}")))??;
+        let keepers = self.keepers.clone();
+        let session = tokio::task::spawn_blocking(move || match &keepers {
+            Some(k) => PtySession::spawn_kept(id, &req, &config, k),
+            None => PtySession::spawn(id, &req, &config),
+        })
+        .await
+        .map_err(|e| SpawnError::Pty(format!("spawn task failed: {e}")))??;
         self.table().insert(id, session.clone());
         Ok(session)
     }
@@ -120,16 +174,6 @@ impl SessionManager {
         }
         session.kill().await;
         Ok(())
-    }
-
-    /// Kills every running session at once (host shutdown).
-    pub async fn kill_all(&self) {
-        let sessions: Vec<_> = self.table().values().cloned().collect();
-        let mut kills = tokio::task::JoinSet::new();
-        for s in sessions {
-            kills.spawn(async move { s.kill().await });
-        }
-        kills.join_all().await;
     }
 }
 

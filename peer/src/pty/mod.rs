@@ -2,7 +2,9 @@
 
 mod buffer;
 mod events;
+pub mod keeper;
 mod manager;
+mod ring;
 pub mod screen;
 mod session;
 

@@ -293,7 +293,8 @@ async fn relay_restart_mid_stream_loses_nothing() {
 
 #[test]
 fn host_crash_keeps_devices_and_tells_clients_their_sessions_are_gone() {
-    let mut host = TestHost::start(&[]);
+    // Sessions of the host's own, which die with it (the default keeps them: `keeper.rs`).
+    let mut host = TestHost::start(&["--kill-sessions-on-exit"]);
     let client = TestClient::new();
     pair(&mut host, &client, "survivor");
     let mut a = client.spawn(&["attach", "--new", "--", "sh"]);

@@ -25,6 +25,7 @@ mod ended_sessions;
 mod faults;
 mod hostile;
 mod ipv6;
+mod keeper;
 mod local_attach;
 mod multi_relay;
 mod newcomer;

@@ -70,6 +70,21 @@ impl ScreenCell {
     }
 }
 
+/// Waits (blocking) until the model has taken in all the output there is, or `timeout`
+/// passed: a session's facts (its last line) are then those of its last output.
+pub(super) fn wait_caught_up(shared: &Shared, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    let mut scr = shared.screen.screen.lock();
+    loop {
+        let end = shared.state.lock().buffer.end();
+        if scr.fed() >= end || Instant::now() >= deadline {
+            return;
+        }
+        // Woken after every feed; the deadline bounds a follower that is off (benchmarks).
+        shared.screen.fed.wait_until(&mut scr, deadline);
+    }
+}
+
 /// The follower thread's loop, until the session is gone.
 pub(super) fn follow(id: u64, shared: &Shared, events: &broadcast::Sender<PtyEvent>) {
     if std::env::var_os("PEER_BENCH_NO_SCREEN_MODEL").is_some() {

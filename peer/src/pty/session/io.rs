@@ -80,14 +80,27 @@ impl PtyIo {
         })
     }
 
+    /// The master (a duplicate of the session's), for ioctls.
+    pub(super) fn master(&self) -> &FileDescriptor {
+        self.fd.get_ref()
+    }
+
     /// Reads what the PTY has, waiting until it has something; `Ok(0)` or an error (Linux says
     /// EIO once the last slave fd is closed) is the end.
     async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_with(|fd| nix::unistd::read(fd.as_raw_fd(), buf).map_err(io::Error::from))
+            .await
+    }
+
+    /// [`PtyIo::read`] with `read` doing the reading once the PTY is readable (`WouldBlock`:
+    /// it was not after all).
+    async fn read_with(
+        &self,
+        mut read: impl FnMut(&FileDescriptor) -> io::Result<usize>,
+    ) -> io::Result<usize> {
         loop {
             let mut ready = self.fd.readable().await?;
-            if let Ok(r) = ready.try_io(|fd| {
-                nix::unistd::read(fd.get_ref().as_raw_fd(), buf).map_err(io::Error::from)
-            }) {
+            if let Ok(r) = ready.try_io(|fd| read(fd.get_ref())) {
                 return r;
             }
         }
@@ -205,11 +218,29 @@ pub(super) async fn read_loop(io: Arc<PtyIo>, shared: Arc<Shared>) {
     // Nor more than the half the in-flight margin leaves free: a reader keeps up to half the
     // buffer behind its position, so a larger chunk could wait on a reader that cannot move
     // until the chunk is in.
-    let mut buf = vec![0u8; crate::proto::MAX_CHUNK.min(capacity / 2).max(1)];
+    // A kept session's buffer is shared memory the PTY is read straight into (so that a host
+    // killed mid-read loses nothing: see `ring`); another's is read through `buf`.
+    let ring = shared.state.lock().buffer.ring().cloned();
+    let mut buf = if ring.is_some() {
+        Vec::new()
+    } else {
+        vec![0u8; crate::proto::MAX_CHUNK.min(capacity / 2).max(1)]
+    };
     loop {
-        let n = match io.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
+        let read = async {
+            match &ring {
+                Some(r) => io.read_with(|fd| r.read_pty(fd)).await,
+                None => io.read(&mut buf).await,
+            }
+        };
+        let n = tokio::select! {
+            biased;
+            r = read => match r {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            },
+            // Handed to the keeper: stop between chunks, so that nothing read is lost.
+            _ = shared.stop.cancelled() => break,
         };
         let chunk_at = Instant::now();
         loop {
@@ -217,9 +248,19 @@ pub(super) async fn read_loop(io: Arc<PtyIo>, shared: Arc<Shared>) {
             tokio::pin!(room);
             let until = {
                 let mut st = shared.state.lock();
-                match hold_until(&mut st, n as u64, chunk_at) {
+                // A session handed to its keeper waits for nobody: the chunk goes in now.
+                let hold = if shared.stop.is_cancelled() {
+                    None
+                } else {
+                    hold_until(&mut st, n as u64, chunk_at)
+                };
+                match hold {
                     None => {
-                        st.buffer.push(&buf[..n]);
+                        if ring.is_some() {
+                            st.buffer.commit(n);
+                        } else {
+                            st.buffer.push(&buf[..n]);
+                        }
                         let now = crate::util::now_ms();
                         st.last_output_ms = now;
                         st.last_activity_ms = now;
@@ -236,6 +277,7 @@ pub(super) async fn read_loop(io: Arc<PtyIo>, shared: Arc<Shared>) {
             tokio::select! {
                 _ = &mut room => {}
                 _ = tokio::time::sleep_until(until.into()) => {}
+                _ = shared.stop.cancelled() => {}
             }
         }
         shared.held.store(false, Ordering::Relaxed);

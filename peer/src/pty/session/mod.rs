@@ -30,6 +30,7 @@ use guard::Reader;
 
 use super::buffer::{OutputBuffer, Slice};
 use super::events::PtyEvent;
+use super::keeper;
 use super::screen::Screen;
 use crate::proto::{CreateSession, ExitInfo, MAX_CHUNK, SessionInfo, SessionState, WinSize};
 
@@ -101,7 +102,7 @@ pub struct PtySession {
     pid: Option<u32>,
     shared: Arc<Shared>,
     io: Arc<io::PtyIo>,
-    master: Mutex<Box<dyn MasterPty + Send>>,
+    master: Master,
     /// The reader and writer tasks; they end with the session.
     _tasks: [AbortOnDropHandle<()>; 2],
 }
@@ -133,6 +134,10 @@ struct Shared {
     closed: AtomicBool,
     /// The screen model, fed by the follower.
     screen: follow::ScreenCell,
+    /// Tells the reader task to stop between chunks (the session is handed to its keeper).
+    stop: tokio_util::sync::CancellationToken,
+    /// The reader task has ended.
+    reader_done: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -159,8 +164,102 @@ struct State {
     last_activity_ms: u64,
 }
 
+/// A program just started on a new PTY.
+pub(crate) struct Started {
+    pub(crate) master: Box<dyn MasterPty + Send>,
+    pub(crate) child: Box<dyn portable_pty::Child + Send + Sync>,
+    /// What it is called (the login shell's name when `req.command` is empty).
+    pub(crate) program: String,
+}
+
+/// The working directory `req` asks for (the home directory if none), checked.
+pub(crate) fn resolve_cwd(req: &CreateSession) -> Result<String, SpawnError> {
+    let cwd = match &req.cwd {
+        Some(dir) => dir.clone(),
+        None => std::env::var("HOME").unwrap_or_else(|_| "/".into()),
+    };
+    if !std::path::Path::new(&cwd).is_dir() {
+        return Err(SpawnError::NoSuchDir(cwd));
+    }
+    Ok(cwd)
+}
+
+/// Opens a PTY and starts `req` on it in `cwd` (fork and exec: blocks briefly).
+pub(crate) fn start_process(
+    id: u64,
+    req: &CreateSession,
+    cwd: &str,
+) -> Result<Started, SpawnError> {
+    let pair = native_pty_system()
+        .openpty(pty_size(clamp(req.size)))
+        .map_err(|e| SpawnError::Pty(e.to_string()))?;
+    let mut cmd = match req.command.split_first() {
+        None => CommandBuilder::new_default_prog(),
+        Some((prog, args)) => {
+            let mut c = CommandBuilder::new(prog);
+            c.args(args);
+            c
+        }
+    };
+    cmd.cwd(cwd);
+    if std::env::var_os("TERM").is_none() {
+        cmd.env("TERM", "xterm-256color");
+    }
+    cmd.env("PEER_SESSION", id.to_string());
+    for (k, v) in &req.env {
+        cmd.env(k, v);
+    }
+    let program = req
+        .command
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "login shell".into());
+    let child = pair
+        .slave
+        .spawn_command(cmd)
+        .map_err(|e| SpawnError::Exec {
+            program: program.clone(),
+            reason: e.to_string(),
+        })?;
+    // Only the child holds the slave from here on, so the reader sees EOF when it exits.
+    drop(pair.slave);
+    Ok(Started {
+        master: pair.master,
+        child,
+        program,
+    })
+}
+
+/// The PTY master a session does its I/O on.
+enum Master {
+    /// Its own (the program is this process's child).
+    Own(Mutex<Box<dyn MasterPty + Send>>),
+    /// A keeper's: the program is the keeper's child, and the keeper outlives this host.
+    Kept {
+        fd: std::os::fd::OwnedFd,
+        link: Arc<keeper::Link>,
+    },
+}
+
+/// What a session is made of, however it was started.
+struct Parts {
+    id: u64,
+    name: Option<String>,
+    command: Vec<String>,
+    cwd: String,
+    created_at_ms: u64,
+    pid: Option<u32>,
+    master: Master,
+    buffer: OutputBuffer,
+    size: WinSize,
+    hold_output: bool,
+    input_seqs: HashMap<u64, u64>,
+    /// Waits for the program's exit (in the waiter thread).
+    wait: Box<dyn FnOnce() -> keeper::Waited + Send>,
+}
+
 impl PtySession {
-    /// Starts `req` on a new PTY; its exit is reported on `events`.
+    /// Starts `req` on a new PTY of this process; its exit is reported on `events`.
     pub fn spawn(
         id: u64,
         req: &CreateSession,
@@ -170,73 +269,150 @@ impl PtySession {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(SpawnError::Pty("no async runtime to serve the PTY".into()));
         }
-        let buffer_bytes = config.buffer_bytes;
-        let cwd = match &req.cwd {
-            Some(dir) => dir.clone(),
-            None => std::env::var("HOME").unwrap_or_else(|_| "/".into()),
-        };
-        if !std::path::Path::new(&cwd).is_dir() {
-            return Err(SpawnError::NoSuchDir(cwd));
-        }
-        let size = clamp(req.size);
-        let pair = native_pty_system()
-            .openpty(pty_size(size))
-            .map_err(|e| SpawnError::Pty(e.to_string()))?;
-        let mut cmd = match req.command.split_first() {
-            None => CommandBuilder::new_default_prog(),
-            Some((prog, args)) => {
-                let mut c = CommandBuilder::new(prog);
-                c.args(args);
-                c
-            }
-        };
-        cmd.cwd(&cwd);
-        if std::env::var_os("TERM").is_none() {
-            cmd.env("TERM", "xterm-256color");
-        }
-        cmd.env("PEER_SESSION", id.to_string());
-        for (k, v) in &req.env {
-            cmd.env(k, v);
-        }
-        let program = req
-            .command
-            .first()
-            .cloned()
-            .unwrap_or_else(|| "login shell".into());
-        let mut child = pair
-            .slave
-            .spawn_command(cmd)
-            .map_err(|e| SpawnError::Exec {
-                program: program.clone(),
-                reason: e.to_string(),
-            })?;
-        // Only the child holds the slave from here on, so the reader sees EOF when it exits.
-        drop(pair.slave);
+        let cwd = resolve_cwd(req)?;
+        let Started {
+            master,
+            mut child,
+            program,
+        } = start_process(id, req, &cwd)?;
         let pid = child.process_id();
-        let raw = pair
-            .master
-            .as_raw_fd()
-            .ok_or_else(|| SpawnError::Pty("the PTY master has no fd".into()))?;
-        let io = Arc::new(io::PtyIo::new(raw)?);
+        let wait = Box::new(move || match child.wait() {
+            Ok(s) => keeper::Waited::Exited(
+                ExitInfo {
+                    code: s.exit_code(),
+                    signal: s.signal().map(str::to_owned),
+                },
+                crate::util::now_ms(),
+            ),
+            Err(e) => {
+                warn!(session = id, "wait failed: {e}");
+                keeper::Waited::Exited(
+                    ExitInfo {
+                        code: 255,
+                        signal: None,
+                    },
+                    crate::util::now_ms(),
+                )
+            }
+        });
+        PtySession::assemble(
+            Parts {
+                id,
+                name: req.name.clone(),
+                command: if req.command.is_empty() {
+                    vec![program]
+                } else {
+                    req.command.clone()
+                },
+                cwd,
+                created_at_ms: crate::util::now_ms(),
+                pid,
+                master: Master::Own(Mutex::new(master)),
+                buffer: OutputBuffer::new(config.buffer_bytes),
+                size: clamp(req.size),
+                hold_output: req.hold_output,
+                input_seqs: HashMap::new(),
+                wait,
+            },
+            config,
+        )
+    }
 
+    /// Starts `req` under a keeper of `keepers` (the program outlives this host). Blocks.
+    pub fn spawn_kept(
+        id: u64,
+        req: &CreateSession,
+        config: &SessionConfig,
+        keepers: &keeper::Keepers,
+    ) -> Result<Arc<PtySession>, SpawnError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(SpawnError::Pty("no async runtime to serve the PTY".into()));
+        }
+        let cwd = resolve_cwd(req)?;
+        let spec = keeper::Spec {
+            id,
+            req: CreateSession {
+                size: clamp(req.size),
+                ..req.clone()
+            },
+            cwd,
+            ring_bytes: config.buffer_bytes as u64,
+            created_at_ms: crate::util::now_ms(),
+        };
+        let kept = keepers.spawn(&spec)?;
+        PtySession::adopt(kept, config, req.hold_output)
+    }
+
+    /// Takes over a session a keeper handed over (just started, or from an earlier host).
+    pub(crate) fn adopt(
+        kept: keeper::Kept,
+        config: &SessionConfig,
+        hold_output: bool,
+    ) -> Result<Arc<PtySession>, SpawnError> {
+        let keeper::Kept {
+            hello,
+            master,
+            ring,
+            link,
+        } = kept;
+        let link = Arc::new(link);
+        let size = keeper::get_size(&master).map(clamp).unwrap_or_default();
+        let input_seqs = ring.seqs().into_iter().collect();
+        let ended = hello.exit.clone();
+        let wlink = link.clone();
+        let wait = Box::new(move || match ended {
+            Some((exit, at)) => keeper::Waited::Exited(exit, at),
+            None => wlink.wait(),
+        });
+        PtySession::assemble(
+            Parts {
+                id: hello.id,
+                name: hello.name,
+                command: hello.command,
+                cwd: hello.cwd,
+                created_at_ms: hello.created_at_ms,
+                pid: Some(hello.pid).filter(|&p| p > 0),
+                master: Master::Kept { fd: master, link },
+                buffer: OutputBuffer::shared(Arc::new(ring)),
+                size,
+                hold_output,
+                input_seqs,
+                wait,
+            },
+            config,
+        )
+    }
+
+    fn assemble(p: Parts, config: &SessionConfig) -> Result<Arc<PtySession>, SpawnError> {
+        let id = p.id;
+        let raw = match &p.master {
+            Master::Own(m) => m.lock().as_raw_fd(),
+            Master::Kept { fd, .. } => Some(std::os::fd::AsRawFd::as_raw_fd(fd)),
+        }
+        .ok_or_else(|| SpawnError::Pty("the PTY master has no fd".into()))?;
+        let io = Arc::new(io::PtyIo::new(raw)?);
+        let link = match &p.master {
+            Master::Kept { link, .. } => Some(link.clone()),
+            Master::Own(_) => None,
+        };
         let (changed, _) = watch::channel(0u64);
-        let created_at_ms = crate::util::now_ms();
+        let now = crate::util::now_ms();
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
-                buffer: OutputBuffer::new(buffer_bytes),
+                buffer: p.buffer,
                 exit: None,
                 ended_at_ms: None,
-                size,
+                size: p.size,
                 attached: 0,
-                input_seqs: HashMap::new(),
+                input_seqs: p.input_seqs,
                 readers: HashMap::new(),
                 next_reader: 0,
-                creator_hold: req
+                creator_hold: p
                     .hold_output
                     .then(|| std::time::Instant::now() + CREATOR_WAIT),
                 resizes: std::collections::VecDeque::new(),
                 last_output_ms: 0,
-                last_activity_ms: created_at_ms,
+                last_activity_ms: now,
             }),
             changed,
             room: Notify::new(),
@@ -244,12 +420,16 @@ impl PtySession {
             held: AtomicBool::new(false),
             output: parking_lot::Condvar::new(),
             closed: AtomicBool::new(false),
-            screen: follow::ScreenCell::new(Screen::new(size, config.scrollback)),
+            screen: follow::ScreenCell::new(Screen::new(p.size, config.scrollback)),
+            stop: tokio_util::sync::CancellationToken::new(),
+            reader_done: AtomicBool::new(false),
         });
         let (eof_tx, eof_rx) = std::sync::mpsc::channel::<()>();
         let (rio, rshared) = (io.clone(), shared.clone());
         let reader = AbortOnDropHandle::new(tokio::spawn(async move {
-            io::read_loop(rio, rshared).await;
+            io::read_loop(rio, rshared.clone()).await;
+            rshared.reader_done.store(true, Ordering::SeqCst);
+            rshared.changed.send_modify(|v| *v += 1);
             let _ = eof_tx.send(());
         }));
         let wio = io.clone();
@@ -262,46 +442,53 @@ impl PtySession {
         let wshared = shared.clone();
         let events = config.events.clone();
         // Said when it ends (the session may end before the manager lists it).
-        let what = req.name.clone().unwrap_or_else(|| {
-            if req.command.is_empty() {
-                program.clone()
-            } else {
-                req.command.join(" ")
-            }
-        });
+        let what = p.name.clone().unwrap_or_else(|| p.command.join(" "));
+        let wait = p.wait;
         spawn_thread(format!("pty-{id}-wait"), move || {
-            let status = child.wait();
-            // Wait for the reader to drain the PTY so `Exited` follows the last byte. Descendants
-            // may hold the PTY open after the child exits: stop waiting once the reader has
-            // been idle for 500 ms and is not merely held back by a slow client.
-            let mut seen = wshared.activity.load(Ordering::Relaxed);
-            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                eof_rx.recv_timeout(Duration::from_millis(500))
-            {
-                let now = wshared.activity.load(Ordering::Relaxed);
-                if now == seen && !wshared.held.load(Ordering::Relaxed) {
-                    break;
+            let (exit, at) = match wait() {
+                keeper::Waited::Exited(exit, at) => {
+                    // Wait for the reader to drain the PTY so `Exited` follows the last byte.
+                    // Descendants may hold the PTY open after the child exits: stop waiting
+                    // once the reader has been idle for 500 ms and is not merely held back by a
+                    // slow client.
+                    let mut seen = wshared.activity.load(Ordering::Relaxed);
+                    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                        eof_rx.recv_timeout(Duration::from_millis(500))
+                    {
+                        let now = wshared.activity.load(Ordering::Relaxed);
+                        if now == seen && !wshared.held.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        seen = now;
+                    }
+                    (exit, at)
                 }
-                seen = now;
-            }
-            let exit = match status {
-                Ok(s) => ExitInfo {
-                    code: s.exit_code(),
-                    signal: s.signal().map(str::to_owned),
-                },
-                Err(e) => {
-                    warn!(session = id, "wait failed: {e}");
-                    ExitInfo {
+                // The host let the session go to its keeper: nothing ended.
+                keeper::Waited::Released => return,
+                keeper::Waited::Vanished => {
+                    if let Some(link) = &link {
+                        link.reap();
+                    }
+                    // The program lives on without its keeper; its end shows as the PTY's.
+                    let _ = eof_rx.recv();
+                    let exit = ExitInfo {
                         code: 255,
                         signal: None,
-                    }
+                    };
+                    (exit, crate::util::now_ms())
                 }
             };
             debug!(session = id, code = exit.code, "session ended");
+            // The screen facts of an ended session (its last line) are those of its output.
+            follow::wait_caught_up(&wshared, Duration::from_millis(250));
+            if let Some(link) = &link {
+                // Before the exit is recorded, so that once a kill returns its keeper is told.
+                link.done();
+            }
             {
                 let mut st = wshared.state.lock();
                 st.exit = Some(exit.clone());
-                st.ended_at_ms = Some(crate::util::now_ms());
+                st.ended_at_ms = Some(at);
             }
             wshared.changed.send_modify(|v| *v += 1);
             let _ = events.send(PtyEvent::Exited {
@@ -313,18 +500,14 @@ impl PtySession {
 
         Ok(Arc::new(PtySession {
             id,
-            name: Mutex::new(req.name.clone()),
-            command: if req.command.is_empty() {
-                vec![program]
-            } else {
-                req.command.clone()
-            },
-            cwd,
-            created_at_ms,
-            pid,
+            name: Mutex::new(p.name),
+            command: p.command,
+            cwd: p.cwd,
+            created_at_ms: p.created_at_ms,
+            pid: p.pid,
             shared,
             io,
-            master: Mutex::new(pair.master),
+            master: p.master,
             _tasks: [reader, writer],
         }))
     }
@@ -341,7 +524,32 @@ impl PtySession {
 
     /// Sets or clears the display name.
     pub fn rename(&self, name: Option<String>) {
-        *self.name.lock() = name;
+        *self.name.lock() = name.clone();
+        if let Master::Kept { link, .. } = &self.master {
+            link.rename(name);
+        }
+    }
+
+    /// Whether a keeper keeps the program (it outlives this host).
+    pub fn is_kept(&self) -> bool {
+        matches!(self.master, Master::Kept { .. })
+    }
+
+    /// Hands a kept session back to its keeper alone (this host stops): the reader stops
+    /// between chunks, then the link closes and the keeper reads the PTY from there on. A
+    /// session of this process's own is left as it is.
+    pub async fn release(&self) {
+        let Master::Kept { link, .. } = &self.master else {
+            return;
+        };
+        let mut rx = self.subscribe();
+        self.shared.stop.cancel();
+        while !self.shared.reader_done.load(Ordering::SeqCst) {
+            if rx.changed().await.is_err() {
+                break;
+            }
+        }
+        link.release();
     }
 
     /// What a session list shows.
@@ -444,6 +652,9 @@ impl PtySession {
             return false;
         }
         *last = seq;
+        if let Some(ring) = st.buffer.ring() {
+            ring.set_seq(token, seq);
+        }
         st.last_activity_ms = crate::util::now_ms();
         // Under the lock, so inputs go to the PTY in the order their seqs were applied.
         self.io.send(&data);
@@ -452,7 +663,11 @@ impl PtySession {
 
     /// Forgets the input sequence of a client token that detached cleanly.
     pub fn forget_token(&self, token: u64) {
-        self.shared.state.lock().input_seqs.remove(&token);
+        let mut st = self.shared.state.lock();
+        st.input_seqs.remove(&token);
+        if let Some(ring) = st.buffer.ring() {
+            ring.clear_seq(token);
+        }
     }
 
     /// Resizes the PTY (the "latest" policy: the most recent request from any client wins).
@@ -470,7 +685,7 @@ impl PtySession {
             st.resizes.push_back((at, size));
         }
         self.shared.output.notify_all();
-        if let Err(e) = self.master.lock().resize(pty_size(size)) {
+        if let Err(e) = keeper::set_size(self.io.master(), size) {
             debug!(session = self.id, "resize failed: {e}");
         }
     }
@@ -498,7 +713,7 @@ impl PtySession {
     /// itself (`ICANON`); `None` if it cannot be read.
     pub fn line_discipline(&self) -> Option<(bool, bool)> {
         use nix::sys::termios::LocalFlags;
-        let t = self.master.lock().get_termios()?;
+        let t = nix::sys::termios::tcgetattr(self.io.master()).ok()?;
         Some((
             t.local_flags.contains(LocalFlags::ECHO),
             t.local_flags.contains(LocalFlags::ICANON),
@@ -513,7 +728,8 @@ impl PtySession {
 
 impl Drop for PtySession {
     fn drop(&mut self) {
-        if self.exit().is_none() {
+        // A kept program is its keeper's to end (`kill`, or the keeper's own rules).
+        if self.exit().is_none() && !self.is_kept() {
             self.signal(Signal::SIGHUP);
         }
         self.shared.closed.store(true, Ordering::Relaxed);
