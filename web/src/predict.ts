@@ -10,7 +10,8 @@
 // before the host said how it echoes; after any other key (Enter, Tab, control keys) nothing
 // until the host has answered it. Guesses start hidden, at first, after Enter or another such
 // key and after a wrong guess, and show once the host has confirmed one of them: so the first
-// key typed into a password prompt is never shown.
+// key typed into a password prompt is never shown. Ctrl-C also takes back the guesses made
+// before it (the line they were on is abandoned).
 //
 // The engine knows the screen through `PredictView` (what the host sent, without guesses) and
 // says what to show on top of it (`overlay()`); drawing is the caller's business.
@@ -52,6 +53,7 @@ type Key =
   | { k: 'left' }
   | { k: 'right' }
   | { k: 'enter' }
+  | { k: 'interrupt' }
   | { k: 'other' };
 
 /** The keys of an input, up to the first that cannot be guessed. */
@@ -72,6 +74,7 @@ export function keys(text: string): Key[] {
       i += 2;
     } else if (c === '\x7f' || c === '\b') out.push({ k: 'backspace' });
     else if (c === '\r' || c === '\n') out.push({ k: 'enter' });
+    else if (c === '\x03') out.push({ k: 'interrupt' });
     else if (code < 0x20 || (code >= 0x7f && code < 0xa0)) out.push({ k: 'other' });
     else out.push({ k: 'char', ch: c });
   }
@@ -151,9 +154,12 @@ export class Predictor {
     const before = JSON.stringify(this.overlay());
     for (const key of keys(text)) {
       if (key.k === 'enter') this.typedInLine = 0;
+      // Ctrl-C abandons the line (a line editor drops it, the terminal discards input not yet
+      // read): its guesses go at once, and the host's screen shows through until it answers.
+      if (key.k === 'interrupt') this.clear();
       if (!this.guess(seq, key, view)) {
         this.stoppedUntil = seq;
-        if (key.k === 'enter' || key.k === 'other') this.tentative = true;
+        if (key.k === 'enter' || key.k === 'interrupt' || key.k === 'other') this.tentative = true;
         if (key.k !== 'enter') this.typedInLine = 0;
         break;
       }

@@ -169,6 +169,33 @@ describe('predicted echo', () => {
     expect(p.overlay()).toEqual(NONE);
   });
 
+  it('takes the line\'s guesses back at Ctrl-C, and hides those of the next line until one is confirmed', async () => {
+    const t = await screen('$ ');
+    const v = xtermView(t);
+    const p = engine(false, false);
+    p.typed(1, 'a', v, 0);
+    await echo(p, t, 'a', 1);
+    p.typed(2, 'bc', v, 0);
+    expect(cells(p.overlay())).toEqual([
+      [0, 3, 'b'],
+      [0, 4, 'c'],
+    ]);
+    expect(p.typed(3, '\x03', v, 0)).toBe(true);
+    expect(p.overlay()).toEqual(NONE);
+    p.typed(4, 'd', v, 0);
+    expect(p.stats.shown).toBe(3);
+    // The echo of what was typed before the ^C, bash dropping the line, a new prompt: the first
+    // key on it is not shown before the host confirmed it, as after Enter.
+    expect(await echo(p, t, 'bc', 2)).toEqual(NONE);
+    expect(await echo(p, t, '^C\r\n$ d', 4)).toEqual(NONE);
+    p.typed(5, 'e', v, 0);
+    expect(p.overlay()).toEqual(NONE);
+    await echo(p, t, 'e', 5);
+    p.typed(6, 'f', v, 0);
+    expect(cells(p.overlay())).toEqual([[1, 4, 'f']]);
+    expect(p.stats.wrong).toBe(0);
+  });
+
   it('adaptive: on above 30 ms of smoothed round trip, off below 20 ms', () => {
     const p = new Predictor('adaptive');
     p.lineDiscipline(false, false);
@@ -204,6 +231,7 @@ describe('predicted echo', () => {
   it('reads keys and leaves wide characters and the last column to the host', async () => {
     expect(keys('a\x7f\x1b[C\x1b[D\r\x01').map((k) => k.k)).toEqual(['char', 'backspace', 'right', 'left', 'enter', 'other']);
     expect(keys('\x1b[A').map((k) => k.k)).toEqual(['other']);
+    expect(keys('\x03\x01').map((k) => k.k)).toEqual(['interrupt', 'other']);
     const t = await screen('$ ');
     const v = xtermView(t);
     const p = engine(false, false);
