@@ -243,6 +243,24 @@ export async function predictSteps({ browser, relayUrl, step, startHost, shotsDi
       await waitLine((l) => l === '$', 'the prompt after the program');
     });
 
+    await step('predicted echo: Ctrl-C takes the line\'s guesses back at once', page, async () => {
+      await type('echo ');
+      await settled('$ echo ');
+      // Held: the guesses stay on screen until the ^C, and the host has not answered it yet.
+      net.hold = true;
+      await type('zap');
+      const g = await guesses(page);
+      if (g.map((c) => c.ch).join('') !== 'zap') throw new Error(`guesses on screen: ${JSON.stringify(g)}`);
+      await page.keyboard.press('Control+C');
+      const after = await guesses(page);
+      if (after.length) throw new Error(`guesses left after Ctrl-C: ${JSON.stringify(after)}`);
+      release();
+      await waitLine((l) => l === '$', 'the prompt after ^C');
+      const text = await page.evaluate(() => window.peerDebug.termText());
+      // The keys and the ^C reach the terminal together: it discards the keys not yet read.
+      if (!/^\$ echo (zap)?\^C$/m.test(text)) throw new Error(`after ^C: ${text.slice(-300)}`);
+    });
+
     await step('predicted echo (Auto): guesses show once the round trip is measured above 30 ms', page, async () => {
       await openTerminal('adaptive');
       await type('echo ');

@@ -978,17 +978,19 @@ export class HostConn {
    * output buffer) and the bytes in flight on this socket would still have to arrive before the
    * prompt shows. So the app also skips ahead: a fresh socket re-attaches the channel at the live
    * end of the output, with the same client token (input dedup holds: the ^C is applied once).
+   * Returns the ^C's sequence number, as `input` does (0: no such channel).
    */
-  interrupt(channel: number) {
+  interrupt(channel: number): number {
     const c = this.channels.get(channel);
-    if (!c) return;
-    this.input(channel, new Uint8Array([3]));
+    if (!c) return 0;
+    const seq = this.input(channel, new Uint8Array([3]));
     const flooding = performance.now() - c.recent.at < 600 && c.recent.bytes + c.recent.prev > 128 * 1024;
     if (flooding && this.state === 'online') {
       this.skipAheads++;
       c.skipFrom = c.offset;
       this.reconnect(true);
     }
+    return seq;
   }
 
   /**

@@ -2,7 +2,7 @@
 // host's acks and the terminal's screen, and its guesses drawn as an overlay of underlined
 // cells over xterm.js (the terminal itself only ever gets the host's bytes, so taking a guess
 // back is removing its overlay).
-import type { Terminal } from '@xterm/xterm';
+import type { IDisposable, Terminal } from '@xterm/xterm';
 import type { EchoAck } from './gen/protocol';
 import { Predictor, xtermView, type Overlay, type PredictMode } from './predict';
 
@@ -16,6 +16,9 @@ export class PredictedEcho {
   private acks: EchoAck[] = [];
   private drawn = '';
   private timer: ReturnType<typeof setInterval>;
+  private readonly listeners: IDisposable[];
+  /** Once disposed, what still comes in (acks, the parse of output received before) is dropped. */
+  private disposed = false;
 
   constructor(
     private readonly term: Terminal,
@@ -30,9 +33,11 @@ export class PredictedEcho {
     this.layer.className = 'predict-layer';
     this.layer.dataset.testid = 'predicted';
     parent.append(this.layer);
-    term.onWriteParsed(() => this.onParsed());
-    term.onScroll(() => this.draw());
-    term.onResize(() => this.reset());
+    this.listeners = [
+      term.onWriteParsed(() => this.onParsed()),
+      term.onScroll(() => this.draw()),
+      term.onResize(() => this.reset()),
+    ];
     this.timer = setInterval(() => {
       if (this.engine.tick(performance.now())) this.draw();
     }, 250);
@@ -40,7 +45,7 @@ export class PredictedEcho {
 
   /** Typed `text`, sent as input `seq`. */
   typed(seq: number, text: string) {
-    if (seq === 0) return;
+    if (seq === 0 || this.disposed) return;
     const now = performance.now();
     this.sent.push({ seq, at: now });
     if (this.sent.length > 1024) this.sent.shift();
@@ -56,12 +61,14 @@ export class PredictedEcho {
   }
 
   echoAck(a: EchoAck) {
+    if (this.disposed) return;
     this.engine.lineDiscipline(a.echo, a.canonical);
     this.acks.push(a);
     this.draw();
     // The host sends an EchoAck after the output it covers: once everything received is
     // parsed, the terminal shows at least that much.
     void this.idle().then(() => {
+      if (this.disposed) return;
       for (const k of this.acks.splice(0)) this.engine.answered(k.seq, this.view);
       this.draw();
     });
@@ -69,13 +76,17 @@ export class PredictedEcho {
 
   /** The screen was replaced (a picture, a skip, a gap): guesses go. */
   reset() {
+    if (this.disposed) return;
     this.engine.clear();
     this.acks = [];
     this.draw();
   }
 
   dispose() {
+    this.disposed = true;
+    this.acks = [];
     clearInterval(this.timer);
+    for (const l of this.listeners) l.dispose();
     this.layer.remove();
   }
 

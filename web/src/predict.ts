@@ -10,7 +10,9 @@
 // before the host said how it echoes; after any other key (Enter, Tab, control keys) nothing
 // until the host has answered it. Guesses start hidden, at first, after Enter or another such
 // key and after a wrong guess, and show once the host has confirmed one of them: so the first
-// key typed into a password prompt is never shown.
+// key typed into a password prompt is never shown. Ctrl-C also takes back the guesses made
+// before it (the line they were on is abandoned). Only characters known to be one column wide
+// are guessed: not combining marks, zero-width or wide ones.
 //
 // The engine knows the screen through `PredictView` (what the host sent, without guesses) and
 // says what to show on top of it (`overlay()`); drawing is the caller's business.
@@ -52,6 +54,7 @@ type Key =
   | { k: 'left' }
   | { k: 'right' }
   | { k: 'enter' }
+  | { k: 'interrupt' }
   | { k: 'other' };
 
 /** The keys of an input, up to the first that cannot be guessed. */
@@ -72,21 +75,29 @@ export function keys(text: string): Key[] {
       i += 2;
     } else if (c === '\x7f' || c === '\b') out.push({ k: 'backspace' });
     else if (c === '\r' || c === '\n') out.push({ k: 'enter' });
+    else if (c === '\x03') out.push({ k: 'interrupt' });
     else if (code < 0x20 || (code >= 0x7f && code < 0xa0)) out.push({ k: 'other' });
     else out.push({ k: 'char', ch: c });
   }
   return out;
 }
 
-/** One column wide: printable, not wide (CJK, emoji) and not combining. */
-function narrow(ch: string): boolean {
+/**
+ * One column wide for certain (as xterm.js draws it): printable, below the wide ranges (Hangul,
+ * CJK, fullwidth forms, emoji: from U+1100 on, left to the host), and neither a mark (combining:
+ * zero width, drawn in the cell before) nor a format, private or unassigned character (zero or
+ * unknown width).
+ */
+export function narrow(ch: string): boolean {
   const cp = ch.codePointAt(0) ?? 0;
-  if (cp < 0x20) return false;
-  if (cp < 0x300) return true;
-  // Combining marks, and the wide ranges (Hangul, CJK, fullwidth forms, emoji): left to the host.
-  if (cp >= 0x300 && cp <= 0x36f) return false;
-  if (cp >= 0x1100) return false;
-  return true;
+  if (cp < 0x20 || cp >= 0x1100) return false;
+  // U+06DE was a mark before Unicode 6.1, and xterm.js's table still has it as one.
+  return cp !== 0x6de && !/[\p{M}\p{C}]/u.test(ch);
+}
+
+/** Whether the cell shows `ch`, perhaps with marks the host combined with it since. */
+function shows(cell: string | null, ch: string): boolean {
+  return cell === ch || (cell !== null && cell.startsWith(ch) && /^\p{M}+$/u.test(cell.slice(ch.length)));
 }
 
 interface Guess {
@@ -151,9 +162,12 @@ export class Predictor {
     const before = JSON.stringify(this.overlay());
     for (const key of keys(text)) {
       if (key.k === 'enter') this.typedInLine = 0;
+      // Ctrl-C abandons the line (a line editor drops it, the terminal discards input not yet
+      // read): its guesses go at once, and the host's screen shows through until it answers.
+      if (key.k === 'interrupt') this.clear();
       if (!this.guess(seq, key, view)) {
         this.stoppedUntil = seq;
-        if (key.k === 'enter' || key.k === 'other') this.tentative = true;
+        if (key.k === 'enter' || key.k === 'interrupt' || key.k === 'other') this.tentative = true;
         if (key.k !== 'enter') this.typedInLine = 0;
         break;
       }
@@ -178,9 +192,11 @@ export class Predictor {
       }
     }
     const set = (c: number, ch: string) => this.cells.set(`${row},${c}`, { row, col: c, ch, seq });
+    // A wide character's two columns: a line editor moves over and erases both at once.
+    const wide = (c: number) => shown(c) === null || (c + 1 < cols && shown(c + 1) === null);
     switch (key.k) {
       case 'char': {
-        if (!narrow(key.ch) || col + 1 >= cols) return false;
+        if (!narrow(key.ch) || col + 1 >= cols || wide(col)) return false;
         if (canonical || col >= textEnd) set(col, key.ch);
         else {
           if (textEnd >= cols) return false;
@@ -198,7 +214,7 @@ export class Predictor {
         break;
       }
       case 'backspace': {
-        if (col === 0 || (canonical && this.typedInLine === 0)) return false;
+        if (col === 0 || wide(col - 1) || (canonical && this.typedInLine === 0)) return false;
         if (canonical || col >= textEnd) set(col - 1, ' ');
         else {
           const next: string[] = [];
@@ -214,13 +230,16 @@ export class Predictor {
         break;
       }
       case 'left':
-        if (canonical || col === 0) return false;
+        if (canonical || col === 0 || wide(col - 1)) return false;
         this.cur = { at: [row, col - 1], seq };
         break;
       case 'right':
         if (canonical) return false;
         // At the end of the text a line editor does not move.
-        if (col < textEnd) this.cur = { at: [row, col + 1], seq };
+        if (col < textEnd) {
+          if (wide(col)) return false;
+          this.cur = { at: [row, col + 1], seq };
+        }
         break;
       default:
         return false;
@@ -249,7 +268,7 @@ export class Predictor {
     let right = 0;
     for (const g of this.cells.values()) {
       if (g.seq <= seq) {
-        if (view.charAt(g.row, g.col) === g.ch) right++;
+        if (shows(view.charAt(g.row, g.col), g.ch)) right++;
         else wrong = true;
       }
     }

@@ -142,13 +142,12 @@ export function openTerminal(
     send(text: string) {
       // Typing brings the screen back to where the cursor is.
       term.scrollToBottom();
-      if (text === '\x03') conn.interrupt(channel);
-      else if (text) {
-        // Sent first, whatever happens to the guess: `echo?.typed(conn.input(…))` would not send
-        // at all while predicted echo is off.
-        const seq = conn.input(channel, bytes(text));
-        view.echo?.typed(seq, text);
-      }
+      if (!text) return;
+      // Sent first, whatever happens to the guess: `echo?.typed(conn.input(…))` would not send
+      // at all while predicted echo is off. Ctrl-C goes as an interrupt (which may skip a flood's
+      // backlog); the guesses hear of it too, as it takes back those on its line.
+      const seq = text === '\x03' ? conn.interrupt(channel) : conn.input(channel, bytes(text));
+      view.echo?.typed(seq, text);
     },
     setFont(px: number) {
       term.options.fontSize = clampFont(px);

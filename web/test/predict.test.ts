@@ -2,7 +2,7 @@
 // streams a shell's line editor, `cat` and a password prompt produce.
 import { describe, expect, it } from 'vitest';
 import { Terminal } from '@xterm/headless';
-import { EXPIRE, keys, Predictor, xtermView, type Overlay } from '../src/predict';
+import { EXPIRE, keys, narrow, Predictor, xtermView, type Overlay } from '../src/predict';
 
 const NONE: Overlay = { cells: [], cursor: null };
 
@@ -169,6 +169,33 @@ describe('predicted echo', () => {
     expect(p.overlay()).toEqual(NONE);
   });
 
+  it('takes the line\'s guesses back at Ctrl-C, and hides those of the next line until one is confirmed', async () => {
+    const t = await screen('$ ');
+    const v = xtermView(t);
+    const p = engine(false, false);
+    p.typed(1, 'a', v, 0);
+    await echo(p, t, 'a', 1);
+    p.typed(2, 'bc', v, 0);
+    expect(cells(p.overlay())).toEqual([
+      [0, 3, 'b'],
+      [0, 4, 'c'],
+    ]);
+    expect(p.typed(3, '\x03', v, 0)).toBe(true);
+    expect(p.overlay()).toEqual(NONE);
+    p.typed(4, 'd', v, 0);
+    expect(p.stats.shown).toBe(3);
+    // The echo of what was typed before the ^C, bash dropping the line, a new prompt: the first
+    // key on it is not shown before the host confirmed it, as after Enter.
+    expect(await echo(p, t, 'bc', 2)).toEqual(NONE);
+    expect(await echo(p, t, '^C\r\n$ d', 4)).toEqual(NONE);
+    p.typed(5, 'e', v, 0);
+    expect(p.overlay()).toEqual(NONE);
+    await echo(p, t, 'e', 5);
+    p.typed(6, 'f', v, 0);
+    expect(cells(p.overlay())).toEqual([[1, 4, 'f']]);
+    expect(p.stats.wrong).toBe(0);
+  });
+
   it('adaptive: on above 30 ms of smoothed round trip, off below 20 ms', () => {
     const p = new Predictor('adaptive');
     p.lineDiscipline(false, false);
@@ -204,6 +231,7 @@ describe('predicted echo', () => {
   it('reads keys and leaves wide characters and the last column to the host', async () => {
     expect(keys('a\x7f\x1b[C\x1b[D\r\x01').map((k) => k.k)).toEqual(['char', 'backspace', 'right', 'left', 'enter', 'other']);
     expect(keys('\x1b[A').map((k) => k.k)).toEqual(['other']);
+    expect(keys('\x03\x01').map((k) => k.k)).toEqual(['interrupt', 'other']);
     const t = await screen('$ ');
     const v = xtermView(t);
     const p = engine(false, false);
@@ -215,5 +243,62 @@ describe('predicted echo', () => {
     const q = engine(false, false);
     q.typed(1, 'y', xtermView(full), 0);
     expect(q.stats.shown).toBe(0);
+  });
+
+  it('guesses only characters one column wide in xterm.js: no combining mark, zero-width or wide one', async () => {
+    const t = await screen('');
+    const notOne: string[] = [];
+    for (let cp = 0x20; cp < 0x1100; cp++) {
+      const ch = String.fromCodePoint(cp);
+      if (!narrow(ch)) continue;
+      await feed(t, `\x1b[H\x1b[2Ka${ch}`);
+      if (t.buffer.active.cursorX !== 2) notOne.push(`U+${cp.toString(16)}`);
+    }
+    expect(notOne).toEqual([]);
+    // Marks (Latin, Cyrillic, Hebrew, Arabic, Devanagari, Thai), zero-width and format characters,
+    // wide ones.
+    for (const ch of ['\u0301', '\u0483', '\u05b8', '\u064e', '\u093f', '\u0e34', '\u00ad', '\u0600', '\u200b', '\u200d', '\ufeff', '\u1100', '中', '\uff21', '😀']) {
+      expect(narrow(ch), `U+${ch.codePointAt(0)?.toString(16)}`).toBe(false);
+    }
+    for (const ch of ['a', '~', 'é', 'ß', 'Ω', 'ж', 'א', 'ب', 'क', 'ก']) expect(narrow(ch), ch).toBe(true);
+  });
+
+  it('guesses a letter and leaves the mark typed after it to the host', async () => {
+    const t = await screen('$ ');
+    const v = xtermView(t);
+    const p = engine(false, false);
+    p.typed(1, 'a', v, 0);
+    await echo(p, t, 'a', 1);
+    // Thai: a consonant and the vowel sign drawn over it, in its cell.
+    p.typed(2, 'ก\u0e34', v, 0);
+    expect(cells(p.overlay())).toEqual([[0, 3, 'ก']]);
+    expect(p.overlay().cursor).toEqual([0, 4]);
+    expect(await echo(p, t, 'ก\u0e34', 2)).toEqual(NONE);
+    expect(p.stats).toEqual({ shown: 2, confirmed: 2, wrong: 0 });
+  });
+
+  it('leaves moving and erasing over a wide character to the host', async () => {
+    const t = await screen('$ 中');
+    const v = xtermView(t);
+    const p = engine(false, false);
+    p.typed(1, 'a', v, 0);
+    await echo(p, t, 'a', 1);
+    p.typed(2, '\x1b[D', v, 0);
+    expect(p.overlay().cursor).toEqual([0, 4]);
+    p.typed(3, '\x1b[D', v, 0);
+    expect(p.stats.shown).toBe(2);
+
+    const u = await screen('$ 中');
+    const q = engine(false, false);
+    q.typed(1, 'b', xtermView(u), 0);
+    await echo(q, u, 'b', 1);
+    q.typed(2, '\x7f\x7f', xtermView(u), 0);
+    expect(cells(q.overlay())).toEqual([[0, 4, ' ']]);
+    expect(q.stats.shown).toBe(2);
+
+    const w = await screen('$ a中\x1b[3G');
+    const r = engine(false, false);
+    r.typed(1, '\x1b[C\x1b[C', xtermView(w), 0);
+    expect(r.stats.shown).toBe(1);
   });
 });
