@@ -138,6 +138,37 @@ fn a_shell_keeps_its_pid_environment_and_job_across_a_crash_and_input_is_not_rep
 }
 
 #[test]
+fn a_host_stops_promptly_while_a_kept_program_floods_and_the_flood_goes_on() {
+    let mut host = TestHost::start(&[]);
+    let client = TestClient::new();
+    pair(&mut host, &client, "laptop");
+    // Detached: nothing holds the reader back, so the PTY is readable at every look.
+    let id = client.ok(&["new", "--", "yes"]);
+    let end = |client: &TestClient| -> u64 {
+        sessions(client)[0]["output_bytes"]
+            .as_u64()
+            .expect("output_bytes")
+    };
+    let deadline = Instant::now() + T;
+    while end(&client) < 1_000_000 {
+        assert!(Instant::now() < deadline, "no flood");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // `restart` asserts that the host stopped within 10 s of SIGTERM: the reader hands the PTY
+    // over between two chunks even though the PTY never stops being readable.
+    let host = host.restart(&["--no-pairing"]);
+    let at = end(&client);
+    let deadline = Instant::now() + T;
+    while end(&client) < at + 1_000_000 {
+        assert!(Instant::now() < deadline, "the flood stopped");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(sessions(&client)[0]["state"], "running");
+    client.ok(&["kill", id.trim()]);
+    drop(host);
+}
+
+#[test]
 fn kill_sessions_on_exit_ends_shells_with_the_host() {
     let mut host = TestHost::start(&["--kill-sessions-on-exit"]);
     let client = TestClient::new();

@@ -125,6 +125,8 @@ impl Keepers {
     /// Keepers run as `exe __keeper DIR` (`/proc/self/exe` for the running host) with their
     /// sockets in `dir`.
     pub fn new(exe: PathBuf, dir: PathBuf) -> Keepers {
+        // Keepers run in `/`: a relative state directory would name another place there.
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
         Keepers { exe, dir }
     }
 
@@ -140,6 +142,8 @@ impl Keepers {
         let mut child = Command::new(&self.exe)
             .arg(ARG)
             .arg(&self.dir)
+            // A long-lived process holds no directory of the host's (an unmount, say).
+            .current_dir("/")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -234,13 +234,14 @@ pub(super) async fn read_loop(io: Arc<PtyIo>, shared: Arc<Shared>) {
             }
         };
         let n = tokio::select! {
+            // Checked first: a program that prints without pause keeps the PTY readable.
             biased;
+            // Handed to the keeper: stop between chunks, so that nothing read is lost.
+            _ = shared.stop.cancelled() => break,
             r = read => match r {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             },
-            // Handed to the keeper: stop between chunks, so that nothing read is lost.
-            _ = shared.stop.cancelled() => break,
         };
         let chunk_at = Instant::now();
         loop {
