@@ -211,6 +211,9 @@ async function connFor(rec: store.HostRecord): Promise<HostConn> {
           if (next) conn.setBridges(next.bridges);
         });
     };
+    // Set here, not by the host's screen: a terminal opened from a notification is shown
+    // without that screen ever having been.
+    conn.onRestart = () => toast('The host restarted.', 'info');
     c = conn;
     conns.set(rec.id, c);
   }
@@ -535,7 +538,6 @@ async function showHost(rec: store.HostRecord) {
     }
   };
   newHere = (cwd: string) => void create(cwd);
-  conn.onRestart = () => toast('The host restarted.', 'info');
   await refresh();
   refreshTimer = setInterval(() => void refresh(), 3000);
 }
