@@ -754,6 +754,22 @@ async function restartSteps(browser, relayUrl) {
     await page.goto(`${relayUrl}?open=${hostId}/pty/${sessionId}`);
     await page.getByTestId('conn-state').filter({ hasText: 'online' }).waitFor({ timeout: 15000 });
     await waitTerm(page, (t) => /^END$/m.test(t), 'END in the reopened terminal');
+    // The picture of the screen it opens with is the screen's as the phone shows it: the prompt
+    // on the cursor's line, the last one written, right under END (a picture drawn for another
+    // size leaves the cursor in the middle of old lines).
+    await page.waitForTimeout(300);
+    const screen = await page.evaluate(() => {
+      const t = window.peerDebug.term().term;
+      const b = t.buffer.active;
+      const line = (i) => b.getLine(i)?.translateToString(true) ?? '';
+      const cursorAt = b.baseY + b.cursorY;
+      let last = b.length - 1;
+      while (last > 0 && line(last) === '') last--;
+      return { cols: t.cols, rows: t.rows, cursorAt, last, lines: [line(cursorAt - 2), line(cursorAt - 1), line(cursorAt)] };
+    });
+    if (screen.cursorAt !== screen.last || screen.lines[0] !== '400000' || screen.lines[1] !== 'END' || !/[$#] ?$/.test(screen.lines[2])) {
+      throw new Error(`the reopened terminal's picture is off: ${JSON.stringify(screen)}`);
+    }
     const t1 = Date.now();
     await host.restart('SIGKILL', async () => {
       await page.getByTestId('conn-state').filter({ hasNotText: 'online' }).waitFor({ timeout: 10000 });
