@@ -116,11 +116,9 @@ async function startHost(relayUrl, name, extra = []) {
   // Without a relay URL the host runs its embedded front (relay, bridge and the app).
   const where = relayUrl ? ['--relay', relayUrl] : ['--web-root', appDir];
   const env = { PEER_HOME: home, PEER_KEY_STORE: 'file', XDG_STATE_HOME: '' };
-  const p = start(PEER, ['host', '--listen', '127.0.0.1', '--push-insecure-loopback', ...where, '--name', name, ...extra], {
-    ...env,
-    SHELL: '/bin/bash',
-    PS1: '$ ',
-  });
+  const args = ['host', '--listen', '127.0.0.1', '--push-insecure-loopback', ...where, '--name', name, ...extra];
+  const hostEnv = { ...env, SHELL: '/bin/bash', PS1: '$ ' };
+  const p = start(PEER, args, hostEnv);
   const line = await p.waitLine('pairing URL: ');
   /** `peer ARGS` against this host's state directory (its control socket). */
   const cli = (...args) => {
@@ -129,7 +127,28 @@ async function startHost(relayUrl, name, extra = []) {
     return r.stdout;
   };
   const devices = () => JSON.parse(cli('devices', '--json')).filter((d) => d.revoked_at === null);
-  return { ...p, home, cli, devices, url: line.slice(line.indexOf('pairing URL: ') + 13).trim() };
+  const host = { ...p, home, cli, devices, url: line.slice(line.indexOf('pairing URL: ') + 13).trim() };
+  /**
+   * Stops the host with `signal` (if it still runs), then
+   * starts it again on the same state directory with the same arguments: the same key, and the
+   * same ports (host/ports.json), so paired phones find it where it was. `whileDown` runs between
+   * the two. Resolves once the new host is up (it prints a pairing URL at every start); `child`,
+   * `lines` and `waitLine` are the new process's from then on.
+   */
+  host.restart = async (signal = 'SIGKILL', whileDown = async () => {}) => {
+    const old = host.child;
+    if (old.exitCode === null && old.signalCode === null) {
+      const gone = new Promise((r) => old.once('exit', r));
+      old.kill(signal);
+      await gone;
+    }
+    await whileDown();
+    const q = start(PEER, args, hostEnv);
+    Object.assign(host, { child: q.child, lines: q.lines, waitLine: q.waitLine });
+    await q.waitLine('pairing URL: ');
+    return host;
+  };
+  return host;
 }
 
 const results = { steps: [], metrics: {} };
@@ -643,6 +662,179 @@ async function pushSteps(page, context, relayUrl, svc, agents) {
   });
 }
 
+// Host restarts: `peer host` keeps each shell in a keeper process, so a host that is killed
+// (SIGKILL) and started again on the same state directory takes the shells over, and the phone
+// resumes where it was, byte-exact; a host started with --kill-sessions-on-exit takes its
+// shells with it, and the phone says so. A page of its own (its own pairings), at 390×844.
+async function restartSteps(browser, relayUrl) {
+  const context = await browser.newContext({ ...devices['Pixel 7'], viewport: { width: 390, height: 844 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  /** Pairs the page with `host` and opens a new terminal on it, at a shell prompt. */
+  const pairAndOpen = async (host, name) => {
+    await page.goto(host.url);
+    await page.getByRole('button', { name: new RegExp(`Open ${name}`) }).click({ timeout: 15000 });
+    await page.getByTestId('conn-state').filter({ hasText: 'online' }).waitFor({ timeout: 15000 });
+    await page.getByTestId('new-session').click();
+    await page.locator('.xterm-rows').waitFor();
+    await waitTerm(page, (t) => /[$#] ?$/m.test(t), 'a prompt');
+  };
+  const restartToast = page.locator('.toast').filter({ hasText: 'The host restarted.' });
+  const endedWithHost = 'The host restarted; this session ended with it.';
+  const count = (text, line) => text.split('\n').filter((l) => l === line).length;
+  /** The controls among `selector` that a tap at their centre would miss (something covers them). */
+  const covered = (selector) =>
+    page.evaluate((sel) => {
+      return [...document.querySelectorAll(sel)]
+        .filter((e) => {
+          const r = e.getBoundingClientRect();
+          const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+          return !(hit === e || e.contains(hit));
+        })
+        .map((e) => `${e.dataset.key ?? e.textContent}: under ${document.elementFromPoint(e.getBoundingClientRect().x + 4, e.getBoundingClientRect().y + 4)?.className}`);
+    }, selector);
+
+  await step('host restart: after a SIGKILL the next host takes the shell over; the phone resumes byte-exact', page, async () => {
+    const host = await startHost(relayUrl, 'phoenix');
+    await pairAndOpen(host, 'phoenix');
+    await typeText(page, 'export X=kept-$((6*7)); echo $X\n');
+    await waitTerm(page, (t) => /^kept-42$/m.test(t), 'kept-42');
+    // A stream running across the kill: `seq 1 N` in 40 slices 0.1 s apart (about 4 s), framed
+    // by markers the typed command's echo cannot contain. Its PTY output (LF becomes CRLF) must
+    // arrive whole and once.
+    const N = 400_000;
+    const slice = N / 40;
+    const expected = createHash('sha256');
+    let expectedLen = 0;
+    for (let i = 1; i <= N; i += slice) {
+      let chunk = '';
+      for (let j = i; j < i + slice; j++) chunk += `${j}\r\n`;
+      expected.update(chunk);
+      expectedLen += chunk.length;
+    }
+    await page.evaluate(() => window.peerDebug.recordOutput());
+    await typeText(page, `printf 'BEGIN\\n'; for i in $(seq 0 39); do seq $((i*${slice}+1)) $((i*${slice}+${slice})); sleep 0.1; done; printf 'END\\n'\n`);
+    await page.waitForFunction(() => window.peerDebug.recordedLength().len >= 300_000, null, { timeout: 30000, polling: 20 });
+    const at = await page.evaluate(() => window.peerDebug.recordedLength().len);
+    const t0 = Date.now();
+    await host.restart('SIGKILL');
+    const upMs = Date.now() - t0;
+    await restartToast.waitFor({ timeout: 20000 });
+    await page.getByTestId('conn-state').filter({ hasText: 'online' }).waitFor({ timeout: 20000 });
+    const onlineMs = Date.now() - t0;
+    // The toast leaves the key bar to the fingers.
+    if (!(await restartToast.isVisible())) throw new Error('the restart toast was gone when the app came online');
+    const hidden = await covered('.keybar .key');
+    if (hidden.length) throw new Error(`the restart toast covers keys: ${hidden.join(', ')}`);
+    await shots(page, 'terminal-host-restarted-toast', [SIZES[0]]);
+    let got = null;
+    const deadline = Date.now() + 60000;
+    while (!(got = await page.evaluate(() => window.peerDebug.recordedBetween('BEGIN\r\n', 'END\r\n')))) {
+      if (Date.now() > deadline) throw new Error('END never arrived after the restart');
+      await page.waitForTimeout(100);
+    }
+    const { lost } = await page.evaluate(() => window.peerDebug.recordedLength());
+    if (lost !== 0) throw new Error(`the host reported ${lost} bytes lost`);
+    if (got.len !== expectedLen) throw new Error(`received ${got.len} bytes of ${expectedLen}`);
+    if (got.sha256 !== expected.digest('hex')) throw new Error('the stream differs from seq 1 N (SHA-256)');
+    // What the terminal shows: the stream's last lines once each, in order, then END.
+    let text = await waitTerm(page, (t) => /^END$/m.test(t), 'END');
+    const tail = text.split('\n').filter((l) => l !== '');
+    const iEnd = tail.lastIndexOf('END');
+    const want = [...Array.from({ length: 20 }, (_, k) => String(N - 19 + k)), 'END'];
+    if (tail.slice(iEnd - 20, iEnd + 1).join(',') !== want.join(',')) throw new Error(`the stream's end shows as:\n${tail.slice(iEnd - 22, iEnd + 2).join('\n')}`);
+    // The terminal opened afresh as a notification's tap opens it (straight from the URL, the
+    // host's screen never shown), then the host killed again while idle, and typed at while it
+    // is down: sent once the next host is up; the phone says the host restarted.
+    const [hostId, sessionId] = await page.evaluate(() => {
+      const [[id, c]] = [...window.peerDebug.conns.entries()];
+      return [id, c.channelStats()[0].session];
+    });
+    await page.goto(`${relayUrl}?open=${hostId}/pty/${sessionId}`);
+    await page.getByTestId('conn-state').filter({ hasText: 'online' }).waitFor({ timeout: 15000 });
+    await waitTerm(page, (t) => /^END$/m.test(t), 'END in the reopened terminal');
+    // The picture of the screen it opens with is the screen's as the phone shows it: the prompt
+    // on the cursor's line, the last one written, right under END (a picture drawn for another
+    // size leaves the cursor in the middle of old lines).
+    await page.waitForTimeout(300);
+    const screen = await page.evaluate(() => {
+      const t = window.peerDebug.term().term;
+      const b = t.buffer.active;
+      const line = (i) => b.getLine(i)?.translateToString(true) ?? '';
+      const cursorAt = b.baseY + b.cursorY;
+      let last = b.length - 1;
+      while (last > 0 && line(last) === '') last--;
+      return { cols: t.cols, rows: t.rows, cursorAt, last, lines: [line(cursorAt - 2), line(cursorAt - 1), line(cursorAt)] };
+    });
+    if (screen.cursorAt !== screen.last || screen.lines[0] !== '400000' || screen.lines[1] !== 'END' || !/[$#] ?$/.test(screen.lines[2])) {
+      throw new Error(`the reopened terminal's picture is off: ${JSON.stringify(screen)}`);
+    }
+    const t1 = Date.now();
+    await host.restart('SIGKILL', async () => {
+      await page.getByTestId('conn-state').filter({ hasNotText: 'online' }).waitFor({ timeout: 10000 });
+      await typeText(page, 'echo $X-after\n');
+    });
+    await restartToast.waitFor({ timeout: 20000 });
+    await page.getByTestId('conn-state').filter({ hasText: 'online' }).waitFor({ timeout: 20000 });
+    text = await waitTerm(page, (t) => /^kept-42-after$/m.test(t), 'kept-42-after (the same shell)', 20000);
+    const againMs = Date.now() - t1;
+    if (count(text, 'kept-42-after') !== 1) throw new Error(`kept-42-after shows ${count(text, 'kept-42-after')} times`);
+    if (text.includes('ended with it') || (await page.getByTestId('ended').count()) > 0) throw new Error(`the session shows as ended:\n${text.slice(-1500)}`);
+    if (!(await page.getByTestId('keybar').isVisible())) throw new Error('the key bar is gone after the restart');
+    await typeText(page, 'echo still-$((7*6))\n');
+    await waitTerm(page, (t) => /^still-42$/m.test(t), 'still-42');
+    results.metrics.hostRestart = { streamBytes: expectedLen, killedAtBytes: at, hostUpMs: upMs, onlineAfterKillMs: onlineMs, typedWhileDownShownMs: againMs };
+    await shots(page, 'terminal-after-host-restart', [SIZES[0]]);
+    if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
+  });
+
+  await step('host restart: with --kill-sessions-on-exit the shell ends with the host, the terminal says how, the app goes on', page, async () => {
+    const host = await startHost(relayUrl, 'ephemeral', ['--kill-sessions-on-exit']);
+    await pairAndOpen(host, 'ephemeral');
+    await typeText(page, 'echo before-$((2*3))\n');
+    await waitTerm(page, (t) => /^before-6$/m.test(t), 'before-6');
+    // Stopped (SIGTERM): the host hangs the shell up and writes down how it ended, which the
+    // next host tells the phone.
+    await host.restart('SIGTERM');
+    const ended = page.getByTestId('ended');
+    await ended.waitFor({ timeout: 20000 });
+    await restartToast.waitFor({ timeout: 5000 });
+    let hidden = await covered('[data-testid="ended"] button');
+    if (hidden.length) throw new Error(`the restart toast covers the ended session's buttons: ${hidden.join(', ')}`);
+    const said = (await ended.locator('.ended-text').textContent()) ?? '';
+    if (!/^Session ended: (ended by |exited with status )/.test(said)) throw new Error(`after a stop the terminal says ${JSON.stringify(said)}`);
+    let text = await termText(page);
+    if (count(text, 'before-6') !== 1) throw new Error(`before-6 shows ${count(text, 'before-6')} times`);
+    results.metrics.killSessionsStopSays = said;
+    await shots(page, 'terminal-host-stopped-session-ended', [SIZES[0]]);
+    // The app goes on: a new terminal; then the host is killed (SIGKILL), so nothing wrote the
+    // session's end down: the phone says it ended with the host.
+    await ended.getByRole('button', { name: 'New terminal here' }).click();
+    await page.locator('.xterm-rows').waitFor();
+    await waitTerm(page, (t) => /[$#] ?$/m.test(t), 'a prompt in the new terminal');
+    await typeText(page, 'echo second-$((3*3))\n');
+    await waitTerm(page, (t) => /^second-9$/m.test(t), 'second-9');
+    await host.restart('SIGKILL');
+    await ended.filter({ hasText: endedWithHost }).waitFor({ timeout: 20000 });
+    if (await restartToast.isVisible()) {
+      hidden = await covered('[data-testid="ended"] button');
+      if (hidden.length) throw new Error(`the restart toast covers the ended session's buttons: ${hidden.join(', ')}`);
+    }
+    text = await termText(page);
+    if (!text.replace(/\n/g, '').includes(`[${endedWithHost}]`)) throw new Error(`the terminal does not say it ended with the host:\n${text.slice(-800)}`);
+    if (await page.getByTestId('keybar').isVisible()) throw new Error('the key bar stays after the session ended');
+    await shots(page, 'terminal-host-killed-session-ended', [SIZES[0]]);
+    await ended.getByRole('button', { name: 'New terminal here' }).click();
+    await page.locator('.xterm-rows').waitFor();
+    await waitTerm(page, (t) => /[$#] ?$/m.test(t), 'a prompt after the restart');
+    await typeText(page, 'echo third-$((4*4))\n');
+    await waitTerm(page, (t) => /^third-16$/m.test(t), 'third-16');
+    if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
+  });
+  await context.close();
+}
+
 let failed = false;
 const relay = start(RELAY, ['--http-bind', '127.0.0.1:0', '--web-root', appDir, '--allow-root']);
 const pushService = await startPushService();
@@ -1092,6 +1284,7 @@ try {
     await page.screenshot({ path: join(out, 'one-app-two-hosts.png') });
   });
 
+  await restartSteps(browser, relayUrl);
   const agents = await agentSteps(page, relayUrl);
   await pushSteps(page, context, relayUrl, pushService, agents);
   await localModelSteps({ page, relayUrl, step, start, PEER, repo, out, temps });

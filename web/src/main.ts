@@ -180,6 +180,15 @@ async function forgetHost(id: string) {
 function toast(text: string, cls = 'error') {
   const t = h('div', `toast ${cls}`, text);
   t.setAttribute('role', 'alert');
+  // Over a terminal the bottom of the screen is the key bar, or an ended session's buttons:
+  // wanted most just when something happened (a host restart). Show it under the header there.
+  if (app.classList.contains('terminal')) {
+    const bar = app.querySelector('header.bar');
+    const shown = bar !== null && getComputedStyle(bar).display !== 'none';
+    t.classList.add('top');
+    // (The header's bottom is below the safe area already.)
+    t.style.top = shown ? `${Math.round(bar.getBoundingClientRect().bottom) + 8}px` : 'calc(8px + env(safe-area-inset-top))';
+  }
   document.body.append(t);
   setTimeout(() => t.remove(), 6000);
 }
@@ -202,6 +211,9 @@ async function connFor(rec: store.HostRecord): Promise<HostConn> {
           if (next) conn.setBridges(next.bridges);
         });
     };
+    // Set here, not by the host's screen: a terminal opened from a notification is shown
+    // without that screen ever having been.
+    conn.onRestart = () => toast('The host restarted.', 'info');
     c = conn;
     conns.set(rec.id, c);
   }
@@ -526,7 +538,6 @@ async function showHost(rec: store.HostRecord) {
     }
   };
   newHere = (cwd: string) => void create(cwd);
-  conn.onRestart = () => toast('The host restarted.', 'info');
   await refresh();
   refreshTimer = setInterval(() => void refresh(), 3000);
 }

@@ -8,7 +8,7 @@ import { PredictedEcho } from './echo';
 import { buildKeyBar, DEFAULT_ROWS, keyDef } from './keybar';
 import { clampFont, loadPrefs, savePrefs, termTheme } from './prefs';
 import { copyText, readText } from './clipboard';
-import type { HostConn } from './conn';
+import type { ChannelEvents, HostConn } from './conn';
 import type { WinSize } from './gen/protocol';
 
 export interface TermView {
@@ -154,6 +154,7 @@ export function openTerminal(
       refit();
     },
     dispose() {
+      disposed = true;
       conn.detach(channel);
       view.echo?.dispose();
       ro.disconnect();
@@ -165,7 +166,7 @@ export function openTerminal(
 
   const size = (): WinSize => ({ cols: term.cols, rows: term.rows });
   let skippedAhead = false;
-  channel = conn.attach(session, fromOffset, size(), {
+  const events: ChannelEvents = {
     output(data) {
       writer.push(data);
       view.onOutput?.(data);
@@ -211,8 +212,16 @@ export function openTerminal(
     },
     inputAck: (seq) => view.echo?.inputAck(seq),
     echoAck: (a) => view.echo?.echoAck(a),
-  }, screen, prefs.predict !== 'never');
-  view.channel = channel;
+  };
+  // Attached once the terminal is on the page and fitted (below), not before: the attach carries
+  // the size, which the host gives the PTY and draws the first picture of the screen for. Sent
+  // at once, it said xterm's unfitted 80×24, and the picture, drawn for 24 rows, landed in a
+  // taller terminal with its cursor in the middle of old lines.
+  let disposed = false;
+  const attach = () => {
+    channel = conn.attach(session, fromOffset, size(), events, screen, prefs.predict !== 'never');
+    view.channel = channel;
+  };
   // Answers to terminal queries (cursor position, device attributes) go back to the program.
   term.onData((d) => conn.input(channel, bytes(d)));
 
@@ -381,11 +390,13 @@ export function openTerminal(
   ro.observe(box);
   window.visualViewport?.addEventListener('resize', refit);
   requestAnimationFrame(() => {
+    if (disposed) return;
     term.open(box);
     if (prefs.predict !== 'never' && term.element) {
       view.echo = new PredictedEcho(term, term.element, prefs.predict, () => writer.idle());
     }
     refit();
+    attach();
     field.focus({ preventScroll: true });
   });
   return view;
