@@ -951,6 +951,16 @@ try {
     await typeText(page, 'x\n');
     await waitTerm(page, (t) => t.includes('^[[Z^[x'), 'ESC [ Z and ESC x from the key bar');
     await pressKey(page, 'ctrl-c');
+    // The shell's prompt first: keys that reach the terminal with the ^C are discarded with it.
+    await waitTerm(
+      page,
+      (t) => {
+        const lines = t.split('\n').map((l) => l.trimEnd());
+        const at = lines.findLastIndex((l) => l.endsWith('^C'));
+        return at >= 0 && lines.slice(at + 1).some((l) => /[$#]$/.test(l));
+      },
+      'the prompt after ^C',
+    );
     // Scrolled up: a button back to the newest line; typing goes back there too.
     await typeText(page, 'seq 1 400\n');
     await waitTerm(page, (t) => /^400$/m.test(t), 'seq up to 400');
