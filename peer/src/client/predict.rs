@@ -17,10 +17,11 @@
 //! - the keys: after any other key (Enter, Tab, control keys, other escape sequences) nothing
 //!   until the host has answered it;
 //! - what is shown: guesses start hidden, at first, after Enter or any other key that may
-//!   start something new (a new line, a new program) and after a wrong guess, and show only once the host has
-//!   confirmed one of them. So the first key typed into a password prompt (echo off) is never
-//!   shown: the host does not echo it, the guess is found wrong, and the prompt's line
-//!   discipline switches guessing off.
+//!   start something new (a new line, a new program) and after a wrong guess, and show
+//!   only once the host has confirmed one of them made after that key (the late confirmation
+//!   of keys typed before an Enter does not count). So the first key typed into a password
+//!   prompt (echo off) is never shown: the host does not echo it, the guess is found wrong,
+//!   and the prompt's line discipline switches guessing off.
 //!
 //! How: where the terminal edits lines itself (`ICANON`, e.g. `cat`), a character is written
 //! over the cursor and backspace erases characters typed on this line; elsewhere (a shell's
@@ -125,8 +126,11 @@ pub struct Predictor {
     /// When the oldest guess still open was made.
     since: Option<Instant>,
     /// At first, after a key that could not be guessed and after a wrong guess: keep
-    /// guessing, but show nothing until a guess is confirmed.
+    /// guessing, but show nothing until a guess made after `hidden_at` is confirmed.
     tentative: bool,
+    /// The input that hid the guesses: the confirmation of a guess it or an earlier input
+    /// made (on the line it left) does not show them again.
+    hidden_at: u64,
     /// A key that cannot be guessed: nothing until the host has answered this input.
     stopped_until: Option<u64>,
     /// Characters typed on this line (canonical mode), that backspace may erase.
@@ -221,6 +225,7 @@ impl Predictor {
             cursor: None,
             since: None,
             tentative: true,
+            hidden_at: 0,
             stopped_until: None,
             typed_in_line: 0,
             acked: 0,
@@ -290,9 +295,9 @@ impl Predictor {
             if !self.guess(seq, key, view) {
                 self.stopped_until = Some(seq);
                 if matches!(key, Key::Enter | Key::Other) {
-                    // Maybe a new line, maybe a new program: hide guesses until one is
-                    // confirmed.
-                    self.tentative = true;
+                    // Maybe a new line, maybe a new program: hide guesses until one made after
+                    // this key is confirmed.
+                    self.hide(seq);
                 }
                 if key != Key::Enter {
                     self.typed_in_line = 0;
@@ -304,6 +309,13 @@ impl Predictor {
             self.since = Some(now);
         }
         self.overlay() != before
+    }
+
+    /// Hides the guesses until the host confirms one made after input `seq` (those made before
+    /// may still be confirmed: they were on the line this key left).
+    fn hide(&mut self, seq: u64) {
+        self.tentative = true;
+        self.hidden_at = self.hidden_at.max(seq);
     }
 
     /// Guesses one key; `false` if it cannot be guessed.
@@ -421,10 +433,13 @@ impl Predictor {
         let before = self.overlay();
         let mut wrong = false;
         let mut right = 0;
+        // A guess made after the key that hid them is confirmed.
+        let mut fresh = false;
         for (&(r, c), g) in &self.cells {
             if g.seq <= seq {
                 if view.char_at(r, c) == Some(g.ch) {
                     right += 1;
+                    fresh |= g.seq > self.hidden_at;
                 } else {
                     wrong = true;
                 }
@@ -438,11 +453,12 @@ impl Predictor {
         }
         if wrong {
             self.stats.wrong += 1;
-            self.tentative = true;
+            // Every guess goes: those made from now on are all after this answer.
+            self.hide(seq);
             self.clear();
         } else {
             self.stats.confirmed += right;
-            if right > 0 {
+            if fresh {
                 self.tentative = false;
             }
             self.cells.retain(|_, g| g.seq > seq);

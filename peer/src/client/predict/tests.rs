@@ -135,6 +135,44 @@ fn enter_hides_guesses_until_the_next_confirmation() {
     assert_eq!(type_(&mut p, &s, 6, b"e").cells, vec![((1, 4), 'e')]);
 }
 
+/// The keys typed before Enter are confirmed after it went out (a slow link, `ls⏎` typed
+/// quickly): they were on the line Enter left, so the next line (a password prompt, say) stays
+/// hidden until a key typed on it is confirmed.
+#[test]
+fn keys_confirmed_after_enter_keep_the_next_line_hidden() {
+    let mut s = screen("$ ");
+    let mut p = engine(false, false);
+    type_(&mut p, &s, 1, b"a");
+    echo(&mut p, &mut s, b"a", 1);
+    type_(&mut p, &s, 2, b"l");
+    assert_eq!(type_(&mut p, &s, 3, b"s").cells.len(), 2);
+    assert_eq!(type_(&mut p, &s, 4, b"\r"), Overlay::default());
+    assert_eq!(echo(&mut p, &mut s, b"ls", 3), Overlay::default());
+    assert_eq!(p.stats().confirmed, 3);
+    echo(&mut p, &mut s, b"\r\n$ ", 4);
+    assert_eq!(type_(&mut p, &s, 5, b"x"), Overlay::default(), "hidden");
+    echo(&mut p, &mut s, b"x", 5);
+    assert_eq!(type_(&mut p, &s, 6, b"y").cells, vec![((1, 3), 'y')]);
+    assert_eq!(p.stats().wrong, 0);
+}
+
+/// Keys typed before Enter in the same input (pasted) do not show the next line either.
+#[test]
+fn keys_pasted_with_enter_keep_the_next_line_hidden() {
+    let mut s = screen("$ ");
+    let mut p = engine(false, false);
+    type_(&mut p, &s, 1, b"a");
+    echo(&mut p, &mut s, b"a", 1);
+    assert_eq!(type_(&mut p, &s, 2, b"ls\rx"), Overlay::default());
+    assert_eq!(p.stats().shown, 3, "l and s, not the x after Enter");
+    // The host answered input 2 while only "ls" was on screen.
+    assert_eq!(echo(&mut p, &mut s, b"ls", 2), Overlay::default());
+    echo(&mut p, &mut s, b"\r\n$ x", 2);
+    assert_eq!(type_(&mut p, &s, 3, b"y"), Overlay::default(), "hidden");
+    echo(&mut p, &mut s, b"y", 3);
+    assert_eq!(type_(&mut p, &s, 4, b"z").cells, vec![((1, 4), 'z')]);
+}
+
 /// A program that does not echo (a password prompt that reads raw): the guess is found wrong
 /// and was never shown; nothing shows after it either.
 #[test]
