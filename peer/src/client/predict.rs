@@ -14,10 +14,13 @@
 //! - the terminal: not the alternate screen (full-screen programs), not while the host says
 //!   the terminal does not echo and edits lines itself (password prompts), nor before the host
 //!   has said how it echoes; a plain cursor (no insert or origin mode, no pending wrap);
-//! - the keys: after any other key (Enter, Tab, control keys, other escape sequences) nothing
-//!   until the host has answered it;
-//! - what is shown: guesses start hidden, at first, after Enter or any other key that may
-//!   start something new (a new line, a new program) and after a wrong guess, and show
+//! - the keys: after any other key (Enter, Tab, Ctrl-C, other control keys, other escape
+//!   sequences) nothing until the host has answered it; Ctrl-C also takes back at once the
+//!   guesses made before it (the line they were on is abandoned: a line editor drops it, the
+//!   terminal discards input not yet read), and the host's screen shows through until it
+//!   answers;
+//! - what is shown: guesses start hidden, at first, after Enter, Ctrl-C or any other key that
+//!   may start something new (a new line, a new program) and after a wrong guess, and show
 //!   only once the host has confirmed one of them made after that key (the late confirmation
 //!   of keys typed before an Enter does not count). So the first key typed into a password
 //!   prompt (echo off) is never shown: the host does not echo it, the guess is found wrong,
@@ -149,6 +152,8 @@ enum Key {
     Right,
     /// Enter: a new line starts (nothing to guess).
     Enter,
+    /// Ctrl-C: the line is abandoned (nothing to guess, and the guesses on it go).
+    Interrupt,
     Other,
 }
 
@@ -181,6 +186,10 @@ fn keys(bytes: &[u8]) -> Vec<Key> {
             }
             b'\r' | b'\n' => {
                 out.push(Key::Enter);
+                i += 1;
+            }
+            0x03 => {
+                out.push(Key::Interrupt);
                 i += 1;
             }
             0x20..=0x7e => {
@@ -292,9 +301,15 @@ impl Predictor {
             if key == Key::Enter {
                 self.typed_in_line = 0;
             }
+            if key == Key::Interrupt {
+                // The line is abandoned (a line editor drops it, the terminal discards input
+                // not yet read): its guesses go at once, and the host's screen shows through
+                // until it answers.
+                self.clear();
+            }
             if !self.guess(seq, key, view) {
                 self.stopped_until = Some(seq);
-                if matches!(key, Key::Enter | Key::Other) {
+                if matches!(key, Key::Enter | Key::Interrupt | Key::Other) {
                     // Maybe a new line, maybe a new program: hide guesses until one made after
                     // this key is confirmed.
                     self.hide(seq);
