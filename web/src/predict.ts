@@ -9,8 +9,9 @@
 // the host says the terminal does not echo but edits lines itself (password prompts); not
 // before the host said how it echoes; after any other key (Enter, Tab, control keys) nothing
 // until the host has answered it. Guesses start hidden, at first, after Enter or another such
-// key and after a wrong guess, and show once the host has confirmed one of them: so the first
-// key typed into a password prompt is never shown. Ctrl-C also takes back the guesses made
+// key and after a wrong guess, and show once the host has confirmed one of them made after that
+// key (the late confirmation of keys typed before an Enter does not count): so the first key
+// typed into a password prompt is never shown. Ctrl-C also takes back the guesses made
 // before it (the line they were on is abandoned). Only characters known to be one column wide
 // are guessed: not combining marks, zero-width or wide ones.
 //
@@ -115,6 +116,8 @@ export class Predictor {
   private cur: { at: [number, number]; seq: number } | null = null;
   private since: number | null = null;
   private tentative = true;
+  /** While tentative: only a guess made by a later input than this one shows the rest. */
+  private hiddenAt = 0;
   private stoppedUntil: number | null = null;
   private typedInLine = 0;
   private acked = 0;
@@ -167,13 +170,22 @@ export class Predictor {
       if (key.k === 'interrupt') this.clear();
       if (!this.guess(seq, key, view)) {
         this.stoppedUntil = seq;
-        if (key.k === 'enter' || key.k === 'interrupt' || key.k === 'other') this.tentative = true;
+        if (key.k === 'enter' || key.k === 'interrupt' || key.k === 'other') this.hide(seq);
         if (key.k !== 'enter') this.typedInLine = 0;
         break;
       }
     }
     if (this.open() && this.since === null) this.since = now;
     return JSON.stringify(this.overlay()) !== before;
+  }
+
+  /**
+   * Hides the guesses until the host confirms one made after input `seq` (those made before may
+   * still be confirmed: they were on the line this key left).
+   */
+  private hide(seq: number) {
+    this.tentative = true;
+    this.hiddenAt = Math.max(this.hiddenAt, seq);
   }
 
   private guess(seq: number, key: Key, view: PredictView): boolean {
@@ -266,10 +278,13 @@ export class Predictor {
     const before = JSON.stringify(this.overlay());
     let wrong = false;
     let right = 0;
+    let fresh = false;
     for (const g of this.cells.values()) {
       if (g.seq <= seq) {
-        if (shows(view.charAt(g.row, g.col), g.ch)) right++;
-        else wrong = true;
+        if (shows(view.charAt(g.row, g.col), g.ch)) {
+          right++;
+          if (g.seq > this.hiddenAt) fresh = true;
+        } else wrong = true;
       }
     }
     if (this.cur && this.cur.seq <= seq) {
@@ -278,11 +293,12 @@ export class Predictor {
     }
     if (wrong) {
       this.stats.wrong++;
-      this.tentative = true;
+      // Every guess goes: those made from now on are all after this answer.
+      this.hide(seq);
       this.clear();
     } else {
       this.stats.confirmed += right;
-      if (right > 0) this.tentative = false;
+      if (fresh) this.tentative = false;
       for (const [k, g] of this.cells) if (g.seq <= seq) this.cells.delete(k);
       if (this.cur && this.cur.seq <= seq) this.cur = null;
       if (!this.open()) this.since = null;

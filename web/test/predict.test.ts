@@ -122,6 +122,29 @@ describe('predicted echo', () => {
     expect(cells(p.overlay())).toEqual([[1, 4, 'e']]);
   });
 
+  it('keeps the next line hidden when the keys typed before Enter are confirmed after it', async () => {
+    const t = await screen('$ ');
+    const v = xtermView(t);
+    const p = engine(false, false);
+    p.typed(1, 'a', v, 0);
+    await echo(p, t, 'a', 1);
+    p.typed(2, 'l', v, 0);
+    p.typed(3, 's', v, 0);
+    expect(p.overlay().cells.length).toBe(2);
+    p.typed(4, '\r', v, 0);
+    // The echo of "ls" is confirmed after the Enter went out: it was typed before the Enter, so
+    // the next line (a password prompt, say) stays hidden.
+    expect(await echo(p, t, 'ls', 3)).toEqual(NONE);
+    expect(p.stats.confirmed).toBe(3);
+    await echo(p, t, '\r\n$ ', 4);
+    p.typed(5, 'x', v, 0);
+    expect(p.overlay()).toEqual(NONE);
+    await echo(p, t, 'x', 5);
+    p.typed(6, 'y', v, 0);
+    expect(cells(p.overlay())).toEqual([[1, 3, 'y']]);
+    expect(p.stats.wrong).toBe(0);
+  });
+
   it('never shows a key that is not echoed (a password read raw)', async () => {
     const t = await screen('Password: ');
     const v = xtermView(t);

@@ -14,13 +14,17 @@
 //! - the terminal: not the alternate screen (full-screen programs), not while the host says
 //!   the terminal does not echo and edits lines itself (password prompts), nor before the host
 //!   has said how it echoes; a plain cursor (no insert or origin mode, no pending wrap);
-//! - the keys: after any other key (Enter, Tab, control keys, other escape sequences) nothing
-//!   until the host has answered it;
-//! - what is shown: guesses start hidden, at first, after Enter or any other key that may
-//!   start something new (a new line, a new program) and after a wrong guess, and show only once the host has
-//!   confirmed one of them. So the first key typed into a password prompt (echo off) is never
-//!   shown: the host does not echo it, the guess is found wrong, and the prompt's line
-//!   discipline switches guessing off.
+//! - the keys: after any other key (Enter, Tab, Ctrl-C, other control keys, other escape
+//!   sequences) nothing until the host has answered it; Ctrl-C also takes back at once the
+//!   guesses made before it (the line they were on is abandoned: a line editor drops it, the
+//!   terminal discards input not yet read), and the host's screen shows through until it
+//!   answers;
+//! - what is shown: guesses start hidden, at first, after Enter, Ctrl-C or any other key that
+//!   may start something new (a new line, a new program) and after a wrong guess, and show
+//!   only once the host has confirmed one of them made after that key (the late confirmation
+//!   of keys typed before an Enter does not count). So the first key typed into a password
+//!   prompt (echo off) is never shown: the host does not echo it, the guess is found wrong,
+//!   and the prompt's line discipline switches guessing off.
 //!
 //! How: where the terminal edits lines itself (`ICANON`, e.g. `cat`), a character is written
 //! over the cursor and backspace erases characters typed on this line; elsewhere (a shell's
@@ -125,8 +129,11 @@ pub struct Predictor {
     /// When the oldest guess still open was made.
     since: Option<Instant>,
     /// At first, after a key that could not be guessed and after a wrong guess: keep
-    /// guessing, but show nothing until a guess is confirmed.
+    /// guessing, but show nothing until a guess made after `hidden_at` is confirmed.
     tentative: bool,
+    /// The input that hid the guesses: the confirmation of a guess it or an earlier input
+    /// made (on the line it left) does not show them again.
+    hidden_at: u64,
     /// A key that cannot be guessed: nothing until the host has answered this input.
     stopped_until: Option<u64>,
     /// Characters typed on this line (canonical mode), that backspace may erase.
@@ -145,6 +152,8 @@ enum Key {
     Right,
     /// Enter: a new line starts (nothing to guess).
     Enter,
+    /// Ctrl-C: the line is abandoned (nothing to guess, and the guesses on it go).
+    Interrupt,
     Other,
 }
 
@@ -177,6 +186,10 @@ fn keys(bytes: &[u8]) -> Vec<Key> {
             }
             b'\r' | b'\n' => {
                 out.push(Key::Enter);
+                i += 1;
+            }
+            0x03 => {
+                out.push(Key::Interrupt);
                 i += 1;
             }
             0x20..=0x7e => {
@@ -221,6 +234,7 @@ impl Predictor {
             cursor: None,
             since: None,
             tentative: true,
+            hidden_at: 0,
             stopped_until: None,
             typed_in_line: 0,
             acked: 0,
@@ -287,12 +301,18 @@ impl Predictor {
             if key == Key::Enter {
                 self.typed_in_line = 0;
             }
+            if key == Key::Interrupt {
+                // The line is abandoned (a line editor drops it, the terminal discards input
+                // not yet read): its guesses go at once, and the host's screen shows through
+                // until it answers.
+                self.clear();
+            }
             if !self.guess(seq, key, view) {
                 self.stopped_until = Some(seq);
-                if matches!(key, Key::Enter | Key::Other) {
-                    // Maybe a new line, maybe a new program: hide guesses until one is
-                    // confirmed.
-                    self.tentative = true;
+                if matches!(key, Key::Enter | Key::Interrupt | Key::Other) {
+                    // Maybe a new line, maybe a new program: hide guesses until one made after
+                    // this key is confirmed.
+                    self.hide(seq);
                 }
                 if key != Key::Enter {
                     self.typed_in_line = 0;
@@ -304,6 +324,13 @@ impl Predictor {
             self.since = Some(now);
         }
         self.overlay() != before
+    }
+
+    /// Hides the guesses until the host confirms one made after input `seq` (those made before
+    /// may still be confirmed: they were on the line this key left).
+    fn hide(&mut self, seq: u64) {
+        self.tentative = true;
+        self.hidden_at = self.hidden_at.max(seq);
     }
 
     /// Guesses one key; `false` if it cannot be guessed.
@@ -421,10 +448,13 @@ impl Predictor {
         let before = self.overlay();
         let mut wrong = false;
         let mut right = 0;
+        // A guess made after the key that hid them is confirmed.
+        let mut fresh = false;
         for (&(r, c), g) in &self.cells {
             if g.seq <= seq {
                 if view.char_at(r, c) == Some(g.ch) {
                     right += 1;
+                    fresh |= g.seq > self.hidden_at;
                 } else {
                     wrong = true;
                 }
@@ -438,11 +468,12 @@ impl Predictor {
         }
         if wrong {
             self.stats.wrong += 1;
-            self.tentative = true;
+            // Every guess goes: those made from now on are all after this answer.
+            self.hide(seq);
             self.clear();
         } else {
             self.stats.confirmed += right;
-            if right > 0 {
+            if fresh {
                 self.tentative = false;
             }
             self.cells.retain(|_, g| g.seq > seq);

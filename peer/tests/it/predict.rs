@@ -198,7 +198,8 @@ fn predictions_never_leave_a_wrong_character_in_a_shell_or_cat() {
     let gap = |rng: &mut Rng| Duration::from_millis(rng.below(70));
 
     // The shell's line editor: lines of `echo ...` edited with backspace and the arrows
-    // (never into the "echo " in front, so every line is harmless to run).
+    // (never into the "echo " in front, so every line is harmless to run); one is abandoned
+    // with Ctrl-C.
     for line in 0..6 {
         let mut text: Vec<u8> = Vec::new();
         let mut cursor = 0usize;
@@ -234,6 +235,17 @@ fn predictions_never_leave_a_wrong_character_in_a_shell_or_cat() {
                 guesses_seen += usize::from(r.key(&key, g));
             }
             r.settle(&format!("line {line} burst {burst} (seed {seed})"));
+        }
+        if line == 3 {
+            // Abandoned with Ctrl-C, typed on right after more keys (guesses taken back at
+            // once, the next line's hidden until one is confirmed).
+            for k in ["x", "y", "\x03", "z"] {
+                guesses_seen += usize::from(r.key(k, Duration::ZERO));
+            }
+            r.settle(&format!("line {line}'s Ctrl-C (seed {seed})"));
+            r.key("\x7f", Duration::ZERO);
+            r.settle(&format!("line {line}'s Ctrl-C, the z erased (seed {seed})"));
+            continue;
         }
         r.key("\r", Duration::ZERO);
         r.settle(&format!("line {line}'s Enter (seed {seed})"));

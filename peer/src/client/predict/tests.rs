@@ -33,6 +33,25 @@ fn echo(p: &mut Predictor, s: &mut Screen, out: &[u8], seq: u64) -> Overlay {
     p.overlay()
 }
 
+/// A shell prompt (readline: no echo, no canonical mode) where "a" was typed and confirmed:
+/// guesses show from here on.
+fn shown_at_a_prompt() -> (Screen, Predictor) {
+    let mut s = screen("$ ");
+    let mut p = engine(false, false);
+    type_(&mut p, &s, 1, b"a");
+    echo(&mut p, &mut s, b"a", 1);
+    (s, p)
+}
+
+/// On the new line (row 1) of a shell: the key typed as input `seq` is hidden until the host
+/// confirms it; the next one shows at once.
+fn hidden_until_one_is_confirmed(p: &mut Predictor, s: &mut Screen, seq: u64) {
+    let col = s.cursor_at().1;
+    assert_eq!(type_(p, s, seq, b"x"), Overlay::default(), "hidden");
+    echo(p, s, b"x", seq);
+    assert_eq!(type_(p, s, seq + 1, b"y").cells, vec![((1, col + 1), 'y')]);
+}
+
 /// Readline's terminal (no echo, no canonical mode): the first key is hidden until the host
 /// confirms it, then keys show at once, underlined, and go when their echo is in.
 #[test]
@@ -133,6 +152,94 @@ fn enter_hides_guesses_until_the_next_confirmation() {
     assert_eq!(type_(&mut p, &s, 5, b"d"), Overlay::default(), "hidden");
     echo(&mut p, &mut s, b"d", 5);
     assert_eq!(type_(&mut p, &s, 6, b"e").cells, vec![((1, 4), 'e')]);
+}
+
+/// The keys typed before Enter are confirmed after it went out (a slow link, `ls⏎` typed
+/// quickly): they were on the line Enter left, so the next line (a password prompt, say) stays
+/// hidden until a key typed on it is confirmed.
+#[test]
+fn keys_confirmed_after_enter_keep_the_next_line_hidden() {
+    let (mut s, mut p) = shown_at_a_prompt();
+    type_(&mut p, &s, 2, b"l");
+    assert_eq!(type_(&mut p, &s, 3, b"s").cells.len(), 2);
+    assert_eq!(type_(&mut p, &s, 4, b"\r"), Overlay::default());
+    assert_eq!(echo(&mut p, &mut s, b"ls", 3), Overlay::default());
+    assert_eq!(p.stats().confirmed, 3);
+    echo(&mut p, &mut s, b"\r\n$ ", 4);
+    hidden_until_one_is_confirmed(&mut p, &mut s, 5);
+    assert_eq!(p.stats().wrong, 0);
+}
+
+/// Keys typed before Enter in the same input (pasted) do not show the next line either.
+#[test]
+fn keys_pasted_with_enter_keep_the_next_line_hidden() {
+    let (mut s, mut p) = shown_at_a_prompt();
+    assert_eq!(type_(&mut p, &s, 2, b"ls\rx"), Overlay::default());
+    assert_eq!(p.stats().shown, 3, "l and s, not the x after Enter");
+    // The host answered input 2 while only "ls" was on screen.
+    assert_eq!(echo(&mut p, &mut s, b"ls", 2), Overlay::default());
+    echo(&mut p, &mut s, b"\r\n$ x", 2);
+    hidden_until_one_is_confirmed(&mut p, &mut s, 3);
+}
+
+/// Ctrl-C abandons the line: its guesses go at once, nothing is guessed until the host has
+/// answered it, and the next line's guesses are hidden until one is confirmed (the late echo
+/// of the keys before the ^C does not count).
+#[test]
+fn ctrl_c_takes_back_the_lines_guesses() {
+    let (mut s, mut p) = shown_at_a_prompt();
+    assert_eq!(
+        type_(&mut p, &s, 2, b"bc").cells,
+        vec![((0, 3), 'b'), ((0, 4), 'c')]
+    );
+    assert!(
+        p.typed(3, b"\x03", &s, Instant::now()),
+        "the overlay changed"
+    );
+    assert_eq!(p.overlay(), Overlay::default());
+    assert!(!p.open(), "forgotten, not only hidden");
+    assert_eq!(type_(&mut p, &s, 4, b"d"), Overlay::default());
+    assert_eq!(
+        p.stats().shown,
+        3,
+        "nothing guessed before the ^C is answered"
+    );
+    // The echo of what was typed before the ^C, bash dropping the line, a new prompt: the
+    // first key on it is not shown before the host confirmed it, as after Enter.
+    assert_eq!(echo(&mut p, &mut s, b"bc", 2), Overlay::default());
+    assert_eq!(echo(&mut p, &mut s, b"^C\r\n$ d", 4), Overlay::default());
+    hidden_until_one_is_confirmed(&mut p, &mut s, 5);
+    assert_eq!(
+        p.stats(),
+        Stats {
+            shown: 5,
+            confirmed: 2,
+            wrong: 0
+        },
+        "b and c were taken back, not confirmed"
+    );
+}
+
+/// Ctrl-C in the middle of an input (pasted): the guesses before it in the same input go too,
+/// the keys after it wait for the host; in canonical mode (`cat`) the terminal discards the
+/// line, so backspace has nothing typed on it to erase.
+#[test]
+fn ctrl_c_within_an_input() {
+    let (s, mut p) = shown_at_a_prompt();
+    assert_eq!(type_(&mut p, &s, 2, b"bc\x03de"), Overlay::default());
+    assert!(!p.open());
+    assert_eq!(p.stats().shown, 3);
+    let mut s = screen("");
+    let mut p = engine(true, true);
+    type_(&mut p, &s, 1, b"hi\x03");
+    assert_eq!(p.overlay(), Overlay::default());
+    echo(&mut p, &mut s, b"hi^C\r\n", 1);
+    p.typed(2, b"\x7f", &s, Instant::now());
+    assert_eq!(
+        p.stats().shown,
+        2,
+        "backspace after ^C: nothing of this line to erase"
+    );
 }
 
 /// A program that does not echo (a password prompt that reads raw): the guess is found wrong
@@ -272,6 +379,7 @@ fn keys_left_to_the_host() {
             Key::Other
         ]
     );
+    assert_eq!(keys(b"\x03\x01"), vec![Key::Interrupt, Key::Other]);
     assert_eq!(keys("é".as_bytes()), vec![Key::Char('é')]);
     assert_eq!(keys(b"\x1b[A"), vec![Key::Other]);
     let mut s = screen("$ ");
