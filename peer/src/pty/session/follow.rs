@@ -70,9 +70,18 @@ impl ScreenCell {
     }
 }
 
+/// Benchmarks only (docs/benchmarks.md): `PEER_BENCH_NO_SCREEN_MODEL` runs sessions without
+/// the model, to measure the PTY's throughput and memory without it (no pictures, no facts).
+fn model_off() -> bool {
+    std::env::var_os("PEER_BENCH_NO_SCREEN_MODEL").is_some()
+}
+
 /// Waits (blocking) until the model has taken in all the output there is, or `timeout`
 /// passed: a session's facts (its last line) are then those of its last output.
 pub(super) fn wait_caught_up(shared: &Shared, timeout: Duration) {
+    if model_off() {
+        return;
+    }
     let deadline = Instant::now() + timeout;
     let mut scr = shared.screen.screen.lock();
     loop {
@@ -80,16 +89,14 @@ pub(super) fn wait_caught_up(shared: &Shared, timeout: Duration) {
         if scr.fed() >= end || Instant::now() >= deadline {
             return;
         }
-        // Woken after every feed; the deadline bounds a follower that is off (benchmarks).
+        // Woken after every feed; the deadline bounds a follower that fell behind.
         shared.screen.fed.wait_until(&mut scr, deadline);
     }
 }
 
 /// The follower thread's loop, until the session is gone.
 pub(super) fn follow(id: u64, shared: &Shared, events: &broadcast::Sender<PtyEvent>) {
-    if std::env::var_os("PEER_BENCH_NO_SCREEN_MODEL").is_some() {
-        // Benchmarks only (docs/benchmarks.md): the PTY's throughput and memory without the
-        // model (no pictures, no facts).
+    if model_off() {
         return;
     }
     let cell = &shared.screen;
