@@ -17,7 +17,7 @@ use portable_pty::{Child, MasterPty};
 use super::{Hello, PROTOCOL, Spec, Started, ToHost, ToKeeper, read_frame, send_with_fds};
 use crate::proto::ExitInfo;
 use crate::pty::ring::SharedRing;
-use crate::pty::session::{KILL_GRACE, SpawnError, start_process};
+use crate::pty::session::{KILL_GRACE, SpawnError, exit_info, start_process};
 
 /// How often an orphaned keeper looks whether its state directory still exists (and, where
 /// the kernel has no pidfd, whether its program has exited).
@@ -237,14 +237,10 @@ impl Keeper {
         if self.exit.is_some() {
             return;
         }
-        let status = match self.child.try_wait() {
-            Ok(Some(s)) => s,
+        let exit = match self.child.try_wait() {
+            Ok(Some(s)) => exit_info(Some(s)),
             Ok(None) => return,
-            Err(_) => portable_pty::ExitStatus::with_exit_code(255),
-        };
-        let exit = ExitInfo {
-            code: status.exit_code(),
-            signal: status.signal().map(str::to_owned),
+            Err(_) => exit_info(None),
         };
         let at = crate::util::now_ms();
         self.exit = Some((exit.clone(), at));

@@ -172,6 +172,24 @@ pub(crate) struct Started {
     pub(crate) program: String,
 }
 
+/// Fails unless a Tokio runtime will serve the PTY. Checked before any child exists: a child
+/// spawned for nothing would never be reaped.
+fn need_runtime() -> Result<(), SpawnError> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(_) => Ok(()),
+        Err(_) => Err(SpawnError::Pty("no async runtime to serve the PTY".into())),
+    }
+}
+
+/// How a program ended, from its wait status (`None`: waiting failed, reported as code 255).
+pub(crate) fn exit_info(status: Option<portable_pty::ExitStatus>) -> ExitInfo {
+    let status = status.unwrap_or_else(|| portable_pty::ExitStatus::with_exit_code(255));
+    ExitInfo {
+        code: status.exit_code(),
+        signal: status.signal().map(str::to_owned),
+    }
+}
+
 /// The working directory `req` asks for (the home directory if none), checked.
 pub(crate) fn resolve_cwd(req: &CreateSession) -> Result<String, SpawnError> {
     let cwd = match &req.cwd {
@@ -265,10 +283,7 @@ impl PtySession {
         req: &CreateSession,
         config: &SessionConfig,
     ) -> Result<Arc<PtySession>, SpawnError> {
-        // Checked before the child exists: a child spawned for nothing would never be reaped.
-        if tokio::runtime::Handle::try_current().is_err() {
-            return Err(SpawnError::Pty("no async runtime to serve the PTY".into()));
-        }
+        need_runtime()?;
         let cwd = resolve_cwd(req)?;
         let Started {
             master,
@@ -276,24 +291,11 @@ impl PtySession {
             program,
         } = start_process(id, req, &cwd)?;
         let pid = child.process_id();
-        let wait = Box::new(move || match child.wait() {
-            Ok(s) => keeper::Waited::Exited(
-                ExitInfo {
-                    code: s.exit_code(),
-                    signal: s.signal().map(str::to_owned),
-                },
-                crate::util::now_ms(),
-            ),
-            Err(e) => {
-                warn!(session = id, "wait failed: {e}");
-                keeper::Waited::Exited(
-                    ExitInfo {
-                        code: 255,
-                        signal: None,
-                    },
-                    crate::util::now_ms(),
-                )
-            }
+        let wait = Box::new(move || {
+            let status = child
+                .wait()
+                .inspect_err(|e| warn!(session = id, "wait failed: {e}"));
+            keeper::Waited::Exited(exit_info(status.ok()), crate::util::now_ms())
         });
         PtySession::assemble(
             Parts {
@@ -325,9 +327,7 @@ impl PtySession {
         config: &SessionConfig,
         keepers: &keeper::Keepers,
     ) -> Result<Arc<PtySession>, SpawnError> {
-        if tokio::runtime::Handle::try_current().is_err() {
-            return Err(SpawnError::Pty("no async runtime to serve the PTY".into()));
-        }
+        need_runtime()?;
         let cwd = resolve_cwd(req)?;
         let spec = keeper::Spec {
             id,
