@@ -14,6 +14,15 @@
 //! - the terminal: not the alternate screen (full-screen programs), not while the host says
 //!   the terminal does not echo and edits lines itself (password prompts), nor before the host
 //!   has said how it echoes; a plain cursor (no insert or origin mode, no pending wrap);
+//! - the characters: only those one column wide for certain, by the web engine's rule
+//!   ([`narrow::narrow`]: below U+1100, and no mark, control, format, private-use or
+//!   unassigned character). Wide characters (CJK, emoji), zero-width ones (combining marks,
+//!   U+200B.., the soft hyphen U+00AD, variation selectors) and everything from U+1100 on
+//!   (ambiguous-width symbols included) are keys that cannot be guessed: they stop guessing
+//!   until the host has answered them, as the keys below do, but hide nothing (they start no
+//!   new line or program). A key of several characters (`e` and a combining accent) is guessed
+//!   up to its first such character: the `e` is, and is confirmed by a cell that shows `e`
+//!   with the accent on it. C1 control characters are control keys;
 //! - the keys: after any other key (Enter, Tab, Ctrl-C, other control keys, other escape
 //!   sequences) nothing until the host has answered it; Ctrl-C also takes back at once the
 //!   guesses made before it (the line they were on is abandoned: a line editor drops it, the
@@ -34,7 +43,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use narrow::narrow;
 use unicode_width::UnicodeWidthChar;
+
+mod narrow;
 
 /// When predictions are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -212,8 +224,9 @@ fn keys(bytes: &[u8]) -> Vec<Key> {
                     .and_then(|s| std::str::from_utf8(s).ok())
                     .and_then(|s| s.chars().next())
                 {
-                    Some(c) => out.push(Key::Char(c)),
-                    None => out.push(Key::Other),
+                    // C1 controls are control keys, as C0 ones.
+                    Some(c) if !c.is_control() => out.push(Key::Char(c)),
+                    _ => out.push(Key::Other),
                 }
                 i += len;
             }
@@ -360,11 +373,18 @@ impl Predictor {
         let set = |p: &mut Self, c: usize, ch: char| {
             p.cells.insert((row, c), Guess { ch, seq });
         };
+        // A wide character's two columns (on the screen or guessed over): a line editor
+        // moves over and erases both at once, and writing over one half erases the other.
+        let wide = |p: &Self, c: usize| {
+            shown(p, c).is_none() || (c + 1 < cols && shown(p, c + 1).is_none())
+        };
         match key {
             Key::Char(ch) => {
-                if ch.width() != Some(1) || col + 1 >= cols {
-                    // Wide and zero-width characters, and the last column (wrapping), are
-                    // left to the host.
+                if !narrow(ch) || ch.width() != Some(1) || col + 1 >= cols || wide(self, col) {
+                    // Characters that are not one column wide for certain (see
+                    // [`narrow::narrow`]; and U+0D4E, which the model, after `unicode-width`,
+                    // takes as zero width), the last column (wrapping) and a wide character
+                    // under the cursor are left to the host.
                     return false;
                 }
                 if canonical || col >= text_end {
@@ -390,7 +410,7 @@ impl Predictor {
                 self.cursor = Some(((row, col + 1), seq));
             }
             Key::Backspace => {
-                if col == 0 || (canonical && self.typed_in_line == 0) {
+                if col == 0 || wide(self, col - 1) || (canonical && self.typed_in_line == 0) {
                     return false;
                 }
                 if canonical || col >= text_end {
@@ -411,10 +431,13 @@ impl Predictor {
                 self.typed_in_line = self.typed_in_line.saturating_sub(1);
                 self.cursor = Some(((row, col - 1), seq));
             }
-            Key::Left if !canonical && col > 0 => {
+            Key::Left if !canonical && col > 0 && !wide(self, col - 1) => {
                 self.cursor = Some(((row, col - 1), seq));
             }
             Key::Right if !canonical && col < text_end => {
+                if wide(self, col) {
+                    return false;
+                }
                 self.cursor = Some(((row, col + 1), seq));
             }
             Key::Right if !canonical => {
