@@ -35,6 +35,11 @@
 //!   prompt (echo off) is never shown: the host does not echo it, the guess is found wrong,
 //!   and the prompt's line discipline switches guessing off.
 //!
+//! While the link is down (`peer attach` reconnecting: [`Predictor::link_down`]) keys are
+//! guessed and shown as ever (in adaptive mode whatever the round trip, until they are
+//! answered), not expired, and checked once the resume has sent them; a resume that finds
+//! another session or none ends the attachment, and its guesses are taken back.
+//!
 //! How: where the terminal edits lines itself (`ICANON`, e.g. `cat`), a character is written
 //! over the cursor and backspace erases characters typed on this line; elsewhere (a shell's
 //! line editor) a character is inserted, backspace deletes before the cursor, and the arrows
@@ -152,6 +157,11 @@ pub struct Predictor {
     typed_in_line: usize,
     /// Highest input the host has answered.
     acked: u64,
+    /// The link to the host is down (reconnecting).
+    down: bool,
+    /// The last input typed while the link was down: until it is answered, guesses show in
+    /// adaptive mode whatever the round trip.
+    typed_down: u64,
     stats: Stats,
 }
 
@@ -251,6 +261,8 @@ impl Predictor {
             stopped_until: None,
             typed_in_line: 0,
             acked: 0,
+            down: false,
+            typed_down: 0,
             stats: Stats::default(),
         }
     }
@@ -287,12 +299,36 @@ impl Predictor {
             && matches!(self.flags, Some((echo, canonical)) if echo || !canonical)
     }
 
-    /// Whether guesses are shown (mode and round trip).
+    /// Whether guesses are shown (mode and round trip). In adaptive mode also while the link
+    /// is down and until the keys typed meanwhile are answered: their round trip is as long as
+    /// the outage (mosh shows its guesses then too).
     pub fn showing(&self) -> bool {
         match self.mode {
             PredictMode::Never => false,
             PredictMode::Always => true,
-            PredictMode::Adaptive => self.rtt_high,
+            PredictMode::Adaptive => self.rtt_high || self.down || self.acked < self.typed_down,
+        }
+    }
+
+    /// The link to the host went down: keys typed until [`Predictor::link_up`] are guessed
+    /// under the usual rules (a hidden epoch stays hidden, a key that cannot be guessed stops
+    /// guessing until the host answers it, after the resume) and shown, and the host answers
+    /// them once they are sent after the resume (input sequence numbers and echo acks go on
+    /// across connections: they belong to the attachment's client token).
+    pub fn link_down(&mut self) {
+        self.down = true;
+    }
+
+    /// The link is up again and the inputs the host had not applied are sent again now: the
+    /// guesses still open are given their full time from now (the host could not answer them
+    /// while the link was down).
+    pub fn link_up(&mut self, now: Instant) {
+        if !self.down {
+            return;
+        }
+        self.down = false;
+        if self.open() {
+            self.since = Some(now);
         }
     }
 
@@ -310,6 +346,9 @@ impl Predictor {
     /// The user typed `bytes`, sent as input `seq`. Returns whether the overlay changed.
     pub fn typed(&mut self, seq: u64, bytes: &[u8], view: &impl View, now: Instant) -> bool {
         let before = self.overlay();
+        if self.down {
+            self.typed_down = self.typed_down.max(seq);
+        }
         for key in keys(bytes) {
             if key == Key::Enter {
                 self.typed_in_line = 0;
@@ -540,6 +579,10 @@ impl Predictor {
     }
 
     fn expired(&self, now: Instant) -> bool {
+        if self.down {
+            // The host cannot answer now.
+            return false;
+        }
         let limit = EXPIRE.max(self.srtt.unwrap_or_default() * 4);
         self.since.is_some_and(|t| now.duration_since(t) > limit)
     }

@@ -518,3 +518,69 @@ fn what_is_guessed_is_one_column_wide_for_unicode_width() {
         Overlay::default()
     );
 }
+
+/// At a shell prompt, a link of 5 ms round trip (adaptive: guesses hidden), "a" confirmed.
+fn adaptive_on_a_fast_link() -> (Screen, Predictor) {
+    let mut s = screen("$ ");
+    let mut p = Predictor::new(PredictMode::Adaptive);
+    p.line_discipline(false, false);
+    p.rtt_sample(Duration::from_millis(5));
+    type_(&mut p, &s, 1, b"a");
+    echo(&mut p, &mut s, b"a", 1);
+    (s, p)
+}
+
+/// Keys typed while the link is down are shown (on a fast link too: their round trip is the
+/// outage's), do not expire meanwhile, get their full time from the resume on, and are
+/// confirmed by the echo that follows the resume.
+#[test]
+fn keys_typed_while_the_link_is_down_show_and_are_confirmed_after_the_resume() {
+    let (mut s, mut p) = adaptive_on_a_fast_link();
+    assert_eq!(type_(&mut p, &s, 2, b"b"), Overlay::default(), "fast link");
+    echo(&mut p, &mut s, b"b", 2);
+    let t0 = Instant::now();
+    p.link_down();
+    p.typed(3, b"cd", &s, t0);
+    assert_eq!(p.overlay().cells, vec![((0, 4), 'c'), ((0, 5), 'd')]);
+    assert_eq!(p.overlay().cursor, Some((0, 6)));
+    let long = t0 + EXPIRE * 5;
+    assert!(!p.tick(long), "not expired while the link is down");
+    p.link_up(long);
+    assert!(
+        !p.tick(long + EXPIRE / 2),
+        "their time runs from the resume"
+    );
+    assert!(!p.overlay().cells.is_empty(), "shown until answered");
+    // The host's first echo ack on the new connection covers only what it had applied.
+    assert!(!p.answered(2, &s));
+    assert_eq!(echo(&mut p, &mut s, b"cd", 3), Overlay::default());
+    assert_eq!(p.stats().wrong, 0);
+    // Answered: the fast link's rule again.
+    assert_eq!(type_(&mut p, &s, 4, b"e"), Overlay::default(), "fast link");
+}
+
+/// Guesses made while the link is down follow the usual rules: hidden ones stay hidden (after
+/// Enter), a key that cannot be guessed stops guessing until the host answers it (after the
+/// resume), and a guess the host contradicts is taken back.
+#[test]
+fn the_link_down_keeps_the_rules() {
+    // Enter while down: the next line's keys are not guessed before Enter is answered, and
+    // hidden until one of them is confirmed.
+    let (mut s, mut p) = shown_at_a_prompt();
+    p.link_down();
+    assert_eq!(type_(&mut p, &s, 2, b"\r"), Overlay::default());
+    assert_eq!(type_(&mut p, &s, 3, b"x"), Overlay::default());
+    assert_eq!(p.stats().shown, 1);
+    p.link_up(Instant::now());
+    echo(&mut p, &mut s, b"\r\n$ ", 2);
+    echo(&mut p, &mut s, b"x", 3);
+    hidden_until_one_is_confirmed(&mut p, &mut s, 4);
+
+    // A guess the host contradicts after the resume (the program went on meanwhile).
+    let (mut s, mut p) = shown_at_a_prompt();
+    p.link_down();
+    assert_eq!(type_(&mut p, &s, 2, b"b").cells, vec![((0, 3), 'b')]);
+    p.link_up(Instant::now());
+    assert_eq!(echo(&mut p, &mut s, b"Z", 2), Overlay::default());
+    assert_eq!(p.stats().wrong, 1);
+}
