@@ -5,6 +5,11 @@
 //! host has not acknowledged. After a reconnect it attaches again from that offset with the
 //! same client token; the host replays exactly the missing output and reports which input
 //! sequence numbers it already applied, so the rest is re-sent once.
+//!
+//! Keystrokes typed while it reconnects are queued, and with predicted echo on also guessed and
+//! drawn at once ([`Display::link_down`]); the echo that follows their re-sending confirms or
+//! repairs the guesses, and an attachment that ends instead takes them back
+//! ([`Display::finish`]).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -170,6 +175,9 @@ impl Attacher {
         let end = self
             .attach(session, from_offset, &mut io, &mut display)
             .await;
+        // However it ended (a resume that found another session or none, too): the terminal
+        // is left with the host's screen, no guess on it.
+        display.finish().await.ok();
         let stats = display.stats();
         if stats.shown > 0 {
             tracing::info!(
@@ -235,6 +243,10 @@ impl Attacher {
         };
 
         'connection: loop {
+            if self.conn.is_none() {
+                // Reconnecting: keys typed meanwhile are still guessed (and shown).
+                display.link_down();
+            }
             let conn = loop {
                 if let Some(c) = self.conn.take() {
                     break c;
@@ -253,7 +265,7 @@ impl Attacher {
                         Err(e) if e.is_retryable() => {
                             attempt += 1;
                             if attempt == 1 || attempt.is_multiple_of(10) {
-                                (io.notice)(&format!("still reconnecting ({e})"));
+                                display.notice(&format!("still reconnecting ({e})"), &mut io.notice).await.map_err(write_error)?;
                             }
                         }
                         Err(e) => return Err(e),
@@ -261,7 +273,11 @@ impl Attacher {
                     r = io.input.recv(), if input_open => match r {
                         None => input_open = false,
                         Some(data) => {
-                            let (detach, _) = take_input(data, &mut unacked, &mut unacked_bytes, &mut io.notice);
+                            let (detach, fresh) = take_input(data, &mut unacked, &mut unacked_bytes, &mut io.notice);
+                            // Queued, sent after the resume: shown now.
+                            for (seq, data) in fresh {
+                                display.typed(seq, &data).await.map_err(write_error)?;
+                            }
                             if detach {
                                 return Ok(AttachEnd::Detached);
                             }
@@ -287,7 +303,14 @@ impl Attacher {
             let (mut send, mut reader, attached) = match conn.attach(attach).await {
                 Ok(x) => x,
                 Err(e) if e.is_retryable() => {
-                    (io.notice)(&format!("connection lost ({e}); reconnecting"));
+                    display.link_down();
+                    display
+                        .notice(
+                            &format!("connection lost ({e}); reconnecting"),
+                            &mut io.notice,
+                        )
+                        .await
+                        .map_err(write_error)?;
                     continue 'connection;
                 }
                 Err(_) if restarted => {
@@ -309,7 +332,10 @@ impl Attacher {
                 restarted = false;
             }
             if offset != from_offset || attempt > 0 {
-                (io.notice)("reconnected; output resumed");
+                display
+                    .notice("reconnected; output resumed", &mut io.notice)
+                    .await
+                    .map_err(write_error)?;
             }
             if offset == u64::MAX {
                 // "Only new output" (or a picture of the screen, which follows): start
@@ -317,7 +343,10 @@ impl Attacher {
                 offset = attached.start_offset;
             }
             // (Output older than the buffer is skipped: a picture or a gap comes first.)
-            display.attached(offset.max(attached.start_offset), attached.info.size);
+            display
+                .attached(offset.max(attached.start_offset), attached.info.size)
+                .await
+                .map_err(write_error)?;
             while unacked
                 .front()
                 .is_some_and(|(s, _)| *s <= attached.input_acked)
@@ -338,7 +367,11 @@ impl Attacher {
                 }
             }
             if lost {
-                (io.notice)("connection lost; reconnecting");
+                display.link_down();
+                display
+                    .notice("connection lost; reconnecting", &mut io.notice)
+                    .await
+                    .map_err(write_error)?;
                 continue 'connection;
             }
 
@@ -429,7 +462,8 @@ impl Attacher {
                             if !e.is_retryable() {
                                 return Err(e);
                             }
-                            (io.notice)(&format!("connection lost ({e}); reconnecting"));
+                            display.link_down();
+                            display.notice(&format!("connection lost ({e}); reconnecting"), &mut io.notice).await.map_err(write_error)?;
                             continue 'connection;
                         }
                     },
@@ -490,7 +524,8 @@ impl Attacher {
                         if conn.relay_gone() && silent >= RELAY_GONE_AFTER {
                             // The relay under this connection went down: another relay of the
                             // host may carry a new one at once.
-                            (io.notice)("the relay went away; reconnecting through another");
+                            display.link_down();
+                            display.notice("the relay went away; reconnecting through another", &mut io.notice).await.map_err(write_error)?;
                             drop(probe);
                             conn.close();
                             continue 'connection;
@@ -504,11 +539,12 @@ impl Attacher {
                                 behind,
                                 "stalled"
                             );
-                            (io.notice)(if behind {
+                            display.link_down();
+                            display.notice(if behind {
                                 "the connection stalled: the host has output that is not arriving; reconnecting"
                             } else {
                                 "the connection stalled: the host does not answer; reconnecting"
-                            });
+                            }, &mut io.notice).await.map_err(write_error)?;
                             drop(probe);
                             conn.close();
                             continue 'connection;
@@ -522,6 +558,11 @@ impl Attacher {
             }
         }
     }
+}
+
+/// The terminal did not take output.
+fn write_error(e: std::io::Error) -> ClientError {
+    ClientError::Protocol(format!("cannot write output: {e}"))
 }
 
 #[cfg(test)]

@@ -4,11 +4,20 @@
 //!
 //! With prediction on, the display keeps a model of the host's screen (the output without the
 //! guesses) to know where the cursor is and what a guess covered.
+//!
+//! While the link is down ([`Display::link_down`]) keys typed are still guessed and drawn.
+//! The notices of the outage ([`Display::notice`]) are written below the cursor's line, and may
+//! scroll the terminal: the display works out where they leave the screen and draws the guesses
+//! on the cursor's line wherever it went. Once the attachment resumes from where the model is
+//! ([`Display::attached`]), it draws the model's screen over the terminal's, notices and all, so
+//! that the terminal shows the host's screen again, exactly, and the guesses and the host's
+//! output land where the model has them.
 
 use std::collections::VecDeque;
 use std::time::Instant;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
+use unicode_width::UnicodeWidthStr;
 
 use super::predict::{Overlay, PredictMode, Predictor, Stats, View};
 use crate::proto::{EchoAck, Repaint, WinSize};
@@ -52,6 +61,14 @@ struct Echo {
     acks: VecDeque<EchoAck>,
     /// Inputs sent and not yet acknowledged, with when (for round-trip samples).
     sent: VecDeque<(u64, Instant)>,
+    /// The link is down (since [`Display::link_down`], until [`Display::attached`]).
+    down: bool,
+    /// Rows the terminal scrolled under the notices written while the link is down: the
+    /// model's row `r` is on the terminal's row `r - shift`.
+    shift: usize,
+    /// The terminal's row where the last of those notices left the cursor (the next starts
+    /// there).
+    below: Option<usize>,
 }
 
 /// A picture being received.
@@ -111,26 +128,108 @@ impl Display {
 
     /// The attachment starts (again) with output at `offset` for a screen of `size`. A model
     /// that is not exactly there is started afresh (it is exact from a picture or from
-    /// offset 0 on).
-    pub fn attached(&mut self, offset: u64, size: WinSize) {
+    /// offset 0 on); one that is goes on, with the guesses made while the link was down, and
+    /// is drawn over the notices of the outage.
+    pub async fn attached(&mut self, offset: u64, size: WinSize) -> std::io::Result<()> {
         if self.mode == PredictMode::Never {
-            return;
+            return Ok(());
         }
         match &mut self.echo {
             Some(e) if e.model.fed() == offset => {
+                // Keys typed while the link was down were never sent: no round-trip samples
+                // from them. Echo acks are per connection.
                 e.sent.clear();
                 e.acks.clear();
+                let mut buf = Vec::new();
+                e.resumed(&mut buf);
+                self.write(&buf).await
             }
             _ => {
+                let mut buf = Vec::new();
+                if let Some(e) = &mut self.echo {
+                    // The old model's guesses go with it.
+                    e.erase(&mut buf);
+                    if let Some(row) = e.below {
+                        cup(&mut buf, (row, 0));
+                    }
+                }
                 self.echo = Some(Echo {
                     model: Screen::at(size, 0, offset),
                     predictor: Predictor::new(self.mode),
                     drawn: Overlay::default(),
                     acks: VecDeque::new(),
                     sent: VecDeque::new(),
+                    down: false,
+                    shift: 0,
+                    below: None,
                 });
+                self.write(&buf).await
             }
         }
+    }
+
+    /// The connection is lost (the attachment reconnects): what is typed until
+    /// [`Display::attached`] is guessed and shown as ever, and answered after the resume.
+    pub fn link_down(&mut self) {
+        if let Some(e) = &mut self.echo {
+            e.down = true;
+            e.predictor.link_down();
+        }
+    }
+
+    /// Writes a notice of the outage through `notice`, which writes `\r\n[peer: msg]\r\n` to
+    /// the same terminal (`cli::terminal::notice`). While the link is down the guesses are
+    /// taken back around it and drawn again where the notice left the cursor's line; otherwise
+    /// the notice is written as it comes.
+    pub async fn notice(
+        &mut self,
+        msg: &str,
+        notice: &mut (dyn FnMut(&str) + Send),
+    ) -> std::io::Result<()> {
+        let Some(e) = self.echo.as_mut().filter(|e| e.down) else {
+            notice(msg);
+            return Ok(());
+        };
+        let mut buf = Vec::new();
+        e.erase(&mut buf);
+        let start = match e.below {
+            Some(row) => {
+                // Under the last notice, not over it.
+                cup(&mut buf, (row, 0));
+                row
+            }
+            None => e.model.cursor_at().0.saturating_sub(e.shift),
+        };
+        self.write(&buf).await?;
+        notice(msg);
+        let Some(e) = &mut self.echo else {
+            return Ok(());
+        };
+        let (rows, cols) = e.model.dims();
+        let width = UnicodeWidthStr::width(format!("[peer: {msg}]").as_str());
+        // "\r\n", the notice's lines, "\r\n".
+        let end = start + width.div_ceil(cols.max(1)).max(1) + 1;
+        let bottom = rows.saturating_sub(1);
+        e.shift += end.saturating_sub(bottom);
+        e.below = Some(end.min(bottom));
+        let mut buf = Vec::new();
+        e.draw(&mut buf);
+        self.write(&buf).await
+    }
+
+    /// Takes back what is drawn of the guesses, for good (the attachment ends), and leaves the
+    /// cursor where the model has it, or under the last notice of an outage.
+    pub async fn finish(&mut self) -> std::io::Result<()> {
+        let Some(e) = &mut self.echo else {
+            return Ok(());
+        };
+        let mut buf = Vec::new();
+        e.erase(&mut buf);
+        e.predictor.clear();
+        if let Some(row) = e.below {
+            cup(&mut buf, (row, 0));
+        }
+        self.write(&buf).await
     }
 
     /// Prediction counters (zero when prediction is off).
@@ -292,6 +391,43 @@ impl Display {
 }
 
 impl Echo {
+    /// Where the model's cell `at` is on the terminal (`None`: scrolled away under notices).
+    fn on_terminal(&self, (row, col): (usize, usize)) -> Option<(usize, usize)> {
+        row.checked_sub(self.shift).map(|r| (r, col))
+    }
+
+    /// The attachment resumed from where the model is: the model's screen is drawn over what
+    /// the notices of the outage did to the terminal's, and the guesses made meanwhile again
+    /// on top of it.
+    fn resumed(&mut self, out: &mut Vec<u8>) {
+        self.erase(out);
+        if self.down && self.below.is_some() {
+            if self.model.plain() {
+                let (rows, cols) = self.model.dims();
+                for row in 0..rows {
+                    cup(out, (row, 0));
+                    for col in 0..cols {
+                        // The right half of a wide character came with its left.
+                        if self.model.char_at(row, col).is_some() {
+                            self.model.draw_cell(row, col, out);
+                        }
+                    }
+                }
+                cup(out, self.model.cursor_at());
+                self.model.restore_pen(out);
+            } else {
+                // Not drawn over (insert or origin mode, other character sets): the
+                // terminal stays as the notices left it, and nothing is guessed on it.
+                self.predictor.clear();
+            }
+        }
+        self.down = false;
+        self.shift = 0;
+        self.below = None;
+        self.predictor.link_up(Instant::now());
+        self.draw(out);
+    }
+
     /// Answers the echo acks the model has reached.
     fn answer_acks(&mut self) {
         while let Some(a) = self.acks.front() {
@@ -311,10 +447,14 @@ impl Echo {
             return;
         }
         for &(at, _) in &self.drawn.cells {
-            cup(out, at);
-            self.model.draw_cell(at.0, at.1, out);
+            if let Some(t) = self.on_terminal(at) {
+                cup(out, t);
+                self.model.draw_cell(at.0, at.1, out);
+            }
         }
-        cup(out, self.model.cursor_at());
+        if let Some(t) = self.on_terminal(self.model.cursor_at()) {
+            cup(out, t);
+        }
         self.model.restore_pen(out);
         self.drawn = Overlay::default();
     }
@@ -325,14 +465,29 @@ impl Echo {
         if overlay.cells.is_empty() && overlay.cursor.is_none() {
             return;
         }
+        let Some(cursor) = self.on_terminal(overlay.cursor.unwrap_or(self.model.cursor_at()))
+        else {
+            // The cursor's line scrolled away under the notices of an outage.
+            return;
+        };
+        let mut cells = Vec::with_capacity(overlay.cells.len());
         for &(at, ch) in &overlay.cells {
+            match self.on_terminal(at) {
+                Some(t) => cells.push((t, ch)),
+                None => return,
+            }
+        }
+        for (at, ch) in cells {
             cup(out, at);
             self.model.guess_pen(out);
             let mut b = [0u8; 4];
             out.extend_from_slice(ch.encode_utf8(&mut b).as_bytes());
         }
-        cup(out, overlay.cursor.unwrap_or(self.model.cursor_at()));
+        cup(out, cursor);
         self.model.restore_pen(out);
         self.drawn = overlay;
     }
 }
+
+#[cfg(test)]
+mod tests;

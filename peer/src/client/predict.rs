@@ -14,6 +14,15 @@
 //! - the terminal: not the alternate screen (full-screen programs), not while the host says
 //!   the terminal does not echo and edits lines itself (password prompts), nor before the host
 //!   has said how it echoes; a plain cursor (no insert or origin mode, no pending wrap);
+//! - the characters: only those one column wide for certain, by the web engine's rule
+//!   ([`narrow::narrow`]: below U+1100, and no mark, control, format, private-use or
+//!   unassigned character). Wide characters (CJK, emoji), zero-width ones (combining marks,
+//!   U+200B.., the soft hyphen U+00AD, variation selectors) and everything from U+1100 on
+//!   (ambiguous-width symbols included) are keys that cannot be guessed: they stop guessing
+//!   until the host has answered them, as the keys below do, but hide nothing (they start no
+//!   new line or program). A key of several characters (`e` and a combining accent) is guessed
+//!   up to its first such character: the `e` is, and is confirmed by a cell that shows `e`
+//!   with the accent on it. C1 control characters are control keys;
 //! - the keys: after any other key (Enter, Tab, Ctrl-C, other control keys, other escape
 //!   sequences) nothing until the host has answered it; Ctrl-C also takes back at once the
 //!   guesses made before it (the line they were on is abandoned: a line editor drops it, the
@@ -26,6 +35,11 @@
 //!   prompt (echo off) is never shown: the host does not echo it, the guess is found wrong,
 //!   and the prompt's line discipline switches guessing off.
 //!
+//! While the link is down (`peer attach` reconnecting: [`Predictor::link_down`]) keys are
+//! guessed and shown as ever (in adaptive mode whatever the round trip, until they are
+//! answered), not expired, and checked once the resume has sent them; a resume that finds
+//! another session or none ends the attachment, and its guesses are taken back.
+//!
 //! How: where the terminal edits lines itself (`ICANON`, e.g. `cat`), a character is written
 //! over the cursor and backspace erases characters typed on this line; elsewhere (a shell's
 //! line editor) a character is inserted, backspace deletes before the cursor, and the arrows
@@ -34,7 +48,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use narrow::narrow;
 use unicode_width::UnicodeWidthChar;
+
+mod narrow;
 
 /// When predictions are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -140,6 +157,11 @@ pub struct Predictor {
     typed_in_line: usize,
     /// Highest input the host has answered.
     acked: u64,
+    /// The link to the host is down (reconnecting).
+    down: bool,
+    /// The last input typed while the link was down: until it is answered, guesses show in
+    /// adaptive mode whatever the round trip.
+    typed_down: u64,
     stats: Stats,
 }
 
@@ -212,8 +234,9 @@ fn keys(bytes: &[u8]) -> Vec<Key> {
                     .and_then(|s| std::str::from_utf8(s).ok())
                     .and_then(|s| s.chars().next())
                 {
-                    Some(c) => out.push(Key::Char(c)),
-                    None => out.push(Key::Other),
+                    // C1 controls are control keys, as C0 ones.
+                    Some(c) if !c.is_control() => out.push(Key::Char(c)),
+                    _ => out.push(Key::Other),
                 }
                 i += len;
             }
@@ -238,6 +261,8 @@ impl Predictor {
             stopped_until: None,
             typed_in_line: 0,
             acked: 0,
+            down: false,
+            typed_down: 0,
             stats: Stats::default(),
         }
     }
@@ -274,12 +299,36 @@ impl Predictor {
             && matches!(self.flags, Some((echo, canonical)) if echo || !canonical)
     }
 
-    /// Whether guesses are shown (mode and round trip).
+    /// Whether guesses are shown (mode and round trip). In adaptive mode also while the link
+    /// is down and until the keys typed meanwhile are answered: their round trip is as long as
+    /// the outage (mosh shows its guesses then too).
     pub fn showing(&self) -> bool {
         match self.mode {
             PredictMode::Never => false,
             PredictMode::Always => true,
-            PredictMode::Adaptive => self.rtt_high,
+            PredictMode::Adaptive => self.rtt_high || self.down || self.acked < self.typed_down,
+        }
+    }
+
+    /// The link to the host went down: keys typed until [`Predictor::link_up`] are guessed
+    /// under the usual rules (a hidden epoch stays hidden, a key that cannot be guessed stops
+    /// guessing until the host answers it, after the resume) and shown, and the host answers
+    /// them once they are sent after the resume (input sequence numbers and echo acks go on
+    /// across connections: they belong to the attachment's client token).
+    pub fn link_down(&mut self) {
+        self.down = true;
+    }
+
+    /// The link is up again and the inputs the host had not applied are sent again now: the
+    /// guesses still open are given their full time from now (the host could not answer them
+    /// while the link was down).
+    pub fn link_up(&mut self, now: Instant) {
+        if !self.down {
+            return;
+        }
+        self.down = false;
+        if self.open() {
+            self.since = Some(now);
         }
     }
 
@@ -297,6 +346,9 @@ impl Predictor {
     /// The user typed `bytes`, sent as input `seq`. Returns whether the overlay changed.
     pub fn typed(&mut self, seq: u64, bytes: &[u8], view: &impl View, now: Instant) -> bool {
         let before = self.overlay();
+        if self.down {
+            self.typed_down = self.typed_down.max(seq);
+        }
         for key in keys(bytes) {
             if key == Key::Enter {
                 self.typed_in_line = 0;
@@ -360,11 +412,18 @@ impl Predictor {
         let set = |p: &mut Self, c: usize, ch: char| {
             p.cells.insert((row, c), Guess { ch, seq });
         };
+        // A wide character's two columns (on the screen or guessed over): a line editor
+        // moves over and erases both at once, and writing over one half erases the other.
+        let wide = |p: &Self, c: usize| {
+            shown(p, c).is_none() || (c + 1 < cols && shown(p, c + 1).is_none())
+        };
         match key {
             Key::Char(ch) => {
-                if ch.width() != Some(1) || col + 1 >= cols {
-                    // Wide and zero-width characters, and the last column (wrapping), are
-                    // left to the host.
+                if !narrow(ch) || ch.width() != Some(1) || col + 1 >= cols || wide(self, col) {
+                    // Characters that are not one column wide for certain (see
+                    // [`narrow::narrow`]; and U+0D4E, which the model, after `unicode-width`,
+                    // takes as zero width), the last column (wrapping) and a wide character
+                    // under the cursor are left to the host.
                     return false;
                 }
                 if canonical || col >= text_end {
@@ -390,7 +449,7 @@ impl Predictor {
                 self.cursor = Some(((row, col + 1), seq));
             }
             Key::Backspace => {
-                if col == 0 || (canonical && self.typed_in_line == 0) {
+                if col == 0 || wide(self, col - 1) || (canonical && self.typed_in_line == 0) {
                     return false;
                 }
                 if canonical || col >= text_end {
@@ -411,10 +470,13 @@ impl Predictor {
                 self.typed_in_line = self.typed_in_line.saturating_sub(1);
                 self.cursor = Some(((row, col - 1), seq));
             }
-            Key::Left if !canonical && col > 0 => {
+            Key::Left if !canonical && col > 0 && !wide(self, col - 1) => {
                 self.cursor = Some(((row, col - 1), seq));
             }
             Key::Right if !canonical && col < text_end => {
+                if wide(self, col) {
+                    return false;
+                }
                 self.cursor = Some(((row, col + 1), seq));
             }
             Key::Right if !canonical => {
@@ -517,6 +579,10 @@ impl Predictor {
     }
 
     fn expired(&self, now: Instant) -> bool {
+        if self.down {
+            // The host cannot answer now.
+            return false;
+        }
         let limit = EXPIRE.max(self.srtt.unwrap_or_default() * 4);
         self.since.is_some_and(|t| now.duration_since(t) > limit)
     }

@@ -347,6 +347,76 @@ fn a_password_prompt_shows_nothing_typed() {
     );
 }
 
+/// Keys typed while `peer attach` reconnects show at once, underlined, on the prompt's line
+/// (the notices of the outage go below it), and once the link is back the terminal shows
+/// exactly what the host's bytes draw, the keys included: confirmed, nothing left underlined.
+#[test]
+fn keys_typed_while_reconnecting_show_and_are_confirmed_after_the_resume() {
+    let impair = Impairment {
+        delay: Duration::from_millis(50),
+        loss: 0.0,
+    };
+    let mut r = rig(impair, "adaptive");
+    for k in "echo ab".chars() {
+        r.key(&k.to_string(), Duration::from_millis(60));
+    }
+    r.settle("echo ab");
+    // The link goes down: every packet is lost until the client has noticed.
+    r.proxy.set(Impairment {
+        delay: Duration::from_millis(50),
+        loss: 1.0,
+    });
+    let lost = Instant::now();
+    while !String::from_utf8_lossy(&r.term.raw()).contains("reconnecting") {
+        assert!(
+            lost.elapsed() < Duration::from_secs(30),
+            "the client never noticed the link was down"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for k in "cd".chars() {
+        r.key(&k.to_string(), Duration::from_millis(30));
+    }
+    let shown_at = Instant::now() + Duration::from_secs(1);
+    loop {
+        let (rows, cursor, under) = r.shown();
+        let line = &rows[usize::from(cursor.0)];
+        if line == "$ echo abcd" && under.len() == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < shown_at,
+            "while reconnecting the terminal shows\n{}\ncursor {cursor:?}, underlined {under:?}",
+            rows.join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    r.proxy.set(impair);
+    let back = Instant::now();
+    while !String::from_utf8_lossy(&r.term.raw()).contains("reconnected") {
+        assert!(
+            back.elapsed() < Duration::from_secs(40),
+            "the client did not reconnect"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    r.settle("the resume");
+    let (rows, cursor, _) = r.shown();
+    assert_eq!(
+        rows[usize::from(cursor.0)],
+        "$ echo abcd",
+        "{}",
+        rows.join("\n")
+    );
+    r.key("\r", Duration::ZERO);
+    r.settle("the Enter after the resume");
+    assert!(
+        r.shown().0.iter().any(|l| l == "abcd"),
+        "the keys did not arrive:\n{}",
+        r.shown().0.join("\n")
+    );
+}
+
 /// Perceived keystroke echo at a shell prompt: from a key written to the terminal of `peer
 /// attach` until the character reaches that terminal, through the proxy with 150 ms round trip
 /// and 1 % loss, with prediction (always, adaptive) and without. A benchmark: run with

@@ -393,3 +393,194 @@ fn keys_left_to_the_host() {
     p.typed(1, b"y", &s, Instant::now());
     assert_eq!(p.stats().shown, 0, "the last column");
 }
+
+/// The web engine's rule: only characters one column wide for certain are guessed. The soft
+/// hyphen (a format character `unicode-width` counts as one column), an Arabic number sign
+/// (format), an unassigned code point, a spacing mark, a symbol from U+1100 on (the euro sign
+/// and the ellipsis are ambiguous-width, one column for `unicode-width`), zero-width and wide
+/// ones are left to the host; accented Latin, Greek and Cyrillic (ambiguous-width below
+/// U+1100) are guessed.
+#[test]
+fn only_characters_one_column_wide_for_certain_are_guessed() {
+    for ch in [
+        '\u{AD}', '\u{600}', '\u{378}', '\u{903}', '€', '…', '\u{200B}', '\u{2060}', '\u{FE0F}',
+        '\u{301}', '中', '😀',
+    ] {
+        let (s, mut p) = shown_at_a_prompt();
+        let bytes = ch.to_string();
+        assert_eq!(
+            type_(&mut p, &s, 2, bytes.as_bytes()),
+            Overlay::default(),
+            "{:?} (U+{:04X}) guessed",
+            ch,
+            u32::from(ch)
+        );
+        assert_eq!(p.stats().shown, 1, "U+{:04X}", u32::from(ch));
+    }
+    for ch in ['é', 'ß', '¡', 'λ', 'ж', 'ÿ', '~'] {
+        let (s, mut p) = shown_at_a_prompt();
+        let bytes = ch.to_string();
+        assert_eq!(
+            type_(&mut p, &s, 2, bytes.as_bytes()).cells,
+            vec![((0, 3), ch)],
+            "U+{:04X}",
+            u32::from(ch)
+        );
+    }
+}
+
+/// A character that is not guessed is a key like Tab: nothing more is guessed until the host
+/// has answered it. But it hides nothing: the line goes on, and the next key shows at once.
+#[test]
+fn a_character_not_guessed_stops_guessing_until_answered_and_hides_nothing() {
+    let (mut s, mut p) = shown_at_a_prompt();
+    assert_eq!(type_(&mut p, &s, 2, "…".as_bytes()), Overlay::default());
+    assert_eq!(
+        type_(&mut p, &s, 3, b"b"),
+        Overlay::default(),
+        "stopped until answered"
+    );
+    echo(&mut p, &mut s, "…b".as_bytes(), 3);
+    let o = type_(&mut p, &s, 4, b"c");
+    assert_eq!(o.cells, vec![((0, 5), 'c')], "shown at once: not hidden");
+    assert_eq!(p.stats().wrong, 0);
+}
+
+/// C1 control characters are control keys: after one, guesses are hidden until a later key is
+/// confirmed (as after ^A), not only stopped.
+#[test]
+fn a_c1_control_is_a_control_key() {
+    assert_eq!(keys("\u{85}".as_bytes()), vec![Key::Other]);
+    assert_eq!(keys("\u{9b}A".as_bytes()), vec![Key::Other, Key::Char('A')]);
+    let (mut s, mut p) = shown_at_a_prompt();
+    type_(&mut p, &s, 2, "\u{85}".as_bytes());
+    echo(&mut p, &mut s, b"", 2);
+    assert_eq!(type_(&mut p, &s, 3, b"b"), Overlay::default(), "hidden");
+}
+
+/// A key of several characters: the first is guessed, the combining accent is not, and the
+/// cell the host draws (`e` with the accent on it) confirms the guess.
+#[test]
+fn a_letter_with_a_combining_accent_is_confirmed_by_the_accented_cell() {
+    let (mut s, mut p) = shown_at_a_prompt();
+    let o = type_(&mut p, &s, 2, "e\u{301}".as_bytes());
+    assert_eq!(o.cells, vec![((0, 3), 'e')]);
+    let o = echo(&mut p, &mut s, "e\u{301}".as_bytes(), 2);
+    assert_eq!(o, Overlay::default());
+    assert_eq!(p.stats().wrong, 0);
+    assert_eq!(p.stats().confirmed, 2);
+    assert_eq!(type_(&mut p, &s, 3, b"x").cells, vec![((0, 4), 'x')]);
+}
+
+/// A wide character on the screen: a line editor moves over and erases both its columns at
+/// once, and writing over one half erases the other, so keys at it are left to the host.
+#[test]
+fn keys_at_a_wide_character_are_left_to_the_host() {
+    // The cursor after it: backspace and left would take two columns.
+    for key in [&b"\x7f"[..], b"\x1b[D"] {
+        let mut s = screen("$ 中");
+        let mut p = engine(false, false);
+        type_(&mut p, &s, 1, b"a");
+        echo(&mut p, &mut s, b"a", 1);
+        let o = type_(&mut p, &s, 2, b"\x1b[D");
+        assert_eq!(o.cursor, Some((0, 4)), "left over a narrow one");
+        assert_eq!(type_(&mut p, &s, 3, key), o, "{key:?}");
+        assert_eq!(p.stats().shown, 2, "{key:?}");
+    }
+    // The cursor on it: right would take two columns, a character would erase both.
+    for key in [&b"\x1b[C"[..], b"x"] {
+        let mut s = screen("$ 中");
+        let mut p = engine(false, false);
+        type_(&mut p, &s, 1, b"a");
+        echo(&mut p, &mut s, b"a", 1);
+        type_(&mut p, &s, 2, b"\x1b[D\x1b[D");
+        echo(&mut p, &mut s, b"\x08\x08\x08", 2);
+        assert_eq!(s.cursor_at(), (0, 2));
+        assert_eq!(type_(&mut p, &s, 3, key), Overlay::default(), "{key:?}");
+    }
+}
+
+/// Every character the web's rule guesses is one column wide for `unicode-width` too (the
+/// model's idea of the screen), but for U+0D4E (Malayalam dot reph: a letter, zero width for
+/// `unicode-width`), which the CLI leaves to the host as well.
+#[test]
+fn what_is_guessed_is_one_column_wide_for_unicode_width() {
+    use unicode_width::UnicodeWidthChar;
+    let odd: Vec<String> = (0u32..0x1100)
+        .filter_map(char::from_u32)
+        .filter(|&c| narrow(c) && c.width() != Some(1))
+        .map(|c| format!("U+{:04X} {:?}", u32::from(c), c.width()))
+        .collect();
+    assert_eq!(odd, ["U+0D4E Some(0)"]);
+    let (s, mut p) = shown_at_a_prompt();
+    assert_eq!(
+        type_(&mut p, &s, 2, "\u{D4E}".as_bytes()),
+        Overlay::default()
+    );
+}
+
+/// At a shell prompt, a link of 5 ms round trip (adaptive: guesses hidden), "a" confirmed.
+fn adaptive_on_a_fast_link() -> (Screen, Predictor) {
+    let mut s = screen("$ ");
+    let mut p = Predictor::new(PredictMode::Adaptive);
+    p.line_discipline(false, false);
+    p.rtt_sample(Duration::from_millis(5));
+    type_(&mut p, &s, 1, b"a");
+    echo(&mut p, &mut s, b"a", 1);
+    (s, p)
+}
+
+/// Keys typed while the link is down are shown (on a fast link too: their round trip is the
+/// outage's), do not expire meanwhile, get their full time from the resume on, and are
+/// confirmed by the echo that follows the resume.
+#[test]
+fn keys_typed_while_the_link_is_down_show_and_are_confirmed_after_the_resume() {
+    let (mut s, mut p) = adaptive_on_a_fast_link();
+    assert_eq!(type_(&mut p, &s, 2, b"b"), Overlay::default(), "fast link");
+    echo(&mut p, &mut s, b"b", 2);
+    let t0 = Instant::now();
+    p.link_down();
+    p.typed(3, b"cd", &s, t0);
+    assert_eq!(p.overlay().cells, vec![((0, 4), 'c'), ((0, 5), 'd')]);
+    assert_eq!(p.overlay().cursor, Some((0, 6)));
+    let long = t0 + EXPIRE * 5;
+    assert!(!p.tick(long), "not expired while the link is down");
+    p.link_up(long);
+    assert!(
+        !p.tick(long + EXPIRE / 2),
+        "their time runs from the resume"
+    );
+    assert!(!p.overlay().cells.is_empty(), "shown until answered");
+    // The host's first echo ack on the new connection covers only what it had applied.
+    assert!(!p.answered(2, &s));
+    assert_eq!(echo(&mut p, &mut s, b"cd", 3), Overlay::default());
+    assert_eq!(p.stats().wrong, 0);
+    // Answered: the fast link's rule again.
+    assert_eq!(type_(&mut p, &s, 4, b"e"), Overlay::default(), "fast link");
+}
+
+/// Guesses made while the link is down follow the usual rules: hidden ones stay hidden (after
+/// Enter), a key that cannot be guessed stops guessing until the host answers it (after the
+/// resume), and a guess the host contradicts is taken back.
+#[test]
+fn the_link_down_keeps_the_rules() {
+    // Enter while down: the next line's keys are not guessed before Enter is answered, and
+    // hidden until one of them is confirmed.
+    let (mut s, mut p) = shown_at_a_prompt();
+    p.link_down();
+    assert_eq!(type_(&mut p, &s, 2, b"\r"), Overlay::default());
+    assert_eq!(type_(&mut p, &s, 3, b"x"), Overlay::default());
+    assert_eq!(p.stats().shown, 1);
+    p.link_up(Instant::now());
+    echo(&mut p, &mut s, b"\r\n$ ", 2);
+    echo(&mut p, &mut s, b"x", 3);
+    hidden_until_one_is_confirmed(&mut p, &mut s, 4);
+
+    // A guess the host contradicts after the resume (the program went on meanwhile).
+    let (mut s, mut p) = shown_at_a_prompt();
+    p.link_down();
+    assert_eq!(type_(&mut p, &s, 2, b"b").cells, vec![((0, 3), 'b')]);
+    p.link_up(Instant::now());
+    assert_eq!(echo(&mut p, &mut s, b"Z", 2), Overlay::default());
+    assert_eq!(p.stats().wrong, 1);
+}
