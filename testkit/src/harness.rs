@@ -812,7 +812,14 @@ impl WsBrowser {
         let (pairing_url, _) = host
             .pairing_url(peer::proto::Role::Operator, Duration::from_secs(60))
             .expect("url");
-        let payload = peer_pairing::PairingPayload::from_url(&pairing_url).expect("payload");
+        Self::pair_url(&pairing_url).await
+    }
+
+    /// Pairs a new browser through the pairing URL of a host (a `peer host` process's, say).
+    pub async fn pair_url(
+        pairing_url: &str,
+    ) -> (WsBrowser, BrowserClient<crate::browser::WsTransport>) {
+        let payload = peer_pairing::PairingPayload::from_url(pairing_url).expect("payload");
         let base = pairing_url.split('#').next().expect("base");
         let url = format!(
             "{}bridge/{}",

@@ -206,3 +206,146 @@ async fn a_picture_and_the_bytes_after_it_show_what_the_whole_stream_shows() {
     }
     host.shutdown().await;
 }
+
+/// Benchmark (docs/benchmarks.md, "Attaching with a picture of the screen"): a real `peer host`
+/// process (`PEER_BENCH_PEER`, e.g. a release build; the test's own binary if unset) runs a
+/// session that prints `PEER_BENCH_HISTORY_MB` (default 1000) MB of `seq` lines with nobody
+/// attached; then a browser asks for the screen with 1000 lines of scrollback. Prints the time
+/// to the whole picture and its size, and for comparison the old way: a replay of the buffer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run by hand (docs/benchmarks.md)"]
+async fn bench_attach_after_history() {
+    use peer::proto::{CreateSession, Reply, Request, ResponseFrame};
+    use peer_testkit::{TestHost, request};
+    let mb: u64 = std::env::var("PEER_BENCH_HISTORY_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let bin = std::env::var_os("PEER_BENCH_PEER")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(peer_testkit::peer_binary);
+    let bin = std::fs::canonicalize(&bin).expect("the peer binary");
+    let dir = bin.parent().expect("its directory").to_owned();
+    let host = TestHost::start_copy(&bin, &dir, tempfile::tempdir().expect("home"), &[]);
+    let (_b, mut c) = WsBrowser::pair_url(&host.url).await;
+
+    let bytes = mb * 1_000_000;
+    let script = format!(
+        "printf '\\033]0;the title\\007'; seq 1 1000000000 | head -c {bytes}; echo; echo DONE | tr A-Z a-z; exec sleep 3600"
+    );
+    let create = Request::CreateSession(CreateSession {
+        name: None,
+        command: vec!["sh".into(), "-c".into(), script],
+        cwd: None,
+        env: vec![],
+        size: SIZE,
+        hold_output: false,
+    });
+    c.send(0, &request(1, create)).await.expect("create");
+    let session = match peer_testkit::until(
+        &mut c,
+        &mut Vec::new(),
+        |m, _| matches!(m, Some((0, Frame::Response(r))) if r.id == 1),
+    )
+    .await
+    {
+        Some((
+            _,
+            Frame::Response(ResponseFrame {
+                result: Ok(Reply::Created(info)),
+                ..
+            }),
+        )) => info.id,
+        other => panic!("create failed: {other:?}"),
+    };
+
+    // Printed with nobody attached: wait for the session's last line (the host's model).
+    let t = Instant::now();
+    let mut id = 1;
+    let info = loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        id += 1;
+        c.send(0, &request(id, Request::ListSessions))
+            .await
+            .expect("list");
+        let reply = peer_testkit::until(
+            &mut c,
+            &mut Vec::new(),
+            |m, _| matches!(m, Some((0, Frame::Response(r))) if r.id == id),
+        )
+        .await;
+        let Some((
+            _,
+            Frame::Response(ResponseFrame {
+                result: Ok(Reply::Sessions(list)),
+                ..
+            }),
+        )) = reply
+        else {
+            panic!("list failed: {reply:?}");
+        };
+        let info = list
+            .into_iter()
+            .find(|s| s.id == session)
+            .expect("the session");
+        if info.screen.last_line.as_deref() == Some("done") {
+            break info;
+        }
+        assert!(t.elapsed() < Duration::from_secs(1800), "{info:?}");
+    };
+    let printed = t.elapsed();
+    eprintln!(
+        "printed {mb} MB of lines ({} bytes through the PTY) in {printed:?}: {:.1} MB/s, host VmRSS {} kB",
+        info.output_end,
+        info.output_end as f64 / printed.as_secs_f64() / 1e6,
+        vm_rss_kb(host.pid()),
+    );
+
+    let mut chans: [Chan; 5] = Default::default();
+    let mut end = 0;
+    for round in 0..5u64 {
+        let ch = 1 + (round % 2) as usize;
+        chans[ch] = Chan::default();
+        let t = Instant::now();
+        c.send(ch as u32, &screen_attach(session, u64::MAX, 100 + round))
+            .await
+            .expect("attach");
+        pump(&mut c, &mut chans, |cs| !cs[ch].pictures.is_empty()).await;
+        let took = t.elapsed();
+        let (pic, data) = &chans[ch].pictures[0];
+        eprintln!(
+            "attach {}: the picture of a session with {} bytes of output in {took:?}: {} bytes",
+            round + 1,
+            pic.offset,
+            data.len()
+        );
+        assert!(pic.offset >= bytes);
+        end = pic.offset;
+        let mut s = Screen::new(SIZE, SCROLLBACK as usize);
+        s.feed(data);
+        assert!(s.text().contains("\ndone"), "{}", s.text());
+        c.send(ch as u32, &Frame::Detach).await.expect("detach");
+    }
+
+    // The old way: a replay of the whole buffer.
+    let t = Instant::now();
+    c.send(4, &attach(session, 0, 444)).await.expect("attach");
+    pump(&mut c, &mut chans, |cs| cs[4].reached >= end).await;
+    assert!(has(&chans[4].out, "\ndone\r\n"));
+    eprintln!(
+        "the same attach as a replay of the buffer: {} bytes in {:?}",
+        chans[4].out.len(),
+        t.elapsed()
+    );
+}
+
+fn vm_rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+        })
+        .unwrap_or(0)
+}
