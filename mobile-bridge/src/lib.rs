@@ -34,6 +34,12 @@ use hosts::Hosts;
 /// The ALPN the bridge dials hosts on.
 pub const BRIDGE_ALPN: &[u8] = peer_proto::ALPN_BRIDGE;
 
+/// How often the bridge's endpoint should send QUIC keep-alives (set it in its transport
+/// config). A live host acknowledges each, so the bridge hears from it at least this often and
+/// can tell a connection whose host is gone (see [`Bridge`]: a connection quiet for 2 s is
+/// checked).
+pub const KEEP_ALIVE: Duration = Duration::from_secs(1);
+
 /// Largest WebSocket message (one Noise message) the bridge forwards, in bytes.
 pub const MAX_MESSAGE_LEN: usize = 65535;
 
@@ -83,6 +89,12 @@ pub type AddrResolver = Arc<dyn Fn(EndpointId) -> EndpointAddr + Send + Sync>;
 ///
 /// Cheap to clone: clones share everything. Dropping the last clone aborts the background
 /// tasks (one per cached host connection) and drops the cached connections.
+///
+/// A cached host connection that has heard nothing from its host for 2 s while it carries
+/// sockets (or when a socket asks for it) is checked with a new dial: if the host answers the
+/// new connection and the old one stays silent (the host was killed and restarted), the new
+/// one replaces it and the old one is closed, so that its browsers come back at once
+/// ([`close::HOST_ERROR`]). The endpoint should send keep-alives every [`KEEP_ALIVE`].
 #[derive(Clone)]
 pub struct Bridge {
     inner: Arc<Inner>,

@@ -217,6 +217,7 @@ where
                 WriteError::ConnectionLost(e) => End::Host(hosts::connection_failure(
                     &e,
                     activity.heard.load(Ordering::Relaxed),
+                    inner.endpoint.is_closed(),
                 )),
                 other => End::Host(Failure::new(
                     close::HOST_ERROR,
@@ -248,7 +249,7 @@ where
         match recv.read_exact(&mut header).await {
             Ok(()) => {}
             Err(ReadExactError::FinishedEarly(0)) => return End::HostFinished,
-            Err(e) => return read_failure(e, activity),
+            Err(e) => return read_failure(e, activity, inner.endpoint.is_closed()),
         }
         activity.heard.store(true, Ordering::Relaxed);
         let len = u16::from_be_bytes(header);
@@ -257,7 +258,7 @@ where
         }
         let mut payload = vec![0u8; usize::from(len)];
         if let Err(e) = recv.read_exact(&mut payload).await {
-            return read_failure(e, activity);
+            return read_failure(e, activity, inner.endpoint.is_closed());
         }
         if let Err(e) = tx.send(Message::binary(payload)).await {
             return End::BrowserFailed(e.to_string());
@@ -296,7 +297,7 @@ async fn read_close_record(recv: &mut RecvStream) -> End {
     }
 }
 
-fn read_failure(e: ReadExactError, activity: &Activity) -> End {
+fn read_failure(e: ReadExactError, activity: &Activity, closing: bool) -> End {
     let failure = match e {
         ReadExactError::FinishedEarly(_) => {
             Failure::new(close::HOST_ERROR, "host sent a truncated message")
@@ -305,7 +306,7 @@ fn read_failure(e: ReadExactError, activity: &Activity) -> End {
             Failure::new(close::HOST_ERROR, format!("host reset the stream ({code})"))
         }
         ReadExactError::ReadError(ReadError::ConnectionLost(e)) => {
-            hosts::connection_failure(&e, activity.heard.load(Ordering::Relaxed))
+            hosts::connection_failure(&e, activity.heard.load(Ordering::Relaxed), closing)
         }
         ReadExactError::ReadError(other) => {
             Failure::new(close::HOST_ERROR, format!("host stream failed: {other}"))

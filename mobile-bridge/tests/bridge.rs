@@ -593,3 +593,23 @@ async fn a_slow_browser_pushes_back_on_the_host() -> Result<()> {
     }
     Ok(())
 }
+
+/// The bridge replaces a host connection on which what it sent has gone unanswered for 2 s
+/// (a host killed and restarted); a connection that is merely quiet (nothing sent either way,
+/// no keep-alives on these endpoints) is healthy and is kept, with its sockets.
+#[tokio::test]
+async fn a_quiet_healthy_host_connection_is_kept() -> Result<()> {
+    let (bridge, host) = bridge_and_host().await?;
+    let mut ws = bridge.connect(host.id()).await?;
+    send_binary(&mut ws, b"before".to_vec()).await?;
+    ensure!(recv_binary(&mut ws).await? == b"BEFORE");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    send_binary(&mut ws, b"after".to_vec()).await?;
+    ensure!(recv_binary(&mut ws).await? == b"AFTER");
+    let mut other = bridge.connect(host.id()).await?;
+    send_binary(&mut other, b"other".to_vec()).await?;
+    ensure!(recv_binary(&mut other).await? == b"OTHER");
+    ensure!(host.connections.load(std::sync::atomic::Ordering::SeqCst) == 1);
+    ensure!(bridge.bridge.stats().host_connections == 1);
+    Ok(())
+}

@@ -610,6 +610,9 @@ pub struct PendingApproval {
     pub cwd: String,
     /// When the agent asked, unix milliseconds.
     pub at_ms: u64,
+    /// What the tool call will do, as the host reads it from `tool_call`: the reading the
+    /// `permission` event's `what` carries (empty: the agent said nothing more than the title).
+    pub what: Vec<ToolAction>,
 }
 
 /// Parameters of a new agent session ([`crate::Request::StartAgent`]).
@@ -793,6 +796,32 @@ mod tests {
             let bytes = postcard::to_allocvec(&ev).expect("encode");
             prop_assert_eq!(postcard::from_bytes::<AgentEvent>(&bytes).expect("decode"), ev);
         }
+    }
+
+    #[test]
+    fn a_pending_approval_carries_the_hosts_reading_last() {
+        let p = PendingApproval {
+            session: 1,
+            approval: 2,
+            tool_call: "{}".into(),
+            options: "[]".into(),
+            cwd: "/w".into(),
+            at_ms: 3,
+            what: vec![ToolAction::Run {
+                command: "make".into(),
+                cwd: None,
+            }],
+        };
+        let bytes = postcard::to_allocvec(&p).expect("encode");
+        // The reading is the last field: one action, `Run` (0), "make", no cwd.
+        assert!(
+            bytes.ends_with(&[1, 0, 4, b'm', b'a', b'k', b'e', 0]),
+            "{bytes:?}"
+        );
+        assert_eq!(
+            postcard::from_bytes::<PendingApproval>(&bytes).expect("decode"),
+            p
+        );
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub use types::*;
 
 use super::grants::Grant;
 use super::rules::{Rules, SessionGrant, Subject, Verdict, always_scope, judge, scope_text};
-use crate::proto::{AgentEventKind, GrantInfo, GrantScope, JsonText};
+use crate::proto::{AgentEventKind, GrantInfo, GrantScope, JsonText, ToolAction};
 use crate::tool::what::describe;
 
 #[derive(Debug)]
@@ -50,6 +50,9 @@ struct Pending {
     options: JsonText,
     at_ms: u64,
     deadline: Option<Instant>,
+    /// The host's reading of the tool call, made once: the `permission` event and the
+    /// listings carry the same one.
+    what: Vec<ToolAction>,
 }
 
 impl Pending {
@@ -167,6 +170,7 @@ impl Approvals {
                 tool_call: p.tool_call.to_string(),
                 options: p.options.clone(),
                 at_ms: p.at_ms,
+                what: p.what.clone(),
             })
             .collect()
     }
@@ -195,11 +199,12 @@ impl Approvals {
     pub fn ask(&mut self, ask: Ask, now: Instant) -> (u64, Vec<Effect>) {
         let id = self.next;
         self.next += 1;
+        let what = describe(&ask.tool_call).what;
         let mut effects = vec![Effect::Emit(AgentEventKind::Permission {
             approval: id,
             tool_call: ask.tool_call.to_string(),
             options: ask.options.clone(),
-            what: Some(describe(&ask.tool_call).what),
+            what: Some(what.clone()),
         })];
         let verdict = judge(
             &self.rules,
@@ -212,6 +217,7 @@ impl Approvals {
             options: ask.options,
             at_ms: ask.at_ms,
             deadline: self.timeout.map(|t| now + t),
+            what,
         };
         // An allow needs an allow_once option; without one a person decides.
         let decision = match &verdict {

@@ -71,8 +71,17 @@ pub fn to_view(ev: &AgentEventKind) -> (&str, Value) {
             approval,
             tool_call,
             options,
-            ..
-        } => json!({"approval": approval, "toolCall": parse(tool_call), "options": parse(options)}),
+            what,
+        } => {
+            let mut v = json!({"approval": approval, "toolCall": parse(tool_call),
+                               "options": parse(options)});
+            // The host's reading (ToolAction's JSON); events recorded before hosts said it have
+            // none.
+            if let (Some(what), Some(m)) = (what, v.as_object_mut()) {
+                m.insert("what".into(), json!(what));
+            }
+            v
+        }
         AgentEventKind::PermissionResolved {
             approval,
             option_id,
@@ -208,7 +217,9 @@ pub fn from_view(kind: &str, d: &Value) -> Option<AgentEventKind> {
             approval: u("approval")?,
             tool_call: text("toolCall").unwrap_or_else(|| "{}".into()),
             options: text("options").unwrap_or_else(|| "[]".into()),
-            what: None,
+            what: d
+                .get("what")
+                .and_then(|w| serde_json::from_value(w.clone()).ok()),
         },
         "permission_resolved" => AgentEventKind::PermissionResolved {
             approval: u("approval")?,
@@ -346,6 +357,15 @@ pub(crate) mod tests {
                 options: r#"[{"optionId":"allow","name":"Allow","kind":"allow_once"}]"#.into(),
                 what: None,
             },
+            AgentEventKind::Permission {
+                approval: 2,
+                tool_call: r#"{"toolCallId":"t2","title":"make","kind":"execute"}"#.into(),
+                options: "[]".into(),
+                what: Some(vec![crate::proto::ToolAction::Run {
+                    command: "make".into(),
+                    cwd: Some("/w".into()),
+                }]),
+            },
             AgentEventKind::PermissionResolved {
                 approval: 1,
                 option_id: Some("always".into()),
@@ -464,6 +484,20 @@ pub(crate) mod tests {
             stop_reason: StopReason::Cancelled,
         });
         assert_eq!(d.to_string(), r#"{"stopReason":"cancelled"}"#);
+        // The host's reading of a tool call, when the event has one.
+        let (_, d) = to_view(&AgentEventKind::Permission {
+            approval: 2,
+            tool_call: "{}".into(),
+            options: "[]".into(),
+            what: Some(vec![crate::proto::ToolAction::Run {
+                command: "make".into(),
+                cwd: None,
+            }]),
+        });
+        assert_eq!(
+            d.to_string(),
+            r#"{"approval":2,"toolCall":{},"options":[],"what":[{"run":{"command":"make","cwd":null}}]}"#
+        );
         assert_eq!(from_view("some_future_kind", &json!({})), None);
     }
 }

@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::sanitize::{block, inline};
 use crate::proto::{AgentEventKind, AgentState, ResumeMethod, StopReason};
 use crate::tool::scope_text;
-use crate::tool::what::{Described, DiffLine, What, describe, truncate};
+use crate::tool::what::{Described, DiffLine, What, describe_with, truncate};
 
 /// Width of the margin in front of continued message lines.
 const MARGIN: &str = "       ";
@@ -362,11 +362,8 @@ impl Transcript {
                 what: said,
             } => {
                 let tool: Value = serde_json::from_str(tool_call).unwrap_or(Value::Null);
-                let mut what = describe(&tool);
                 // The host's reading, when it sent one (events recorded before it did: ours).
-                if let Some(said) = said {
-                    what.what = said.clone();
-                }
+                let mut what = describe_with(&tool, said.as_deref());
                 if what.title.is_empty()
                     && let Some(t) = tool
                         .get("toolCallId")

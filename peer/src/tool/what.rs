@@ -76,6 +76,17 @@ pub fn raw_command(raw: &Value) -> Option<String> {
     Some(line)
 }
 
+/// Describes a tool call with the host's reading of what it does when the host sent one (the
+/// `permission` event's or the pending approval's `what`), else with ours: a client shows the
+/// host's reading, so that every client shows the same thing.
+pub fn describe_with(tool: &Value, said: Option<&[What]>) -> Described {
+    let mut d = describe(tool);
+    if let Some(said) = said {
+        d.what = said.to_vec();
+    }
+    d
+}
+
 /// Describes a tool call (ACP `ToolCallUpdate`, as JSON).
 pub fn describe(tool: &Value) -> Described {
     let title = s(tool, "title").unwrap_or("").to_string();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use peer_testkit::agents::{agent_host, events, events_with, find};
 use peer_testkit::term::PtyRun;
 use peer_testkit::{TestClient, TestHost};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -350,7 +350,10 @@ fn approvals_are_listed_everywhere_and_answered_only_with_a_valid_option() {
     let (host, client, repo) = host_with("");
     let one = new_session(&client, &repo, "asks make install");
     let two = new_session(&client, &repo, "askedit notes.txt");
-    events(&client, &one, 0, "waiting_approval");
+    let run = json!([{"run": {"command": "make install", "cwd": null}}]);
+    // `agent attach --json` shows the host's reading of the tool call.
+    let evs = events(&client, &one, 0, "waiting_approval");
+    assert_eq!(find(&evs, "permission")[0]["data"]["what"], run);
     events(&client, &two, 0, "waiting_approval");
     let out = client.ok(&["agent", "approvals"]);
     for want in [
@@ -367,6 +370,13 @@ fn approvals_are_listed_everywhere_and_answered_only_with_a_valid_option() {
         serde_json::from_str(&client.ok(&["agent", "approvals", "--json"])).expect("json");
     assert_eq!(list.len(), 2);
     assert_eq!(list[0]["what"], "run make install");
+    // The host's reading, as ListApprovals carries it.
+    assert_eq!(list[0]["actions"], run);
+    assert_eq!(list[1]["actions"][0]["edit"]["path"], "notes.txt");
+    assert_eq!(
+        list[1]["actions"][0]["edit"]["diff"],
+        json!([{"same": "one"}, {"del": "two"}, {"add": "2"}])
+    );
 
     // No option: the approval and its choices, nothing answered.
     let out = client.cli(&["agent", "approve", &one, "1"]);

@@ -1768,6 +1768,11 @@ export interface PendingApproval {
   cwd: string;
   /** When the agent asked, unix milliseconds. */
   at_ms: number;
+  /**
+   * What the tool call will do, as the host reads it from `tool_call`: the reading the
+   * `permission` event's `what` carries (empty: the agent said nothing more than the title).
+   */
+  what: ToolAction[];
 }
 export function encPendingApproval(w: Writer, v: PendingApproval): void {
   w.u64(v.session);
@@ -1776,6 +1781,7 @@ export function encPendingApproval(w: Writer, v: PendingApproval): void {
   encJsonText(w, v.options);
   w.str(v.cwd);
   w.u64(v.at_ms);
+  w.varint(v.what.length, 64); for (const x0 of v.what) { encToolAction(w, x0); }
 }
 export function decPendingApproval(r: Reader): PendingApproval {
   return {
@@ -1785,6 +1791,7 @@ export function decPendingApproval(r: Reader): PendingApproval {
     options: decJsonText(r),
     cwd: r.str(),
     at_ms: r.u64(),
+    what: r.seq(() => decToolAction(r)),
   };
 }
 

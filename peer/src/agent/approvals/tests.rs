@@ -126,6 +126,14 @@ fn a_request_is_recorded_numbered_and_waits_for_a_person() {
     assert_eq!(a.pending(), 1);
     let list = a.pending_list();
     assert_eq!((list[0].approval, list[0].at_ms), (4, 7));
+    // Listings carry the event's reading of the tool call.
+    assert_eq!(
+        list[0].what,
+        [crate::proto::ToolAction::Run {
+            command: "ls".into(),
+            cwd: None
+        }]
+    );
     assert_eq!(a.ask(ask(shell("ls")), Instant::now()).0, 5);
 }
 

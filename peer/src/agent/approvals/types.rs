@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::proto::{AgentEventKind, JsonText};
+use crate::proto::{AgentEventKind, JsonText, ToolAction};
 
 /// What choosing an option means (ACP `PermissionOptionKind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,4 +188,6 @@ pub struct PendingView {
     pub options: JsonText,
     /// When it arrived, unix milliseconds.
     pub at_ms: u64,
+    /// What it will do, as the host reads it (the `permission` event's `what`).
+    pub what: Vec<ToolAction>,
 }

@@ -232,6 +232,7 @@ impl SessionHandle {
                 options: p.options,
                 cwd: cwd.clone(),
                 at_ms: p.at_ms,
+                what: p.what,
             })
             .collect();
         let mut s = self.snap.lock();

@@ -12,7 +12,7 @@ use peer::client::sanitize::inline;
 use peer::client::transcript::{Transcript, approval_lines, options};
 use peer::client::{ClientError, Dialer, HostConn};
 use peer::proto::{AgentAttached, AgentState, FrameReader, ReadError, Reply, Request, StartAgent};
-use peer::tool::what::describe;
+use peer::tool::what::describe_with;
 
 use super::term::Out;
 
@@ -351,7 +351,7 @@ impl Input {
                         out.notice(&format!("session {}:", p.session));
                         for l in approval_lines(
                             p.approval,
-                            &describe(&tool),
+                            &describe_with(&tool, Some(&p.what)),
                             &options(&p.options),
                             &p.cwd,
                         ) {

@@ -13,7 +13,7 @@ use peer::proto::{
     StartAgent,
 };
 use peer::tool::scope_text;
-use peer::tool::what::describe;
+use peer::tool::what::describe_with;
 use serde_json::{Value, json};
 
 use super::{connect, hang_up};
@@ -473,8 +473,9 @@ async fn run_on(conn: &HostConn, cmd: AgentCmd) -> Result<u8> {
                 };
                 let opts = options(&p.options);
                 let tool = serde_json::from_str(&p.tool_call).unwrap_or_default();
+                let what = describe_with(&tool, Some(&p.what));
                 let mut err = std::io::stderr().lock();
-                for l in approval_lines(approval, &describe(&tool), &opts, &p.cwd) {
+                for l in approval_lines(approval, &what, &opts, &p.cwd) {
                     writeln!(err, "{l}")?;
                 }
                 let ids: Vec<String> = opts
@@ -506,9 +507,10 @@ async fn run_on(conn: &HostConn, cmd: AgentCmd) -> Result<u8> {
                     .iter()
                     .map(|p| {
                         let tool: Value = serde_json::from_str(&p.tool_call).unwrap_or_default();
-                        let what = describe(&tool);
+                        let what = describe_with(&tool, Some(&p.what));
                         json!({"session": p.session, "approval": p.approval,
                                "title": what.title, "kind": what.kind, "what": what.summary(),
+                               "actions": p.what,
                                "cwd": p.cwd, "at_ms": p.at_ms, "toolCall": tool,
                                "options": serde_json::from_str::<Value>(&p.options).unwrap_or_default()})
                     })
@@ -523,7 +525,8 @@ async fn run_on(conn: &HostConn, cmd: AgentCmd) -> Result<u8> {
                 let tool = serde_json::from_str(&p.tool_call).unwrap_or_default();
                 let opts = options(&p.options);
                 writeln!(out, "session {}:", p.session)?;
-                for l in approval_lines(p.approval, &describe(&tool), &opts, &p.cwd) {
+                let what = describe_with(&tool, Some(&p.what));
+                for l in approval_lines(p.approval, &what, &opts, &p.cwd) {
                     writeln!(out, "  {l}")?;
                 }
                 let ids: Vec<String> = opts.iter().map(|o| inline(&o.id)).collect();

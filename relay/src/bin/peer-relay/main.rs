@@ -316,8 +316,14 @@ async fn start_bridge(
     // relay handshake) before it connects.
     let secret = iroh::SecretKey::generate();
     relay.admit_service_endpoint(secret.public());
+    // Keep-alives every second: a live host acknowledges them, which is how the bridge tells a
+    // connection to a host that died (and came back) from a live one.
+    let transport = iroh::endpoint::QuicTransportConfig::builder()
+        .keep_alive_interval(peer_mobile_bridge::KEEP_ALIVE)
+        .build();
     let endpoint = builder
         .secret_key(secret)
+        .transport_config(transport)
         .relay_mode(iroh::RelayMode::Custom(
             [iroh::RelayConfig::new(url.clone(), None)]
                 .into_iter()
