@@ -1,8 +1,9 @@
 // Predicted echo on the page's terminal: the engine (predict.ts) fed with what is typed, the
 // host's acks and the terminal's screen, and its guesses drawn as an overlay of underlined
 // cells over xterm.js (the terminal itself only ever gets the host's bytes, so taking a guess
-// back is removing its overlay).
+// back is removing its overlay). `echoing` tells it of its channel's events.
 import type { IDisposable, Terminal } from '@xterm/xterm';
+import type { ChannelEvents } from './conn';
 import type { EchoAck } from './gen/protocol';
 import { Predictor, xtermView, type Overlay, type PredictMode } from './predict';
 
@@ -74,7 +75,31 @@ export class PredictedEcho {
     });
   }
 
-  /** The screen was replaced (a picture, a skip, a gap): guesses go. */
+  /**
+   * The channel lost its attachment (the socket is gone or being replaced): keys typed until
+   * `resumed` are queued by the connection, and guessed and shown as ever (predict.ts).
+   */
+  linkDown() {
+    if (this.disposed) return;
+    this.engine.linkDown();
+    this.draw();
+  }
+
+  /**
+   * The channel is attached (again), and the inputs the host had not applied are sent again:
+   * none of them gives a round-trip sample (their round trip is the outage's), and the echo
+   * acks of the last connection are dropped (the first of this one covers what the host had
+   * applied). The open guesses get their full time from now.
+   */
+  resumed() {
+    if (this.disposed) return;
+    this.sent = [];
+    this.acks = [];
+    this.engine.linkUp(performance.now());
+    this.draw();
+  }
+
+  /** The screen was replaced (a picture, a skip, a gap), or the attachment ended: guesses go. */
   reset() {
     if (this.disposed) return;
     this.engine.clear();
@@ -123,4 +148,52 @@ export class PredictedEcho {
       this.layer.append(s);
     }
   }
+}
+
+/**
+ * A terminal channel's events, with its predicted echo (`echo()`, null when off) told first of
+ * those that concern it: the link lost and back, the host's acks, the screen replaced (a picture,
+ * a skip, a gap), and the attachment's end (the session exited, or a resume found another
+ * session or none), which takes the guesses back for good.
+ */
+export function echoing(events: ChannelEvents, echo: () => PredictedEcho | null): ChannelEvents {
+  return {
+    ...events,
+    offline() {
+      echo()?.linkDown();
+      events.offline?.();
+    },
+    attached(a) {
+      echo()?.resumed();
+      events.attached(a);
+    },
+    exited(code, signal) {
+      echo()?.reset();
+      events.exited(code, signal);
+    },
+    error(message) {
+      echo()?.reset();
+      events.error(message);
+    },
+    gap(from, to) {
+      echo()?.reset();
+      events.gap(from, to);
+    },
+    skipped(offset) {
+      echo()?.reset();
+      events.skipped?.(offset);
+    },
+    repaint(p) {
+      echo()?.reset();
+      events.repaint?.(p);
+    },
+    inputAck(seq) {
+      echo()?.inputAck(seq);
+      events.inputAck?.(seq);
+    },
+    echoAck(a) {
+      echo()?.echoAck(a);
+      events.echoAck?.(a);
+    },
+  };
 }

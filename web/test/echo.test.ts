@@ -1,9 +1,14 @@
 // The predicted echo on a terminal (@xterm/headless, and enough of a DOM for its overlay): what
-// still arrives once it is disposed must not reach the disposed terminal.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// still arrives once it is disposed must not reach the disposed terminal; through an outage (its
+// channel's events as term.ts wires them) keys typed offline show and stay, the outage gives no
+// round-trip sample, and a resume that finds the session gone takes the guesses back.
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Terminal } from '@xterm/headless';
 import type { Terminal as PageTerminal } from '@xterm/xterm';
-import { PredictedEcho } from '../src/echo';
+import type { ChannelEvents } from '../src/conn';
+import { echoing, PredictedEcho } from '../src/echo';
+import type { Attached } from '../src/gen/protocol';
+import { EXPIRE } from '../src/predict';
 
 const element = () => ({ className: '', dataset: {}, style: {}, remove() {}, append() {}, replaceChildren() {} });
 const g = globalThis as { document?: unknown };
@@ -47,4 +52,94 @@ describe('predicted echo on a terminal', () => {
     await new Promise((r) => setTimeout(r, 0));
     expect(touched).toEqual([]);
   });
+});
+
+/** Writes `data` to the terminal and waits for the parse. */
+const write = (term: Terminal, data: string) => new Promise<void>((r) => term.write(data, r));
+/** Lets the echo answer its acks (they wait for the parse of what came before them). */
+const settle = () => new Promise((r) => setTimeout(r, 20));
+const NONE = { cells: [], cursor: null };
+const ack = (seq: number) => ({ seq, offset: 0, echo: false, canonical: false });
+const noEvents = (): ChannelEvents => ({ output() {}, attached() {}, exited() {}, error() {}, gap() {} });
+
+describe('predicted echo through an outage', () => {
+  beforeAll(() => (g.document = { createElement: element }));
+  afterAll(() => delete g.document);
+  // The echo's clock and its 250 ms tick; the terminal's parse keeps real timers.
+  beforeEach(() => vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'performance'] }));
+  afterEach(() => vi.useRealTimers());
+
+  /** Auto at a shell prompt, over a link of 5 ms round trip (guesses hidden), "a" confirmed. */
+  async function fastLink() {
+    const term = new Terminal({ cols: 80, rows: 24, allowProposedApi: true });
+    await write(term, '$ ');
+    const e = new PredictedEcho(term as unknown as PageTerminal, element() as unknown as HTMLElement, 'adaptive', () => write(term, ''));
+    const events = echoing(noEvents(), () => e);
+    events.attached({} as Attached);
+    events.echoAck?.(ack(0));
+    await settle();
+    e.typed(1, 'a');
+    vi.advanceTimersByTime(5);
+    events.inputAck?.(1);
+    await write(term, 'a');
+    events.echoAck?.(ack(1));
+    await settle();
+    expect(e.engine.rtt).toBe(5);
+    return { term, e, events };
+  }
+
+  it('shows keys typed offline through an outage longer than the expiry, and takes no round trip from it', async () => {
+    const { term, e, events } = await fastLink();
+    events.offline?.();
+    e.typed(2, 'cd');
+    const cd = [
+      { row: 0, col: 3, ch: 'c' },
+      { row: 0, col: 4, ch: 'd' },
+    ];
+    expect(e.engine.overlay().cells, 'shown on a fast link while offline').toEqual(cd);
+    vi.advanceTimersByTime(5 * EXPIRE);
+    expect(e.engine.overlay().cells, 'kept while offline').toEqual(cd);
+    // The resume re-sends them; the host applies them and echoes them at once.
+    events.attached({} as Attached);
+    vi.advanceTimersByTime(EXPIRE / 2);
+    expect(e.engine.overlay().cells, 'their time runs from the resume').toEqual(cd);
+    events.inputAck?.(2);
+    expect(e.engine.rtt, 'no round-trip sample from the outage').toBe(5);
+    await write(term, 'cd');
+    events.echoAck?.(ack(2));
+    await settle();
+    expect(e.engine.overlay()).toEqual(NONE);
+    expect(e.engine.stats.wrong).toBe(0);
+    // Answered: the fast link's rule again.
+    e.typed(3, 'e');
+    expect(e.engine.overlay()).toEqual(NONE);
+    e.dispose();
+  });
+
+  it('takes no round trip from a key sent before the outage and answered after it', async () => {
+    const { e, events } = await fastLink();
+    e.typed(2, 'b');
+    events.offline?.();
+    vi.advanceTimersByTime(10_000);
+    events.attached({} as Attached);
+    events.inputAck?.(2);
+    expect(e.engine.rtt).toBe(5);
+    e.dispose();
+  });
+
+  for (const [what, end] of [
+    ['finds another session', (ev: ChannelEvents) => ev.error('the session ended with the host')],
+    ['finds the session ended', (ev: ChannelEvents) => ev.exited(0, null)],
+  ] as const) {
+    it(`takes the guesses back when a resume ${what}`, async () => {
+      const { e, events } = await fastLink();
+      events.offline?.();
+      e.typed(2, 'x');
+      expect(e.engine.overlay().cells).toEqual([{ row: 0, col: 3, ch: 'x' }]);
+      vi.advanceTimersByTime(300);
+      end(events);
+      expect(e.engine.overlay()).toEqual(NONE);
+      e.dispose();
+    });
+  }
 });
