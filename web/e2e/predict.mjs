@@ -47,7 +47,12 @@ const cursorLine = (page) =>
     const b = window.peerDebug.term().term.buffer.active;
     return b.getLine(b.baseY + b.cursorY)?.translateToString(true).trimEnd() ?? '';
   });
-const stats = (page) => page.evaluate(() => ({ ...window.peerDebug.term().echo.engine.stats, rtt: window.peerDebug.term().echo.engine.rtt }));
+const stats = (page) =>
+  page.evaluate(() => {
+    const e = window.peerDebug.term().echo;
+    // `early`: echo acks that came before the output they cover (answered once it came).
+    return { ...e.engine.stats, rtt: e.engine.rtt, early: e.early };
+  });
 
 export async function predictSteps({ browser, relayUrl, step, startHost, shotsDir, results }) {
   const context = await browser.newContext({ ...devices['Pixel 7'], viewport: { width: 390, height: 844 } });
@@ -148,6 +153,7 @@ export async function predictSteps({ browser, relayUrl, step, startHost, shotsDi
       results.metrics.predictShownMs = Math.max(...rows.map((r) => r.shownMs));
       results.metrics.predictEchoMs = Math.min(...rows.map((r) => r.echoMs));
       results.metrics.predictRttMs = Math.round(s.rtt);
+      results.metrics.predictEarlyAcks = s.early;
       console.log(`     predicted echo: ${JSON.stringify(rows)}`);
       // Underlined while they are guesses: hold the page's messages to keep them on screen.
       for (const [label, size] of [['390x844', { width: 390, height: 844 }], ['360x640', { width: 360, height: 640 }]]) {

@@ -13,8 +13,18 @@ export class PredictedEcho {
   private readonly view;
   /** Inputs sent and not yet acknowledged, with when (round-trip samples). */
   private sent: { seq: number; at: number }[] = [];
-  /** Echo acks waiting for the terminal to have parsed all output received. */
+  /**
+   * Echo acks waiting for their output: to be received (up to `EchoAck.offset`) and parsed by
+   * the terminal.
+   */
   private acks: EchoAck[] = [];
+  /** Offset of the next output byte not yet received. */
+  private received = 0;
+  /**
+   * Echo acks that came before all the output they cover (the host sends one as soon as it is
+   * due, with the output's end offset then, and may send that output after it), for tests.
+   */
+  early = 0;
   private drawn = '';
   private timer: ReturnType<typeof setInterval>;
   private readonly listeners: IDisposable[];
@@ -64,13 +74,35 @@ export class PredictedEcho {
   echoAck(a: EchoAck) {
     if (this.disposed) return;
     this.engine.lineDiscipline(a.echo, a.canonical);
+    if (a.offset > this.received) this.early++;
     this.acks.push(a);
     this.draw();
-    // The host sends an EchoAck after the output it covers: once everything received is
-    // parsed, the terminal shows at least that much.
+    this.answer();
+  }
+
+  /** Output up to `end` (the offset after it) has been received (and handed to the terminal). */
+  output(end: number) {
+    if (this.disposed) return;
+    this.received = end;
+    if (this.acks.length && this.acks[0].offset <= end) this.answer();
+  }
+
+  /**
+   * Answers the acks whose output has been received, once the terminal has parsed it. An ack
+   * covers the output up to its offset, which may still be on its way when the ack comes (the
+   * host does not hold an ack back until it has sent that output): checked before, the echo of
+   * a key the host answered late would not be on screen yet, and its guess taken for wrong.
+   */
+  private answer() {
+    const upTo = this.received;
+    if (!this.acks.length || this.acks[0].offset > upTo) return;
+    // Everything received so far is parsed once the terminal is idle.
     void this.idle().then(() => {
       if (this.disposed) return;
-      for (const k of this.acks.splice(0)) this.engine.answered(k.seq, this.view);
+      let n = 0;
+      while (n < this.acks.length && this.acks[n].offset <= upTo) n++;
+      if (n === 0) return;
+      for (const k of this.acks.splice(0, n)) this.engine.answered(k.seq, this.view);
       this.draw();
     });
   }
@@ -99,11 +131,15 @@ export class PredictedEcho {
     this.draw();
   }
 
-  /** The screen was replaced (a picture, a skip, a gap), or the attachment ended: guesses go. */
-  reset() {
+  /**
+   * The screen was replaced (a picture, a skip, a gap: output goes on at `offset`), or the
+   * attachment ended: guesses go.
+   */
+  reset(offset?: number) {
     if (this.disposed) return;
     this.engine.clear();
     this.acks = [];
+    if (offset !== undefined) this.received = offset;
     this.draw();
   }
 
@@ -159,6 +195,10 @@ export class PredictedEcho {
 export function echoing(events: ChannelEvents, echo: () => PredictedEcho | null): ChannelEvents {
   return {
     ...events,
+    output(data, offset) {
+      events.output(data, offset);
+      echo()?.output(offset + data.length);
+    },
     offline() {
       echo()?.linkDown();
       events.offline?.();
@@ -176,16 +216,16 @@ export function echoing(events: ChannelEvents, echo: () => PredictedEcho | null)
       events.error(message);
     },
     gap(from, to) {
-      echo()?.reset();
+      echo()?.reset(to);
       events.gap(from, to);
     },
     skipped(offset) {
-      echo()?.reset();
+      echo()?.reset(offset);
       events.skipped?.(offset);
     },
     repaint(p) {
-      echo()?.reset();
       events.repaint?.(p);
+      echo()?.reset(p.offset);
     },
     inputAck(seq) {
       echo()?.inputAck(seq);

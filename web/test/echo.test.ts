@@ -36,6 +36,7 @@ describe('predicted echo on a terminal', () => {
     parsed();
     await new Promise((r) => setTimeout(r, 0));
     e.typed(1, 'a');
+    e.output(1);
     e.echoAck({ seq: 1, offset: 1, echo: false, canonical: false });
     e.dispose();
     disposed = true;
@@ -142,4 +143,39 @@ describe('predicted echo through an outage', () => {
       e.dispose();
     });
   }
+
+  it('answers an echo ack that comes before the output it covers once that output is parsed', async () => {
+    // The host sends an EchoAck when it is due, with the output's end then as its offset, and
+    // may send that output after it (the echo of a key came just as its wait ran out).
+    const term = new Terminal({ cols: 80, rows: 24, allowProposedApi: true });
+    const e = new PredictedEcho(term as unknown as PageTerminal, element() as unknown as HTMLElement, 'always', () => write(term, ''));
+    let at = 0;
+    const events = echoing({ ...noEvents(), output: (data) => term.write(data) }, () => e);
+    const out = (text: string) => {
+      const data = new TextEncoder().encode(text);
+      events.output(data, at);
+      at += data.length;
+    };
+    const ackAt = (seq: number, offset: number) => events.echoAck?.({ seq, offset, echo: false, canonical: false });
+    out('$ ');
+    events.attached({} as Attached);
+    ackAt(0, 2);
+    await settle();
+    e.typed(1, 'a');
+    out('a');
+    ackAt(1, 3);
+    await settle();
+    e.typed(2, 'b');
+    expect(e.engine.overlay().cells).toEqual([{ row: 0, col: 3, ch: 'b' }]);
+    ackAt(2, 4);
+    await settle();
+    expect(e.engine.stats.wrong, 'not checked before its output').toBe(0);
+    expect(e.engine.overlay().cells, 'still a guess').toEqual([{ row: 0, col: 3, ch: 'b' }]);
+    expect(e.early).toBe(1);
+    out('b');
+    await settle();
+    expect(e.engine.overlay()).toEqual(NONE);
+    expect(e.engine.stats).toEqual({ shown: 2, confirmed: 2, wrong: 0 });
+    e.dispose();
+  });
 });
