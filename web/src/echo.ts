@@ -26,6 +26,8 @@ export class PredictedEcho {
    */
   early = 0;
   private drawn = '';
+  /** The terminal's width last seen. */
+  private cols: number;
   private timer: ReturnType<typeof setInterval>;
   private readonly listeners: IDisposable[];
   /** Once disposed, what still comes in (acks, the parse of output received before) is dropped. */
@@ -40,6 +42,7 @@ export class PredictedEcho {
   ) {
     this.engine = new Predictor(mode);
     this.view = xtermView(term);
+    this.cols = term.cols;
     this.layer = document.createElement('div');
     this.layer.className = 'predict-layer';
     this.layer.dataset.testid = 'predicted';
@@ -47,7 +50,7 @@ export class PredictedEcho {
     this.listeners = [
       term.onWriteParsed(() => this.onParsed()),
       term.onScroll(() => this.draw()),
-      term.onResize(() => this.reset()),
+      term.onResize(({ cols }) => this.resized(cols)),
     ];
     this.timer = setInterval(() => {
       if (this.engine.tick(performance.now())) this.draw();
@@ -141,6 +144,24 @@ export class PredictedEcho {
     this.acks = [];
     if (offset !== undefined) this.received = offset;
     this.draw();
+  }
+
+  /**
+   * The terminal was resized: a new width reflows its lines and the guesses go; a new height
+   * alone (the keyboard, the connection's status line above the terminal growing a line while
+   * offline) keeps them on the cursor's line.
+   */
+  private resized(cols: number) {
+    if (this.disposed) return;
+    if (cols !== this.cols) {
+      this.cols = cols;
+      this.reset();
+    } else {
+      this.engine.heightChanged(this.view);
+      // Drawn again whether or not the guesses moved: the screen's rows did.
+      this.drawn = '';
+      this.draw();
+    }
   }
 
   dispose() {

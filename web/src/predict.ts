@@ -381,6 +381,23 @@ export class Predictor {
     return this.since !== null && now - this.since > limit;
   }
 
+  /**
+   * The terminal's height changed (its width did not): the cursor's line is still the cursor's
+   * line (xterm.js scrolls it up into the scrollback or pulls lines back down, so its row may
+   * change), and the guesses, which are all on it, move with it to `view`'s cursor row. (A
+   * change of width reflows the lines: then `clear`.) Returns whether the overlay changed.
+   */
+  heightChanged(view: PredictView): boolean {
+    if (!this.open()) return false;
+    const before = JSON.stringify(this.overlay());
+    const row = view.cursor()[0];
+    const moved = [...this.cells.values()].map((g) => ({ ...g, row }));
+    this.cells = new Map(moved.map((g) => [`${g.row},${g.col}`, g]));
+    if (this.cur) this.cur = { ...this.cur, at: [row, this.cur.at[1]] };
+    if (row >= view.rows || !view.plain()) this.clear();
+    return JSON.stringify(this.overlay()) !== before;
+  }
+
   /** What to show on top of the screen now. */
   overlay(): Overlay {
     if (this.tentative || !this.showing() || !this.open()) return { cells: [], cursor: null };

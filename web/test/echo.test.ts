@@ -178,4 +178,38 @@ describe('predicted echo through an outage', () => {
     expect(e.engine.stats).toEqual({ shown: 2, confirmed: 2, wrong: 0 });
     e.dispose();
   });
+
+  it('keeps the guesses on the cursor\'s line when the terminal gets shorter or taller, and drops them when it gets narrower', async () => {
+    // The prompt on the bottom row: a shorter terminal scrolls it up.
+    const term = new Terminal({ cols: 80, rows: 24, allowProposedApi: true });
+    await write(term, '\r\n'.repeat(23) + '$ ');
+    const e = new PredictedEcho(term as unknown as PageTerminal, element() as unknown as HTMLElement, 'always', () => write(term, ''));
+    const events = echoing(noEvents(), () => e);
+    events.attached({} as Attached);
+    events.echoAck?.(ack(0));
+    await settle();
+    e.typed(1, 'a');
+    await write(term, 'a');
+    events.echoAck?.(ack(1));
+    await settle();
+    // Offline: the status line above the terminal takes a row, then another.
+    events.offline?.();
+    e.typed(2, 'bc');
+    expect(e.engine.overlay()).toEqual({ cells: [{ row: 23, col: 3, ch: 'b' }, { row: 23, col: 4, ch: 'c' }], cursor: [23, 5] });
+    term.resize(80, 22);
+    expect(term.buffer.active.cursorY).toBe(21);
+    expect(e.engine.overlay()).toEqual({ cells: [{ row: 21, col: 3, ch: 'b' }, { row: 21, col: 4, ch: 'c' }], cursor: [21, 5] });
+    term.resize(80, 24);
+    expect(e.engine.overlay().cursor).toEqual([term.buffer.active.cursorY, 5]);
+    // Confirmed where they moved to.
+    await write(term, 'bc');
+    events.echoAck?.(ack(2));
+    await settle();
+    expect(e.engine.stats).toEqual({ shown: 3, confirmed: 3, wrong: 0 });
+    e.typed(3, 'd');
+    expect(e.engine.overlay().cells.length).toBe(1);
+    term.resize(60, 24);
+    expect(e.engine.overlay()).toEqual(NONE);
+    e.dispose();
+  });
 });
