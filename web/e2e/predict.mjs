@@ -51,8 +51,41 @@ const stats = (page) =>
   page.evaluate(() => {
     const e = window.peerDebug.term().echo;
     // `early`: echo acks that came before the output they cover (answered once it came).
-    return { ...e.engine.stats, rtt: e.engine.rtt, early: e.early };
+    return { ...e.engine.stats, rtt: e.engine.rtt, early: e.early, lastWrong: e.engine.lastWrong };
   });
+
+/**
+ * For diagnosis: each echo ack that comes before the output it covers, with what checking its
+ * guesses at once (before that output, as the app did until it read the ack's offset) would
+ * have found on screen (`window.__earlyAcks`).
+ */
+const spyEarlyAcks = () => {
+  const t = window.peerDebug.term();
+  const e = t.echo;
+  const seen = (window.__earlyAcks = []);
+  const echoAck = e.echoAck.bind(e);
+  // Output received on the terminal's channel so far.
+  const received = () => {
+    for (const c of window.peerDebug.conns.values()) {
+      const s = c.channelStats().find((x) => x.id === t.channel);
+      if (s) return s.offset;
+    }
+    return Infinity;
+  };
+  e.echoAck = (a) => {
+    if (a.offset > received()) {
+      const mine = [...e.engine.cells.values()].filter((g) => g.seq <= a.seq).sort((x, y) => x.col - y.col);
+      const at = { seq: a.seq, offset: a.offset, received: received(), guessed: mine.map((g) => g.ch).join('') };
+      void t.writer.idle().then(() => {
+        const b = t.term.buffer.active;
+        at.found = mine.map((g) => b.getLine(b.baseY + g.row)?.getCell(g.col)?.getChars() || ' ').join('');
+        seen.push(at);
+      });
+    }
+    echoAck(a);
+  };
+};
+const earlyAcks = (page) => page.evaluate(() => window.__earlyAcks ?? []);
 
 export async function predictSteps({ browser, relayUrl, step, startHost, shotsDir, results }) {
   const context = await browser.newContext({ ...devices['Pixel 7'], viewport: { width: 390, height: 844 } });
@@ -114,6 +147,8 @@ export async function predictSteps({ browser, relayUrl, step, startHost, shotsDi
     await page.getByTestId('conn-state').filter({ hasText: 'online' }).waitFor({ timeout: 15000 });
     await page.getByTestId('new-session').click();
     await page.locator('.xterm-rows').waitFor();
+    await page.waitForFunction(() => window.peerDebug.term()?.echo);
+    await page.evaluate(spyEarlyAcks);
     await waitLine((l) => /[$#]$/.test(l), 'a prompt');
     // A prompt of known text, whatever the shell's profile set.
     await type("PS1='$ '; clear\n");
@@ -154,13 +189,18 @@ export async function predictSteps({ browser, relayUrl, step, startHost, shotsDi
       }
       const s = await stats(page);
       if (s.wrong !== s0.wrong) {
-        throw new Error(`wrong guesses on a shell prompt: ${JSON.stringify(s0)} → ${JSON.stringify(s)}; keys ${JSON.stringify(w.keys)}; frames ${JSON.stringify(w.frames)}`);
+        throw new Error(`wrong guesses on a shell prompt: ${JSON.stringify(s0)} → ${JSON.stringify(s)}; early acks ${JSON.stringify(await earlyAcks(page))}; keys ${JSON.stringify(w.keys)}; frames ${JSON.stringify(w.frames)}`);
       }
       results.metrics.predictWrongBefore = s0.wrong;
+      results.metrics.predictLastWrongBefore = s0.lastWrong;
       results.metrics.predictShownMs = Math.max(...rows.map((r) => r.shownMs));
       results.metrics.predictEchoMs = Math.min(...rows.map((r) => r.echoMs));
       results.metrics.predictRttMs = Math.round(s.rtt);
       results.metrics.predictEarlyAcks = s.early;
+      // Those that checked at once would have found a guess not yet echoed (a wrong guess).
+      const early = await earlyAcks(page);
+      results.metrics.predictEarlyAckDetails = early;
+      results.metrics.predictEarlyAcksWrongIfChecked = early.filter((x) => x.found !== x.guessed).length;
       console.log(`     predicted echo: ${JSON.stringify(rows)}`);
       // Underlined while they are guesses: hold the page's messages to keep them on screen.
       for (const [label, size] of [['390x844', { width: 390, height: 844 }], ['360x640', { width: 360, height: 640 }]]) {
@@ -206,7 +246,8 @@ export async function predictSteps({ browser, relayUrl, step, startHost, shotsDi
 
     await step('predicted echo: backspace and arrow edits end as bash has them', page, async () => {
       await type('clear\n');
-      await waitLine((l) => l === '$', 'a prompt');
+      // The screen cleared (the line before it was a bare prompt too).
+      await page.waitForFunction(() => window.peerDebug.termText().trim() === '$', null, { timeout: 15000 });
       await type('echo abcd');
       await settled('$ echo abcd');
       const s0 = await stats(page);

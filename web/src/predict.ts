@@ -134,6 +134,8 @@ export class Predictor {
    */
   private typedDown = 0;
   readonly stats: PredictStats = { shown: 0, confirmed: 0, wrong: 0 };
+  /** What the last wrong guess was (for diagnosis): the answer, and what it found on screen. */
+  lastWrong: { seq: number; guessed: string; found: string; cursor: [number, number] | null; at: [number, number] } | null = null;
 
   constructor(public mode: PredictMode) {}
 
@@ -333,6 +335,14 @@ export class Predictor {
     }
     if (wrong) {
       this.stats.wrong++;
+      const mine = [...this.cells.values()].filter((g) => g.seq <= seq).sort((a, b) => a.col - b.col);
+      this.lastWrong = {
+        seq,
+        guessed: mine.map((g) => `${g.row},${g.col}:${g.ch}`).join(' '),
+        found: mine.map((g) => view.charAt(g.row, g.col) ?? '').join(''),
+        cursor: this.cur && this.cur.seq <= seq ? this.cur.at : null,
+        at: view.cursor(),
+      };
       // Every guess goes: those made from now on are all after this answer.
       this.hide(seq);
       this.clear();
