@@ -47,12 +47,51 @@ const cursorLine = (page) =>
     const b = window.peerDebug.term().term.buffer.active;
     return b.getLine(b.baseY + b.cursorY)?.translateToString(true).trimEnd() ?? '';
   });
-const stats = (page) => page.evaluate(() => ({ ...window.peerDebug.term().echo.engine.stats, rtt: window.peerDebug.term().echo.engine.rtt }));
+const stats = (page) =>
+  page.evaluate(() => {
+    const e = window.peerDebug.term().echo;
+    // `early`: echo acks that came before the output they cover (answered once it came).
+    return { ...e.engine.stats, rtt: e.engine.rtt, early: e.early, lastWrong: e.engine.lastWrong };
+  });
+
+/**
+ * For diagnosis: each echo ack that comes before the output it covers, with what checking its
+ * guesses at once (before that output, as the app did until it read the ack's offset) would
+ * have found on screen (`window.__earlyAcks`).
+ */
+const spyEarlyAcks = () => {
+  const t = window.peerDebug.term();
+  const e = t.echo;
+  const seen = (window.__earlyAcks = []);
+  const echoAck = e.echoAck.bind(e);
+  // Output received on the terminal's channel so far.
+  const received = () => {
+    for (const c of window.peerDebug.conns.values()) {
+      const s = c.channelStats().find((x) => x.id === t.channel);
+      if (s) return s.offset;
+    }
+    return Infinity;
+  };
+  e.echoAck = (a) => {
+    if (a.offset > received()) {
+      const mine = [...e.engine.cells.values()].filter((g) => g.seq <= a.seq).sort((x, y) => x.col - y.col);
+      const at = { seq: a.seq, offset: a.offset, received: received(), guessed: mine.map((g) => g.ch).join('') };
+      void t.writer.idle().then(() => {
+        const b = t.term.buffer.active;
+        at.found = mine.map((g) => b.getLine(b.baseY + g.row)?.getCell(g.col)?.getChars() || ' ').join('');
+        seen.push(at);
+      });
+    }
+    echoAck(a);
+  };
+};
+const earlyAcks = (page) => page.evaluate(() => window.__earlyAcks ?? []);
 
 export async function predictSteps({ browser, relayUrl, step, startHost, shotsDir, results }) {
   const context = await browser.newContext({ ...devices['Pixel 7'], viewport: { width: 390, height: 844 } });
   const page = await context.newPage();
-  const net = { hold: false, held: [] };
+  // `down`: every message dropped both ways, sockets left open (a link that stops carrying data).
+  const net = { hold: false, held: [], down: false };
   await page.routeWebSocket(/\/bridge\//, (ws) => {
     const server = ws.connectToServer();
     const code = (c) => (c === 1000 || (c >= 3000 && c <= 4999) ? c : 1000);
@@ -60,8 +99,14 @@ export async function predictSteps({ browser, relayUrl, step, startHost, shotsDi
     server.onClose((c, reason) => setTimeout(() => ws.close({ code: code(c), reason }).catch(() => {}), DELAY));
     // Timers of one duration fire in the order they were set: the order of messages holds.
     const up = (m) => setTimeout(() => server.send(m), DELAY);
-    ws.onMessage((m) => (net.hold ? net.held.push(() => up(m)) : up(m)));
-    server.onMessage((m) => setTimeout(() => ws.send(m), DELAY));
+    ws.onMessage((m) => {
+      if (net.down) return;
+      if (net.hold) net.held.push(() => up(m));
+      else up(m);
+    });
+    server.onMessage((m) => {
+      if (!net.down) setTimeout(() => ws.send(m), DELAY);
+    });
   });
   const release = () => {
     net.hold = false;
@@ -102,6 +147,8 @@ export async function predictSteps({ browser, relayUrl, step, startHost, shotsDi
     await page.getByTestId('conn-state').filter({ hasText: 'online' }).waitFor({ timeout: 15000 });
     await page.getByTestId('new-session').click();
     await page.locator('.xterm-rows').waitFor();
+    await page.waitForFunction(() => window.peerDebug.term()?.echo);
+    await page.evaluate(spyEarlyAcks);
     await waitLine((l) => /[$#]$/.test(l), 'a prompt');
     // A prompt of known text, whatever the shell's profile set.
     await type("PS1='$ '; clear\n");
@@ -142,12 +189,18 @@ export async function predictSteps({ browser, relayUrl, step, startHost, shotsDi
       }
       const s = await stats(page);
       if (s.wrong !== s0.wrong) {
-        throw new Error(`wrong guesses on a shell prompt: ${JSON.stringify(s0)} → ${JSON.stringify(s)}; keys ${JSON.stringify(w.keys)}; frames ${JSON.stringify(w.frames)}`);
+        throw new Error(`wrong guesses on a shell prompt: ${JSON.stringify(s0)} → ${JSON.stringify(s)}; early acks ${JSON.stringify(await earlyAcks(page))}; keys ${JSON.stringify(w.keys)}; frames ${JSON.stringify(w.frames)}`);
       }
       results.metrics.predictWrongBefore = s0.wrong;
+      results.metrics.predictLastWrongBefore = s0.lastWrong;
       results.metrics.predictShownMs = Math.max(...rows.map((r) => r.shownMs));
       results.metrics.predictEchoMs = Math.min(...rows.map((r) => r.echoMs));
       results.metrics.predictRttMs = Math.round(s.rtt);
+      results.metrics.predictEarlyAcks = s.early;
+      // Those that checked at once would have found a guess not yet echoed (a wrong guess).
+      const early = await earlyAcks(page);
+      results.metrics.predictEarlyAckDetails = early;
+      results.metrics.predictEarlyAcksWrongIfChecked = early.filter((x) => x.found !== x.guessed).length;
       console.log(`     predicted echo: ${JSON.stringify(rows)}`);
       // Underlined while they are guesses: hold the page's messages to keep them on screen.
       for (const [label, size] of [['390x844', { width: 390, height: 844 }], ['360x640', { width: 360, height: 640 }]]) {
@@ -193,7 +246,8 @@ export async function predictSteps({ browser, relayUrl, step, startHost, shotsDi
 
     await step('predicted echo: backspace and arrow edits end as bash has them', page, async () => {
       await type('clear\n');
-      await waitLine((l) => l === '$', 'a prompt');
+      // The screen cleared (the line before it was a bare prompt too).
+      await page.waitForFunction(() => window.peerDebug.termText().trim() === '$', null, { timeout: 15000 });
       await type('echo abcd');
       await settled('$ echo abcd');
       const s0 = await stats(page);
@@ -257,8 +311,9 @@ export async function predictSteps({ browser, relayUrl, step, startHost, shotsDi
       release();
       await waitLine((l) => l === '$', 'the prompt after ^C');
       const text = await page.evaluate(() => window.peerDebug.termText());
-      // The keys and the ^C reach the terminal together: it discards the keys not yet read.
-      if (!/^\$ echo (zap)?\^C$/m.test(text)) throw new Error(`after ^C: ${text.slice(-300)}`);
+      // The keys and the ^C reach the terminal together: it discards the keys bash has not read
+      // yet (none, some or all of them: they come in separate messages).
+      if (!/^\$ echo (z|za|zap)?\^C$/m.test(text)) throw new Error(`after ^C: ${text.slice(-300)}`);
     });
 
     await step('predicted echo (Auto): guesses show once the round trip is measured above 30 ms', page, async () => {
@@ -276,6 +331,29 @@ export async function predictSteps({ browser, relayUrl, step, startHost, shotsDi
       const s = await stats(page);
       if (!(s.rtt > 30)) throw new Error(`measured round trip ${s.rtt}`);
       if (!w.frames.some((f) => f.guess.includes('u'))) throw new Error(`nothing shown before the echo: ${JSON.stringify(w.frames)}`);
+    });
+
+    await step('predicted echo (Auto): keys typed while the link is down stay shown, and are confirmed after the resume', page, async () => {
+      await type(' ');
+      await settled('$ echo auto ');
+      const s0 = await stats(page);
+      net.down = true;
+      await page.getByTestId('conn-status').filter({ hasText: /No contact/ }).waitFor({ timeout: 10000 });
+      await type('down');
+      const g = await guesses(page);
+      if (g.map((c) => c.ch).join('') !== 'down') throw new Error(`guesses shown offline: ${JSON.stringify(g)}`);
+      // Longer than a guess's expiry (2 s): the host cannot answer while the link is down.
+      await page.waitForTimeout(3000);
+      const kept = await guesses(page);
+      if (kept.map((c) => c.ch).join('') !== 'down') throw new Error(`guesses left after 3 s offline: ${JSON.stringify(kept)}`);
+      net.down = false;
+      await page.getByTestId('conn-state').filter({ hasText: 'online' }).waitFor({ timeout: 15000 });
+      await settled('$ echo auto down');
+      const s = await stats(page);
+      if (s.wrong !== s0.wrong) throw new Error(`wrong guesses after the resume: ${JSON.stringify(s0)} → ${JSON.stringify(s)}`);
+      // The outage (over 5 s) is no round-trip sample: the smoothed round trip stays near the link's.
+      if (!(s.rtt < 2 * (2 * DELAY))) throw new Error(`round trip after the outage: ${JSON.stringify(s0)} → ${JSON.stringify(s)}`);
+      results.metrics.predictRttAfterOutageMs = Math.round(s.rtt);
     });
   } finally {
     await context.close();

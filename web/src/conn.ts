@@ -297,6 +297,12 @@ export type Failure =
 export interface ChannelEvents {
   output(data: Uint8Array, offset: number): void;
   attached(a: Attached): void;
+  /**
+   * The channel lost its attachment (the socket is gone or is being replaced): input is queued
+   * until the next `attached`, which follows the resume (or `error`/`exited` if the session is
+   * gone).
+   */
+  offline?(): void;
   exited(code: number, signal: string | null): void;
   error(message: string): void;
   gap(from: number, to: number): void;
@@ -526,8 +532,7 @@ export class HostConn {
     const closeOld = () => {
       if (keepOld) old?.close();
     };
-    for (const c of this.channels.values()) c.attached = false;
-    for (const c of this.agentChannels.values()) c.attached = false;
+    this.detachAll();
     this.closing = null;
     // Keep saying why while reconnecting (no contact, offline): it is still true.
     this.setState('connecting', this.state === 'offline' || this.state === 'connecting' ? this.detail : '');
@@ -612,14 +617,23 @@ export class HostConn {
     if (why === WS_PROTOCOL) return this.fail({ kind: 'protocol', detail: text });
     this.sock = null;
     this.tx = null;
-    for (const c of this.channels.values()) c.attached = false;
-    for (const c of this.agentChannels.values()) c.attached = false;
+    this.detachAll();
     for (const p of this.pending.values()) p.reject(new Error('connection lost'));
     this.pending.clear();
     const delay = now ? 0 : Math.min(100 * 2 ** Math.min(this.retry, 4), RETRY_CAP_MS) * (1 + Math.random() / 4);
     this.retry++;
     this.setState('offline', reason);
     this.retryTimer = setTimeout(() => this.reconnect(), delay);
+  }
+
+  /** No channel is attached any more (the socket is gone or being replaced). */
+  private detachAll() {
+    for (const c of this.channels.values()) {
+      const was = c.attached;
+      c.attached = false;
+      if (was) c.events.offline?.();
+    }
+    for (const c of this.agentChannels.values()) c.attached = false;
   }
 
   private send(channel: number, frame: Frame) {

@@ -1,8 +1,9 @@
 // Predicted echo on the page's terminal: the engine (predict.ts) fed with what is typed, the
 // host's acks and the terminal's screen, and its guesses drawn as an overlay of underlined
 // cells over xterm.js (the terminal itself only ever gets the host's bytes, so taking a guess
-// back is removing its overlay).
+// back is removing its overlay). `echoing` tells it of its channel's events.
 import type { IDisposable, Terminal } from '@xterm/xterm';
+import type { ChannelEvents } from './conn';
 import type { EchoAck } from './gen/protocol';
 import { Predictor, xtermView, type Overlay, type PredictMode } from './predict';
 
@@ -12,9 +13,21 @@ export class PredictedEcho {
   private readonly view;
   /** Inputs sent and not yet acknowledged, with when (round-trip samples). */
   private sent: { seq: number; at: number }[] = [];
-  /** Echo acks waiting for the terminal to have parsed all output received. */
+  /**
+   * Echo acks waiting for their output: to be received (up to `EchoAck.offset`) and parsed by
+   * the terminal.
+   */
   private acks: EchoAck[] = [];
+  /** Offset of the next output byte not yet received. */
+  private received = 0;
+  /**
+   * Echo acks that came before all the output they cover (the host sends one as soon as it is
+   * due, with the output's end offset then, and may send that output after it), for tests.
+   */
+  early = 0;
   private drawn = '';
+  /** The terminal's width last seen. */
+  private cols: number;
   private timer: ReturnType<typeof setInterval>;
   private readonly listeners: IDisposable[];
   /** Once disposed, what still comes in (acks, the parse of output received before) is dropped. */
@@ -29,6 +42,7 @@ export class PredictedEcho {
   ) {
     this.engine = new Predictor(mode);
     this.view = xtermView(term);
+    this.cols = term.cols;
     this.layer = document.createElement('div');
     this.layer.className = 'predict-layer';
     this.layer.dataset.testid = 'predicted';
@@ -36,7 +50,7 @@ export class PredictedEcho {
     this.listeners = [
       term.onWriteParsed(() => this.onParsed()),
       term.onScroll(() => this.draw()),
-      term.onResize(() => this.reset()),
+      term.onResize(({ cols }) => this.resized(cols)),
     ];
     this.timer = setInterval(() => {
       if (this.engine.tick(performance.now())) this.draw();
@@ -63,23 +77,91 @@ export class PredictedEcho {
   echoAck(a: EchoAck) {
     if (this.disposed) return;
     this.engine.lineDiscipline(a.echo, a.canonical);
+    if (a.offset > this.received) this.early++;
     this.acks.push(a);
     this.draw();
-    // The host sends an EchoAck after the output it covers: once everything received is
-    // parsed, the terminal shows at least that much.
+    this.answer();
+  }
+
+  /** Output up to `end` (the offset after it) has been received (and handed to the terminal). */
+  output(end: number) {
+    if (this.disposed) return;
+    this.received = end;
+    if (this.acks.length && this.acks[0].offset <= end) this.answer();
+  }
+
+  /**
+   * Answers the acks whose output has been received, once the terminal has parsed it. An ack
+   * covers the output up to its offset, which may still be on its way when the ack comes (the
+   * host does not hold an ack back until it has sent that output): checked before, the echo of
+   * a key the host answered late would not be on screen yet, and its guess taken for wrong.
+   */
+  private answer() {
+    const upTo = this.received;
+    if (!this.acks.length || this.acks[0].offset > upTo) return;
+    // Everything received so far is parsed once the terminal is idle.
     void this.idle().then(() => {
       if (this.disposed) return;
-      for (const k of this.acks.splice(0)) this.engine.answered(k.seq, this.view);
+      let n = 0;
+      while (n < this.acks.length && this.acks[n].offset <= upTo) n++;
+      if (n === 0) return;
+      for (const k of this.acks.splice(0, n)) this.engine.answered(k.seq, this.view);
       this.draw();
     });
   }
 
-  /** The screen was replaced (a picture, a skip, a gap): guesses go. */
-  reset() {
+  /**
+   * The channel lost its attachment (the socket is gone or being replaced): keys typed until
+   * `resumed` are queued by the connection, and guessed and shown as ever (predict.ts).
+   */
+  linkDown() {
+    if (this.disposed) return;
+    this.engine.linkDown();
+    this.draw();
+  }
+
+  /**
+   * The channel is attached (again), and the inputs the host had not applied are sent again:
+   * none of them gives a round-trip sample (their round trip is the outage's), and the echo
+   * acks of the last connection are dropped (the first of this one covers what the host had
+   * applied). The open guesses get their full time from now.
+   */
+  resumed() {
+    if (this.disposed) return;
+    this.sent = [];
+    this.acks = [];
+    this.engine.linkUp(performance.now());
+    this.draw();
+  }
+
+  /**
+   * The screen was replaced (a picture, a skip, a gap: output goes on at `offset`), or the
+   * attachment ended: guesses go.
+   */
+  reset(offset?: number) {
     if (this.disposed) return;
     this.engine.clear();
     this.acks = [];
+    if (offset !== undefined) this.received = offset;
     this.draw();
+  }
+
+  /**
+   * The terminal was resized: a new width reflows its lines and the guesses go; a new height
+   * alone (the keyboard, the connection's status line above the terminal growing a line while
+   * offline) keeps them on the cursor's line.
+   */
+  private resized(cols: number) {
+    if (this.disposed) return;
+    if (cols !== this.cols) {
+      this.cols = cols;
+      this.reset();
+    } else {
+      this.engine.heightChanged(this.view);
+      // Drawn again whether or not the guesses moved: the screen's rows did.
+      this.drawn = '';
+      this.draw();
+    }
   }
 
   dispose() {
@@ -123,4 +205,56 @@ export class PredictedEcho {
       this.layer.append(s);
     }
   }
+}
+
+/**
+ * A terminal channel's events, with its predicted echo (`echo()`, null when off) told first of
+ * those that concern it: the link lost and back, the host's acks, the screen replaced (a picture,
+ * a skip, a gap), and the attachment's end (the session exited, or a resume found another
+ * session or none), which takes the guesses back for good.
+ */
+export function echoing(events: ChannelEvents, echo: () => PredictedEcho | null): ChannelEvents {
+  return {
+    ...events,
+    output(data, offset) {
+      events.output(data, offset);
+      echo()?.output(offset + data.length);
+    },
+    offline() {
+      echo()?.linkDown();
+      events.offline?.();
+    },
+    attached(a) {
+      echo()?.resumed();
+      events.attached(a);
+    },
+    exited(code, signal) {
+      echo()?.reset();
+      events.exited(code, signal);
+    },
+    error(message) {
+      echo()?.reset();
+      events.error(message);
+    },
+    gap(from, to) {
+      echo()?.reset(to);
+      events.gap(from, to);
+    },
+    skipped(offset) {
+      echo()?.reset(offset);
+      events.skipped?.(offset);
+    },
+    repaint(p) {
+      events.repaint?.(p);
+      echo()?.reset(p.offset);
+    },
+    inputAck(seq) {
+      echo()?.inputAck(seq);
+      events.inputAck?.(seq);
+    },
+    echoAck(a) {
+      echo()?.echoAck(a);
+      events.echoAck?.(a);
+    },
+  };
 }

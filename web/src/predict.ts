@@ -15,6 +15,11 @@
 // before it (the line they were on is abandoned). Only characters known to be one column wide
 // are guessed: not combining marks, zero-width or wide ones.
 //
+// While the link is down (the app reconnecting: `linkDown`) keys are guessed and shown as
+// ever (in adaptive mode whatever the round trip, until they are answered), not expired, and
+// checked once the resume has sent them (`linkUp`); a resume that finds another session or none
+// ends the attachment, and its guesses are taken back (echo.ts). The same rules as the CLI's.
+//
 // The engine knows the screen through `PredictView` (what the host sent, without guesses) and
 // says what to show on top of it (`overlay()`); drawing is the caller's business.
 
@@ -121,7 +126,16 @@ export class Predictor {
   private stoppedUntil: number | null = null;
   private typedInLine = 0;
   private acked = 0;
+  /** The link to the host is down (reconnecting). */
+  private down = false;
+  /**
+   * The last input typed while the link was down: until it is answered, guesses show in
+   * adaptive mode whatever the round trip.
+   */
+  private typedDown = 0;
   readonly stats: PredictStats = { shown: 0, confirmed: 0, wrong: 0 };
+  /** What the last wrong guess was (for diagnosis): the answer, and what it found on screen. */
+  lastWrong: { seq: number; guessed: string; found: string; cursor: [number, number] | null; at: [number, number] } | null = null;
 
   constructor(public mode: PredictMode) {}
 
@@ -144,9 +158,36 @@ export class Predictor {
     return this.mode !== 'never' && this.flags !== null && (this.flags[0] || !this.flags[1]);
   }
 
-  /** Whether guesses are shown (setting and round trip). */
+  /**
+   * Whether guesses are shown (setting and round trip). In adaptive mode also while the link is
+   * down and until the keys typed meanwhile are answered: their round trip is as long as the
+   * outage (mosh shows its guesses then too).
+   */
   showing(): boolean {
-    return this.mode === 'always' || (this.mode === 'adaptive' && this.rttHigh);
+    if (this.mode === 'adaptive') return this.rttHigh || this.down || this.acked < this.typedDown;
+    return this.mode === 'always';
+  }
+
+  /**
+   * The link to the host went down: keys typed until `linkUp` are guessed under the usual rules
+   * (a hidden epoch stays hidden, a key that cannot be guessed stops guessing until the host
+   * answers it, after the resume) and shown, and the host answers them once they are sent after
+   * the resume (input sequence numbers and echo acks go on across connections: they belong to
+   * the channel's client token).
+   */
+  linkDown() {
+    this.down = true;
+  }
+
+  /**
+   * The link is up again and the inputs the host had not applied are sent again now: the guesses
+   * still open are given their full time from `now` (the host could not answer them while the
+   * link was down).
+   */
+  linkUp(now: number) {
+    if (!this.down) return;
+    this.down = false;
+    if (this.open()) this.since = now;
   }
 
   /** Forgets every guess. */
@@ -163,6 +204,7 @@ export class Predictor {
   /** The user typed `text`, sent as input `seq`. Returns whether the overlay changed. */
   typed(seq: number, text: string, view: PredictView, now: number): boolean {
     const before = JSON.stringify(this.overlay());
+    if (this.down) this.typedDown = Math.max(this.typedDown, seq);
     for (const key of keys(text)) {
       if (key.k === 'enter') this.typedInLine = 0;
       // Ctrl-C abandons the line (a line editor drops it, the terminal discards input not yet
@@ -293,6 +335,14 @@ export class Predictor {
     }
     if (wrong) {
       this.stats.wrong++;
+      const mine = [...this.cells.values()].filter((g) => g.seq <= seq).sort((a, b) => a.col - b.col);
+      this.lastWrong = {
+        seq,
+        guessed: mine.map((g) => `${g.row},${g.col}:${g.ch}`).join(' '),
+        found: mine.map((g) => view.charAt(g.row, g.col) ?? '').join(''),
+        cursor: this.cur && this.cur.seq <= seq ? this.cur.at : null,
+        at: view.cursor(),
+      };
       // Every guess goes: those made from now on are all after this answer.
       this.hide(seq);
       this.clear();
@@ -335,8 +385,27 @@ export class Predictor {
   }
 
   private expired(now: number) {
+    // The host cannot answer now.
+    if (this.down) return false;
     const limit = Math.max(EXPIRE, (this.srtt ?? 0) * 4);
     return this.since !== null && now - this.since > limit;
+  }
+
+  /**
+   * The terminal's height changed (its width did not): the cursor's line is still the cursor's
+   * line (xterm.js scrolls it up into the scrollback or pulls lines back down, so its row may
+   * change), and the guesses, which are all on it, move with it to `view`'s cursor row. (A
+   * change of width reflows the lines: then `clear`.) Returns whether the overlay changed.
+   */
+  heightChanged(view: PredictView): boolean {
+    if (!this.open()) return false;
+    const before = JSON.stringify(this.overlay());
+    const row = view.cursor()[0];
+    const moved = [...this.cells.values()].map((g) => ({ ...g, row }));
+    this.cells = new Map(moved.map((g) => [`${g.row},${g.col}`, g]));
+    if (this.cur) this.cur = { ...this.cur, at: [row, this.cur.at[1]] };
+    if (row >= view.rows || !view.plain()) this.clear();
+    return JSON.stringify(this.overlay()) !== before;
   }
 
   /** What to show on top of the screen now. */

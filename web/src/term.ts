@@ -4,7 +4,7 @@ import { FitAddon } from '@xterm/addon-fit';
 import '@xterm/xterm/css/xterm.css';
 import { InputDiffer, applyCtrl, bytes, keyToBytes } from './input';
 import { OutputWriter } from './writer';
-import { PredictedEcho } from './echo';
+import { echoing, PredictedEcho } from './echo';
 import { buildKeyBar, DEFAULT_ROWS, keyDef } from './keybar';
 import { clampFont, loadPrefs, savePrefs, termTheme } from './prefs';
 import { copyText, readText } from './clipboard';
@@ -166,7 +166,9 @@ export function openTerminal(
 
   const size = (): WinSize => ({ cols: term.cols, rows: term.rows });
   let skippedAhead = false;
-  const events: ChannelEvents = {
+  // The predicted echo hears of these first (echo.ts): it takes its guesses back where the
+  // screen is replaced or the session ended, and guesses on while the link is down.
+  const events: ChannelEvents = echoing({
     output(data) {
       writer.push(data);
       view.onOutput?.(data);
@@ -191,7 +193,6 @@ export function openTerminal(
     skipped() {
       skippedAhead = true;
       writer.clear();
-      view.echo?.reset();
       writer.push(bytes('\r\n\x1b[0;2m[peer: interrupted; skipped the rest of the flood]\x1b[0m\r\n'));
     },
     repaint(p) {
@@ -200,19 +201,15 @@ export function openTerminal(
       pic.set(RESET);
       pic.set(p.data, RESET.length);
       writer.replace(pic);
-      view.echo?.reset();
       view.repaints.count++;
       view.repaints.bytes += p.data.length;
       view.repaints.skipped += p.skipped;
     },
     gap(from, to) {
       view.lostBytes += to - from;
-      view.echo?.reset();
       writer.push(bytes(`\r\n\x1b[2m[${to - from} bytes of output were lost: older than the host's buffer]\x1b[0m\r\n`));
     },
-    inputAck: (seq) => view.echo?.inputAck(seq),
-    echoAck: (a) => view.echo?.echoAck(a),
-  };
+  }, () => view.echo);
   // Attached once the terminal is on the page and fitted (below), not before: the attach carries
   // the size, which the host gives the PTY and draws the first picture of the screen for. Sent
   // at once, it said xterm's unfitted 80×24, and the picture, drawn for 24 rows, landed in a

@@ -324,4 +324,88 @@ describe('predicted echo', () => {
     r.typed(1, '\x1b[C\x1b[C', xtermView(w), 0);
     expect(r.stats.shown).toBe(1);
   });
+
+  /** At a shell prompt, a link of 5 ms round trip (adaptive: guesses hidden), "a" confirmed. */
+  async function adaptiveOnAFastLink() {
+    const t = await screen('$ ');
+    const p = new Predictor('adaptive');
+    p.lineDiscipline(false, false);
+    p.rttSample(5);
+    p.typed(1, 'a', xtermView(t), 0);
+    await echo(p, t, 'a', 1);
+    return { t, p };
+  }
+
+  it('shows keys typed while the link is down, keeps them, and confirms them after the resume', async () => {
+    const { t, p } = await adaptiveOnAFastLink();
+    const v = xtermView(t);
+    p.typed(2, 'b', v, 0);
+    expect(p.overlay(), 'a fast link').toEqual(NONE);
+    await echo(p, t, 'b', 2);
+    p.linkDown();
+    // Shown on a fast link too: their round trip is the outage's.
+    p.typed(3, 'cd', v, 1000);
+    expect(cells(p.overlay())).toEqual([
+      [0, 4, 'c'],
+      [0, 5, 'd'],
+    ]);
+    expect(p.overlay().cursor).toEqual([0, 6]);
+    const long = 1000 + EXPIRE * 5;
+    expect(p.tick(long), 'not expired while the link is down').toBe(false);
+    p.linkUp(long);
+    expect(p.tick(long + EXPIRE / 2), 'their time runs from the resume').toBe(false);
+    expect(p.overlay().cells.length, 'shown until answered').toBe(2);
+    // The host's first echo ack on the new connection covers only what it had applied.
+    expect(p.answered(2, v)).toBe(false);
+    expect(await echo(p, t, 'cd', 3)).toEqual(NONE);
+    expect(p.stats.wrong).toBe(0);
+    // Answered: the fast link's rule again.
+    p.typed(4, 'e', v, long);
+    expect(p.overlay(), 'a fast link').toEqual(NONE);
+  });
+
+  it('expires the guesses made while the link was down once their full time after the resume is over', async () => {
+    const { t, p } = await adaptiveOnAFastLink();
+    const v = xtermView(t);
+    p.linkDown();
+    p.typed(2, 'b', v, 0);
+    p.linkUp(10 * EXPIRE);
+    expect(p.tick(11 * EXPIRE)).toBe(false);
+    expect(p.tick(11 * EXPIRE + 1)).toBe(true);
+    expect(p.overlay()).toEqual(NONE);
+  });
+
+  it('keeps the rules while the link is down', async () => {
+    // Enter while down: the next line's keys are not guessed before Enter is answered, and
+    // hidden until one of them is confirmed.
+    let t = await screen('$ ');
+    let p = engine(false, false);
+    p.typed(1, 'a', xtermView(t), 0);
+    await echo(p, t, 'a', 1);
+    p.linkDown();
+    p.typed(2, '\r', xtermView(t), 0);
+    p.typed(3, 'x', xtermView(t), 0);
+    expect(p.overlay()).toEqual(NONE);
+    expect(p.stats.shown).toBe(1);
+    p.linkUp(0);
+    await echo(p, t, '\r\n$ ', 2);
+    await echo(p, t, 'x', 3);
+    p.typed(4, 'y', xtermView(t), 0);
+    expect(p.overlay(), 'hidden').toEqual(NONE);
+    await echo(p, t, 'y', 4);
+    p.typed(5, 'z', xtermView(t), 0);
+    expect(cells(p.overlay())).toEqual([[1, 4, 'z']]);
+
+    // A guess the host contradicts after the resume (the program went on meanwhile).
+    t = await screen('$ ');
+    p = engine(false, false);
+    p.typed(1, 'a', xtermView(t), 0);
+    await echo(p, t, 'a', 1);
+    p.linkDown();
+    p.typed(2, 'b', xtermView(t), 0);
+    expect(cells(p.overlay())).toEqual([[0, 3, 'b']]);
+    p.linkUp(0);
+    expect(await echo(p, t, 'Z', 2)).toEqual(NONE);
+    expect(p.stats.wrong).toBe(1);
+  });
 });
