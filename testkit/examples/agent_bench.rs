@@ -18,17 +18,6 @@ use anyhow::{Context, Result, bail};
 use peer::client::{Dialer, HostConn, KnownHosts};
 use peer::proto::{AgentEvent, AgentEventKind, AgentState, Frame, NewAgentSession, Reply, Request};
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// Child processes of `pid`, whichever of its threads started them.
 fn children(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();
@@ -198,7 +187,7 @@ async fn run(
     hosts.upsert(paired.host.clone());
     let dialer = Dialer::new(&paired.host, device, false).await?;
     let conn = dialer.connect().await?;
-    let rss_idle = rss_kib(host_pid);
+    let rss_idle = peer_testkit::vm_rss_kib(host_pid);
 
     // Latency.
     let id = new_session(&conn, repo, None).await?;
@@ -268,7 +257,7 @@ async fn run(
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // Idle sessions.
-    let before = rss_kib(host_pid);
+    let before = peer_testkit::vm_rss_kib(host_pid);
     let mut ids = Vec::new();
     for _ in 0..sessions {
         ids.push(new_session(&conn, repo, None).await?);
@@ -277,9 +266,9 @@ async fn run(
         wait_state(&conn, *id, AgentState::Idle).await?;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let after = rss_kib(host_pid);
+    let after = peer_testkit::vm_rss_kib(host_pid);
     let agents: Vec<u32> = children(host_pid);
-    let agent_rss: u64 = agents.iter().map(|p| rss_kib(*p)).sum();
+    let agent_rss: u64 = agents.iter().map(|p| peer_testkit::vm_rss_kib(*p)).sum();
     println!(
         "host RSS: {:.1} MiB after pairing, {:.1} MiB before and {:.1} MiB with {sessions} idle agent sessions ({} agent processes, {:.1} MiB between them)",
         rss_idle as f64 / 1024.0,

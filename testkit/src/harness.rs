@@ -280,6 +280,18 @@ impl TestHost {
     }
 }
 
+/// A process's resident memory (`VmRSS`), KiB; 0 if it cannot be read (the process is gone).
+pub fn vm_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// SIGTERM, then SIGKILL if the process has not exited within `grace`; whether it exited.
 fn terminate(child: &mut Child, grace: Duration) -> bool {
     if let Ok(Some(_)) = child.try_wait() {
@@ -693,14 +705,49 @@ pub fn is_hello(m: Option<(u32, &Frame)>) -> bool {
     matches!(m, Some((0, Frame::HostHello(_))))
 }
 
-/// Asks the host, over a browser channel, to start `sh`; returns the new session's id.
+/// Sends `req` on channel 0 as request `id` and returns its reply (panics on an error).
+pub async fn browser_request<T: crate::browser::MessageTransport>(
+    c: &mut BrowserClient<T>,
+    out: &mut Vec<u8>,
+    id: u32,
+    req: peer::proto::Request,
+) -> peer::proto::Reply {
+    use peer::proto::ResponseFrame;
+    c.send(0, &request(id, req)).await.expect("send request");
+    let answer = until(
+        c,
+        out,
+        |m, _| matches!(m, Some((0, Frame::Response(r))) if r.id == id),
+    )
+    .await;
+    match answer {
+        Some((_, Frame::Response(ResponseFrame { result: Ok(r), .. }))) => r,
+        other => panic!("request {id} failed: {other:?}"),
+    }
+}
+
+/// Creates a session of `create` and returns its id.
+pub async fn browser_create<T: crate::browser::MessageTransport>(
+    c: &mut BrowserClient<T>,
+    out: &mut Vec<u8>,
+    id: u32,
+    create: peer::proto::CreateSession,
+) -> u64 {
+    use peer::proto::{Reply, Request};
+    match browser_request(c, out, id, Request::CreateSession(create)).await {
+        Reply::Created(info) => info.id,
+        other => panic!("create failed: {other:?}"),
+    }
+}
+
+/// Creates a `sh` session (100×30, output held for the first attach) and returns its id.
 pub async fn browser_create_shell<T: crate::browser::MessageTransport>(
     c: &mut BrowserClient<T>,
     out: &mut Vec<u8>,
     id: u32,
 ) -> u64 {
-    use peer::proto::{CreateSession, Reply, Request, ResponseFrame, WinSize};
-    let create = Request::CreateSession(CreateSession {
+    use peer::proto::{CreateSession, WinSize};
+    let create = CreateSession {
         name: None,
         command: vec!["sh".into()],
         cwd: None,
@@ -710,24 +757,8 @@ pub async fn browser_create_shell<T: crate::browser::MessageTransport>(
             rows: 30,
         },
         hold_output: true,
-    });
-    c.send(0, &request(id, create)).await.expect("send create");
-    let created = until(
-        c,
-        out,
-        |m, _| matches!(m, Some((0, Frame::Response(r))) if r.id == id),
-    )
-    .await;
-    match created {
-        Some((
-            _,
-            Frame::Response(ResponseFrame {
-                result: Ok(Reply::Created(info)),
-                ..
-            }),
-        )) => info.id,
-        other => panic!("create failed: {other:?}"),
-    }
+    };
+    browser_create(c, out, id, create).await
 }
 
 /// Attaches channel 1 to `session` with `token` and proves the shell live: `marker`, typed

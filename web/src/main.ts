@@ -178,6 +178,11 @@ async function forgetHost(id: string) {
 }
 
 function toast(text: string, cls = 'error') {
+  // The same news again (two restarts in a row, say) replaces the one still shown rather than
+  // stacking a copy on top of it.
+  for (const old of document.querySelectorAll<HTMLElement>('body > .toast')) {
+    if (old.textContent === text) old.remove();
+  }
   const t = h('div', `toast ${cls}`, text);
   t.setAttribute('role', 'alert');
   // Over a terminal the bottom of the screen is the key bar, or an ended session's buttons:

@@ -13,33 +13,15 @@ use peer_testkit::browser::{BrowserClient, WsTransport};
 use peer_testkit::{WsBrowser, attach, input, until};
 
 async fn create(c: &mut BrowserClient<WsTransport>, id: u32, command: &[&str]) -> u64 {
-    let create = Request::CreateSession(CreateSession {
+    let create = CreateSession {
         name: None,
         command: command.iter().map(|s| s.to_string()).collect(),
         cwd: None,
         env: vec![],
         size: WinSize { cols: 80, rows: 24 },
         hold_output: true,
-    });
-    c.send(0, &peer_testkit::request(id, create))
-        .await
-        .expect("send");
-    match until(
-        c,
-        &mut Vec::new(),
-        |m, _| matches!(m, Some((0, Frame::Response(r))) if r.id == id),
-    )
-    .await
-    {
-        Some((
-            _,
-            Frame::Response(ResponseFrame {
-                result: Ok(Reply::Created(info)),
-                ..
-            }),
-        )) => info.id,
-        other => panic!("create: {other:?}"),
-    }
+    };
+    peer_testkit::browser_create(c, &mut Vec::new(), id, create).await
 }
 
 /// Reads until the socket ends; returns the `Close` frame seen on channel 0 (if any) and the

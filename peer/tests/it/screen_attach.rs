@@ -215,8 +215,8 @@ async fn a_picture_and_the_bytes_after_it_show_what_the_whole_stream_shows() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: run by hand (docs/benchmarks.md)"]
 async fn bench_attach_after_history() {
-    use peer::proto::{CreateSession, Reply, Request, ResponseFrame};
-    use peer_testkit::{TestHost, request};
+    use peer::proto::{CreateSession, Reply, Request};
+    use peer_testkit::{TestHost, browser_create, browser_request};
     let mb: u64 = std::env::var("PEER_BENCH_HISTORY_MB")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -233,31 +233,15 @@ async fn bench_attach_after_history() {
     let script = format!(
         "printf '\\033]0;the title\\007'; seq 1 1000000000 | head -c {bytes}; echo; echo DONE | tr A-Z a-z; exec sleep 3600"
     );
-    let create = Request::CreateSession(CreateSession {
+    let create = CreateSession {
         name: None,
         command: vec!["sh".into(), "-c".into(), script],
         cwd: None,
         env: vec![],
         size: SIZE,
         hold_output: false,
-    });
-    c.send(0, &request(1, create)).await.expect("create");
-    let session = match peer_testkit::until(
-        &mut c,
-        &mut Vec::new(),
-        |m, _| matches!(m, Some((0, Frame::Response(r))) if r.id == 1),
-    )
-    .await
-    {
-        Some((
-            _,
-            Frame::Response(ResponseFrame {
-                result: Ok(Reply::Created(info)),
-                ..
-            }),
-        )) => info.id,
-        other => panic!("create failed: {other:?}"),
     };
+    let session = browser_create(&mut c, &mut Vec::new(), 1, create).await;
 
     // Printed with nobody attached: wait for the session's last line (the host's model).
     let t = Instant::now();
@@ -265,24 +249,10 @@ async fn bench_attach_after_history() {
     let info = loop {
         tokio::time::sleep(Duration::from_millis(250)).await;
         id += 1;
-        c.send(0, &request(id, Request::ListSessions))
-            .await
-            .expect("list");
-        let reply = peer_testkit::until(
-            &mut c,
-            &mut Vec::new(),
-            |m, _| matches!(m, Some((0, Frame::Response(r))) if r.id == id),
-        )
-        .await;
-        let Some((
-            _,
-            Frame::Response(ResponseFrame {
-                result: Ok(Reply::Sessions(list)),
-                ..
-            }),
-        )) = reply
+        let Reply::Sessions(list) =
+            browser_request(&mut c, &mut Vec::new(), id, Request::ListSessions).await
         else {
-            panic!("list failed: {reply:?}");
+            panic!("not a list of sessions");
         };
         let info = list
             .into_iter()
@@ -298,7 +268,7 @@ async fn bench_attach_after_history() {
         "printed {mb} MB of lines ({} bytes through the PTY) in {printed:?}: {:.1} MB/s, host VmRSS {} kB",
         info.output_end,
         info.output_end as f64 / printed.as_secs_f64() / 1e6,
-        vm_rss_kb(host.pid()),
+        peer_testkit::vm_rss_kib(host.pid()),
     );
 
     let mut chans: [Chan; 5] = Default::default();
@@ -320,6 +290,8 @@ async fn bench_attach_after_history() {
             data.len()
         );
         assert!(pic.offset >= bytes);
+        // The bound on what an attach sends, whatever the history.
+        assert!(data.len() < 100_000, "a picture of {} bytes", data.len());
         end = pic.offset;
         let mut s = Screen::new(SIZE, SCROLLBACK as usize);
         s.feed(data);
@@ -337,15 +309,4 @@ async fn bench_attach_after_history() {
         chans[4].out.len(),
         t.elapsed()
     );
-}
-
-fn vm_rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
-        })
-        .unwrap_or(0)
 }

@@ -62,15 +62,6 @@ fn bench_pty_throughput_with_and_without_the_screen_model() {
     );
 }
 
-fn rss_kb(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
-
 #[test]
 #[ignore]
 fn bench_host_memory_per_idle_session() {
@@ -90,7 +81,7 @@ fn bench_host_memory_per_idle_session() {
                 n += 1;
             }
             std::thread::sleep(Duration::from_secs(3));
-            points.push((n, rss_kb(host.pid())));
+            points.push((n, peer_testkit::vm_rss_kib(host.pid())));
         }
         let per = |a: (i32, u64), b: (i32, u64)| (b.1 as f64 - a.1 as f64) / f64::from(b.0 - a.0);
         eprintln!(
