@@ -6,9 +6,7 @@
 use std::time::Duration;
 
 use peer::proto::close::ws;
-use peer::proto::{
-    CloseReason, CreateSession, ErrorCode, Frame, Reply, Request, ResponseFrame, WinSize,
-};
+use peer::proto::{CloseReason, CreateSession, ErrorCode, Frame, WinSize};
 use peer_testkit::browser::{BrowserClient, WsTransport};
 use peer_testkit::{WsBrowser, attach, input, until};
 
