@@ -157,6 +157,18 @@ pub fn relay_config(url: &RelayUrl, auth: &RelayAuth) -> iroh::RelayConfig {
     }
 }
 
+/// Benchmarks only (docs/benchmarks.md): `PEER_BENCH_CC=bbr` gives the endpoint's connections
+/// BBR (version 3, iroh's QUIC stack's) instead of the stack's default, CUBIC.
+fn congestion_controller()
+-> Option<std::sync::Arc<dyn iroh::endpoint::ControllerFactory + Send + Sync>> {
+    match std::env::var("PEER_BENCH_CC").as_deref() {
+        Ok("bbr") => Some(std::sync::Arc::new(
+            noq_proto::congestion::Bbr3Config::default(),
+        )),
+        _ => None,
+    }
+}
+
 /// Binds an iroh endpoint that uses only the given relays and no discovery services.
 pub async fn bind_endpoint(opts: EndpointOptions) -> Result<Endpoint, NetError> {
     bind_endpoint_with(opts, &RelayAuth::default()).await
@@ -168,7 +180,11 @@ pub async fn bind_endpoint_with(
     opts: EndpointOptions,
     auth: &RelayAuth,
 ) -> Result<Endpoint, NetError> {
-    let transport = QuicTransportConfig::builder()
+    let mut transport = QuicTransportConfig::builder();
+    if let Some(cc) = congestion_controller() {
+        transport = transport.congestion_controller_factory(cc);
+    }
+    let transport = transport
         .keep_alive_interval(KEEP_ALIVE)
         .initial_rtt(INITIAL_RTT)
         // A bridge carries one stream per browser socket; QUIC's default allows only 100.
