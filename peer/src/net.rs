@@ -2,17 +2,14 @@
 //! names and numbers on the wire (ALPNs, close codes) are in [`peer_proto`].
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use iroh::endpoint::{
-    BindOpts, Connection, Controller, ControllerFactory, ControllerMetrics, QuicTransportConfig,
-    RttEstimator, presets,
-};
+use iroh::endpoint::{BindOpts, Connection, QuicTransportConfig, presets};
 use iroh::{Endpoint, EndpointAddr, RelayMode, RelayUrl, SecretKey, Watcher as _};
-use noq_proto::congestion::Bbr3Config;
 use peer_pairing::RelayToken;
 use peer_relay::pin::{Fingerprint, PinMismatches};
+
+mod congestion;
 
 pub use peer_proto::close::quic as close;
 pub use peer_proto::{ALPN_BRIDGE, ALPN_PAIR, ALPN_SESSION, PROOF_LABEL};
@@ -162,115 +159,6 @@ pub fn relay_config(url: &RelayUrl, auth: &RelayAuth) -> iroh::RelayConfig {
     }
 }
 
-/// Benchmarks only (docs/benchmarks.md, "Over a lossy link"): `PEER_BENCH_CC=bbr` gives the
-/// endpoint's connections BBR (version 3, iroh's QUIC stack's) instead of the stack's default,
-/// CUBIC; `bbr-unpaced` the same BBR without its pacing rate (the stack then paces by the
-/// congestion window, as it does for CUBIC).
-fn congestion_controller() -> Option<Arc<dyn ControllerFactory + Send + Sync>> {
-    match std::env::var("PEER_BENCH_CC").as_deref() {
-        Ok("bbr") => Some(Arc::new(Bbr3Config::default())),
-        Ok("bbr-unpaced") => Some(Arc::new(Unpaced(Arc::new(Bbr3Config::default())))),
-        _ => None,
-    }
-}
-
-/// A congestion controller whose pacing rate is withheld from the stack.
-struct Unpaced(Arc<Bbr3Config>);
-
-impl ControllerFactory for Unpaced {
-    fn build(self: Arc<Self>, now: Instant, current_mtu: u16) -> Box<dyn Controller> {
-        Box::new(UnpacedController(self.0.clone().build(now, current_mtu)))
-    }
-}
-
-#[derive(Debug)]
-struct UnpacedController(Box<dyn Controller>);
-
-impl Controller for UnpacedController {
-    fn on_sent(&mut self, now: Instant, bytes: u64, largest_pn: u64) {
-        self.0.on_sent(now, bytes, largest_pn);
-    }
-    fn on_packet_sent(&mut self, now: Instant, bytes: u16, pn: u64) {
-        self.0.on_packet_sent(now, bytes, pn);
-    }
-    fn on_cwnd_limited(&mut self) {
-        self.0.on_cwnd_limited();
-    }
-    fn on_ack(
-        &mut self,
-        now: Instant,
-        sent: Instant,
-        bytes: u64,
-        pn: u64,
-        app_limited: bool,
-        rtt: &RttEstimator,
-    ) {
-        self.0.on_ack(now, sent, bytes, pn, app_limited, rtt);
-    }
-    fn on_end_acks(
-        &mut self,
-        now: Instant,
-        in_flight: u64,
-        app_limited: bool,
-        largest_packet_num_acked: Option<u64>,
-    ) {
-        self.0
-            .on_end_acks(now, in_flight, app_limited, largest_packet_num_acked);
-    }
-    fn on_congestion_event(
-        &mut self,
-        now: Instant,
-        sent: Instant,
-        is_persistent_congestion: bool,
-        is_ecn: bool,
-        lost_bytes: u64,
-        largest_lost_pn: u64,
-    ) {
-        self.0.on_congestion_event(
-            now,
-            sent,
-            is_persistent_congestion,
-            is_ecn,
-            lost_bytes,
-            largest_lost_pn,
-        );
-    }
-    fn on_packet_lost(&mut self, lost_bytes: u16, pn: u64, now: Instant) {
-        self.0.on_packet_lost(lost_bytes, pn, now);
-    }
-    fn on_spurious_congestion_event(&mut self) {
-        self.0.on_spurious_congestion_event();
-    }
-    fn on_mtu_update(&mut self, new_mtu: u16) {
-        self.0.on_mtu_update(new_mtu);
-    }
-    fn on_ack_frequency_update(
-        &mut self,
-        ack_eliciting_threshold: u64,
-        requested_max_ack_delay: Duration,
-    ) {
-        self.0
-            .on_ack_frequency_update(ack_eliciting_threshold, requested_max_ack_delay);
-    }
-    fn window(&self) -> u64 {
-        self.0.window()
-    }
-    fn metrics(&self) -> ControllerMetrics {
-        let mut m = self.0.metrics();
-        m.pacing_rate = None;
-        m
-    }
-    fn clone_box(&self) -> Box<dyn Controller> {
-        Box::new(UnpacedController(self.0.clone_box()))
-    }
-    fn initial_window(&self) -> u64 {
-        self.0.initial_window()
-    }
-    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
-        self
-    }
-}
-
 /// Binds an iroh endpoint that uses only the given relays and no discovery services.
 pub async fn bind_endpoint(opts: EndpointOptions) -> Result<Endpoint, NetError> {
     bind_endpoint_with(opts, &RelayAuth::default()).await
@@ -283,7 +171,7 @@ pub async fn bind_endpoint_with(
     auth: &RelayAuth,
 ) -> Result<Endpoint, NetError> {
     let mut transport = QuicTransportConfig::builder();
-    if let Some(cc) = congestion_controller() {
+    if let Some(cc) = congestion::controller() {
         transport = transport.congestion_controller_factory(cc);
     }
     let transport = transport
