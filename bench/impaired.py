@@ -29,6 +29,9 @@ Ctrl-C or error. Example:
 import argparse, collections, fcntl, json, os, random, re, select, shutil, signal, socket, struct
 import statistics, subprocess, sys, tempfile, threading, time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pty_bench  # noqa: E402
+
 TUNSETIFF = 0x400454CA
 IFF_TUN, IFF_NO_PI = 0x0001, 0x1000
 HOST_IP, CLIENT_IP = "10.77.0.1", "10.77.0.2"
@@ -232,18 +235,8 @@ def overhead(link, me):
 # ---------------------------------------------------------------- the two tools
 
 def start_sshd(link, tmp):
-    hk, uk = os.path.join(tmp, "host_key"), os.path.join(tmp, "user_key")
-    for k in (hk, uk):
-        sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", k)
-    auth = os.path.join(tmp, "authorized_keys"); shutil.copy(uk + ".pub", auth)
-    cfg = os.path.join(tmp, "sshd_config")
-    with open(cfg, "w") as f:
-        f.write(f"Port {SSH_PORT}\nListenAddress {HOST_IP}\nHostKey {hk}\nAuthorizedKeysFile {auth}\n"
-                f"PidFile {tmp}/sshd.pid\nUsePAM no\nStrictModes no\nPermitRootLogin yes\n"
-                "PasswordAuthentication no\n")
-    os.makedirs("/run/sshd", exist_ok=True)
-    p = subprocess.Popen(link.run("host", [shutil.which("sshd") or "/usr/sbin/sshd", "-D", "-e", "-f", cfg]),
-                         stderr=subprocess.DEVNULL)
+    cmd, uk = pty_bench.sshd_files(tmp, HOST_IP, SSH_PORT)
+    p = subprocess.Popen(link.run("host", cmd), stderr=subprocess.DEVNULL)
     ssh = link.run("client", ["ssh", "-F", "/dev/null", "-tt", "-p", str(SSH_PORT), "-i", uk,
                               "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                               "-o", "LogLevel=ERROR", HOST_IP])

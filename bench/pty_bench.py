@@ -32,20 +32,25 @@ def read_until(fd, needle, timeout=30):
         buf += chunk
     return buf
 
-def start_sshd(tmp):
-    port = free_port()
+def sshd_files(tmp, addr, port):
+    """A throwaway sshd's host key, user key and config in `tmp`, listening on addr:port only.
+    Returns (the sshd command, the user key)."""
     hk, uk = os.path.join(tmp, "host_key"), os.path.join(tmp, "user_key")
     for k in (hk, uk):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", k], check=True)
     auth = os.path.join(tmp, "authorized_keys"); shutil.copy(uk + ".pub", auth)
     cfg = os.path.join(tmp, "sshd_config")
     with open(cfg, "w") as f:
-        f.write(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nAuthorizedKeysFile {auth}\n"
+        f.write(f"Port {port}\nListenAddress {addr}\nHostKey {hk}\nAuthorizedKeysFile {auth}\n"
                 f"PidFile {tmp}/sshd.pid\nUsePAM no\nStrictModes no\nPermitRootLogin yes\n"
                 "PasswordAuthentication no\n")
     os.makedirs("/run/sshd", exist_ok=True)
-    p = subprocess.Popen([shutil.which("sshd") or "/usr/sbin/sshd", "-D", "-e", "-f", cfg],
-                         stderr=subprocess.DEVNULL)
+    return [shutil.which("sshd") or "/usr/sbin/sshd", "-D", "-e", "-f", cfg], uk
+
+def start_sshd(tmp):
+    port = free_port()
+    cmd, uk = sshd_files(tmp, "127.0.0.1", port)
+    p = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
     for _ in range(100):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.1).close(); break
