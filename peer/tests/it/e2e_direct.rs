@@ -219,22 +219,37 @@ fn exited_follows_the_last_byte_even_while_another_client_lags() {
     let mut host = TestHost::start(&["--buffer", "65536"]);
     let client = TestClient::new();
     pair(&mut host, &client, "pair-of-eyes");
-    // The process sleeps first so both clients are attached before it writes.
-    let id = client.ok(&[
-        "new",
-        "--",
-        "sh",
-        "-c",
-        "sleep 2; head -c 3000000 /dev/zero | tr '\\0' x; echo; echo DONE",
-    ]);
+    // The process writes once the test says so: both clients attached, the slow one stalling.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let go = dir.path().join("go");
+    let script = format!(
+        "while [ ! -e '{}' ]; do sleep 0.05; done; \
+         head -c 3000000 /dev/zero | tr '\\0' x; echo; echo DONE",
+        go.display()
+    );
+    let id = client.ok(&["new", "--", "sh", "-c", &script]);
     let id = id.trim();
     let mut slow = client.spawn(&["attach", id, "--replay", "0"]);
     let mut fast = client.spawn(&["attach", id, "--replay", "0"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let ls = client.ok(&["ls", "--json"]);
+        let list: serde_json::Value = serde_json::from_str(&ls).expect("json");
+        if list[0]["attached"] == 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never both attached: {list}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     // The slow client keeps stalling for a bit less than the host's lag grace, so it stays
-    // "live" and holds the PTY reader back again and again, up to the very end.
+    // "live" and holds the PTY reader back again and again, up to the very end: the stream
+    // (3 MB) is more than its QUIC stream window (1.25 MB) and the host's buffer together.
     let slow_pid = slow.child.id();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stop2 = stop.clone();
+    let stop = StopOnDrop::default();
+    let stop2 = stop.0.clone();
     let staller = std::thread::spawn(move || {
         while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
             signal(slow_pid, "STOP");
@@ -243,10 +258,11 @@ fn exited_follows_the_last_byte_even_while_another_client_lags() {
             std::thread::sleep(Duration::from_millis(50));
         }
     });
+    std::fs::write(&go, b"").expect("go");
     let mut expected = vec![b'x'; 3_000_000];
     expected.extend_from_slice(b"\r\nDONE\r\n");
     assert_eq!(
-        fast.wait_exit(Duration::from_secs(60)),
+        fast.wait_exit(Duration::from_secs(30)),
         0,
         "{}",
         fast.stderr()
@@ -254,8 +270,26 @@ fn exited_follows_the_last_byte_even_while_another_client_lags() {
     let got = fast.out.lock().expect("lock").clone();
     assert_eq!(got.len(), expected.len(), "{}", fast.stderr());
     assert_eq!(sha256(&got), sha256(&expected));
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    drop(stop);
     let _ = staller.join();
-    signal(slow.child.id(), "CONT");
-    slow.wait_exit(Duration::from_secs(60));
+    signal(slow_pid, "CONT");
+    // The slow client was held for, not dropped: it lost nothing either.
+    assert_eq!(
+        slow.wait_exit(Duration::from_secs(60)),
+        0,
+        "{}",
+        slow.stderr()
+    );
+    assert!(!slow.stderr().contains("lost"), "{}", slow.stderr());
+    assert_eq!(sha256(&slow.out.lock().expect("lock")), sha256(&expected));
+}
+
+/// Set on drop: a helper thread's stop flag that a failing assertion sets too.
+#[derive(Default)]
+struct StopOnDrop(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
