@@ -9,7 +9,12 @@ pub const ALPN_BRIDGE: &[u8] = b"peer/bridge/1";
 
 /// Version of the session protocol, in [`crate::ClientHello`] and [`crate::HostHello`] and
 /// the browser channel's hello. Compared, not negotiated: both sides speak exactly this one.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
+
+/// How far past a client's last [`crate::FrameType::Received`] the host sends output on an
+/// attachment (bytes). A client that sends `Received` sends it before this much arrived
+/// unacknowledged (the web app: every quarter of it); one that never sends it is not limited.
+pub const OUTPUT_WINDOW: u64 = 2 * 1024 * 1024;
 
 /// TLS exporter label of the device proof in [`crate::ClientHello`].
 pub const PROOF_LABEL: &[u8] = b"peer/session/1 device proof";

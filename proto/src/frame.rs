@@ -153,6 +153,10 @@ frames! {
     0x16 InputAck(InputAck) Host,
     /// client → host window size.
     0x17 Resize(WinSize) Client,
+    /// client → host, attach stream: output before this offset has arrived. From the first
+    /// one on, the host keeps what the client has not acknowledged for it to resume from, and
+    /// sends at most [`crate::OUTPUT_WINDOW`] past it.
+    0x1b Received(u64) Client,
     /// client → host: detach this stream (channel) cleanly.
     0x18 Detach Client,
     /// host → client, browser channel 0 only: the socket ends now, for this reason (the
@@ -440,6 +444,7 @@ mod tests {
             (any::<u64>(), any::<u64>()).prop_map(|(from, to)| Frame::Gap(Gap { from, to })),
             (any::<u16>(), any::<u16>())
                 .prop_map(|(cols, rows)| Frame::Resize(WinSize { cols, rows })),
+            any::<u64>().prop_map(Frame::Received),
             (
                 any::<u64>(),
                 any::<u64>(),

@@ -5,6 +5,7 @@ import { concat, fromUtf8, hex, utf8, fromHex } from './bytes';
 import { CONTROL, decodeEnvelope, encodeEnvelope, EnvelopeError } from './channel';
 import {
   MAX_BROWSER_CHUNK,
+  OUTPUT_WINDOW,
   PROTOCOL_VERSION,
   REFUSALS,
   WS_PROTOCOL,
@@ -35,10 +36,16 @@ export const FROM_NOW = Infinity;
 const CONNECT_TIMEOUT_MS = 8000;
 /** The largest picture of the screen accepted (the host draws at most 4 MiB). */
 const MAX_PICTURE = 8 << 20;
-/** While online the app pings the host this often (the host closes a socket silent for 15 s). */
+/** While online the app pings the host this often (the host closes a socket silent for 8 s). */
 export const PING_EVERY_MS = 2000;
 /** No message at all for this long (two pings unanswered) and the link is declared dead. */
 export const DEAD_AFTER_MS = 4500;
+/**
+ * Output received since the last `Received` that makes the app say it again. The host keeps
+ * what a phone has not said it received, however much the sockets and buffers on the way held
+ * when it vanished, so a resume loses nothing.
+ */
+export const RECEIVED_EVERY = OUTPUT_WINDOW / 4;
 /** How often the app checks the link's silence against DEAD_AFTER_MS. */
 export const CHECK_EVERY_MS = 500;
 /** Reconnect attempts back off from 100 ms to at most this (any sign of life resets it). */
@@ -326,6 +333,9 @@ interface Channel {
   token: number;
   /** Offset of the next output byte not yet received. */
   offset: number;
+  /** The offset last said received (`Received`): the host keeps output from there for a resume,
+   * and sends at most OUTPUT_WINDOW past it. */
+  receivedSaid: number;
   nextSeq: number;
   unacked: { seq: number; data: Uint8Array }[];
   size: WinSize;
@@ -756,6 +766,11 @@ export class HostConn {
         const now = performance.now();
         if (now - c.recent.at > 300) c.recent = { at: now, bytes: 0, prev: now - c.recent.at < 600 ? c.recent.bytes : 0 };
         c.recent.bytes += data.length;
+        // Said every quarter window: the host never waits on it while output flows.
+        if (c.offset - c.receivedSaid >= RECEIVED_EVERY) {
+          c.receivedSaid = c.offset;
+          this.send(id, { type: 'Received', message: c.offset });
+        }
         c.events.output(data, at);
         return;
       }
@@ -904,6 +919,7 @@ export class HostConn {
       // Random, non-zero, below 2^53 so JSON numbers carry it exactly.
       token: 1 + Math.floor(Math.random() * (2 ** 52 - 1)),
       offset: fromOffset,
+      receivedSaid: 0,
       nextSeq: 1,
       unacked: [],
       size,

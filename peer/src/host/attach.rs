@@ -12,7 +12,7 @@ use tracing::{debug, warn};
 use super::streams::{AttachEnd, FrameSink, FrameSource, StreamCtx, forbidden};
 use crate::proto::{
     Attach, Attached, EchoAck, ErrorCode, Exited, Frame, Gap, InputAck, MAX_CHUNK,
-    MAX_REPAINT_CHUNK, Output, ReadError, Repaint, Role, WireError,
+    MAX_REPAINT_CHUNK, OUTPUT_WINDOW, Output, ReadError, Repaint, Role, WireError,
 };
 use crate::pty::screen::Snapshot;
 use crate::pty::{AttachGuard, PtySession, Slice};
@@ -99,6 +99,7 @@ pub(crate) async fn run_attach<S: FrameSink, R: FrameSource>(
     );
 
     let (ack_tx, ack_rx) = watch::channel(input_acked);
+    let (received_tx, received_rx) = watch::channel(None::<u64>);
     let input = async {
         loop {
             match reader.next().await {
@@ -126,6 +127,16 @@ pub(crate) async fn run_attach<S: FrameSink, R: FrameSource>(
                     if operator {
                         session.resize(size);
                     }
+                }
+                Ok(Frame::Received(offset)) => {
+                    guard.received(offset);
+                    received_tx.send_if_modified(|r| {
+                        let grow = r.is_none_or(|r| offset > r);
+                        if grow {
+                            *r = Some(offset);
+                        }
+                        grow
+                    });
                 }
                 Ok(Frame::Detach) => {
                     session.forget_token(token);
@@ -156,8 +167,9 @@ pub(crate) async fn run_attach<S: FrameSink, R: FrameSource>(
         guard: &guard,
         lines,
         echo: attach.echo_acks.then(|| Echo::new(input_acked)),
+        resumed: from,
     };
-    let output = pump.run(from, send, ack_rx);
+    let output = pump.run(from, send, ack_rx, received_rx);
     let end = tokio::select! {
         r = input => r,
         r = output => r,
@@ -226,16 +238,21 @@ struct Pump<'a> {
     /// Scrollback lines of a repaint, if the client wants repaints instead of gaps.
     lines: Option<usize>,
     echo: Option<Echo>,
+    /// Where output last resumed after a gap or a picture: the client has nothing before it to
+    /// say it received, so the window starts there at the least.
+    resumed: u64,
 }
 
 impl Pump<'_> {
-    /// Sends output from `pos` on, input acks and echo acks as they change, a repaint (or a
+    /// Sends output from `pos` on (at most [`OUTPUT_WINDOW`] past what the client said it
+    /// `received`, once it says), input acks and echo acks as they change, a repaint (or a
     /// gap) where the client fell behind the buffer, and `Exited` after the last byte.
     async fn run<S: FrameSink>(
         mut self,
         mut pos: u64,
         send: &mut S,
         mut acks: watch::Receiver<u64>,
+        mut received: watch::Receiver<Option<u64>>,
     ) -> Result<(), AttachEnd> {
         let session = self.session;
         let mut changed = session.subscribe();
@@ -258,8 +275,19 @@ impl Pump<'_> {
             }
             self.echo_ack(send, false).await.map_err(gone)?;
             changed.borrow_and_update();
-            match session.read(pos) {
-                Slice::Data(data) => {
+            let window_end = received
+                .borrow_and_update()
+                .map(|r| r.max(self.resumed).saturating_add(OUTPUT_WINDOW));
+            let slice = match window_end {
+                // The window is full: only acks go out until the client says it received more.
+                Some(end) if pos >= end => Slice::Empty,
+                _ => session.read(pos),
+            };
+            match slice {
+                Slice::Data(mut data) => {
+                    if let Some(end) = window_end {
+                        data.truncate(usize::try_from(end - pos).unwrap_or(usize::MAX));
+                    }
                     let len = data.len() as u64;
                     send.send(Frame::Output(Output { offset: pos, data }))
                         .await
@@ -277,7 +305,10 @@ impl Pump<'_> {
                         *due = (*due).min(Instant::now() + ECHO_SETTLE);
                     }
                 }
-                Slice::Gap { start } => pos = self.behind(pos, start, send).await?,
+                Slice::Gap { start } => {
+                    pos = self.behind(pos, start, send).await?;
+                    self.resumed = pos;
+                }
                 Slice::Empty => {
                     if let Some(status) = session.exit() {
                         if session.bounds().1 == pos {
@@ -288,7 +319,10 @@ impl Pump<'_> {
                             send.send(exited).await.map_err(gone)?;
                             return Ok(());
                         }
-                        continue;
+                        // Read on to the end, unless the window is full.
+                        if window_end.is_none_or(|end| pos < end) {
+                            continue;
+                        }
                     }
                     let due = self
                         .echo
@@ -298,6 +332,9 @@ impl Pump<'_> {
                         r = changed.changed() => if r.is_err() { return Err(AttachEnd::Gone) },
                         r = acks.changed() => if r.is_err() {
                             // The input side ended; the select in run_attach finishes us.
+                            std::future::pending::<()>().await;
+                        },
+                        r = received.changed() => if r.is_err() {
                             std::future::pending::<()>().await;
                         },
                         _ = async {
@@ -329,7 +366,7 @@ impl Pump<'_> {
         // Hold the buffer for this client from where it resumes before waiting on the send:
         // left at the old position it counts as a lost cause meanwhile, and every push makes
         // another gap.
-        self.guard.advance(start);
+        self.guard.resume_at(start);
         if let Some(lines) = self.lines {
             let s = session.clone();
             let id = self.guard.reader_id();
@@ -341,7 +378,7 @@ impl Pump<'_> {
                 send_picture(send, &snap, snap.offset - pos)
                     .await
                     .map_err(|()| AttachEnd::Gone)?;
-                self.guard.advance(snap.offset);
+                self.guard.resume_at(snap.offset);
                 return Ok(snap.offset);
             }
         }
@@ -351,7 +388,7 @@ impl Pump<'_> {
         }))
         .await
         .map_err(|()| AttachEnd::Gone)?;
-        self.guard.advance(start);
+        self.guard.resume_at(start);
         Ok(start)
     }
 

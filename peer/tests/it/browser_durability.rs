@@ -5,17 +5,18 @@
 
 use std::time::Duration;
 
-use peer::proto::{CreateSession, Frame, Reply, Request, ResponseFrame, Role, WinSize};
+use peer::proto::{
+    CreateSession, Frame, OUTPUT_WINDOW, Reply, Request, ResponseFrame, Role, WinSize,
+};
 use peer_testkit::browser::{BrowserClient, WsTransport};
 use peer_testkit::{WsBrowser, attach, is_hello, seq_pty_output, sha256, until};
 
 /// Lines of `seq` in the stream: about 26 MB through a PTY.
 const LINES: u64 = 3_300_000;
 
-/// Runs `seq 1 LINES` in a new session attached on channel 1; after 2 MB the socket is dropped
-/// for `offline`; then a new socket resumes. Returns what arrived and the gaps seen.
-async fn stream_with_a_break(host: &peer::host::Host, offline: Duration) -> (Vec<u8>, Vec<u64>) {
-    let (b, mut c) = WsBrowser::pair(host).await;
+/// Starts `seq 1 LINES` in a new session that holds its output for the first attachment;
+/// returns its id.
+async fn create_seq(c: &mut BrowserClient<WsTransport>) -> u64 {
     let create = Request::CreateSession(CreateSession {
         name: None,
         command: vec!["seq".into(), "1".into(), LINES.to_string()],
@@ -27,7 +28,7 @@ async fn stream_with_a_break(host: &peer::host::Host, offline: Duration) -> (Vec
     c.send(0, &peer_testkit::request(1, create))
         .await
         .expect("create");
-    let created = until(&mut c, &mut Vec::new(), |m, _| {
+    let created = until(c, &mut Vec::new(), |m, _| {
         matches!(m, Some((0, Frame::Response(_))))
     })
     .await;
@@ -41,20 +42,49 @@ async fn stream_with_a_break(host: &peer::host::Host, offline: Duration) -> (Vec
     else {
         panic!("create: {created:?}")
     };
+    info.id
+}
+
+/// How the phone goes offline.
+#[derive(Clone, Copy, Debug)]
+enum Vanish {
+    /// Its socket closes (the app was closed, or the network said goodbye).
+    Closed,
+    /// Its socket stays open and nothing more comes or goes (the radio went): only the host's
+    /// silence limit ends it.
+    Silent,
+}
+
+/// Runs `seq 1 LINES` in a new session attached on channel 1; after 2 MB the phone vanishes
+/// for `offline`; then a new socket resumes. Returns what arrived and the gaps seen.
+async fn stream_with_a_break(
+    host: &peer::host::Host,
+    offline: Duration,
+    vanish: Vanish,
+) -> (Vec<u8>, Vec<u64>) {
+    let (b, mut c) = WsBrowser::pair(host).await;
+    let id = create_seq(&mut c).await;
     let token = 41;
-    c.send(1, &attach(info.id, 0, token)).await.expect("attach");
+    c.send(1, &attach(id, 0, token)).await.expect("attach");
     let mut out = Vec::new();
     let mut gaps = Vec::new();
-    until(&mut c, &mut out, |_, o| o.len() > 2_000_000).await;
-    // The phone goes offline without a goodbye.
-    drop(c);
-    tokio::time::sleep(offline).await;
+    until_acking(&mut c, &mut out, |_, o| o.len() > 2_000_000).await;
+    match vanish {
+        Vanish::Closed => {
+            drop(c);
+            tokio::time::sleep(offline).await;
+        }
+        Vanish::Silent => {
+            tokio::time::sleep(offline).await;
+            drop(c);
+        }
+    }
     let mut c: BrowserClient<WsTransport> = b.connect().await;
-    c.send(1, &attach(info.id, out.len() as u64, token))
+    c.send(1, &attach(id, out.len() as u64, token))
         .await
         .expect("re-attach");
     loop {
-        match until(&mut c, &mut out, |m, _| {
+        match until_acking(&mut c, &mut out, |m, _| {
             matches!(m, Some((1, Frame::Exited(_) | Frame::Gap(_))))
         })
         .await
@@ -67,9 +97,40 @@ async fn stream_with_a_break(host: &peer::host::Host, offline: Duration) -> (Vec
     (out, gaps)
 }
 
-async fn nothing_lost_after(offline: Duration) {
+/// [`until`], reading as the web app does: after each output, a `Received` for its end on
+/// its channel once a quarter of the output window arrived since the last one.
+async fn until_acking(
+    c: &mut BrowserClient<WsTransport>,
+    out: &mut Vec<u8>,
+    mut pred: impl FnMut(Option<(u32, &Frame)>, &[u8]) -> bool,
+) -> Option<(u32, Frame)> {
+    let mut acked = 0;
+    loop {
+        let (channel, frame) = tokio::time::timeout(Duration::from_secs(20), c.recv())
+            .await
+            .expect("timely message")
+            .expect("message");
+        if let Frame::Output(o) = &frame {
+            out.extend_from_slice(&o.data);
+            let end = o.offset + o.data.len() as u64;
+            if end - acked.min(end) >= OUTPUT_WINDOW / 4 {
+                c.send(channel, &Frame::Received(end))
+                    .await
+                    .expect("received");
+                acked = end;
+            }
+            if pred(None, out) {
+                return None;
+            }
+        } else if pred(Some((channel, &frame)), out) {
+            return Some((channel, frame));
+        }
+    }
+}
+
+async fn nothing_lost_after(offline: Duration, vanish: Vanish) {
     let (_home, host) = peer_testkit::in_process_host().await;
-    let (out, gaps) = stream_with_a_break(&host, offline).await;
+    let (out, gaps) = stream_with_a_break(&host, offline, vanish).await;
     assert!(gaps.is_empty(), "offline {offline:?}: gaps {gaps:?}");
     let expected = seq_pty_output(LINES);
     assert_eq!(out.len(), expected.len(), "offline {offline:?}");
@@ -79,17 +140,25 @@ async fn nothing_lost_after(offline: Duration) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_half_a_second_loses_nothing() {
-    nothing_lost_after(Duration::from_millis(500)).await;
+    nothing_lost_after(Duration::from_millis(500), Vanish::Closed).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_five_seconds_loses_nothing() {
-    nothing_lost_after(Duration::from_secs(5)).await;
+    nothing_lost_after(Duration::from_secs(5), Vanish::Closed).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_thirty_seconds_loses_nothing() {
-    nothing_lost_after(Duration::from_secs(30)).await;
+    nothing_lost_after(Duration::from_secs(30), Vanish::Closed).await;
+}
+
+/// A socket that just goes quiet is closed by the host's silence limit, before the lag grace
+/// would have let the program run past what the phone has not received: its place is kept as
+/// for a socket that closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_twenty_seconds_without_a_word_loses_nothing() {
+    nothing_lost_after(Duration::from_secs(20), Vanish::Silent).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,7 +166,7 @@ async fn offline_past_the_hold_gets_a_gap_then_the_rest_exactly() {
     // A short hold, so the test does not wait the default 35 s.
     let (_home, host) =
         peer_testkit::in_process_host_with(|cfg| cfg.attach_hold = Duration::from_secs(2)).await;
-    let (out, gaps) = stream_with_a_break(&host, Duration::from_secs(6)).await;
+    let (out, gaps) = stream_with_a_break(&host, Duration::from_secs(6), Vanish::Closed).await;
     let [lost] = gaps[..] else {
         panic!("expected one gap notice, got {gaps:?}")
     };
@@ -163,5 +232,71 @@ async fn three_abandoned_pairings_leave_the_code_usable() {
     .expect("the code still pairs");
     assert_eq!(paired.role, Role::Operator);
     until(&mut c, &mut Vec::new(), |m, _| is_hello(m)).await;
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_says_what_it_received_gets_at_most_the_window_past_it() {
+    let (_home, host) = peer_testkit::in_process_host().await;
+    let (_b, mut c) = WsBrowser::pair(&host).await;
+    let id = create_seq(&mut c).await;
+    c.send(1, &attach(id, 0, 5)).await.expect("attach");
+    c.send(1, &Frame::Received(0)).await.expect("received");
+    let mut out = Vec::new();
+    // What comes while the client says nothing more.
+    let quiet = async |c: &mut BrowserClient<WsTransport>, out: &mut Vec<u8>| loop {
+        match tokio::time::timeout(Duration::from_secs(1), c.recv()).await {
+            Err(_) => break,
+            Ok(Ok((1, Frame::Output(o)))) => {
+                assert_eq!(o.offset, out.len() as u64);
+                out.extend_from_slice(&o.data);
+            }
+            Ok(Ok((1, Frame::Attached(_)))) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    quiet(&mut c, &mut out).await;
+    // The program has 26 MB for it; exactly the window came.
+    assert_eq!(out.len() as u64, OUTPUT_WINDOW);
+    c.send(1, &Frame::Received(OUTPUT_WINDOW / 2))
+        .await
+        .expect("received");
+    quiet(&mut c, &mut out).await;
+    assert_eq!(out.len() as u64, OUTPUT_WINDOW / 2 + OUTPUT_WINDOW);
+    // An offset said twice, or an older one, changes nothing.
+    c.send(1, &Frame::Received(OUTPUT_WINDOW / 4))
+        .await
+        .expect("received");
+    quiet(&mut c, &mut out).await;
+    assert_eq!(out.len() as u64, OUTPUT_WINDOW / 2 + OUTPUT_WINDOW);
+    // Saying it received all of it lets the rest come, in order, to the end.
+    let mut said = 0;
+    let mut acked = |out: &[u8]| {
+        let n = out.len() as u64;
+        (n >= said + OUTPUT_WINDOW / 4).then(|| {
+            said = n;
+            n
+        })
+    };
+    let first = acked(&out).expect("a quarter window since the last");
+    c.send(1, &Frame::Received(first)).await.expect("received");
+    loop {
+        let (_, f) = tokio::time::timeout(Duration::from_secs(20), c.recv())
+            .await
+            .expect("timely")
+            .expect("message");
+        match f {
+            Frame::Output(o) => {
+                assert_eq!(o.offset, out.len() as u64);
+                out.extend_from_slice(&o.data);
+                if let Some(n) = acked(&out) {
+                    c.send(1, &Frame::Received(n)).await.expect("received");
+                }
+            }
+            Frame::Exited(_) => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(sha256(&out), sha256(&seq_pty_output(LINES)));
     host.shutdown().await;
 }

@@ -56,7 +56,13 @@ export const WS_TIMEOUT = 4105;
  * Version of the session protocol, in [`crate::ClientHello`] and [`crate::HostHello`] and
  * the browser channel's hello. Compared, not negotiated: both sides speak exactly this one.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
+/**
+ * How far past a client's last [`crate::FrameType::Received`] the host sends output on an
+ * attachment (bytes). A client that sends `Received` sends it before this much arrived
+ * unacknowledged (the web app: every quarter of it); one that never sends it is not limited.
+ */
+export const OUTPUT_WINDOW = 2097152;
 /** The largest frame body (type byte + payload) either side accepts. */
 export const MAX_FRAME = 262144;
 /** The largest chunk of terminal bytes carried in one [`Output`] or [`Input`] frame. */
@@ -2745,6 +2751,12 @@ export type Frame =
   | { type: 'InputAck'; message: InputAck }
   /** client → host window size. */
   | { type: 'Resize'; message: WinSize }
+  /**
+   * client → host, attach stream: output before this offset has arrived. From the first
+   * one on, the host keeps what the client has not acknowledged for it to resume from, and
+   * sends at most [`crate::OUTPUT_WINDOW`] past it.
+   */
+  | { type: 'Received'; message: number }
   /** client → host: detach this stream (channel) cleanly. */
   | { type: 'Detach' }
   /**
@@ -2808,6 +2820,7 @@ export const FRAME_TYPES: Record<Frame['type'], { byte: number; sender: Sender }
   Input: { byte: 0x15, sender: 'Client' },
   InputAck: { byte: 0x16, sender: 'Host' },
   Resize: { byte: 0x17, sender: 'Client' },
+  Received: { byte: 0x1b, sender: 'Client' },
   Detach: { byte: 0x18, sender: 'Client' },
   Close: { byte: 0x1e, sender: 'Host' },
   Error: { byte: 0x1f, sender: 'Either' },
@@ -2843,6 +2856,7 @@ export function encodeFrameBody(w: Writer, f: Frame): void {
     case 'Input': w.u8(0x15); encInput(w, f.message); return;
     case 'InputAck': w.u8(0x16); encInputAck(w, f.message); return;
     case 'Resize': w.u8(0x17); encWinSize(w, f.message); return;
+    case 'Received': w.u8(0x1b); w.u64(f.message); return;
     case 'Detach': w.u8(0x18); return;
     case 'Close': w.u8(0x1e); encCloseReason(w, f.message); return;
     case 'Error': w.u8(0x1f); encWireError(w, f.message); return;
@@ -2886,6 +2900,7 @@ export function decodeFrameBody(r: Reader): Frame {
       case 0x15: f = { type: 'Input', message: decInput(r) }; break;
       case 0x16: f = { type: 'InputAck', message: decInputAck(r) }; break;
       case 0x17: f = { type: 'Resize', message: decWinSize(r) }; break;
+      case 0x1b: f = { type: 'Received', message: r.u64() }; break;
       case 0x18: f = { type: 'Detach' }; break;
       case 0x1e: f = { type: 'Close', message: decCloseReason(r) }; break;
       case 0x1f: f = { type: 'Error', message: decWireError(r) }; break;
@@ -2927,6 +2942,7 @@ const FRAME_NAMES: Record<number, string> = {
   0x15: 'Input',
   0x16: 'InputAck',
   0x17: 'Resize',
+  0x1b: 'Received',
   0x18: 'Detach',
   0x1e: 'Close',
   0x1f: 'Error',

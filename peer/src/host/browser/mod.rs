@@ -52,7 +52,13 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 const OUT_QUEUE: usize = 16;
 /// A socket that carries nothing from the browser for this long is dead (the app pings every
 /// 2 s while it is online): the host closes it (4105) and its attachments keep their places.
-pub const SILENCE_LIMIT: Duration = Duration::from_secs(15);
+///
+/// Shorter than the PTY's lag grace by more than a ping: a phone whose radio went leaves its
+/// socket open and silent, and its attachment, stuck behind a full socket, would otherwise
+/// count as a live client that stopped reading, and have the output it has not received
+/// dropped when the lag grace runs out, before this limit parked it.
+pub const SILENCE_LIMIT: Duration = Duration::from_secs(8);
+const _: () = assert!(SILENCE_LIMIT.as_secs() + 2 <= crate::pty::LAG_GRACE.as_secs());
 
 /// Serves one connection from a remote bridge (ALPN `peer/bridge/1`) until it closes or the
 /// host stops: every stream is one browser socket.
@@ -274,7 +280,10 @@ impl Socket {
         loop {
             tokio::select! {
                 () = tokio::time::sleep_until(heard + SILENCE_LIMIT) => {
-                    return Some((ws::TIMEOUT, "nothing from the browser for 15 s".into()));
+                    return Some((
+                        ws::TIMEOUT,
+                        format!("nothing from the browser for {} s", SILENCE_LIMIT.as_secs()),
+                    ));
                 }
                 _ = revoked.cancelled() => {
                     return Some(if self.ctx.host.shutdown.is_cancelled() {
@@ -336,7 +345,7 @@ impl Socket {
                 self.open(channel, first).await
             }
             // Late frames for a channel that already ended (after `Exited`, say): nothing to do.
-            Ok(Frame::Input(_) | Frame::Resize(_) | Frame::Detach) => {}
+            Ok(Frame::Input(_) | Frame::Resize(_) | Frame::Received(_) | Frame::Detach) => {}
             Ok(other) => {
                 let err = WireError::new(
                     ErrorCode::Protocol,

@@ -22,12 +22,19 @@ pub(super) struct Reader {
     pub(super) since: std::time::Instant,
     /// Where the attachment started.
     pub(super) from: u64,
+    /// What its client said it received (`Received`), if it says.
+    pub(super) received: Option<u64>,
 }
 
 impl Reader {
-    /// The first offset this reader's client may not have received.
+    /// The first offset this reader's client may not have received: what it said it
+    /// received, or else a guess, `in_flight` before what was sent.
     pub(super) fn keep_from(&self, in_flight: u64) -> u64 {
-        self.offset.saturating_sub(in_flight).max(self.from)
+        match self.received {
+            Some(r) => r.min(self.offset),
+            None => self.offset.saturating_sub(in_flight),
+        }
+        .max(self.from)
     }
 
     /// Until when this reader may hold back a chunk read at `chunk_at`: a live one for
@@ -86,6 +93,7 @@ pub(super) fn register(st: &mut State, from: u64, token: u64) -> u64 {
             superseded: false,
             since: now,
             from,
+            received: None,
         },
     );
     id
@@ -122,6 +130,30 @@ impl AttachGuard {
         shared.room.notify_waiters();
     }
 
+    /// Records that the client said it received everything before `offset`; from then on the
+    /// place it keeps is exactly there.
+    pub fn received(&self, offset: u64) {
+        let shared = &self.session.shared;
+        if let Some(r) = shared.state.lock().readers.get_mut(&self.id) {
+            r.received = Some(r.received.map_or(offset, |o| o.max(offset)));
+        }
+        shared.room.notify_waiters();
+    }
+
+    /// Output resumes at `offset` after a gap notice or a picture: everything before it was
+    /// sent (as [`AttachGuard::advance`]), and a client that says what it received needs
+    /// none of it kept.
+    pub fn resume_at(&self, offset: u64) {
+        let shared = &self.session.shared;
+        if let Some(r) = shared.state.lock().readers.get_mut(&self.id) {
+            r.offset = offset;
+            if let Some(received) = &mut r.received {
+                *received = (*received).max(offset);
+            }
+        }
+        shared.room.notify_waiters();
+    }
+
     /// The client vanished without detaching: stop counting the attachment, but keep its
     /// place for `hold` ([`ATTACH_HOLD`]), or until the client attaches again, holding the
     /// process back as if the client were still reading. A place the client has already taken
@@ -153,5 +185,34 @@ impl Drop for AttachGuard {
         st.readers.remove(&self.id);
         drop(st);
         shared.room.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reader(offset: u64, from: u64, received: Option<u64>) -> Reader {
+        Reader {
+            offset,
+            token: 1,
+            parked: None,
+            superseded: false,
+            since: std::time::Instant::now(),
+            from,
+            received,
+        }
+    }
+
+    #[test]
+    fn a_reader_keeps_what_its_client_said_it_received_or_else_a_guess() {
+        // No word from the client: `in_flight` before what was sent, not before the start.
+        assert_eq!(reader(10_000, 0, None).keep_from(4096), 5904);
+        assert_eq!(reader(10_000, 8000, None).keep_from(4096), 8000);
+        // Its word, however far behind what was sent.
+        assert_eq!(reader(10_000, 0, Some(100)).keep_from(4096), 100);
+        // Never past what was sent, never before the start.
+        assert_eq!(reader(10_000, 0, Some(20_000)).keep_from(4096), 10_000);
+        assert_eq!(reader(10_000, 8000, Some(100)).keep_from(4096), 8000);
     }
 }
