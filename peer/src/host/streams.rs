@@ -135,7 +135,10 @@ async fn serve_request(ctx: &StreamCtx, req: Request) -> Result<Reply, WireError
             if ctx.role != Role::Operator {
                 return Err(forbidden());
             }
-            ctx.host.push.killed(session);
+            // Only a running session ends because of it (forgetting an ended one kills nothing).
+            if sessions.get(session).is_ok_and(|s| s.exit().is_none()) {
+                ctx.host.push.killed(session);
+            }
             kill_session(&ctx.host, session).await?;
             ctx.host
                 .devices

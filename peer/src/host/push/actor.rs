@@ -368,16 +368,7 @@ impl Actor {
                 lost,
             } => self.away(device, session, lost),
             Cmd::Killed { session } => {
-                // Only a running session ends because of it (forgetting an ended one kills
-                // nothing).
-                if self
-                    .src
-                    .sessions
-                    .get(session)
-                    .is_ok_and(|s| s.exit().is_none())
-                {
-                    self.killed.insert(session);
-                }
+                self.killed.insert(session);
             }
         }
     }

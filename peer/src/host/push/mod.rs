@@ -302,7 +302,9 @@ impl Push {
         self.presence.attach(device, session, self.cmds.clone())
     }
 
-    /// A client is about to kill terminal session `session`: its end is no news to anyone.
+    /// A client is about to kill terminal session `session`, which is running: its end is no
+    /// news to anyone. (Told before the kill, and asked whether it runs now: by the time the
+    /// notifier hears of it the session may have ended of the kill already.)
     pub(crate) fn killed(&self, session: u64) {
         let _ = self.cmds.try_send(Cmd::Killed { session });
     }
