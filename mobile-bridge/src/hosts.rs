@@ -90,6 +90,13 @@ struct Cached {
     heard: Arc<Heard>,
 }
 
+impl Cached {
+    /// Whether this is `conn` (and not one that replaced it).
+    fn is(&self, conn: &Connection) -> bool {
+        self.conn.stable_id() == conn.stable_id()
+    }
+}
+
 /// Whether a connection's host answers, read from the connection's counters: frames the bridge
 /// sent that the peer must acknowledge (keep-alive pings, stream data, …), and frames received
 /// (only a live peer sends them: a packet that does not decrypt, like a restarted host's
@@ -376,7 +383,7 @@ async fn watch(
                 let mut cached = slot.conn.lock().await;
                 let ours = cached
                     .as_ref()
-                    .is_some_and(|c| c.conn.stable_id() == conn.stable_id());
+                    .is_some_and(|c| c.is(&conn));
                 if !ours {
                     // Replaced by a socket's dial; its sockets stay until they end.
                     continue;
@@ -394,7 +401,7 @@ async fn watch(
                 let mut cached = slot.conn.lock().await;
                 let ours = cached
                     .as_ref()
-                    .is_some_and(|c| c.conn.stable_id() == conn.stable_id());
+                    .is_some_and(|c| c.is(&conn));
                 if !ours {
                     // Replaced after it died; nothing left to watch.
                     break;
@@ -410,10 +417,7 @@ async fn watch(
     }
     {
         let mut cached = slot.conn.lock().await;
-        if cached
-            .as_ref()
-            .is_some_and(|c| c.conn.stable_id() == conn.stable_id())
-        {
+        if cached.as_ref().is_some_and(|c| c.is(&conn)) {
             *cached = None;
         }
     }

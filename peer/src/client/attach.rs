@@ -303,9 +303,8 @@ impl Attacher {
             let (mut send, mut reader, attached) = match conn.attach(attach).await {
                 Ok(x) => x,
                 Err(e) if e.is_retryable() => {
-                    display.link_down();
                     display
-                        .notice(
+                        .lost(
                             &format!("connection lost ({e}); reconnecting"),
                             &mut io.notice,
                         )
@@ -367,9 +366,8 @@ impl Attacher {
                 }
             }
             if lost {
-                display.link_down();
                 display
-                    .notice("connection lost; reconnecting", &mut io.notice)
+                    .lost("connection lost; reconnecting", &mut io.notice)
                     .await
                     .map_err(write_error)?;
                 continue 'connection;
@@ -462,8 +460,7 @@ impl Attacher {
                             if !e.is_retryable() {
                                 return Err(e);
                             }
-                            display.link_down();
-                            display.notice(&format!("connection lost ({e}); reconnecting"), &mut io.notice).await.map_err(write_error)?;
+                            display.lost(&format!("connection lost ({e}); reconnecting"), &mut io.notice).await.map_err(write_error)?;
                             continue 'connection;
                         }
                     },
@@ -524,8 +521,7 @@ impl Attacher {
                         if conn.relay_gone() && silent >= RELAY_GONE_AFTER {
                             // The relay under this connection went down: another relay of the
                             // host may carry a new one at once.
-                            display.link_down();
-                            display.notice("the relay went away; reconnecting through another", &mut io.notice).await.map_err(write_error)?;
+                            display.lost("the relay went away; reconnecting through another", &mut io.notice).await.map_err(write_error)?;
                             drop(probe);
                             conn.close();
                             continue 'connection;
@@ -539,8 +535,7 @@ impl Attacher {
                                 behind,
                                 "stalled"
                             );
-                            display.link_down();
-                            display.notice(if behind {
+                            display.lost(if behind {
                                 "the connection stalled: the host has output that is not arriving; reconnecting"
                             } else {
                                 "the connection stalled: the host does not answer; reconnecting"

@@ -191,15 +191,9 @@ impl Display {
             return Ok(());
         };
         let mut buf = Vec::new();
-        e.erase(&mut buf);
-        let start = match e.below {
-            Some(row) => {
-                // Under the last notice, not over it.
-                cup(&mut buf, (row, 0));
-                row
-            }
-            None => e.model.cursor_at().0.saturating_sub(e.shift),
-        };
+        let start = e
+            .erase_under_notice(&mut buf)
+            .unwrap_or_else(|| e.model.cursor_at().0.saturating_sub(e.shift));
         self.write(&buf).await?;
         notice(msg);
         let Some(e) = &mut self.echo else {
@@ -217,6 +211,17 @@ impl Display {
         self.write(&buf).await
     }
 
+    /// The link went down ([`Display::link_down`]), and why: a notice of the outage
+    /// ([`Display::notice`]).
+    pub async fn lost(
+        &mut self,
+        msg: &str,
+        notice: &mut (dyn FnMut(&str) + Send),
+    ) -> std::io::Result<()> {
+        self.link_down();
+        self.notice(msg, notice).await
+    }
+
     /// Takes back what is drawn of the guesses, for good (the attachment ends), and leaves the
     /// cursor where the model has it, or under the last notice of an outage.
     pub async fn finish(&mut self) -> std::io::Result<()> {
@@ -224,11 +229,8 @@ impl Display {
             return Ok(());
         };
         let mut buf = Vec::new();
-        e.erase(&mut buf);
+        e.erase_under_notice(&mut buf);
         e.predictor.clear();
-        if let Some(row) = e.below {
-            cup(&mut buf, (row, 0));
-        }
         self.write(&buf).await
     }
 
@@ -438,6 +440,15 @@ impl Echo {
             self.acks.pop_front();
             self.predictor.answered(seq, &self.model);
         }
+    }
+
+    /// [`Echo::erase`], then the cursor under the last notice of an outage, if there is one
+    /// (not over it); returns that row.
+    fn erase_under_notice(&mut self, out: &mut Vec<u8>) -> Option<usize> {
+        self.erase(out);
+        let row = self.below?;
+        cup(out, (row, 0));
+        Some(row)
     }
 
     /// Takes back what is drawn of the guesses: the cells as the model has them, the cursor
