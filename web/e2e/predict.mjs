@@ -309,7 +309,18 @@ export async function predictSteps({ browser, relayUrl, step, startHost, shotsDi
       const after = await guesses(page);
       if (after.length) throw new Error(`guesses left after Ctrl-C: ${JSON.stringify(after)}`);
       release();
-      await waitLine((l) => l === '$', 'the prompt after ^C');
+      await waitLine((l) => l === '$', 'the prompt after ^C').catch(async (e) => {
+        const state = await page.evaluate(() =>
+          [...window.peerDebug.conns.values()].map((c) => ({
+            state: c.state,
+            deadLinks: c.deadLinks,
+            skipAheads: c.skipAheads,
+            channels: c.channelStats(),
+          })),
+        );
+        const tail = (await page.evaluate(() => window.peerDebug.termText())).slice(-200);
+        throw new Error(`${e.message}; connections ${JSON.stringify(state)}; screen ends ${JSON.stringify(tail)}`);
+      });
       const text = await page.evaluate(() => window.peerDebug.termText());
       // The keys and the ^C reach the terminal together: it discards the keys bash has not read
       // yet (none, some or all of them: they come in separate messages).

@@ -22,7 +22,7 @@ export const FONT_MAX = 28;
 export const FONT_DEFAULT = 13;
 
 const KEY = 'peer.prefs';
-const DEFAULTS: Prefs = { fontSize: FONT_DEFAULT, cursor: 'block', theme: 'dark', keys: null, predict: 'never' };
+const DEFAULTS: Prefs = { fontSize: FONT_DEFAULT, cursor: 'block', theme: 'dark', keys: null, predict: 'adaptive' };
 
 export const clampFont = (n: number) => Math.min(FONT_MAX, Math.max(FONT_MIN, Math.round(n)));
 
