@@ -243,32 +243,40 @@ async fn a_client_that_says_what_it_received_gets_at_most_the_window_past_it() {
     c.send(1, &attach(id, 0, 5)).await.expect("attach");
     c.send(1, &Frame::Received(0)).await.expect("received");
     let mut out = Vec::new();
-    // What comes while the client says nothing more.
-    let quiet = async |c: &mut BrowserClient<WsTransport>, out: &mut Vec<u8>| loop {
-        match tokio::time::timeout(Duration::from_secs(1), c.recv()).await {
-            Err(_) => break,
-            Ok(Ok((1, Frame::Output(o)))) => {
-                assert_eq!(o.offset, out.len() as u64);
-                out.extend_from_slice(&o.data);
+    // Output until `out` holds `want` bytes, then nothing more for a second while the client
+    // says nothing more.
+    let window_full = async |c: &mut BrowserClient<WsTransport>, out: &mut Vec<u8>, want: u64| {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let wait = if out.len() as u64 >= want {
+                Duration::from_secs(1)
+            } else {
+                deadline.saturating_duration_since(tokio::time::Instant::now())
+            };
+            match tokio::time::timeout(wait, c.recv()).await {
+                Err(_) => break,
+                Ok(Ok((1, Frame::Output(o)))) => {
+                    assert_eq!(o.offset, out.len() as u64);
+                    out.extend_from_slice(&o.data);
+                }
+                // The pairing's ping may be answered late.
+                Ok(Ok((1, Frame::Attached(_)) | (0, Frame::Pong(_)))) => {}
+                other => panic!("unexpected {other:?}"),
             }
-            Ok(Ok((1, Frame::Attached(_)))) => {}
-            other => panic!("unexpected {other:?}"),
         }
+        assert_eq!(out.len() as u64, want);
     };
-    quiet(&mut c, &mut out).await;
-    // The program has 26 MB for it; exactly the window came.
-    assert_eq!(out.len() as u64, OUTPUT_WINDOW);
+    // The program has 26 MB for it; exactly the window comes.
+    window_full(&mut c, &mut out, OUTPUT_WINDOW).await;
     c.send(1, &Frame::Received(OUTPUT_WINDOW / 2))
         .await
         .expect("received");
-    quiet(&mut c, &mut out).await;
-    assert_eq!(out.len() as u64, OUTPUT_WINDOW / 2 + OUTPUT_WINDOW);
+    window_full(&mut c, &mut out, OUTPUT_WINDOW / 2 + OUTPUT_WINDOW).await;
     // An offset said twice, or an older one, changes nothing.
     c.send(1, &Frame::Received(OUTPUT_WINDOW / 4))
         .await
         .expect("received");
-    quiet(&mut c, &mut out).await;
-    assert_eq!(out.len() as u64, OUTPUT_WINDOW / 2 + OUTPUT_WINDOW);
+    window_full(&mut c, &mut out, OUTPUT_WINDOW / 2 + OUTPUT_WINDOW).await;
     // Saying it received all of it lets the rest come, in order, to the end.
     let mut said = 0;
     let mut acked = |out: &[u8]| {
@@ -294,6 +302,7 @@ async fn a_client_that_says_what_it_received_gets_at_most_the_window_past_it() {
                 }
             }
             Frame::Exited(_) => break,
+            Frame::Pong(_) => {}
             other => panic!("unexpected {other:?}"),
         }
     }
