@@ -265,17 +265,6 @@ def start_peer(link, peer, env, tmp):
 
 # ---------------------------------------------------------------- measurements
 
-def read_until(fd, needle, deadline):
-    buf = b""
-    while needle not in buf:
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            raise TimeoutError(f"never saw {needle!r}; got {buf[-200:]!r}")
-        chunk = os.read(fd, 65536)
-        if not chunk: raise EOFError(f"EOF before {needle!r}; got {buf[-200:]!r}")
-        buf += chunk
-    return buf
-
 def notices(path):
     try:
         with open(path, errors="replace") as f: lines = f.read().splitlines()
@@ -288,12 +277,12 @@ def echo(cmd, n, env, errpath, warm=10):
         p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, env=env)
     ifd, ofd = p.stdin.fileno(), p.stdout.fileno()
     try:
-        read_until(ofd, b"READY", time.monotonic() + 90)
+        pty_bench.read_until(ofd, b"READY", 90)
         lat = []
         for i in range(n + warm):
             t0 = time.perf_counter_ns()
             os.write(ifd, b"x")
-            read_until(ofd, b"x", time.monotonic() + 60)
+            pty_bench.read_until(ofd, b"x", 60)
             if i >= warm: lat.append((time.perf_counter_ns() - t0) / 1000.0)
     finally:
         p.kill(); p.wait()

@@ -18,15 +18,19 @@ self-hosted relay the way a VPS would run one (token mode, self-signed TLS) and 
 and the browser test client through that relay's own mobile bridge. Prints Markdown tables;
 --chart writes a PNG.
 """
-import argparse, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, threading, time
+import argparse, os, re, select, shutil, signal, socket, statistics, subprocess, sys, tempfile, threading, time
 
 def free_port():
     s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
 
 def read_until(fd, needle, timeout=30):
-    buf = b""; end = time.time() + timeout
+    """Reads `fd` until `needle` has come; TimeoutError after `timeout` seconds, even while
+    nothing arrives."""
+    buf = b""; end = time.monotonic() + timeout
     while needle not in buf:
-        if time.time() > end: raise TimeoutError(f"never saw {needle!r}; got {buf[-200:]!r}")
+        left = end - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise TimeoutError(f"never saw {needle!r}; got {buf[-200:]!r}")
         chunk = os.read(fd, 65536)
         if not chunk: raise EOFError(f"EOF before {needle!r}; got {buf[-200:]!r}")
         buf += chunk

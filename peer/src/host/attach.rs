@@ -115,13 +115,7 @@ pub(crate) async fn run_attach<S: FrameSink, R: FrameSource>(
                     }
                     session.write_input(token, i.seq, i.data).await;
                     // Acks only grow (a re-sent, already applied input acks nothing new).
-                    ack_tx.send_if_modified(|acked| {
-                        let grow = i.seq > *acked;
-                        if grow {
-                            *acked = i.seq;
-                        }
-                        grow
-                    });
+                    raise(&ack_tx, i.seq);
                 }
                 Ok(Frame::Resize(size)) => {
                     if operator {
@@ -130,13 +124,8 @@ pub(crate) async fn run_attach<S: FrameSink, R: FrameSource>(
                 }
                 Ok(Frame::Received(offset)) => {
                     guard.received(offset);
-                    received_tx.send_if_modified(|r| {
-                        let grow = r.is_none_or(|r| offset > r);
-                        if grow {
-                            *r = Some(offset);
-                        }
-                        grow
-                    });
+                    // `None` (never said) is below every offset.
+                    raise(&received_tx, Some(offset));
                 }
                 Ok(Frame::Detach) => {
                     session.forget_token(token);
@@ -184,6 +173,17 @@ pub(crate) async fn run_attach<S: FrameSink, R: FrameSource>(
         Err(AttachEnd::Error(_)) => {}
     }
     end
+}
+
+/// Sets `tx` to `value` if that is higher (waking its receivers only then).
+fn raise<T: Ord>(tx: &watch::Sender<T>, value: T) {
+    tx.send_if_modified(|v| {
+        let grow = value > *v;
+        if grow {
+            *v = value;
+        }
+        grow
+    });
 }
 
 /// Sends a picture in frames of at most [`MAX_REPAINT_CHUNK`] bytes.

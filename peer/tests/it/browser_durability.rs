@@ -278,34 +278,15 @@ async fn a_client_that_says_what_it_received_gets_at_most_the_window_past_it() {
         .expect("received");
     window_full(&mut c, &mut out, OUTPUT_WINDOW / 2 + OUTPUT_WINDOW).await;
     // Saying it received all of it lets the rest come, in order, to the end.
-    let mut said = 0;
-    let mut acked = |out: &[u8]| {
-        let n = out.len() as u64;
-        (n >= said + OUTPUT_WINDOW / 4).then(|| {
-            said = n;
-            n
-        })
-    };
-    let first = acked(&out).expect("a quarter window since the last");
-    c.send(1, &Frame::Received(first)).await.expect("received");
-    loop {
-        let (_, f) = tokio::time::timeout(Duration::from_secs(20), c.recv())
-            .await
-            .expect("timely")
-            .expect("message");
-        match f {
-            Frame::Output(o) => {
-                assert_eq!(o.offset, out.len() as u64);
-                out.extend_from_slice(&o.data);
-                if let Some(n) = acked(&out) {
-                    c.send(1, &Frame::Received(n)).await.expect("received");
-                }
-            }
-            Frame::Exited(_) => break,
-            Frame::Pong(_) => {}
-            other => panic!("unexpected {other:?}"),
-        }
-    }
+    c.send(1, &Frame::Received(out.len() as u64))
+        .await
+        .expect("received");
+    until_acking(&mut c, &mut out, |m, _| match m {
+        None | Some((0, Frame::Pong(_))) => false,
+        Some((1, Frame::Exited(_))) => true,
+        other => panic!("unexpected {other:?}"),
+    })
+    .await;
     assert_eq!(sha256(&out), sha256(&seq_pty_output(LINES)));
     host.shutdown().await;
 }

@@ -123,33 +123,32 @@ impl AttachGuard {
 
     /// Records that everything before `offset` was sent.
     pub fn advance(&self, offset: u64) {
-        let shared = &self.session.shared;
-        if let Some(r) = shared.state.lock().readers.get_mut(&self.id) {
-            r.offset = offset;
-        }
-        shared.room.notify_waiters();
+        self.update(|r| r.offset = offset);
     }
 
     /// Records that the client said it received everything before `offset`; from then on the
     /// place it keeps is exactly there.
     pub fn received(&self, offset: u64) {
-        let shared = &self.session.shared;
-        if let Some(r) = shared.state.lock().readers.get_mut(&self.id) {
-            r.received = Some(r.received.map_or(offset, |o| o.max(offset)));
-        }
-        shared.room.notify_waiters();
+        self.update(|r| r.received = r.received.max(Some(offset)));
     }
 
     /// Output resumes at `offset` after a gap notice or a picture: everything before it was
     /// sent (as [`AttachGuard::advance`]), and a client that says what it received needs
     /// none of it kept.
     pub fn resume_at(&self, offset: u64) {
-        let shared = &self.session.shared;
-        if let Some(r) = shared.state.lock().readers.get_mut(&self.id) {
+        self.update(|r| {
             r.offset = offset;
             if let Some(received) = &mut r.received {
                 *received = (*received).max(offset);
             }
+        });
+    }
+
+    /// Changes this attachment's place, and wakes the PTY reader to look at it again.
+    fn update(&self, f: impl FnOnce(&mut Reader)) {
+        let shared = &self.session.shared;
+        if let Some(r) = shared.state.lock().readers.get_mut(&self.id) {
+            f(r);
         }
         shared.room.notify_waiters();
     }
