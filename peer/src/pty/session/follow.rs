@@ -210,7 +210,10 @@ impl PtySession {
             let pos = scr.offset();
             {
                 let mut st = self.shared.state.lock();
-                let caught_up = scr.fed() >= st.buffer.end();
+                // Caught up with the output and with every resize: a resize waiting for the
+                // follower would leave the picture drawn for the old size (its cursor rows off
+                // in a terminal of the new one).
+                let caught_up = scr.fed() >= st.buffer.end() && st.resizes.is_empty();
                 if (caught_up || now >= t0 + CATCH_UP) && pos >= st.buffer.start() {
                     if !hold(&mut st, pos) {
                         return None;

@@ -193,3 +193,22 @@ async fn input_waits_for_a_program_that_does_not_read() {
     assert!(s.io.probe.lock().queued > 0);
     read_until(&s, &mut offset, b"300000").await;
 }
+
+/// A picture taken right after a resize is drawn for the new size, also when no output has
+/// come since (a resize is news for the screen model too, which the picture waits for).
+#[tokio::test]
+async fn a_picture_right_after_a_resize_is_drawn_for_the_new_size() {
+    let s = shell("printf READY; sleep 30");
+    let mut offset = 0;
+    read_until(&s, &mut offset, b"READY").await;
+    for i in 0..60u16 {
+        let size = WinSize {
+            cols: 40 + i,
+            rows: 20 + i % 7,
+        };
+        s.resize(size);
+        let (guard, snap) = s.attach_screen(u64::from(i) + 1, 10).expect("a picture");
+        assert_eq!(snap.size, size, "resize {i}");
+        drop(guard);
+    }
+}
