@@ -1299,10 +1299,8 @@ try {
   await pushSteps(page, context, relayUrl, pushService, agents);
   await localModelSteps({ page, relayUrl, step, start, PEER, repo, out, temps });
   await lockSteps({ browser, relayUrl, step, startHost, shotsDir: docShots });
-  // Predicted echo through a 400 ms round trip: one wrong guess at the shell prompt in 1 of 4
-  // runs on a loaded machine, not explained yet, so the steps run when asked
-  // (PEER_E2E_PREDICT=1) and the app's default stays Off until they pass reliably.
-  if (process.env.PEER_E2E_PREDICT === '1') {
+  // Predicted echo through a 400 ms round trip (PEER_E2E_PREDICT=0 leaves the steps out).
+  if (process.env.PEER_E2E_PREDICT !== '0') {
     await predictSteps({ browser, relayUrl, step, startHost, shotsDir: docShots, results });
   }
 

@@ -808,6 +808,11 @@ if (__PEER_DEBUG__) (window as unknown as { peerDebug: unknown }).peerDebug = {
   recordedLength(): { len: number; lost: number } {
     return { len: recordedLen, lost: term?.lostBytes ?? 0 };
   },
+  /** The last `n` recorded bytes, as text (for a failing test's report). */
+  recordedTail(n: number): string {
+    const all = concat(recorded);
+    return new TextDecoder().decode(all.subarray(Math.max(0, all.length - n)));
+  },
   /**
    * Length and SHA-256 (hex) of the recorded bytes strictly between the first `from` and the
    * first `to` after it; null while either is missing.
