@@ -808,7 +808,7 @@ if (__PEER_DEBUG__) (window as unknown as { peerDebug: unknown }).peerDebug = {
   recordedLength(): { len: number; lost: number } {
     return { len: recordedLen, lost: term?.lostBytes ?? 0 };
   },
-  /** The last `n` recorded bytes, as text (for a failing test's report). */
+  /** The last `n` recorded bytes, as text (what the output ended with, for a test). */
   recordedTail(n: number): string {
     const all = concat(recorded);
     return new TextDecoder().decode(all.subarray(Math.max(0, all.length - n)));
