@@ -120,15 +120,15 @@ pub(super) fn follow(id: u64, shared: &Shared, events: &broadcast::Sender<PtyEve
             let start = st.buffer.start();
             skip = (pos < start).then_some(start);
             pos = pos.max(start);
-            while let Some(&(at, size)) = st.resizes.front() {
-                if at > pos {
-                    break;
-                }
-                resizes.push(size);
-                st.resizes.pop_front();
-            }
+            // Left in the queue until the model has them: a picture waits for an empty one.
+            resizes.extend(
+                st.resizes
+                    .iter()
+                    .take_while(|(at, _)| *at <= pos)
+                    .map(|&(_, size)| size),
+            );
             // Feed up to the next resize, so that it applies at its place in the stream.
-            let until = st.resizes.front().map_or(u64::MAX, |r| r.0);
+            let until = st.resizes.get(resizes.len()).map_or(u64::MAX, |r| r.0);
             let max = CHUNK.min(usize::try_from(until - pos).unwrap_or(CHUNK));
             buf.clear();
             st.buffer.read_into(pos, max, &mut buf);
@@ -143,8 +143,15 @@ pub(super) fn follow(id: u64, shared: &Shared, events: &broadcast::Sender<PtyEve
                 );
                 scr.skip_to(start);
             }
-            for size in resizes.drain(..) {
-                scr.resize(size);
+            if !resizes.is_empty() {
+                for &size in &resizes {
+                    scr.resize(size);
+                }
+                // Under the model's lock (the order pictures take the two locks in), so that a
+                // picture sees the resize either pending or applied.
+                let mut st = shared.state.lock();
+                st.resizes.drain(..resizes.len());
+                resizes.clear();
             }
             let bells = scr.bells();
             scr.feed(&buf);
@@ -212,9 +219,13 @@ impl PtySession {
                 let mut st = self.shared.state.lock();
                 // Caught up with the output and with every resize: a resize waiting for the
                 // follower would leave the picture drawn for the old size (its cursor rows off
-                // in a terminal of the new one).
-                let caught_up = scr.fed() >= st.buffer.end() && st.resizes.is_empty();
-                if (caught_up || now >= t0 + CATCH_UP) && pos >= st.buffer.start() {
+                // in a terminal of the new one). Past CATCH_UP the picture is taken where the
+                // model is only if output is what it is behind on; a resize alone is a
+                // moment's work for it, waited for until GIVE_UP.
+                let output_done = scr.fed() >= st.buffer.end();
+                let caught_up = output_done && st.resizes.is_empty();
+                let late = now >= t0 + CATCH_UP && !output_done;
+                if (caught_up || late) && pos >= st.buffer.start() {
                     if !hold(&mut st, pos) {
                         return None;
                     }
