@@ -1,7 +1,7 @@
 //! The snapshot serializer: escape sequences that, written to a freshly reset terminal of the
 //! same size, repaint what the emulator holds: the newest scrollback lines, the main screen,
-//! the alternate screen over it, the cursor (with a pending wrap), the pen, the saved cursor,
-//! character sets, scroll region, modes and the title.
+//! the alternate screen over it, the cursor (with a pending wrap), the pen, the saved cursors
+//! (the alternate screen keeps its own), character sets, scroll region, modes and the title.
 //!
 //! `alacritty_terminal` has no dump of its own; this reads its public grid. What it keeps
 //! private and what is therefore not carried: tab stops, the active character set (SO/SI), the
@@ -189,9 +189,15 @@ fn cell(out: &mut Vec<u8>, grid: &Grid<Cell>, line: i32, col: usize, pen: &mut P
     p.write(out, pen);
     *pen = p;
     let last = col + 1 == grid.columns();
-    if last && c.flags.contains(Flags::WIDE_CHAR) {
-        // Half a wide character, where a resize cut the line: a blank (printing it would
-        // wrap it to the next line).
+    if c.flags.contains(Flags::WIDE_CHAR)
+        && (last
+            || !grid[Line(line)][Column(col + 1)]
+                .flags
+                .contains(Flags::WIDE_CHAR_SPACER))
+    {
+        // Half a wide character, where a resize cut the line (at the last column, or at one
+        // that was the last): a blank (printing it at the last column would wrap it to the
+        // next line, and elsewhere would mark the next cell as its right half).
         out.push(b' ');
     } else if c.c == '\t' && !last {
         put!(out, " \x1b[{}G\t\x1b[{}G", col + 1, col + 2);
@@ -240,7 +246,7 @@ fn draw_lines(out: &mut Vec<u8>, grid: &Grid<Cell>, lines: std::ops::Range<i32>)
         }
         let mut col = 0;
         while col < end {
-            if row[Column(col)].flags.contains(Flags::WIDE_CHAR_SPACER) {
+            if right_half(row, col) {
                 col += 1;
                 continue;
             }
@@ -304,6 +310,15 @@ fn draw_lines(out: &mut Vec<u8>, grid: &Grid<Cell>, lines: std::ops::Range<i32>)
     Pen::plain().write(out, &pen);
 }
 
+/// Whether the cell at `col` is the right half of a wide character, drawn by drawing the left
+/// half. (A resize can leave a right half's mark on a cell whose left neighbour is no longer
+/// wide: no sequence draws that, and a picture draws a blank there in the cell's pen.)
+fn right_half(row: &alacritty_terminal::grid::Row<Cell>, col: usize) -> bool {
+    col > 0
+        && row[Column(col)].flags.contains(Flags::WIDE_CHAR_SPACER)
+        && row[Column(col - 1)].flags.contains(Flags::WIDE_CHAR)
+}
+
 fn cup(out: &mut Vec<u8>, line: usize, col: usize) {
     put!(out, "\x1b[{};{}H", line + 1, col + 1);
 }
@@ -324,11 +339,8 @@ fn park(
         cup(out, line.saturating_sub(top), col);
         return;
     }
-    let at = if grid[Line(line as i32)][Column(col)]
-        .flags
-        .contains(Flags::WIDE_CHAR_SPACER)
-    {
-        col.saturating_sub(1)
+    let at = if right_half(&grid[Line(line as i32)], col) {
+        col - 1
     } else {
         col
     };
@@ -345,13 +357,19 @@ fn park(
     }
 }
 
+/// The four character sets and the sequences' intermediate byte that designates each.
+const CHARSETS: [(CharsetIndex, char); 4] = [
+    (CharsetIndex::G0, '('),
+    (CharsetIndex::G1, ')'),
+    (CharsetIndex::G2, '*'),
+    (CharsetIndex::G3, '+'),
+];
+
+/// Designates ASCII to all four.
+const PLAIN_CHARSETS: &[u8] = b"\x1b(B\x1b)B\x1b*B\x1b+B";
+
 fn charsets(out: &mut Vec<u8>, sets: &alacritty_terminal::grid::Cursor<Cell>) {
-    for (idx, intro) in [
-        (CharsetIndex::G0, '('),
-        (CharsetIndex::G1, ')'),
-        (CharsetIndex::G2, '*'),
-        (CharsetIndex::G3, '+'),
-    ] {
+    for (idx, intro) in CHARSETS {
         let graphics = sets.charsets[idx] == StandardCharset::SpecialCharacterAndLineDrawing;
         put!(out, "\x1b{intro}{}", if graphics { '0' } else { 'B' });
     }
@@ -461,20 +479,25 @@ pub(super) fn serialize<L: alacritty_terminal::event::EventListener>(
         Pen::plain().write(out, &main_pen);
         main_pen = Pen::plain();
         out.extend_from_slice(b"\x1b[2J");
-        out.extend_from_slice(b"\x1b(B\x1b)B\x1b*B\x1b+B");
+        out.extend_from_slice(PLAIN_CHARSETS);
         draw_lines(out, term.grid(), 0..rows);
+    } else {
+        alt_saved_cursor(term, out);
     }
     Pen::plain().write(out, &main_pen);
 
     let grid = term.grid();
     // The saved cursor (DECSC): its place (waiting to wrap, if it was), pen and character sets.
     let saved = &grid.saved_cursor;
-    let mut pen = Pen::plain();
-    park(out, grid, &saved.point, 0, saved.input_needs_wrap, &mut pen);
-    Pen::of(&saved.template).write(out, &pen);
-    charsets(out, saved);
-    out.extend_from_slice(b"\x1b7");
-    pen = Pen::of(&saved.template);
+    let mut pen = save_cursor(out, grid, saved);
+    // Parking the cursor below may redraw a cell (to wait to wrap there): under the saved
+    // cursor's line-drawing set that cell's character would be drawn as another.
+    if CHARSETS
+        .iter()
+        .any(|(idx, _)| saved.charsets[*idx] != StandardCharset::Ascii)
+    {
+        out.extend_from_slice(PLAIN_CHARSETS);
+    }
     if let Some(seq) = region_seq {
         out.extend_from_slice(seq.as_bytes());
     }
@@ -498,6 +521,46 @@ pub(super) fn serialize<L: alacritty_terminal::event::EventListener>(
     Drawn {
         scrollback: history,
     }
+}
+
+/// On the main screen: the alternate screen's saved cursor (DECSC), which outlives leaving
+/// it (the next visit starts with it), if a program set it. Written with the alternate screen
+/// entered and left again, which leaves the main screen's cursor, pen and character sets as
+/// they were (entering saves them as DECSC, leaving restores them), and before the main
+/// screen's own saved cursor is written.
+fn alt_saved_cursor<L: alacritty_terminal::event::EventListener>(
+    term: &mut Term<L>,
+    out: &mut Vec<u8>,
+) {
+    // alacritty_terminal has no reader for the inactive grid: visit it and come back. Entering
+    // blanks it and moves its cursor (as the next visit will anyway) and makes the main
+    // screen's cursor its saved one, which is put back.
+    let main_saved = term.grid().saved_cursor.clone();
+    term.swap_alt();
+    let saved = term.grid().saved_cursor.clone();
+    term.swap_alt();
+    term.grid_mut().saved_cursor = main_saved;
+    if saved == alacritty_terminal::grid::Cursor::default() {
+        return;
+    }
+    out.extend_from_slice(b"\x1b[?1049h");
+    save_cursor(out, term.grid(), &saved);
+    out.extend_from_slice(b"\x1b[?1049l");
+}
+
+/// Saves `saved` as the cursor (DECSC): its place (waiting to wrap, if it was), pen and
+/// character sets, from the plain pen. Returns the pen it leaves.
+fn save_cursor(
+    out: &mut Vec<u8>,
+    grid: &Grid<Cell>,
+    saved: &alacritty_terminal::grid::Cursor<Cell>,
+) -> Pen {
+    let mut pen = Pen::plain();
+    park(out, grid, &saved.point, 0, saved.input_needs_wrap, &mut pen);
+    Pen::of(&saved.template).write(out, &pen);
+    charsets(out, saved);
+    out.extend_from_slice(b"\x1b7");
+    Pen::of(&saved.template)
 }
 
 /// A pen no cell has, so that the next one is always written out in full.

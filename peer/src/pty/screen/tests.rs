@@ -6,6 +6,7 @@
 
 use alacritty_terminal::grid::Dimensions;
 use alacritty_terminal::index::{Column, Line};
+use alacritty_terminal::term::cell::Flags;
 use proptest::prelude::*;
 
 use super::*;
@@ -113,34 +114,35 @@ fn describe_row(
     let mut t = String::new();
     for col in 0..grid.columns() {
         let mut cell = &row[Column(col)];
-        if col + 1 == grid.columns()
-            && cell
-                .flags
-                .contains(alacritty_terminal::term::cell::Flags::WIDE_CHAR)
+        let has = |c: usize, f: Flags| c < grid.columns() && row[Column(c)].flags.contains(f);
+        // A resize cut a wide character in half: the left half is left (at the last column, or
+        // at one that was) without its right, or the right half's mark without its left. No
+        // escape sequence draws either; a picture draws a blank in the cell's pen.
+        let cut = if has(col, Flags::WIDE_CHAR) && !has(col + 1, Flags::WIDE_CHAR_SPACER) {
+            Some(Flags::WIDE_CHAR)
+        } else if has(col, Flags::WIDE_CHAR_SPACER) && (col == 0 || !has(col - 1, Flags::WIDE_CHAR))
         {
-            // A resize cut this wide character in half (only the left half is left): no
-            // escape sequence draws that, a picture draws a blank in its pen.
+            Some(Flags::WIDE_CHAR_SPACER)
+        } else {
+            None
+        };
+        if let Some(flag) = cut {
             blank = cell.clone();
             blank.c = ' ';
-            blank
-                .flags
-                .remove(alacritty_terminal::term::cell::Flags::WIDE_CHAR);
+            blank.flags.remove(flag);
             cell = &blank;
         }
         t.push_str(&format!(
             "{:?}{:?}/{:?}/{:?}/{:?}/{:?}/{:?} ",
             // Where a tab started, the emulator keeps a tab character for copying; one left in
             // the right half of a wide character is not replayed.
-            if cell.c == '\t'
-                && cell
-                    .flags
-                    .contains(alacritty_terminal::term::cell::Flags::WIDE_CHAR_SPACER)
-            {
+            if cell.c == '\t' && cell.flags.contains(Flags::WIDE_CHAR_SPACER) {
                 ' '
             } else {
                 cell.c
             },
-            cell.zerowidth(),
+            // (An emptied list of combining marks is no list.)
+            cell.zerowidth().filter(|z| !z.is_empty()),
             cell.fg,
             cell.bg,
             cell.flags,
