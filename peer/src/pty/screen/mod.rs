@@ -270,6 +270,10 @@ impl Screen {
             scrollback,
             &mut data,
         );
+        // Last: the picture itself is drawn with G0 active.
+        if self.scan.shifted_out() {
+            data.push(0x0e);
+        }
         Snapshot {
             offset: self.ground,
             size: self.size,
@@ -396,7 +400,7 @@ impl Screen {
 
     /// Whether drawing something at a cell and putting back what was there is safe now: the
     /// main screen, a visible cursor that does not wait to wrap, autowrap on, no insert or
-    /// origin mode, plain character sets.
+    /// origin mode, plain character sets (and G0 active).
     pub fn plain(&self) -> bool {
         use alacritty_terminal::vte::ansi::{CharsetIndex, StandardCharset};
         let mode = *self.term.mode();
@@ -407,5 +411,6 @@ impl Screen {
             && !mode.intersects(TermMode::INSERT | TermMode::ORIGIN)
             && !cursor.input_needs_wrap
             && cursor.charsets[CharsetIndex::G0] == StandardCharset::Ascii
+            && !self.scan.shifted_out()
     }
 }

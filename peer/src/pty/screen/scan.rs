@@ -1,9 +1,9 @@
 //! A side scanner over the output, in step with the emulator's parser, for what the emulator
 //! does not tell: where its parser was last in the ground state (so that a snapshot stands for
 //! an exact byte offset), the working directory a shell announces with OSC 7, and the scroll
-//! region (DECSTBM), which `alacritty_terminal` keeps private.
+//! region (DECSTBM) and shift state (SO/SI), which `alacritty_terminal` keeps private.
 //!
-//! It follows the VT500 parser's states closely enough for those three things: escape
+//! It follows the VT500 parser's states closely enough for those things: escape
 //! sequences, CSI, and the string sequences (OSC, DCS, SOS, PM, APC), with UTF-8 characters
 //! split across chunks. Text runs are skipped to the next ESC in one search.
 
@@ -51,6 +51,8 @@ pub(super) struct Scanner {
     region: Option<(u16, Option<u16>)>,
     /// Screen rows, for checking DECSTBM the way the emulator does.
     rows: u16,
+    /// Shifted out (SO): G1 is the active character set until SI.
+    shifted: bool,
 }
 
 impl Scanner {
@@ -61,6 +63,7 @@ impl Scanner {
             utf8_need: 0,
             region: None,
             rows,
+            shifted: false,
         }
     }
 
@@ -97,6 +100,21 @@ impl Scanner {
         (start != 0 || end != rows).then_some((start, end))
     }
 
+    /// Whether G1 is the active character set (SO without an SI since), which
+    /// `alacritty_terminal` keeps private.
+    pub fn shifted_out(&self) -> bool {
+        self.shifted
+    }
+
+    /// An SO or SI (or any other C0 control, which changes nothing here) was executed.
+    fn control(&mut self, b: u8) {
+        match b {
+            0x0e => self.shifted = true,
+            0x0f => self.shifted = false,
+            _ => {}
+        }
+    }
+
     /// Scans one chunk (the bytes that follow the previous chunk).
     pub fn scan(&mut self, bytes: &[u8]) -> Scanned {
         let mut out = Scanned::default();
@@ -108,6 +126,13 @@ impl Scanner {
                     .iter()
                     .position(|&b| b == 0x1b)
                     .map_or(bytes.len(), |p| i + p);
+                // The last SO or SI of the run decides the shift state.
+                if let Some(p) = bytes[i..run_end]
+                    .iter()
+                    .rposition(|&b| b == 0x0e || b == 0x0f)
+                {
+                    self.control(bytes[i + p]);
+                }
                 self.text(&bytes[i..run_end], i, &mut out);
                 if run_end == bytes.len() {
                     break;
@@ -137,9 +162,10 @@ impl Scanner {
                     0x18 | 0x1a => self.done(&mut out, i),
                     0x20..=0x2f => self.state = State::EscIntermediate,
                     // C0 controls inside an escape sequence are executed; it goes on.
-                    0x00..=0x1f => {}
+                    0x00..=0x1f => self.control(b),
                     b'c' => {
                         self.region = None;
+                        self.shifted = false;
                         out.reset = true;
                         self.done(&mut out, i);
                     }
@@ -148,7 +174,8 @@ impl Scanner {
                 State::EscIntermediate => match b {
                     0x1b => self.state = State::Esc,
                     0x18 | 0x1a => self.done(&mut out, i),
-                    0x00..=0x2f => {}
+                    0x00..=0x1f => self.control(b),
+                    0x20..=0x2f => {}
                     _ => self.done(&mut out, i),
                 },
                 State::Csi => match b {
@@ -158,7 +185,7 @@ impl Scanner {
                     }
                     0x1b => self.state = State::Esc,
                     0x18 | 0x1a => self.done(&mut out, i),
-                    0x00..=0x1f => {}
+                    0x00..=0x1f => self.control(b),
                     _ => {
                         if self.buf.len() < MAX_CSI {
                             self.buf.push(b);
@@ -374,6 +401,27 @@ mod tests {
         s.scan(b"\x1b[4;9r");
         s.resized(30);
         assert_eq!(s.region(30), None);
+    }
+
+    #[test]
+    fn shift_state_follows_so_and_si_wherever_they_are_executed() {
+        let mut s = Scanner::new(24);
+        let mut after = |bytes: &[u8]| {
+            s.scan(bytes);
+            s.shifted_out()
+        };
+        assert!(after(b"ab\x0ecd"));
+        assert!(!after(b"\x0f"));
+        // Executed inside an escape sequence and a CSI, as the parser does.
+        assert!(after(b"\x1b[1\x0em"));
+        assert!(!after(b"\x1b(\x0fB"));
+        assert!(after(b"\x1b\x0e"));
+        // Not inside an OSC; and a full reset clears it.
+        assert!(after(b"\x1b]2;\x0f\x07"));
+        assert!(!after(b"\x1bc"));
+        // The last of several in one run decides.
+        assert!(!after(b"\x0ex\x0fy"));
+        assert!(after(b"\x0fx\x0ey"));
     }
 
     #[test]

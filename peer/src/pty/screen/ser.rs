@@ -3,9 +3,10 @@
 //! the alternate screen over it, the cursor (with a pending wrap), the pen, the saved cursors
 //! (the alternate screen keeps its own), character sets, scroll region, modes and the title.
 //!
-//! `alacritty_terminal` has no dump of its own; this reads its public grid. What it keeps
-//! private and what is therefore not carried: tab stops, the active character set (SO/SI), the
-//! title stack, the kitty keyboard mode stack below its top, and blink (SGR 5, never stored).
+//! `alacritty_terminal` has no dump of its own; this reads its public grid (the scanner beside
+//! it supplies the scroll region, and the shift state, SO/SI, written after all this). What it
+//! keeps private and what is therefore not carried: tab stops, the title stack, the kitty
+//! keyboard mode stack below its top, and blink (SGR 5, never stored).
 
 use std::io::Write;
 

@@ -179,8 +179,9 @@ fn history(s: &Screen, n: usize) -> Vec<String> {
 }
 
 /// Bytes that reveal state a screen holds but does not show: the saved cursor with its pen
-/// and character set, the main screen under the alternate one, the scroll region.
-const PROBE: &[u8] = b"\x1b8Z\x1b[?1049lQ\x1b[999;1H\n\nR\x1b[1;1HS";
+/// and character set, the main screen under the alternate one, the scroll region, and (a
+/// lowercase letter last, which line drawing maps) the character set in use, SO/SI included.
+const PROBE: &[u8] = b"\x1b8Z\x1b[?1049lQ\x1b[999;1H\n\nR\x1b[1;1HSq";
 
 /// Feeds `bytes` to `s` in chunks whose sizes come from `cuts` (cycled), as a PTY would.
 fn feed_chunked(s: &mut Screen, bytes: &[u8], cuts: &[usize]) {
@@ -401,7 +402,7 @@ fn arb_control(wide: bool) -> impl Strategy<Value = Vec<u8>> {
         Just("\x1b[r".to_string()),
         prop::sample::select(vec![
             "\x1bD", "\x1bM", "\x1bE", "\x1b7", "\x1b8", "\x1b(0", "\x1b(B", "\x1b)0", "\x1b=",
-            "\x1b>", "\x1b[2J",
+            "\x1b>", "\x1b[2J", "\x0e", "\x0f",
         ])
         .prop_map(String::from),
         (
