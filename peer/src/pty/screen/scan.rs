@@ -122,15 +122,9 @@ impl Scanner {
         while i < bytes.len() {
             if self.state == State::Ground {
                 // A run of text and C0 controls up to the next ESC.
-                let run_end = bytes[i..]
-                    .iter()
-                    .position(|&b| b == 0x1b)
-                    .map_or(bytes.len(), |p| i + p);
+                let run_end = memchr::memchr(0x1b, &bytes[i..]).map_or(bytes.len(), |p| i + p);
                 // The last SO or SI of the run decides the shift state.
-                if let Some(p) = bytes[i..run_end]
-                    .iter()
-                    .rposition(|&b| b == 0x0e || b == 0x0f)
-                {
+                if let Some(p) = memchr::memrchr2(0x0e, 0x0f, &bytes[i..run_end]) {
                     self.control(bytes[i + p]);
                 }
                 self.text(&bytes[i..run_end], i, &mut out);
