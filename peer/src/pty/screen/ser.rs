@@ -190,15 +190,9 @@ fn cell(out: &mut Vec<u8>, grid: &Grid<Cell>, line: i32, col: usize, pen: &mut P
     p.write(out, pen);
     *pen = p;
     let last = col + 1 == grid.columns();
-    if c.flags.contains(Flags::WIDE_CHAR)
-        && (last
-            || !grid[Line(line)][Column(col + 1)]
-                .flags
-                .contains(Flags::WIDE_CHAR_SPACER))
-    {
-        // Half a wide character, where a resize cut the line (at the last column, or at one
-        // that was the last): a blank (printing it at the last column would wrap it to the
-        // next line, and elsewhere would mark the next cell as its right half).
+    if left_half_alone(&grid[Line(line)], col) {
+        // A blank (printing it at the last column would wrap it to the next line, and
+        // elsewhere would mark the next cell as its right half).
         out.push(b' ');
     } else if c.c == '\t' && !last {
         put!(out, " \x1b[{}G\t\x1b[{}G", col + 1, col + 2);
@@ -318,6 +312,14 @@ fn right_half(row: &alacritty_terminal::grid::Row<Cell>, col: usize) -> bool {
     col > 0
         && row[Column(col)].flags.contains(Flags::WIDE_CHAR_SPACER)
         && row[Column(col - 1)].flags.contains(Flags::WIDE_CHAR)
+}
+
+/// Whether the cell at `col` is the left half of a wide character whose right half a resize
+/// cut off (at the last column, or at one that was the last): no sequence draws that, and a
+/// picture draws a blank there in the cell's pen.
+fn left_half_alone(row: &alacritty_terminal::grid::Row<Cell>, col: usize) -> bool {
+    row[Column(col)].flags.contains(Flags::WIDE_CHAR)
+        && (col + 1 == row.len() || !row[Column(col + 1)].flags.contains(Flags::WIDE_CHAR_SPACER))
 }
 
 fn cup(out: &mut Vec<u8>, line: usize, col: usize) {
@@ -491,14 +493,6 @@ pub(super) fn serialize<L: alacritty_terminal::event::EventListener>(
     // The saved cursor (DECSC): its place (waiting to wrap, if it was), pen and character sets.
     let saved = &grid.saved_cursor;
     let mut pen = save_cursor(out, grid, saved);
-    // Parking the cursor below may redraw a cell (to wait to wrap there): under the saved
-    // cursor's line-drawing set that cell's character would be drawn as another.
-    if CHARSETS
-        .iter()
-        .any(|(idx, _)| saved.charsets[*idx] != StandardCharset::Ascii)
-    {
-        out.extend_from_slice(PLAIN_CHARSETS);
-    }
     if let Some(seq) = region_seq {
         out.extend_from_slice(seq.as_bytes());
     }
@@ -550,7 +544,9 @@ fn alt_saved_cursor<L: alacritty_terminal::event::EventListener>(
 }
 
 /// Saves `saved` as the cursor (DECSC): its place (waiting to wrap, if it was), pen and
-/// character sets, from the plain pen. Returns the pen it leaves.
+/// character sets, from the plain pen. Returns the pen it leaves; leaves the character sets
+/// plain (parking a cursor next may redraw a cell, to wait to wrap there, and under a
+/// line-drawing set that cell's character would be drawn as another).
 fn save_cursor(
     out: &mut Vec<u8>,
     grid: &Grid<Cell>,
@@ -561,6 +557,12 @@ fn save_cursor(
     Pen::of(&saved.template).write(out, &pen);
     charsets(out, saved);
     out.extend_from_slice(b"\x1b7");
+    if CHARSETS
+        .iter()
+        .any(|(idx, _)| saved.charsets[*idx] != StandardCharset::Ascii)
+    {
+        out.extend_from_slice(PLAIN_CHARSETS);
+    }
     Pen::of(&saved.template)
 }
 
