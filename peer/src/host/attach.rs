@@ -26,6 +26,12 @@ const ECHO_WAIT: Duration = Duration::from_millis(50);
 /// (an echo that comes in two writes).
 const ECHO_SETTLE: Duration = Duration::from_millis(5);
 
+/// How long an `InputAck` waits at most for output to travel with. An input's echo usually
+/// follows within a fraction of a millisecond: sent with it, the ack costs no packet of its own
+/// (nor the client's QUIC acknowledgement of that packet) on the way of the echo. The client
+/// takes round-trip samples from acks, so this is also the most a sample can be late by.
+const INPUT_ACK_DELAY: Duration = Duration::from_millis(2);
+
 /// Runs one attachment until the peer detaches or goes, or the session ends.
 pub(crate) async fn run_attach<S: FrameSink, R: FrameSource>(
     ctx: &StreamCtx,
@@ -157,6 +163,11 @@ pub(crate) async fn run_attach<S: FrameSink, R: FrameSource>(
         lines,
         echo: attach.echo_acks.then(|| Echo::new(input_acked)),
         resumed: from,
+        input: InputAcks {
+            sent: input_acked,
+            applied: input_acked,
+            due: None,
+        },
     };
     let output = pump.run(from, send, ack_rx, received_rx);
     let end = tokio::select! {
@@ -241,6 +252,17 @@ struct Pump<'a> {
     /// Where output last resumed after a gap or a picture: the client has nothing before it to
     /// say it received, so the window starts there at the least.
     resumed: u64,
+    input: InputAcks,
+}
+
+/// The input acks an attachment owes: sent with the next frame, or when `due`.
+struct InputAcks {
+    /// Highest input an `InputAck` was sent for.
+    sent: u64,
+    /// Highest input applied.
+    applied: u64,
+    /// When an ack for `applied` must go at the latest (`None`: nothing owed).
+    due: Option<Instant>,
 }
 
 impl Pump<'_> {
@@ -257,21 +279,23 @@ impl Pump<'_> {
         let session = self.session;
         let mut changed = session.subscribe();
         let gone = |()| AttachEnd::Gone;
-        let mut acked = *acks.borrow();
         self.echo_ack(send, true).await.map_err(gone)?;
         loop {
             let seq = *acks.borrow_and_update();
-            if seq != acked {
-                send.send(Frame::InputAck(InputAck { seq }))
-                    .await
-                    .map_err(gone)?;
-                acked = seq;
+            if seq != self.input.applied {
+                self.input.applied = seq;
+                self.input
+                    .due
+                    .get_or_insert_with(|| Instant::now() + INPUT_ACK_DELAY);
                 if let Some(e) = &mut self.echo
                     && seq > e.acked
                 {
                     e.pending = Some((seq, Instant::now() + ECHO_WAIT));
                     e.answered = false;
                 }
+            }
+            if self.input.due.is_some_and(|d| d <= Instant::now()) {
+                self.input_ack(send).await.map_err(gone)?;
             }
             self.echo_ack(send, false).await.map_err(gone)?;
             changed.borrow_and_update();
@@ -289,6 +313,7 @@ impl Pump<'_> {
                         data.truncate(usize::try_from(end - pos).unwrap_or(usize::MAX));
                     }
                     let len = data.len() as u64;
+                    self.input_ack(send).await.map_err(gone)?;
                     send.send(Frame::Output(Output { offset: pos, data }))
                         .await
                         .map_err(gone)?;
@@ -316,6 +341,7 @@ impl Pump<'_> {
                                 status,
                                 end_offset: pos,
                             });
+                            self.input_ack(send).await.map_err(gone)?;
                             send.send(exited).await.map_err(gone)?;
                             return Ok(());
                         }
@@ -324,10 +350,14 @@ impl Pump<'_> {
                             continue;
                         }
                     }
-                    let due = self
+                    let echo_due = self
                         .echo
                         .as_ref()
                         .and_then(|e| e.pending.map(|(_, due)| due));
+                    let due = match (echo_due, self.input.due) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
                     tokio::select! {
                         r = changed.changed() => if r.is_err() { return Err(AttachEnd::Gone) },
                         r = acks.changed() => if r.is_err() {
@@ -367,6 +397,7 @@ impl Pump<'_> {
         // left at the old position it counts as a lost cause meanwhile, and every push makes
         // another gap.
         self.guard.resume_at(start);
+        self.input_ack(send).await.map_err(|()| AttachEnd::Gone)?;
         if let Some(lines) = self.lines {
             let s = session.clone();
             let id = self.guard.reader_id();
@@ -392,6 +423,18 @@ impl Pump<'_> {
         Ok(start)
     }
 
+    /// Sends the `InputAck` owed, if any: before any other frame (in the same packet, as a
+    /// rule), or alone when it is due.
+    async fn input_ack<S: FrameSink>(&mut self, send: &mut S) -> Result<(), ()> {
+        let a = &mut self.input;
+        a.due = None;
+        if a.applied == a.sent {
+            return Ok(());
+        }
+        a.sent = a.applied;
+        send.send(Frame::InputAck(InputAck { seq: a.sent })).await
+    }
+
     /// Sends an `EchoAck` if one is due, or (with `first`, or when the line discipline
     /// changed) to report the line discipline.
     async fn echo_ack<S: FrameSink>(&mut self, send: &mut S, first: bool) -> Result<(), ()> {
@@ -408,13 +451,170 @@ impl Pump<'_> {
             e.pending = None;
         }
         e.flags = flags;
+        let seq = e.acked;
+        // An echo ack never overtakes the input ack of what it covers.
+        self.input_ack(send).await?;
         let (echo, canonical) = flags.unwrap_or((false, false));
         send.send(Frame::EchoAck(EchoAck {
-            seq: e.acked,
+            seq,
             offset: self.session.bounds().1,
             echo,
             canonical,
         }))
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{CreateSession, WinSize};
+    use crate::pty::SessionConfig;
+    use tokio::sync::{broadcast, mpsc};
+
+    /// Frames as the pump sends them, each with the end of the session's output at that moment.
+    struct Recorder {
+        session: Arc<PtySession>,
+        frames: mpsc::UnboundedSender<(Frame, u64, Instant)>,
+    }
+
+    impl FrameSink for Recorder {
+        async fn send(&mut self, frame: Frame) -> Result<(), ()> {
+            let end = self.session.bounds().1;
+            self.frames
+                .send((frame, end, Instant::now()))
+                .map_err(|_| ())
+        }
+    }
+
+    fn shell(script: &str) -> Arc<PtySession> {
+        let req = CreateSession {
+            name: None,
+            command: vec!["sh".into(), "-c".into(), script.into()],
+            cwd: Some("/".into()),
+            env: vec![],
+            size: WinSize::default(),
+            hold_output: false,
+        };
+        let config = SessionConfig {
+            buffer_bytes: 64 * 1024,
+            scrollback: 100,
+            events: broadcast::channel(16).0,
+        };
+        PtySession::spawn(1, &req, &config).expect("spawn")
+    }
+
+    /// Runs a pump for `session` while `typing` applies inputs (as the attach stream's input
+    /// side does: write, then raise the ack) and reads what was sent.
+    async fn pumped<F: Future<Output = ()>>(
+        session: &Arc<PtySession>,
+        typing: impl FnOnce(watch::Sender<u64>, mpsc::UnboundedReceiver<(Frame, u64, Instant)>) -> F,
+    ) {
+        let guard = session.attach_guard(0, 1);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut sink = Recorder {
+            session: session.clone(),
+            frames: tx,
+        };
+        let (ack_tx, ack_rx) = watch::channel(0);
+        let (_received_tx, received_rx) = watch::channel(None);
+        let pump = Pump {
+            session,
+            guard: &guard,
+            lines: None,
+            echo: None,
+            resumed: 0,
+            input: InputAcks {
+                sent: 0,
+                applied: 0,
+                due: None,
+            },
+        };
+        tokio::select! {
+            _ = pump.run(0, &mut sink, ack_rx, received_rx) => panic!("the pump ended"),
+            () = typing(ack_tx, rx) => {}
+        }
+    }
+
+    /// Reads frames until the output up to `end` was sent.
+    async fn sent_up_to(rx: &mut mpsc::UnboundedReceiver<(Frame, u64, Instant)>, end: u64) {
+        loop {
+            let next = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
+            if let (Frame::Output(o), ..) = next.expect("output in time").expect("the pump")
+                && o.offset + o.data.len() as u64 >= end
+            {
+                return;
+            }
+        }
+    }
+
+    /// Reads frames until an `InputAck` for `seq`; returns the output end when it was sent.
+    async fn ack_of(
+        rx: &mut mpsc::UnboundedReceiver<(Frame, u64, Instant)>,
+        seq: u64,
+    ) -> (u64, Instant) {
+        loop {
+            let next = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
+            match next.expect("an input ack in time").expect("the pump") {
+                (Frame::InputAck(a), end, at) if a.seq == seq => return (end, at),
+                (Frame::InputAck(a), ..) => panic!("ack {} before {seq}", a.seq),
+                _ => {}
+            }
+        }
+    }
+
+    /// A keystroke's ack travels with its echo, not in a frame (and packet) of its own ahead of
+    /// it: when the ack is sent, the echo is already in the buffer, unless the echo took longer
+    /// than the ack waits for.
+    #[tokio::test]
+    async fn an_input_ack_travels_with_the_echo() {
+        let s = shell("stty raw -echo; printf READY; exec cat");
+        let mut offset = 0;
+        let mut rx = s.subscribe();
+        while !matches!(s.read(0), Slice::Data(d) if d.ends_with(b"READY")) {
+            let _ = tokio::time::timeout(Duration::from_millis(100), rx.changed()).await;
+        }
+        if let Slice::Data(d) = s.read(0) {
+            offset = d.len() as u64;
+        }
+        let session = s.clone();
+        pumped(&s, |acks, mut frames| async move {
+            sent_up_to(&mut frames, offset).await;
+            let mut alone = 0;
+            for seq in 1..=30u64 {
+                assert!(session.write_input(1, seq, b"x".to_vec()).await);
+                let applied = Instant::now();
+                raise(&acks, seq);
+                let (end, at) = ack_of(&mut frames, seq).await;
+                if end < offset + seq {
+                    alone += 1;
+                    assert!(
+                        at >= applied + INPUT_ACK_DELAY,
+                        "the ack of input {seq} went ahead of its echo after {:?}",
+                        at - applied
+                    );
+                }
+            }
+            assert!(alone < 30, "no ack went with an echo");
+        })
+        .await;
+    }
+
+    /// An input that gets no answer is acked all the same, once the wait is over.
+    #[tokio::test]
+    async fn an_input_without_answer_is_acked_after_the_wait() {
+        let s = shell("stty raw -echo; printf READY; exec cat >/dev/null");
+        let session = s.clone();
+        pumped(&s, |acks, mut frames| async move {
+            sent_up_to(&mut frames, 5).await;
+            for seq in 1..=3u64 {
+                assert!(session.write_input(1, seq, b"quiet".to_vec()).await);
+                let applied = Instant::now();
+                raise(&acks, seq);
+                let (_, at) = ack_of(&mut frames, seq).await;
+                assert!(at >= applied + INPUT_ACK_DELAY);
+            }
+        })
+        .await;
     }
 }
