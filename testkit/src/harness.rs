@@ -411,6 +411,12 @@ impl TestClient {
     pub fn spawn(&self, args: &[&str]) -> Interactive {
         Interactive::start(self.home.path(), args)
     }
+
+    /// Starts `peer ARGS` reading `stdin` (a pipe or a terminal the test keeps an end of),
+    /// stdout and stderr piped.
+    pub fn spawn_reading(&self, args: &[&str], stdin: Stdio) -> Interactive {
+        Interactive::start_with(self.home.path(), args, stdin)
+    }
 }
 
 impl TestHost {
@@ -423,9 +429,13 @@ impl TestHost {
 
 impl Interactive {
     fn start(home: &Path, args: &[&str]) -> Interactive {
+        Interactive::start_with(home, args, Stdio::piped())
+    }
+
+    fn start_with(home: &Path, args: &[&str], stdin: Stdio) -> Interactive {
         let mut child = base_cmd(home)
             .args(args)
-            .stdin(Stdio::piped())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -5,6 +5,7 @@ use std::io::{IsTerminal, Read};
 
 use anyhow::Result;
 use peer::proto::WinSize;
+use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 
 /// Raw mode for as long as it lives (only when stdin is a terminal).
@@ -31,27 +32,15 @@ impl Terminal {
         })
     }
 
-    /// Keystrokes from stdin. The reader thread blocks in `read`; it ends with the process.
-    pub fn input(&self) -> mpsc::Receiver<Vec<u8>> {
+    /// Keystrokes from stdin. Where stdin can be polled (a terminal or a pipe) a task on the
+    /// runtime reads it, so a keystroke reaches the connection without waking another thread
+    /// (on a virtual machine a wake-up of an idle CPU costs tens of microseconds); elsewhere (a
+    /// file, `/dev/null`) a reader thread blocks in `read` and ends with the process.
+    pub fn input(&mut self) -> mpsc::Receiver<Vec<u8>> {
         let (tx, rx) = mpsc::channel(64);
-        let spawned = std::thread::Builder::new()
-            .name("stdin".into())
-            .spawn(move || {
-                let mut stdin = std::io::stdin().lock();
-                let mut buf = [0u8; 16 * 1024];
-                loop {
-                    match stdin.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            if tx.blocking_send(buf[..n].to_vec()).is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-            });
-        if spawned.is_err() {
-            eprintln!("peer: cannot read the keyboard");
+        match polled_stdin() {
+            Ok(stdin) => self.tasks.push(tokio::spawn(read_polled(stdin, tx))),
+            Err(_) => read_in_thread(tx),
         }
         rx
     }
@@ -82,6 +71,62 @@ impl Drop for Terminal {
         if self.raw {
             let _ = crossterm::terminal::disable_raw_mode();
         }
+    }
+}
+
+/// Stdin opened again, non-blocking, for the runtime to poll. A new open file description:
+/// `O_NONBLOCK` on the one stdin shares with the shell would reach the shell too (and stay
+/// after an abnormal exit).
+fn polled_stdin() -> std::io::Result<AsyncFd<std::fs::File>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open("/proc/self/fd/0")?;
+    // Fails for what epoll cannot watch (regular files, /dev/null). A `File` owns its one fd
+    // for its whole life, what tokio's unsafe replacement of this constructor asks (tokio#8587).
+    #[allow(deprecated)]
+    AsyncFd::new(file)
+}
+
+async fn read_polled(stdin: AsyncFd<std::fs::File>, tx: mpsc::Sender<Vec<u8>>) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let Ok(mut ready) = stdin.readable().await else {
+            break;
+        };
+        match ready.try_io(|f| f.get_ref().read(&mut buf)) {
+            Ok(Ok(0) | Err(_)) => break,
+            Ok(Ok(n)) => {
+                if tx.send(buf[..n].to_vec()).await.is_err() {
+                    break;
+                }
+            }
+            // Not readable after all: readiness was cleared, wait again.
+            Err(_) => {}
+        }
+    }
+}
+
+fn read_in_thread(tx: mpsc::Sender<Vec<u8>>) {
+    let spawned = std::thread::Builder::new()
+        .name("stdin".into())
+        .spawn(move || {
+            let mut stdin = std::io::stdin().lock();
+            let mut buf = [0u8; 16 * 1024];
+            loop {
+                match stdin.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if tx.blocking_send(buf[..n].to_vec()).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+    if spawned.is_err() {
+        eprintln!("peer: cannot read the keyboard");
     }
 }
 

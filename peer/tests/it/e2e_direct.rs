@@ -293,3 +293,51 @@ impl Drop for StopOnDrop {
         self.0.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
+
+/// `peer attach` reads the keyboard on its runtime, without a thread of its own in between (a
+/// wake-up of another thread per keystroke), from stdin opened anew: the non-blocking mode that
+/// takes does not reach the stdin it shares with its parent (a shell would find its own input
+/// non-blocking after the attach).
+#[test]
+fn attach_reads_the_keyboard_on_its_runtime_and_leaves_the_shared_stdin_blocking() {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+
+    let mut host = TestHost::start(&[]);
+    let client = TestClient::new();
+    pair(&mut host, &client, "laptop");
+    let (reader, mut writer) = std::io::pipe().expect("pipe");
+    let shared = reader.try_clone().expect("dup");
+    let a = client.spawn_reading(
+        &[
+            "attach",
+            "--new",
+            "--",
+            "sh",
+            "-c",
+            "stty raw -echo; printf READY; exec cat",
+        ],
+        reader.into(),
+    );
+    a.wait_for("READY", Duration::from_secs(20));
+    writer.write_all(b"ping-1").expect("type");
+    a.wait_for("ping-1", Duration::from_secs(20));
+
+    let pid = a.child.id();
+    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("threads")
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_string())
+        .collect();
+    assert!(
+        !threads.iter().any(|t| t == "stdin"),
+        "a reader thread: {threads:?}"
+    );
+    let flags =
+        nix::fcntl::fcntl(shared.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL).expect("flags");
+    assert_eq!(
+        flags & nix::libc::O_NONBLOCK,
+        0,
+        "the shared stdin became non-blocking"
+    );
+}
