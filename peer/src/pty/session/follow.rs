@@ -94,11 +94,30 @@ pub(super) fn wait_caught_up(shared: &Shared, timeout: Duration) {
     }
 }
 
+/// The model is never in a hurry: as a batch thread (Linux's `SCHED_BATCH`) the follower does
+/// not preempt whatever runs when output wakes it (a runtime worker sending that output to a
+/// client, the program writing more), and still gets its fair share of the CPU.
+#[allow(unsafe_code)]
+fn in_the_background() {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: a system call on the calling thread (pid 0) with a valid parameter block.
+        if unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) } != 0 {
+            tracing::debug!(
+                error = %std::io::Error::last_os_error(),
+                "the screen model thread keeps its scheduling policy"
+            );
+        }
+    }
+}
+
 /// The follower thread's loop, until the session is gone.
 pub(super) fn follow(id: u64, shared: &Shared, events: &broadcast::Sender<PtyEvent>) {
     if model_off() {
         return;
     }
+    in_the_background();
     let cell = &shared.screen;
     let mut pos = 0u64;
     let mut buf = Vec::with_capacity(CHUNK);
