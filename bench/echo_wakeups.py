@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Where a keystroke's echo goes on the host: per thread of `peer host`, context switches
-(voluntary: the thread slept and was woken) and CPU time per keystroke, read from
-/proc/<pid>/task/*/status and schedstat before and after N keystrokes through
-`peer attach` to `stty raw -echo; cat` (direct, then relay-only); ssh's sshd likewise.
+"""Where a keystroke's echo goes: per thread of `peer host` and of the `peer attach` client,
+context switches (voluntary: the thread slept and was woken) and CPU time per keystroke, read
+from /proc/<pid>/task/*/status and schedstat before and after N keystrokes through
+`peer attach` to `stty raw -echo; cat` (direct, then relay-only); sshd and ssh likewise.
 
     python3 bench/echo_wakeups.py --peer target/release/peer [--echo 2000]
 """
@@ -54,7 +54,7 @@ def measure(cmd, env, server_pid, n):
             pass
     # The server side: the host process, or sshd's session processes (not the shell's).
     pids = [server_pid] + [q for q in children(server_pid)[1:] if open(f"/proc/{q}/comm").read().strip() == "sshd"]
-    before = threads(pids)
+    before, cbefore = threads(pids), threads([p.pid])
     lat = []
     for _ in range(n):
         t0 = time.perf_counter_ns()
@@ -63,8 +63,14 @@ def measure(cmd, env, server_pid, n):
         while b"x" not in got:
             got += os.read(ofd, 64)
         lat.append((time.perf_counter_ns() - t0) / 1000)
-    after = threads(pids)
+    after, cafter = threads(pids), threads([p.pid])
     p.kill(); p.wait()
+    lat.sort()
+    return lat[len(lat) // 2], lat[int(len(lat) * 0.99)], per_kind(before, after), per_kind(cbefore, cafter)
+
+
+def per_kind(before, after):
+    """Switches and CPU time between two `threads` readings, summed by kind of thread."""
     agg = collections.defaultdict(lambda: [0, 0, 0, 0])
     for k, (name, vol, inv, cpu) in after.items():
         b = before.get(k, (name, 0, 0, 0))
@@ -74,8 +80,7 @@ def measure(cmd, env, server_pid, n):
         # Group numbered threads (tokio-runtime-worker, pty-7-read) by kind.
         key = re.sub(r"\d+", "N", name)
         a = agg[key]; a[0] += 1; a[1] += d[0]; a[2] += d[1]; a[3] += d[2]
-    lat.sort()
-    return lat[len(lat) // 2], lat[int(len(lat) * 0.99)], agg
+    return agg
 
 
 def main():
@@ -103,15 +108,16 @@ def main():
             ("peer relay-only", [peer, "--relay-only", "attach", "--new", "--", "sh", "-c", raw], host.pid),
         ]
         for name, cmd, pid in paths:
-            p50, p99, agg = measure(cmd, cenv, pid, a.echo)
-            print(f"\n{name}: echo p50 {p50:.0f} µs, p99 {p99:.0f} µs; server threads per keystroke:")
-            print("| threads | count | sleeps (voluntary switches) | preempted | CPU µs |")
-            print("| --- | ---: | ---: | ---: | ---: |")
-            tot = [0, 0, 0]
-            for key, (cnt, vol, inv, cpu) in sorted(agg.items(), key=lambda kv: -kv[1][1]):
-                print(f"| {key} | {cnt} | {vol/a.echo:.2f} | {inv/a.echo:.2f} | {cpu/a.echo/1000:.1f} |")
-                tot[0] += vol; tot[1] += inv; tot[2] += cpu
-            print(f"| all | | {tot[0]/a.echo:.2f} | {tot[1]/a.echo:.2f} | {tot[2]/a.echo/1000:.1f} |")
+            p50, p99, agg, cagg = measure(cmd, cenv, pid, a.echo)
+            print(f"\n{name}: echo p50 {p50:.0f} µs, p99 {p99:.0f} µs; threads per keystroke:")
+            print("| side | threads | count | sleeps (voluntary switches) | preempted | CPU µs |")
+            print("| --- | --- | ---: | ---: | ---: | ---: |")
+            for side, g in (("server", agg), ("client", cagg)):
+                tot = [0, 0, 0]
+                for key, (cnt, vol, inv, cpu) in sorted(g.items(), key=lambda kv: -kv[1][1]):
+                    print(f"| {side} | {key} | {cnt} | {vol/a.echo:.2f} | {inv/a.echo:.2f} | {cpu/a.echo/1000:.1f} |")
+                    tot[0] += vol; tot[1] += inv; tot[2] += cpu
+                print(f"| {side} | all | | {tot[0]/a.echo:.2f} | {tot[1]/a.echo:.2f} | {tot[2]/a.echo/1000:.1f} |")
     finally:
         host.terminate(); host.wait(timeout=15)
         sshd.terminate(); sshd.wait()

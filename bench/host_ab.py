@@ -17,6 +17,9 @@ CPU time per MB does not depend on what else the machine does as much as MB/s do
 
     bench/host_ab.py --peer target/release/peer --variant "model off:PEER_BENCH_NO_SCREEN_MODEL=1" \
         [--variant "one worker:TOKIO_WORKER_THREADS=1"] [--rounds 6] [--bytes 100000000] [--echo 1000]
+
+`--build NAME:PATH` adds another build of `peer` (its host and its client) as a variant: a
+change measured against the build before it in the same rounds.
 """
 import argparse, os, shutil, statistics, subprocess, sys, tempfile
 
@@ -30,6 +33,12 @@ def variant(arg):
     """`NAME:K=V,K=V` → (NAME, {K: V})."""
     name, _, kvs = arg.partition(":")
     return name, dict(kv.split("=", 1) for kv in kvs.split(",") if kv)
+
+
+def build(arg):
+    """`NAME:PATH` → (NAME, absolute PATH)."""
+    name, _, path = arg.partition(":")
+    return name, os.path.abspath(path)
 
 
 def cpu_ns(pid):
@@ -65,9 +74,12 @@ def main():
     ap.add_argument("--echo", type=int, default=1000, help="keystrokes per variant and round (0: none)")
     ap.add_argument("--variant", type=variant, action="append", default=[],
                     help="NAME:K=V,K=V (host environment); the default host is always measured")
+    ap.add_argument("--build", type=build, action="append", default=[],
+                    help="NAME:PATH (another peer binary, for host and client)")
     a = ap.parse_args()
-    kinds = dict([("default", {})] + a.variant)
+    kinds = dict([("default", {})] + a.variant + [(name, {}) for name, _ in a.build])
     peer = os.path.abspath(a.peer)
+    a.builds = dict(a.build)
     streams = {
         "zeros": f"head -c {a.bytes} /dev/zero",
         "text": f"seq 1 100000000 | head -c {a.bytes}",
@@ -111,6 +123,7 @@ def measure_echo(into, mk, n, env, raw):
 def one_round(a, peer, env, kind, extra, streams, res, echoes, raw, rnd):
     """A fresh host of one variant: echo, then each stream."""
     mb = a.bytes / 1e6
+    peer = a.builds.get(kind, peer)
     tmp = tempfile.mkdtemp(prefix="peer-host-ab-")
     host, url = start_host(peer, dict(env, **extra), os.path.join(tmp, "host"), [])
     try:
