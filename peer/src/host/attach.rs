@@ -354,10 +354,7 @@ impl Pump<'_> {
                         .echo
                         .as_ref()
                         .and_then(|e| e.pending.map(|(_, due)| due));
-                    let due = match (echo_due, self.input.due) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    };
+                    let due = echo_due.into_iter().chain(self.input.due).min();
                     tokio::select! {
                         r = changed.changed() => if r.is_err() { return Err(AttachEnd::Gone) },
                         r = acks.changed() => if r.is_err() {
@@ -468,9 +465,8 @@ impl Pump<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{CreateSession, WinSize};
-    use crate::pty::SessionConfig;
-    use tokio::sync::{broadcast, mpsc};
+    use crate::pty::testing::{read_until, shell};
+    use tokio::sync::mpsc;
 
     /// Frames as the pump sends them, each with the end of the session's output at that moment.
     struct Recorder {
@@ -485,23 +481,6 @@ mod tests {
                 .send((frame, end, Instant::now()))
                 .map_err(|_| ())
         }
-    }
-
-    fn shell(script: &str) -> Arc<PtySession> {
-        let req = CreateSession {
-            name: None,
-            command: vec!["sh".into(), "-c".into(), script.into()],
-            cwd: Some("/".into()),
-            env: vec![],
-            size: WinSize::default(),
-            hold_output: false,
-        };
-        let config = SessionConfig {
-            buffer_bytes: 64 * 1024,
-            scrollback: 100,
-            events: broadcast::channel(16).0,
-        };
-        PtySession::spawn(1, &req, &config).expect("spawn")
     }
 
     /// Runs a pump for `session` while `typing` applies inputs (as the attach stream's input
@@ -570,13 +549,7 @@ mod tests {
     async fn an_input_ack_travels_with_the_echo() {
         let s = shell("stty raw -echo; printf READY; exec cat");
         let mut offset = 0;
-        let mut rx = s.subscribe();
-        while !matches!(s.read(0), Slice::Data(d) if d.ends_with(b"READY")) {
-            let _ = tokio::time::timeout(Duration::from_millis(100), rx.changed()).await;
-        }
-        if let Slice::Data(d) = s.read(0) {
-            offset = d.len() as u64;
-        }
+        read_until(&s, &mut offset, b"READY").await;
         let session = s.clone();
         pumped(&s, |acks, mut frames| async move {
             sent_up_to(&mut frames, offset).await;

@@ -23,6 +23,8 @@ mod follow;
 mod guard;
 mod io;
 #[cfg(test)]
+pub(crate) mod testing;
+#[cfg(test)]
 mod tests;
 
 pub use guard::AttachGuard;

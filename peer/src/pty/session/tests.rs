@@ -1,5 +1,6 @@
 //! A session's output buffer and attachments, with a real process on a real PTY.
 
+use super::testing::{read_until, shell, spawn};
 use super::*;
 
 fn flood(hold_output: bool) -> Arc<PtySession> {
@@ -8,27 +9,6 @@ fn flood(hold_output: bool) -> Arc<PtySession> {
         hold_output,
         16 * 1024,
     )
-}
-
-fn shell(script: &str) -> Arc<PtySession> {
-    spawn(&["sh", "-c", script], false, 64 * 1024)
-}
-
-fn spawn(command: &[&str], hold_output: bool, buffer_bytes: usize) -> Arc<PtySession> {
-    let req = CreateSession {
-        name: None,
-        command: command.iter().map(|a| a.to_string()).collect(),
-        cwd: Some("/".into()),
-        env: vec![],
-        size: WinSize::default(),
-        hold_output,
-    };
-    let config = SessionConfig {
-        buffer_bytes,
-        scrollback: 100,
-        events: broadcast::channel(16).0,
-    };
-    PtySession::spawn(1, &req, &config).expect("spawn")
 }
 
 /// Reads everything from `offset` on as an attached stream would, until the process ends.
@@ -118,29 +98,6 @@ async fn without_hold_a_detached_session_runs_freely() {
         let _ = tokio::time::timeout(Duration::from_millis(200), rx.changed()).await;
     }
     assert_eq!(s.bounds(), (200_000 - 16 * 1024, 200_000));
-}
-
-/// Reads output from `*offset` until it contains `needle`; returns what was read.
-async fn read_until(s: &PtySession, offset: &mut u64, needle: &[u8]) -> Vec<u8> {
-    let mut rx = s.subscribe();
-    let mut got = Vec::new();
-    let t0 = std::time::Instant::now();
-    while !got.windows(needle.len()).any(|w| w == needle) {
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "no {needle:?} in {got:?}"
-        );
-        match s.read(*offset) {
-            Slice::Data(d) => {
-                *offset += d.len() as u64;
-                got.extend(d);
-            }
-            _ => {
-                let _ = tokio::time::timeout(Duration::from_millis(200), rx.changed()).await;
-            }
-        }
-    }
-    got
 }
 
 /// The guard against thread hops on the keystroke path: each keystroke typed into `cat` is
