@@ -10,6 +10,7 @@ import argparse, collections, os, re, subprocess, sys, tempfile, time, shutil
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pty_bench import read_until, start_sshd  # noqa: E402
+from keeper_ab import start_host  # noqa: E402
 
 
 def threads(pids):
@@ -36,7 +37,11 @@ def children(pid):
     while todo:
         p = todo.pop()
         seen.append(p)
-        for tid in os.listdir(f"/proc/{p}/task"):
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue  # it ended meanwhile
+        for tid in tids:
             try:
                 todo += [int(c) for c in open(f"/proc/{p}/task/{tid}/children").read().split()]
             except OSError:
@@ -92,13 +97,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="peer-wakeups-")
     env = dict(os.environ, PEER_KEY_STORE="file", RUST_LOG="error")
     sshd, ssh = start_sshd(tmp)
-    host = subprocess.Popen([peer, "host", "--listen", "127.0.0.1"], env=dict(env, PEER_HOME=f"{tmp}/host"),
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    host, url = start_host(peer, env, f"{tmp}/host", [])
     try:
-        for line in host.stdout:
-            line = line.decode()
-            if line.startswith("pairing URL: "):
-                url = line.split(": ", 1)[1].strip(); break
         cenv = dict(env, PEER_HOME=f"{tmp}/client")
         subprocess.run([peer, "pair", url, "--name", "bench"], env=cenv, check=True, stdout=subprocess.DEVNULL)
         raw = "stty raw -echo; printf READY; cat"

@@ -8,11 +8,12 @@ with two CPUs whatever the flood takes is what a keystroke in another session wa
 
     python3 bench/flood_cpu.py --peer target/release/peer [--seconds 5] [--rounds 3]
 """
-import argparse, os, shutil, subprocess, sys, tempfile, threading, time
+import argparse, os, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pty_bench as pb  # noqa: E402
 from keeper_ab import start_host  # noqa: E402
+from echo_wakeups import children  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -50,19 +51,6 @@ def machine_busy_s():
     return (sum(f[:8]) - idle) / TICK
 
 
-def descendants(pid):
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        try:
-            for tid in os.listdir(f"/proc/{p}/task"):
-                todo += [int(c) for c in open(f"/proc/{p}/task/{tid}/children").read().split()]
-        except OSError:
-            pass
-    return out
-
-
 def comm(pid):
     try:
         return open(f"/proc/{pid}/comm").read().strip()
@@ -70,34 +58,12 @@ def comm(pid):
         return ""
 
 
-def start_flood(cmd, env):
-    """`yes` in a remote PTY, its output drained by a thread; returns once 10 MB arrived, with
-    the count of bytes so far (a one-element list the thread updates)."""
-    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
-    got = [0]
-
-    def drain():
-        while True:
-            chunk = os.read(p.stdout.fileno(), 1 << 20)
-            if not chunk:
-                break
-            got[0] += len(chunk)
-
-    t = threading.Thread(target=drain, daemon=True)
-    t.start()
-    end = time.time() + 30
-    while got[0] < 10_000_000:
-        if time.time() > end:
-            raise TimeoutError("the flood never started")
-        time.sleep(0.01)
-    return p, t, got
-
-
 def measure(mk, env, server_pid, seconds):
-    flood, drain, got = start_flood(mk("yes"), env)
+    got = [0]
+    flood, drain = pb.start_flood(mk("yes"), env, got)
     try:
         time.sleep(0.5)
-        tree = descendants(server_pid)
+        tree = children(server_pid)
         # The server and its helpers (sshd's per-connection processes; a host's keepers).
         server = [p for p in tree if comm(p).startswith(("sshd", comm(server_pid)))]
         yes = [p for p in tree if comm(p) == "yes"]

@@ -16,6 +16,9 @@ MALLOC_ARENA_MAX=1); the numbers of a plain run are those of the default configu
 """
 import argparse, collections, os, re, subprocess, sys, tempfile, time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from keeper_ab import start_host  # noqa: E402
+
 ARENA_ALIGN = 64 << 20
 
 
@@ -105,22 +108,13 @@ def main():
     peer = os.path.abspath(a.peer)
     tmp = tempfile.mkdtemp(prefix="peer-mem-")
     env = dict(os.environ, PEER_KEY_STORE="file", RUST_LOG="error")
-    henv = dict(env, PEER_HOME=os.path.join(tmp, "host"))
+    henv = dict(env)
     for kv in a.env:
         k, _, v = kv.partition("=")
         henv[k] = v
     cenv = dict(env, PEER_HOME=os.path.join(tmp, "client"))
-    host = subprocess.Popen([peer, "host", "--listen", "127.0.0.1"], env=henv,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    host, url = start_host(peer, henv, os.path.join(tmp, "host"), [])
     try:
-        url = None
-        for line in host.stdout:
-            line = line.decode()
-            if line.startswith("pairing URL: "):
-                url = line.split(": ", 1)[1].strip()
-                break
-        if url is None:
-            sys.exit("the host did not start")
         time.sleep(2)
         idle = report("idle, nothing paired", host.pid, peer)
         subprocess.run([peer, "pair", url, "--name", "mem"], env=cenv, check=True, stdout=subprocess.DEVNULL)

@@ -94,11 +94,11 @@ def throughput(cmd, env, rss_file):
     p.wait()
     return total / dt / 1e6, total
 
-def start_flood(cmd, env):
+def start_flood(cmd, env, got=None):
     """Starts `yes` in a remote PTY and drains the client's output in a thread; returns once
-    10 MB have arrived."""
+    10 MB have arrived. `got`, a one-element list, counts the bytes as they arrive."""
     p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
-    got = [0]
+    got = [0] if got is None else got
     def drain():
         while True:
             chunk = os.read(p.stdout.fileno(), 1 << 20)

@@ -15,6 +15,7 @@ import argparse, collections, os, re, shutil, signal, subprocess, sys, tempfile,
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pty_bench import read_until  # noqa: E402
+from keeper_ab import start_host  # noqa: E402
 
 EVENT = re.compile(r"^\s*(.+?)\s+(\d+)/(\d+)\s+\[(\d+)\]\s+([\d.]+):\s+sched:(\w+):\s+(.*)$")
 
@@ -22,17 +23,8 @@ EVENT = re.compile(r"^\s*(.+?)\s+(\d+)/(\d+)\s+\[(\d+)\]\s+([\d.]+):\s+sched:(\w
 def run(peer, n, relay_only, data):
     tmp = tempfile.mkdtemp(prefix="peer-census-")
     env = dict(os.environ, PEER_KEY_STORE="file", RUST_LOG="error")
-    host = subprocess.Popen([peer, "host", "--listen", "127.0.0.1"], env=dict(env, PEER_HOME=f"{tmp}/host"),
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    host, url = start_host(peer, env, f"{tmp}/host", [])
     try:
-        url = None
-        for line in host.stdout:
-            line = line.decode()
-            if line.startswith("pairing URL: "):
-                url = line.split(": ", 1)[1].strip()
-                break
-        if url is None:
-            sys.exit("the host did not start")
         cenv = dict(env, PEER_HOME=f"{tmp}/client")
         subprocess.run([peer, "pair", url, "--name", "census"], env=cenv, check=True, stdout=subprocess.DEVNULL)
         cmd = [peer] + (["--relay-only"] if relay_only else []) + \
