@@ -14,6 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pty_bench as pb  # noqa: E402
 from keeper_ab import start_host  # noqa: E402
 from echo_wakeups import children  # noqa: E402
+from host_ab import cpu_ns, spent  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -25,24 +26,6 @@ def cpu_s(pid):
         return (int(f[11]) + int(f[12])) / TICK
     except OSError:
         return 0.0
-
-
-def model_s(pid):
-    """CPU time of a host's screen model threads (`pty-N-screen`), seconds."""
-    total = 0.0
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return 0.0
-    for tid in tids:
-        try:
-            name = open(f"/proc/{pid}/task/{tid}/comm").read().strip()
-            if name.startswith("pty-") and name.endswith("-screen"):
-                f = open(f"/proc/{pid}/task/{tid}/stat").read().rsplit(")", 1)[1].split()
-                total += (int(f[11]) + int(f[12])) / TICK
-        except OSError:
-            pass
-    return total
 
 
 def machine_busy_s():
@@ -70,12 +53,12 @@ def measure(mk, env, server_pid, seconds):
         parts = {"server": server, "flood client": [flood.pid], "yes": yes}
         got0 = got[0]
         before = {k: sum(cpu_s(p) for p in v) for k, v in parts.items()}
-        model0 = model_s(server_pid)
+        threads0 = cpu_ns(server_pid)
         busy0, t0 = machine_busy_s(), time.time()
         time.sleep(seconds)
         busy1, t1 = machine_busy_s(), time.time()
         after = {k: sum(cpu_s(p) for p in v) for k, v in parts.items()}
-        model1 = model_s(server_pid)
+        threads1 = cpu_ns(server_pid)
         got1 = got[0]
     finally:
         flood.kill()
@@ -85,7 +68,7 @@ def measure(mk, env, server_pid, seconds):
     mb = (got1 - got0) / 1e6
     used = {k: after[k] - before[k] for k in parts}
     used["everything else"] = (busy1 - busy0) - sum(used.values())
-    return mb / wall, used, wall, mb, model1 - model0
+    return mb / wall, used, wall, mb, spent(threads0, threads1)[1]
 
 
 def main():
