@@ -312,17 +312,22 @@ export async function predictSteps({ browser, relayUrl, step, startHost, shotsDi
       release();
       // The keys and the ^C reach the terminal together (they come in separate messages), and
       // it discards the keys bash has not read yet: none, some or all of them. A ^C that lands
-      // while bash's line editor is busy with a key it read, not waiting for the next, bash
-      // (5.2) keeps pending until another key comes: it puts the line back as it was, the
-      // cursor after the keys it read, and waits; its output after the `^C` is then
-      // `ESC[?2004l CR ESC[?2004h` and a cursor move right per key (4 of 20 runs here; on a
-      // bare PTY without peer too, web/README.md). Only then, a second ^C, as a person would
-      // press, ends the line.
+      // while bash's line editor is between two reads can stay pending until another key comes
+      // (bash 5.2; on a bare PTY without peer too, web/README.md), in one of two forms: bash
+      // prints nothing more after the keys it read, or it prints `^C`, puts the line back
+      // (`ESC[?2004l CR ESC[?2004h`, a cursor move right per key) and waits. Only then, and only
+      // once the host has acknowledged every key and the ^C (they are in the PTY: nothing of
+      // peer's is still on the way), a second ^C, as a person would press, ends the line.
       const prompt = await waitLine((l) => l === '$', 'the prompt after ^C', 3000).catch(() => null);
-      const keptLine = async () =>
-        /^\$ echo (z|za|zap)?\^C$/.test(await cursorLine(page)) &&
-        /\^C\x1b\[\?2004l\r\x1b\[\?2004h(\x1b\[C)*$/.test(await page.evaluate(() => window.peerDebug.recordedTail(200)));
-      if (prompt === null && (await keptLine())) {
+      const bashWaits = async () => {
+        const line = await cursorLine(page);
+        const got = await page.evaluate(() => window.peerDebug.recordedTail(200));
+        const acked = (await page.evaluate(() => [...window.peerDebug.conns.values()].flatMap((c) => c.channelStats()))).every((c) => c.unacked === 0);
+        const nothingMore = /^\$ echo (z|za|zap)?$/.test(line) && /^(z|za|zap)?$/.test(got);
+        const keptLine = /^\$ echo (z|za|zap)?\^C$/.test(line) && /\^C\x1b\[\?2004l\r\x1b\[\?2004h(\x1b\[C)*$/.test(got);
+        return acked && (nothingMore || keptLine);
+      };
+      if (prompt === null && (await bashWaits())) {
         console.log('  (bash left the ^C pending until the next key: a second ^C sent)');
         await page.keyboard.press('Control+C');
       }
