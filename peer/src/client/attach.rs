@@ -71,6 +71,66 @@ fn answer_due(host_heard: bool, rtt: Option<Duration>) -> Duration {
 /// ([`HostConn::relay_gone`]), this much silence is enough to reconnect.
 const RELAY_GONE_AFTER: Duration = Duration::from_millis(500);
 
+/// Output at this rate or more (bytes within the last [`FLOOD_SPAN`] to [`FLOOD_SPAN`] × 2)
+/// makes a ^C skip the rest of the flood ([`Flood`]).
+const FLOOD_BYTES: u64 = 128 * 1024;
+/// The span over which output is counted for [`FLOOD_BYTES`].
+const FLOOD_SPAN: Duration = Duration::from_millis(300);
+/// A ^C's skip-ahead attaches this far before the output's end: the host has often applied the
+/// ^C by then, and what it appends after it is at most the PTY chunk its reader holds (64 KiB)
+/// plus the echo and the prompt, which must not be skipped.
+const SKIP_TAIL: u64 = 80 * 1024;
+
+/// Whether output is flooding in: bytes counted per [`FLOOD_SPAN`], this span's and the last.
+///
+/// A ^C typed into a flood reaches the host at once, but everything the host sent before it
+/// (as much as the stream's flow-control window, over a megabyte) and what it still holds
+/// behind that would have to arrive and be written before the prompt shows: up to a fifth of a
+/// second on loopback, seconds on a slow link. So the client skips ahead instead: it attaches
+/// anew on the same connection [`SKIP_TAIL`] bytes before the output's end with the same client
+/// token, and drops the old stream.
+#[derive(Debug)]
+struct Flood {
+    since: Instant,
+    bytes: u64,
+    last: u64,
+}
+
+impl Flood {
+    fn new() -> Flood {
+        Flood {
+            since: Instant::now(),
+            bytes: 0,
+            last: 0,
+        }
+    }
+
+    fn roll(&mut self, now: Instant) {
+        let age = now.saturating_duration_since(self.since);
+        if age >= FLOOD_SPAN {
+            self.last = if age < FLOOD_SPAN * 2 { self.bytes } else { 0 };
+            self.bytes = 0;
+            self.since = now;
+        }
+    }
+
+    fn output(&mut self, now: Instant, len: usize) {
+        self.roll(now);
+        self.bytes += len as u64;
+    }
+
+    fn flooding(&mut self, now: Instant) -> bool {
+        self.roll(now);
+        self.bytes + self.last >= FLOOD_BYTES
+    }
+}
+
+/// Output written between two yields to the runtime: a flood keeps the attachment's task
+/// ready, and on the client's one thread the keyboard, resize and timer tasks (and the I/O
+/// driver that wakes them) get their turn only when it yields. A ^C typed into a flood waited
+/// for the whole backlog before.
+const YIELD_EVERY: usize = 64 * 1024;
+
 /// A question to the host about where the output ends, and when it was asked.
 type Probe<'a> = (
     Instant,
@@ -210,6 +270,9 @@ impl Attacher {
         // (what tells it from another that took its id after a restart).
         let mut restarted = false;
         let mut created: Option<u64> = None;
+        // Set by a ^C into a flood: the offset reached then (see [`Flood`]).
+        let mut skip_from: Option<u64> = None;
+        let mut skipping = false;
 
         // Turns raw input into queued keystrokes; true means detach.
         let mut take_input = |data: Vec<u8>,
@@ -286,6 +349,17 @@ impl Attacher {
                 }
             };
 
+            if let Some(had) = skip_from.take() {
+                // Near the end, never below what was written already; at the live end only if
+                // the question fails. (Not a picture of the screen: the screen model can be
+                // megabytes behind a flood, and everything after the picture would follow.)
+                offset = match conn.output_end(session).await {
+                    Ok(Some(end)) => end.saturating_sub(SKIP_TAIL).max(had),
+                    _ => u64::MAX,
+                };
+                tracing::debug!(had, offset, "skip-ahead attach");
+                skipping = true;
+            }
             let attach = Attach {
                 session,
                 from_offset: offset,
@@ -330,7 +404,9 @@ impl Attacher {
                 self.instance = conn.hello().instance;
                 restarted = false;
             }
-            if offset != from_offset || attempt > 0 {
+            if std::mem::take(&mut skipping) {
+                // A skip-ahead, not a resume: its notice was given.
+            } else if offset != from_offset || attempt > 0 {
                 display
                     .notice("reconnected; output resumed", &mut io.notice)
                     .await
@@ -383,6 +459,8 @@ impl Attacher {
             let mut heard = Instant::now();
             let mut watch = tokio::time::interval(Duration::from_secs(1));
             watch.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            let mut flood = Flood::new();
+            let mut unyielded = 0usize;
 
             loop {
                 tokio::select! {
@@ -401,6 +479,14 @@ impl Attacher {
                                     ClientError::Protocol(format!("cannot write output: {e}"))
                                 })?;
                                 offset = o.offset + o.data.len() as u64;
+                                flood.output(Instant::now(), o.data.len() - skip);
+                                unyielded += o.data.len() - skip;
+                            }
+                            if unyielded >= YIELD_EVERY {
+                                // While output keeps coming this task is always ready, and on
+                                // the client's one thread the keyboard's task would not run.
+                                unyielded = 0;
+                                tokio::task::yield_now().await;
                             }
                             // After the write: time spent blocked on a terminal that does not
                             // take output is not silence on the connection.
@@ -468,11 +554,27 @@ impl Attacher {
                         None => input_open = false,
                         Some(data) => {
                             let (detach, fresh) = take_input(data, &mut unacked, &mut unacked_bytes, &mut io.notice);
+                            let interrupt = fresh.iter().any(|(_, d)| d.contains(&0x03));
                             for (seq, data) in fresh {
                                 let _ = display.typed(seq, &data).await;
                                 if write_frame(&mut send, &Frame::Input(Input { seq, data })).await.is_err() {
                                     break;
                                 }
+                            }
+                            if interrupt && !detach && flood.flooding(Instant::now()) {
+                                // The ^C is on its way on this stream (dropping it finishes it;
+                                // the new attachment re-sends it if the host did not apply it,
+                                // and the token keeps it from being applied twice).
+                                tracing::debug!(offset, "^C into a flood: skipping ahead");
+                                display
+                                    .notice("interrupted; skipping the rest of the flood", &mut io.notice)
+                                    .await
+                                    .map_err(write_error)?;
+                                skip_from = Some(offset);
+                                let asking = probe.is_some();
+                                drop(probe);
+                                self.keep(conn, asking);
+                                continue 'connection;
                             }
                             if detach {
                                 let _ = write_frame(&mut send, &Frame::Detach).await;
@@ -563,6 +665,32 @@ fn write_error(e: std::io::Error) -> ClientError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flood_is_the_last_two_spans_output_and_ends_with_them() {
+        let t0 = Instant::now();
+        let mut f = Flood {
+            since: t0,
+            bytes: 0,
+            last: 0,
+        };
+        let ms = |n| t0 + Duration::from_millis(n);
+        // Typing and its echo: never a flood.
+        for i in 0..100 {
+            f.output(ms(i * 10), 100);
+        }
+        assert!(!f.flooding(ms(1000)));
+        // Half the threshold in one span and half in the next is one.
+        f.output(ms(1000), FLOOD_BYTES as usize / 2);
+        f.output(ms(1310), FLOOD_BYTES as usize / 2);
+        assert!(f.flooding(ms(1320)));
+        // Two spans later the earlier half no longer counts.
+        assert!(!f.flooding(ms(1700)));
+        // Silence longer than two spans forgets all of it.
+        f.output(ms(2000), FLOOD_BYTES as usize);
+        assert!(f.flooding(ms(2100)));
+        assert!(!f.flooding(ms(2700)));
+    }
 
     #[test]
     fn a_silent_host_gets_the_short_deadline_a_heard_one_a_patient_one() {

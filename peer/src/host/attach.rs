@@ -32,6 +32,9 @@ const ECHO_SETTLE: Duration = Duration::from_millis(5);
 /// takes round-trip samples from acks, so this is also the most a sample can be late by.
 const INPUT_ACK_DELAY: Duration = Duration::from_millis(2);
 
+/// How long input is still read once the client stopped reading output.
+const INPUT_DRAIN: Duration = Duration::from_secs(2);
+
 /// Runs one attachment until the peer detaches or goes, or the session ends.
 pub(crate) async fn run_attach<S: FrameSink, R: FrameSource>(
     ctx: &StreamCtx,
@@ -170,9 +173,21 @@ pub(crate) async fn run_attach<S: FrameSink, R: FrameSource>(
         },
     };
     let output = pump.run(from, send, ack_rx, received_rx);
-    let end = tokio::select! {
-        r = input => r,
-        r = output => r,
+    let end = {
+        tokio::pin!(input);
+        tokio::select! {
+            r = &mut input => r,
+            r = output => match r {
+                // The client stopped reading, or the connection is gone. What it sent before
+                // still applies: a client skipping the rest of a flood stops this stream right
+                // after the ^C that ends it (docs/protocol.md 8.3) and finishes its own side,
+                // so the input ends at once; a dead connection's input fails as soon.
+                Err(AttachEnd::Gone) => tokio::time::timeout(INPUT_DRAIN, &mut input)
+                    .await
+                    .unwrap_or(Err(AttachEnd::Gone)),
+                r => r,
+            },
+        }
     };
     match &end {
         Err(AttachEnd::Gone) => {

@@ -341,3 +341,27 @@ fn attach_reads_the_keyboard_on_its_runtime_and_leaves_the_shared_stdin_blocking
         "the shared stdin became non-blocking"
     );
 }
+
+/// A ^C typed into a flood stops it at once: the client attaches anew at the output's end and
+/// drops the old stream, instead of writing out everything the host had sent before the ^C (as
+/// much as the stream's window, 1.25 MB) and what it still held behind that.
+#[test]
+fn ctrl_c_into_a_flood_skips_what_was_sent_before_it() {
+    let mut host = TestHost::start(&[]);
+    let client = TestClient::new();
+    pair(&mut host, &client, "laptop");
+    let mut a = client.spawn(&["attach", "--new", "--", "yes"]);
+    a.wait_len(10_000_000, Duration::from_secs(60));
+    let before = a.stdout_len();
+    a.type_str("\x03");
+    a.wait_err("skipping the rest of the flood", Duration::from_secs(20));
+    // `yes` ends with the ^C, and the session with it.
+    a.wait_exit(Duration::from_secs(30));
+    let after = a.stdout_len() - before;
+    assert!(
+        after < 1024 * 1024,
+        "{after} bytes after the ^C; stderr: {}",
+        a.stderr()
+    );
+    assert!(!a.stderr().contains("reconnect"), "{}", a.stderr());
+}
