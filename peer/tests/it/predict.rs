@@ -452,7 +452,14 @@ fn bench_perceived_echo_with_and_without_prediction() {
                     if r.term.raw()[before..].contains(&ch) {
                         break;
                     }
-                    assert!(t.elapsed() < Duration::from_secs(10), "no echo");
+                    if t.elapsed() > Duration::from_secs(10) {
+                        let raw = r.term.raw();
+                        panic!(
+                            "no echo of {:?} in 10 s; the terminal's last bytes: {:?}",
+                            ch as char,
+                            String::from_utf8_lossy(&raw[raw.len().saturating_sub(600)..])
+                        );
+                    }
                     std::thread::sleep(Duration::from_micros(200));
                 }
                 ms.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -473,5 +480,10 @@ fn bench_perceived_echo_with_and_without_prediction() {
             ms[ms.len() - 1],
             r.proxy.dropped_packets()
         );
+        // The client's notices (a stall, a reconnect) are in the same terminal.
+        let raw = String::from_utf8_lossy(&r.term.raw()).into_owned();
+        for notice in raw.split("[peer: ").skip(1) {
+            eprintln!("  notice: {}", notice.split(']').next().unwrap_or(""));
+        }
     }
 }
