@@ -4,6 +4,12 @@
 //! connection really went through it.
 //!
 //! It runs on its own Tokio runtime, so blocking tests can use it as they use `TestHost`.
+//!
+//! It serves one client at a time: everything the host sends goes to the address a client was
+//! last heard from, so two long-lived connections through one proxy get each other's datagrams
+//! (and stall). Short-lived commands beside one attachment are fine (the attachment's next
+//! datagram takes its address back, and QUIC resends what went astray meanwhile); a second
+//! attachment belongs on a second device that does not go through the proxy.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

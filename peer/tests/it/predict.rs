@@ -18,10 +18,13 @@ const ROWS: u16 = 24;
 
 /// A host, a client whose only way to it is the impairment proxy, a bash session, `peer
 /// attach --predict MODE` to it in a real terminal, and an observer attachment with prediction
-/// off that records the host's bytes.
+/// off that records the host's bytes, from a second device straight to the host. (Not through
+/// the proxy: it sends the host's datagrams to the client address it heard from last, so two
+/// long-lived connections through it get each other's packets, and stall for seconds.)
 struct Rig {
     _host: TestHost,
     _client: TestClient,
+    _watcher: TestClient,
     proxy: UdpImpairProxy,
     term: PtyRun,
     observer: Interactive,
@@ -31,6 +34,9 @@ fn rig(impair: Impairment, mode: &str) -> Rig {
     let mut host = TestHost::start(&["--listen", "::1"]);
     let client = TestClient::new();
     pair(&mut host, &client, "predict");
+    let watcher = TestClient::new();
+    host.fresh_url();
+    pair(&mut host, &watcher, "observer");
     let front: SocketAddr = "127.0.0.1:0".parse().expect("addr");
     let proxy = UdpImpairProxy::start(front, host.udp_addr("::1".parse().expect("ip")), impair);
     route_only_through(&client, proxy.addr);
@@ -47,10 +53,11 @@ fn rig(impair: Impairment, mode: &str) -> Rig {
     ]);
     let id = id.trim().to_string();
     let term = attach(&client, &id, mode);
-    let observer = client.spawn(&["attach", &id, "--replay", "100000000", "--predict", "never"]);
+    let observer = watcher.spawn(&["attach", &id, "--replay", "100000000", "--predict", "never"]);
     let rig = Rig {
         _host: host,
         _client: client,
+        _watcher: watcher,
         proxy,
         term,
         observer,
@@ -455,9 +462,11 @@ fn bench_perceived_echo_with_and_without_prediction() {
                     if t.elapsed() > Duration::from_secs(10) {
                         let raw = r.term.raw();
                         panic!(
-                            "no echo of {:?} in 10 s; the terminal's last bytes: {:?}",
+                            "no echo of {:?} in 10 s; the terminal's last bytes: {:?}; \
+                             the observer's stderr: {}",
                             ch as char,
-                            String::from_utf8_lossy(&raw[raw.len().saturating_sub(600)..])
+                            String::from_utf8_lossy(&raw[raw.len().saturating_sub(600)..]),
+                            r.observer.stderr()
                         );
                     }
                     std::thread::sleep(Duration::from_micros(200));
@@ -480,10 +489,16 @@ fn bench_perceived_echo_with_and_without_prediction() {
             ms[ms.len() - 1],
             r.proxy.dropped_packets()
         );
-        // The client's notices (a stall, a reconnect) are in the same terminal.
+        // The client's notices (a stall, a reconnect) are in its terminal; the observer's (straight
+        // to the host: none expected) on its stderr.
         let raw = String::from_utf8_lossy(&r.term.raw()).into_owned();
-        for notice in raw.split("[peer: ").skip(1) {
-            eprintln!("  notice: {}", notice.split(']').next().unwrap_or(""));
+        for (who, text) in [("client", raw), ("observer", r.observer.stderr())] {
+            for notice in text.split("[peer: ").skip(1) {
+                eprintln!(
+                    "  {who}'s notice: {}",
+                    notice.split(']').next().unwrap_or("")
+                );
+            }
         }
     }
 }
