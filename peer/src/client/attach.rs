@@ -272,7 +272,6 @@ impl Attacher {
         let mut created: Option<u64> = None;
         // Set by a ^C into a flood: the offset reached then (see [`Flood`]).
         let mut skip_from: Option<u64> = None;
-        let mut skipping = false;
 
         // Turns raw input into queued keystrokes; true means detach.
         let mut take_input = |data: Vec<u8>,
@@ -349,17 +348,22 @@ impl Attacher {
                 }
             };
 
-            if let Some(had) = skip_from.take() {
-                // Near the end, never below what was written already; at the live end only if
-                // the question fails. (Not a picture of the screen: the screen model can be
-                // megabytes behind a flood, and everything after the picture would follow.)
-                offset = match conn.output_end(session).await {
-                    Ok(Some(end)) => end.saturating_sub(SKIP_TAIL).max(had),
-                    _ => u64::MAX,
-                };
-                tracing::debug!(had, offset, "skip-ahead attach");
-                skipping = true;
-            }
+            // (Only for this attach: one that fails is followed by a plain resume.)
+            let skipping = match skip_from.take() {
+                Some(had) => {
+                    // Near the end, never below what was written already; where it was (a
+                    // plain resume) if the question fails. Not a picture of the screen: the
+                    // screen model can be megabytes behind a flood, and everything after the
+                    // picture would follow.
+                    offset = match conn.output_end(session).await {
+                        Ok(Some(end)) => end.saturating_sub(SKIP_TAIL).max(had),
+                        _ => had,
+                    };
+                    tracing::debug!(had, offset, "skip-ahead attach");
+                    true
+                }
+                None => false,
+            };
             let attach = Attach {
                 session,
                 from_offset: offset,
@@ -404,7 +408,7 @@ impl Attacher {
                 self.instance = conn.hello().instance;
                 restarted = false;
             }
-            if std::mem::take(&mut skipping) {
+            if skipping {
                 // A skip-ahead, not a resume: its notice was given.
             } else if offset != from_offset || attempt > 0 {
                 display
@@ -566,6 +570,10 @@ impl Attacher {
                                 // the new attachment re-sends it if the host did not apply it,
                                 // and the token keeps it from being applied twice).
                                 tracing::debug!(offset, "^C into a flood: skipping ahead");
+                                // The output stops wherever it is, maybe inside an escape
+                                // sequence that would swallow the notice or what follows the
+                                // skip: CAN ends it, and the colours are reset.
+                                display.output(b"\x18\x1b[0m").await.map_err(write_error)?;
                                 display
                                     .notice("interrupted; skipping the rest of the flood", &mut io.notice)
                                     .await

@@ -342,26 +342,55 @@ fn attach_reads_the_keyboard_on_its_runtime_and_leaves_the_shared_stdin_blocking
     );
 }
 
-/// A ^C typed into a flood stops it at once: the client attaches anew at the output's end and
+/// A ^C typed into a flood stops it at once: the client attaches anew near the output's end and
 /// drops the old stream, instead of writing out everything the host had sent before the ^C (as
-/// much as the stream's window, 1.25 MB) and what it still held behind that.
+/// much as the stream's window, 1.25 MB) and what it still held behind that; and what follows
+/// the ^C, the shell's prompt, is not skipped.
 #[test]
 fn ctrl_c_into_a_flood_skips_what_was_sent_before_it() {
     let mut host = TestHost::start(&[]);
     let client = TestClient::new();
     pair(&mut host, &client, "laptop");
-    let mut a = client.spawn(&["attach", "--new", "--", "yes"]);
+    let mut a = client.spawn(&[
+        "attach",
+        "--new",
+        "--",
+        "env",
+        "PS1=P-READY$ ",
+        "bash",
+        "--norc",
+        "--noprofile",
+        "-i",
+    ]);
+    a.wait_for("P-READY$ ", Duration::from_secs(20));
+    a.type_str("yes\n");
     a.wait_len(10_000_000, Duration::from_secs(60));
     let before = a.stdout_len();
     a.type_str("\x03");
     a.wait_err("skipping the rest of the flood", Duration::from_secs(20));
-    // `yes` ends with the ^C, and the session with it.
-    a.wait_exit(Duration::from_secs(30));
-    let after = a.stdout_len() - before;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let after = loop {
+        let out = a.out.lock().expect("lock").clone();
+        if out[before..].windows(9).any(|w| w == b"P-READY$ ") {
+            break out.len() - before;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no prompt after the ^C; stderr: {}",
+            a.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // Without the skip, up to the stream's window and the host's 8 MiB buffer; with it, the
+    // 80 KiB tail and what `yes` printed until the ^C reached the PTY (typically under 300 KB;
+    // once 1.1 MB in a debug build on a loaded machine).
     assert!(
-        after < 1024 * 1024,
+        after < 4 * 1024 * 1024,
         "{after} bytes after the ^C; stderr: {}",
         a.stderr()
     );
+    // (`yes` ended with 130: the shell's own status is the one said.)
+    a.type_str("exit 7\n");
+    assert_eq!(a.wait_exit(Duration::from_secs(30)), 7, "{}", a.stderr());
     assert!(!a.stderr().contains("reconnect"), "{}", a.stderr());
 }
