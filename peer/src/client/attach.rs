@@ -571,9 +571,8 @@ impl Attacher {
                                 // and the token keeps it from being applied twice).
                                 tracing::debug!(offset, "^C into a flood: skipping ahead");
                                 // The output stops wherever it is, maybe inside an escape
-                                // sequence that would swallow the notice or what follows the
-                                // skip: CAN ends it, and the colours are reset.
-                                display.output(b"\x18\x1b[0m").await.map_err(write_error)?;
+                                // sequence that would swallow the notice or what follows.
+                                display.cut().await.map_err(write_error)?;
                                 display
                                     .notice("interrupted; skipping the rest of the flood", &mut io.notice)
                                     .await

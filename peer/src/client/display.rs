@@ -386,6 +386,13 @@ impl Display {
         self.out.flush().await
     }
 
+    /// Ends whatever escape sequence the output stopped inside (CAN) and resets the colours,
+    /// where output is about to be skipped: written to the terminal only, not to the model of
+    /// the host's screen (whose offsets count the host's bytes).
+    pub async fn cut(&mut self) -> std::io::Result<()> {
+        self.write(b"\x18\x1b[0m").await
+    }
+
     /// Flushes the terminal.
     pub async fn flush(&mut self) -> std::io::Result<()> {
         self.out.flush().await
