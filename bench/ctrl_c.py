@@ -12,11 +12,11 @@ arrived). Prints each trial and a Markdown table of medians and maxima, ssh and 
 before/after in one run. `PEER_BENCH_CC=cubic` in the environment is passed on (the host's and
 client's congestion controller, see net.rs).
 """
-import argparse, os, statistics, subprocess, sys, tempfile, time
+import argparse, os, statistics, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from keeper_ab import start_host  # noqa: E402
-from pty_bench import start_flood, start_sshd  # noqa: E402
+from pty_bench import ctrl_c, start_flood, start_sshd  # noqa: E402
 
 
 def trial(cmd, env):
@@ -24,14 +24,7 @@ def trial(cmd, env):
     got = [0]
     p, t = start_flood(cmd, env, got)
     before = got[0]
-    t0 = time.perf_counter()
-    os.write(p.stdin.fileno(), b"\x03")
-    t.join(timeout=60)
-    dt = time.perf_counter() - t0
-    if t.is_alive():
-        p.kill()
-    p.wait()
-    return dt, got[0] - before
+    return ctrl_c(p, t), got[0] - before
 
 
 def main():

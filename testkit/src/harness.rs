@@ -541,16 +541,33 @@ impl Interactive {
 
     /// Waits until stdout contains `needle`.
     pub fn wait_for(&self, needle: &str, timeout: Duration) {
+        self.wait_for_after(0, needle, timeout);
+    }
+
+    /// Waits until stdout's bytes from offset `from` on contain `needle`.
+    pub fn wait_for_after(&self, from: usize, needle: &str, timeout: Duration) {
         let deadline = Instant::now() + timeout;
+        let needle_bytes = needle.as_bytes();
         while Instant::now() < deadline {
-            if self.stdout().contains(needle) {
+            let out = self.out.lock().expect("lock");
+            if out
+                .get(from..)
+                .is_some_and(|o| o.windows(needle_bytes.len()).any(|w| w == needle_bytes))
+            {
                 return;
             }
+            drop(out);
             std::thread::sleep(Duration::from_millis(10));
         }
+        let out = self.out.lock().expect("lock");
         panic!(
-            "never saw {needle:?}; stdout:\n{}\nstderr:\n{}",
-            self.stdout(),
+            "never saw {needle:?}; stdout{}:\n{}\nstderr:\n{}",
+            if from > 0 {
+                format!(" from byte {from}")
+            } else {
+                String::new()
+            },
+            String::from_utf8_lossy(out.get(from..).unwrap_or_default()),
             self.stderr()
         );
     }

@@ -368,19 +368,8 @@ fn ctrl_c_into_a_flood_skips_what_was_sent_before_it() {
     let before = a.stdout_len();
     a.type_str("\x03");
     a.wait_err("skipping the rest of the flood", Duration::from_secs(20));
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let after = loop {
-        let out = a.out.lock().expect("lock").clone();
-        if out[before..].windows(9).any(|w| w == b"P-READY$ ") {
-            break out.len() - before;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no prompt after the ^C; stderr: {}",
-            a.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    a.wait_for_after(before, "P-READY$ ", Duration::from_secs(20));
+    let after = a.stdout_len() - before;
     // Without the skip, up to the stream's window and the host's 8 MiB buffer; with it, the
     // 80 KiB tail and what `yes` printed until the ^C reached the PTY (typically under 300 KB;
     // once 1.1 MB in a debug build on a loaded machine).
