@@ -193,7 +193,9 @@ export function openTerminal(
     skipped() {
       skippedAhead = true;
       writer.clear();
-      writer.push(bytes('\r\n\x1b[0;2m[peer: interrupted; skipped the rest of the flood]\x1b[0m\r\n'));
+      // The output stopped wherever it was, maybe inside an escape sequence that would swallow
+      // the note: CAN (0x18) ends any sequence first.
+      writer.push(bytes('\x18\r\n\x1b[0;2m[peer: interrupted; skipped the rest of the flood]\x1b[0m\r\n'));
     },
     repaint(p) {
       // What is queued is older than the picture, which shows the screen as it is after it.

@@ -80,6 +80,10 @@ const FLOOD_SPAN: Duration = Duration::from_millis(300);
 /// ^C by then, and what it appends after it is at most the PTY chunk its reader holds (64 KiB)
 /// plus the echo and the prompt, which must not be skipped.
 const SKIP_TAIL: u64 = 80 * 1024;
+/// A read from the keyboard at most this long is typed keys; a longer one is a paste (the
+/// longest key, a function key with modifiers, is 7 bytes). Only a typed ^C skips a flood:
+/// a paste that holds a 0x03 goes to the program like the rest of it.
+const MAX_KEYS_READ: usize = 16;
 
 /// Whether output is flooding in: bytes counted per [`FLOOD_SPAN`], this span's and the last.
 ///
@@ -557,8 +561,9 @@ impl Attacher {
                     r = io.input.recv(), if input_open => match r {
                         None => input_open = false,
                         Some(data) => {
+                            let typed = data.len() <= MAX_KEYS_READ;
                             let (detach, fresh) = take_input(data, &mut unacked, &mut unacked_bytes, &mut io.notice);
-                            let interrupt = fresh.iter().any(|(_, d)| d.contains(&0x03));
+                            let interrupt = typed && fresh.iter().any(|(_, d)| d.contains(&0x03));
                             for (seq, data) in fresh {
                                 let _ = display.typed(seq, &data).await;
                                 if write_frame(&mut send, &Frame::Input(Input { seq, data })).await.is_err() {

@@ -33,7 +33,7 @@ const ECHO_SETTLE: Duration = Duration::from_millis(5);
 const INPUT_ACK_DELAY: Duration = Duration::from_millis(2);
 
 /// How long input is still read once the client stopped reading output.
-const INPUT_DRAIN: Duration = Duration::from_secs(2);
+pub(crate) const INPUT_DRAIN: Duration = Duration::from_secs(2);
 
 /// Runs one attachment until the peer detaches or goes, or the session ends.
 pub(crate) async fn run_attach<S: FrameSink, R: FrameSource>(

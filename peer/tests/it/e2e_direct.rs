@@ -345,7 +345,8 @@ fn attach_reads_the_keyboard_on_its_runtime_and_leaves_the_shared_stdin_blocking
 /// A ^C typed into a flood stops it at once: the client attaches anew near the output's end and
 /// drops the old stream, instead of writing out everything the host had sent before the ^C (as
 /// much as the stream's window, 1.25 MB) and what it still held behind that; and what follows
-/// the ^C, the shell's prompt, is not skipped.
+/// the ^C, the shell's prompt, is not skipped. A paste that holds a 0x03 is no typed ^C: it
+/// interrupts the program, and nothing is skipped.
 #[test]
 fn ctrl_c_into_a_flood_skips_what_was_sent_before_it() {
     let mut host = TestHost::start(&[]);
@@ -365,6 +366,13 @@ fn ctrl_c_into_a_flood_skips_what_was_sent_before_it() {
     a.wait_for("P-READY$ ", Duration::from_secs(20));
     a.type_str("yes\n");
     a.wait_len(10_000_000, Duration::from_secs(60));
+    // Pasted: one read of more than a few keys.
+    let before = a.stdout_len();
+    a.type_str("\x03                              ");
+    a.wait_for_after(before, "P-READY$ ", Duration::from_secs(60));
+    assert!(!a.stderr().contains("skipping"), "{}", a.stderr());
+    a.type_str("\x15yes\n");
+    a.wait_len(a.stdout_len() + 10_000_000, Duration::from_secs(60));
     let before = a.stdout_len();
     a.type_str("\x03");
     a.wait_err("skipping the rest of the flood", Duration::from_secs(20));

@@ -255,8 +255,11 @@ struct Socket {
 }
 
 /// How long a socket's attachments get to end on their own (and park their places) after the
-/// socket ended.
-const CHANNELS_END: Duration = Duration::from_secs(2);
+/// socket ended: longer than an attachment reads input after its output stopped
+/// ([`INPUT_DRAIN`](crate::host::attach::INPUT_DRAIN)), so that one whose input was waiting for
+/// room in the PTY still parks.
+const CHANNELS_END: Duration = Duration::from_secs(3);
+const _: () = assert!(CHANNELS_END.as_millis() > crate::host::attach::INPUT_DRAIN.as_millis());
 
 impl Socket {
     /// Ends every channel as its client vanishing (so attachments keep their places for a
