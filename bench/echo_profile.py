@@ -1,27 +1,31 @@
 #!/usr/bin/env python3
-"""What a keystroke's echo costs inside `peer host` and the `peer attach` client: N keystrokes
-through `peer attach` to `stty raw -echo; cat` (direct), with `perf` attached to both
-processes for exactly those keystrokes, in one of two modes:
+"""What a keystroke's echo costs in CPU, server and client, for `peer attach` (direct) and for
+ssh -tt beside it: N keystrokes through each to `stty raw -echo; cat`, with `perf` attached to
+the server (`peer host`; sshd's session processes) and the client for exactly those keystrokes.
 
-  - a flat profile (`perf record`): samples by binary (peer, the kernel, libc) and the
-    functions with the most samples, for each process;
-  - calls per keystroke (`--probe SYMBOL`, repeatable; a substring of a symbol of the `peer`
-    binary, e.g. `Connection13poll_transmit17h`): a uprobe on each, counted by `perf stat`,
-    with context switches beside them.
+Per keystroke and side: system calls, context switches and CPU time (`perf stat`), and where
+the CPU goes (`perf record`): the share of the kernel, of shared libraries, and of each crate
+of the `peer` binary (by symbol prefix: noq_proto, tokio, ...), with the top functions.
+`--probe SYMBOL` (repeatable; a substring of symbols of the `peer` binary, e.g.
+`Connection13poll_transmit17h`) also counts calls of those functions through uprobes.
 
 The host runs with this script's environment (e.g. `TOKIO_WORKER_THREADS=1`). perf's own work
-makes the latencies of these runs meaningless; the counts and the shares are what they are for.
-Needs root (uprobes, perf on other processes).
+makes the latencies of these runs meaningless; the counts and shares are what they are for.
+Needs root (perf on other processes, uprobes) and sshd (`apt-get install openssh-server`).
 
-    sudo python3 bench/echo_profile.py --peer target/release/peer [--echo 5000] [--top 30]
+    sudo python3 bench/echo_profile.py --peer target/release/peer [--echo 5000] [--top 15]
     sudo python3 bench/echo_profile.py --peer target/release/peer --echo 2000 \\
-        --probe Connection13poll_transmit17h --probe ConnectionDriver
+        --probe Connection13poll_transmit17h --probe UdpSocketState4recv
 """
-import argparse, os, re, subprocess, sys, tempfile, time
+import argparse, collections, os, re, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pty_bench import read_until  # noqa: E402
+from pty_bench import read_until, start_sshd  # noqa: E402
 from keeper_ab import start_host  # noqa: E402
+from echo_wakeups import children  # noqa: E402
+
+CRATES = ["noq_proto", "noq_udp", "noq", "iroh_relay", "iroh", "tokio", "ring", "rustls", "peer",
+          "core", "alloc", "std", "parking_lot", "bytes", "tracing", "hashbrown"]
 
 
 def file_offset(binary, vaddr):
@@ -36,8 +40,8 @@ def file_offset(binary, vaddr):
 
 
 def add_probes(binary, needles):
-    """A uprobe on each text symbol containing a needle (copies of a generic function each get
-    one); returns [(event, needle)]."""
+    """A uprobe on each function whose symbol contains a needle (copies of a generic function
+    each get one); returns [(event, needle)]."""
     syms = {}
     for line in subprocess.run(["nm", binary], capture_output=True, text=True, check=True).stdout.splitlines():
         f = line.split()
@@ -64,67 +68,104 @@ def echo(ifd, ofd, n):
             got += os.read(ofd, 64)
 
 
+def by_crate(report):
+    """perf report lines (dso, sym) → {kernel | shared libraries | crate: percent}."""
+    out = collections.Counter()
+    for line in report.splitlines():
+        m = re.match(r"\s+([\d.]+)%\s+(\S+)\s+\[(.)\]\s+(.*)", line)
+        if not m:
+            continue
+        pct, dso, kind, sym = float(m.group(1)), m.group(2), m.group(3), m.group(4).lstrip("<")
+        if kind == "k":
+            key = "kernel"
+        elif not dso.startswith(("peer", "sshd", "ssh")):
+            key = "shared libraries"
+        elif dso.startswith("peer"):
+            key = next((c for c in CRATES if sym.startswith(c + "::") or sym.startswith(c + " ")), "the rest of the binary")
+        else:
+            key = dso
+        out[key] += pct
+    return out
+
+
+def measure(name, cmd, env, server, n, events, top, tmp):
+    client = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    ifd, ofd = client.stdin.fileno(), client.stdout.fileno()
+    try:
+        read_until(ofd, b"READY")
+        echo(ifd, ofd, 200)  # warm up
+        # The server side: the host, or sshd's session processes (not the shell's).
+        spids = server()
+        sides = [(side, ",".join(map(str, pids)), os.path.join(tmp, f"{side}.stat"), os.path.join(tmp, f"{side}.data"))
+                 for side, pids in (("server", spids), ("client", [client.pid]))]
+        stat = ",".join([e for e, _ in events] + ["raw_syscalls:sys_enter", "context-switches", "task-clock"])
+        # Two passes of N keystrokes: counts first (sampling would add to the CPU time), then
+        # the samples.
+        for kind in ("stat", "record"):
+            perfs = []
+            for side, p, s, r in sides:
+                cmd = (["perf", "stat", "-x", ",", "-e", stat, "-o", s] if kind == "stat"
+                       else ["perf", "record", "-q", "-F", "20000", "-o", r])
+                perfs.append(subprocess.Popen(cmd + ["-p", p], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            time.sleep(1)  # perf attaches asynchronously
+            echo(ifd, ofd, n)
+            for q in perfs:
+                q.send_signal(2)
+            for q in perfs:
+                q.wait()
+    finally:
+        client.kill()
+        client.wait()
+    labels = dict(events)
+    labels.update({"raw_syscalls:sys_enter": "system calls", "context-switches": "context switches"})
+    print(f"\n## {name} ({n} keystrokes)")
+    for side, _, s, r in sides:
+        counts = collections.Counter()
+        for line in open(s):
+            f = line.strip().split(",")
+            if len(f) > 2 and re.match(r"^[\d.]+$", f[0]):
+                counts[labels.get(f[2], f[2])] += float(f[0])
+        cpu = counts.pop("task-clock", 0) * 1000 / n  # msec → µs per keystroke
+        print(f"\n{side}: CPU {cpu:.0f} µs per keystroke; per keystroke: "
+              + ", ".join(f"{k} {v / n:.2f}" for k, v in counts.items()))
+        rep = subprocess.run(["perf", "report", "-i", r, "--no-children", "--sort", "dso,sym", "--stdio", "-g", "none"],
+                             capture_output=True, text=True).stdout
+        shares = by_crate(rep)
+        print("  CPU by part: " + ", ".join(f"{k} {v:.1f} % ({v * cpu / 100:.0f} µs)" for k, v in shares.most_common(10)))
+        rows = [l.strip() for l in rep.splitlines() if re.match(r"^\s+\d", l)]
+        for l in rows[:top]:
+            print("    " + re.sub(r"\s+", " ", l))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--peer", default="target/release/peer")
-    ap.add_argument("--echo", type=int, default=5000, help="keystrokes measured")
-    ap.add_argument("--top", type=int, default=30, help="functions listed per process (profile)")
+    ap.add_argument("--echo", type=int, default=5000, help="keystrokes measured per path")
+    ap.add_argument("--top", type=int, default=15, help="functions listed per side")
     ap.add_argument("--probe", action="append", default=[], help="symbol substring to count calls of")
     a = ap.parse_args()
     peer = os.path.abspath(a.peer)
     tmp = tempfile.mkdtemp(prefix="peer-prof-")
     env = dict(os.environ, PEER_KEY_STORE="file", RUST_LOG="error")
     events = add_probes(peer, a.probe) if a.probe else []
+    sshd, ssh = start_sshd(tmp)
     host, url = start_host(peer, env, os.path.join(tmp, "host"), [])
-    cenv = dict(env, PEER_HOME=os.path.join(tmp, "client"))
-    subprocess.run([peer, "pair", url, "--name", "prof"], env=cenv, check=True, stdout=subprocess.DEVNULL)
-    client = subprocess.Popen([peer, "attach", "--new", "--", "sh", "-c", "stty raw -echo; echo READY; cat"],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=cenv)
-    ifd, ofd = client.stdin.fileno(), client.stdout.fileno()
     try:
-        read_until(ofd, b"READY")
-        echo(ifd, ofd, 200)  # warm up
-        perfs = []
-        for who, pid in (("host", host.pid), ("client", client.pid)):
-            out = os.path.join(tmp, f"perf.{who}")
-            if events:
-                cmd = ["perf", "stat", "-x", ",", "-e", ",".join([e for e, _ in events] + ["context-switches"]), "-o", out]
-            else:
-                cmd = ["perf", "record", "-q", "-F", "20000", "-o", out]
-            perfs.append((who, out, subprocess.Popen(cmd + ["-p", str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
-        # perf attaches asynchronously: wait until it counts, then measure.
-        time.sleep(1)
-        echo(ifd, ofd, a.echo)
-        for _, _, p in perfs:
-            p.send_signal(2)
-        for _, _, p in perfs:
-            p.wait()
+        cenv = dict(env, PEER_HOME=os.path.join(tmp, "client"))
+        subprocess.run([peer, "pair", url, "--name", "prof"], env=cenv, check=True, stdout=subprocess.DEVNULL)
+        raw = "stty raw -echo; printf READY; cat"
+        sshd_session = lambda: [q for q in children(sshd.pid)[1:] if open(f"/proc/{q}/comm").read().strip() == "sshd"]
+        measure("ssh -tt", ssh + [raw], cenv, sshd_session, a.echo, [], a.top, tmp)
+        measure("peer direct", [peer, "attach", "--new", "--", "sh", "-c", raw], cenv, lambda: [host.pid],
+                a.echo, events, a.top, tmp)
     finally:
-        client.kill()
-        client.wait()
         host.terminate()
-        host.wait()
-    for who, out, _ in perfs:
-        print(f"\n{who} ({a.echo} keystrokes)")
+        host.wait(timeout=15)
+        sshd.terminate()
+        sshd.wait()
         if events:
-            names = dict(events)
-            counts = {}
-            for line in open(out):
-                f = line.strip().split(",")
-                if len(f) > 2 and f[0].isdigit():
-                    label = names.get(f[2], f[2])
-                    counts[label] = counts.get(label, 0) + int(f[0])
-            for label, n in counts.items():
-                print(f"  {label:40s} {n / a.echo:8.2f} per keystroke")
-        else:
-            for sort in ("dso", "sym"):
-                rep = subprocess.run(["perf", "report", "-i", out, "--no-children", "--sort", sort, "--stdio", "-g", "none"],
-                                     capture_output=True, text=True).stdout
-                rows = [l for l in rep.splitlines() if re.match(r"^\s+\d", l)]
-                for l in rows[: (6 if sort == "dso" else a.top)]:
-                    print("  " + l.strip())
-    if events:
-        subprocess.run(["perf", "probe", "-q", "-d", "probe_peer:*"], stderr=subprocess.DEVNULL)
+            subprocess.run(["perf", "probe", "-q", "-d", "probe_peer:*"], stderr=subprocess.DEVNULL)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
