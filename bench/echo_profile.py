@@ -154,7 +154,7 @@ def main():
         cenv = dict(env, PEER_HOME=os.path.join(tmp, "client"))
         subprocess.run([peer, "pair", url, "--name", "prof"], env=cenv, check=True, stdout=subprocess.DEVNULL)
         raw = "stty raw -echo; printf READY; cat"
-        sshd_session = lambda: [q for q in children(sshd.pid)[1:] if open(f"/proc/{q}/comm").read().strip() == "sshd"]
+        sshd_session = lambda: [q for q in children(sshd.pid)[1:] if open(f"/proc/{q}/comm").read().startswith("sshd")]
         measure("ssh -tt", ssh + [raw], cenv, sshd_session, a.echo, [], a.top, tmp)
         measure("peer direct", [peer, "attach", "--new", "--", "sh", "-c", raw], cenv, lambda: [host.pid],
                 a.echo, events, a.top, tmp)
