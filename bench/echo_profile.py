@@ -104,9 +104,9 @@ def measure(name, cmd, env, server, n, events, top, tmp):
         for kind in ("stat", "record"):
             perfs = []
             for side, p, s, r in sides:
-                cmd = (["perf", "stat", "-x", ",", "-e", stat, "-o", s] if kind == "stat"
-                       else ["perf", "record", "-q", "-F", "20000", "-o", r])
-                perfs.append(subprocess.Popen(cmd + ["-p", p], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                perf = (["perf", "stat", "-x", ",", "-e", stat, "-o", s] if kind == "stat"
+                        else ["perf", "record", "-q", "-F", "20000", "-o", r])
+                perfs.append(subprocess.Popen(perf + ["-p", p], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             time.sleep(1)  # perf attaches asynchronously
             echo(ifd, ofd, n)
             for q in perfs:

@@ -58,7 +58,7 @@ def measure(cmd, env, server_pid, n):
         while b"x" not in os.read(ofd, 64):
             pass
     # The server side: the host process, or sshd's session processes (not the shell's).
-    pids = [server_pid] + [q for q in children(server_pid)[1:] if open(f"/proc/{q}/comm").read().strip() == "sshd"]
+    pids = [server_pid] + [q for q in children(server_pid)[1:] if open(f"/proc/{q}/comm").read().startswith("sshd")]
     before, cbefore = threads(pids), threads([p.pid])
     lat = []
     for _ in range(n):
