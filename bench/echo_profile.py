@@ -22,7 +22,7 @@ import argparse, collections, os, re, shutil, subprocess, sys, tempfile, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pty_bench import read_until, start_sshd  # noqa: E402
 from keeper_ab import start_host  # noqa: E402
-from echo_wakeups import children  # noqa: E402
+from echo_wakeups import sshd_sessions  # noqa: E402
 
 CRATES = ["noq_proto", "noq_udp", "noq", "iroh_relay", "iroh", "tokio", "ring", "rustls", "peer",
           "core", "alloc", "std", "parking_lot", "bytes", "tracing", "hashbrown"]
@@ -154,8 +154,7 @@ def main():
         cenv = dict(env, PEER_HOME=os.path.join(tmp, "client"))
         subprocess.run([peer, "pair", url, "--name", "prof"], env=cenv, check=True, stdout=subprocess.DEVNULL)
         raw = "stty raw -echo; printf READY; cat"
-        sshd_session = lambda: [q for q in children(sshd.pid)[1:] if open(f"/proc/{q}/comm").read().startswith("sshd")]
-        measure("ssh -tt", ssh + [raw], cenv, sshd_session, a.echo, [], a.top, tmp)
+        measure("ssh -tt", ssh + [raw], cenv, lambda: sshd_sessions(sshd.pid), a.echo, [], a.top, tmp)
         measure("peer direct", [peer, "attach", "--new", "--", "sh", "-c", raw], cenv, lambda: [host.pid],
                 a.echo, events, a.top, tmp)
     finally:

@@ -49,6 +49,12 @@ def children(pid):
     return seen
 
 
+def sshd_sessions(pid):
+    """The session processes of the sshd listening as `pid` (not the shells they run). OpenSSH
+    9.8 and later name them `sshd-session`."""
+    return [q for q in children(pid)[1:] if open(f"/proc/{q}/comm").read().startswith("sshd")]
+
+
 def measure(cmd, env, server_pid, n):
     p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     ifd, ofd = p.stdin.fileno(), p.stdout.fileno()
@@ -58,7 +64,7 @@ def measure(cmd, env, server_pid, n):
         while b"x" not in os.read(ofd, 64):
             pass
     # The server side: the host process, or sshd's session processes (not the shell's).
-    pids = [server_pid] + [q for q in children(server_pid)[1:] if open(f"/proc/{q}/comm").read().startswith("sshd")]
+    pids = [server_pid] + sshd_sessions(server_pid)
     before, cbefore = threads(pids), threads([p.pid])
     lat = []
     for _ in range(n):

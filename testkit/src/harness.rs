@@ -547,12 +547,11 @@ impl Interactive {
     /// Waits until stdout's bytes from offset `from` on contain `needle`.
     pub fn wait_for_after(&self, from: usize, needle: &str, timeout: Duration) {
         let deadline = Instant::now() + timeout;
-        let needle_bytes = needle.as_bytes();
         while Instant::now() < deadline {
             let out = self.out.lock().expect("lock");
             if out
                 .get(from..)
-                .is_some_and(|o| o.windows(needle_bytes.len()).any(|w| w == needle_bytes))
+                .is_some_and(|o| crate::proxy::contains(o, needle.as_bytes()))
             {
                 return;
             }
@@ -802,7 +801,7 @@ pub async fn browser_attach_and_echo<T: crate::browser::MessageTransport>(
     let line = format!("echo {marker} | tr A-Z a-z\r");
     b.send(1, &input(1, line.as_bytes())).await.expect("type");
     let want = marker.to_lowercase().into_bytes();
-    until(b, out, |_, o| o.windows(want.len()).any(|w| w == want)).await;
+    until(b, out, |_, o| crate::proxy::contains(o, &want)).await;
 }
 
 /// Starts `peer host` in this process (file keys, loopback) in a fresh state directory.

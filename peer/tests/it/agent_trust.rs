@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use peer_testkit::agents::{agent_host, events, events_with, find};
 use peer_testkit::term::PtyRun;
-use peer_testkit::{TestClient, TestHost};
+use peer_testkit::{TestClient, TestHost, contains};
 use serde_json::{Value, json};
 
 const T: Duration = Duration::from_secs(30);
@@ -35,10 +35,6 @@ fn next_seq(evs: &[Value]) -> u64 {
     evs.last()
         .and_then(|e| e["seq"].as_u64())
         .map_or(0, |s| s + 1)
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Sends `prompt`, waits for its turn to end; the events from `from`.

@@ -72,7 +72,7 @@ async fn pump<T: MessageTransport>(
 }
 
 fn has(b: &[u8], needle: &str) -> bool {
-    b.windows(needle.len()).any(|w| w == needle.as_bytes())
+    peer_testkit::contains(b, needle.as_bytes())
 }
 
 fn screen_attach(session: u64, from_offset: u64, token: u64) -> Frame {
